@@ -1,0 +1,65 @@
+"""Configuration from the environment, read once in a service's composition root.
+
+Nothing reads the environment at import time: a composition root calls `Env()` and
+asks for what it needs, so a missing setting fails at start-up with its name.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from typing import TypeVar
+
+T = TypeVar("T")
+
+_MISSING = object()
+
+
+class MissingSetting(RuntimeError):
+    def __init__(self, name: str) -> None:
+        super().__init__(f"required setting {name} is not set")
+        self.name = name
+
+
+class InvalidSetting(RuntimeError):
+    def __init__(self, name: str, value: str, why: str) -> None:
+        super().__init__(f"setting {name}={value!r} is invalid: {why}")
+        self.name = name
+
+
+class Env:
+    """Typed access to NOBAT_* settings; every lookup names the variable on failure."""
+
+    def __init__(self, environ: Mapping[str, str] | None = None) -> None:
+        self._environ = os.environ if environ is None else environ
+
+    def str(self, name: str, default: object = _MISSING) -> str:
+        return self._get(name, default, lambda raw: raw)
+
+    def int(self, name: str, default: object = _MISSING) -> int:
+        return self._get(name, default, int)
+
+    def float(self, name: str, default: object = _MISSING) -> float:
+        return self._get(name, default, float)
+
+    def bool(self, name: str, default: object = _MISSING) -> bool:
+        def parse(raw: str) -> bool:
+            lowered = raw.strip().lower()
+            if lowered in {"1", "true", "yes", "on"}:
+                return True
+            if lowered in {"0", "false", "no", "off"}:
+                return False
+            raise ValueError("expected true or false")
+
+        return self._get(name, default, parse)
+
+    def _get(self, name: str, default: object, parse: Callable[[str], T]) -> T:
+        raw = self._environ.get(name)
+        if raw is None or raw == "":
+            if default is _MISSING:
+                raise MissingSetting(name)
+            return default  # type: ignore[return-value]
+        try:
+            return parse(raw)
+        except ValueError as exc:
+            raise InvalidSetting(name, raw, str(exc)) from None

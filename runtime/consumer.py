@@ -1,0 +1,220 @@
+"""The durable pull consumer: every event has its effect exactly once.
+
+JetStream delivers at least once; the inbox row `(consumer, event_id)`, inserted in the
+same transaction as the handler's effect, turns that into exactly once: a redelivered
+event finds its row and is acked without running again. The message is acked only after
+the commit, so a crash anywhere before the ack means a redelivery, never a loss.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from typing import TypeVar
+
+from google.protobuf.message import DecodeError, Message
+from nats.aio.msg import Msg
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from nats.js.client import JetStreamContext
+from sqlalchemy import insert
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+from runtime import faults, logs, metrics
+from runtime.db import UnitOfWork, retrying
+from runtime.events import CORRELATION_ID, EVENT_ID, Stream, subject_of
+from runtime.schema import dead_letters, inbox
+
+log = logging.getLogger(__name__)
+
+E = TypeVar("E", bound=Message)
+EventHandler = Callable[[E, UnitOfWork], Awaitable[None]]
+
+
+class PermanentFailure(Exception):
+    """A handler's verdict that this event can never be handled; it is dead-lettered."""
+
+
+class EventConsumer:
+    def __init__(
+        self,
+        js: JetStreamContext,
+        *,
+        name: str,
+        stream: Stream,
+        handlers: Mapping[type[Message], EventHandler],
+        unit_of_work: Callable[[], UnitOfWork],
+        ack_wait: float = 30.0,
+        max_deliver: int = 20,
+        batch: int = 10,
+        fetch_timeout: float = 1.0,
+        max_nak_delay: float = 60.0,
+    ) -> None:
+        self.name = name
+        self._js = js
+        self._stream = stream
+        self._handlers = {subject_of(t): (t, h) for t, h in handlers.items()}
+        self._unit_of_work = unit_of_work
+        self._ack_wait = ack_wait
+        self._max_deliver = max_deliver
+        self._batch = batch
+        self._fetch_timeout = fetch_timeout
+        self._max_nak_delay = max_nak_delay
+        self._stopping = False
+        self._sub: JetStreamContext.PullSubscription | None = None
+
+    async def start(self) -> None:
+        """Create or update the durable consumer (idempotent) and bind to it."""
+        await self._js.add_consumer(
+            self._stream.name,
+            ConsumerConfig(
+                name=self.name,
+                durable_name=self.name,
+                filter_subjects=sorted(self._handlers),
+                ack_policy=AckPolicy.EXPLICIT,
+                deliver_policy=DeliverPolicy.ALL,
+                ack_wait=self._ack_wait,
+                max_deliver=self._max_deliver,
+                max_ack_pending=1000,
+            ),
+        )
+        self._sub = await self._js.pull_subscribe_bind(durable=self.name, stream=self._stream.name)
+
+    async def run(self) -> None:
+        assert self._sub is not None, "start() first"
+        failures = 0
+        while not self._stopping:
+            try:
+                messages = await self._sub.fetch(self._batch, timeout=self._fetch_timeout)
+                failures = 0
+            except TimeoutError:
+                continue
+            except Exception as exc:
+                if self._stopping:
+                    break
+                failures += 1
+                log.warning("consumer %s cannot fetch: %s", self.name, exc)
+                await asyncio.sleep(min(0.1 * 2**failures, 5.0))
+                continue
+            await asyncio.gather(*(self._handle(msg) for msg in messages))
+
+    async def stop(self) -> None:
+        """Stop fetching; the pull subscription is removed so draining NATS does not stall."""
+        self._stopping = True
+        if self._sub is not None:
+            with contextlib.suppress(Exception):
+                await self._sub.unsubscribe()
+
+    async def _handle(self, msg: Msg) -> None:
+        delivered = msg.metadata.num_delivered
+        if delivered > 1:
+            metrics.redeliveries.labels(self.name).inc()
+        headers = msg.headers or {}
+        event_id = headers.get(EVENT_ID)
+        registered = self._handlers.get(msg.subject)
+        if event_id is None or registered is None:
+            await self._dead_letter(msg, event_id, f"no handler or no event id for {msg.subject}")
+            return
+        message_type, handler = registered
+        try:
+            event = message_type.FromString(msg.data)
+        except DecodeError as exc:
+            await self._dead_letter(msg, event_id, f"undecodable {msg.subject}: {exc}")
+            return
+
+        token = logs.correlation_id.set(headers.get(CORRELATION_ID, ""))
+        try:
+            async with self._in_progress(msg):
+                outcome = await retrying(lambda: self._apply(event_id, event, handler))
+        except PermanentFailure as exc:
+            await self._dead_letter(msg, event_id, f"{type(exc).__name__}: {exc}")
+            return
+        except Exception as exc:
+            if delivered >= self._max_deliver:
+                await self._dead_letter(msg, event_id, f"gave up after {delivered}: {exc!r}")
+                return
+            delay = min(2.0 ** (delivered - 1), self._max_nak_delay)
+            log.warning(
+                "handling %s %s failed (delivery %d), retrying in %.0fs",
+                msg.subject,
+                event_id,
+                delivered,
+                delay,
+                exc_info=True,
+            )
+            metrics.events_consumed.labels(self.name, "retried").inc()
+            with contextlib.suppress(Exception):
+                await msg.nak(delay=delay)
+            return
+        finally:
+            logs.correlation_id.reset(token)
+
+        faults.crash_point(faults.CONSUMER_AFTER_COMMIT)
+        metrics.events_consumed.labels(self.name, outcome).inc()
+        try:
+            await msg.ack()
+        except Exception as exc:
+            # The effect is committed; the redelivery this causes will meet the inbox row.
+            log.warning("ack of %s failed: %s", event_id, exc)
+
+    async def _apply(self, event_id: str, event: Message, handler: EventHandler) -> str:
+        uow = self._unit_of_work()
+        async with uow:
+            first_time = await uow.session.execute(
+                pg_insert(inbox)
+                .values(consumer=self.name, event_id=event_id)
+                .on_conflict_do_nothing()
+                .returning(inbox.c.event_id)
+            )
+            if first_time.first() is None:
+                return "duplicate"
+            await handler(event, uow)
+            faults.crash_point(faults.CONSUMER_BEFORE_COMMIT)
+            await uow.commit()
+        return "handled"
+
+    async def _dead_letter(self, msg: Msg, event_id: str | None, error: str) -> None:
+        log.error("dead-lettering %s %s: %s", msg.subject, event_id, error)
+        try:
+            uow = self._unit_of_work()
+            async with uow:
+                await uow.session.execute(
+                    insert(dead_letters).values(
+                        consumer=self.name,
+                        event_id=event_id,
+                        subject=msg.subject,
+                        headers=dict(msg.headers or {}),
+                        payload=msg.data,
+                        error=error[:2000],
+                    )
+                )
+                await uow.commit()
+        except Exception:
+            # Without its dead-letter row the message must not be dropped: try again later.
+            log.exception("cannot record dead letter for %s", event_id)
+            with contextlib.suppress(Exception):
+                await msg.nak(delay=self._max_nak_delay)
+            return
+        metrics.dead_letters.labels(self.name).inc()
+        metrics.events_consumed.labels(self.name, "dead_lettered").inc()
+        with contextlib.suppress(Exception):
+            await msg.term()
+
+    @contextlib.asynccontextmanager
+    async def _in_progress(self, msg: Msg) -> AsyncIterator[None]:
+        """Tell JetStream a long handler is alive, so it is not redelivered meanwhile."""
+
+        async def beat() -> None:
+            while True:
+                await asyncio.sleep(self._ack_wait / 3)
+                with contextlib.suppress(Exception):
+                    await msg.in_progress()
+
+        task = asyncio.create_task(beat())
+        try:
+            yield
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task

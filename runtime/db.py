@@ -1,0 +1,133 @@
+"""The database side of a use case: engine, unit of work, and retry of lost races."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import uuid
+from collections.abc import Awaitable, Callable
+from types import TracebackType
+from typing import Self, TypeVar
+
+from google.protobuf.message import Message
+from sqlalchemy import insert
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import create_async_engine as _create_async_engine
+
+from runtime import logs
+from runtime.events import envelope
+from runtime.schema import outbox
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+# Serialization failure and deadlock: the database chose us as the loser of a race; the
+# whole unit of work is safe to run again from the start.
+RETRYABLE_SQLSTATES = {"40001", "40P01"}
+
+
+def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
+    return _create_async_engine(
+        url,
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_pre_ping=True,
+        # Mapped objects stay readable after commit; handlers return them to the caller.
+        connect_args={"server_settings": {"application_name": "nobat"}},
+    )
+
+
+def sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return async_sessionmaker(engine, expire_on_commit=False)
+
+
+class UnitOfWork:
+    """One transaction per use case: rolls back unless committed.
+
+    Events emitted during the use case are written to the outbox in the same commit, so
+    a state change and the news of it are never separated.
+
+    Units nest: when a caller has already opened the unit (the consumer recording an
+    inbox row, the gRPC layer storing an idempotent answer), a handler's own
+    `async with uow` and `commit()` join that transaction and the outermost commit is
+    the real one. Handlers are written the same way whoever calls them.
+    """
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self._sessions = sessions
+        self._depth = 0
+        self._committed = False
+        self._events: list[dict] = []
+        self.session: AsyncSession
+
+    async def __aenter__(self) -> Self:
+        if self._depth == 0:
+            self.session = self._sessions()
+            self._events = []
+            self._committed = False
+        self._depth += 1
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._depth -= 1
+        if self._depth > 0:
+            return
+        try:
+            if not self._committed:
+                await self.session.rollback()
+        finally:
+            await self.session.close()
+
+    def emit(self, message: Message, *, correlation_id: str | None = None) -> uuid.UUID:
+        """Queue an event for the outbox; it is written only if this unit commits."""
+        event_id = uuid.uuid4()
+        self._events.append(
+            envelope(message, event_id, correlation_id or logs.correlation_id.get())
+        )
+        return event_id
+
+    async def flush_events(self) -> None:
+        if self._events:
+            await self.session.execute(insert(outbox), self._events)
+            self._events = []
+
+    async def commit(self) -> None:
+        if self._depth > 1:
+            return
+        await self.flush_events()
+        await self.session.commit()
+        self._committed = True
+
+
+def is_retryable(exc: BaseException) -> bool:
+    if not isinstance(exc, DBAPIError):
+        return False
+    cause = exc.orig
+    code = getattr(cause, "sqlstate", None) or getattr(cause, "pgcode", None)
+    if code is None and cause is not None and cause.__cause__ is not None:
+        code = getattr(cause.__cause__, "sqlstate", None)
+    return code in RETRYABLE_SQLSTATES
+
+
+async def retrying(
+    work: Callable[[], Awaitable[T]], *, attempts: int = 5, base_delay: float = 0.02
+) -> T:
+    """Run a whole unit of work again when the database reports a lost race."""
+    for attempt in range(1, attempts + 1):
+        try:
+            return await work()
+        except DBAPIError as exc:
+            if attempt == attempts or not is_retryable(exc):
+                raise
+            delay = random.uniform(0, base_delay * 2**attempt)
+            log.info("retrying unit of work after %s", type(exc.orig).__name__)
+            await asyncio.sleep(delay)
+    raise AssertionError("unreachable")

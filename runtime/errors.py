@@ -1,0 +1,69 @@
+"""The kinds of failure a caller can act on, as plain Python exceptions.
+
+Domains subclass these with names that state the broken rule (`SlotAlreadyHeld`,
+`InsufficientWalletBalance`); the gRPC layer maps each kind to one status code in one
+place (`runtime.grpc.status`). Anything that is not one of these is a bug and reaches the
+caller only as INTERNAL with a correlation id.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+
+class DomainError(Exception):
+    """Base of every failure a caller is told about.
+
+    The class name is the broken rule; callers receive it as the `reason` of an
+    ErrorInfo detail (SlotAlreadyHeld -> SLOT_ALREADY_HELD), with `metadata` beside it.
+    """
+
+    def __init__(self, message: str, **metadata: object) -> None:
+        super().__init__(message)
+        self.message = message
+        self.metadata: Mapping[str, str] = {k: str(v) for k, v in metadata.items()}
+
+
+class InvalidArgument(DomainError):
+    """Bad input; names the offending field. Nothing was changed."""
+
+    def __init__(self, field: str, description: str) -> None:
+        super().__init__(f"{field}: {description}", field=field)
+        self.violations: list[tuple[str, str]] = [(field, description)]
+
+    @classmethod
+    def many(cls, violations: list[tuple[str, str]]) -> InvalidArgument:
+        error = cls(*violations[0])
+        error.violations = list(violations)
+        error.message = "; ".join(f"{f}: {d}" for f, d in violations)
+        error.args = (error.message,)
+        return error
+
+
+class NotFound(DomainError):
+    """Does not exist, or is not the caller's to see (the two are indistinguishable)."""
+
+
+class AlreadyExists(DomainError):
+    """The thing to create is already there."""
+
+
+class FailedPrecondition(DomainError):
+    """The request is valid but the state forbids it now (slot held, balance short)."""
+
+
+class Conflict(DomainError):
+    """Lost a race worth retrying (maps to ABORTED)."""
+
+
+class PermissionDenied(DomainError):
+    """The caller is known but its role may not do this."""
+
+
+class Unauthenticated(DomainError):
+    """No valid identity came with the call."""
+
+
+class IdempotencyKeyReused(InvalidArgument):
+    def __init__(self) -> None:
+        super().__init__("idempotency_key", "already used with a different request; use a new key")

@@ -1,0 +1,75 @@
+"""Idempotency keys for mutating RPCs: one effect and one answer per key.
+
+The key is claimed by inserting its row in the same transaction as the effect, and the
+answer is stored in that row before the commit. A concurrent request with the same key
+waits on the row's unique index until the first commits, then reads its answer; if the
+first rolled back, the second goes ahead as if it were first.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+from google.protobuf.message import Message
+from sqlalchemy import select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+from runtime.db import UnitOfWork, retrying
+from runtime.errors import IdempotencyKeyReused, InvalidArgument
+from runtime.schema import idempotency_keys
+
+R = TypeVar("R", bound=Message)
+
+MAX_KEY_LENGTH = 255
+
+
+async def answer_once(
+    uow: UnitOfWork,
+    *,
+    scope: str,
+    key: str,
+    request: Message,
+    response_type: type[R],
+    answer: Callable[[], Awaitable[R]],
+) -> R:
+    """Run `answer` once for this request's idempotency key and store what it returns.
+
+    `scope` separates callers and methods (`StartCheckout/patient-42`), so two patients
+    who happen to choose the same key never see each other's answers.
+    """
+    if not key:
+        raise InvalidArgument("idempotency_key", "is required for this call")
+    if len(key) > MAX_KEY_LENGTH:
+        raise InvalidArgument("idempotency_key", f"must be at most {MAX_KEY_LENGTH} characters")
+    request_hash = hashlib.sha256(request.SerializeToString(deterministic=True)).digest()
+    where = (idempotency_keys.c.scope == scope) & (idempotency_keys.c.key == key)
+
+    async def attempt() -> R:
+        async with uow:
+            claimed = await uow.session.execute(
+                pg_insert(idempotency_keys)
+                .values(scope=scope, key=key, request_hash=request_hash)
+                .on_conflict_do_nothing()
+                .returning(idempotency_keys.c.key)
+            )
+            if claimed.first() is None:
+                first = (
+                    await uow.session.execute(
+                        select(idempotency_keys.c.request_hash, idempotency_keys.c.response).where(
+                            where
+                        )
+                    )
+                ).one()
+                if first.request_hash != request_hash:
+                    raise IdempotencyKeyReused()
+                return response_type.FromString(first.response)
+            response = await answer()
+            await uow.session.execute(
+                update(idempotency_keys).where(where).values(response=response.SerializeToString())
+            )
+            await uow.commit()
+            return response
+
+    return await retrying(attempt)

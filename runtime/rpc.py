@@ -1,0 +1,265 @@
+"""gRPC plumbing shared by the four services.
+
+One interceptor does, for every RPC: authenticate and authorize, carry the correlation
+id, time the call, and turn failures into gRPC statuses. Servicers stay translators.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import re
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+
+import grpc
+from google.protobuf import any_pb2
+from google.rpc import code_pb2, error_details_pb2, status_pb2
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+from grpc_status import rpc_status
+
+from runtime import auth, errors, logs, metrics
+
+log = logging.getLogger(__name__)
+
+CORRELATION_METADATA = "x-correlation-id"
+OPEN_PREFIXES = ("/grpc.health.v1.", "/grpc.reflection.")
+
+_CODES: dict[type[errors.DomainError], int] = {
+    errors.InvalidArgument: code_pb2.INVALID_ARGUMENT,
+    errors.NotFound: code_pb2.NOT_FOUND,
+    errors.AlreadyExists: code_pb2.ALREADY_EXISTS,
+    errors.FailedPrecondition: code_pb2.FAILED_PRECONDITION,
+    errors.Conflict: code_pb2.ABORTED,
+    errors.PermissionDenied: code_pb2.PERMISSION_DENIED,
+    errors.Unauthenticated: code_pb2.UNAUTHENTICATED,
+}
+
+
+def _reason(error: errors.DomainError) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", type(error).__name__).upper()
+
+
+def _pack(message) -> any_pb2.Any:
+    packed = any_pb2.Any()
+    packed.Pack(message)
+    return packed
+
+
+def to_status(error: errors.DomainError, domain: str) -> grpc.Status:
+    """The gRPC status, with google.rpc details, that tells a caller what went wrong."""
+    code = next(c for kind, c in _CODES.items() if isinstance(error, kind))
+    details = [
+        _pack(
+            error_details_pb2.ErrorInfo(
+                reason=_reason(error), domain=domain, metadata=dict(error.metadata)
+            )
+        )
+    ]
+    if isinstance(error, errors.InvalidArgument):
+        details.append(
+            _pack(
+                error_details_pb2.BadRequest(
+                    field_violations=[
+                        error_details_pb2.BadRequest.FieldViolation(field=f, description=d)
+                        for f, d in error.violations
+                    ]
+                )
+            )
+        )
+    elif isinstance(error, errors.FailedPrecondition):
+        details.append(
+            _pack(
+                error_details_pb2.PreconditionFailure(
+                    violations=[
+                        error_details_pb2.PreconditionFailure.Violation(
+                            type=_reason(error),
+                            subject=error.metadata.get("subject", ""),
+                            description=error.message,
+                        )
+                    ]
+                )
+            )
+        )
+    return rpc_status.to_status(
+        status_pb2.Status(code=code, message=error.message, details=details)
+    )
+
+
+class ServiceInterceptor(grpc.aio.ServerInterceptor):
+    """Auth, correlation, metrics and error mapping around every RPC but health and reflection."""
+
+    def __init__(
+        self,
+        domain: str,
+        verifier: auth.TokenVerifier,
+        access: Mapping[str, frozenset[str]],
+    ) -> None:
+        self._domain = domain
+        self._verifier = verifier
+        # Methods are named in full: /nobat.booking.v1.BookingService/StartCheckout.
+        self._access = access
+
+    async def intercept_service(self, continuation, details):
+        handler = await continuation(details)
+        if handler is None or details.method.startswith(OPEN_PREFIXES):
+            return handler
+        method = details.method
+        if handler.unary_unary is not None:
+            return grpc.unary_unary_rpc_method_handler(
+                self._wrap_unary(method, handler.unary_unary),
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        if handler.unary_stream is not None:
+            return grpc.unary_stream_rpc_method_handler(
+                self._wrap_stream(method, handler.unary_stream),
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        return handler
+
+    @contextlib.contextmanager
+    def _scope(self, method: str, context: grpc.aio.ServicerContext) -> Iterator[None]:
+        """Correlation id and verified caller for the duration of one RPC."""
+        metadata = {k: v for k, v in (context.invocation_metadata() or ()) if isinstance(v, str)}
+        correlation = logs.correlation_id.set(
+            metadata.get(CORRELATION_METADATA) or uuid.uuid4().hex
+        )
+        caller = None
+        try:
+            verified = self._verifier.verify(metadata)
+            auth.authorize(verified, self._access.get(method), method.rsplit("/", 1)[-1])
+            caller = auth.set_caller(verified)
+            yield
+        finally:
+            if caller is not None:
+                auth.reset_caller(caller)
+            logs.correlation_id.reset(correlation)
+
+    def _wrap_unary(self, method: str, behavior: Callable):
+        async def wrapped(request, context):
+            started = time.perf_counter()
+            code = "OK"
+            try:
+                with self._scope(method, context):
+                    return await behavior(request, context)
+            except Exception as exc:
+                status = self._status(exc)
+                code = status.code.name
+                await context.abort(status.code, status.details, status.trailing_metadata)
+            finally:
+                metrics.rpc_duration.labels(method, code).observe(time.perf_counter() - started)
+
+        return wrapped
+
+    def _wrap_stream(self, method: str, behavior: Callable):
+        async def wrapped(request, context) -> AsyncIterator:
+            try:
+                with self._scope(method, context):
+                    async for response in behavior(request, context):
+                        yield response
+            except Exception as exc:
+                status = self._status(exc)
+                await context.abort(status.code, status.details, status.trailing_metadata)
+
+        return wrapped
+
+    def _status(self, exc: Exception) -> grpc.Status:
+        if isinstance(exc, grpc.aio.AbortError):
+            raise exc
+        if isinstance(exc, errors.DomainError):
+            return to_status(exc, self._domain)
+        log.exception("unexpected error serving an RPC")
+        return rpc_status.to_status(
+            status_pb2.Status(
+                code=code_pb2.INTERNAL,
+                message=f"internal error; correlation id {logs.correlation_id.get()}",
+            )
+        )
+
+
+def create_server(
+    interceptor: ServiceInterceptor, *, max_workers_hint: int = 100
+) -> tuple[grpc.aio.Server, health.aio.HealthServicer]:
+    """A grpc.aio server with health and the service interceptor; bind ports and add
+    servicers, then `enable_reflection` once every servicer is added."""
+    server = grpc.aio.server(
+        interceptors=[interceptor],
+        maximum_concurrent_rpcs=max_workers_hint * 10,
+        options=[("grpc.so_reuseport", 0)],
+    )
+    health_servicer = health.aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    return server, health_servicer
+
+
+def enable_reflection(server: grpc.aio.Server, service_names: list[str]) -> None:
+    names = [*service_names, health.SERVICE_NAME, reflection.SERVICE_NAME]
+    reflection.enable_server_reflection(names, server)
+
+
+async def set_serving(health_servicer, service_names: list[str], serving: bool) -> None:
+    status = (
+        health_pb2.HealthCheckResponse.SERVING
+        if serving
+        else health_pb2.HealthCheckResponse.NOT_SERVING
+    )
+    for name in ["", *service_names]:
+        await health_servicer.set(name, status)
+
+
+class _BearerToken(grpc.aio.UnaryUnaryClientInterceptor, grpc.aio.UnaryStreamClientInterceptor):
+    def __init__(self, token: Callable[[], str]) -> None:
+        self._token = token
+
+    def _with_token(self, details: grpc.aio.ClientCallDetails) -> grpc.aio.ClientCallDetails:
+        metadata = grpc.aio.Metadata(*(details.metadata or ()))
+        metadata["authorization"] = f"Bearer {self._token()}"
+        correlation = logs.correlation_id.get()
+        if correlation and CORRELATION_METADATA not in metadata:
+            metadata[CORRELATION_METADATA] = correlation
+        return details._replace(metadata=metadata)
+
+    async def intercept_unary_unary(self, continuation, details, request):
+        return await continuation(self._with_token(details), request)
+
+    async def intercept_unary_stream(self, continuation, details, request):
+        return await continuation(self._with_token(details), request)
+
+
+def client_channel(
+    target: str, token: Callable[[], str], service_names: list[str]
+) -> grpc.aio.Channel:
+    """A channel to another nobat service, retrying UNAVAILABLE with backoff.
+
+    gRPC retries only what never reached the server's handler or what the server
+    reports UNAVAILABLE; every nobat mutating RPC takes an idempotency key, so a retry
+    of one that did reach it is answered from the idempotency store.
+    """
+    service_config = {
+        "methodConfig": [
+            {
+                "name": [{"service": name} for name in service_names],
+                "timeout": "10s",
+                "retryPolicy": {
+                    "maxAttempts": 5,
+                    "initialBackoff": "0.1s",
+                    "maxBackoff": "2s",
+                    "backoffMultiplier": 2,
+                    "retryableStatusCodes": ["UNAVAILABLE"],
+                },
+            }
+        ]
+    }
+    return grpc.aio.insecure_channel(
+        target,
+        options=[
+            ("grpc.enable_retries", 1),
+            ("grpc.service_config", json.dumps(service_config)),
+        ],
+        interceptors=[_BearerToken(token)],
+    )

@@ -1,0 +1,172 @@
+"""One service process: its connections, servers, consumers and jobs, started and
+stopped in the right order.
+
+Start: database engine, NATS, streams, consumers bound, gRPC serving, health SERVING.
+Stop (SIGTERM or Ctrl-C): health NOT_SERVING so load balancers look elsewhere, the gRPC
+server stops taking calls and lets in-flight ones finish within the grace period,
+consumers stop fetching and finish what they hold, background tasks end, NATS drains
+(pending publishes and acks are flushed), and only then the engine is disposed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Awaitable, Callable, Mapping
+
+from google.protobuf.message import Message
+from sqlalchemy.engine import make_url
+
+from runtime import messaging, metrics, rpc
+from runtime.auth import TokenVerifier
+from runtime.consumer import EventConsumer, EventHandler
+from runtime.db import UnitOfWork, create_engine, sessionmaker
+from runtime.events import Stream
+from runtime.relay import OutboxRelay
+from runtime.settings import RuntimeSettings
+
+log = logging.getLogger(__name__)
+
+
+def listen_dsn(database_url: str) -> str:
+    """The plain libpq form of a SQLAlchemy URL, for the relay's LISTEN connection."""
+    return make_url(database_url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+class ServiceProcess:
+    def __init__(
+        self,
+        name: str,
+        settings: RuntimeSettings,
+        *,
+        streams: list[Stream],
+        serve_metrics: bool = True,
+    ) -> None:
+        self.name = name
+        self.settings = settings
+        self._streams = streams
+        self._serve_metrics = serve_metrics
+        self._servicers: list[tuple[Callable, object, str, Mapping[str, frozenset[str]]]] = []
+        self._subscriptions: list[tuple[str, Stream, Mapping[type[Message], EventHandler]]] = []
+        self._jobs: list[tuple[str, float, Callable[[], Awaitable[object]]]] = []
+        self._stop = asyncio.Event()
+        self.port: int | None = None
+        self.engine = create_engine(settings.database_url)
+        self._sessions = sessionmaker(self.engine)
+
+    def unit_of_work(self) -> UnitOfWork:
+        return UnitOfWork(self._sessions)
+
+    def add_servicer(
+        self,
+        add_to_server: Callable,
+        servicer: object,
+        service_name: str,
+        access: Mapping[str, frozenset[str]],
+    ) -> None:
+        """`access` maps each RPC's short name to the roles allowed to call it."""
+        self._servicers.append((add_to_server, servicer, service_name, access))
+
+    def consume(
+        self,
+        stream: Stream,
+        handlers: Mapping[type[Message], EventHandler],
+        name: str | None = None,
+    ) -> None:
+        self._subscriptions.append((name or self.name, stream, handlers))
+
+    def every(self, seconds: float, job: Callable[[], Awaitable[object]], name: str) -> None:
+        """A periodic job; it must be safe with one copy running on every replica."""
+        self._jobs.append((name, seconds, job))
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    async def run(self, ready: Callable[[int], None] | None = None) -> None:
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.add_signal_handler(signum, self._stop.set)
+        if self._serve_metrics:
+            metrics.serve_metrics(self.settings.metrics_port)
+
+        nc = await messaging.connect(self.settings.nats_url, name=self.name)
+        js = nc.jetstream()
+        for stream in self._streams:
+            await messaging.ensure_stream(js, stream, self.settings.duplicate_window)
+
+        consumers = [
+            EventConsumer(
+                js,
+                name=name,
+                stream=stream,
+                handlers=handlers,
+                unit_of_work=self.unit_of_work,
+                ack_wait=self.settings.ack_wait,
+                max_deliver=self.settings.max_deliver,
+            )
+            for name, stream, handlers in self._subscriptions
+        ]
+        for consumer in consumers:
+            await consumer.start()
+
+        access = {
+            f"/{service_name}/{method}": roles
+            for _, _, service_name, methods in self._servicers
+            for method, roles in methods.items()
+        }
+        interceptor = rpc.ServiceInterceptor(
+            self.name, TokenVerifier(self.settings.token_keys), access
+        )
+        server, health = rpc.create_server(interceptor)
+        service_names = [service_name for _, _, service_name, _ in self._servicers]
+        for add_to_server, servicer, _, _ in self._servicers:
+            add_to_server(servicer, server)
+        rpc.enable_reflection(server, service_names)
+        self.port = server.add_insecure_port(f"0.0.0.0:{self.settings.grpc_port}")
+        await server.start()
+
+        relay = OutboxRelay(self.engine, js, listen_dsn=listen_dsn(self.settings.database_url))
+        tasks = [asyncio.create_task(relay.run(), name="outbox-relay")]
+        consuming = [asyncio.create_task(c.run(), name=f"consumer-{c.name}") for c in consumers]
+        tasks += [
+            asyncio.create_task(_periodically(job, seconds, name), name=name)
+            for name, seconds, job in self._jobs
+        ]
+        await rpc.set_serving(health, service_names, True)
+        log.info("%s serving gRPC on port %s", self.name, self.port)
+        if ready is not None:
+            ready(self.port)
+
+        try:
+            await self._stop.wait()
+        finally:
+            log.info("%s shutting down", self.name)
+            await health.enter_graceful_shutdown()
+            await server.stop(self.settings.shutdown_grace)
+            for consumer in consumers:
+                await consumer.stop()
+            await asyncio.wait(consuming, timeout=self.settings.shutdown_grace)
+            for task in tasks + consuming:
+                task.cancel()
+            await asyncio.gather(*tasks, *consuming, return_exceptions=True)
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(nc.drain(), timeout=5)
+            await self.engine.dispose()
+            log.info("%s stopped", self.name)
+
+
+async def _periodically(job: Callable[[], Awaitable[object]], seconds: float, name: str) -> None:
+    while True:
+        try:
+            await job()
+        except Exception:
+            log.exception("periodic job %s failed; it runs again in %.0fs", name, seconds)
+        await asyncio.sleep(seconds)
+
+
+def run_until_stopped(process: ServiceProcess) -> None:
+    """Entry point helper: run the process on a fresh event loop until SIGTERM or Ctrl-C."""
+    asyncio.run(process.run())

@@ -1,0 +1,43 @@
+"""The settings every service process needs, read from NOBAT_* variables."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from runtime.auth import TokenKeys
+from runtime.config import Env
+
+
+@dataclass(frozen=True)
+class RuntimeSettings:
+    database_url: str
+    nats_url: str
+    grpc_port: int
+    metrics_port: int
+    shutdown_grace: float
+    duplicate_window: float
+    ack_wait: float
+    max_deliver: int
+    token_keys: TokenKeys
+    log_level: str
+
+    @classmethod
+    def from_env(cls, env: Env) -> RuntimeSettings:
+        return cls(
+            database_url=env.str("NOBAT_DATABASE_URL"),
+            nats_url=env.str("NOBAT_NATS_URL"),
+            grpc_port=env.int("NOBAT_GRPC_PORT", 50051),
+            metrics_port=env.int("NOBAT_METRICS_PORT", 9464),
+            shutdown_grace=env.float("NOBAT_SHUTDOWN_GRACE_SECONDS", 10.0),
+            duplicate_window=env.float("NOBAT_DUPLICATE_WINDOW_SECONDS", 120.0),
+            ack_wait=env.float("NOBAT_CONSUMER_ACK_WAIT_SECONDS", 30.0),
+            max_deliver=env.int("NOBAT_CONSUMER_MAX_DELIVER", 20),
+            token_keys=TokenKeys(
+                algorithm=env.str("NOBAT_JWT_ALGORITHM", "ES256"),
+                verifying_key=env.str("NOBAT_JWT_PUBLIC_KEY"),
+                signing_key=env.str("NOBAT_JWT_PRIVATE_KEY", None),
+                audience=env.str("NOBAT_JWT_AUDIENCE", "nobat"),
+                issuer=env.str("NOBAT_JWT_ISSUER", "nobat"),
+            ),
+            log_level=env.str("NOBAT_LOG_LEVEL", "INFO"),
+        )

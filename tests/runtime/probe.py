@@ -1,0 +1,140 @@
+"""A minimal service built on the runtime, run as a real process by the runtime tests.
+
+It has what a real service has (gRPC with auth and error mapping, an outbox relay, a
+durable consumer with an inbox) and nothing else: events are protobuf well-known types,
+and their effect is a row in `effects`, without a unique constraint, so an effect that
+happened twice shows up as two rows.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import grpc
+from google.protobuf import empty_pb2, struct_pb2, wrappers_pb2
+from sqlalchemy import Column, Integer, MetaData, Table, Text, insert
+
+from runtime import auth, errors, logs
+from runtime.config import Env
+from runtime.consumer import PermanentFailure
+from runtime.db import UnitOfWork
+from runtime.events import Stream
+from runtime.idempotency import answer_once
+from runtime.service import ServiceProcess
+from runtime.settings import RuntimeSettings
+
+PROBE_STREAM = Stream("PROBE", ("google.protobuf.>",))
+SERVICE_NAME = "nobat.probe.v1.Probe"
+
+metadata = MetaData()
+effects = Table(
+    "effects",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("event_id", Text),
+    Column("value", Text, nullable=False),
+)
+
+
+async def record_effect(event: wrappers_pb2.StringValue, uow: UnitOfWork) -> None:
+    if event.value.startswith("poison"):
+        raise PermanentFailure("probe events starting with 'poison' can never be handled")
+    async with uow:
+        await uow.session.execute(insert(effects).values(value=event.value))
+        await uow.commit()
+
+
+def build(process: ServiceProcess) -> None:
+    async def sleep(request: wrappers_pb2.DoubleValue, context) -> empty_pb2.Empty:
+        await asyncio.sleep(request.value)
+        return empty_pb2.Empty()
+
+    async def emit(request: wrappers_pb2.StringValue, context) -> empty_pb2.Empty:
+        uow = process.unit_of_work()
+        async with uow:
+            uow.emit(request)
+            await uow.commit()
+        return empty_pb2.Empty()
+
+    async def charge(request: struct_pb2.Struct, context) -> struct_pb2.Struct:
+        caller = auth.current_caller()
+        if request["amount"] <= 0:
+            raise errors.InvalidArgument("amount", "must be positive")
+
+        async def do_charge() -> struct_pb2.Struct:
+            async with uow:
+                charged = await uow.session.execute(
+                    insert(effects)
+                    .values(value=f"charge {request['amount']:.0f}")
+                    .returning(effects.c.id)
+                )
+                await uow.commit()
+            answer = struct_pb2.Struct()
+            answer.update(
+                {"charge_id": charged.scalar_one(), "correlation_id": logs.correlation_id.get()}
+            )
+            return answer
+
+        uow = process.unit_of_work()
+        return await answer_once(
+            uow,
+            scope=f"Charge/{caller.subject}",
+            key=request["idempotency_key"],
+            request=request,
+            response_type=struct_pb2.Struct,
+            answer=do_charge,
+        )
+
+    async def administer(request: empty_pb2.Empty, context) -> empty_pb2.Empty:
+        return empty_pb2.Empty()
+
+    async def crash(request: empty_pb2.Empty, context) -> empty_pb2.Empty:
+        raise RuntimeError("the probe's deliberate bug")
+
+    def unary(behavior, request_type):
+        return grpc.unary_unary_rpc_method_handler(
+            behavior,
+            request_deserializer=request_type.FromString,
+            response_serializer=lambda message: message.SerializeToString(),
+        )
+
+    handlers = {
+        "Sleep": unary(sleep, wrappers_pb2.DoubleValue),
+        "Emit": unary(emit, wrappers_pb2.StringValue),
+        "Charge": unary(charge, struct_pb2.Struct),
+        "Administer": unary(administer, empty_pb2.Empty),
+        "Crash": unary(crash, empty_pb2.Empty),
+    }
+
+    def add_to_server(servicer: object, server: grpc.aio.Server) -> None:
+        server.add_generic_rpc_handlers(
+            (grpc.method_handlers_generic_handler(SERVICE_NAME, handlers),)
+        )
+
+    anyone = frozenset({auth.PATIENT, auth.DOCTOR, auth.ADMIN, auth.SERVICE})
+    process.add_servicer(
+        add_to_server,
+        None,
+        SERVICE_NAME,
+        {
+            "Sleep": anyone,
+            "Emit": anyone,
+            "Charge": frozenset({auth.PATIENT}),
+            "Administer": frozenset({auth.ADMIN}),
+            "Crash": anyone,
+        },
+    )
+    process.consume(PROBE_STREAM, {wrappers_pb2.StringValue: record_effect}, name="probe")
+
+
+def main() -> None:
+    env = Env()
+    settings = RuntimeSettings.from_env(env)
+    logs.configure_logging("probe", settings.log_level)
+    process = ServiceProcess("probe", settings, streams=[PROBE_STREAM])
+    build(process)
+    asyncio.run(process.run())
+
+
+if __name__ == "__main__":
+    main()
