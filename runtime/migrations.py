@@ -1,7 +1,8 @@
-"""Alembic, driven from code: each service keeps its revisions in `<service>/migrations`.
+"""Alembic, driven from code.
 
-Every service's `env.py` is the one line `run_migrations()`, so the four services share
-one way of connecting and migrating.
+The environment (`runtime/alembic`) and the runtime's own revisions are shared; each
+service adds its revisions from `services/<name>/migrations`, chained after the
+runtime's, so the four databases are migrated one way and nothing is copied.
 """
 
 from __future__ import annotations
@@ -15,10 +16,13 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
+SHARED = Path(__file__).parent / "alembic"
+
 
 def alembic_config(migrations_dir: Path, database_url: str) -> Config:
     config = Config()
-    config.set_main_option("script_location", str(migrations_dir))
+    config.set_main_option("script_location", str(SHARED))
+    config.set_main_option("version_locations", f"{SHARED / 'versions'} {migrations_dir}")
     # ConfigParser interpolation treats % specially; URL-encoded passwords contain it.
     config.set_main_option("sqlalchemy.url", database_url.replace("%", "%%"))
     return config

@@ -1,0 +1,86 @@
+"""Generate the Python gRPC code for protos/nobat into gen/ (run: python protos/generate.py).
+
+One in-process protoc call compiles everything into a staging directory next to gen/,
+which then replaces gen/ by two renames, so readers never see a half-written tree.
+google/* imports are compiled against but not generated: googleapis-common-protos and
+protobuf ship them.
+"""
+
+from __future__ import annotations
+
+import importlib.resources
+import importlib.util
+import shutil
+import sys
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+from google.protobuf import descriptor_pb2
+from grpc_tools import protoc
+
+PROTOS = Path(__file__).resolve().parent
+ROOT = PROTOS.parent
+GEN = ROOT / "gen"
+
+
+def include_paths(protos: Path = PROTOS) -> list[Path]:
+    """Our protos, googleapis (google/api, google/type) and the well-known types."""
+    spec = importlib.util.find_spec("google.api")
+    locations = spec.submodule_search_locations if spec else None
+    googleapis = [
+        Path(location).parent.parent
+        for location in locations or ()
+        if (Path(location) / "annotations.proto").is_file()
+    ]
+    if not googleapis:
+        sys.exit("google/api/annotations.proto not found: install googleapis-common-protos")
+    well_known = Path(str(importlib.resources.files("grpc_tools") / "_proto"))
+    return [protos, googleapis[0], well_known]
+
+
+def proto_files(protos: Path = PROTOS) -> list[str]:
+    """Every .proto of ours, relative to protos/, in a stable order."""
+    return sorted(str(path.relative_to(protos)) for path in (protos / "nobat").rglob("*.proto"))
+
+
+def run_protoc(options: Sequence[str], protos: Path = PROTOS) -> None:
+    """Compiles all the files of a protos/ tree in this process; protoc prints its errors."""
+    includes = [f"-I{path}" for path in include_paths(protos)]
+    if protoc.main(["protoc", *includes, *options, *proto_files(protos)]) != 0:
+        sys.exit("protoc failed")
+
+
+def drop_empty_grpc_modules(out: Path, descriptors: Path) -> None:
+    """grpc_tools writes a *_pb2_grpc.py for every file; keep those that have a service."""
+    for file in descriptor_pb2.FileDescriptorSet.FromString(descriptors.read_bytes()).file:
+        if not file.service:
+            (out / (file.name.removesuffix(".proto") + "_pb2_grpc.py")).unlink()
+
+
+def generate() -> None:
+    staging = Path(tempfile.mkdtemp(prefix=".gen-staging-", dir=ROOT))
+    retired = staging.with_name(staging.name.replace("staging", "retired"))
+    try:
+        descriptors = staging / "descriptors.binpb"
+        run_protoc(
+            [
+                f"--python_out={staging}",
+                f"--grpc_python_out={staging}",
+                f"--descriptor_set_out={descriptors}",
+            ]
+        )
+        drop_empty_grpc_modules(staging, descriptors)
+        descriptors.unlink()
+        for package in [staging / "nobat", *(staging / "nobat").rglob("*/")]:
+            (package / "__init__.py").touch()
+        if GEN.exists():
+            GEN.rename(retired)
+        staging.rename(GEN)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+        shutil.rmtree(retired, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    generate()

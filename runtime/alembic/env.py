@@ -1,0 +1,3 @@
+from runtime.migrations import run_migrations
+
+run_migrations()

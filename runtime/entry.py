@@ -1,0 +1,46 @@
+"""The command line every service process has: `migrate` and `serve`.
+
+`python -m services.booking migrate` brings the service's database to the latest
+revision; `python -m services.booking serve` runs it until SIGTERM. A missing or
+invalid setting stops either at once with the variable's name.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from runtime.config import Env, InvalidSetting, MissingSetting
+from runtime.events import Stream
+from runtime.logs import configure_logging
+from runtime.migrations import upgrade
+from runtime.service import ServiceProcess
+from runtime.settings import RuntimeSettings
+
+
+def main(
+    name: str,
+    *,
+    migrations: Path,
+    streams: list[Stream],
+    build: Callable[[ServiceProcess, Env], None],
+    argv: Sequence[str] | None = None,
+) -> None:
+    parser = argparse.ArgumentParser(prog=f"python -m services.{name}")
+    parser.add_argument("command", choices=["serve", "migrate"])
+    command = parser.parse_args(argv).command
+    env = Env()
+    try:
+        if command == "migrate":
+            upgrade(migrations, env.str("NOBAT_DATABASE_URL"))
+            return
+        settings = RuntimeSettings.from_env(env)
+        configure_logging(name, settings.log_level)
+        process = ServiceProcess(name, settings, streams=streams)
+        build(process, env)
+    except (MissingSetting, InvalidSetting) as exc:
+        sys.exit(f"{name}: {exc}")
+    asyncio.run(process.run())

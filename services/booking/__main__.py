@@ -1,0 +1,3 @@
+from services.booking.bootstrap import main
+
+main()

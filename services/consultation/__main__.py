@@ -1,0 +1,3 @@
+from services.consultation.bootstrap import main
+
+main()

@@ -1,0 +1,3 @@
+from services.notification.bootstrap import main
+
+main()

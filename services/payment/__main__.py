@@ -1,0 +1,3 @@
+from services.payment.bootstrap import main
+
+main()

@@ -1,0 +1,12 @@
+"""Embedded PostgreSQL and NATS servers for `make run` and the test suite.
+
+Servers are child processes of the Python process that starts them and are stopped by
+the kernel when it dies (see `stack._process`). Start them from the main thread.
+"""
+
+from stack._process import StackError
+from stack.nats import EmbeddedNats
+from stack.ports import PortInUseError, free_port
+from stack.postgres import EmbeddedPostgres
+
+__all__ = ["EmbeddedNats", "EmbeddedPostgres", "PortInUseError", "StackError", "free_port"]

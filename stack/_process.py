@@ -1,0 +1,163 @@
+"""Server processes that cannot outlive the Python process that owns them.
+
+`stop()` methods, context managers and `atexit` cover orderly exits and Ctrl-C, but
+none of them runs when the owner is SIGKILLed (a killed test run, an OOM kill, a
+crashed IDE). So every server is a direct child of its owner and carries a
+parent-death signal (prctl PR_SET_PDEATHSIG): the kernel itself signals the server
+when the owner dies, however it dies.
+
+Two Linux details shape the code below:
+
+* The kernel clears the parent-death signal when the uid changes, so it must be set
+  *after* dropping root. util-linux `setpriv` does exactly that (setresuid, then
+  prctl, then exec), without running Python between fork and exec.
+* The signal fires when the *thread* that forked the child exits, not the process.
+  A server started from a worker thread would be stopped when that thread ends, so
+  `spawn` refuses to run outside the main thread.
+"""
+
+import functools
+import os
+import pwd
+import shutil
+import signal
+import stat
+import subprocess
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+
+
+class StackError(RuntimeError):
+    """An embedded server could not be set up, started or used."""
+
+
+@functools.cache
+def _setpriv() -> str:
+    path = shutil.which("setpriv")
+    if path is not None:
+        usage = subprocess.run([path, "--help"], capture_output=True, text=True).stdout
+        if "--pdeathsig" in usage:
+            return path
+    raise StackError(
+        "the embedded servers need util-linux `setpriv` with --pdeathsig (util-linux >= 2.33) "
+        "so that they stop when their owner dies; install util-linux"
+    )
+
+
+def supervised(
+    cmd: Sequence[str], death_signal: signal.Signals, user: pwd.struct_passwd | None = None
+) -> list[str]:
+    """Wrap `cmd` so it runs as `user` (if given) and gets `death_signal` when we die."""
+    if threading.current_thread() is not threading.main_thread():
+        raise StackError(
+            "start embedded servers from the main thread: the parent-death signal fires "
+            "when the thread that started them exits"
+        )
+    prefix = [_setpriv(), "--pdeathsig", death_signal.name.removeprefix("SIG")]
+    if user is not None:
+        prefix += ["--reuid", str(user.pw_uid), "--regid", str(user.pw_gid), "--init-groups"]
+    # setpriv arms the signal a few milliseconds after fork. Had we died in between, the
+    # child would already be re-parented and never get it, so the shell checks that we
+    # are still its parent, then execs the server, which keeps the pid we were given.
+    guard = ["sh", "-c", '[ "$PPID" = "$0" ] && exec "$@"', str(os.getpid())]
+    return [*prefix, "--", *guard, *cmd]
+
+
+def spawn(
+    cmd: Sequence[str],
+    death_signal: signal.Signals,
+    log_path: Path,
+    cwd: Path,
+    user: pwd.struct_passwd | None = None,
+) -> subprocess.Popen[bytes]:
+    """Start a long-running server whose output is appended to `log_path`."""
+    with open(log_path, "ab") as log:
+        return subprocess.Popen(
+            supervised(cmd, death_signal, user),
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=cwd,
+            # Ctrl-C signals the whole foreground process group. Keeping servers out of
+            # it lets the owner stop them last, after its services have drained; if the
+            # owner dies of the Ctrl-C instead, the parent-death signal stops them.
+            start_new_session=True,
+        )
+
+
+def terminate(proc: subprocess.Popen[bytes], steps: Sequence[tuple[signal.Signals, float]]) -> None:
+    """Send each (signal, seconds to wait) in turn until `proc` exits, then SIGKILL it."""
+    for sig, timeout in steps:
+        if proc.poll() is not None:
+            return
+        proc.send_signal(sig)
+        try:
+            proc.wait(timeout)
+            return
+        except subprocess.TimeoutExpired:
+            pass
+    proc.kill()
+    proc.wait()
+
+
+def log_tail(path: Path, lines: int = 25) -> str:
+    try:
+        text = path.read_text(errors="replace")
+    except OSError as exc:
+        return f"(no log: {exc})"
+    return "\n".join(text.splitlines()[-lines:])
+
+
+def system_user(name: str) -> pwd.struct_passwd:
+    """Return the unprivileged system user `name`, creating it if it does not exist."""
+    try:
+        return pwd.getpwnam(name)
+    except KeyError:
+        pass
+    created = subprocess.run(
+        [
+            "useradd",
+            "--system",
+            "--user-group",
+            "--no-create-home",
+            "--home-dir",
+            "/nonexistent",
+            "--shell",
+            "/usr/sbin/nologin",
+            name,
+        ],
+        capture_output=True,
+        text=True,
+    )
+    try:
+        # Looked up again rather than trusting the exit code: a concurrent test process
+        # may have created the user first, which makes our useradd fail harmlessly.
+        return pwd.getpwnam(name)
+    except KeyError:
+        detail = created.stderr.strip()
+        raise StackError(f"could not create system user {name!r}: {detail}") from None
+
+
+def give_to(path: Path, user: pwd.struct_passwd) -> None:
+    """Make `path` (recursively) owned by `user`, and check that `user` can reach it."""
+    if path.stat().st_uid != user.pw_uid:
+        os.chown(path, user.pw_uid, user.pw_gid)
+        for root, dirs, files in os.walk(path):
+            for name in dirs + files:
+                os.chown(os.path.join(root, name), user.pw_uid, user.pw_gid, follow_symlinks=False)
+    for parent in path.parents:
+        mode = parent.stat()
+        if mode.st_uid == user.pw_uid:
+            allowed = mode.st_mode & stat.S_IXUSR
+        elif mode.st_gid == user.pw_gid:
+            allowed = mode.st_mode & stat.S_IXGRP
+        else:
+            allowed = mode.st_mode & stat.S_IXOTH
+        if not allowed:
+            raise StackError(
+                f"{parent} (mode {stat.filemode(mode.st_mode)}) keeps user {user.pw_name!r} "
+                f"from reaching {path}; keep data under a world-searchable directory "
+                "(pytest's tmp_path is not one when running as root: use tempfile.mkdtemp() "
+                "and chmod it 0o755)"
+            )
