@@ -17,6 +17,7 @@ import signal
 from collections.abc import Awaitable, Callable, Mapping
 
 from google.protobuf.message import Message
+from nats.aio.client import Client
 from sqlalchemy.engine import make_url
 
 from runtime import messaging, metrics, rpc
@@ -148,14 +149,25 @@ class ServiceProcess:
             await server.stop(self.settings.shutdown_grace)
             for consumer in consumers:
                 await consumer.stop()
-            await asyncio.wait(consuming, timeout=self.settings.shutdown_grace)
+            if consuming:
+                await asyncio.wait(consuming, timeout=self.settings.shutdown_grace)
             for task in tasks + consuming:
                 task.cancel()
             await asyncio.gather(*tasks, *consuming, return_exceptions=True)
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(nc.drain(), timeout=5)
+            await _close(nc)
             await self.engine.dispose()
             log.info("%s stopped", self.name)
+
+
+async def _close(nc: Client) -> None:
+    """Drain NATS (flushes pending acks and publishes); if it is unreachable, just close."""
+    try:
+        await asyncio.wait_for(nc.drain(), timeout=5)
+    except Exception as exc:
+        log.warning("could not drain NATS (%s); closing", exc)
+    if not nc.is_closed:
+        with contextlib.suppress(Exception):
+            await nc.close()
 
 
 async def _periodically(job: Callable[[], Awaitable[object]], seconds: float, name: str) -> None:

@@ -24,7 +24,7 @@ import signal
 import stat
 import subprocess
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 
@@ -70,6 +70,7 @@ def spawn(
     log_path: Path,
     cwd: Path,
     user: pwd.struct_passwd | None = None,
+    env: Mapping[str, str] | None = None,
 ) -> subprocess.Popen[bytes]:
     """Start a long-running server whose output is appended to `log_path`."""
     with open(log_path, "ab") as log:
@@ -79,6 +80,7 @@ def spawn(
             stdout=log,
             stderr=subprocess.STDOUT,
             cwd=cwd,
+            env=env,
             # Ctrl-C signals the whole foreground process group. Keeping servers out of
             # it lets the owner stop them last, after its services have drained; if the
             # owner dies of the Ctrl-C instead, the parent-death signal stops them.

@@ -1,0 +1,42 @@
+# The things a person does with nobat. Each target installs what it needs first.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+READY  := $(VENV)/.installed
+PROTOS := $(shell find protos -name '*.proto')
+
+.PHONY: run test protos lint format clean
+
+run: $(READY) gen/.generated
+	$(BIN)/python -m stack.run
+
+test: $(READY) gen/.generated
+	$(BIN)/python -m pytest
+
+protos: $(READY)
+	$(BIN)/python protos/generate.py
+	@touch gen/.generated
+
+lint: $(READY) gen/.generated
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/python protos/lint.py
+
+format: $(READY)
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+clean:
+	rm -rf $(VENV) gen .pytest_cache .ruff_cache .hypothesis
+
+# The virtualenv, with every pinned dependency and the project itself (editable), plus
+# the generated code's folder on the import path.
+$(READY): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	echo "$(CURDIR)/gen" > "$$($(BIN)/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/nobat-generated.pth"
+	@touch $@
+
+gen/.generated: $(READY) $(PROTOS)
+	$(BIN)/python protos/generate.py
+	@touch $@

@@ -1,0 +1,1 @@
+"""`nobat`: the developers' and operators' command line."""

@@ -1,0 +1,222 @@
+"""The whole of nobat on one machine: servers, databases, migrations and the four services.
+
+`make run` uses it to give a developer a running system; the end-to-end tests use it
+to drive real processes over real sockets. PostgreSQL and NATS are embedded unless
+NOBAT_POSTGRES_URL (a server where databases can be created) and NOBAT_NATS_URL point
+elsewhere.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import asyncpg
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from sqlalchemy.engine import make_url
+
+from runtime.auth import TokenKeys
+from stack._process import StackError, log_tail, spawn, terminate
+from stack.keys import generate_token_keys, token_env
+from stack.nats import EmbeddedNats
+from stack.ports import free_port
+from stack.postgres import EmbeddedPostgres
+
+ROOT = Path(__file__).resolve().parents[1]
+SERVICES = ("payment", "booking", "consultation", "notification")
+
+
+@dataclass
+class ServiceHandle:
+    name: str
+    grpc_port: int
+    metrics_port: int
+    log_path: Path
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.grpc_port}"
+
+
+@dataclass
+class LocalStack:
+    data_dir: Path
+    fast: bool = False
+    base_port: int | None = None
+    postgres: EmbeddedPostgres | None = None
+    nats: EmbeddedNats | None = None
+    services: dict[str, ServiceHandle] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.data_dir = self.data_dir.absolute()
+        self.logs_dir = self.data_dir / "logs"
+        self.keys = self._token_keys()
+
+    def start(self) -> None:
+        """Bring everything up and return once every service reports SERVING."""
+        try:
+            self.logs_dir.mkdir(parents=True, exist_ok=True)
+            admin_url = self._start_postgres()
+            nats_url = self._start_nats()
+            self._create_databases(admin_url)
+            with ThreadPoolExecutor(len(SERVICES)) as pool:
+                list(pool.map(lambda name: self._migrate(name, admin_url, nats_url), SERVICES))
+            for index, name in enumerate(SERVICES):
+                self._start_service(name, index, admin_url, nats_url)
+            for handle in self.services.values():
+                self.wait_serving(handle)
+            self._write_manifest()
+        except BaseException:
+            self.stop()
+            raise
+
+    def stop(self) -> None:
+        """Services first (they drain their work), then NATS, then PostgreSQL."""
+        for handle in self.services.values():
+            if handle.process is not None and handle.process.poll() is None:
+                handle.process.send_signal(signal.SIGTERM)
+        for handle in self.services.values():
+            if handle.process is not None:
+                terminate(handle.process, [(signal.SIGTERM, 20.0)])
+        if self.nats is not None:
+            self.nats.stop()
+        if self.postgres is not None:
+            self.postgres.stop()
+
+    def service_env(self, name: str, admin_url: str, nats_url: str) -> dict[str, str]:
+        inherited = {k: v for k, v in os.environ.items() if not k.startswith("NOBAT_")}
+        return {
+            **inherited,
+            **token_env(self.keys),
+            "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "gen")]),
+            "NOBAT_DATABASE_URL": database_url(admin_url, f"nobat_{name}"),
+            "NOBAT_NATS_URL": nats_url,
+            "NOBAT_LOG_LEVEL": os.environ.get("NOBAT_LOG_LEVEL", "INFO"),
+        }
+
+    def wait_serving(self, handle: ServiceHandle, timeout: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout
+        with grpc.insecure_channel(handle.address) as channel:
+            stub = health_pb2_grpc.HealthStub(channel)
+            while time.monotonic() < deadline:
+                if handle.process is not None and handle.process.poll() is not None:
+                    raise StackError(
+                        f"{handle.name} exited with {handle.process.returncode}:\n"
+                        + log_tail(handle.log_path)
+                    )
+                try:
+                    reply = stub.Check(health_pb2.HealthCheckRequest(), timeout=1)
+                    if reply.status == health_pb2.HealthCheckResponse.SERVING:
+                        return
+                except grpc.RpcError:
+                    pass
+                time.sleep(0.1)
+        raise StackError(
+            f"{handle.name} not serving after {timeout}s:\n{log_tail(handle.log_path)}"
+        )
+
+    def exited(self) -> list[ServiceHandle]:
+        return [
+            handle
+            for handle in self.services.values()
+            if handle.process is not None and handle.process.poll() is not None
+        ]
+
+    def _token_keys(self) -> TokenKeys:
+        # Kept across runs so that tokens the CLI minted stay valid after a restart.
+        path = self.data_dir / "jwt-keys.json"
+        if path.exists():
+            return TokenKeys(**json.loads(path.read_text()))
+        keys = generate_token_keys()
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(keys.__dict__))
+        path.chmod(0o600)
+        return keys
+
+    def _start_postgres(self) -> str:
+        external = os.environ.get("NOBAT_POSTGRES_URL")
+        if external:
+            return external
+        self.postgres = EmbeddedPostgres(self.data_dir / "pg", fast=self.fast)
+        self.postgres.start()
+        return self.postgres.url()
+
+    def _start_nats(self) -> str:
+        external = os.environ.get("NOBAT_NATS_URL")
+        if external:
+            return external
+        self.nats = EmbeddedNats(self.data_dir / "nats")
+        self.nats.start()
+        return self.nats.url
+
+    def _create_databases(self, admin_url: str) -> None:
+        async def create() -> None:
+            conn = await asyncpg.connect(database_url(admin_url, "postgres", "postgresql"))
+            try:
+                existing = {
+                    r["datname"] for r in await conn.fetch("SELECT datname FROM pg_database")
+                }
+                for name in SERVICES:
+                    if f"nobat_{name}" not in existing:
+                        await conn.execute(f'CREATE DATABASE "nobat_{name}"')
+            finally:
+                await conn.close()
+
+        asyncio.run(create())
+
+    def _migrate(self, name: str, admin_url: str, nats_url: str) -> None:
+        done = subprocess.run(
+            [sys.executable, "-m", f"services.{name}", "migrate"],
+            env=self.service_env(name, admin_url, nats_url),
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+        )
+        if done.returncode != 0:
+            raise StackError(f"migrating {name} failed:\n{done.stderr[-3000:]}")
+
+    def _start_service(self, name: str, index: int, admin_url: str, nats_url: str) -> None:
+        grpc_port = self._port(index)
+        metrics_port = self._port(100 + index)
+        handle = ServiceHandle(name, grpc_port, metrics_port, self.logs_dir / f"{name}.log")
+        env = self.service_env(name, admin_url, nats_url) | {
+            "NOBAT_GRPC_PORT": str(grpc_port),
+            "NOBAT_METRICS_PORT": str(metrics_port),
+        }
+        handle.process = spawn(
+            [sys.executable, "-m", f"services.{name}", "serve"],
+            signal.SIGTERM,
+            handle.log_path,
+            cwd=ROOT,
+            env=env,
+        )
+        self.services[name] = handle
+
+    def _port(self, offset: int) -> int:
+        return self.base_port + offset if self.base_port else free_port()
+
+    def _write_manifest(self) -> None:
+        """Where everything is, for the `nobat` CLI."""
+        manifest = {
+            "services": {name: h.address for name, h in self.services.items()},
+            "keys": str(self.data_dir / "jwt-keys.json"),
+        }
+        (self.data_dir / "stack.json").write_text(json.dumps(manifest, indent=2))
+
+
+def database_url(admin_url: str, database: str, driver: str = "postgresql+asyncpg") -> str:
+    return (
+        make_url(admin_url)
+        .set(drivername=driver, database=database)
+        .render_as_string(hide_password=False)
+    )

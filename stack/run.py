@@ -1,0 +1,75 @@
+"""`make run`: nobat on this machine until Ctrl-C.
+
+Data lives under .data/ (git-ignored), so reservations and payments survive a restart;
+delete the folder to start afresh.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+
+from stack._process import StackError, log_tail
+from stack.local import ROOT, LocalStack
+
+BASE_PORT = 50051
+
+
+def main() -> None:
+    # Overridable so that tests can run a second, throwaway copy beside a developer's.
+    data_dir = Path(os.environ.get("NOBAT_RUN_DATA_DIR", ROOT / ".data"))
+    base_port = int(os.environ.get("NOBAT_RUN_BASE_PORT", BASE_PORT)) or None
+    stack = LocalStack(data_dir, base_port=base_port)
+    stopping = False
+
+    def request_stop(signum: int, frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, request_stop)
+    signal.signal(signal.SIGINT, request_stop)
+    print("starting nobat: PostgreSQL, NATS JetStream, migrations, four services…", flush=True)
+    try:
+        stack.start()
+    except StackError as exc:
+        sys.exit(f"nobat did not start: {exc}")
+    print()
+    print("nobat is running. gRPC services (health and reflection on each):")
+    for name, handle in stack.services.items():
+        print(
+            f"  {name:<13} {handle.address}   metrics http://127.0.0.1:{handle.metrics_port}/metrics"
+        )
+    if stack.postgres is not None:
+        print(f"  postgresql    {stack.postgres.url()}")
+    if stack.nats is not None:
+        print(f"  nats          {stack.nats.url}")
+    print(
+        f"logs: {_relative(stack.logs_dir)}/<service>.log    Ctrl-C stops everything.", flush=True
+    )
+    try:
+        while not stopping:
+            gone = stack.exited()
+            if gone:
+                for handle in gone:
+                    print(f"\n{handle.name} exited ({handle.process.returncode}):")
+                    print(log_tail(handle.log_path))
+                break
+            time.sleep(0.2)
+    finally:
+        print("\nstopping nobat…", flush=True)
+        stack.stop()
+        print("stopped.")
+
+
+def _relative(path: Path) -> Path:
+    try:
+        return path.relative_to(Path.cwd())
+    except ValueError:
+        return path
+
+
+if __name__ == "__main__":
+    main()

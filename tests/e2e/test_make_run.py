@@ -1,0 +1,88 @@
+"""`make run` brings up every service and Ctrl-C takes every process down with it."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+from stack.local import ROOT, SERVICES
+
+
+def living_processes() -> dict[int, tuple[int, str]]:
+    """pid -> (parent pid, command line) of every process that is not a zombie."""
+    found = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            state, ppid = (entry / "stat").read_text().rsplit(") ", 1)[1].split()[:2]
+        except (OSError, ValueError):
+            continue
+        if state != "Z":
+            found[int(entry.name)] = (int(ppid), cmdline)
+    return found
+
+
+def children_of(pid: int) -> dict[int, str]:
+    return {child: cmd for child, (ppid, cmd) in living_processes().items() if ppid == pid}
+
+
+@pytest.fixture
+def data_dir():
+    path = Path(tempfile.mkdtemp(prefix="nobat-run-"))
+    path.chmod(0o755)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.mark.parametrize("stop_with", [signal.SIGINT, signal.SIGKILL], ids=["ctrl-c", "kill-9"])
+def test_make_run_serves_all_four_services_and_stopping_it_stops_every_process(data_dir, stop_with):
+    env = {**os.environ, "NOBAT_RUN_DATA_DIR": str(data_dir), "NOBAT_RUN_BASE_PORT": "0"}
+    env = {k: v for k, v in env.items() if k not in ("NOBAT_POSTGRES_URL", "NOBAT_NATS_URL")}
+    run = subprocess.Popen(
+        [sys.executable, "-m", "stack.run"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        lines = []
+        deadline = time.monotonic() + 90
+        while not any("Ctrl-C stops everything" in line for line in lines):
+            assert time.monotonic() < deadline and run.poll() is None, "".join(lines)
+            lines.append(run.stdout.readline())
+        printed = "".join(lines)
+        for name in SERVICES:
+            assert f"  {name}" in printed
+        status = subprocess.run(
+            [sys.executable, "-m", "cli", "--manifest", str(data_dir / "stack.json"), "status"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+        )
+        assert status.returncode == 0, status.stdout + status.stderr
+        assert status.stdout.count("SERVING") == len(SERVICES)
+        started = children_of(run.pid)
+        assert len(started) == len(SERVICES) + 2, started  # the services, PostgreSQL, NATS
+
+        run.send_signal(stop_with)
+        assert run.wait(60) == (0 if stop_with == signal.SIGINT else -signal.SIGKILL)
+    finally:
+        if run.poll() is None:
+            run.kill()
+            run.wait()
+    deadline = time.monotonic() + 10
+    while set(started) & set(living_processes()) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert {pid: cmd for pid, cmd in started.items() if pid in living_processes()} == {}
