@@ -39,7 +39,9 @@ async def connect(url: str, name: str) -> Client:
     )
 
 
-async def ensure_stream(js: JetStreamContext, stream: Stream, duplicate_window: float) -> None:
+async def ensure_stream(
+    js: JetStreamContext, stream: Stream, duplicate_window: float, replicas: int = 1
+) -> None:
     """Create the stream, or bring its configuration up to date; safe to call at every start."""
     config = StreamConfig(
         name=stream.name,
@@ -50,6 +52,7 @@ async def ensure_stream(js: JetStreamContext, stream: Stream, duplicate_window: 
         storage=StorageType.FILE,
         duplicate_window=duplicate_window,
         max_age=30 * 24 * 3600,
+        num_replicas=replicas,
     )
     try:
         await js.add_stream(config)

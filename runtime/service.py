@@ -96,7 +96,9 @@ class ServiceProcess:
         nc = await messaging.connect(self.settings.nats_url, name=self.name)
         js = nc.jetstream()
         for stream in self._streams:
-            await messaging.ensure_stream(js, stream, self.settings.duplicate_window)
+            await messaging.ensure_stream(
+                js, stream, self.settings.duplicate_window, self.settings.stream_replicas
+            )
 
         consumers = [
             EventConsumer(

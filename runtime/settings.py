@@ -16,6 +16,7 @@ class RuntimeSettings:
     metrics_port: int
     shutdown_grace: float
     duplicate_window: float
+    stream_replicas: int
     ack_wait: float
     max_deliver: int
     token_keys: TokenKeys
@@ -30,6 +31,8 @@ class RuntimeSettings:
             metrics_port=env.int("NOBAT_METRICS_PORT", 9464),
             shutdown_grace=env.float("NOBAT_SHUTDOWN_GRACE_SECONDS", 10.0),
             duplicate_window=env.float("NOBAT_DUPLICATE_WINDOW_SECONDS", 120.0),
+            # 3 on a three-node JetStream cluster, so a lost node loses no event.
+            stream_replicas=env.int("NOBAT_STREAM_REPLICAS", 1),
             ack_wait=env.float("NOBAT_CONSUMER_ACK_WAIT_SECONDS", 30.0),
             max_deliver=env.int("NOBAT_CONSUMER_MAX_DELIVER", 20),
             token_keys=TokenKeys(
