@@ -9,6 +9,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -73,6 +74,13 @@ def test_make_run_serves_all_four_services_and_stopping_it_stops_every_process(d
         )
         assert status.returncode == 0, status.stdout + status.stderr
         assert status.stdout.count("SERVING") == len(SERVICES)
+        metrics_urls = [
+            line.split("metrics ")[1].strip() for line in lines if "metrics http" in line
+        ]
+        assert len(metrics_urls) == len(SERVICES)
+        for url in metrics_urls:
+            with urllib.request.urlopen(url, timeout=5) as reply:
+                assert "nobat_events_published_total" in reply.read().decode()
         started = children_of(run.pid)
         assert len(started) == len(SERVICES) + 2, started  # the services, PostgreSQL, NATS
 
