@@ -1,0 +1,448 @@
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from services.booking.domain.checkout import (
+    DUPLICATE_PAYMENT,
+    CheckoutStatus,
+    ConfirmedPayment,
+    PaymentFailure,
+    PaymentMethod,
+    RefundReason,
+)
+from services.booking.domain.errors import CheckoutExpired, CheckoutNotRetryable
+from services.booking.domain.events import (
+    PurchaseFulfilled,
+    PurchaseRejected,
+    ReservationConfirmed,
+)
+from services.booking.domain.money import Money
+from services.booking.domain.reservation import ReservationStatus
+from services.booking.domain.slot import SlotStatus
+from tests.unit.booking.builders import (
+    CANCELED_FOR_GOOD,
+    DECLINED,
+    FEE,
+    NOW,
+    a_checkout,
+    a_doctor,
+    a_slot,
+    confirm,
+    paid,
+)
+
+MINUTE = timedelta(minutes=1)
+
+
+def test_a_payment_confirmed_while_awaiting_creates_one_reservation():
+    slot = a_slot()
+    checkout = a_checkout(slot)
+
+    reservation = confirm(checkout, slot, at=NOW + 2 * MINUTE)
+
+    assert reservation is not None
+    assert reservation.status is ReservationStatus.CONFIRMED
+    assert (reservation.slot_id, reservation.patient_id, reservation.price) == (
+        slot.id,
+        "patient-1",
+        FEE,
+    )
+    assert (reservation.starts_at, reservation.ends_at) == (slot.starts_at, slot.ends_at)
+    assert checkout.status is CheckoutStatus.CONFIRMED
+    assert checkout.reservation_id == reservation.id
+    assert slot.reservation_id == reservation.id and slot.hold is None
+    assert reservation.events == [
+        ReservationConfirmed(
+            reservation_id=reservation.id,
+            checkout_id=checkout.id,
+            payment_id="payment-checkout-1",
+            slot_id=slot.id,
+            doctor_id="doctor-1",
+            patient_id="patient-1",
+            starts_at=slot.starts_at,
+            ends_at=slot.ends_at,
+            price=FEE,
+            rescheduled_from_reservation_id=None,
+            confirmed_at=NOW + 2 * MINUTE,
+        )
+    ]
+    assert checkout.events == [
+        PurchaseFulfilled("payment-checkout-1", checkout.id, NOW + 2 * MINUTE)
+    ]
+
+
+def test_a_wallet_payment_takes_the_same_path_to_a_reservation():
+    slot = a_slot()
+    checkout = a_checkout(slot, method=PaymentMethod.WALLET)
+
+    assert confirm(checkout, slot) is not None
+    assert checkout.status is CheckoutStatus.CONFIRMED
+
+
+def test_a_payment_confirmed_after_a_failed_attempt_creates_the_reservation():
+    slot = a_slot()
+    checkout = a_checkout(slot)
+    checkout.payment_failed(DECLINED, slot=slot, now=NOW + MINUTE)
+
+    reservation = confirm(checkout, slot, at=NOW + 2 * MINUTE)
+
+    assert reservation is not None
+    assert checkout.status is CheckoutStatus.CONFIRMED
+    assert checkout.payment_failure is None
+
+
+def test_a_payment_confirmed_after_expiry_is_honoured_while_the_slot_is_free():
+    slot = a_slot()
+    checkout = a_checkout(slot)
+    late = checkout.hold_expires_at + 3 * MINUTE
+    checkout.expire(slot=slot, now=checkout.hold_expires_at)
+
+    reservation = confirm(checkout, slot, at=late)
+
+    assert reservation is not None
+    assert checkout.status is CheckoutStatus.CONFIRMED
+    assert slot.status(late) is SlotStatus.BOOKED
+
+
+def test_a_payment_confirmed_after_the_hold_lapsed_but_before_expiry_ran_is_honoured():
+    slot = a_slot()
+    checkout = a_checkout(slot)
+
+    assert confirm(checkout, slot, at=checkout.hold_expires_at + MINUTE) is not None
+
+
+def test_a_payment_confirmed_after_the_slot_was_taken_is_refunded_in_full():
+    slot = a_slot()
+    late_payer = a_checkout(slot)
+    late = late_payer.hold_expires_at + MINUTE
+    rival = a_checkout(
+        slot, patient_id="patient-2", checkout_id="checkout-2", now=late, held_by=late_payer
+    )
+    confirm(rival, slot, at=late)
+
+    reservation = confirm(late_payer, slot, at=late + MINUTE)
+
+    assert reservation is None
+    assert late_payer.status is CheckoutStatus.REFUNDED
+    assert late_payer.refund_reason is RefundReason.SLOT_TAKEN
+    assert late_payer.events == [
+        PurchaseRejected("payment-checkout-1", late_payer.id, "slot_taken", late + MINUTE)
+    ]
+    assert slot.reservation_id == "reservation-checkout-2"
+
+
+def test_a_late_payment_is_refunded_while_another_patient_holds_the_slot():
+    slot = a_slot()
+    late_payer = a_checkout(slot)
+    late = late_payer.hold_expires_at + MINUTE
+    holder = a_checkout(
+        slot, patient_id="patient-2", checkout_id="checkout-2", now=late, held_by=late_payer
+    )
+
+    assert confirm(late_payer, slot, at=late + MINUTE) is None
+
+    assert late_payer.refund_reason is RefundReason.SLOT_TAKEN
+    assert slot.hold is not None and slot.hold.checkout_id == holder.id
+    assert confirm(holder, slot, at=late + 2 * MINUTE) is not None
+
+
+def test_a_payment_confirmed_twice_changes_nothing_the_second_time():
+    slot = a_slot()
+    checkout = a_checkout(slot)
+    first = confirm(checkout, slot)
+
+    again = confirm(checkout, slot, at=NOW + MINUTE)
+
+    assert first is not None and again is None
+    assert checkout.status is CheckoutStatus.CONFIRMED
+    assert checkout.reservation_id == first.id
+    assert len(checkout.events) == 1
+
+
+def test_a_refunded_payment_confirmed_again_changes_nothing():
+    slot = a_slot()
+    checkout = a_checkout(slot)
+    wrong = paid(checkout, amount=Money(1, "IRR"))
+    confirm(checkout, slot, wrong)
+
+    assert confirm(checkout, slot, wrong, at=NOW + MINUTE) is None
+    assert confirm(checkout, slot, at=NOW + MINUTE) is None
+
+    assert checkout.status is CheckoutStatus.REFUNDED
+    assert len(checkout.events) == 1
+
+
+@pytest.mark.parametrize(
+    "amount",
+    [
+        Money(FEE.amount_minor - 1, "IRR"),
+        Money(FEE.amount_minor + 1, "IRR"),
+        Money(FEE.amount_minor, "USD"),
+    ],
+    ids=["too little", "too much", "other currency"],
+)
+def test_a_payment_for_another_amount_or_currency_books_nothing_and_is_refunded(amount):
+    slot = a_slot()
+    checkout = a_checkout(slot)
+
+    reservation = confirm(checkout, slot, paid(checkout, amount=amount))
+
+    assert reservation is None
+    assert checkout.status is CheckoutStatus.REFUNDED
+    assert checkout.refund_reason is RefundReason.AMOUNT_MISMATCH
+    assert checkout.events == [
+        PurchaseRejected("payment-checkout-1", checkout.id, "amount_mismatch", NOW)
+    ]
+    assert slot.status(NOW) is SlotStatus.FREE
+
+
+def test_a_payment_for_a_withdrawn_slot_is_refunded():
+    slot = a_slot()
+    checkout = a_checkout(slot)
+    late = checkout.hold_expires_at + MINUTE
+    slot.withdraw(late)
+
+    assert confirm(checkout, slot, at=late) is None
+    assert checkout.refund_reason is RefundReason.SLOT_WITHDRAWN
+
+
+def test_a_payment_for_a_doctor_deactivated_meanwhile_is_refunded():
+    slot = a_slot()
+    checkout = a_checkout(slot)
+    doctor = a_doctor()
+    doctor.update(now=NOW, active=False)
+
+    assert confirm(checkout, slot, doctor=doctor) is None
+    assert checkout.refund_reason is RefundReason.SLOT_WITHDRAWN
+    assert slot.status(NOW) is SlotStatus.FREE
+
+
+def test_a_payment_captured_after_the_appointment_began_is_refunded():
+    slot = a_slot(starts_in=timedelta(minutes=15))
+    checkout = a_checkout(slot)
+    checkout.expire(slot=slot, now=checkout.hold_expires_at)
+
+    assert confirm(checkout, slot, at=slot.starts_at + MINUTE) is None
+    assert checkout.refund_reason is RefundReason.SLOT_WITHDRAWN
+
+
+def test_a_second_payment_for_a_settled_checkout_is_refunded_as_a_duplicate():
+    slot = a_slot()
+    checkout = a_checkout(slot)
+    confirm(checkout, slot)
+
+    stray = ConfirmedPayment("payment-other", FEE, NOW + MINUTE)
+    assert confirm(checkout, slot, stray, at=NOW + MINUTE) is None
+
+    assert checkout.status is CheckoutStatus.CONFIRMED
+    assert checkout.payment_id == "payment-checkout-1"
+    assert checkout.events[-1] == PurchaseRejected(
+        "payment-other", checkout.id, DUPLICATE_PAYMENT, NOW + MINUTE
+    )
+
+
+def test_a_confirmation_that_arrives_before_the_payment_was_recorded_is_still_honoured():
+    slot = a_slot()
+    checkout = a_checkout(slot, method=PaymentMethod.WALLET)
+    checkout.payment_id = None
+
+    reservation = confirm(checkout, slot, ConfirmedPayment("payment-9", FEE, NOW))
+    checkout.payment_created(payment_id="payment-9", attempt_id=None, checkout_url=None, now=NOW)
+
+    assert reservation is not None and reservation.payment_id == "payment-9"
+    assert checkout.status is CheckoutStatus.CONFIRMED
+
+
+def test_a_failed_payment_keeps_the_hold_and_can_be_retried():
+    slot = a_slot()
+    checkout = a_checkout(slot)
+
+    checkout.payment_failed(
+        DECLINED,
+        slot=slot,
+        now=NOW + MINUTE,
+        payment_id="payment-checkout-1",
+        attempt_id="attempt-checkout-1-1",
+    )
+
+    assert checkout.status is CheckoutStatus.PAYMENT_FAILED
+    assert checkout.payment_failure == DECLINED
+    assert checkout.retryable(NOW + MINUTE)
+    assert slot.status(NOW + MINUTE) is SlotStatus.HELD
+    assert checkout.events == []
+
+
+def test_a_retry_returns_to_awaiting_payment_with_a_new_attempt():
+    slot = a_slot()
+    checkout = a_checkout(slot)
+    checkout.payment_failed(DECLINED, slot=slot, now=NOW + MINUTE)
+
+    checkout.retry(NOW + 2 * MINUTE)
+    checkout.payment_created(
+        payment_id="payment-checkout-1",
+        attempt_id="attempt-checkout-1-2",
+        checkout_url="https://pay.example/checkout-1/2",
+        now=NOW + 2 * MINUTE,
+    )
+
+    assert checkout.status is CheckoutStatus.AWAITING_PAYMENT
+    assert checkout.attempt == 2
+    assert checkout.payment_failure is None
+    assert checkout.checkout_url == "https://pay.example/checkout-1/2"
+    assert checkout.hold_expires_at == NOW + timedelta(minutes=10)
+
+
+def test_a_short_wallet_can_switch_to_the_gateway_without_starting_over():
+    slot = a_slot()
+    checkout = a_checkout(slot, method=PaymentMethod.WALLET)
+    short = PaymentFailure("insufficient_funds", "The wallet holds 1,000 IRR.", retryable=True)
+    checkout.payment_failed(short, slot=slot, now=NOW)
+
+    checkout.retry(NOW + MINUTE, method=PaymentMethod.GATEWAY)
+
+    assert checkout.method is PaymentMethod.GATEWAY
+    assert checkout.status is CheckoutStatus.AWAITING_PAYMENT
+    assert checkout.id == "checkout-1"
+
+
+def test_a_late_failure_of_an_older_attempt_does_not_fail_the_retry():
+    slot = a_slot()
+    checkout = a_checkout(slot)
+    checkout.payment_failed(
+        DECLINED, slot=slot, now=NOW + MINUTE, attempt_id="attempt-checkout-1-1"
+    )
+    checkout.retry(NOW + 2 * MINUTE)
+    checkout.payment_created(
+        payment_id="payment-checkout-1",
+        attempt_id="attempt-checkout-1-2",
+        checkout_url=None,
+        now=NOW,
+    )
+
+    checkout.payment_failed(
+        DECLINED, slot=slot, now=NOW + 3 * MINUTE, attempt_id="attempt-checkout-1-1"
+    )
+
+    assert checkout.status is CheckoutStatus.AWAITING_PAYMENT
+
+
+def test_a_failure_of_another_payment_is_ignored():
+    slot = a_slot()
+    checkout = a_checkout(slot)
+
+    checkout.payment_failed(DECLINED, slot=slot, now=NOW, payment_id="payment-other")
+
+    assert checkout.status is CheckoutStatus.AWAITING_PAYMENT
+
+
+def test_a_payment_failure_after_confirmation_is_ignored():
+    slot = a_slot()
+    checkout = a_checkout(slot)
+    confirm(checkout, slot)
+
+    checkout.payment_failed(DECLINED, slot=slot, now=NOW + MINUTE)
+
+    assert checkout.status is CheckoutStatus.CONFIRMED
+    assert slot.status(NOW + MINUTE) is SlotStatus.BOOKED
+
+
+def test_a_failure_that_can_no_longer_be_retried_lets_the_slot_go_at_once():
+    slot = a_slot()
+    checkout = a_checkout(slot)
+
+    checkout.payment_failed(CANCELED_FOR_GOOD, slot=slot, now=NOW + MINUTE)
+
+    assert checkout.status is CheckoutStatus.PAYMENT_FAILED
+    assert not checkout.retryable(NOW + MINUTE)
+    assert slot.status(NOW + MINUTE) is SlotStatus.FREE
+    with pytest.raises(CheckoutNotRetryable, match="start a new checkout"):
+        checkout.retry(NOW + MINUTE)
+
+
+def test_a_checkout_cannot_be_retried_once_its_hold_lapsed():
+    slot = a_slot()
+    checkout = a_checkout(slot)
+    checkout.payment_failed(DECLINED, slot=slot, now=NOW + MINUTE)
+
+    with pytest.raises(CheckoutExpired):
+        checkout.retry(checkout.hold_expires_at)
+
+
+@pytest.mark.parametrize(
+    ("settle", "why"),
+    [
+        (lambda checkout, slot: None, "in progress"),
+        (lambda checkout, slot: confirm(checkout, slot), "already paid"),
+        (
+            lambda checkout, slot: confirm(checkout, slot, paid(checkout, amount=Money(1, "IRR"))),
+            "refunded",
+        ),
+    ],
+    ids=["awaiting", "confirmed", "refunded"],
+)
+def test_only_a_failed_payment_can_be_retried(settle, why):
+    slot = a_slot()
+    checkout = a_checkout(slot)
+    settle(checkout, slot)
+
+    with pytest.raises(CheckoutNotRetryable, match=why) as error:
+        checkout.retry(NOW + MINUTE)
+
+    assert error.value.metadata["status"] == checkout.status.value
+
+
+def test_an_expired_checkout_cannot_be_retried():
+    slot = a_slot()
+    checkout = a_checkout(slot)
+    checkout.expire(slot=slot, now=NOW + MINUTE)
+
+    with pytest.raises(CheckoutExpired):
+        checkout.retry(NOW + 2 * MINUTE)
+
+
+@pytest.mark.parametrize("failed_first", [False, True], ids=["awaiting", "payment failed"])
+def test_payment_expired_ends_an_open_checkout_and_frees_the_slot(failed_first):
+    slot = a_slot()
+    checkout = a_checkout(slot)
+    if failed_first:
+        checkout.payment_failed(DECLINED, slot=slot, now=NOW + MINUTE)
+
+    checkout.expire(slot=slot, now=NOW + 5 * MINUTE)
+
+    assert checkout.status is CheckoutStatus.EXPIRED
+    assert slot.hold is None
+    assert slot.status(NOW + 5 * MINUTE) is SlotStatus.FREE
+    assert checkout.events == []
+
+
+def test_payment_expired_after_confirmation_changes_nothing():
+    slot = a_slot()
+    checkout = a_checkout(slot)
+    confirm(checkout, slot)
+
+    checkout.expire(slot=slot, now=NOW + MINUTE)
+
+    assert checkout.status is CheckoutStatus.CONFIRMED
+    assert slot.status(NOW + MINUTE) is SlotStatus.BOOKED
+
+
+def test_expiring_a_checkout_leaves_another_checkouts_hold_alone():
+    slot = a_slot()
+    first = a_checkout(slot)
+    later = first.hold_expires_at
+    second = a_checkout(
+        slot, patient_id="patient-2", checkout_id="checkout-2", now=later, held_by=first
+    )
+
+    first.expire(slot=slot, now=later)
+
+    assert slot.hold is not None and slot.hold.checkout_id == second.id
+
+
+def test_a_checkout_past_its_hold_is_due_for_expiry():
+    checkout = a_checkout(a_slot())
+
+    assert not checkout.hold_lapsed(checkout.hold_expires_at - MINUTE)
+    assert checkout.hold_lapsed(checkout.hold_expires_at)
