@@ -8,7 +8,6 @@ invalid setting stops either at once with the variable's name.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -17,7 +16,7 @@ from runtime.config import Env, InvalidSetting, MissingSetting
 from runtime.events import Stream
 from runtime.logs import configure_logging
 from runtime.migrations import upgrade
-from runtime.service import ServiceProcess
+from runtime.service import ServiceProcess, run_until_stopped
 from runtime.settings import RuntimeSettings
 
 
@@ -43,4 +42,4 @@ def main(
         build(process, env)
     except (MissingSetting, InvalidSetting) as exc:
         sys.exit(f"{name}: {exc}")
-    asyncio.run(process.run())
+    run_until_stopped(process)

@@ -163,10 +163,11 @@ class ServiceProcess:
 
 async def _close(nc: Client) -> None:
     """Drain NATS (flushes pending acks and publishes); if it is unreachable, just close."""
-    try:
-        await asyncio.wait_for(nc.drain(), timeout=5)
-    except Exception as exc:
-        log.warning("could not drain NATS (%s); closing", exc)
+    if nc.is_connected:
+        try:
+            await asyncio.wait_for(nc.drain(), timeout=5)
+        except Exception as exc:
+            log.warning("could not drain NATS (%s); closing", exc)
     if not nc.is_closed:
         with contextlib.suppress(Exception):
             await nc.close()
@@ -182,5 +183,20 @@ async def _periodically(job: Callable[[], Awaitable[object]], seconds: float, na
 
 
 def run_until_stopped(process: ServiceProcess) -> None:
-    """Entry point helper: run the process on a fresh event loop until SIGTERM or Ctrl-C."""
-    asyncio.run(process.run())
+    """Run the process on a fresh event loop until SIGTERM or Ctrl-C, then exit.
+
+    Not `asyncio.run`: when NATS died before the service (a whole stack killed at
+    once), nats-py can leave a reconnect task running after `close()`, and
+    `asyncio.run` would wait for it forever. Everything that matters was flushed and
+    closed by `run()`; stray tasks get a bounded moment to end, then the loop closes.
+    """
+    loop = asyncio.new_event_loop()
+    try:
+        loop.run_until_complete(process.run())
+    finally:
+        stray = [task for task in asyncio.all_tasks(loop) if not task.done()]
+        for task in stray:
+            task.cancel()
+        if stray:
+            loop.run_until_complete(asyncio.wait(stray, timeout=2))
+        loop.close()
