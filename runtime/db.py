@@ -94,7 +94,7 @@ class UnitOfWork:
         )
         return event_id
 
-    async def flush_events(self) -> None:
+    async def _write_outbox(self) -> None:
         if self._events:
             await self.session.execute(insert(outbox), self._events)
             self._events = []
@@ -102,7 +102,7 @@ class UnitOfWork:
     async def commit(self) -> None:
         if self._depth > 1:
             return
-        await self.flush_events()
+        await self._write_outbox()
         await self.session.commit()
         self._committed = True
 

@@ -183,13 +183,16 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
 
 
 def create_server(
-    interceptor: ServiceInterceptor, *, max_workers_hint: int = 100
+    interceptor: ServiceInterceptor, *, max_concurrent_rpcs: int = 1000
 ) -> tuple[grpc.aio.Server, health.aio.HealthServicer]:
     """A grpc.aio server with health and the service interceptor; bind ports and add
     servicers, then `enable_reflection` once every servicer is added."""
     server = grpc.aio.server(
         interceptors=[interceptor],
-        maximum_concurrent_rpcs=max_workers_hint * 10,
+        # Beyond this, calls get RESOURCE_EXHAUSTED at once instead of queueing without bound.
+        maximum_concurrent_rpcs=max_concurrent_rpcs,
+        # gRPC sets SO_REUSEPORT by default, which would let a second copy of a service
+        # bind the same port silently and share its calls; a taken port must fail loudly.
         options=[("grpc.so_reuseport", 0)],
     )
     health_servicer = health.aio.HealthServicer()

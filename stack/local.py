@@ -19,13 +19,12 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import asyncpg
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from sqlalchemy.engine import make_url
 
 from runtime.auth import TokenKeys
 from stack._process import StackError, log_tail, spawn, terminate
+from stack.databases import Databases
 from stack.keys import generate_token_keys, token_env
 from stack.nats import EmbeddedNats
 from stack.ports import free_port
@@ -94,15 +93,9 @@ class LocalStack:
             self.postgres.stop()
 
     def service_env(self, name: str, admin_url: str, nats_url: str) -> dict[str, str]:
-        inherited = {k: v for k, v in os.environ.items() if not k.startswith("NOBAT_")}
-        return {
-            **inherited,
-            **token_env(self.keys),
-            "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "gen")]),
-            "NOBAT_DATABASE_URL": database_url(admin_url, f"nobat_{name}"),
-            "NOBAT_NATS_URL": nats_url,
-            "NOBAT_LOG_LEVEL": os.environ.get("NOBAT_LOG_LEVEL", "INFO"),
-        }
+        return service_environment(
+            Databases(admin_url).url(f"nobat_{name}"), nats_url, self.keys
+        ) | {"NOBAT_LOG_LEVEL": os.environ.get("NOBAT_LOG_LEVEL", "INFO")}
 
     def wait_serving(self, handle: ServiceHandle, timeout: float = 30.0) -> None:
         deadline = time.monotonic() + timeout
@@ -160,19 +153,7 @@ class LocalStack:
         return self.nats.url
 
     def _create_databases(self, admin_url: str) -> None:
-        async def create() -> None:
-            conn = await asyncpg.connect(database_url(admin_url, "postgres", "postgresql"))
-            try:
-                existing = {
-                    r["datname"] for r in await conn.fetch("SELECT datname FROM pg_database")
-                }
-                for name in SERVICES:
-                    if f"nobat_{name}" not in existing:
-                        await conn.execute(f'CREATE DATABASE "nobat_{name}"')
-            finally:
-                await conn.close()
-
-        asyncio.run(create())
+        asyncio.run(Databases(admin_url).create_missing([f"nobat_{name}" for name in SERVICES]))
 
     def _migrate(self, name: str, admin_url: str, nats_url: str) -> None:
         done = subprocess.run(
@@ -214,9 +195,14 @@ class LocalStack:
         (self.data_dir / "stack.json").write_text(json.dumps(manifest, indent=2))
 
 
-def database_url(admin_url: str, database: str, driver: str = "postgresql+asyncpg") -> str:
-    return (
-        make_url(admin_url)
-        .set(drivername=driver, database=database)
-        .render_as_string(hide_password=False)
-    )
+def service_environment(database_url: str, nats_url: str, keys: TokenKeys) -> dict[str, str]:
+    """What a service process needs to start here: this environment less any NOBAT_*
+    setting of the caller's, the import path of the source tree, and its connections."""
+    inherited = {k: v for k, v in os.environ.items() if not k.startswith("NOBAT_")}
+    return {
+        **inherited,
+        **token_env(keys),
+        "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "gen")]),
+        "NOBAT_DATABASE_URL": database_url,
+        "NOBAT_NATS_URL": nats_url,
+    }

@@ -16,47 +16,11 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
-import asyncpg
 import pytest
-from sqlalchemy.engine import make_url
 
+from stack.databases import Databases
 from stack.nats import EmbeddedNats
 from stack.postgres import EmbeddedPostgres
-
-
-class Databases:
-    """Creates and drops databases on one PostgreSQL server."""
-
-    def __init__(self, admin_url: str) -> None:
-        self._url = make_url(admin_url)
-
-    def url(self, name: str) -> str:
-        return self._url.set(drivername="postgresql+asyncpg", database=name).render_as_string(
-            hide_password=False
-        )
-
-    def dsn(self, name: str) -> str:
-        return self._url.set(drivername="postgresql", database=name).render_as_string(
-            hide_password=False
-        )
-
-    async def create(self, name: str, template: str | None = None) -> str:
-        conn = await asyncpg.connect(self.dsn("postgres"))
-        try:
-            sql = f'CREATE DATABASE "{name}"'
-            if template:
-                sql += f' TEMPLATE "{template}"'
-            await conn.execute(sql)
-        finally:
-            await conn.close()
-        return self.url(name)
-
-    async def drop(self, name: str) -> None:
-        conn = await asyncpg.connect(self.dsn("postgres"))
-        try:
-            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            await conn.close()
 
 
 @pytest.fixture(scope="session")

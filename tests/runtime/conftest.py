@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import signal
 import subprocess
 import sys
@@ -20,9 +19,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from runtime.auth import TokenKeys
 from runtime.schema import create_runtime_tables
-from stack.keys import generate_token_keys, token_env
+from stack.databases import Databases
+from stack.keys import generate_token_keys
+from stack.local import service_environment
 from stack.ports import free_port
-from tests.conftest import Databases, fresh_database
+from tests.conftest import fresh_database
 from tests.runtime import probe
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -137,12 +138,7 @@ class ProbeProcess:
 
 @pytest.fixture
 def probe_env(probe_db: str, nats_url: str, token_keys: TokenKeys) -> dict[str, str]:
-    return {
-        **{k: v for k, v in os.environ.items() if not k.startswith("NOBAT_")},
-        **token_env(token_keys),
-        "PYTHONPATH": f"{ROOT}{os.pathsep}{ROOT / 'gen'}",
-        "NOBAT_DATABASE_URL": probe_db,
-        "NOBAT_NATS_URL": nats_url,
+    return service_environment(probe_db, nats_url, token_keys) | {
         "NOBAT_GRPC_PORT": str(free_port()),
         "NOBAT_METRICS_PORT": str(free_port()),
         "NOBAT_CONSUMER_ACK_WAIT_SECONDS": "2",

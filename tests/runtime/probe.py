@@ -9,6 +9,7 @@ happened twice shows up as two rows.
 from __future__ import annotations
 
 import asyncio
+import os
 
 import grpc
 from google.protobuf import empty_pb2, struct_pb2, wrappers_pb2
@@ -36,9 +37,19 @@ effects = Table(
 )
 
 
+# Deliveries seen per "flaky-N" value: such an event fails its first N deliveries.
+_deliveries: dict[str, int] = {}
+
+
 async def record_effect(event: wrappers_pb2.StringValue, uow: UnitOfWork) -> None:
     if event.value.startswith("poison"):
         raise PermanentFailure("probe events starting with 'poison' can never be handled")
+    if event.value.startswith("always-fails"):
+        raise RuntimeError("a transient-looking failure that never clears")
+    if event.value.startswith("flaky-"):
+        seen = _deliveries[event.value] = _deliveries.get(event.value, 0) + 1
+        if seen <= int(event.value.split("-")[1]):
+            raise RuntimeError(f"transient failure {seen} of {event.value}")
     async with uow:
         await uow.session.execute(insert(effects).values(value=event.value))
         await uow.commit()
@@ -125,6 +136,21 @@ def build(process: ServiceProcess) -> None:
         },
     )
     process.consume(PROBE_STREAM, {wrappers_pb2.StringValue: record_effect}, name="probe")
+
+    if os.environ.get("NOBAT_PROBE_TICKS"):
+        runs = 0
+
+        async def tick() -> None:
+            nonlocal runs
+            runs += 1
+            if runs == 2:
+                raise RuntimeError("the second tick fails; the job must go on")
+            uow = process.unit_of_work()
+            async with uow:
+                await uow.session.execute(insert(effects).values(value="tick"))
+                await uow.commit()
+
+        process.every(0.1, tick, "tick")
 
 
 def main() -> None:

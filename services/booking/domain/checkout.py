@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import Enum
 
+from runtime.instants import require_utc
 from services.booking.domain.doctor import Doctor
 from services.booking.domain.errors import (
     CheckoutExpired,
@@ -29,7 +30,6 @@ from services.booking.domain.errors import (
     SlotNotBookable,
 )
 from services.booking.domain.events import PurchaseFulfilled, PurchaseRejected
-from services.booking.domain.instants import require_utc
 from services.booking.domain.money import Money
 from services.booking.domain.reservation import Reservation
 from services.booking.domain.slot import Slot

@@ -11,8 +11,8 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from runtime.errors import InvalidArgument
+from runtime.instants import require_utc
 from services.booking.domain.events import DoctorUpdated
-from services.booking.domain.instants import require_utc
 from services.booking.domain.money import Money
 from services.booking.domain.schedule import zone_named
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
 
+from runtime.instants import require_utc
 from services.booking.domain.cancellation import (
     DEFAULT_NOTICE_POLICY,
     CancelledBy,
@@ -22,7 +23,6 @@ from services.booking.domain.events import (
     ReservationCancelled,
     ReservationConfirmed,
 )
-from services.booking.domain.instants import require_utc
 from services.booking.domain.money import Money
 from services.booking.domain.slot import Slot
 

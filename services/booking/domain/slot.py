@@ -11,13 +11,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import Enum
 
+from runtime.instants import require_utc
 from services.booking.domain.errors import (
     SlotAlreadyBooked,
     SlotAlreadyHeld,
     SlotInUse,
     SlotNotBookable,
 )
-from services.booking.domain.instants import require_utc
 
 
 class SlotStatus(Enum):

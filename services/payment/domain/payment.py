@@ -24,9 +24,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from enum import Enum
 
+from runtime.instants import require_utc
 from services.payment.domain import attempt as attempts
 from services.payment.domain.attempt import Attempt
 from services.payment.domain.errors import (
@@ -96,13 +97,6 @@ class Closure(Enum):
 
     CANCELED = "canceled"
     EXPIRED = "expired"
-
-
-def require_utc(value: datetime, name: str) -> datetime:
-    # Aware and in UTC: comparing or adding to local wall-clock times goes wrong at DST.
-    if value.tzinfo is not UTC:
-        raise ValueError(f"{name} must be an aware UTC datetime, not {value!r}")
-    return value
 
 
 @dataclass

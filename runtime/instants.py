@@ -1,5 +1,8 @@
-"""Instants are aware UTC datetimes: the domain compares and adds to them, and arithmetic on
-a datetime in a zone with daylight saving would quietly be wall-clock arithmetic."""
+"""Instants are aware UTC datetimes everywhere in nobat.
+
+Domains compare and add to them; arithmetic on a datetime in a zone with daylight
+saving would quietly be wall-clock arithmetic.
+"""
 
 from __future__ import annotations
 
