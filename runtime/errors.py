@@ -56,6 +56,11 @@ class Conflict(DomainError):
     """Lost a race worth retrying (maps to ABORTED)."""
 
 
+class Unavailable(DomainError):
+    """Something this call depends on (a gateway, another service) cannot be reached now;
+    nothing was changed, and the same call may be retried (maps to UNAVAILABLE)."""
+
+
 class PermissionDenied(DomainError):
     """The caller is known but its role may not do this."""
 

@@ -13,16 +13,27 @@ from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 from google.protobuf.message import Message
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from runtime.db import UnitOfWork, retrying
-from runtime.errors import IdempotencyKeyReused, InvalidArgument
+from runtime.errors import DomainError, IdempotencyKeyReused, InvalidArgument
 from runtime.schema import idempotency_keys
 
 R = TypeVar("R", bound=Message)
 
 MAX_KEY_LENGTH = 255
+
+
+class RefusedAfterEffect(Exception):
+    """Raised by an answer that changed something worth keeping and must still refuse
+    the call: a wallet too short to pay leaves its failed attempt on the payment, so the
+    patient can switch to the gateway. The change is committed, the error reaches the
+    caller, and the key is released, so the same request asked again is judged again."""
+
+    def __init__(self, error: DomainError) -> None:
+        super().__init__(str(error))
+        self.error = error
 
 
 async def answer_once(
@@ -65,7 +76,12 @@ async def answer_once(
                 if first.request_hash != request_hash:
                     raise IdempotencyKeyReused()
                 return response_type.FromString(first.response)
-            response = await answer()
+            try:
+                response = await answer()
+            except RefusedAfterEffect as refusal:
+                await uow.session.execute(delete(idempotency_keys).where(where))
+                await uow.commit()
+                raise refusal.error from None
             await uow.session.execute(
                 update(idempotency_keys).where(where).values(response=response.SerializeToString())
             )

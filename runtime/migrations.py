@@ -22,6 +22,7 @@ SHARED = Path(__file__).parent / "alembic"
 def alembic_config(migrations_dir: Path, database_url: str) -> Config:
     config = Config()
     config.set_main_option("script_location", str(SHARED))
+    config.set_main_option("path_separator", "space")
     config.set_main_option("version_locations", f"{SHARED / 'versions'} {migrations_dir}")
     # ConfigParser interpolation treats % specially; URL-encoded passwords contain it.
     config.set_main_option("sqlalchemy.url", database_url.replace("%", "%%"))

@@ -34,6 +34,7 @@ _CODES: dict[type[errors.DomainError], int] = {
     errors.AlreadyExists: code_pb2.ALREADY_EXISTS,
     errors.FailedPrecondition: code_pb2.FAILED_PRECONDITION,
     errors.Conflict: code_pb2.ABORTED,
+    errors.Unavailable: code_pb2.UNAVAILABLE,
     errors.PermissionDenied: code_pb2.PERMISSION_DENIED,
     errors.Unauthenticated: code_pb2.UNAUTHENTICATED,
 }
@@ -84,6 +85,8 @@ def to_status(error: errors.DomainError, domain: str) -> grpc.Status:
                 )
             )
         )
+    # Typed details a servicer attached (a WalletShortfall, say), for clients to read.
+    details += [_pack(message) for message in getattr(error, "details", ())]
     return rpc_status.to_status(
         status_pb2.Status(code=code, message=error.message, details=details)
     )

@@ -16,6 +16,7 @@ import logging
 import signal
 from collections.abc import Awaitable, Callable, Mapping
 
+from aiohttp import web
 from google.protobuf.message import Message
 from nats.aio.client import Client
 from sqlalchemy.engine import make_url
@@ -52,6 +53,8 @@ class ServiceProcess:
         self._servicers: list[tuple[Callable, object, str, Mapping[str, frozenset[str]]]] = []
         self._subscriptions: list[tuple[str, Stream, Mapping[type[Message], EventHandler]]] = []
         self._jobs: list[tuple[str, float, Callable[[], Awaitable[object]]]] = []
+        self._http: list[tuple[web.Application, int]] = []
+        self.http_ports: list[int] = []
         self._stop = asyncio.Event()
         self.port: int | None = None
         self.engine = create_engine(settings.database_url)
@@ -81,6 +84,11 @@ class ServiceProcess:
     def every(self, seconds: float, job: Callable[[], Awaitable[object]], name: str) -> None:
         """A periodic job; it must be safe with one copy running on every replica."""
         self._jobs.append((name, seconds, job))
+
+    def serve_http(self, app: web.Application, port: int) -> None:
+        """An HTTP endpoint beside gRPC (payment's webhooks), started after the consumers
+        and stopped with the gRPC server, before anything it uses is closed."""
+        self._http.append((app, port))
 
     def stop(self) -> None:
         self._stop.set()
@@ -131,6 +139,15 @@ class ServiceProcess:
         self.port = server.add_insecure_port(f"0.0.0.0:{self.settings.grpc_port}")
         await server.start()
 
+        runners = []
+        for app, port in self._http:
+            runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=5)
+            await runner.setup()
+            site = web.TCPSite(runner, "0.0.0.0", port)
+            await site.start()
+            runners.append(runner)
+            self.http_ports.append(site._server.sockets[0].getsockname()[1])
+
         relay = OutboxRelay(self.engine, js, listen_dsn=listen_dsn(self.settings.database_url))
         tasks = [asyncio.create_task(relay.run(), name="outbox-relay")]
         consuming = [asyncio.create_task(c.run(), name=f"consumer-{c.name}") for c in consumers]
@@ -149,6 +166,8 @@ class ServiceProcess:
             log.info("%s shutting down", self.name)
             await health.enter_graceful_shutdown()
             await server.stop(self.settings.shutdown_grace)
+            for runner in runners:
+                await runner.cleanup()
             for consumer in consumers:
                 await consumer.stop()
             if consuming:

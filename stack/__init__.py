@@ -1,4 +1,4 @@
-"""Embedded PostgreSQL and NATS servers for `make run` and the test suite.
+"""Embedded PostgreSQL and NATS servers, and the sandbox gateway, for `make run` and tests.
 
 Servers are child processes of the Python process that starts them and are stopped by
 the kernel when it dies (see `stack._process`). Start them from the main thread.
@@ -8,5 +8,13 @@ from stack._process import StackError
 from stack.nats import EmbeddedNats
 from stack.ports import PortInUseError, free_port
 from stack.postgres import EmbeddedPostgres
+from stack.sandbox import SandboxGateway
 
-__all__ = ["EmbeddedNats", "EmbeddedPostgres", "PortInUseError", "StackError", "free_port"]
+__all__ = [
+    "EmbeddedNats",
+    "EmbeddedPostgres",
+    "PortInUseError",
+    "SandboxGateway",
+    "StackError",
+    "free_port",
+]

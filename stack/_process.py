@@ -16,7 +16,10 @@ Two Linux details shape the code below:
   `spawn` refuses to run outside the main thread.
 """
 
+import abc
+import atexit
 import functools
+import http.client
 import os
 import pwd
 import shutil
@@ -24,8 +27,11 @@ import signal
 import stat
 import subprocess
 import threading
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from types import TracebackType
+from typing import Self
 
 
 class StackError(RuntimeError):
@@ -101,6 +107,96 @@ def terminate(proc: subprocess.Popen[bytes], steps: Sequence[tuple[signal.Signal
             pass
     proc.kill()
     proc.wait()
+
+
+class ServerProcess(abc.ABC):
+    """What every embedded server shares: its one child process, which `stop()` ends (at
+    interpreter exit too, if nothing did before), and `with`, which starts and stops it."""
+
+    _proc: subprocess.Popen[bytes] | None = None
+
+    @abc.abstractmethod
+    def start(self) -> None: ...
+
+    @abc.abstractmethod
+    def stop(self) -> None: ...
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc is not None else None
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def _alive(self) -> bool:
+        """Whether the server runs; one that died on its own (a fault test?) is tidied up,
+        so that it can be started afresh."""
+        if self._proc is not None and self._proc.poll() is None:
+            return True
+        self.stop()
+        return False
+
+    def _own(self, proc: subprocess.Popen[bytes], wait_ready: Callable[[], None]) -> None:
+        """Keep `proc` as this server and return once `wait_ready` does; stop it if not."""
+        self._proc = proc
+        atexit.register(self.stop)
+        try:
+            wait_ready()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _end(self, steps: Sequence[tuple[signal.Signals, float]]) -> None:
+        proc, self._proc = self._proc, None
+        if proc is None:
+            return
+        atexit.unregister(self.stop)
+        terminate(proc, steps)
+
+
+def answers_http(port: int, path: str) -> bool:
+    """Whether a server on 127.0.0.1:`port` answers GET `path` with 200."""
+    # http.client rather than urllib: urllib would send 127.0.0.1 through any
+    # http_proxy set in the environment.
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
+    try:
+        conn.request("GET", path)
+        return conn.getresponse().status == 200
+    except OSError:
+        return False
+    finally:
+        conn.close()
+
+
+def wait_ready(
+    proc: subprocess.Popen[bytes],
+    ready: Callable[[], bool],
+    what: str,
+    log_path: Path,
+    timeout: float,
+) -> None:
+    """Poll `ready` until it holds; StackError if `proc` exits first or `timeout` passes."""
+    deadline = time.monotonic() + timeout
+    while not ready():
+        code = proc.poll()
+        if code is not None:
+            raise StackError(
+                f"{what} exited with {code} while starting; {log_path}:\n{log_tail(log_path)}"
+            )
+        if time.monotonic() > deadline:
+            raise StackError(
+                f"{what} not ready after {timeout}s; {log_path}:\n{log_tail(log_path)}"
+            )
+        time.sleep(0.01)
 
 
 def log_tail(path: Path, lines: int = 25) -> str:

@@ -23,15 +23,23 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from runtime.auth import TokenKeys
+from services.payment.entrypoints.webhooks import WEBHOOK_PATH
 from stack._process import StackError, log_tail, spawn, terminate
 from stack.databases import Databases
 from stack.keys import generate_token_keys, token_env
 from stack.nats import EmbeddedNats
 from stack.ports import free_port
 from stack.postgres import EmbeddedPostgres
+from stack.sandbox import SandboxGateway
 
 ROOT = Path(__file__).resolve().parents[1]
 SERVICES = ("payment", "booking", "consultation", "notification")
+# Test credentials of the local sandbox gateway; real keys only ever come from secrets.
+SANDBOX_API_KEY = "sk_test_nobat_local"
+SANDBOX_WEBHOOK_SECRET = "whsec_nobat_local"
+# Beside the services' ports: gRPC at +0..3, metrics at +100..103.
+WEBHOOK_PORT_OFFSET = 80
+SANDBOX_PORT_OFFSET = 90
 
 
 @dataclass
@@ -54,6 +62,7 @@ class LocalStack:
     base_port: int | None = None
     postgres: EmbeddedPostgres | None = None
     nats: EmbeddedNats | None = None
+    sandbox: SandboxGateway | None = None
     services: dict[str, ServiceHandle] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -67,6 +76,7 @@ class LocalStack:
             self.logs_dir.mkdir(parents=True, exist_ok=True)
             admin_url = self._start_postgres()
             nats_url = self._start_nats()
+            self._start_sandbox()
             self._create_databases(admin_url)
             with ThreadPoolExecutor(len(SERVICES)) as pool:
                 list(pool.map(lambda name: self._migrate(name, admin_url, nats_url), SERVICES))
@@ -87,15 +97,25 @@ class LocalStack:
         for handle in self.services.values():
             if handle.process is not None:
                 terminate(handle.process, [(signal.SIGTERM, 20.0)])
+        if self.sandbox is not None:
+            self.sandbox.stop()
         if self.nats is not None:
             self.nats.stop()
         if self.postgres is not None:
             self.postgres.stop()
 
     def service_env(self, name: str, admin_url: str, nats_url: str) -> dict[str, str]:
-        return service_environment(
+        env = service_environment(
             Databases(admin_url).url(f"nobat_{name}"), nats_url, self.keys
         ) | {"NOBAT_LOG_LEVEL": os.environ.get("NOBAT_LOG_LEVEL", "INFO")}
+        if name == "payment":
+            env |= {
+                "NOBAT_GATEWAY_BASE_URL": self.sandbox.url if self.sandbox else "",
+                "NOBAT_GATEWAY_API_KEY": SANDBOX_API_KEY,
+                "NOBAT_GATEWAY_WEBHOOK_SECRET": SANDBOX_WEBHOOK_SECRET,
+                "NOBAT_WEBHOOK_PORT": str(self.webhook_port),
+            }
+        return env
 
     def wait_serving(self, handle: ServiceHandle, timeout: float = 30.0) -> None:
         deadline = time.monotonic() + timeout
@@ -152,6 +172,18 @@ class LocalStack:
         self.nats.start()
         return self.nats.url
 
+    def _start_sandbox(self) -> None:
+        """The sandbox gateway, sending its webhooks to payment's endpoint."""
+        self.webhook_port = self._port(WEBHOOK_PORT_OFFSET)
+        self.sandbox = SandboxGateway(
+            self.logs_dir,
+            self._port(SANDBOX_PORT_OFFSET),
+            api_key=SANDBOX_API_KEY,
+            webhook_secret=SANDBOX_WEBHOOK_SECRET,
+            webhook_url=f"http://127.0.0.1:{self.webhook_port}{WEBHOOK_PATH}",
+        )
+        self.sandbox.start()
+
     def _create_databases(self, admin_url: str) -> None:
         asyncio.run(Databases(admin_url).create_missing([f"nobat_{name}" for name in SERVICES]))
 
@@ -191,6 +223,7 @@ class LocalStack:
         manifest = {
             "services": {name: h.address for name, h in self.services.items()},
             "keys": str(self.data_dir / "jwt-keys.json"),
+            "sandbox": self.sandbox.url if self.sandbox else "",
         }
         (self.data_dir / "stack.json").write_text(json.dumps(manifest, indent=2))
 

@@ -4,7 +4,6 @@ We use the wheel's binaries but not its `get_server()` helper: that one listens 
 unix socket only and can leave the server running after its owner is SIGKILLed.
 """
 
-import atexit
 import importlib.util
 import os
 import pwd
@@ -12,10 +11,16 @@ import signal
 import subprocess
 import time
 from pathlib import Path
-from types import TracebackType
-from typing import Self
 
-from stack._process import StackError, give_to, log_tail, spawn, supervised, system_user, terminate
+from stack._process import (
+    ServerProcess,
+    StackError,
+    give_to,
+    log_tail,
+    spawn,
+    supervised,
+    system_user,
+)
 from stack.ports import PortInUseError, ensure_port_free, free_port
 
 SYSTEM_USER = "nobat-pg"  # initdb and postgres refuse to run as root
@@ -35,7 +40,7 @@ def _ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-class EmbeddedPostgres:
+class EmbeddedPostgres(ServerProcess):
     """A PostgreSQL server owned by this process, listening on 127.0.0.1:`port`.
 
     `data_dir` is initialised on first start and reused afterwards. `fast=True` trades
@@ -48,15 +53,10 @@ class EmbeddedPostgres:
         self.port = port or free_port()
         self.fast = fast
         self._bin = _bin_dir()
-        self._proc: subprocess.Popen[bytes] | None = None
 
     @property
     def log_path(self) -> Path:
         return self.data_dir / "postgres.log"
-
-    @property
-    def pid(self) -> int | None:
-        return self._proc.pid if self._proc is not None else None
 
     def url(self, database: str = "postgres", driver: str = "postgresql+asyncpg") -> str:
         """SQLAlchemy URL for `database`."""
@@ -68,10 +68,8 @@ class EmbeddedPostgres:
 
     def start(self, timeout: float = 30.0) -> None:
         """Initialise the data dir if needed, start the server and wait until it accepts."""
-        if self._proc is not None:
-            if self._proc.poll() is None:
-                return
-            self.stop()  # it died on its own (a fault test?): tidy up, then start afresh
+        if self._alive():
+            return
         ensure_port_free(self.port, "postgres")
         user = system_user(SYSTEM_USER) if os.geteuid() == 0 else None
         self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -100,21 +98,12 @@ class EmbeddedPostgres:
 
         # SIGINT is postgres' fast shutdown: running transactions are rolled back and a
         # shutdown checkpoint is written, so the data dir is clean for the next start.
-        self._proc = spawn(cmd, signal.SIGINT, self.log_path, cwd=self.data_dir, user=user)
-        atexit.register(self.stop)
-        try:
-            self._wait_ready(timeout)
-        except BaseException:
-            self.stop()
-            raise
+        proc = spawn(cmd, signal.SIGINT, self.log_path, cwd=self.data_dir, user=user)
+        self._own(proc, lambda: self._wait_ready(timeout))
 
     def stop(self, timeout: float = 30.0) -> None:
         """Fast shutdown; escalates to immediate shutdown, then SIGKILL. Idempotent."""
-        proc, self._proc = self._proc, None
-        if proc is None:
-            return
-        atexit.unregister(self.stop)
-        terminate(proc, [(signal.SIGINT, timeout), (signal.SIGQUIT, 5.0)])
+        self._end([(signal.SIGINT, timeout), (signal.SIGQUIT, 5.0)])
 
     def create_database(self, name: str, template: str | None = None) -> None:
         """CREATE DATABASE `name`, copied from `template` if given.
@@ -130,18 +119,6 @@ class EmbeddedPostgres:
     def drop_database(self, name: str) -> None:
         """DROP DATABASE `name` if it exists, terminating its connections."""
         self._psql(f"DROP DATABASE IF EXISTS {_ident(name)} WITH (FORCE)")
-
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     def _initdb(self, user: pwd.struct_passwd | None) -> None:
         cmd = [

@@ -46,6 +46,10 @@ def main() -> None:
         print(f"  postgresql    {stack.postgres.url()}")
     if stack.nats is not None:
         print(f"  nats          {stack.nats.url}")
+    if stack.sandbox is not None:
+        print(
+            f"  sandbox       {stack.sandbox.url}   the payment gateway: checkout pages, webhooks"
+        )
     print(
         f"logs: {_relative(stack.logs_dir)}/<service>.log    Ctrl-C stops everything.", flush=True
     )

@@ -1,30 +1,108 @@
 """Composition root of the payment service.
 
-Payment intents, the gateway, refunds, the ledger and wallets.
+Payment intents, the gateway, refunds, the ledger, wallets and payouts: reads the
+configuration, builds the gateway adapter and the handlers' context, and wires the gRPC
+servicer, the webhook endpoint, the consumer and the periodic jobs into the process.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import timedelta
+from decimal import Decimal
 from pathlib import Path
 
 from nobat.payment.v1 import payment_service_pb2, payment_service_pb2_grpc
+from prometheus_client import Gauge
 
 from runtime import entry
 from runtime.config import Env
 from runtime.events import PAYMENT
 from runtime.service import ServiceProcess
+from services.payment.adapters.stripe_gateway import StripeGateway
+from services.payment.domain.fees import GatewayFees
+from services.payment.domain.payouts import FeeBearer, PayoutRules
+from services.payment.domain.reconciliation import ReconcileSchedule
+from services.payment.domain.rounding import Rate
+from services.payment.entrypoints.events import event_handlers
+from services.payment.entrypoints.servicer import ACCESS, PaymentServicer
+from services.payment.entrypoints.webhooks import webhook_app
+from services.payment.handlers import jobs
+from services.payment.handlers.context import Context, PaymentSettings
 
 SERVICE_NAME = payment_service_pb2.DESCRIPTOR.services_by_name["PaymentService"].full_name
 
+ORPHAN_PAYMENTS = Gauge(
+    "orphan_payments",
+    "Payments confirmed longer than the grace period ago and neither fulfilled nor refunded",
+)
+
+
+def _seconds(env: Env, name: str, default: timedelta) -> timedelta:
+    return timedelta(seconds=env.float(name, default.total_seconds()))
+
+
+def payment_settings(env: Env) -> PaymentSettings:
+    defaults = PaymentSettings()
+    schedule = defaults.reconcile
+    rules = defaults.payouts
+    return PaymentSettings(
+        default_ttl=_seconds(env, "NOBAT_PAYMENT_TTL_SECONDS", defaults.default_ttl),
+        pending_grace=_seconds(env, "NOBAT_PAYMENT_PENDING_GRACE_SECONDS", defaults.pending_grace),
+        orphan_grace=_seconds(env, "NOBAT_PAYMENT_ORPHAN_GRACE_SECONDS", defaults.orphan_grace),
+        default_return_url=env.str("NOBAT_PAYMENT_RETURN_URL", defaults.default_return_url),
+        reconcile=ReconcileSchedule(
+            first=_seconds(env, "NOBAT_PAYMENT_RECONCILE_FIRST_SECONDS", schedule.first),
+            then_every=_seconds(env, "NOBAT_PAYMENT_RECONCILE_EVERY_SECONDS", schedule.then_every),
+        ),
+        payouts=PayoutRules(
+            platform_fee=Rate.percent(env.str("NOBAT_PLATFORM_FEE_PERCENT", "3")),
+            hold=_seconds(env, "NOBAT_PAYOUT_HOLD_SECONDS", rules.hold),
+            gateway_fee_on_refund=FeeBearer(
+                env.str("NOBAT_GATEWAY_FEE_ON_REFUND", rules.gateway_fee_on_refund.value)
+            ),
+        ),
+    )
+
+
+def gateway_fees(env: Env) -> GatewayFees:
+    """The gateway's price list; Stripe's standard card price by default."""
+    return GatewayFees(
+        Rate.percent(env.str("NOBAT_GATEWAY_FEE_PERCENT", "2.9")),
+        Decimal(env.str("NOBAT_GATEWAY_FEE_FIXED", "0.30")),
+    )
+
 
 def build(process: ServiceProcess, env: Env) -> None:
+    gateway = StripeGateway(
+        api_key=env.str("NOBAT_GATEWAY_API_KEY"),
+        webhook_secret=env.str("NOBAT_GATEWAY_WEBHOOK_SECRET"),
+        base_url=env.str("NOBAT_GATEWAY_BASE_URL"),
+        fees=gateway_fees(env),
+    )
+    ctx = Context(process.unit_of_work, gateway, payment_settings(env))
     process.add_servicer(
         payment_service_pb2_grpc.add_PaymentServiceServicer_to_server,
-        payment_service_pb2_grpc.PaymentServiceServicer(),
+        PaymentServicer(ctx),
         SERVICE_NAME,
-        access={},
+        access=ACCESS,
     )
+    process.serve_http(webhook_app(ctx), env.int("NOBAT_WEBHOOK_PORT", 8080))
+    process.consume(PAYMENT, event_handlers(ctx))
+
+    every = env.float("NOBAT_PAYMENT_JOB_INTERVAL_SECONDS", 5.0)
+
+    async def orphans() -> None:
+        ORPHAN_PAYMENTS.set(await jobs.republish_orphans(ctx))
+
+    periodic: dict[str, Callable[[], Awaitable[object]]] = {
+        "reconcile": lambda: jobs.reconcile(ctx),
+        "expire-payments": lambda: jobs.expire_payments(ctx),
+        "release-payouts": lambda: jobs.release_payouts(ctx),
+        "republish-orphans": orphans,
+    }
+    for name, job in periodic.items():
+        process.every(every, job, name)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

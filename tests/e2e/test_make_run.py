@@ -82,7 +82,8 @@ def test_make_run_serves_all_four_services_and_stopping_it_stops_every_process(d
             with urllib.request.urlopen(url, timeout=5) as reply:
                 assert "nobat_events_published_total" in reply.read().decode()
         started = children_of(run.pid)
-        assert len(started) == len(SERVICES) + 2, started  # the services, PostgreSQL, NATS
+        # The services, PostgreSQL, NATS and the sandbox gateway.
+        assert len(started) == len(SERVICES) + 3, started
 
         run.send_signal(stop_with)
         assert run.wait(60) == (0 if stop_with == signal.SIGINT else -signal.SIGKILL)

@@ -10,7 +10,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from runtime import faults
 from runtime.db import UnitOfWork, sessionmaker
-from tests.runtime.conftest import effect_counts, eventually
+from tests.processes import eventually
+from tests.runtime.conftest import effect_counts
 
 N = 20
 

@@ -6,7 +6,8 @@ from google.protobuf import wrappers_pb2
 from sqlalchemy import select
 
 from runtime.schema import dead_letters
-from tests.runtime.conftest import effect_counts, eventually
+from tests.processes import eventually
+from tests.runtime.conftest import effect_counts
 from tests.runtime.test_exactly_once import assert_each_effect_once, commit_events
 
 

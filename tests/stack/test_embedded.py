@@ -175,14 +175,19 @@ def test_taken_port_is_reported(scratch: Path) -> None:
 OWNER = """
 import json, sys, time
 from pathlib import Path
-from stack import EmbeddedNats, EmbeddedPostgres
+from stack import EmbeddedNats, EmbeddedPostgres, SandboxGateway
 
 base = Path(sys.argv[1])
 pg = EmbeddedPostgres(base / "pg", fast=True)
 pg.start()
 bus = EmbeddedNats(base / "nats")
 bus.start()
-print(json.dumps([pg.pid, bus.pid]), flush=True)
+gateway = SandboxGateway(
+    base / "sandbox", api_key="sk_test_owner", webhook_secret="whsec_owner",
+    webhook_url="http://127.0.0.1:9/webhooks",
+)
+gateway.start()
+print(json.dumps([pg.pid, bus.pid, gateway.pid]), flush=True)
 time.sleep(60)
 """
 
@@ -241,10 +246,13 @@ def test_servers_do_not_outlive_their_owner(scratch: Path, how: signal.Signals) 
         assert owner.stdout is not None
         line = owner.stdout.readline()
         assert line, f"owner failed to start servers: {owner.communicate(timeout=10)[1]}"
-        pg_pid, nats_pid = json.loads(line)
+        pg_pid, nats_pid, sandbox_pid = json.loads(line)
         servers = _descendants(owner.pid)
-        assert {pg_pid, nats_pid} <= servers.keys()
-        assert {proc.name for proc in servers.values()} == {"postgres", "nats-server"}
+        assert {pg_pid, nats_pid, sandbox_pid} <= servers.keys()
+        assert {proc.name for pid, proc in servers.items() if pid != sandbox_pid} == {
+            "postgres",
+            "nats-server",
+        }
         assert len(servers) > 2  # the postmaster's own children are tracked too
 
         os.killpg(owner.pid, how)

@@ -12,7 +12,13 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from runtime.errors import FailedPrecondition, IdempotencyKeyReused, InvalidArgument, NotFound
+from runtime.errors import (
+    AlreadyExists,
+    FailedPrecondition,
+    IdempotencyKeyReused,
+    InvalidArgument,
+    NotFound,
+)
 
 if TYPE_CHECKING:
     from services.payment.domain.money import Money
@@ -101,6 +107,26 @@ class UnknownAttempt(NotFound):
             f"payment {payment_id} has no attempt with gateway reference {gateway_ref!r}",
             payment_id=payment_id,
             gateway_ref=gateway_ref,
+        )
+
+
+class PaymentNotFound(NotFound):
+    """No such payment, or not the caller's: the two are told apart to nobody."""
+
+    def __init__(self, payment_id: str) -> None:
+        super().__init__(f"no payment {payment_id}", payment_id=payment_id)
+
+
+class PurchaseHasAnotherPayment(AlreadyExists):
+    """A purchase is paid by one intent; asking for another one with other terms (another
+    amount, payer, lines or method) is refused rather than charging twice."""
+
+    def __init__(self, payment_id: str, kind: str, ref: str) -> None:
+        super().__init__(
+            f"purchase {kind}/{ref} already has payment {payment_id} with other terms",
+            payment_id=payment_id,
+            purchase_kind=kind,
+            purchase_ref=ref,
         )
 
 

@@ -17,3 +17,9 @@ _NOBAT_PAYMENT = uuid.uuid5(uuid.NAMESPACE_URL, "urn:nobat:payment")
 def derived_id(parent: str, *what: object) -> str:
     """A stable id for `what` of `parent`: derived_id(payment_id, "attempt", 2)."""
     return str(uuid.uuid5(_NOBAT_PAYMENT, "/".join(map(str, (parent, *what)))))
+
+
+def payment_id_for(kind: str, ref: str) -> str:
+    """The one payment of a purchase: its id follows from the purchase, so two requests
+    racing to create it meet on the same primary key."""
+    return derived_id("purchase", kind, ref)

@@ -118,4 +118,4 @@ def _check_payee(line: PayeeLine, field: str, purchase: Purchase, patient_id: st
                 f"{field}.payee_id", "a wallet line only tops up the paying patient's wallet"
             )
     elif purchase.is_top_up:
-        raise InvalidPayee(f"{field}.payee", "a top-up pays only into the patient's wallet")
+        raise InvalidPayee(f"{field}.payee_kind", "a top-up pays only into the patient's wallet")

@@ -1,0 +1,166 @@
+"""The part of Stripe's REST API that nobat uses, as the official SDK calls it.
+
+Requests carry `Authorization: Bearer <api key>` and form-encoded bodies. A POST with an
+`Idempotency-Key` that was seen before gets the first answer again, unchanged (marked
+`Idempotent-Replayed: true`); the same key with other parameters is an
+`idempotency_error`. The `lose_response` switch carries a call out and then closes the
+connection without an answer, so the SDK sees a network error and may ask again.
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import web
+
+from sandbox.errors import StripeError, invalid_param
+from sandbox.forms import parse_form
+from sandbox.payments import Payments
+from sandbox.switches import Switches
+
+
+@dataclass(frozen=True)
+class _Answer:
+    path: str
+    params: dict[str, Any]
+    status: int
+    body: dict[str, Any]
+
+
+class Api:
+    def __init__(self, payments: Payments, switches: Switches, api_key: str) -> None:
+        self.payments = payments
+        self.switches = switches
+        self.api_key = api_key
+        self._answers: dict[str, _Answer] = {}
+
+    def routes(self) -> list[web.RouteDef]:
+        return [
+            web.post("/v1/checkout/sessions", self.create_session),
+            web.get("/v1/checkout/sessions/{id}", self.get_session),
+            web.post("/v1/checkout/sessions/{id}/expire", self.expire_session),
+            web.post("/v1/refunds", self.create_refund),
+            web.get("/v1/refunds/{id}", self.get_refund),
+        ]
+
+    @web.middleware
+    async def middleware(
+        self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    ) -> web.StreamResponse:
+        """Stripe's error shape for every JSON route; authentication for /v1 ones."""
+        stripe_route = request.path.startswith("/v1/")
+        try:
+            if stripe_route:
+                self._authenticate(request)
+                if self.switches.api_down:
+                    raise StripeError(
+                        503,
+                        "The sandbox is down (the api_down switch).",
+                        type="api_error",
+                        executed=False,
+                    )
+            return await handler(request)
+        except StripeError as error:
+            return error.response()
+        except (web.HTTPNotFound, web.HTTPMethodNotAllowed):
+            if not stripe_route:
+                raise
+            message = f"Unrecognized request URL ({request.method}: {request.path})."
+            return StripeError(404, message).response()
+
+    async def create_session(self, request: web.Request) -> web.StreamResponse:
+        def create(params: dict[str, Any]) -> dict[str, Any]:
+            expand = _expands_intent(params)
+            return self.payments.create_session(params).to_json(expand)
+
+        return await self._mutate(request, create)
+
+    async def get_session(self, request: web.Request) -> web.StreamResponse:
+        params = parse_form(request.query_string)
+        session = self.payments.session(request.match_info["id"])
+        return web.json_response(session.to_json(_expands_intent(params)))
+
+    async def expire_session(self, request: web.Request) -> web.StreamResponse:
+        session_id = request.match_info["id"]
+
+        def expire(params: dict[str, Any]) -> dict[str, Any]:
+            expand = _expands_intent(params)
+            return self.payments.expire(session_id).to_json(expand)
+
+        return await self._mutate(request, expire)
+
+    async def create_refund(self, request: web.Request) -> web.StreamResponse:
+        return await self._mutate(
+            request, lambda params: self.payments.create_refund(params).to_json()
+        )
+
+    async def get_refund(self, request: web.Request) -> web.StreamResponse:
+        return web.json_response(self.payments.refund(request.match_info["id"]).to_json())
+
+    def _authenticate(self, request: web.Request) -> None:
+        scheme, _, key = request.headers.get("Authorization", "").partition(" ")
+        if not key:
+            raise StripeError(
+                401,
+                "You did not provide an API key. You need to provide your API key in the "
+                "Authorization header, using Bearer auth (e.g. 'Authorization: Bearer "
+                "YOUR_SECRET_KEY').",
+            )
+        if scheme.lower() != "bearer" or not hmac.compare_digest(key, self.api_key):
+            masked = "*" * (len(key) - 4) + key[-4:] if len(key) > 8 else "*" * len(key)
+            raise StripeError(401, f"Invalid API Key provided: {masked}")
+
+    async def _mutate(
+        self, request: web.Request, action: Callable[[dict[str, Any]], dict[str, Any]]
+    ) -> web.StreamResponse:
+        params = parse_form(await request.text())
+        key = request.headers.get("Idempotency-Key")
+        answer = self._answers.get(key) if key else None
+        replayed = answer is not None
+        if answer is None:
+            answer = self._perform(request.path, params, action)
+            if key:
+                self._answers[key] = answer
+        elif (answer.path, answer.params) != (request.path, params):
+            raise StripeError(
+                400,
+                "Keys for idempotent requests can only be used with the same parameters they "
+                f"were first used with. Try using a key other than '{key}' if you meant to "
+                "execute a different request.",
+                type="idempotency_error",
+                executed=False,
+            )
+        if self.switches.take("lose_response"):
+            hang_up(request)
+        response = web.json_response(answer.body, status=answer.status)
+        if replayed:
+            response.headers["Idempotent-Replayed"] = "true"
+        return response
+
+    @staticmethod
+    def _perform(
+        path: str, params: dict[str, Any], action: Callable[[dict[str, Any]], dict[str, Any]]
+    ) -> _Answer:
+        try:
+            return _Answer(path, params, 200, action(params))
+        except StripeError as error:
+            if not error.executed:
+                raise
+            return _Answer(path, params, error.status, {"error": error.body})
+
+
+def _expands_intent(params: dict[str, Any]) -> bool:
+    expand = params.get("expand", [])
+    if not isinstance(expand, list) or any(field != "payment_intent" for field in expand):
+        raise invalid_param("expand", f"This property cannot be expanded ({expand}).")
+    return bool(expand)
+
+
+def hang_up(request: web.Request) -> None:
+    """Closes the connection before the answer is written: the work is done, and the
+    client sees only a dropped connection."""
+    assert request.transport is not None
+    request.transport.close()

@@ -1,0 +1,112 @@
+"""The control API, for tests and demos: switches, the page's buttons without a browser,
+and what the sandbox has seen. No authentication: it exists only in the sandbox."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aiohttp import web
+
+from sandbox.errors import StripeError
+from sandbox.objects import CheckoutSession
+from sandbox.page import after_cancel, after_pay, pay
+from sandbox.payments import Payments
+from sandbox.switches import Switches
+from sandbox.webhooks import Webhooks
+
+
+class Control:
+    def __init__(self, payments: Payments, switches: Switches, webhooks: Webhooks) -> None:
+        self.payments = payments
+        self.switches = switches
+        self.webhooks = webhooks
+
+    def routes(self) -> list[web.RouteDef]:
+        return [
+            web.get("/_sandbox/switches", self.show_switches),
+            web.post("/_sandbox/switches", self.set_switches),
+            web.post("/_sandbox/reset", self.reset),
+            web.post("/_sandbox/checkout/{id}/pay", self.pay),
+            web.post("/_sandbox/checkout/{id}/decline", self.decline),
+            web.post("/_sandbox/checkout/{id}/cancel", self.cancel),
+            web.get("/_sandbox/sessions/{id}", self.show_session),
+            web.get("/_sandbox/stats", self.stats),
+            web.post("/_sandbox/webhooks/resend/{id}", self.resend),
+        ]
+
+    async def show_switches(self, request: web.Request) -> web.StreamResponse:
+        return web.json_response(self.switches.as_json())
+
+    async def set_switches(self, request: web.Request) -> web.StreamResponse:
+        try:
+            self.switches.merge(await _json_object(request))
+        except ValueError as exc:
+            raise StripeError(400, str(exc), code="switch_invalid") from None
+        return web.json_response(self.switches.as_json())
+
+    async def reset(self, request: web.Request) -> web.StreamResponse:
+        """Switches back to their defaults, and nothing left held by `reverse`."""
+        self.switches.reset()
+        self.webhooks.release_held()
+        return web.json_response(self.switches.as_json())
+
+    async def pay(self, request: web.Request) -> web.StreamResponse:
+        session = pay(self.payments, self.switches, request)
+        return web.json_response(self._view(session, after_pay(session)))
+
+    async def decline(self, request: web.Request) -> web.StreamResponse:
+        code = (await _json_object(request)).get("decline_code", "generic_decline")
+        if not isinstance(code, str) or not code:
+            raise StripeError(400, "decline_code must be a string", param="decline_code")
+        session = self.payments.decline(request.match_info["id"], code)
+        return web.json_response(self._view(session, session.url))
+
+    async def cancel(self, request: web.Request) -> web.StreamResponse:
+        session = self.payments.cancel(request.match_info["id"])
+        return web.json_response(self._view(session, after_cancel(session)))
+
+    async def show_session(self, request: web.Request) -> web.StreamResponse:
+        return web.json_response(self._view(self.payments.session(request.match_info["id"])))
+
+    async def stats(self, request: web.Request) -> web.StreamResponse:
+        sessions = self.payments.sessions.values()
+        webhooks = {
+            name: self.webhooks.stats[name]
+            for name in ("delivered", "failed", "dropped", "abandoned", "in_flight")
+        }
+        return web.json_response(
+            {
+                "sessions": len(sessions),
+                "charges": sum(session.charges for session in sessions),
+                "refunds": len(self.payments.refunds),
+                "webhooks": webhooks | {"held": self.webhooks.held},
+            }
+        )
+
+    async def resend(self, request: web.Request) -> web.StreamResponse:
+        session = self.payments.session(request.match_info["id"])
+        return web.json_response({"resent": self.webhooks.resend(session.id)})
+
+    def _view(self, session: CheckoutSession, redirect_url: str | None = None) -> dict[str, Any]:
+        """A session with its intent, charges and refunds; after a button, where the
+        browser would be sent."""
+        view = {
+            "session": session.to_json(expand_intent=True),
+            "charges": session.charges,
+            "refunds": [self.payments.refunds[refund].to_json() for refund in session.refunds],
+        }
+        if redirect_url is not None:
+            view["redirect_url"] = redirect_url
+        return view
+
+
+async def _json_object(request: web.Request) -> dict[str, Any]:
+    text = await request.text()
+    try:
+        body = json.loads(text) if text.strip() else {}
+    except ValueError:
+        body = None
+    if not isinstance(body, dict):
+        raise StripeError(400, "The body must be a JSON object")
+    return body

@@ -1,0 +1,636 @@
+"""Payment's aggregates in and out of PostgreSQL, converted at this edge.
+
+A payment is loaded whole (its row, attempts and refunds) and saved whole: attempts and
+refunds are upserted by their derived ids, so saving twice writes the same rows. Loading
+`for_update` takes the payment's row lock, which serialises everything that settles it;
+a wallet is loaded under the locks of its balance rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import and_, func, insert, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from runtime import errors
+from services.payment.adapters.tables import (
+    ledger_entries,
+    ledger_transactions,
+    payment_attempts,
+    payment_statuses,
+    payments,
+    payouts,
+    refunds,
+    wallet_transactions,
+    wallets,
+)
+from services.payment.domain.attempt import Attempt, AttemptStatus, Failure
+from services.payment.domain.fees import FeeSplit
+from services.payment.domain.ledger import Account, AccountKind, Entry, LedgerTransaction, Memo
+from services.payment.domain.money import Money
+from services.payment.domain.payment import Closure, Payment, PaymentStatus
+from services.payment.domain.payouts import Payout, PayoutStatus
+from services.payment.domain.purchase import PayeeKind, PayeeLine, PaymentMethod, Purchase
+from services.payment.domain.refund import Refund, RefundDestination, RefundStatus
+from services.payment.domain.wallet import Wallet, WalletTransaction, WalletTransactionKind
+
+
+def _money(minor: int | None, currency: str | None) -> Money | None:
+    return None if minor is None or currency is None else Money(minor, currency)
+
+
+def _failure(code: str | None, message: str | None) -> Failure | None:
+    return None if code is None else Failure(code, message or "")
+
+
+class Payments:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+        # The status each payment had when loaded, to record only real moves.
+        self._loaded: dict[str, PaymentStatus] = {}
+
+    async def get(self, payment_id: str, *, for_update: bool = False) -> Payment | None:
+        query = select(payments).where(payments.c.id == payment_id)
+        if for_update:
+            query = query.with_for_update()
+        row = (await self.session.execute(query)).mappings().first()
+        if row is None:
+            return None
+        attempt_rows = await self.session.execute(
+            select(payment_attempts)
+            .where(payment_attempts.c.payment_id == payment_id)
+            .order_by(payment_attempts.c.number)
+        )
+        refund_rows = await self.session.execute(
+            select(refunds).where(refunds.c.payment_id == payment_id).order_by(refunds.c.created_at)
+        )
+        payment = _payment(row, attempt_rows.mappings(), refund_rows.mappings())
+        self._loaded[payment.id] = payment.status
+        return payment
+
+    async def page(
+        self,
+        *,
+        patient_id: str | None,
+        status: PaymentStatus | None,
+        kind: str | None,
+        after: tuple[str, str] | None,
+        limit: int,
+    ) -> list[Payment]:
+        """Newest first; `after` is the (created_at iso, id) of the last one seen."""
+        query = select(payments.c.id, payments.c.created_at)
+        if patient_id is not None:
+            query = query.where(payments.c.patient_id == patient_id)
+        if status is not None:
+            query = query.where(payments.c.status == status.value)
+        if kind:
+            query = query.where(payments.c.purchase_kind == kind)
+        if after is not None:
+            created, last_id = datetime.fromisoformat(after[0]), after[1]
+            query = query.where(
+                or_(
+                    payments.c.created_at < created,
+                    and_(payments.c.created_at == created, payments.c.id < last_id),
+                )
+            )
+        query = query.order_by(payments.c.created_at.desc(), payments.c.id.desc()).limit(limit)
+        ids = [row.id for row in await self.session.execute(query)]
+        found = [await self.get(payment_id) for payment_id in ids]
+        return [payment for payment in found if payment is not None]
+
+    async def add(self, payment: Payment) -> None:
+        """Claims a new payment's id; two requests racing to create it meet here."""
+        claimed = await self.session.execute(
+            pg_insert(payments)
+            .values(**_payment_row(payment))
+            .on_conflict_do_nothing(index_elements=[payments.c.id])
+            .returning(payments.c.id)
+        )
+        if claimed.first() is None:
+            raise errors.Conflict(
+                f"payment {payment.id} is being created by another request; retry",
+                payment_id=payment.id,
+            )
+
+    async def save(self, payment: Payment, *, next_check_at: datetime | None = None) -> None:
+        """Writes the payment as it is now; `next_check_at` is when reconciliation asks the
+        gateway about it again (None: nothing in doubt)."""
+        values = _payment_row(payment)
+        values["next_check_at"] = next_check_at
+        await self.session.execute(
+            pg_insert(payments)
+            .values(**values)
+            .on_conflict_do_update(
+                index_elements=[payments.c.id],
+                set_={k: v for k, v in values.items() if k not in _FIXED_AT_CREATION},
+            )
+        )
+        for attempt in payment.attempts:
+            row = _attempt_row(payment.id, attempt)
+            await self.session.execute(
+                pg_insert(payment_attempts)
+                .values(**row)
+                .on_conflict_do_update(index_elements=[payment_attempts.c.id], set_=row)
+            )
+        for refund in payment.refunds:
+            row = _refund_row(payment, refund)
+            await self.session.execute(
+                pg_insert(refunds)
+                .values(**row)
+                .on_conflict_do_update(index_elements=[refunds.c.id], set_=row)
+            )
+        if self._loaded.get(payment.id) is not payment.status:
+            await self.session.execute(
+                insert(payment_statuses).values(
+                    payment_id=payment.id, status=payment.status.value, at=payment.updated_at
+                )
+            )
+            self._loaded[payment.id] = payment.status
+
+    async def mark_fulfilled(self, payment_id: str, at: datetime) -> None:
+        await self.session.execute(
+            update(payments)
+            .where(payments.c.id == payment_id, payments.c.fulfilled_at.is_(None))
+            .values(fulfilled_at=at)
+        )
+
+    async def mark_republished(self, payment_id: str, at: datetime) -> None:
+        await self.session.execute(
+            update(payments).where(payments.c.id == payment_id).values(republished_at=at)
+        )
+
+    async def due_for_check(self, now: datetime, limit: int) -> list[str]:
+        rows = await self.session.execute(
+            select(payments.c.id)
+            .where(payments.c.next_check_at <= now)
+            .order_by(payments.c.next_check_at)
+            .limit(limit)
+        )
+        return list(rows.scalars())
+
+    async def open_past_expiry(self, now: datetime, limit: int) -> list[str]:
+        rows = await self.session.execute(
+            select(payments.c.id)
+            .where(
+                payments.c.status.in_(("requires_payment", "processing")),
+                payments.c.expires_at <= now,
+            )
+            .order_by(payments.c.expires_at)
+            .limit(limit)
+        )
+        return list(rows.scalars())
+
+    async def orphans(self, confirmed_before: datetime) -> tuple[int, list[str]]:
+        """Payments confirmed before the cut-off whose purchase was neither fulfilled nor
+        refunded in full: their count, and those not re-published since the cut-off."""
+        unfulfilled = and_(
+            payments.c.confirmed_at.is_not(None),
+            payments.c.fulfilled_at.is_(None),
+            payments.c.confirmed_at < confirmed_before,
+            payments.c.status.in_(("succeeded", "partially_refunded", "refund_pending")),
+        )
+        count = (
+            await self.session.execute(
+                select(func.count()).select_from(payments).where(unfulfilled)
+            )
+        ).scalar_one()
+        due = await self.session.execute(
+            select(payments.c.id)
+            .where(
+                unfulfilled,
+                or_(
+                    payments.c.republished_at.is_(None),
+                    payments.c.republished_at < confirmed_before,
+                ),
+            )
+            .order_by(payments.c.confirmed_at)
+            .limit(100)
+        )
+        return count, list(due.scalars())
+
+
+_FIXED_AT_CREATION = frozenset(
+    {"id", "purchase_kind", "purchase_ref", "patient_id", "amount_minor", "currency", "lines"}
+)
+
+
+def _payment_row(payment: Payment) -> dict:
+    return {
+        "id": payment.id,
+        "purchase_kind": payment.purchase.kind,
+        "purchase_ref": payment.purchase.ref,
+        "patient_id": payment.patient_id,
+        "amount_minor": payment.amount.amount_minor,
+        "currency": payment.currency,
+        "lines": [
+            {
+                "payee": line.payee.value,
+                "payee_id": line.payee_id,
+                "amount_minor": line.amount.amount_minor,
+                "description": line.description,
+            }
+            for line in payment.lines
+        ],
+        "method": payment.method.value,
+        "status": payment.status.value,
+        "return_url": payment.return_url,
+        "description": payment.description,
+        "confirmed_attempt_id": payment.confirmed_attempt_id,
+        "created_at": payment.created_at,
+        "expires_at": payment.expires_at,
+        "confirmed_at": payment.confirmed_at,
+        "closure": payment.closure.value if payment.closure else None,
+        "closed_at": payment.closed_at,
+        "updated_at": payment.updated_at or payment.created_at,
+    }
+
+
+def _attempt_row(payment_id: str, attempt: Attempt) -> dict:
+    return {
+        "id": attempt.id,
+        "payment_id": payment_id,
+        "number": attempt.number,
+        "method": attempt.method.value,
+        "status": attempt.status.value,
+        "gateway_ref": attempt.gateway_ref,
+        "checkout_url": attempt.checkout_url,
+        "failure_code": attempt.failure.code if attempt.failure else None,
+        "failure_message": attempt.failure.message if attempt.failure else None,
+        "captured_minor": attempt.captured.amount_minor if attempt.captured else None,
+        "captured_currency": attempt.captured.currency if attempt.captured else None,
+        "created_at": attempt.created_at,
+        "settled_at": attempt.settled_at,
+    }
+
+
+def _refund_row(payment: Payment, refund: Refund) -> dict:
+    return {
+        "id": refund.id,
+        "payment_id": payment.id,
+        "key": refund.key,
+        "capture_id": refund.capture_id,
+        "amount_minor": refund.amount.amount_minor,
+        "currency": refund.amount.currency,
+        "requested_minor": refund.requested.amount_minor if refund.requested else None,
+        "reason": refund.reason,
+        "destination": refund.destination.value,
+        "via_gateway": refund.via_gateway,
+        "status": refund.status.value,
+        "gateway_ref": refund.gateway_ref,
+        "failure_code": refund.failure.code if refund.failure else None,
+        "failure_message": refund.failure.message if refund.failure else None,
+        "allocation": list(refund.allocation),
+        "created_at": refund.created_at,
+        "settled_at": refund.settled_at,
+    }
+
+
+def _payment(row, attempt_rows: Iterable, refund_rows: Iterable) -> Payment:
+    currency = row["currency"]
+    return Payment(
+        id=row["id"],
+        purchase=Purchase(row["purchase_kind"], row["purchase_ref"]),
+        patient_id=row["patient_id"],
+        amount=Money(row["amount_minor"], currency),
+        lines=tuple(
+            PayeeLine(
+                PayeeKind(line["payee"]),
+                line["payee_id"],
+                Money(line["amount_minor"], currency),
+                line["description"],
+            )
+            for line in row["lines"]
+        ),
+        method=PaymentMethod(row["method"]),
+        created_at=row["created_at"],
+        expires_at=row["expires_at"],
+        return_url=row["return_url"],
+        description=row["description"],
+        status=PaymentStatus(row["status"]),
+        attempts=[
+            Attempt(
+                id=a["id"],
+                number=a["number"],
+                method=PaymentMethod(a["method"]),
+                created_at=a["created_at"],
+                status=AttemptStatus(a["status"]),
+                gateway_ref=a["gateway_ref"],
+                checkout_url=a["checkout_url"],
+                failure=_failure(a["failure_code"], a["failure_message"]),
+                captured=_money(a["captured_minor"], a["captured_currency"]),
+                settled_at=a["settled_at"],
+            )
+            for a in attempt_rows
+        ],
+        refunds=[
+            Refund(
+                id=r["id"],
+                key=r["key"],
+                capture_id=r["capture_id"],
+                amount=Money(r["amount_minor"], r["currency"]),
+                requested=_money(r["requested_minor"], r["currency"]),
+                reason=r["reason"],
+                destination=RefundDestination(r["destination"]),
+                via_gateway=r["via_gateway"],
+                created_at=r["created_at"],
+                status=RefundStatus(r["status"]),
+                gateway_ref=r["gateway_ref"],
+                failure=_failure(r["failure_code"], r["failure_message"]),
+                allocation=tuple(r["allocation"]),
+                settled_at=r["settled_at"],
+            )
+            for r in refund_rows
+        ],
+        confirmed_attempt_id=row["confirmed_attempt_id"],
+        confirmed_at=row["confirmed_at"],
+        closure=Closure(row["closure"]) if row["closure"] else None,
+        closed_at=row["closed_at"],
+        updated_at=row["updated_at"],
+    )
+
+
+@dataclass(frozen=True)
+class PostedEntry:
+    """One leg of a posted transaction, as the ledger's reader sees it."""
+
+    id: int
+    transaction_id: str
+    memo: Memo
+    payment_id: str
+    entry: Entry
+    created_at: datetime
+
+
+class Ledger:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def post(self, transaction: LedgerTransaction) -> None:
+        """Writes a balanced transaction; the same fact posted twice is refused by its id."""
+        await self.session.execute(
+            insert(ledger_transactions).values(
+                id=transaction.id,
+                memo=transaction.memo.value,
+                payment_id=transaction.payment_id,
+                created_at=transaction.created_at,
+            )
+        )
+        await self.session.execute(
+            insert(ledger_entries),
+            [
+                {
+                    "transaction_id": transaction.id,
+                    "account_kind": entry.account.kind.value,
+                    "owner_id": entry.account.owner_id,
+                    "amount_minor": entry.amount.amount_minor,
+                    "currency": entry.amount.currency,
+                }
+                for entry in transaction.entries
+            ],
+        )
+
+    async def page(
+        self,
+        *,
+        payment_id: str | None,
+        transaction_id: str | None,
+        account: Account | None,
+        after: int | None,
+        limit: int,
+    ) -> list[PostedEntry]:
+        """Entries in the order written; `after` is the last entry id seen."""
+        query = select(
+            ledger_entries,
+            ledger_transactions.c.memo,
+            ledger_transactions.c.payment_id,
+            ledger_transactions.c.created_at,
+        ).join(ledger_transactions)
+        if payment_id:
+            query = query.where(ledger_transactions.c.payment_id == payment_id)
+        if transaction_id:
+            query = query.where(ledger_entries.c.transaction_id == transaction_id)
+        if account is not None:
+            query = query.where(
+                ledger_entries.c.account_kind == account.kind.value,
+                ledger_entries.c.owner_id == account.owner_id,
+            )
+        if after is not None:
+            query = query.where(ledger_entries.c.id > after)
+        rows = await self.session.execute(query.order_by(ledger_entries.c.id).limit(limit))
+        return [
+            PostedEntry(
+                row["id"],
+                row["transaction_id"],
+                Memo(row["memo"]),
+                row["payment_id"],
+                Entry(
+                    Account(AccountKind(row["account_kind"]), row["owner_id"]),
+                    Money(row["amount_minor"], row["currency"]),
+                ),
+                row["created_at"],
+            )
+            for row in rows.mappings()
+        ]
+
+
+class Wallets:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def lock(self, patient_id: str, currencies: Sequence[str], at: datetime) -> Wallet:
+        """The patient's wallet under the row locks of its balances (created at zero when
+        new), taken in currency order so two payments never deadlock on them."""
+        if currencies:
+            await self.session.execute(
+                pg_insert(wallets)
+                .values(
+                    [
+                        {
+                            "patient_id": patient_id,
+                            "currency": c,
+                            "balance_minor": 0,
+                            "updated_at": at,
+                        }
+                        for c in sorted(set(currencies))
+                    ]
+                )
+                .on_conflict_do_nothing()
+            )
+        rows = await self.session.execute(
+            select(wallets)
+            .where(wallets.c.patient_id == patient_id)
+            .order_by(wallets.c.currency)
+            .with_for_update()
+        )
+        return _wallet(patient_id, rows.mappings())
+
+    async def get(self, patient_id: str) -> Wallet:
+        rows = await self.session.execute(
+            select(wallets).where(wallets.c.patient_id == patient_id).order_by(wallets.c.currency)
+        )
+        return _wallet(patient_id, rows.mappings())
+
+    async def save(self, wallet: Wallet) -> None:
+        """Stores the balances and the movements posted since the wallet was loaded."""
+        for move in wallet.transactions:
+            await self.session.execute(
+                update(wallets)
+                .where(
+                    wallets.c.patient_id == wallet.patient_id,
+                    wallets.c.currency == move.amount.currency,
+                )
+                .values(balance_minor=move.balance_after.amount_minor, updated_at=move.created_at)
+            )
+            await self.session.execute(
+                insert(wallet_transactions).values(
+                    id=move.id,
+                    patient_id=move.patient_id,
+                    kind=move.kind.value,
+                    amount_minor=move.amount.amount_minor,
+                    currency=move.amount.currency,
+                    balance_after_minor=move.balance_after.amount_minor,
+                    payment_id=move.payment_id,
+                    created_at=move.created_at,
+                )
+            )
+        wallet.transactions.clear()
+
+    async def history(
+        self, patient_id: str, currency: str | None, after: int | None, limit: int
+    ) -> list[tuple[int, WalletTransaction]]:
+        """Newest first; `after` is the sequence number of the last one seen."""
+        query = select(wallet_transactions).where(wallet_transactions.c.patient_id == patient_id)
+        if currency:
+            query = query.where(wallet_transactions.c.currency == currency)
+        if after is not None:
+            query = query.where(wallet_transactions.c.seq < after)
+        rows = await self.session.execute(
+            query.order_by(wallet_transactions.c.seq.desc()).limit(limit)
+        )
+        return [
+            (
+                row["seq"],
+                WalletTransaction(
+                    row["id"],
+                    row["patient_id"],
+                    WalletTransactionKind(row["kind"]),
+                    Money(row["amount_minor"], row["currency"]),
+                    Money(row["balance_after_minor"], row["currency"]),
+                    row["payment_id"],
+                    row["created_at"],
+                ),
+            )
+            for row in rows.mappings()
+        ]
+
+
+def _wallet(patient_id: str, rows: Iterable) -> Wallet:
+    wallet = Wallet(patient_id)
+    for row in rows:
+        if row["balance_minor"]:
+            wallet.balances[row["currency"]] = row["balance_minor"]
+        wallet.updated_at = max(filter(None, (wallet.updated_at, row["updated_at"])))
+    return wallet
+
+
+class Payouts:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def of_payment(self, payment_id: str, *, for_update: bool = False) -> list[Payout]:
+        query = select(payouts).where(payouts.c.payment_id == payment_id).order_by(payouts.c.line)
+        if for_update:
+            query = query.with_for_update()
+        return [_payout(row) for row in (await self.session.execute(query)).mappings()]
+
+    async def get(self, payout_id: str, *, for_update: bool = False) -> Payout | None:
+        query = select(payouts).where(payouts.c.id == payout_id)
+        if for_update:
+            query = query.with_for_update()
+        row = (await self.session.execute(query)).mappings().first()
+        return _payout(row) if row else None
+
+    async def save(self, payout: Payout) -> None:
+        row = _payout_row(payout)
+        await self.session.execute(
+            pg_insert(payouts)
+            .values(**row)
+            .on_conflict_do_update(index_elements=[payouts.c.id], set_=row)
+        )
+
+    async def due(self, now: datetime, limit: int) -> list[str]:
+        rows = await self.session.execute(
+            select(payouts.c.id)
+            .where(payouts.c.status == PayoutStatus.HELD.value, payouts.c.release_at <= now)
+            .order_by(payouts.c.release_at)
+            .limit(limit)
+        )
+        return list(rows.scalars())
+
+    async def page(
+        self, doctor_id: str, status: PayoutStatus | None, after: int | None, limit: int
+    ) -> list[tuple[int, Payout]]:
+        """Newest first; `after` is the sequence number of the last one seen."""
+        query = select(payouts).where(payouts.c.doctor_id == doctor_id)
+        if status is not None:
+            query = query.where(payouts.c.status == status.value)
+        if after is not None:
+            query = query.where(payouts.c.seq < after)
+        rows = await self.session.execute(query.order_by(payouts.c.seq.desc()).limit(limit))
+        return [(row["seq"], _payout(row)) for row in rows.mappings()]
+
+
+def _split_row(split: FeeSplit, prefix: str = "") -> dict:
+    return {
+        f"{prefix}gross_minor": split.gross.amount_minor,
+        f"{prefix}platform_fee_minor": split.platform_fee.amount_minor,
+        f"{prefix}gateway_fee_minor": split.gateway_fee.amount_minor,
+        f"{prefix}net_minor": split.net.amount_minor,
+    }
+
+
+def _split(row, currency: str, prefix: str = "") -> FeeSplit:
+    return FeeSplit(
+        *(
+            Money(row[f"{prefix}{part}_minor"], currency)
+            for part in ("gross", "platform_fee", "gateway_fee", "net")
+        )
+    )
+
+
+def _payout_row(payout: Payout) -> dict:
+    return {
+        "id": payout.id,
+        "doctor_id": payout.doctor_id,
+        "payment_id": payout.payment_id,
+        "line": payout.line,
+        "currency": payout.earned.gross.currency,
+        **_split_row(payout.earned, "earned_"),
+        **_split_row(payout.split),
+        "status": payout.status.value,
+        "earned_at": payout.earned_at,
+        "release_at": payout.release_at,
+        "released_at": payout.released_at,
+        "reversed_at": payout.reversed_at,
+    }
+
+
+def _payout(row) -> Payout:
+    currency = row["currency"]
+    return Payout(
+        id=row["id"],
+        doctor_id=row["doctor_id"],
+        payment_id=row["payment_id"],
+        line=row["line"],
+        earned=_split(row, currency, "earned_"),
+        split=_split(row, currency),
+        earned_at=row["earned_at"],
+        release_at=row["release_at"],
+        status=PayoutStatus(row["status"]),
+        released_at=row["released_at"],
+        reversed_at=row["reversed_at"],
+    )

@@ -1,0 +1,260 @@
+"""The gateway port over Stripe's API, through the official SDK (`stripe`), async.
+
+Pointed at Stripe by default, or at the sandbox gateway by `base_url`: the same code
+serves both, which proves it against a real client library. Amounts pass through as
+integer minor units both ways; Stripe's zero-decimal currencies (JPY, ...) count whole
+units, as nobat's minor units for them do, so nothing is ever scaled.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable
+from datetime import timedelta
+from typing import Any, TypeVar
+from urllib.parse import urlsplit, urlunsplit
+
+import aiohttp
+import stripe
+
+from services.payment.domain.fees import STRIPE_LIKE_FEES, GatewayFees
+from services.payment.domain.money import Money
+from services.payment.domain.settlement import (
+    GatewayCanceled,
+    GatewayDeclined,
+    GatewayExpired,
+    GatewayOpen,
+    GatewayPaid,
+    GatewayRefunded,
+    GatewayRefundFailed,
+    GatewayRefundPending,
+    GatewayRefundTruth,
+    GatewayTruth,
+)
+from services.payment.handlers.gateway import (
+    Checkout,
+    CheckoutRequest,
+    GatewayRefused,
+    GatewayUnavailable,
+    InvalidWebhook,
+    RefundRequest,
+    WebhookHint,
+)
+
+# Stripe refuses a session that closes less than 30 minutes after it opens, and an
+# intent may have less time left than that. Payment expires the session itself when the
+# intent expires, so the session is given this much longer: the margin only bounds how
+# long a session the expiry job missed stays payable. Derived from the request alone, it
+# is the same on every retry, as the idempotency key requires.
+SESSION_GRACE = timedelta(minutes=30)
+WEBHOOK_TOLERANCE_SECONDS = 300
+
+# Nothing can be concluded from these: no answer, a server error, a conflict (Stripe
+# answers 409 to a request racing another with its key) or too many requests.
+_TRY_LATER = (
+    stripe.APIConnectionError,
+    stripe.APIError,
+    stripe.RateLimitError,
+    aiohttp.ClientError,
+    TimeoutError,
+)
+
+T = TypeVar("T")
+
+
+class StripeGateway:
+    def __init__(
+        self,
+        api_key: str,
+        webhook_secret: str,
+        *,
+        base_url: str | None = None,
+        fees: GatewayFees = STRIPE_LIKE_FEES,
+        max_network_retries: int = 2,
+        timeout_seconds: float = 30.0,
+    ) -> None:
+        """`base_url` is Stripe's API unless given (the sandbox's `url`, say). The SDK
+        retries a call that got no answer `max_network_retries` times, with the same
+        idempotency key, before the call raises GatewayUnavailable."""
+        self.fees = fees
+        self._webhook_secret = webhook_secret
+        self._http = stripe.AIOHTTPClient(timeout=aiohttp.ClientTimeout(total=timeout_seconds))
+        self._client = stripe.StripeClient(
+            api_key,
+            http_client=self._http,
+            base_addresses={"api": base_url} if base_url else None,
+            max_network_retries=max_network_retries,
+        )
+
+    async def close(self) -> None:
+        await self._http.close_async()
+
+    async def create_checkout(self, request: CheckoutRequest) -> Checkout:
+        nobat_ids = {
+            "payment_id": request.payment_id,
+            "attempt_id": request.attempt_id,
+            "patient_id": request.patient_id,
+        }
+        params: Any = {
+            "mode": "payment",
+            "line_items": [
+                {
+                    "price_data": {
+                        "currency": request.amount.currency.lower(),
+                        "unit_amount": request.amount.amount_minor,
+                        "product_data": {"name": request.description},
+                    },
+                    "quantity": 1,
+                }
+            ],
+            "success_url": _with_session_id(request.return_url),
+            "cancel_url": request.return_url,
+            "client_reference_id": request.attempt_id,
+            "metadata": nobat_ids,
+            "payment_intent_data": {"metadata": nobat_ids},
+            "expires_at": int((request.expires_at + SESSION_GRACE).timestamp()),
+        }
+        session = await _ask(
+            self._client.v1.checkout.sessions.create_async(
+                params, {"idempotency_key": request.attempt_id}
+            )
+        )
+        return Checkout(gateway_ref=session.id, checkout_url=session.url)
+
+    async def read_checkout(self, checkout_ref: str) -> GatewayTruth:
+        session = await _ask(
+            self._client.v1.checkout.sessions.retrieve_async(
+                checkout_ref, {"expand": ["payment_intent"]}
+            )
+        )
+        return _checkout_truth(session)
+
+    async def expire_checkout(self, checkout_ref: str) -> GatewayTruth:
+        try:
+            session = await _ask(
+                self._client.v1.checkout.sessions.expire_async(
+                    checkout_ref, {"expand": ["payment_intent"]}
+                )
+            )
+        except GatewayRefused:
+            # Stripe expires only an open session: one paid or closed meanwhile is
+            # refused, and its truth is what the caller needs.
+            truth = await self.read_checkout(checkout_ref)
+            if isinstance(truth, GatewayOpen):
+                raise
+            return truth
+        return _checkout_truth(session)
+
+    async def create_refund(self, request: RefundRequest) -> GatewayRefundTruth:
+        session = await _ask(self._client.v1.checkout.sessions.retrieve_async(request.checkout_ref))
+        intent = session.payment_intent
+        if not isinstance(intent, str):
+            raise GatewayRefused("nothing_to_refund", f"{session.id} has no payment to refund")
+        if session.currency is None or session.currency.upper() != request.amount.currency:
+            raise GatewayRefused(
+                "currency_mismatch",
+                f"{session.id} was paid in {session.currency}, not in {request.amount.currency}",
+            )
+        params: Any = {
+            "payment_intent": intent,
+            "amount": request.amount.amount_minor,
+            # Stripe takes only its own reasons; nobat's travels in the metadata.
+            "reason": "requested_by_customer",
+            "metadata": {
+                "refund_id": request.refund_id,
+                "payment_id": request.payment_id,
+                "reason": request.reason,
+            },
+        }
+        refund = await _ask(
+            self._client.v1.refunds.create_async(params, {"idempotency_key": request.refund_id})
+        )
+        return _refund_truth(refund)
+
+    async def read_refund(self, refund_id: str, gateway_ref: str) -> GatewayRefundTruth:
+        refund = await _ask(self._client.v1.refunds.retrieve_async(gateway_ref))
+        truth = _refund_truth(refund)
+        if truth.refund_id != refund_id:
+            raise GatewayRefused(
+                "refund_mismatch", f"{gateway_ref} is refund {truth.refund_id!r}, not {refund_id!r}"
+            )
+        return truth
+
+    def parse_webhook(self, payload: bytes, signature: str | None) -> WebhookHint:
+        try:
+            event = self._client.construct_event(
+                payload, signature, self._webhook_secret, tolerance=WEBHOOK_TOLERANCE_SECONDS
+            ).to_dict()
+        # A body that is not JSON is a ValueError; one that is JSON but not an object
+        # makes the SDK fail with an AttributeError.
+        except (stripe.SignatureVerificationError, ValueError, AttributeError) as exc:
+            raise InvalidWebhook(str(exc)) from exc
+        data = event.get("data")
+        found = data.get("object") if isinstance(data, dict) else None
+        if not isinstance(found, dict) or not _text(event, "id") or not _text(event, "type"):
+            raise InvalidWebhook("the body is not a Stripe event")
+        metadata = found.get("metadata")
+        metadata = metadata if isinstance(metadata, dict) else {}
+        kind = found.get("object")
+        return WebhookHint(
+            event_id=_text(event, "id"),
+            event_type=_text(event, "type"),
+            payment_id=_text(metadata, "payment_id"),
+            checkout_ref=_text(found, "id") if kind == "checkout.session" else "",
+            refund_id=_text(metadata, "refund_id") if kind == "refund" else "",
+        )
+
+
+def _checkout_truth(session: stripe.checkout.Session) -> GatewayTruth:
+    ref = session.id
+    intent = session.payment_intent
+    if not isinstance(intent, stripe.PaymentIntent):
+        # Stripe creates the intent only when the patient first submits the page.
+        intent = None
+    if session.status == "complete" and session.payment_status == "paid":
+        if intent is None:
+            raise GatewayRefused("payment_intent_missing", f"paid session {ref} has no intent")
+        # What was taken, which is not always what was asked.
+        return GatewayPaid(ref, Money(intent.amount_received, intent.currency.upper()))
+    if session.status == "expired":
+        abandoned = intent is not None and intent.cancellation_reason == "abandoned"
+        return GatewayCanceled(ref) if abandoned else GatewayExpired(ref)
+    if session.status == "open" and intent is not None and intent.last_payment_error:
+        error = intent.last_payment_error.to_dict()
+        code = _text(error, "decline_code") or _text(error, "code") or "declined"
+        return GatewayDeclined(ref, code, _text(error, "message"))
+    return GatewayOpen(ref)
+
+
+def _refund_truth(refund: stripe.Refund) -> GatewayRefundTruth:
+    refund_id = _text(refund.metadata.to_dict() if refund.metadata else {}, "refund_id")
+    if refund.status == "succeeded":
+        return GatewayRefunded(refund_id, refund.id)
+    if refund.status in ("failed", "canceled"):
+        reason = refund.failure_reason or refund.status
+        message = f"the gateway's refund {refund.id} {refund.status}: {reason}"
+        return GatewayRefundFailed(refund_id, reason, message, refund.id)
+    return GatewayRefundPending(refund_id, refund.id)
+
+
+def _with_session_id(return_url: str) -> str:
+    """The return URL with Stripe's placeholder for the session id in its query, left
+    unencoded: Stripe fills in `{CHECKOUT_SESSION_ID}` only as written."""
+    parts = urlsplit(return_url)
+    query = (parts.query + "&" if parts.query else "") + "session_id={CHECKOUT_SESSION_ID}"
+    return urlunsplit(parts._replace(query=query))
+
+
+def _text(mapping: dict[str, Any], key: str) -> str:
+    value = mapping.get(key)
+    return value if isinstance(value, str) else ""
+
+
+async def _ask(call: Awaitable[T]) -> T:
+    """The SDK's errors in the port's words."""
+    try:
+        return await call
+    except _TRY_LATER as exc:
+        raise GatewayUnavailable(str(exc)) from exc
+    except stripe.StripeError as exc:
+        code = exc.code or getattr(exc.error, "type", None) or "refused"
+        raise GatewayRefused(code, exc.user_message or str(exc)) from exc

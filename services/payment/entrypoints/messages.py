@@ -1,0 +1,475 @@
+"""The translation between payment's protos and its domain, for the gRPC servicer and the
+event consumer. Nothing is decided here: every rule about money, payees or states is the
+domain's; this module only moves values across and names the proto field a bad one came
+from, so the caller sees INVALID_ARGUMENT on the right field.
+
+Enums are paired by name (PaymentStatus.SUCCEEDED is PAYMENT_STATUS_SUCCEEDED), and every
+pairing is checked when the module is imported: a value added on one side only stops the
+service at start rather than failing one call in production.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from enum import Enum
+from types import MappingProxyType
+from typing import Any, Generic, TypeVar
+
+from google.protobuf.internal.enum_type_wrapper import EnumTypeWrapper
+from google.protobuf.message import Message
+from nobat.common.v1 import checkout_pb2, money_pb2
+from nobat.payment.v1 import events_pb2, payment_service_pb2
+
+from runtime.errors import InvalidArgument
+from runtime.wire import (
+    decode_page_token,
+    encode_page_token,
+    optional_timestamp,
+    page_size_of,
+    timestamp,
+    timestamp_or_none,
+)
+from services.payment.adapters.repository import PostedEntry
+from services.payment.domain import events
+from services.payment.domain.attempt import Attempt, AttemptStatus, Failure
+from services.payment.domain.errors import FieldRequired, InsufficientWalletBalance
+from services.payment.domain.ledger import Account, AccountKind
+from services.payment.domain.money import Money, parse_amount
+from services.payment.domain.payment import Payment, PaymentStatus
+from services.payment.domain.payouts import Payout, PayoutStatus
+from services.payment.domain.purchase import PayeeKind, PayeeLine, PaymentMethod, Purchase
+from services.payment.domain.refund import Refund, RefundDestination, RefundStatus
+from services.payment.domain.wallet import Wallet, WalletTransaction, WalletTransactionKind
+
+__all__ = [
+    "account_from",
+    "decode_page_token",
+    "destination_from",
+    "encode_page_token",
+    "event_message",
+    "ledger_entry_message",
+    "method_from",
+    "money_from",
+    "money_message",
+    "optional_money_from",
+    "page_size_of",
+    "payee_lines_from",
+    "payment_message",
+    "payment_status_from",
+    "payout_message",
+    "payout_status_from",
+    "purchase_from",
+    "refund_message",
+    "timestamp",
+    "timestamp_or_none",
+    "wallet_message",
+    "wallet_shortfall_message",
+    "wallet_transaction_message",
+]
+
+pb = payment_service_pb2
+E = TypeVar("E", bound=Enum)
+
+
+@dataclass(frozen=True)
+class _EnumPair(Generic[E]):
+    """A domain enum and its proto enum, both ways. Proto value 0 (UNSPECIFIED) has no
+    member: it means "not given", and each field says what that stands for."""
+
+    to_proto: Mapping[E, int]
+    from_proto: Mapping[int, E]
+
+    def optional(self, value: int, field: str) -> E | None:
+        if value == 0:
+            return None
+        try:
+            return self.from_proto[value]
+        except KeyError:
+            # Proto enums are open: a newer client may send a number this build never saw.
+            raise InvalidArgument(field, f"{value} is not a value this service knows") from None
+
+    def required(self, value: int, field: str) -> E:
+        member = self.optional(value, field)
+        if member is None:
+            raise FieldRequired(field)
+        return member
+
+
+def _pair(domain: type[E], proto: EnumTypeWrapper, prefix: str) -> _EnumPair[E]:
+    # Value() raises for a domain member the proto lacks; the check below catches the
+    # reverse, so both sides always hold the same set.
+    to_proto = {member: proto.Value(prefix + member.name) for member in domain}
+    unpaired = set(proto.values()) - set(to_proto.values()) - {0}
+    if unpaired:
+        names = sorted(proto.Name(value) for value in unpaired)
+        raise RuntimeError(f"{domain.__name__} has no member for {names}")
+    from_proto = {value: member for member, value in to_proto.items()}
+    return _EnumPair(MappingProxyType(to_proto), MappingProxyType(from_proto))
+
+
+_METHODS = _pair(PaymentMethod, checkout_pb2.PaymentMethod, "PAYMENT_METHOD_")
+_PAYMENT_STATUSES = _pair(PaymentStatus, pb.PaymentStatus, "PAYMENT_STATUS_")
+_ATTEMPT_STATUSES = _pair(AttemptStatus, pb.AttemptStatus, "ATTEMPT_STATUS_")
+_PAYEE_KINDS = _pair(PayeeKind, pb.PayeeKind, "PAYEE_KIND_")
+_DESTINATIONS = _pair(RefundDestination, pb.RefundDestination, "REFUND_DESTINATION_")
+_REFUND_STATUSES = _pair(RefundStatus, pb.RefundStatus, "REFUND_STATUS_")
+_PAYOUT_STATUSES = _pair(PayoutStatus, pb.PayoutStatus, "PAYOUT_STATUS_")
+_WALLET_KINDS = _pair(WalletTransactionKind, pb.WalletTransactionKind, "WALLET_TRANSACTION_KIND_")
+_ACCOUNT_KINDS = _pair(AccountKind, pb.LedgerAccountKind, "LEDGER_ACCOUNT_KIND_")
+
+
+# Domain -> proto.
+
+
+def money_message(money: Money) -> money_pb2.Money:
+    return money_pb2.Money(amount_minor=money.amount_minor, currency=money.currency)
+
+
+def _purchase(purchase: Purchase) -> pb.Purchase:
+    return pb.Purchase(kind=purchase.kind, ref=purchase.ref)
+
+
+def _lines(lines: Iterable[PayeeLine]) -> list[pb.PayeeLine]:
+    return [
+        pb.PayeeLine(
+            payee_kind=_PAYEE_KINDS.to_proto[line.payee],
+            payee_id=line.payee_id,
+            amount=money_message(line.amount),
+            description=line.description,
+        )
+        for line in lines
+    ]
+
+
+def _failure(failure: Failure | None, retryable: bool) -> checkout_pb2.PaymentFailure | None:
+    if failure is None:
+        return None
+    return checkout_pb2.PaymentFailure(
+        code=failure.code, message=failure.message, retryable=retryable
+    )
+
+
+def _attempt(attempt: Attempt, retryable: bool) -> pb.PaymentAttempt:
+    return pb.PaymentAttempt(
+        id=attempt.id,
+        number=attempt.number,
+        method=_METHODS.to_proto[attempt.method],
+        status=_ATTEMPT_STATUSES.to_proto[attempt.status],
+        gateway_ref=attempt.gateway_ref,
+        checkout_url=attempt.checkout_url,
+        failure=_failure(attempt.failure, retryable),
+        created_at=timestamp(attempt.created_at),
+        settled_at=optional_timestamp(attempt.settled_at),
+    )
+
+
+def _retryable(payment: Payment, attempt: Attempt) -> bool:
+    """Whether a failure on `attempt` leaves room for RetryPayment, read from the record
+    alone (this layer has no clock): the latest attempt of an intent still open. An open
+    intent past expires_at still says true until the expiry job closes it, minutes later;
+    RetryPayment refuses it meanwhile, as a retry racing that job would be refused anyway."""
+    return payment.is_open and attempt is payment.latest_attempt
+
+
+def refund_message(refund: Refund, payment_id: str) -> pb.Refund:
+    return pb.Refund(
+        id=refund.id,
+        payment_id=payment_id,
+        amount=money_message(refund.amount),
+        reason=refund.reason,
+        destination=_DESTINATIONS.to_proto[refund.destination],
+        status=_REFUND_STATUSES.to_proto[refund.status],
+        gateway_ref=refund.gateway_ref,
+        created_at=timestamp(refund.created_at),
+        settled_at=optional_timestamp(refund.settled_at),
+    )
+
+
+def payment_message(payment: Payment) -> pb.Payment:
+    return pb.Payment(
+        id=payment.id,
+        purchase=_purchase(payment.purchase),
+        patient_id=payment.patient_id,
+        amount=money_message(payment.amount),
+        lines=_lines(payment.lines),
+        method=_METHODS.to_proto[payment.method],
+        status=_PAYMENT_STATUSES.to_proto[payment.status],
+        checkout_url=payment.checkout_url,
+        return_url=payment.return_url,
+        attempts=[_attempt(a, _retryable(payment, a)) for a in payment.attempts],
+        refunded=money_message(payment.refunded),
+        refunds=[refund_message(refund, payment.id) for refund in payment.refunds],
+        description=payment.description,
+        created_at=timestamp(payment.created_at),
+        expires_at=timestamp(payment.expires_at),
+        confirmed_at=optional_timestamp(payment.confirmed_at),
+        updated_at=optional_timestamp(payment.updated_at),
+    )
+
+
+def wallet_message(wallet: Wallet) -> pb.Wallet:
+    return pb.Wallet(
+        patient_id=wallet.patient_id,
+        balances=[money_message(balance) for balance in wallet.holdings],
+        updated_at=optional_timestamp(wallet.updated_at),
+    )
+
+
+def wallet_transaction_message(transaction: WalletTransaction) -> pb.WalletTransaction:
+    return pb.WalletTransaction(
+        id=transaction.id,
+        patient_id=transaction.patient_id,
+        kind=_WALLET_KINDS.to_proto[transaction.kind],
+        amount=money_message(transaction.amount),
+        balance_after=money_message(transaction.balance_after),
+        payment_id=transaction.payment_id,
+        created_at=timestamp(transaction.created_at),
+    )
+
+
+def wallet_shortfall_message(error: InsufficientWalletBalance) -> pb.WalletShortfall:
+    """The detail of the FAILED_PRECONDITION a wallet too short to pay answers with."""
+    return pb.WalletShortfall(
+        balance=money_message(error.balance),
+        required=money_message(error.required),
+        shortfall=money_message(error.shortfall),
+    )
+
+
+def payout_message(payout: Payout) -> pb.Payout:
+    # The split now, after any refunds before release: what the doctor will be paid.
+    split = payout.split
+    return pb.Payout(
+        id=payout.id,
+        doctor_id=payout.doctor_id,
+        payment_id=payout.payment_id,
+        gross=money_message(split.gross),
+        platform_fee=money_message(split.platform_fee),
+        gateway_fee=money_message(split.gateway_fee),
+        net=money_message(split.net),
+        status=_PAYOUT_STATUSES.to_proto[payout.status],
+        earned_at=timestamp(payout.earned_at),
+        release_at=timestamp(payout.release_at),
+        released_at=optional_timestamp(payout.released_at),
+        reversed_at=optional_timestamp(payout.reversed_at),
+    )
+
+
+def ledger_entry_message(posted: PostedEntry) -> pb.LedgerEntry:
+    entry = posted.entry
+    return pb.LedgerEntry(
+        id=str(posted.id),
+        transaction_id=posted.transaction_id,
+        account=pb.LedgerAccount(
+            kind=_ACCOUNT_KINDS.to_proto[entry.account.kind], owner_id=entry.account.owner_id
+        ),
+        amount=money_message(entry.amount),
+        payment_id=posted.payment_id,
+        memo=posted.memo.value,
+        created_at=timestamp(posted.created_at),
+    )
+
+
+# Domain events -> the published protos of the same names.
+
+_PaymentFact = (
+    events.PaymentConfirmed | events.PaymentFailed | events.PaymentExpired | events.PaymentRefunded
+)
+
+
+def _about(event: _PaymentFact) -> dict[str, Any]:
+    """What every published payment event opens with: which payment, for what, by whom."""
+    return {
+        "payment_id": event.payment_id,
+        "purchase": _purchase(event.purchase),
+        "patient_id": event.patient_id,
+    }
+
+
+def _confirmed(event: events.PaymentConfirmed) -> events_pb2.PaymentConfirmed:
+    return events_pb2.PaymentConfirmed(
+        **_about(event),
+        amount=money_message(event.amount),
+        method=_METHODS.to_proto[event.method],
+        lines=_lines(event.lines),
+        attempt_id=event.attempt_id,
+        gateway_ref=event.gateway_ref,
+        confirmed_at=timestamp(event.confirmed_at),
+    )
+
+
+def _failed(event: events.PaymentFailed) -> events_pb2.PaymentFailed:
+    return events_pb2.PaymentFailed(
+        **_about(event),
+        attempt_id=event.attempt_id,
+        method=_METHODS.to_proto[event.method],
+        failure=_failure(event.failure, event.retryable),
+        failed_at=timestamp(event.failed_at),
+    )
+
+
+def _expired(event: events.PaymentExpired) -> events_pb2.PaymentExpired:
+    return events_pb2.PaymentExpired(
+        **_about(event),
+        expired_at=timestamp(event.expired_at),
+    )
+
+
+def _refunded(event: events.PaymentRefunded) -> events_pb2.PaymentRefunded:
+    return events_pb2.PaymentRefunded(
+        **_about(event),
+        refund_id=event.refund_id,
+        amount=money_message(event.amount),
+        refunded_total=money_message(event.refunded_total),
+        full=event.full,
+        reason=event.reason,
+        destination=_DESTINATIONS.to_proto[event.destination],
+        refunded_at=timestamp(event.refunded_at),
+    )
+
+
+def _released(event: events.PayoutReleased) -> events_pb2.PayoutReleased:
+    return events_pb2.PayoutReleased(
+        payout_id=event.payout_id,
+        doctor_id=event.doctor_id,
+        payment_id=event.payment_id,
+        gross=money_message(event.gross),
+        net=money_message(event.net),
+        released_at=timestamp(event.released_at),
+    )
+
+
+def _unpublished(event: object) -> None:
+    """Payment's own business (a refund to send, a capture to give back): never published."""
+    return None
+
+
+_EVENTS: Mapping[type, Callable[[Any], Message | None]] = MappingProxyType(
+    {
+        events.PaymentConfirmed: _confirmed,
+        events.PaymentFailed: _failed,
+        events.PaymentExpired: _expired,
+        events.PaymentRefunded: _refunded,
+        events.PayoutReleased: _released,
+        events.RefundStarted: _unpublished,
+        events.RefundFailed: _unpublished,
+        events.CaptureRejected: _unpublished,
+        events.CaptureRefunded: _unpublished,
+    }
+)
+
+
+def event_message(event: events.PaymentEvent | events.PayoutReleased) -> Message | None:
+    """The proto to publish for a domain event, or None for one that stays inside payment.
+    An event this table does not know is a bug (a new event must be sorted into published
+    or not on purpose), so it raises rather than silently going unpublished."""
+    try:
+        translate = _EVENTS[type(event)]
+    except KeyError:
+        raise TypeError(f"no proto mapping for event {type(event).__name__}") from None
+    return translate(event)
+
+
+# Proto -> domain, for requests and consumed events.
+
+
+def _is_unset(message: Message) -> bool:
+    """A message field below its parent has no presence of its own, so an empty one (what
+    proto3 and JSON clients send for "nothing") counts as not given."""
+    return message.ByteSize() == 0
+
+
+def money_from(message: money_pb2.Money, field: str) -> Money:
+    """An amount a caller asks for: parse_amount refuses an unknown currency (on
+    `field.currency`) and an amount not positive or above the currency's sanity limit (on
+    `field.amount_minor`). Signed amounts never come in from callers."""
+    if _is_unset(message):
+        raise FieldRequired(field)
+    return parse_amount(message.amount_minor, message.currency, field)
+
+
+def optional_money_from(message: money_pb2.Money, field: str) -> Money | None:
+    """For the amounts whose absence means "all of it" (a refund of everything left)."""
+    return None if _is_unset(message) else money_from(message, field)
+
+
+@contextmanager
+def _rooted(domain_root: str, field: str) -> Iterator[None]:
+    """Domain rules name a value's parts under the domain's own root ("purchase.kind");
+    when the request holds the value elsewhere, the paths are moved under `field`, and the
+    error keeps its class (its reason for the caller)."""
+    try:
+        yield
+    except InvalidArgument as error:
+        if field != domain_root:
+            moved = [(_moved(f, domain_root, field), d) for f, d in error.violations]
+            plain = InvalidArgument.many(moved)
+            error.violations, error.metadata = plain.violations, plain.metadata
+            error.message, error.args = plain.message, plain.args
+        raise
+
+
+def _moved(path: str, root: str, field: str) -> str:
+    under = path == root or path.startswith((f"{root}.", f"{root}["))
+    return field + path[len(root) :] if under else path
+
+
+def purchase_from(message: pb.Purchase, field: str = "purchase") -> Purchase:
+    if _is_unset(message):
+        raise FieldRequired(field)
+    with _rooted("purchase", field):
+        return Purchase(message.kind, message.ref)
+
+
+def payee_lines_from(lines: Iterable[pb.PayeeLine], field: str = "lines") -> list[PayeeLine]:
+    """The lines as given; whether they add up, share the currency and suit the purchase
+    is checked by Payment.create, which names the same `lines[i]` paths."""
+    return [
+        PayeeLine(
+            _PAYEE_KINDS.required(line.payee_kind, f"{field}[{i}].payee_kind"),
+            line.payee_id,
+            money_from(line.amount, f"{field}[{i}].amount"),
+            line.description,
+        )
+        for i, line in enumerate(lines)
+    ]
+
+
+def method_from(
+    value: int, field: str = "method", allow_unspecified: bool = False
+) -> PaymentMethod | None:
+    """None only where unspecified has a meaning (RetryPayment: keep the last method)."""
+    if allow_unspecified:
+        return _METHODS.optional(value, field)
+    return _METHODS.required(value, field)
+
+
+def destination_from(value: int, field: str = "destination") -> RefundDestination:
+    """Unspecified means back the way the money came, as the proto says."""
+    destination = _DESTINATIONS.optional(value, field)
+    return RefundDestination.ORIGINAL_METHOD if destination is None else destination
+
+
+def payment_status_from(value: int, field: str = "status") -> PaymentStatus | None:
+    """A list filter: None (unspecified) means every status."""
+    return _PAYMENT_STATUSES.optional(value, field)
+
+
+def payout_status_from(value: int, field: str = "status") -> PayoutStatus | None:
+    """A list filter: None (unspecified) means every status."""
+    return _PAYOUT_STATUSES.optional(value, field)
+
+
+def account_from(message: pb.LedgerAccount, field: str = "account") -> Account | None:
+    """A ledger filter: None (unset) means every account."""
+    if _is_unset(message):
+        return None
+    kind = _ACCOUNT_KINDS.required(message.kind, f"{field}.kind")
+    try:
+        return Account(kind, message.owner_id)
+    except ValueError:
+        # Account refuses an owner where there is none to have, and the reverse.
+        rule = "must be empty for" if message.owner_id else "is required for"
+        raise InvalidArgument(f"{field}.owner_id", f"{rule} {kind.value} accounts") from None

@@ -1,0 +1,288 @@
+"""PaymentService over gRPC: request → command → handler → response, nothing more.
+
+Who may call what is the access map at the bottom; which payments a caller may see is
+decided here from the verified caller (a patient sees only their own, a doctor only
+their own payouts) and enforced by the handlers as NOT_FOUND.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+from google.protobuf.message import Message
+from nobat.payment.v1 import payment_service_pb2 as pb
+from nobat.payment.v1 import payment_service_pb2_grpc
+
+from runtime import auth, errors
+from runtime.idempotency import answer_once
+from runtime.wire import decode_page_token, encode_page_token, page_size_of, timestamp_or_none
+from services.payment.adapters.repository import Ledger, Payouts, Wallets
+from services.payment.domain.currency import currency_of
+from services.payment.domain.errors import InsufficientWalletBalance
+from services.payment.domain.refund import check_reason
+from services.payment.entrypoints.messages import (
+    account_from,
+    destination_from,
+    ledger_entry_message,
+    method_from,
+    money_from,
+    optional_money_from,
+    payee_lines_from,
+    payment_message,
+    payment_status_from,
+    payout_message,
+    payout_status_from,
+    purchase_from,
+    refund_message,
+    wallet_message,
+    wallet_shortfall_message,
+    wallet_transaction_message,
+)
+from services.payment.handlers import payments, refunds
+from services.payment.handlers.context import Context
+from services.payment.handlers.recording import Stores
+
+R = TypeVar("R", bound=Message)
+
+PATIENT, DOCTOR, ADMIN, SERVICE = auth.PATIENT, auth.DOCTOR, auth.ADMIN, auth.SERVICE
+
+
+def _viewer() -> str | None:
+    """The patient whose payments the caller may see; None means any (services, admins)."""
+    caller = auth.current_caller()
+    return caller.subject if caller.is_(PATIENT) else None
+
+
+def _subject(requested: str, field: str = "patient_id") -> str:
+    """Whose wallet, list or payouts: the caller's own, or anyone's for admins and services."""
+    caller = auth.current_caller()
+    if caller.is_(ADMIN, SERVICE):
+        if not requested:
+            raise errors.InvalidArgument(field, "is required for admin and service callers")
+        return requested
+    if requested and requested != caller.subject:
+        raise errors.PermissionDenied(f"only admins and services may name another {field}")
+    return caller.subject
+
+
+class PaymentServicer(payment_service_pb2_grpc.PaymentServiceServicer):
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+
+    async def _once(
+        self, method: str, request: Message, response_type: type[R], answer: Callable
+    ) -> R:
+        uow = self.ctx.unit_of_work()
+        try:
+            return await answer_once(
+                uow,
+                scope=f"{method}/{auth.current_caller().subject}",
+                key=request.idempotency_key,
+                request=request,
+                response_type=response_type,
+                answer=lambda: answer(uow),
+            )
+        except InsufficientWalletBalance as short:
+            short.details = (wallet_shortfall_message(short),)
+            raise
+
+    async def CreatePayment(
+        self, request: pb.CreatePaymentRequest, context
+    ) -> pb.CreatePaymentResponse:
+        purchase = purchase_from(request.purchase)
+        command = payments.CreatePayment(
+            purchase=purchase,
+            patient_id=request.patient_id,
+            amount=money_from(request.amount, "amount"),
+            lines=tuple(payee_lines_from(request.lines)),
+            method=method_from(request.method),
+            return_url=request.return_url,
+            description=request.description,
+            expires_at=timestamp_or_none(request.expires_at, "expires_at"),
+        )
+
+        async def answer(uow) -> pb.CreatePaymentResponse:
+            payment = await payments.create_payment(self.ctx, uow, command)
+            return pb.CreatePaymentResponse(payment=payment_message(payment))
+
+        return await self._once("CreatePayment", request, pb.CreatePaymentResponse, answer)
+
+    async def GetPayment(self, request: pb.GetPaymentRequest, context) -> pb.GetPaymentResponse:
+        payment = await payments.get_payment(
+            self.ctx, self.ctx.unit_of_work(), request.payment_id, _viewer()
+        )
+        return pb.GetPaymentResponse(payment=payment_message(payment))
+
+    async def ListPayments(
+        self, request: pb.ListPaymentsRequest, context
+    ) -> pb.ListPaymentsResponse:
+        caller = auth.current_caller()
+        patient_id = (
+            request.patient_id or None
+            if caller.is_(ADMIN, SERVICE)
+            else _subject(request.patient_id)
+        )
+        size = page_size_of(request.page_size)
+        after = decode_page_token(request.page_token) if request.page_token else None
+        uow = self.ctx.unit_of_work()
+        async with uow:
+            found = await Stores(uow.session).payments.page(
+                patient_id=patient_id,
+                status=payment_status_from(request.status),
+                kind=request.purchase_kind or None,
+                after=after,
+                limit=size + 1,
+            )
+        page = found[:size]
+        token = ""
+        if len(found) > size:
+            token = encode_page_token(page[-1].created_at.isoformat(), page[-1].id)
+        return pb.ListPaymentsResponse(
+            payments=[payment_message(p) for p in page], next_page_token=token
+        )
+
+    async def RetryPayment(
+        self, request: pb.RetryPaymentRequest, context
+    ) -> pb.RetryPaymentResponse:
+        command = payments.RetryPayment(
+            payment_id=request.payment_id,
+            method=method_from(request.method, allow_unspecified=True),
+            return_url=request.return_url,
+        )
+        viewer = _viewer()
+
+        async def answer(uow) -> pb.RetryPaymentResponse:
+            payment = await payments.retry_payment(self.ctx, uow, command, viewer)
+            return pb.RetryPaymentResponse(payment=payment_message(payment))
+
+        return await self._once("RetryPayment", request, pb.RetryPaymentResponse, answer)
+
+    async def ConfirmPayment(
+        self, request: pb.ConfirmPaymentRequest, context
+    ) -> pb.ConfirmPaymentResponse:
+        viewer = _viewer()
+
+        async def answer(uow) -> pb.ConfirmPaymentResponse:
+            payment = await payments.settle_payment(
+                self.ctx, uow, request.payment_id, viewer=viewer, hint=request.gateway_ref
+            )
+            return pb.ConfirmPaymentResponse(payment=payment_message(payment))
+
+        return await self._once("ConfirmPayment", request, pb.ConfirmPaymentResponse, answer)
+
+    async def RefundPayment(
+        self, request: pb.RefundPaymentRequest, context
+    ) -> pb.RefundPaymentResponse:
+        command = refunds.RefundPayment(
+            payment_id=request.payment_id,
+            key=f"rpc:{request.idempotency_key}",
+            amount=optional_money_from(request.amount, "amount"),
+            reason=check_reason(request.reason),
+            destination=destination_from(request.destination),
+        )
+
+        async def answer(uow) -> pb.RefundPaymentResponse:
+            payment, refund = await refunds.refund_payment(self.ctx, uow, command)
+            return pb.RefundPaymentResponse(
+                payment=payment_message(payment), refund=refund_message(refund, payment.id)
+            )
+
+        return await self._once("RefundPayment", request, pb.RefundPaymentResponse, answer)
+
+    async def GetWallet(self, request: pb.GetWalletRequest, context) -> pb.GetWalletResponse:
+        patient_id = _subject(request.patient_id)
+        uow = self.ctx.unit_of_work()
+        async with uow:
+            wallet = await Wallets(uow.session).get(patient_id)
+        return pb.GetWalletResponse(wallet=wallet_message(wallet))
+
+    async def ListWalletTransactions(
+        self, request: pb.ListWalletTransactionsRequest, context
+    ) -> pb.ListWalletTransactionsResponse:
+        patient_id = _subject(request.patient_id)
+        currency = request.currency and currency_of(request.currency, "currency").code
+        rows, token = await self._page(
+            request,
+            lambda session, after, limit: Wallets(session).history(
+                patient_id, currency or None, after, limit
+            ),
+        )
+        return pb.ListWalletTransactionsResponse(
+            transactions=[wallet_transaction_message(t) for _, t in rows], next_page_token=token
+        )
+
+    async def TopUpWallet(self, request: pb.TopUpWalletRequest, context) -> pb.TopUpWalletResponse:
+        command = payments.TopUpWallet(
+            patient_id=auth.current_caller().subject,
+            key=request.idempotency_key,
+            amount=money_from(request.amount, "amount"),
+            return_url=request.return_url,
+        )
+
+        async def answer(uow) -> pb.TopUpWalletResponse:
+            payment = await payments.top_up_wallet(self.ctx, uow, command)
+            return pb.TopUpWalletResponse(payment=payment_message(payment))
+
+        return await self._once("TopUpWallet", request, pb.TopUpWalletResponse, answer)
+
+    async def ListPayouts(self, request: pb.ListPayoutsRequest, context) -> pb.ListPayoutsResponse:
+        doctor_id = _subject(request.doctor_id, "doctor_id")
+        status = payout_status_from(request.status)
+        rows, token = await self._page(
+            request,
+            lambda session, after, limit: Payouts(session).page(doctor_id, status, after, limit),
+        )
+        return pb.ListPayoutsResponse(
+            payouts=[payout_message(p) for _, p in rows], next_page_token=token
+        )
+
+    async def ListLedgerEntries(
+        self, request: pb.ListLedgerEntriesRequest, context
+    ) -> pb.ListLedgerEntriesResponse:
+        account = account_from(request.account)
+        size = page_size_of(request.page_size)
+        after = decode_page_token(request.page_token)[0] if request.page_token else None
+        uow = self.ctx.unit_of_work()
+        async with uow:
+            found = await Ledger(uow.session).page(
+                payment_id=request.payment_id or None,
+                transaction_id=request.transaction_id or None,
+                account=account,
+                after=after,
+                limit=size + 1,
+            )
+        page = found[:size]
+        token = encode_page_token(page[-1].id) if len(found) > size else ""
+        return pb.ListLedgerEntriesResponse(
+            entries=[ledger_entry_message(posted) for posted in page], next_page_token=token
+        )
+
+    async def _page(
+        self, request: Message, fetch: Callable[..., Awaitable[list[tuple[int, object]]]]
+    ) -> tuple[list[tuple[int, object]], str]:
+        """A page of rows keyed by a sequence number, newest first, and the next token."""
+        size = page_size_of(request.page_size)
+        after = decode_page_token(request.page_token)[0] if request.page_token else None
+        uow = self.ctx.unit_of_work()
+        async with uow:
+            found = await fetch(uow.session, after, size + 1)
+        page = found[:size]
+        return page, encode_page_token(page[-1][0]) if len(found) > size else ""
+
+
+EVERYONE_PAYING = frozenset({PATIENT, SERVICE, ADMIN})
+
+ACCESS = {
+    "CreatePayment": frozenset({SERVICE}),
+    "GetPayment": EVERYONE_PAYING,
+    "ListPayments": EVERYONE_PAYING,
+    "RetryPayment": frozenset({PATIENT, SERVICE}),
+    "ConfirmPayment": frozenset({PATIENT, SERVICE}),
+    "RefundPayment": frozenset({SERVICE, ADMIN}),
+    "GetWallet": EVERYONE_PAYING,
+    "ListWalletTransactions": EVERYONE_PAYING,
+    "TopUpWallet": frozenset({PATIENT}),
+    "ListPayouts": frozenset({DOCTOR, ADMIN}),
+    "ListLedgerEntries": frozenset({ADMIN}),
+}

@@ -1,0 +1,43 @@
+"""What payment's handlers need from outside, built once by the composition root."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from runtime.db import UnitOfWork
+from services.payment.domain.payouts import PayoutRules
+from services.payment.domain.reconciliation import ReconcileSchedule
+from services.payment.handlers.gateway import Gateway
+
+
+@dataclass(frozen=True)
+class PaymentSettings:
+    # How long an intent waits to be paid when its caller does not say.
+    default_ttl: timedelta = timedelta(minutes=30)
+    # How long past its expiry an intent whose session the gateway has not answered for
+    # waits before it is expired anyway.
+    pending_grace: timedelta = timedelta(minutes=15)
+    # How long a confirmed payment may go neither fulfilled nor refunded before its
+    # PaymentConfirmed is published again.
+    orphan_grace: timedelta = timedelta(minutes=5)
+    # Where the gateway sends the browser back when the caller gave no return URL.
+    default_return_url: str = "http://localhost/nobat/payment-return"
+    reconcile: ReconcileSchedule = field(default_factory=ReconcileSchedule)
+    payouts: PayoutRules = field(default_factory=PayoutRules)
+    # Rows a periodic job takes per run, so one run stays short.
+    batch: int = 50
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class Context:
+    unit_of_work: Callable[[], UnitOfWork]
+    gateway: Gateway
+    settings: PaymentSettings = field(default_factory=PaymentSettings)
+    # Injectable so tests can cross a payout hold or an expiry without waiting.
+    clock: Callable[[], datetime] = utc_now

@@ -1,0 +1,109 @@
+"""Payment's periodic jobs. Each takes a short batch of what is due, handles every item in
+its own transaction under its row lock, and is safe with a copy running on every replica:
+two copies meeting on one item wait on its lock, and the second finds nothing to do."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+
+from runtime.db import UnitOfWork, retrying
+from runtime.errors import DomainError
+from services.payment.domain.events import Change, PaymentConfirmed
+from services.payment.domain.postings import post_release
+from services.payment.entrypoints.messages import event_message
+from services.payment.handlers.context import Context
+from services.payment.handlers.payments import (
+    due_for_check,
+    expire_payment,
+    load,
+    open_past_expiry,
+    settle_payment,
+)
+from services.payment.handlers.recording import Stores
+
+log = logging.getLogger(__name__)
+
+
+async def _each(ids: Sequence[str], work: Callable[[str], Awaitable[object]], what: str) -> int:
+    """Handles every item on its own, so one that fails does not stop the rest."""
+    done = 0
+    for item in ids:
+        try:
+            await retrying(lambda item=item: work(item))
+            done += 1
+        except DomainError as exc:
+            log.warning("%s %s: %s", what, item, exc)
+        except Exception:
+            log.exception("%s %s failed; it is tried again next run", what, item)
+    return done
+
+
+async def reconcile(ctx: Context) -> int:
+    """Asks the gateway about payments whose sessions or refunds are still undecided."""
+    ids = await due_for_check(ctx, ctx.unit_of_work())
+    return await _each(ids, lambda pid: settle_payment(ctx, ctx.unit_of_work(), pid), "reconcile")
+
+
+async def expire_payments(ctx: Context) -> int:
+    ids = await open_past_expiry(ctx, ctx.unit_of_work())
+    return await _each(ids, lambda pid: expire_payment(ctx, ctx.unit_of_work(), pid), "expire")
+
+
+async def release_payouts(ctx: Context) -> int:
+    """Ends the hold of payouts whose time has come: payable becomes available."""
+    uow = ctx.unit_of_work()
+    async with uow:
+        ids = await Stores(uow.session).payouts.due(ctx.clock(), ctx.settings.batch)
+    return await _each(ids, lambda pid: _release(ctx, ctx.unit_of_work(), pid), "release payout")
+
+
+async def _release(ctx: Context, uow: UnitOfWork, payout_id: str) -> None:
+    async with uow:
+        stores = Stores(uow.session)
+        payout = await stores.payouts.get(payout_id, for_update=True)
+        if payout is None or payout.release(ctx.clock()) is Change.NONE:
+            return
+        transaction = post_release(payout)
+        if transaction is not None:
+            await stores.ledger.post(transaction)
+        await stores.payouts.save(payout)
+        for event in payout.events:
+            uow.emit(event_message(event), correlation_id=payout.payment_id)
+        await uow.commit()
+
+
+async def republish_orphans(ctx: Context) -> int:
+    """Publishes PaymentConfirmed again for payments neither fulfilled nor refunded after
+    the grace period (a lost event, a context that was down too long), at most once per
+    grace period each. Returns how many such payments there are: the orphan_payments
+    gauge, which must come back to 0."""
+    uow = ctx.unit_of_work()
+    async with uow:
+        cutoff = ctx.clock() - ctx.settings.orphan_grace
+        count, due = await Stores(uow.session).payments.orphans(cutoff)
+    await _each(due, lambda pid: _republish(ctx, ctx.unit_of_work(), pid), "republish")
+    return count
+
+
+async def _republish(ctx: Context, uow: UnitOfWork, payment_id: str) -> None:
+    async with uow:
+        stores = Stores(uow.session)
+        payment = await load(stores, payment_id, None, lock=True)
+        confirmed = payment.attempt(payment.confirmed_attempt_id or "")
+        assert confirmed.captured is not None and payment.confirmed_at is not None
+        log.warning("payment %s is confirmed but unfulfilled; publishing it again", payment.id)
+        event = PaymentConfirmed(
+            payment.id,
+            payment.purchase,
+            payment.patient_id,
+            confirmed.captured,
+            confirmed.method,
+            payment.lines,
+            confirmed.id,
+            confirmed.gateway_ref,
+            payment.confirmed_at,
+        )
+        uow.emit(event_message(event), correlation_id=payment.purchase.ref)
+        await stores.payments.mark_republished(payment.id, ctx.clock())
+        await uow.commit()

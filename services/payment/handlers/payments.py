@@ -1,0 +1,328 @@
+"""Payment intents: create, retry, confirm on return, settle, expire, reconcile.
+
+Every change happens under the payment's row lock, reads the gateway's truth rather than
+trusting a message, and books what it means in the same commit (`recording.book`).
+Calls that create something at the gateway carry keys derived from nobat's ids, so they
+may run inside the transaction: if it rolls back, asking again finds the same session.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from runtime import errors
+from runtime.db import UnitOfWork
+from runtime.idempotency import RefusedAfterEffect
+from services.payment.domain.errors import (
+    AttemptStillOpen,
+    InsufficientWalletBalance,
+    PaymentAlreadySettled,
+    PaymentNotFound,
+    PurchaseHasAnotherPayment,
+)
+from services.payment.domain.events import Change
+from services.payment.domain.ids import payment_id_for
+from services.payment.domain.money import Money
+from services.payment.domain.payment import Payment
+from services.payment.domain.purchase import WALLET_TOP_UP, PayeeLine, PaymentMethod, Purchase
+from services.payment.domain.refund import RefundStatus
+from services.payment.domain.settlement import GatewayTruth, settle, settle_refund
+from services.payment.domain.wallet import pay_from_wallet, top_up
+from services.payment.handlers.context import Context
+from services.payment.handlers.gateway import CheckoutRequest, GatewayUnavailable
+from services.payment.handlers.recording import Stores, book, follow_up
+
+
+@dataclass(frozen=True)
+class CreatePayment:
+    purchase: Purchase
+    patient_id: str
+    amount: Money
+    lines: tuple[PayeeLine, ...]
+    method: PaymentMethod
+    return_url: str = ""
+    description: str = ""
+    expires_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class RetryPayment:
+    payment_id: str
+    # None keeps the last attempt's method.
+    method: PaymentMethod | None = None
+    return_url: str = ""
+
+
+@dataclass(frozen=True)
+class TopUpWallet:
+    patient_id: str
+    # The caller's idempotency key: the same key is the same top-up.
+    key: str
+    amount: Money
+    return_url: str = ""
+
+
+async def load(stores: Stores, payment_id: str, viewer: str | None, *, lock: bool) -> Payment:
+    """The payment, if `viewer` (a patient id; None for services and admins) may see it."""
+    payment = await stores.payments.get(payment_id, for_update=lock)
+    if payment is None or (viewer is not None and payment.patient_id != viewer):
+        raise PaymentNotFound(payment_id)
+    return payment
+
+
+async def get_payment(
+    ctx: Context, uow: UnitOfWork, payment_id: str, viewer: str | None
+) -> Payment:
+    async with uow:
+        return await load(Stores(uow.session), payment_id, viewer, lock=False)
+
+
+async def create_payment(ctx: Context, uow: UnitOfWork, cmd: CreatePayment) -> Payment:
+    def build(now: datetime) -> Payment:
+        return Payment.create(
+            id=payment_id_for(cmd.purchase.kind, cmd.purchase.ref),
+            purchase=cmd.purchase,
+            patient_id=cmd.patient_id,
+            amount=cmd.amount,
+            lines=cmd.lines,
+            method=cmd.method,
+            created_at=now,
+            expires_at=cmd.expires_at or now + ctx.settings.default_ttl,
+            return_url=cmd.return_url,
+            description=cmd.description,
+        )
+
+    return await _open(
+        ctx,
+        uow,
+        payment_id_for(cmd.purchase.kind, cmd.purchase.ref),
+        build,
+        lambda stores, existing: _same_order(ctx, stores, existing, cmd),
+    )
+
+
+async def _open(
+    ctx: Context,
+    uow: UnitOfWork,
+    payment_id: str,
+    build: Callable[[datetime], Payment],
+    reuse: Callable[[Stores, Payment], Awaitable[Payment]],
+) -> Payment:
+    """A new intent and its first attempt, or what `reuse` makes of the one there is."""
+    async with uow:
+        stores = Stores(uow.session)
+        existing = await stores.payments.get(payment_id, for_update=True)
+        if existing is not None:
+            return await reuse(stores, existing)
+        now = ctx.clock()
+        payment = build(now)
+        await stores.payments.add(payment)
+        await _attempt(ctx, uow, stores, payment, payment.method, now)
+        await uow.commit()
+        return payment
+
+
+async def _same_order(
+    ctx: Context, stores: Stores, existing: Payment, cmd: CreatePayment
+) -> Payment:
+    """A purchase asked to be paid again: the same terms get the same intent (a caller's
+    retry with a new key), other terms are refused."""
+    same = (existing.patient_id, existing.amount, existing.lines) == (
+        cmd.patient_id,
+        cmd.amount,
+        cmd.lines,
+    ) and existing.attempts[0].method is cmd.method
+    if not same:
+        raise PurchaseHasAnotherPayment(existing.id, cmd.purchase.kind, cmd.purchase.ref)
+    latest = existing.latest_attempt
+    if latest is not None and latest.method is PaymentMethod.WALLET and existing.is_open:
+        # The first answer was a shortfall: it still is, unless the wallet was topped up
+        # since, which RetryPayment (not a repeated create) turns into a payment.
+        wallet = await stores.wallets.get(existing.patient_id)
+        wallet.require(existing.amount)
+    return existing
+
+
+async def retry_payment(
+    ctx: Context, uow: UnitOfWork, cmd: RetryPayment, viewer: str | None
+) -> Payment:
+    async with uow:
+        stores = Stores(uow.session)
+        payment = await load(stores, cmd.payment_id, viewer, lock=True)
+        now = ctx.clock()
+        pending = payment.pending_attempt
+        if pending is not None and pending.gateway_ref:
+            # The patient left that page without paying: close it first, so the intent is
+            # never paid twice. If it was paid after all, the retry is refused below.
+            await _settle_truth(ctx, payment, await _expire(ctx, pending.gateway_ref), now)
+            if payment.is_confirmed:
+                await follow_up(ctx, payment, now)
+                await book(ctx, uow, payment, now)
+                raise RefusedAfterEffect(PaymentAlreadySettled(payment.id, payment.status.value))
+        if cmd.return_url:
+            payment.return_url = cmd.return_url
+        await _attempt(ctx, uow, stores, payment, cmd.method or payment.method, now)
+        await uow.commit()
+        return payment
+
+
+async def top_up_wallet(ctx: Context, uow: UnitOfWork, cmd: TopUpWallet) -> Payment:
+    """A top-up is a purchase of the patient's own wallet, paid through the gateway; the
+    same key is the same top-up."""
+    payment_id = payment_id_for(WALLET_TOP_UP, f"{cmd.patient_id}/{cmd.key}")
+
+    def build(now: datetime) -> Payment:
+        return top_up(
+            payment_id=payment_id,
+            patient_id=cmd.patient_id,
+            amount=cmd.amount,
+            created_at=now,
+            expires_at=now + ctx.settings.default_ttl,
+            return_url=cmd.return_url,
+        )
+
+    async def reuse(stores: Stores, existing: Payment) -> Payment:
+        return existing
+
+    return await _open(ctx, uow, payment_id, build, reuse)
+
+
+async def _attempt(
+    ctx: Context,
+    uow: UnitOfWork,
+    stores: Stores,
+    payment: Payment,
+    method: PaymentMethod,
+    now: datetime,
+) -> None:
+    """Starts an attempt: a gateway session to pay on, or a wallet debit at once."""
+    if method is PaymentMethod.WALLET:
+        await _pay_from_wallet(ctx, uow, stores, payment, now)
+        return
+    attempt = payment.start_attempt(PaymentMethod.GATEWAY, now)
+    try:
+        checkout = await ctx.gateway.create_checkout(
+            CheckoutRequest(
+                attempt_id=attempt.id,
+                payment_id=payment.id,
+                patient_id=payment.patient_id,
+                amount=payment.amount,
+                description=payment.description or payment.purchase.kind,
+                return_url=payment.return_url or ctx.settings.default_return_url,
+                expires_at=payment.expires_at,
+            )
+        )
+    except GatewayUnavailable as exc:
+        raise errors.Unavailable(
+            "the payment gateway cannot be reached; retry with the same idempotency key"
+        ) from exc
+    payment.attach_checkout(attempt.id, checkout.gateway_ref, checkout.checkout_url, now)
+    await book(ctx, uow, payment, now)
+
+
+async def _pay_from_wallet(
+    ctx: Context, uow: UnitOfWork, stores: Stores, payment: Payment, now: datetime
+) -> None:
+    wallet = await stores.wallets.lock(payment.patient_id, [payment.currency], now)
+    try:
+        confirmation = pay_from_wallet(payment, wallet, ctx.settings.payouts, now)
+    except InsufficientWalletBalance as short:
+        # The failed attempt stays, so the patient can switch this intent to the gateway.
+        await book(ctx, uow, payment, now)
+        raise RefusedAfterEffect(short) from None
+    await stores.ledger.post(confirmation.transaction)
+    await stores.wallets.save(wallet)
+    for payout in confirmation.payouts:
+        await stores.payouts.save(payout)
+    await book(ctx, uow, payment, now)
+
+
+async def settle_payment(
+    ctx: Context,
+    uow: UnitOfWork,
+    payment_id: str,
+    *,
+    viewer: str | None = None,
+    hint: str = "",
+) -> Payment:
+    """The one settle path of webhooks, ConfirmPayment and reconciliation: reads the truth
+    of the payment's undecided sessions (or of the one a hint names) from the gateway,
+    then, under the payment's lock, moves it forward and books what that means. A
+    gateway that cannot be reached changes nothing: the payment stays as it was."""
+    async with uow:
+        stores = Stores(uow.session)
+        payment = await load(stores, payment_id, viewer, lock=False)
+        refs = [a.gateway_ref for a in payment.attempts if a.gateway_ref and a.is_pending]
+        if hint and hint not in refs and any(a.gateway_ref == hint for a in payment.attempts):
+            refs.append(hint)
+        truths = []
+        for ref in refs:
+            try:
+                truths.append(await ctx.gateway.read_checkout(ref))
+            except GatewayUnavailable:
+                continue
+        refund_truths = []
+        for refund in payment.refunds:
+            if refund.status is RefundStatus.PENDING and refund.gateway_ref:
+                try:
+                    refund_truths.append(
+                        await ctx.gateway.read_refund(refund.id, refund.gateway_ref)
+                    )
+                except GatewayUnavailable:
+                    continue
+        payment = await load(stores, payment_id, viewer, lock=True)
+        now = ctx.clock()
+        for truth in truths:
+            await _settle_truth(ctx, payment, truth, now)
+        for refund_truth in refund_truths:
+            settle_refund(payment, refund_truth, now)
+        await follow_up(ctx, payment, now)
+        await book(ctx, uow, payment, now)
+        await uow.commit()
+        return payment
+
+
+async def _settle_truth(
+    ctx: Context, payment: Payment, truth: GatewayTruth | None, now: datetime
+) -> Change:
+    return Change.NONE if truth is None else settle(payment, truth, now)
+
+
+async def _expire(ctx: Context, checkout_ref: str) -> GatewayTruth | None:
+    try:
+        return await ctx.gateway.expire_checkout(checkout_ref)
+    except GatewayUnavailable:
+        return None
+
+
+async def expire_payment(ctx: Context, uow: UnitOfWork, payment_id: str) -> Payment:
+    """Closes an intent never paid by its expiry, closing its gateway session first; a
+    session paid at the last moment confirms the payment instead."""
+    async with uow:
+        stores = Stores(uow.session)
+        payment = await load(stores, payment_id, None, lock=True)
+        now = ctx.clock()
+        for attempt in list(payment.attempts):
+            if attempt.is_pending and attempt.gateway_ref and payment.is_open:
+                await _settle_truth(ctx, payment, await _expire(ctx, attempt.gateway_ref), now)
+        # A session the gateway has not answered for holds expiry back for the grace
+        # period, while reconciliation keeps asking.
+        with contextlib.suppress(AttemptStillOpen):
+            payment.expire(now, ctx.settings.pending_grace)
+        await follow_up(ctx, payment, now)
+        await book(ctx, uow, payment, now)
+        await uow.commit()
+        return payment
+
+
+async def due_for_check(ctx: Context, uow: UnitOfWork) -> Sequence[str]:
+    async with uow:
+        return await Stores(uow.session).payments.due_for_check(ctx.clock(), ctx.settings.batch)
+
+
+async def open_past_expiry(ctx: Context, uow: UnitOfWork) -> Sequence[str]:
+    async with uow:
+        return await Stores(uow.session).payments.open_past_expiry(ctx.clock(), ctx.settings.batch)

@@ -1,0 +1,285 @@
+"""The payment service as a real process against real PostgreSQL, NATS and the sandbox
+gateway, with what its tests need to drive and watch it: a gRPC client per caller, the
+events it publishes, and its database."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import hmac
+import json
+import time
+import uuid
+from collections import defaultdict
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+import aiohttp
+import grpc
+import nats
+from google.protobuf.message import Message
+from nats.js.errors import NotFoundError
+from nobat.common.v1 import checkout_pb2, money_pb2
+from nobat.payment.v1 import events_pb2, payment_service_pb2_grpc
+from nobat.payment.v1 import payment_service_pb2 as pb
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from runtime.auth import TokenKeys, mint_token
+from runtime.events import EVENT_TYPE, PAYMENT
+from tests.processes import ServiceUnderTest, eventually
+
+SERVICE = "nobat.payment.v1.PaymentService"
+EVENT_TYPES = {
+    message.DESCRIPTOR.full_name: message
+    for message in (
+        events_pb2.PaymentConfirmed,
+        events_pb2.PaymentFailed,
+        events_pb2.PaymentExpired,
+        events_pb2.PaymentRefunded,
+        events_pb2.PayoutReleased,
+        events_pb2.PurchaseRejected,
+        events_pb2.RefundRequested,
+        events_pb2.PurchaseFulfilled,
+    )
+}
+
+
+def usd(amount_minor: int, currency: str = "USD") -> money_pb2.Money:
+    return money_pb2.Money(amount_minor=amount_minor, currency=currency)
+
+
+def key() -> str:
+    return uuid.uuid4().hex
+
+
+@dataclass
+class PaymentUnderTest:
+    process: ServiceUnderTest
+    keys: TokenKeys
+    engine: AsyncEngine
+    webhook_url: str
+    metrics_port: int
+    channels: list[grpc.aio.Channel] = field(default_factory=list)
+
+    def api(self, role: str = "service", subject: str = "booking") -> PaymentApi:
+        token = mint_token(self.keys, subject, role)
+        channel = grpc.aio.insecure_channel(self.process.address)
+        self.channels.append(channel)
+        return PaymentApi(
+            payment_service_pb2_grpc.PaymentServiceStub(channel),
+            (("authorization", f"Bearer {token}"),),
+        )
+
+    async def close(self) -> None:
+        for channel in self.channels:
+            await channel.close()
+
+    async def rows(self, sql: str, **params: object) -> list:
+        async with self.engine.connect() as conn:
+            return list(await conn.execute(text(sql), params))
+
+    async def count(self, table: str) -> int:
+        return (await self.rows(f"SELECT count(*) FROM {table}"))[0][0]
+
+    async def unbalanced_ledger_transactions(self) -> list:
+        return await self.rows(
+            "SELECT transaction_id, currency, sum(amount_minor) FROM ledger_entries"
+            " GROUP BY transaction_id, currency HAVING sum(amount_minor) <> 0"
+        )
+
+
+@dataclass
+class PaymentApi:
+    stub: payment_service_pb2_grpc.PaymentServiceStub
+    metadata: tuple
+
+    def __getattr__(self, name: str):
+        method = getattr(self.stub, name)
+
+        async def call(request: Message, **kwargs):
+            return await method(request, metadata=self.metadata, timeout=15, **kwargs)
+
+        return call
+
+    async def create(
+        self,
+        *,
+        patient: str = "patient-1",
+        amount: int = 10_000,
+        currency: str = "USD",
+        doctor: str = "doctor-1",
+        method: int = checkout_pb2.PAYMENT_METHOD_GATEWAY,
+        expires_in: timedelta | None = None,
+        ref: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> pb.Payment:
+        """A booking-like purchase: the whole amount for one doctor."""
+        request = pb.CreatePaymentRequest(
+            idempotency_key=idempotency_key or key(),
+            purchase=pb.Purchase(kind="booking", ref=ref or key()),
+            patient_id=patient,
+            amount=usd(amount, currency),
+            lines=[
+                pb.PayeeLine(
+                    payee_kind=pb.PAYEE_KIND_DOCTOR,
+                    payee_id=doctor,
+                    amount=usd(amount, currency),
+                    description="Appointment",
+                )
+            ],
+            method=method,
+            return_url="https://app.example/return",
+            description="Appointment with Dr. One",
+        )
+        if expires_in is not None:
+            request.expires_at.FromDatetime(datetime.now(UTC) + expires_in)
+        return (await self.CreatePayment(request)).payment
+
+    async def get(self, payment_id: str) -> pb.Payment:
+        return (await self.GetPayment(pb.GetPaymentRequest(payment_id=payment_id))).payment
+
+    async def until(self, payment_id: str, *statuses: int, timeout: float = 20) -> pb.Payment:
+        found: list[pb.Payment] = []
+
+        async def reached() -> bool:
+            found[:] = [await self.get(payment_id)]
+            return found[0].status in statuses
+
+        await eventually(reached, timeout, f"payment {payment_id} in {statuses}")
+        return found[0]
+
+
+class EventLog:
+    """Every event on the PAYMENT stream since the test began, by type."""
+
+    def __init__(self) -> None:
+        self.by_type: dict[type[Message], list[Message]] = defaultdict(list)
+        self._sub = None
+
+    async def start(self, js) -> None:
+        async def collect(msg) -> None:
+            message_type = EVENT_TYPES.get(msg.headers.get(EVENT_TYPE, ""))
+            if message_type is not None:
+                self.by_type[message_type].append(message_type.FromString(msg.data))
+            await msg.ack()
+
+        self._sub = await js.subscribe("nobat.payment.v1.>", cb=collect, ordered_consumer=True)
+
+    def of(self, message_type: type[Message], payment_id: str | None = None) -> list:
+        return [
+            e
+            for e in self.by_type[message_type]
+            if payment_id is None or e.payment_id == payment_id
+        ]
+
+    async def wait_for(
+        self, message_type: type[Message], payment_id: str, count: int = 1, timeout: float = 20
+    ) -> list:
+        async def arrived() -> bool:
+            return len(self.of(message_type, payment_id)) >= count
+
+        await eventually(arrived, timeout, f"{count} {message_type.__name__} of {payment_id}")
+        return self.of(message_type, payment_id)
+
+
+@contextlib.asynccontextmanager
+async def payment_stream(nats_url: str) -> AsyncIterator[tuple[object, EventLog]]:
+    """A JetStream client on an empty PAYMENT stream, and a log of what is published."""
+
+    async def quiet(exc: Exception) -> None:
+        pass
+
+    nc = await nats.connect(nats_url, error_cb=quiet, max_reconnect_attempts=-1)
+    js = nc.jetstream()
+    with contextlib.suppress(NotFoundError):
+        await js.delete_stream(PAYMENT.name)
+    await js.add_stream(name=PAYMENT.name, subjects=list(PAYMENT.subjects))
+    log = EventLog()
+    await log.start(js)
+    try:
+        yield js, log
+    finally:
+        await asyncio.wait_for(nc.close(), 5)
+
+
+class SandboxControl:
+    """The sandbox gateway's control API: what a patient does on the hosted page, and the
+    switches that make the gateway misbehave."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url.rstrip("/")
+
+    async def _post(self, path: str, body: dict | None = None) -> dict:
+        async with (
+            aiohttp.ClientSession() as session,
+            session.post(f"{self.url}/_sandbox/{path}", json=body or {}) as reply,
+        ):
+            assert reply.status < 300, f"{path}: {reply.status} {await reply.text()}"
+            return await reply.json()
+
+    async def _get(self, path: str) -> dict:
+        async with (
+            aiohttp.ClientSession() as session,
+            session.get(f"{self.url}/_sandbox/{path}") as reply,
+        ):
+            assert reply.status < 300, f"{path}: {reply.status} {await reply.text()}"
+            return await reply.json()
+
+    async def pay(self, session_id: str) -> dict:
+        return await self._post(f"checkout/{session_id}/pay")
+
+    async def decline(self, session_id: str, code: str = "card_declined") -> dict:
+        return await self._post(f"checkout/{session_id}/decline", {"decline_code": code})
+
+    async def cancel(self, session_id: str) -> dict:
+        return await self._post(f"checkout/{session_id}/cancel")
+
+    async def switches(self, **switches: object) -> dict:
+        return await self._post("switches", switches)
+
+    async def reset(self) -> dict:
+        return await self._post("reset")
+
+    async def stats(self) -> dict:
+        return await self._get("stats")
+
+    async def session(self, session_id: str) -> dict:
+        return await self._get(f"sessions/{session_id}")
+
+
+def signed_event(payment: pb.Payment, forgery: str, secret: str) -> tuple[bytes, str]:
+    """A checkout.session.completed event for the payment's session, signed the way a
+    forger would: with the wrong secret, too long ago, not at all, or over garbage."""
+    session_id = payment.attempts[-1].gateway_ref
+    event = {
+        "id": f"evt_forged_{uuid.uuid4().hex}",
+        "object": "event",
+        "type": "checkout.session.completed",
+        "created": int(time.time()),
+        "data": {
+            "object": {
+                "id": session_id,
+                "object": "checkout.session",
+                "status": "complete",
+                "payment_status": "paid",
+                "amount_total": payment.amount.amount_minor,
+                "currency": payment.amount.currency.lower(),
+                "metadata": {"payment_id": payment.id},
+            }
+        },
+    }
+    body = json.dumps(event).encode()
+    signed_at = int(time.time())
+    if forgery == "wrong_secret":
+        secret = "whsec_not_the_one"
+    elif forgery == "stale":
+        signed_at -= 301
+    elif forgery == "unsigned":
+        return body, ""
+    elif forgery == "garbage":
+        body = b"not json at all"
+    digest = hmac.new(secret.encode(), f"{signed_at}.".encode() + body, hashlib.sha256)
+    return body, f"t={signed_at},v1={digest.hexdigest()}"

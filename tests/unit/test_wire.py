@@ -1,0 +1,124 @@
+from __future__ import annotations
+
+import base64
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from runtime.errors import InvalidArgument
+from runtime.instants import require_utc
+from runtime.wire import (
+    decode_page_token,
+    encode_page_token,
+    optional_timestamp,
+    page_size_of,
+    timestamp,
+    timestamp_or_none,
+)
+
+T0 = datetime(2026, 5, 3, 10, 0, 0, 123456, tzinfo=UTC)
+
+
+def test_an_instant_goes_on_the_wire_to_the_microsecond() -> None:
+    assert timestamp(T0) == Timestamp(seconds=int(T0.timestamp()), nanos=123_456_000)
+
+
+def test_an_instant_in_another_zone_is_the_same_instant_on_the_wire() -> None:
+    tehran = T0.astimezone(timezone(timedelta(hours=3, minutes=30)))
+    assert timestamp(tehran) == timestamp(T0)
+
+
+def test_a_naive_datetime_is_refused_rather_than_guessed() -> None:
+    with pytest.raises(ValueError, match="aware"):
+        timestamp(datetime(2026, 5, 3, 10, 0))
+
+
+def test_an_instant_not_yet_happened_leaves_the_field_unset() -> None:
+    assert optional_timestamp(None) is None
+    assert optional_timestamp(T0) == timestamp(T0)
+
+
+def test_a_timestamp_reads_back_as_an_aware_utc_instant() -> None:
+    back = timestamp_or_none(timestamp(T0))
+    assert back == T0
+    assert back is not None and require_utc(back, "back") == T0
+
+
+def test_an_unset_timestamp_reads_as_none() -> None:
+    assert timestamp_or_none(Timestamp()) is None
+
+
+def test_a_timestamp_out_of_range_is_invalid_on_its_field() -> None:
+    with pytest.raises(InvalidArgument) as refused:
+        timestamp_or_none(Timestamp(seconds=10**13), "expires_at")
+    assert refused.value.violations[0][0] == "expires_at"
+
+
+@pytest.mark.parametrize(
+    ("asked", "given"), [(0, 20), (1, 1), (20, 20), (100, 100), (101, 100), (10**9, 100)]
+)
+def test_page_size_defaults_to_20_and_is_cut_to_100(asked: int, given: int) -> None:
+    assert page_size_of(asked) == given
+
+
+def test_a_negative_page_size_is_invalid() -> None:
+    with pytest.raises(InvalidArgument) as refused:
+        page_size_of(-1)
+    assert refused.value.violations[0][0] == "page_size"
+
+
+@pytest.mark.parametrize(
+    "parts",
+    [
+        ("2026-05-03T10:00:00+00:00", "payment-1"),
+        (42,),
+        ("ü/+?&=", None, True, -7),
+    ],
+)
+def test_a_page_token_reads_back_as_its_parts(parts: tuple) -> None:
+    assert decode_page_token(encode_page_token(*parts)) == parts
+
+
+def test_a_page_token_needs_no_escaping_in_a_url() -> None:
+    # Chosen so that plain base64 would hold "+", "/" and padding.
+    token = encode_page_token("~~~?>>", "a")
+    assert token.isascii()
+    assert not set(token) & set("+/=")
+
+
+def test_the_empty_token_asks_for_the_first_page() -> None:
+    assert decode_page_token("") == ()
+
+
+def test_a_token_needs_a_cursor() -> None:
+    with pytest.raises(ValueError, match="cursor"):
+        encode_page_token()
+
+
+def _b64(text: str) -> str:
+    return base64.urlsafe_b64encode(text.encode()).decode()
+
+
+@pytest.mark.parametrize(
+    "token",
+    [
+        "garbage!",
+        "not base64 at all",
+        "é",
+        _b64("not json"),
+        _b64('{"a": 1}'),
+        _b64("[]"),
+        base64.urlsafe_b64encode(b"\xff\xfe").decode(),
+    ],
+)
+def test_a_token_this_codec_did_not_write_is_invalid_on_page_token(token: str) -> None:
+    with pytest.raises(InvalidArgument) as refused:
+        decode_page_token(token)
+    assert refused.value.violations[0][0] == "page_token"
+
+
+def test_a_bad_token_is_reported_on_the_field_it_came_in() -> None:
+    with pytest.raises(InvalidArgument) as refused:
+        decode_page_token("garbage!", "filter.page_token")
+    assert refused.value.violations[0][0] == "filter.page_token"
