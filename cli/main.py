@@ -7,22 +7,16 @@ signs tokens with the development keys kept beside it.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from runtime.auth import ROLES, TokenKeys, mint_token
-
-DEFAULT_MANIFEST = Path(__file__).resolve().parents[1] / ".data" / "stack.json"
-
-
-def load_manifest(path: Path) -> dict:
-    if not path.exists():
-        sys.exit(f"no running nobat found ({path} is missing): start one with `make run`")
-    return json.loads(path.read_text())
+from cli.manifest import DEFAULT_MANIFEST, load_manifest, token_for
+from cli.payments import CliError, add_commands
+from runtime.auth import ROLES
+from runtime.errors import DomainError
 
 
 def status(args: argparse.Namespace) -> int:
@@ -43,10 +37,19 @@ def status(args: argparse.Namespace) -> int:
 
 
 def token(args: argparse.Namespace) -> int:
-    manifest = load_manifest(args.manifest)
-    keys = TokenKeys(**json.loads(Path(manifest["keys"]).read_text()))
-    print(mint_token(keys, args.subject, args.role, args.ttl))
+    print(token_for(load_manifest(args.manifest), args.subject, args.role, args.ttl))
     return 0
+
+
+def _failure(exc: Exception) -> str:
+    """One line for a failure the user can act on: the service's status code and message."""
+    if isinstance(exc, grpc.RpcError):
+        code = exc.code() if callable(getattr(exc, "code", None)) else None
+        details = exc.details() if callable(getattr(exc, "details", None)) else str(exc)
+        return f"{code.name if code else 'UNKNOWN'}: {details}"
+    if isinstance(exc, DomainError):  # input refused before it was sent, such as 1.234 USD
+        return f"INVALID_ARGUMENT: {exc.message}"
+    return str(exc)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -64,5 +67,11 @@ def main(argv: list[str] | None = None) -> None:
     minting.add_argument("--subject", required=True, help="the user or service id")
     minting.add_argument("--ttl", type=float, default=3600, help="seconds (default 3600)")
     minting.set_defaults(run=token)
+    add_commands(commands)
     args = parser.parse_args(argv)
-    sys.exit(args.run(args))
+    try:
+        code = args.run(args)
+    except (grpc.RpcError, DomainError, CliError) as exc:
+        print(f"error: {_failure(exc)}", file=sys.stderr)
+        code = 1
+    sys.exit(code)

@@ -16,6 +16,7 @@ from google.protobuf.message import Message
 from sqlalchemy import delete, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
+from runtime import auth
 from runtime.db import UnitOfWork, retrying
 from runtime.errors import DomainError, IdempotencyKeyReused, InvalidArgument
 from runtime.schema import idempotency_keys
@@ -89,3 +90,22 @@ async def answer_once(
             return response
 
     return await retrying(attempt)
+
+
+async def answer_call(
+    uow: UnitOfWork,
+    method: str,
+    request: Message,
+    response_type: type[R],
+    answer: Callable[[UnitOfWork], Awaitable[R]],
+) -> R:
+    """`answer_once` for a mutating RPC: keyed by the request's idempotency_key, scoped to
+    the method and the verified caller, with `answer` run in the same unit of work."""
+    return await answer_once(
+        uow,
+        scope=f"{method}/{auth.current_caller().subject}",
+        key=request.idempotency_key,
+        request=request,
+        response_type=response_type,
+        answer=lambda: answer(uow),
+    )

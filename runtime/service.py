@@ -54,6 +54,7 @@ class ServiceProcess:
         self._subscriptions: list[tuple[str, Stream, Mapping[type[Message], EventHandler]]] = []
         self._jobs: list[tuple[str, float, Callable[[], Awaitable[object]]]] = []
         self._http: list[tuple[web.Application, int]] = []
+        self._closers: list[Callable[[], Awaitable[object]]] = []
         self.http_ports: list[int] = []
         self._stop = asyncio.Event()
         self.port: int | None = None
@@ -89,6 +90,11 @@ class ServiceProcess:
         """An HTTP endpoint beside gRPC (payment's webhooks), started after the consumers
         and stopped with the gRPC server, before anything it uses is closed."""
         self._http.append((app, port))
+
+    def on_shutdown(self, close: Callable[[], Awaitable[object]]) -> None:
+        """Closes a client the handlers used (a gateway's, another service's) once
+        nothing can call it any more."""
+        self._closers.append(close)
 
     def stop(self) -> None:
         self._stop.set()
@@ -175,6 +181,11 @@ class ServiceProcess:
             for task in tasks + consuming:
                 task.cancel()
             await asyncio.gather(*tasks, *consuming, return_exceptions=True)
+            for close in self._closers:
+                try:
+                    await close()
+                except Exception:
+                    log.exception("closing a client failed")
             await _close(nc)
             await self.engine.dispose()
             log.info("%s stopped", self.name)

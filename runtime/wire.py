@@ -1,18 +1,30 @@
-"""What every service's messages translate the same way: instants and list pages.
+"""What every service's messages translate the same way: instants, list pages, enums,
+unset sub-messages and the field paths of bad input.
 
 Instants are aware UTC datetimes inside nobat (see `runtime.instants`) and
 google.protobuf.Timestamp on the wire. Lists take page_size (0 means 20, at most 100) and
 an opaque page_token that only the service that gave it out reads: urlsafe base64 of a
 JSON array of the cursor's parts, so a client can neither build nor edit one on purpose.
+
+Enums are paired by name (PaymentStatus.SUCCEEDED is PAYMENT_STATUS_SUCCEEDED), and every
+pairing is checked when it is made, at import: a value added on one side only stops the
+service at start rather than failing one call in production.
 """
 
 from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from enum import Enum
+from types import MappingProxyType
+from typing import Any, Generic, TypeVar
 
+from google.protobuf.internal.enum_type_wrapper import EnumTypeWrapper
+from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from runtime.errors import InvalidArgument
@@ -82,3 +94,88 @@ def decode_page_token(token: str, field: str = "page_token") -> tuple[Any, ...]:
     if not isinstance(parts, list) or not parts:
         raise InvalidArgument(field, "is not a page token from this list; start again without")
     return tuple(parts)
+
+
+# Presence, enums and field paths.
+
+E = TypeVar("E", bound=Enum)
+
+
+def is_unset(message: Message) -> bool:
+    """A message field below its parent has no presence of its own, so an empty one (what
+    proto3 and JSON clients send for "nothing") counts as not given."""
+    return message.ByteSize() == 0
+
+
+def field_required(field: str) -> InvalidArgument:
+    """The error for a field left unset that has no meaning unset."""
+    return InvalidArgument(field, "is required")
+
+
+@dataclass(frozen=True)
+class EnumPair(Generic[E]):
+    """A domain enum and its proto enum, both ways. Proto value 0 (UNSPECIFIED) has no
+    member: it means "not given", and each field says what that stands for."""
+
+    to_proto: Mapping[E, int]
+    from_proto: Mapping[int, E]
+    # The error for UNSPECIFIED where a value is required; a service may name it its own way.
+    missing: Callable[[str], InvalidArgument]
+
+    def optional(self, value: int, field: str) -> E | None:
+        if value == 0:
+            return None
+        try:
+            return self.from_proto[value]
+        except KeyError:
+            # Proto enums are open: a newer client may send a number this build never saw.
+            raise InvalidArgument(field, f"{value} is not a value this service knows") from None
+
+    def required(self, value: int, field: str) -> E:
+        member = self.optional(value, field)
+        if member is None:
+            raise self.missing(field)
+        return member
+
+
+def enum_pair(
+    domain: type[E],
+    proto: EnumTypeWrapper,
+    prefix: str,
+    missing: Callable[[str], InvalidArgument] = field_required,
+) -> EnumPair[E]:
+    """Pair `domain` with `proto` by name, `prefix` + member name; raises unless both hold
+    the same set of values (UNSPECIFIED aside)."""
+    # Value() raises for a domain member the proto lacks; the check below catches the
+    # reverse, so both sides always hold the same set.
+    to_proto = {member: proto.Value(prefix + member.name) for member in domain}
+    unpaired = set(proto.values()) - set(to_proto.values()) - {0}
+    if unpaired:
+        names = sorted(proto.Name(value) for value in unpaired)
+        raise RuntimeError(f"{domain.__name__} has no member for {names}")
+    from_proto = {value: member for member, value in to_proto.items()}
+    return EnumPair(MappingProxyType(to_proto), MappingProxyType(from_proto), missing)
+
+
+@contextmanager
+def rooted(domain_root: str, field: str) -> Iterator[None]:
+    """Domain rules name a value's parts under the domain's own root ("purchase.kind"), or
+    bare ("currency") when `domain_root` is ""; when the request holds the value elsewhere,
+    the paths are moved under `field`, and the error keeps its class (its reason for the
+    caller)."""
+    try:
+        yield
+    except InvalidArgument as error:
+        if field != domain_root:
+            moved = [(_moved(f, domain_root, field), d) for f, d in error.violations]
+            plain = InvalidArgument.many(moved)
+            error.violations, error.metadata = plain.violations, plain.metadata
+            error.message, error.args = plain.message, plain.args
+        raise
+
+
+def _moved(path: str, root: str, field: str) -> str:
+    if not root:
+        return field + (path if path.startswith("[") else f".{path}")
+    under = path == root or path.startswith((f"{root}.", f"{root}["))
+    return field + path[len(root) :] if under else path

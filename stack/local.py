@@ -63,6 +63,8 @@ class LocalStack:
     postgres: EmbeddedPostgres | None = None
     nats: EmbeddedNats | None = None
     sandbox: SandboxGateway | None = None
+    # NOBAT_* settings given to every service (a short hold, fast jobs), for tests.
+    overrides: dict[str, str] = field(default_factory=dict)
     services: dict[str, ServiceHandle] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -107,7 +109,7 @@ class LocalStack:
     def service_env(self, name: str, admin_url: str, nats_url: str) -> dict[str, str]:
         env = service_environment(
             Databases(admin_url).url(f"nobat_{name}"), nats_url, self.keys
-        ) | {"NOBAT_LOG_LEVEL": os.environ.get("NOBAT_LOG_LEVEL", "INFO")}
+        ) | {"NOBAT_LOG_LEVEL": os.environ.get("NOBAT_LOG_LEVEL", "INFO"), **self.overrides}
         if name == "payment":
             env |= {
                 "NOBAT_GATEWAY_BASE_URL": self.sandbox.url if self.sandbox else "",
@@ -206,6 +208,9 @@ class LocalStack:
             "NOBAT_GRPC_PORT": str(grpc_port),
             "NOBAT_METRICS_PORT": str(metrics_port),
         }
+        if name != "payment" and "payment" in self.services:
+            # The purchasing contexts call payment; it is started first.
+            env["NOBAT_PAYMENT_ADDRESS"] = self.services["payment"].address
         handle.process = spawn(
             [sys.executable, "-m", f"services.{name}", "serve"],
             signal.SIGTERM,

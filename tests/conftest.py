@@ -9,6 +9,7 @@ independent without paying for migrations every time.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import tempfile
@@ -18,9 +19,12 @@ from pathlib import Path
 
 import pytest
 
+from runtime.migrations import upgrade
 from stack.databases import Databases
 from stack.nats import EmbeddedNats
 from stack.postgres import EmbeddedPostgres
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="session")
@@ -72,3 +76,12 @@ async def fresh_database(postgres: Databases, template: str) -> AsyncIterator[st
         yield url
     finally:
         await postgres.drop(name)
+
+
+async def migrated_template(postgres: Databases, service: str) -> str:
+    """A database with `service`'s migrations applied, for tests to copy; its name."""
+    name = f"{service}_template"
+    await postgres.drop(name)
+    url = await postgres.create(name)
+    await asyncio.to_thread(upgrade, ROOT / "services" / service / "migrations", url)
+    return name

@@ -1,11 +1,14 @@
 """Composition root of the booking service.
 
-Doctors' schedules, slot holds, checkouts and reservations.
+Doctors' schedules, slot holds, checkouts and reservations: reads the configuration,
+builds the payment client and the handlers' context, and wires the gRPC servicer, the
+consumer of payment's events and the expiry sweeper into the process.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import timedelta
 from pathlib import Path
 
 from nobat.booking.v1 import booking_service_pb2, booking_service_pb2_grpc
@@ -13,17 +16,57 @@ from nobat.booking.v1 import booking_service_pb2, booking_service_pb2_grpc
 from runtime import entry
 from runtime.config import Env
 from runtime.events import BOOKING, PAYMENT
+from runtime.jobs import for_each
 from runtime.service import ServiceProcess
+from services.booking.adapters.payment_client import PaymentClient
+from services.booking.domain.cancellation import NoticePolicy
+from services.booking.entrypoints.events import event_handlers
+from services.booking.entrypoints.servicer import ACCESS, BookingServicer
+from services.booking.handlers import checkouts
+from services.booking.handlers.context import BookingSettings, Context
 
 SERVICE_NAME = booking_service_pb2.DESCRIPTOR.services_by_name["BookingService"].full_name
 
 
+def booking_settings(env: Env) -> BookingSettings:
+    defaults = BookingSettings()
+    return BookingSettings(
+        hold_ttl=timedelta(
+            seconds=env.float("NOBAT_BOOKING_HOLD_SECONDS", defaults.hold_ttl.total_seconds())
+        ),
+        notice_policy=NoticePolicy.parse(env.str("NOBAT_BOOKING_NOTICE_POLICY", "24h:100,2h:50")),
+        default_return_url=env.str("NOBAT_BOOKING_RETURN_URL", defaults.default_return_url),
+    )
+
+
 def build(process: ServiceProcess, env: Env) -> None:
+    payments = PaymentClient(
+        env.str("NOBAT_PAYMENT_ADDRESS"), process.settings.token_keys, caller="booking"
+    )
+    process.on_shutdown(payments.close)
+    ctx = Context(process.unit_of_work, payments, booking_settings(env))
     process.add_servicer(
         booking_service_pb2_grpc.add_BookingServiceServicer_to_server,
-        booking_service_pb2_grpc.BookingServiceServicer(),
+        BookingServicer(ctx),
         SERVICE_NAME,
-        access={},
+        access=ACCESS,
+    )
+    process.consume(PAYMENT, event_handlers(ctx))
+
+    async def expire_lapsed_checkouts() -> None:
+        ids = await checkouts.open_past_hold(ctx, ctx.unit_of_work())
+        await for_each(
+            ids,
+            lambda checkout_id: checkouts.expire(
+                ctx, ctx.unit_of_work(), checkout_id, lapsed_only=True
+            ),
+            "expire checkout",
+        )
+
+    process.every(
+        env.float("NOBAT_BOOKING_JOB_INTERVAL_SECONDS", 5.0),
+        expire_lapsed_checkouts,
+        "expire-checkouts",
     )
 
 

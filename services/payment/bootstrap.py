@@ -80,6 +80,7 @@ def build(process: ServiceProcess, env: Env) -> None:
         base_url=env.str("NOBAT_GATEWAY_BASE_URL"),
         fees=gateway_fees(env),
     )
+    process.on_shutdown(gateway.close)
     ctx = Context(process.unit_of_work, gateway, payment_settings(env))
     process.add_servicer(
         payment_service_pb2_grpc.add_PaymentServiceServicer_to_server,

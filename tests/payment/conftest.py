@@ -5,7 +5,6 @@ pointed at all three. Settings a test needs (a short payout hold, say) come from
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -13,18 +12,15 @@ import pytest
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from runtime.auth import TokenKeys
-from runtime.migrations import upgrade
 from stack.databases import Databases
 from stack.keys import generate_token_keys
 from stack.local import service_environment
 from stack.ports import free_port
 from stack.sandbox import SandboxGateway
-from tests.conftest import fresh_database
+from tests.conftest import fresh_database, migrated_template
 from tests.payment.harness import PaymentUnderTest, SandboxControl, payment_stream
 from tests.processes import ServiceUnderTest
 
-ROOT = Path(__file__).resolve().parents[2]
-TEMPLATE = "payment_template"
 API_KEY = "sk_test_nobat"
 WEBHOOK_SECRET = "whsec_nobat_tests"
 
@@ -48,10 +44,7 @@ def payment_keys() -> TokenKeys:
 
 @pytest.fixture(scope="session")
 async def payment_template(postgres: Databases) -> str:
-    await postgres.drop(TEMPLATE)
-    url = await postgres.create(TEMPLATE)
-    await asyncio.to_thread(upgrade, ROOT / "services" / "payment" / "migrations", url)
-    return TEMPLATE
+    return await migrated_template(postgres, "payment")
 
 
 @pytest.fixture

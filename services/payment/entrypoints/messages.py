@@ -4,18 +4,15 @@ domain's; this module only moves values across and names the proto field a bad o
 from, so the caller sees INVALID_ARGUMENT on the right field.
 
 Enums are paired by name (PaymentStatus.SUCCEEDED is PAYMENT_STATUS_SUCCEEDED), and every
-pairing is checked when the module is imported: a value added on one side only stops the
-service at start rather than failing one call in production.
+pairing is checked when the module is imported (see `runtime.wire.enum_pair`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from contextlib import contextmanager
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping
 from enum import Enum
 from types import MappingProxyType
-from typing import Any, Generic, TypeVar
+from typing import Any, TypeVar
 
 from google.protobuf.internal.enum_type_wrapper import EnumTypeWrapper
 from google.protobuf.message import Message
@@ -24,10 +21,14 @@ from nobat.payment.v1 import events_pb2, payment_service_pb2
 
 from runtime.errors import InvalidArgument
 from runtime.wire import (
+    EnumPair,
     decode_page_token,
     encode_page_token,
+    enum_pair,
+    is_unset,
     optional_timestamp,
     page_size_of,
+    rooted,
     timestamp,
     timestamp_or_none,
 )
@@ -73,40 +74,9 @@ pb = payment_service_pb2
 E = TypeVar("E", bound=Enum)
 
 
-@dataclass(frozen=True)
-class _EnumPair(Generic[E]):
-    """A domain enum and its proto enum, both ways. Proto value 0 (UNSPECIFIED) has no
-    member: it means "not given", and each field says what that stands for."""
-
-    to_proto: Mapping[E, int]
-    from_proto: Mapping[int, E]
-
-    def optional(self, value: int, field: str) -> E | None:
-        if value == 0:
-            return None
-        try:
-            return self.from_proto[value]
-        except KeyError:
-            # Proto enums are open: a newer client may send a number this build never saw.
-            raise InvalidArgument(field, f"{value} is not a value this service knows") from None
-
-    def required(self, value: int, field: str) -> E:
-        member = self.optional(value, field)
-        if member is None:
-            raise FieldRequired(field)
-        return member
-
-
-def _pair(domain: type[E], proto: EnumTypeWrapper, prefix: str) -> _EnumPair[E]:
-    # Value() raises for a domain member the proto lacks; the check below catches the
-    # reverse, so both sides always hold the same set.
-    to_proto = {member: proto.Value(prefix + member.name) for member in domain}
-    unpaired = set(proto.values()) - set(to_proto.values()) - {0}
-    if unpaired:
-        names = sorted(proto.Name(value) for value in unpaired)
-        raise RuntimeError(f"{domain.__name__} has no member for {names}")
-    from_proto = {value: member for member, value in to_proto.items()}
-    return _EnumPair(MappingProxyType(to_proto), MappingProxyType(from_proto))
+def _pair(domain: type[E], proto: EnumTypeWrapper, prefix: str) -> EnumPair[E]:
+    # An unspecified enum where one is required is payment's own FieldRequired.
+    return enum_pair(domain, proto, prefix, missing=FieldRequired)
 
 
 _METHODS = _pair(PaymentMethod, checkout_pb2.PaymentMethod, "PAYMENT_METHOD_")
@@ -375,51 +345,24 @@ def event_message(event: events.PaymentEvent | events.PayoutReleased) -> Message
 # Proto -> domain, for requests and consumed events.
 
 
-def _is_unset(message: Message) -> bool:
-    """A message field below its parent has no presence of its own, so an empty one (what
-    proto3 and JSON clients send for "nothing") counts as not given."""
-    return message.ByteSize() == 0
-
-
 def money_from(message: money_pb2.Money, field: str) -> Money:
     """An amount a caller asks for: parse_amount refuses an unknown currency (on
     `field.currency`) and an amount not positive or above the currency's sanity limit (on
     `field.amount_minor`). Signed amounts never come in from callers."""
-    if _is_unset(message):
+    if is_unset(message):
         raise FieldRequired(field)
     return parse_amount(message.amount_minor, message.currency, field)
 
 
 def optional_money_from(message: money_pb2.Money, field: str) -> Money | None:
     """For the amounts whose absence means "all of it" (a refund of everything left)."""
-    return None if _is_unset(message) else money_from(message, field)
-
-
-@contextmanager
-def _rooted(domain_root: str, field: str) -> Iterator[None]:
-    """Domain rules name a value's parts under the domain's own root ("purchase.kind");
-    when the request holds the value elsewhere, the paths are moved under `field`, and the
-    error keeps its class (its reason for the caller)."""
-    try:
-        yield
-    except InvalidArgument as error:
-        if field != domain_root:
-            moved = [(_moved(f, domain_root, field), d) for f, d in error.violations]
-            plain = InvalidArgument.many(moved)
-            error.violations, error.metadata = plain.violations, plain.metadata
-            error.message, error.args = plain.message, plain.args
-        raise
-
-
-def _moved(path: str, root: str, field: str) -> str:
-    under = path == root or path.startswith((f"{root}.", f"{root}["))
-    return field + path[len(root) :] if under else path
+    return None if is_unset(message) else money_from(message, field)
 
 
 def purchase_from(message: pb.Purchase, field: str = "purchase") -> Purchase:
-    if _is_unset(message):
+    if is_unset(message):
         raise FieldRequired(field)
-    with _rooted("purchase", field):
+    with rooted("purchase", field):
         return Purchase(message.kind, message.ref)
 
 
@@ -464,7 +407,7 @@ def payout_status_from(value: int, field: str = "status") -> PayoutStatus | None
 
 def account_from(message: pb.LedgerAccount, field: str = "account") -> Account | None:
     """A ledger filter: None (unset) means every account."""
-    if _is_unset(message):
+    if is_unset(message):
         return None
     kind = _ACCOUNT_KINDS.required(message.kind, f"{field}.kind")
     try:

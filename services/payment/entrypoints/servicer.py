@@ -15,7 +15,7 @@ from nobat.payment.v1 import payment_service_pb2 as pb
 from nobat.payment.v1 import payment_service_pb2_grpc
 
 from runtime import auth, errors
-from runtime.idempotency import answer_once
+from runtime.idempotency import answer_call
 from runtime.wire import decode_page_token, encode_page_token, page_size_of, timestamp_or_none
 from services.payment.adapters.repository import Ledger, Payouts, Wallets
 from services.payment.domain.currency import currency_of
@@ -73,15 +73,9 @@ class PaymentServicer(payment_service_pb2_grpc.PaymentServiceServicer):
     async def _once(
         self, method: str, request: Message, response_type: type[R], answer: Callable
     ) -> R:
-        uow = self.ctx.unit_of_work()
         try:
-            return await answer_once(
-                uow,
-                scope=f"{method}/{auth.current_caller().subject}",
-                key=request.idempotency_key,
-                request=request,
-                response_type=response_type,
-                answer=lambda: answer(uow),
+            return await answer_call(
+                self.ctx.unit_of_work(), method, request, response_type, answer
             )
         except InsufficientWalletBalance as short:
             short.details = (wallet_shortfall_message(short),)

@@ -5,10 +5,9 @@ two copies meeting on one item wait on its lock, and the second finds nothing to
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Sequence
 
-from runtime.db import UnitOfWork, retrying
-from runtime.errors import DomainError
+from runtime.db import UnitOfWork
+from runtime.jobs import for_each
 from services.payment.domain.events import Change, PaymentConfirmed
 from services.payment.domain.postings import post_release
 from services.payment.entrypoints.messages import event_message
@@ -25,29 +24,17 @@ from services.payment.handlers.recording import Stores
 log = logging.getLogger(__name__)
 
 
-async def _each(ids: Sequence[str], work: Callable[[str], Awaitable[object]], what: str) -> int:
-    """Handles every item on its own, so one that fails does not stop the rest."""
-    done = 0
-    for item in ids:
-        try:
-            await retrying(lambda item=item: work(item))
-            done += 1
-        except DomainError as exc:
-            log.warning("%s %s: %s", what, item, exc)
-        except Exception:
-            log.exception("%s %s failed; it is tried again next run", what, item)
-    return done
-
-
 async def reconcile(ctx: Context) -> int:
     """Asks the gateway about payments whose sessions or refunds are still undecided."""
     ids = await due_for_check(ctx, ctx.unit_of_work())
-    return await _each(ids, lambda pid: settle_payment(ctx, ctx.unit_of_work(), pid), "reconcile")
+    return await for_each(
+        ids, lambda pid: settle_payment(ctx, ctx.unit_of_work(), pid), "reconcile"
+    )
 
 
 async def expire_payments(ctx: Context) -> int:
     ids = await open_past_expiry(ctx, ctx.unit_of_work())
-    return await _each(ids, lambda pid: expire_payment(ctx, ctx.unit_of_work(), pid), "expire")
+    return await for_each(ids, lambda pid: expire_payment(ctx, ctx.unit_of_work(), pid), "expire")
 
 
 async def release_payouts(ctx: Context) -> int:
@@ -55,7 +42,7 @@ async def release_payouts(ctx: Context) -> int:
     uow = ctx.unit_of_work()
     async with uow:
         ids = await Stores(uow.session).payouts.due(ctx.clock(), ctx.settings.batch)
-    return await _each(ids, lambda pid: _release(ctx, ctx.unit_of_work(), pid), "release payout")
+    return await for_each(ids, lambda pid: _release(ctx, ctx.unit_of_work(), pid), "release payout")
 
 
 async def _release(ctx: Context, uow: UnitOfWork, payout_id: str) -> None:
@@ -82,7 +69,7 @@ async def republish_orphans(ctx: Context) -> int:
     async with uow:
         cutoff = ctx.clock() - ctx.settings.orphan_grace
         count, due = await Stores(uow.session).payments.orphans(cutoff)
-    await _each(due, lambda pid: _republish(ctx, ctx.unit_of_work(), pid), "republish")
+    await for_each(due, lambda pid: _republish(ctx, ctx.unit_of_work(), pid), "republish")
     return count
 
 

@@ -230,8 +230,15 @@ async def _pay_from_wallet(
     try:
         confirmation = pay_from_wallet(payment, wallet, ctx.settings.payouts, now)
     except InsufficientWalletBalance as short:
-        # The failed attempt stays, so the patient can switch this intent to the gateway.
+        # The failed attempt stays, so the patient can switch this intent to the gateway;
+        # the caller learns which intent and attempt to retry from the error.
         await book(ctx, uow, payment, now)
+        attempt = payment.latest_attempt
+        short.metadata = {
+            **short.metadata,
+            "payment_id": payment.id,
+            "attempt_id": attempt.id if attempt else "",
+        }
         raise RefusedAfterEffect(short) from None
     await stores.ledger.post(confirmation.transaction)
     await stores.wallets.save(wallet)

@@ -1,0 +1,324 @@
+"""The payment verbs: list and show payments, pay them on the sandbox gateway as a patient
+would on its hosted page, the wallet, and doctors' payouts.
+
+Each acts as one caller (`--as ROLE:SUBJECT`) with a token signed by the stack's keys, so
+the payment service applies the same rules as to an app: a patient sees only their own.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Callable, Iterator
+from urllib.parse import urlparse
+
+import grpc
+from google.protobuf import json_format
+from google.protobuf.message import Message
+from nobat.common.v1 import money_pb2
+from nobat.payment.v1 import payment_service_pb2 as pb
+from nobat.payment.v1 import payment_service_pb2_grpc
+
+from cli import render
+from cli.manifest import load_manifest, token_for
+from runtime.auth import ROLES
+from services.payment.domain.money import Money
+
+PATIENT = "patient:patient-1"
+DOCTOR = "doctor:doctor-1"
+RPC_TIMEOUT = 10.0
+OUTCOMES = ("pay", "decline", "cancel")
+# What the sandbox's page does for Decline when the button names no code.
+DEFAULT_DECLINE_CODE = "generic_decline"
+
+
+class CliError(Exception):
+    """A failure to report in one line (`error: …`), exit status 1."""
+
+
+Call = Callable[[str, Message], Message]
+
+
+def caller(text: str) -> tuple[str, str]:
+    """`patient:patient-1` as (role, subject)."""
+    role, _, subject = text.partition(":")
+    if role not in ROLES or not subject:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not ROLE:SUBJECT with ROLE one of {', '.join(sorted(ROLES))}"
+        )
+    return role, subject
+
+
+@contextlib.contextmanager
+def payment_service(args: argparse.Namespace, manifest: dict | None = None) -> Iterator[Call]:
+    """`call(method, request)` on the payment service, as the caller `--as` names."""
+    manifest = manifest or load_manifest(args.manifest)
+    role, subject = args.caller
+    metadata = (("authorization", f"Bearer {token_for(manifest, subject, role)}"),)
+    with grpc.insecure_channel(manifest["services"]["payment"]) as channel:
+        stub = payment_service_pb2_grpc.PaymentServiceStub(channel)
+
+        def call(method: str, request: Message) -> Message:
+            return getattr(stub, method)(request, metadata=metadata, timeout=RPC_TIMEOUT)
+
+        yield call
+
+
+def _print_reply(
+    args: argparse.Namespace,
+    method: str,
+    request: Message,
+    text: Callable[[Message], str],
+    part: str = "",
+) -> int:
+    """Ask, and print the reply (or its field `part`): as protobuf JSON with --json,
+    else as `text` puts it."""
+    with payment_service(args) as call:
+        reply = call(method, request)
+    shown = getattr(reply, part) if part else reply
+    print(json_format.MessageToJson(shown, indent=2) if args.json else text(shown))
+    return 0
+
+
+def list_payments(args: argparse.Namespace) -> int:
+    request = pb.ListPaymentsRequest(
+        patient_id=args.patient or "",
+        status=render.value_of(pb.PaymentStatus, args.status),
+        page_size=args.limit,
+    )
+
+    def text(reply: pb.ListPaymentsResponse) -> str:
+        more = len(reply.payments) if reply.next_page_token else 0
+        note = f"\n(the newest {more}; --limit shows up to 100)" if more else ""
+        return render.payments_table(reply.payments) + note
+
+    return _print_reply(args, "ListPayments", request, text)
+
+
+def show_payment(args: argparse.Namespace) -> int:
+    request = pb.GetPaymentRequest(payment_id=args.payment_id)
+    return _print_reply(args, "GetPayment", request, render.payment_text, "payment")
+
+
+def _get(call: Call, payment_id: str) -> pb.Payment:
+    return call("GetPayment", pb.GetPaymentRequest(payment_id=payment_id)).payment
+
+
+class Sandbox:
+    """The sandbox gateway's control API: the hosted page's buttons without a browser."""
+
+    def __init__(self, url: str) -> None:
+        if not url:
+            raise CliError("this stack runs no sandbox gateway (no 'sandbox' in its manifest)")
+        self.url = url.rstrip("/")
+
+    def press(self, session_id: str, outcome: str, decline_code: str) -> dict:
+        body = {"decline_code": decline_code} if outcome == "decline" else {}
+        return self._ask(f"checkout/{session_id}/{outcome}", body)
+
+    def session(self, session_id: str) -> dict:
+        return self._ask(f"sessions/{session_id}")
+
+    def _ask(self, path: str, body: dict | None = None) -> dict:
+        request = urllib.request.Request(
+            f"{self.url}/_sandbox/{path}",
+            data=None if body is None else json.dumps(body).encode(),
+            headers={"Content-Type": "application/json"},
+            method="GET" if body is None else "POST",
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=RPC_TIMEOUT) as reply:
+                return json.load(reply)
+        except urllib.error.HTTPError as exc:
+            raise CliError(f"sandbox: {_stripe_message(exc)}") from None
+        except (urllib.error.URLError, OSError) as exc:
+            raise CliError(f"sandbox at {self.url} did not answer: {exc}") from None
+
+
+def _stripe_message(exc: urllib.error.HTTPError) -> str:
+    """The message of a Stripe-shaped error body, or the HTTP status."""
+    try:
+        return json.loads(exc.read())["error"]["message"]
+    except (ValueError, KeyError, TypeError):
+        return f"HTTP {exc.code} {exc.reason}"
+
+
+def _target(text: str, sandbox: Sandbox) -> tuple[str, str]:
+    """(payment id, checkout session id or "") of a payment id, session id or checkout URL."""
+    session_id = urlparse(text).path.rstrip("/").rsplit("/", 1)[-1] if "://" in text else text
+    if not session_id.startswith("cs_"):
+        if "://" in text:
+            raise CliError(f"{text} is not a checkout URL (…/checkout/cs_…)")
+        return text, ""
+    metadata = sandbox.session(session_id)["session"].get("metadata") or {}
+    if not metadata.get("payment_id"):
+        raise CliError(f"checkout {session_id} is not one of nobat's payments")
+    return metadata["payment_id"], session_id
+
+
+def _open_attempt(payment: pb.Payment) -> pb.PaymentAttempt | None:
+    """The attempt waiting at the gateway, if the payment is waiting for one."""
+    if payment.status != pb.PAYMENT_STATUS_PROCESSING or not payment.attempts:
+        return None
+    latest = payment.attempts[-1]
+    pending = latest.status == pb.ATTEMPT_STATUS_PENDING and latest.gateway_ref
+    return latest if pending else None
+
+
+def pay(args: argparse.Namespace) -> int:
+    if args.decline_code and args.outcome != "decline":
+        raise CliError("--decline-code goes with --outcome decline")
+    manifest = load_manifest(args.manifest)
+    sandbox = Sandbox(manifest.get("sandbox", ""))
+    payment_id, session_id = _target(args.target, sandbox)
+    with payment_service(args, manifest) as call:
+        payment = _get(call, payment_id)
+        attempt = _open_attempt(payment)
+        if attempt is None:
+            raise CliError(
+                f"payment {payment.id} has no open checkout: it is "
+                + render.label(pb.PaymentStatus, payment.status)
+            )
+        if session_id and session_id != attempt.gateway_ref:
+            raise CliError(
+                f"checkout {session_id} is not the open one of payment {payment.id}"
+                f" ({attempt.gateway_ref})"
+            )
+        sandbox.press(attempt.gateway_ref, args.outcome, args.decline_code or DEFAULT_DECLINE_CODE)
+        pressed = {"pay": "paid", "decline": "declined", "cancel": "cancelled"}[args.outcome]
+        print(f"{pressed} checkout {attempt.gateway_ref} of payment {payment.id}")
+        payment = _wait_settled(call, payment.id, args.wait)
+    print(render.status_line(payment))
+    if payment.status == pb.PAYMENT_STATUS_PROCESSING:
+        print(
+            f"the gateway's webhook has not arrived in {args.wait:g} s; see later with"
+            f" `nobat payments show {payment.id}`"
+        )
+        return 1
+    return 0
+
+
+def _wait_settled(call: Call, payment_id: str, timeout: float) -> pb.Payment:
+    """The payment once it leaves PROCESSING, or as it is after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        payment = _get(call, payment_id)
+        if payment.status != pb.PAYMENT_STATUS_PROCESSING or time.monotonic() >= deadline:
+            return payment
+        time.sleep(0.1)
+
+
+def show_wallet(args: argparse.Namespace) -> int:
+    request = pb.GetWalletRequest(patient_id=args.patient or "")
+    return _print_reply(args, "GetWallet", request, render.wallet_text, "wallet")
+
+
+def wallet_history(args: argparse.Namespace) -> int:
+    request = pb.ListWalletTransactionsRequest(
+        patient_id=args.patient or "",
+        currency=(args.currency or "").upper(),
+        page_size=args.limit,
+    )
+    return _print_reply(
+        args,
+        "ListWalletTransactions",
+        request,
+        lambda reply: render.wallet_history_table(reply.transactions),
+    )
+
+
+def top_up(args: argparse.Namespace) -> int:
+    amount = Money.from_major(args.amount, args.currency.upper())
+    request = pb.TopUpWalletRequest(
+        idempotency_key=uuid.uuid4().hex,
+        amount=money_pb2.Money(amount_minor=amount.amount_minor, currency=amount.currency),
+    )
+    with payment_service(args) as call:
+        payment = call("TopUpWallet", request).payment
+    status = render.label(pb.PaymentStatus, payment.status)
+    print(f"top-up payment {payment.id}: {render.money(payment.amount)}, {status}")
+    print(f"checkout: {payment.checkout_url or render.NOTHING}")
+    print(f"pay it on that page, or here: nobat pay {payment.id}")
+    return 0
+
+
+def payouts(args: argparse.Namespace) -> int:
+    request = pb.ListPayoutsRequest(doctor_id=args.doctor or "", page_size=args.limit)
+    return _print_reply(
+        args, "ListPayouts", request, lambda reply: render.payouts_table(reply.payouts)
+    )
+
+
+def add_commands(commands: argparse._SubParsersAction) -> None:
+    """`payments list|show`, `pay`, `wallet show|history|top-up` and `payouts`."""
+
+    def acting(default: str) -> argparse.ArgumentParser:
+        parent = argparse.ArgumentParser(add_help=False)
+        parent.add_argument(
+            "--as",
+            dest="caller",
+            type=caller,
+            default=caller(default),
+            metavar="ROLE:SUBJECT",
+            help=f"who calls (default {default})",
+        )
+        return parent
+
+    patient, doctor = acting(PATIENT), acting(DOCTOR)
+    as_json = argparse.ArgumentParser(add_help=False)
+    as_json.add_argument("--json", action="store_true", help="the reply as protobuf JSON")
+    paged = argparse.ArgumentParser(add_help=False)
+    paged.add_argument("--limit", type=int, default=20, help="newest N (default 20, at most 100)")
+    reading = [patient, as_json]
+
+    payments = commands.add_parser("payments", help="payments: list, show").add_subparsers(
+        dest="payments_command", required=True
+    )
+    listing = payments.add_parser("list", parents=[*reading, paged], help="payments, newest first")
+    listing.add_argument("--patient", help="whose (admin and service callers; default all)")
+    statuses = render.choices(pb.PaymentStatus)
+    listing.add_argument(
+        "--status", choices=statuses, metavar="STATUS", help=f"one of {', '.join(statuses)}"
+    )
+    listing.set_defaults(run=list_payments)
+    showing = payments.add_parser("show", parents=reading, help="one payment in full")
+    showing.add_argument("payment_id")
+    showing.set_defaults(run=show_payment)
+
+    paying = commands.add_parser(
+        "pay", parents=[patient], help="press pay, decline or cancel on a sandbox checkout"
+    )
+    paying.add_argument("target", help="payment id, checkout session id (cs_…) or checkout URL")
+    paying.add_argument("--outcome", choices=OUTCOMES, default="pay")
+    paying.add_argument("--decline-code", help=f"with decline (default {DEFAULT_DECLINE_CODE})")
+    paying.add_argument("--wait", type=float, default=10.0, help="seconds to wait (default 10)")
+    paying.set_defaults(run=pay)
+
+    wallet = commands.add_parser("wallet", help="wallet: show, history, top-up").add_subparsers(
+        dest="wallet_command", required=True
+    )
+    whose = argparse.ArgumentParser(add_help=False)
+    whose.add_argument("--patient", help="whose (admin and service callers)")
+    wallet.add_parser("show", parents=[*reading, whose], help="balances").set_defaults(
+        run=show_wallet
+    )
+    history = wallet.add_parser(
+        "history", parents=[*reading, whose, paged], help="movements, newest first"
+    )
+    history.add_argument("--currency", help="only this currency")
+    history.set_defaults(run=wallet_history)
+    topping = wallet.add_parser("top-up", parents=[patient], help="add money through the gateway")
+    topping.add_argument("amount", help="in major units, such as 50.00")
+    topping.add_argument("currency", help="ISO 4217, such as USD")
+    topping.set_defaults(run=top_up)
+
+    listing = commands.add_parser(
+        "payouts", parents=[doctor, as_json, paged], help="a doctor's payouts, newest first"
+    )
+    listing.add_argument("--doctor", help="whose (admin callers; default the caller's own)")
+    listing.set_defaults(run=payouts)

@@ -1,0 +1,252 @@
+"""How the payment verbs print: money in major units, enum values without their prefix,
+times in UTC, and plain aligned tables."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Collection, Sequence
+from datetime import UTC
+
+from google.protobuf.internal.enum_type_wrapper import EnumTypeWrapper
+from google.protobuf.message import Message
+from nobat.common.v1 import checkout_pb2, money_pb2
+from nobat.payment.v1 import payment_service_pb2 as pb
+
+from runtime.errors import DomainError
+from services.payment.domain.money import Money
+
+NOTHING = "-"
+
+
+def money(amount: money_pb2.Money) -> str:
+    """Minor units in major ones, by the currency's exponent: 1234 USD is "12.34 USD",
+    1234 KWD "1.234 KWD", 1234 IRR "1234 IRR". The one place the CLI formats money."""
+    try:
+        return str(Money(amount.amount_minor, amount.currency))
+    except DomainError:  # a currency this nobat does not know: say what came
+        return f"{amount.amount_minor} minor units of {amount.currency or '?'}"
+
+
+def _prefix(enum: EnumTypeWrapper) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", enum.DESCRIPTOR.name).upper() + "_"
+
+
+def label(enum: EnumTypeWrapper, value: int) -> str:
+    """PAYMENT_STATUS_SUCCEEDED as SUCCEEDED."""
+    try:
+        return enum.Name(value).removeprefix(_prefix(enum))
+    except ValueError:  # a value newer than these protos
+        return str(value)
+
+
+def choices(enum: EnumTypeWrapper) -> list[str]:
+    """The values of an enum as a command line takes them: succeeded, requires_payment, …"""
+    return [label(enum, value).lower() for value in enum.values() if value]
+
+
+def value_of(enum: EnumTypeWrapper, choice: str | None) -> int:
+    """The enum value of one of `choices(enum)`; none given is UNSPECIFIED (0)."""
+    return enum.Value(_prefix(enum) + choice.upper()) if choice else 0
+
+
+def when(message: Message, field: str) -> str:
+    if not message.HasField(field):
+        return NOTHING
+    stamp = getattr(message, field).ToDatetime(tzinfo=UTC)
+    return stamp.strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def table(
+    headers: Sequence[str],
+    rows: Sequence[Sequence[str]],
+    right: Collection[int] = (),
+    empty: str = NOTHING,
+) -> str:
+    """Columns two spaces apart, those numbered in `right` (amounts) right-aligned; `empty`
+    when there are no rows."""
+    if not rows:
+        return empty
+    widths = [max(len(row[i]) for row in [headers, *rows]) for i in range(len(headers))]
+    lines = [
+        "  ".join(
+            cell.rjust(width) if i in right else cell.ljust(width)
+            for i, (cell, width) in enumerate(zip(row, widths, strict=True))
+        ).rstrip()
+        for row in [headers, *rows]
+    ]
+    return "\n".join(lines)
+
+
+def attempt_summary(attempt: pb.PaymentAttempt) -> str:
+    """`#2 GATEWAY FAILED insufficient_funds`."""
+    parts = [
+        f"#{attempt.number}",
+        label(checkout_pb2.PaymentMethod, attempt.method),
+        label(pb.AttemptStatus, attempt.status),
+    ]
+    if attempt.failure.code:
+        parts.append(attempt.failure.code)
+    return " ".join(parts)
+
+
+def status_line(payment: pb.Payment) -> str:
+    """`payment pay_… is REQUIRES_PAYMENT (#1 GATEWAY FAILED card_declined)`."""
+    line = f"payment {payment.id} is {label(pb.PaymentStatus, payment.status)}"
+    if payment.attempts:
+        line += f" ({attempt_summary(payment.attempts[-1])})"
+    return line
+
+
+def payments_table(payments: Sequence[pb.Payment]) -> str:
+    return table(
+        ["ID", "PATIENT", "PURCHASE", "AMOUNT", "STATUS", "LAST ATTEMPT", "CREATED"],
+        [
+            [
+                p.id,
+                p.patient_id,
+                f"{p.purchase.kind}/{p.purchase.ref}",
+                money(p.amount),
+                label(pb.PaymentStatus, p.status),
+                attempt_summary(p.attempts[-1]) if p.attempts else NOTHING,
+                when(p, "created_at"),
+            ]
+            for p in payments
+        ],
+        right={3},
+        empty="no payments",
+    )
+
+
+def payment_text(p: pb.Payment) -> str:
+    """One payment in full: what it pays for, its state, attempts, payee lines, refunds."""
+    fields = [
+        ("payment", p.id),
+        ("purchase", f"{p.purchase.kind}/{p.purchase.ref}"),
+        ("patient", p.patient_id),
+        ("amount", money(p.amount)),
+        ("status", label(pb.PaymentStatus, p.status)),
+        ("method", label(checkout_pb2.PaymentMethod, p.method)),
+        ("checkout", p.checkout_url or NOTHING),
+        ("description", p.description or NOTHING),
+        ("created", when(p, "created_at")),
+        ("expires", when(p, "expires_at")),
+        ("confirmed", when(p, "confirmed_at")),
+        ("refunded", money(p.refunded) if p.HasField("refunded") else NOTHING),
+    ]
+    out = [f"{name:<12} {value}" for name, value in fields]
+    out += _section(
+        "attempts",
+        ["#", "METHOD", "STATUS", "FAILURE", "GATEWAY REF", "CREATED"],
+        [
+            [
+                str(a.number),
+                label(checkout_pb2.PaymentMethod, a.method),
+                label(pb.AttemptStatus, a.status),
+                a.failure.code or NOTHING,
+                a.gateway_ref or NOTHING,
+                when(a, "created_at"),
+            ]
+            for a in p.attempts
+        ],
+    )
+    out += _section(
+        "lines",
+        ["PAYEE", "ID", "AMOUNT", "DESCRIPTION"],
+        [
+            [
+                label(pb.PayeeKind, line.payee_kind),
+                line.payee_id or NOTHING,
+                money(line.amount),
+                line.description or NOTHING,
+            ]
+            for line in p.lines
+        ],
+        right={2},
+    )
+    out += _section(
+        "refunds",
+        ["ID", "AMOUNT", "STATUS", "REASON", "TO", "CREATED"],
+        [
+            [
+                r.id,
+                money(r.amount),
+                label(pb.RefundStatus, r.status),
+                r.reason or NOTHING,
+                label(pb.RefundDestination, r.destination),
+                when(r, "created_at"),
+            ]
+            for r in p.refunds
+        ],
+        right={1},
+    )
+    return "\n".join(out)
+
+
+def _section(
+    title: str, headers: list[str], rows: list[list[str]], right: Collection[int] = ()
+) -> list[str]:
+    if not rows:
+        return [f"{title:<12} {NOTHING}"]
+    return [f"{title}:", *("  " + line for line in table(headers, rows, right).splitlines())]
+
+
+def wallet_text(wallet: pb.Wallet) -> str:
+    if not wallet.balances:
+        return f"wallet of {wallet.patient_id}: empty"
+    balances = [money(balance) for balance in wallet.balances]
+    width = max(map(len, balances))
+    return "\n".join(
+        [
+            f"wallet of {wallet.patient_id}:",
+            *(f"  {balance:>{width}}" for balance in balances),
+            f"updated {when(wallet, 'updated_at')}",
+        ]
+    )
+
+
+def wallet_history_table(transactions: Sequence[pb.WalletTransaction]) -> str:
+    return table(
+        ["WHEN", "KIND", "AMOUNT", "BALANCE AFTER", "PAYMENT"],
+        [
+            [
+                when(t, "created_at"),
+                label(pb.WalletTransactionKind, t.kind),
+                money(t.amount),
+                money(t.balance_after),
+                t.payment_id or NOTHING,
+            ]
+            for t in transactions
+        ],
+        right={2, 3},
+        empty="no wallet transactions",
+    )
+
+
+def payouts_table(payouts: Sequence[pb.Payout]) -> str:
+    return table(
+        [
+            "PAYMENT",
+            "DOCTOR",
+            "GROSS",
+            "PLATFORM FEE",
+            "GATEWAY FEE",
+            "NET",
+            "STATUS",
+            "RELEASE AT",
+        ],
+        [
+            [
+                p.payment_id,
+                p.doctor_id,
+                money(p.gross),
+                money(p.platform_fee),
+                money(p.gateway_fee),
+                money(p.net),
+                label(pb.PayoutStatus, p.status),
+                when(p, "release_at"),
+            ]
+            for p in payouts
+        ],
+        right={2, 3, 4, 5},
+        empty="no payouts",
+    )

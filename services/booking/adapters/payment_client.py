@@ -1,0 +1,122 @@
+"""The payment port over gRPC: payment's CreatePayment and RetryPayment, called with a
+service token, a deadline, and retries of UNAVAILABLE (both calls are idempotent by key)."""
+
+from __future__ import annotations
+
+import grpc
+from google.protobuf.timestamp_pb2 import Timestamp
+from google.rpc import error_details_pb2
+from grpc_status import rpc_status
+from nobat.common.v1 import checkout_pb2, money_pb2
+from nobat.payment.v1 import payment_service_pb2 as pb
+from nobat.payment.v1 import payment_service_pb2_grpc
+
+from runtime import errors
+from runtime.auth import ServiceToken, TokenKeys
+from runtime.rpc import client_channel
+from services.booking.domain.checkout import PURCHASE_KIND, PaymentFailure, PaymentMethod
+from services.booking.handlers.payment_port import OpenedAttempt, PaymentOrder
+
+_METHODS = {
+    PaymentMethod.GATEWAY: checkout_pb2.PAYMENT_METHOD_GATEWAY,
+    PaymentMethod.WALLET: checkout_pb2.PAYMENT_METHOD_WALLET,
+}
+SERVICE = pb.DESCRIPTOR.services_by_name["PaymentService"].full_name
+# ErrorInfo reason of payment's refusal to pay from a wallet that is too short.
+WALLET_SHORT = "INSUFFICIENT_WALLET_BALANCE"
+
+
+class PaymentClient:
+    def __init__(self, address: str, keys: TokenKeys, caller: str) -> None:
+        self._address = address
+        self._token = ServiceToken(keys, caller)
+        self._channel: grpc.aio.Channel | None = None
+
+    @property
+    def _stub(self) -> payment_service_pb2_grpc.PaymentServiceStub:
+        # Made on first use: a grpc.aio channel belongs to the event loop it was made on,
+        # and the composition root runs before the service's loop starts.
+        if self._channel is None:
+            self._channel = client_channel(self._address, self._token, [SERVICE])
+        return payment_service_pb2_grpc.PaymentServiceStub(self._channel)
+
+    async def close(self) -> None:
+        if self._channel is not None:
+            await self._channel.close()
+
+    async def open(self, order: PaymentOrder) -> OpenedAttempt:
+        amount = money_pb2.Money(
+            amount_minor=order.price.amount_minor, currency=order.price.currency
+        )
+        expires_at = Timestamp()
+        expires_at.FromDatetime(order.expires_at)
+        request = pb.CreatePaymentRequest(
+            idempotency_key=order.checkout_id,
+            purchase=pb.Purchase(kind=PURCHASE_KIND, ref=order.checkout_id),
+            patient_id=order.patient_id,
+            amount=amount,
+            lines=[
+                pb.PayeeLine(
+                    payee_kind=pb.PAYEE_KIND_DOCTOR,
+                    payee_id=order.doctor_id,
+                    amount=amount,
+                    description=order.description,
+                )
+            ],
+            method=_METHODS[order.method],
+            return_url=order.return_url,
+            description=order.description,
+            expires_at=expires_at,
+        )
+        return await self._call(self._stub.CreatePayment, request)
+
+    async def retry(
+        self, payment_id: str, key: str, method: PaymentMethod, return_url: str
+    ) -> OpenedAttempt:
+        request = pb.RetryPaymentRequest(
+            idempotency_key=key,
+            payment_id=payment_id,
+            method=_METHODS[method],
+            return_url=return_url,
+        )
+        return await self._call(self._stub.RetryPayment, request)
+
+    async def _call(self, method, request) -> OpenedAttempt:
+        try:
+            reply = await method(request, timeout=10)
+        except grpc.aio.AioRpcError as error:
+            return _refusal(error)
+        payment = reply.payment
+        latest = payment.attempts[-1] if payment.attempts else None
+        return OpenedAttempt(
+            payment_id=payment.id,
+            attempt_id=latest.id if latest else None,
+            checkout_url=payment.checkout_url or None,
+        )
+
+
+def _refusal(error: grpc.aio.AioRpcError) -> OpenedAttempt:
+    """A wallet too short to pay is an answer (the attempt failed, the checkout may switch
+    to the gateway); payment out of reach is UNAVAILABLE for the caller to retry; anything
+    else is a bug between the two services and is raised as it is."""
+    if error.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
+        raise errors.Unavailable("payment cannot be reached; retry with the same key") from error
+    info = _error_info(error)
+    if error.code() is grpc.StatusCode.FAILED_PRECONDITION and info.get("reason") == WALLET_SHORT:
+        metadata = info["metadata"]
+        return OpenedAttempt(
+            payment_id=metadata["payment_id"],
+            attempt_id=metadata.get("attempt_id") or None,
+            failure=PaymentFailure("insufficient_funds", error.details() or "", retryable=True),
+        )
+    raise error
+
+
+def _error_info(error: grpc.aio.AioRpcError) -> dict:
+    status = rpc_status.from_call(error)
+    for detail in status.details if status else ():
+        if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
+            info = error_details_pb2.ErrorInfo()
+            detail.Unpack(info)
+            return {"reason": info.reason, "metadata": dict(info.metadata)}
+    return {}

@@ -1,0 +1,508 @@
+"""The translation between booking's protos and its domain, for the gRPC servicer, the
+event consumer and the outbox. Nothing is decided here: every rule about schedules, holds,
+prices or states is the domain's; this module only moves values across and names the
+proto field a bad one came from, so the caller sees INVALID_ARGUMENT on the right field.
+
+Booking publishes its own events (nobat.booking.v1) and payment's inbound purchase
+messages (nobat.payment.v1, with Purchase(kind="booking", ref=the checkout id)).
+
+Enums are paired by name (SlotStatus.HELD is SLOT_STATUS_HELD, Weekday.MONDAY is
+google.type MONDAY), and every pairing is checked when the module is imported (see
+`runtime.wire.enum_pair`).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterable, Mapping
+from datetime import date, datetime, time, timedelta
+from types import MappingProxyType
+from typing import Any, Literal, TypeVar, overload
+
+from google.protobuf.duration_pb2 import Duration
+from google.protobuf.message import Message
+from google.type import date_pb2, dayofweek_pb2, timeofday_pb2
+from nobat.booking.v1 import booking_service_pb2, events_pb2
+from nobat.common.v1 import checkout_pb2, money_pb2
+from nobat.payment.v1 import events_pb2 as payment_events_pb2
+from nobat.payment.v1 import payment_service_pb2
+
+from runtime.errors import InvalidArgument
+from runtime.wire import (
+    decode_page_token,
+    encode_page_token,
+    enum_pair,
+    field_required,
+    is_unset,
+    optional_timestamp,
+    page_size_of,
+    rooted,
+    timestamp,
+    timestamp_or_none,
+)
+from services.booking.domain import events
+from services.booking.domain.cancellation import CancelledBy
+from services.booking.domain.checkout import (
+    PURCHASE_KIND,
+    Checkout,
+    CheckoutStatus,
+    ConfirmedPayment,
+    PaymentFailure,
+    PaymentMethod,
+    RefundReason,
+)
+from services.booking.domain.doctor import Doctor
+from services.booking.domain.errors import SlotAlreadyHeld
+from services.booking.domain.money import Money
+from services.booking.domain.reservation import Cancellation, Reservation, ReservationStatus
+from services.booking.domain.schedule import (
+    END_OF_DAY,
+    AvailabilityWindow,
+    Weekday,
+    WeeklyAvailability,
+)
+from services.booking.domain.slot import Slot, SlotStatus
+
+__all__ = [
+    "availability_message",
+    "checkout_message",
+    "confirmed_payment_from",
+    "date_from",
+    "decode_page_token",
+    "doctor_message",
+    "encode_page_token",
+    "event_message",
+    "method_from",
+    "money_from",
+    "money_message",
+    "page_size_of",
+    "payment_failure_from",
+    "reservation_message",
+    "reservation_status_from",
+    "slot_held_message",
+    "slot_id_from",
+    "slot_length_from",
+    "slot_message",
+    "slot_status_from",
+    "timestamp",
+    "timestamp_or_none",
+    "windows_from",
+]
+
+pb = booking_service_pb2
+T = TypeVar("T")
+Violations = list[tuple[str, str]]
+
+# What an id in an error message looks like: ids are UUIDs in canonical (lowercase) text.
+EXAMPLE_ID = "3f2c9a4e-8b1d-4c7a-9e2f-5d6b7a8c9d0e"
+
+_METHODS = enum_pair(PaymentMethod, checkout_pb2.PaymentMethod, "PAYMENT_METHOD_")
+_CHECKOUT_STATUSES = enum_pair(CheckoutStatus, checkout_pb2.CheckoutStatus, "CHECKOUT_STATUS_")
+_REFUND_REASONS = enum_pair(RefundReason, pb.RefundReason, "REFUND_REASON_")
+_SLOT_STATUSES = enum_pair(SlotStatus, pb.SlotStatus, "SLOT_STATUS_")
+_RESERVATION_STATUSES = enum_pair(ReservationStatus, pb.ReservationStatus, "RESERVATION_STATUS_")
+_CANCELLED_BY = enum_pair(CancelledBy, pb.CancelledBy, "CANCELLED_BY_")
+# google.type.DayOfWeek names its days bare (MONDAY), with ISO numbers like Weekday.
+_WEEKDAYS = enum_pair(Weekday, dayofweek_pb2.DayOfWeek, "")
+
+
+# Domain -> proto.
+
+
+def money_message(money: Money) -> money_pb2.Money:
+    return money_pb2.Money(amount_minor=money.amount_minor, currency=money.currency)
+
+
+def _directory_entry(doctor_id: str, entry: Doctor | events.DoctorUpdated) -> pb.Doctor:
+    return pb.Doctor(
+        id=doctor_id,
+        display_name=entry.display_name,
+        specialty=entry.specialty,
+        time_zone=entry.time_zone,
+        appointment_fee=money_message(entry.appointment_fee),
+        active=entry.active,
+        updated_at=timestamp(entry.updated_at),
+    )
+
+
+def doctor_message(doctor: Doctor) -> pb.Doctor:
+    return _directory_entry(doctor.id, doctor)
+
+
+def _time_of_day(value: time, *, end: bool = False) -> timeofday_pb2.TimeOfDay:
+    if end and value == END_OF_DAY:
+        # The domain's midnight end is the proto's 24:00.
+        return timeofday_pb2.TimeOfDay(hours=24)
+    return timeofday_pb2.TimeOfDay(
+        hours=value.hour,
+        minutes=value.minute,
+        seconds=value.second,
+        nanos=value.microsecond * 1000,
+    )
+
+
+def _window(window: AvailabilityWindow) -> pb.AvailabilityWindow:
+    return pb.AvailabilityWindow(
+        day_of_week=_WEEKDAYS.to_proto[window.day],
+        start_time=_time_of_day(window.start),
+        end_time=_time_of_day(window.end, end=True),
+    )
+
+
+def _date(day: date) -> date_pb2.Date:
+    return date_pb2.Date(year=day.year, month=day.month, day=day.day)
+
+
+def availability_message(
+    doctor_id: str,
+    time_zone: str,
+    availability: WeeklyAvailability,
+    first_date: date,
+    last_date: date,
+) -> pb.WeeklyAvailability:
+    duration = Duration()
+    duration.FromTimedelta(availability.slot_length)
+    return pb.WeeklyAvailability(
+        doctor_id=doctor_id,
+        time_zone=time_zone,
+        windows=[_window(window) for window in availability.windows],
+        slot_duration=duration,
+        first_date=_date(first_date),
+        last_date=_date(last_date),
+    )
+
+
+def slot_message(slot: Slot, now: datetime, fee: Money) -> pb.Slot:
+    """The slot as it stands at `now` (a hold past its expiry is free), at `fee`: the
+    doctor's fee now, which a checkout started now would be priced at."""
+    status = slot.status(now)
+    hold = slot.live_hold(now) if status is SlotStatus.HELD else None
+    return pb.Slot(
+        id=slot.id,
+        doctor_id=slot.doctor_id,
+        starts_at=timestamp(slot.starts_at),
+        ends_at=timestamp(slot.ends_at),
+        status=_SLOT_STATUSES.to_proto[status],
+        hold_expires_at=optional_timestamp(hold.expires_at if hold else None),
+        fee=money_message(fee),
+    )
+
+
+def _payment_failure(checkout: Checkout) -> checkout_pb2.PaymentFailure | None:
+    failure = checkout.payment_failure
+    if failure is None:
+        return None
+    # An expired checkout keeps the failure that ended it, which nothing can retry now.
+    # An open one past its hold still says what payment said until the expiry job runs,
+    # minutes later; RetryCheckout refuses it meanwhile (this layer has no clock).
+    return checkout_pb2.PaymentFailure(
+        code=failure.code,
+        message=failure.message,
+        retryable=failure.retryable and checkout.is_open,
+    )
+
+
+def checkout_message(checkout: Checkout) -> pb.Checkout:
+    reason = checkout.refund_reason
+    return pb.Checkout(
+        id=checkout.id,
+        slot_id=checkout.slot_id,
+        doctor_id=checkout.doctor_id,
+        patient_id=checkout.patient_id,
+        price=money_message(checkout.price),
+        method=_METHODS.to_proto[checkout.method],
+        status=_CHECKOUT_STATUSES.to_proto[checkout.status],
+        payment_id=checkout.payment_id,
+        checkout_url=checkout.checkout_url,
+        hold_expires_at=timestamp(checkout.hold_expires_at),
+        payment_failure=_payment_failure(checkout),
+        reservation_id=checkout.reservation_id,
+        refund_reason=None if reason is None else _REFUND_REASONS.to_proto[reason],
+        rescheduled_reservation_id=checkout.rescheduled_reservation_id,
+        created_at=timestamp(checkout.created_at),
+        updated_at=timestamp(checkout.updated_at),
+    )
+
+
+def _cancellation(cancellation: Cancellation | None) -> pb.Cancellation | None:
+    if cancellation is None:
+        return None
+    return pb.Cancellation(
+        cancelled_by=_CANCELLED_BY.to_proto[cancellation.cancelled_by],
+        reason=cancellation.reason,
+        refund=money_message(cancellation.refund),
+        cancelled_at=timestamp(cancellation.cancelled_at),
+    )
+
+
+def reservation_message(reservation: Reservation) -> pb.Reservation:
+    return pb.Reservation(
+        id=reservation.id,
+        slot_id=reservation.slot_id,
+        doctor_id=reservation.doctor_id,
+        patient_id=reservation.patient_id,
+        starts_at=timestamp(reservation.starts_at),
+        ends_at=timestamp(reservation.ends_at),
+        status=_RESERVATION_STATUSES.to_proto[reservation.status],
+        price=money_message(reservation.price),
+        checkout_id=reservation.checkout_id,
+        payment_id=reservation.payment_id,
+        confirmed_at=timestamp(reservation.confirmed_at),
+        cancellation=_cancellation(reservation.cancellation),
+        rescheduled_from_reservation_id=reservation.rescheduled_from_reservation_id,
+    )
+
+
+def slot_held_message(error: SlotAlreadyHeld) -> pb.SlotHeld:
+    """The detail of the FAILED_PRECONDITION a slot another patient holds answers with."""
+    return pb.SlotHeld(slot_id=error.slot_id, hold_expires_at=timestamp(error.hold_expires_at))
+
+
+# Domain events -> the published protos: booking's own, and payment's inbound messages.
+
+
+def _purchase(checkout_id: str) -> payment_service_pb2.Purchase:
+    return payment_service_pb2.Purchase(kind=PURCHASE_KIND, ref=checkout_id)
+
+
+def _doctor_updated(event: events.DoctorUpdated) -> events_pb2.DoctorUpdated:
+    return events_pb2.DoctorUpdated(doctor=_directory_entry(event.doctor_id, event))
+
+
+def _reservation_confirmed(event: events.ReservationConfirmed) -> events_pb2.ReservationConfirmed:
+    return events_pb2.ReservationConfirmed(
+        reservation_id=event.reservation_id,
+        checkout_id=event.checkout_id,
+        payment_id=event.payment_id,
+        slot_id=event.slot_id,
+        doctor_id=event.doctor_id,
+        patient_id=event.patient_id,
+        starts_at=timestamp(event.starts_at),
+        ends_at=timestamp(event.ends_at),
+        price=money_message(event.price),
+        rescheduled_from_reservation_id=event.rescheduled_from_reservation_id,
+        confirmed_at=timestamp(event.confirmed_at),
+    )
+
+
+def _reservation_cancelled(event: events.ReservationCancelled) -> events_pb2.ReservationCancelled:
+    return events_pb2.ReservationCancelled(
+        reservation_id=event.reservation_id,
+        payment_id=event.payment_id,
+        slot_id=event.slot_id,
+        doctor_id=event.doctor_id,
+        patient_id=event.patient_id,
+        starts_at=timestamp(event.starts_at),
+        cancelled_by=_CANCELLED_BY.to_proto[event.cancelled_by],
+        reason=event.reason,
+        refund=money_message(event.refund),
+        cancelled_at=timestamp(event.cancelled_at),
+    )
+
+
+def _purchase_fulfilled(event: events.PurchaseFulfilled) -> payment_events_pb2.PurchaseFulfilled:
+    return payment_events_pb2.PurchaseFulfilled(
+        payment_id=event.payment_id,
+        purchase=_purchase(event.checkout_id),
+        fulfilled_at=timestamp(event.fulfilled_at),
+    )
+
+
+def _purchase_rejected(event: events.PurchaseRejected) -> payment_events_pb2.PurchaseRejected:
+    return payment_events_pb2.PurchaseRejected(
+        payment_id=event.payment_id,
+        purchase=_purchase(event.checkout_id),
+        reason=event.reason,
+        rejected_at=timestamp(event.rejected_at),
+    )
+
+
+def _refund_requested(event: events.RefundRequested) -> payment_events_pb2.RefundRequested:
+    # No destination: unspecified is back the way the money came, as payment's proto says.
+    return payment_events_pb2.RefundRequested(
+        idempotency_key=event.idempotency_key,
+        payment_id=event.payment_id,
+        purchase=_purchase(event.checkout_id),
+        amount=money_message(event.amount),
+        reason=event.reason,
+        requested_at=timestamp(event.requested_at),
+    )
+
+
+_EVENTS: Mapping[type, Callable[[Any], Message]] = MappingProxyType(
+    {
+        events.DoctorUpdated: _doctor_updated,
+        events.ReservationConfirmed: _reservation_confirmed,
+        events.ReservationCancelled: _reservation_cancelled,
+        events.PurchaseFulfilled: _purchase_fulfilled,
+        events.PurchaseRejected: _purchase_rejected,
+        events.RefundRequested: _refund_requested,
+    }
+)
+
+
+def event_message(event: object) -> Message:
+    """The proto to publish for a domain event. Every event booking records is published;
+    one this table does not know is a bug (a new event must be mapped on purpose), so it
+    raises rather than silently going unpublished."""
+    try:
+        translate = _EVENTS[type(event)]
+    except KeyError:
+        raise TypeError(f"no proto mapping for event {type(event).__name__}") from None
+    return translate(event)
+
+
+# Proto -> domain, for requests and consumed events.
+
+
+def money_from(message: money_pb2.Money, field: str) -> Money:
+    """An amount as given; Money refuses a bad currency (on `field.currency`) and a
+    negative amount (on `field.amount_minor`). Whether zero will do is the domain's call
+    (no doctor's fee may be)."""
+    if is_unset(message):
+        raise field_required(field)
+    with rooted("", field):
+        return Money(message.amount_minor, message.currency)
+
+
+@overload
+def method_from(
+    value: int, field: str = ..., allow_unspecified: Literal[False] = ...
+) -> PaymentMethod: ...
+@overload
+def method_from(
+    value: int, field: str = ..., allow_unspecified: bool = ...
+) -> PaymentMethod | None: ...
+def method_from(
+    value: int, field: str = "method", allow_unspecified: bool = False
+) -> PaymentMethod | None:
+    """None only where unspecified has a meaning (RetryCheckout: keep the current method)."""
+    if allow_unspecified:
+        return _METHODS.optional(value, field)
+    return _METHODS.required(value, field)
+
+
+def _gathered(violations: Violations, convert: Callable[..., T], *args: Any) -> T | None:
+    """`convert(*args)`, or None with what it refused added to `violations`, so one answer
+    can name every bad field."""
+    try:
+        return convert(*args)
+    except InvalidArgument as error:
+        violations += error.violations
+        return None
+
+
+def _microseconds(nanos: int) -> int:
+    """Nanoseconds as microseconds, rounded away from zero: a sliver under a microsecond
+    still counts, so the domain refuses a time or length that is not whole minutes rather
+    than never seeing the sliver."""
+    whole = -(-abs(nanos) // 1000)
+    return whole if nanos >= 0 else -whole
+
+
+def _wall_time(message: timeofday_pb2.TimeOfDay, field: str, end: bool) -> time:
+    hours, minutes, seconds, nanos = message.hours, message.minutes, message.seconds, message.nanos
+    if end and (hours, minutes, seconds, nanos) == (24, 0, 0, 0):
+        return END_OF_DAY
+    if not (0 <= hours <= 23 and 0 <= minutes <= 59 and 0 <= seconds <= 59 and 0 <= nanos < 10**9):
+        latest = "24:00" if end else "23:59"
+        raise InvalidArgument(field, f"must be a time of day from 00:00 to {latest}")
+    return time(hours, minutes, seconds, min(_microseconds(nanos), 999_999))
+
+
+def windows_from(
+    windows: Iterable[pb.AvailabilityWindow], field: str = "windows"
+) -> tuple[AvailabilityWindow, ...]:
+    """The windows as given, each checked on its own (a day, whole minutes, an end after
+    the start) under `field[i]`; whether they overlap is WeeklyAvailability's to say, on
+    the same `windows[i]` paths. An end of 00:00 or 24:00 runs to midnight."""
+    found: list[AvailabilityWindow] = []
+    violations: Violations = []
+    for index, message in enumerate(windows):
+        path = f"{field}[{index}]"
+        bad: Violations = []
+        day = _gathered(bad, _WEEKDAYS.required, message.day_of_week, f"{path}.day_of_week")
+        start = _gathered(bad, _wall_time, message.start_time, f"{path}.start_time", False)
+        end = _gathered(bad, _wall_time, message.end_time, f"{path}.end_time", True)
+        if day is not None and start is not None and end is not None:
+            window = AvailabilityWindow(day, start, end)
+            bad += window.violations(path)
+            found.append(window)
+        violations += bad
+    if violations:
+        raise InvalidArgument.many(violations)
+    return tuple(found)
+
+
+def slot_length_from(message: Duration, field: str = "slot_duration") -> timedelta:
+    """The length as given; WeeklyAvailability refuses one not whole minutes from 1 minute
+    to 24 h (on slot_duration)."""
+    if is_unset(message):
+        raise field_required(field)
+    try:
+        return timedelta(seconds=message.seconds, microseconds=_microseconds(message.nanos))
+    except OverflowError:
+        raise InvalidArgument(field, "is out of range") from None
+
+
+def date_from(message: date_pb2.Date, field: str) -> date | None:
+    """A local date, or None when unset. Partial dates (a year or month of 0) and days the
+    calendar lacks are refused."""
+    if is_unset(message):
+        return None
+    try:
+        return date(message.year, message.month, message.day)
+    except ValueError:
+        raise InvalidArgument(field, "must be a calendar date, with year, month and day") from None
+
+
+def slot_status_from(value: int, field: str = "status") -> SlotStatus | None:
+    """A list filter: None (unspecified) means every status."""
+    return _SLOT_STATUSES.optional(value, field)
+
+
+def reservation_status_from(value: int, field: str = "status") -> ReservationStatus | None:
+    """A list filter: None (unspecified) means every status."""
+    return _RESERVATION_STATUSES.optional(value, field)
+
+
+def _noun(field: str) -> str:
+    # "checkout_id" -> "a checkout id", "new_slot_id" -> "a slot id".
+    name = field.rsplit(".", 1)[-1]
+    if not name.endswith("_id"):
+        return "an id"
+    return f"a {name.removesuffix('_id').rsplit('_', 1)[-1]} id"
+
+
+def slot_id_from(text: str, field: str = "slot_id") -> str:
+    """An id booking gave out (a slot's, a checkout's, a reservation's: the noun in the
+    error follows `field`): a UUID in canonical lowercase text. Anything else cannot name
+    one, so it is INVALID_ARGUMENT here rather than NOT_FOUND from a lookup."""
+    if not text:
+        raise field_required(field)
+    try:
+        canonical = str(uuid.UUID(text))
+    except ValueError:
+        canonical = None
+    if canonical != text:
+        raise InvalidArgument(field, f"must be {_noun(field)} like {EXAMPLE_ID}")
+    return text
+
+
+def confirmed_payment_from(message: payment_events_pb2.PaymentConfirmed) -> ConfirmedPayment:
+    """What booking needs of a PaymentConfirmed to decide (the checkout is purchase.ref).
+    Payment always sends all three, so one missing is refused rather than guessed."""
+    if not message.payment_id:
+        raise field_required("payment_id")
+    confirmed_at = timestamp_or_none(message.confirmed_at, "confirmed_at")
+    if confirmed_at is None:
+        raise field_required("confirmed_at")
+    return ConfirmedPayment(message.payment_id, money_from(message.amount, "amount"), confirmed_at)
+
+
+def payment_failure_from(message: payment_events_pb2.PaymentFailed) -> PaymentFailure:
+    """Why the attempt failed, as payment said. An empty failure is read as it stands, a
+    final one with no code: proto3 cannot tell it from retryable=false, and a gateway may
+    decline without a code."""
+    failure = message.failure
+    return PaymentFailure(failure.code, failure.message, failure.retryable)

@@ -1,0 +1,375 @@
+"""BookingService over gRPC: request → command → handler → response.
+
+Who may call what is the access map at the bottom; which checkouts and reservations a
+caller may see follows from the verified caller (a patient their own, a doctor theirs,
+admins and services all), and anything else is NOT_FOUND.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TypeVar
+
+from google.protobuf.message import Message
+from nobat.booking.v1 import booking_service_pb2 as pb
+from nobat.booking.v1 import booking_service_pb2_grpc
+
+from runtime import auth, errors
+from runtime.idempotency import answer_call
+from runtime.wire import decode_page_token, encode_page_token, page_size_of, timestamp_or_none
+from services.booking.domain.cancellation import CancelledBy
+from services.booking.domain.errors import SlotAlreadyHeld
+from services.booking.domain.schedule import WeeklyAvailability
+from services.booking.entrypoints.messages import (
+    availability_message,
+    checkout_message,
+    date_from,
+    doctor_message,
+    method_from,
+    money_from,
+    reservation_message,
+    reservation_status_from,
+    slot_held_message,
+    slot_id_from,
+    slot_length_from,
+    slot_message,
+    slot_status_from,
+    windows_from,
+)
+from services.booking.handlers import checkouts, doctors, reservations
+from services.booking.handlers.context import Context
+from services.booking.handlers.stores import Stores
+
+R = TypeVar("R", bound=Message)
+
+PATIENT, DOCTOR, ADMIN, SERVICE = auth.PATIENT, auth.DOCTOR, auth.ADMIN, auth.SERVICE
+MAX_TEXT = 500
+
+
+def _patient_viewer() -> str | None:
+    caller = auth.current_caller()
+    return caller.subject if caller.is_(PATIENT) else None
+
+
+def _reservation_viewer() -> reservations.Viewer:
+    caller = auth.current_caller()
+    if caller.is_(PATIENT):
+        return reservations.Viewer(patient_id=caller.subject)
+    if caller.is_(DOCTOR):
+        return reservations.Viewer(doctor_id=caller.subject)
+    return reservations.Viewer()
+
+
+def _text(value: str, field: str, *, required: bool = False, limit: int = MAX_TEXT) -> str:
+    if required and not value.strip():
+        raise errors.InvalidArgument(field, "is required")
+    if len(value) > limit:
+        raise errors.InvalidArgument(field, f"must be at most {limit} characters")
+    return value
+
+
+def _page(request: Message) -> tuple[int, tuple]:
+    size = page_size_of(request.page_size)
+    return size, decode_page_token(request.page_token) if request.page_token else ()
+
+
+class BookingServicer(booking_service_pb2_grpc.BookingServiceServicer):
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+
+    async def _once(
+        self, method: str, request: Message, response_type: type[R], answer: Callable
+    ) -> R:
+        try:
+            return await answer_call(
+                self.ctx.unit_of_work(), method, request, response_type, answer
+            )
+        except SlotAlreadyHeld as held:
+            held.details = (slot_held_message(held),)
+            raise
+
+    async def CreateDoctor(
+        self, request: pb.CreateDoctorRequest, context
+    ) -> pb.CreateDoctorResponse:
+        command = doctors.CreateDoctor(
+            doctor_id=_text(request.doctor_id, "doctor_id", required=True, limit=128),
+            display_name=_text(request.display_name, "display_name", required=True),
+            specialty=_text(request.specialty, "specialty", required=True),
+            time_zone=request.time_zone,
+            appointment_fee=money_from(request.appointment_fee, "appointment_fee"),
+        )
+
+        async def answer(uow) -> pb.CreateDoctorResponse:
+            doctor = await doctors.create_doctor(self.ctx, uow, command)
+            return pb.CreateDoctorResponse(doctor=doctor_message(doctor))
+
+        return await self._once("CreateDoctor", request, pb.CreateDoctorResponse, answer)
+
+    async def UpdateDoctor(
+        self, request: pb.UpdateDoctorRequest, context
+    ) -> pb.UpdateDoctorResponse:
+        paths = set(request.update_mask.paths)
+        known = {"display_name", "specialty", "time_zone", "appointment_fee", "active"}
+        if not paths or paths - known:
+            raise errors.InvalidArgument(
+                "update_mask", f"must name some of {', '.join(sorted(known))}"
+            )
+        given = request.doctor
+        command = doctors.UpdateDoctor(
+            doctor_id=given.id,
+            display_name=_text(given.display_name, "doctor.display_name", required=True)
+            if "display_name" in paths
+            else None,
+            specialty=_text(given.specialty, "doctor.specialty", required=True)
+            if "specialty" in paths
+            else None,
+            time_zone=given.time_zone if "time_zone" in paths else None,
+            appointment_fee=money_from(given.appointment_fee, "doctor.appointment_fee")
+            if "appointment_fee" in paths
+            else None,
+            active=given.active if "active" in paths else None,
+        )
+
+        async def answer(uow) -> pb.UpdateDoctorResponse:
+            doctor = await doctors.update_doctor(self.ctx, uow, command)
+            return pb.UpdateDoctorResponse(doctor=doctor_message(doctor))
+
+        return await self._once("UpdateDoctor", request, pb.UpdateDoctorResponse, answer)
+
+    async def SetWeeklyAvailability(
+        self, request: pb.SetWeeklyAvailabilityRequest, context
+    ) -> pb.SetWeeklyAvailabilityResponse:
+        command = doctors.SetWeeklyAvailability(
+            doctor_id=request.doctor_id,
+            availability=WeeklyAvailability(
+                windows_from(request.windows), slot_length_from(request.slot_duration)
+            ),
+            first_date=date_from(request.first_date, "first_date"),
+            last_date=date_from(request.last_date, "last_date"),
+        )
+
+        async def answer(uow) -> pb.SetWeeklyAvailabilityResponse:
+            change = await doctors.set_weekly_availability(self.ctx, uow, command)
+            return pb.SetWeeklyAvailabilityResponse(
+                availability=await self._availability(uow, change.stored),
+                slots_created=change.created,
+                slots_removed=change.removed,
+            )
+
+        return await self._once(
+            "SetWeeklyAvailability", request, pb.SetWeeklyAvailabilityResponse, answer
+        )
+
+    async def _availability(self, uow, stored) -> pb.WeeklyAvailability:
+        async with uow:
+            doctor = await doctors.load_doctor(Stores(uow.session), stored.doctor_id)
+        return availability_message(
+            stored.doctor_id,
+            doctor.time_zone,
+            stored.availability,
+            stored.first_date,
+            stored.last_date,
+        )
+
+    async def GetWeeklyAvailability(
+        self, request: pb.GetWeeklyAvailabilityRequest, context
+    ) -> pb.GetWeeklyAvailabilityResponse:
+        uow = self.ctx.unit_of_work()
+        async with uow:
+            stored = await Stores(uow.session).availabilities.get(request.doctor_id)
+            if stored is None:
+                raise doctors.DoctorNotFound(request.doctor_id)
+            return pb.GetWeeklyAvailabilityResponse(
+                availability=await self._availability(uow, stored)
+            )
+
+    async def GetDoctor(self, request: pb.GetDoctorRequest, context) -> pb.GetDoctorResponse:
+        uow = self.ctx.unit_of_work()
+        async with uow:
+            doctor = await doctors.load_doctor(Stores(uow.session), request.doctor_id)
+        if not doctor.active and not auth.current_caller().is_(ADMIN, SERVICE):
+            raise doctors.DoctorNotFound(request.doctor_id)
+        return pb.GetDoctorResponse(doctor=doctor_message(doctor))
+
+    async def ListDoctors(self, request: pb.ListDoctorsRequest, context) -> pb.ListDoctorsResponse:
+        if request.include_inactive and not auth.current_caller().is_(ADMIN):
+            raise errors.PermissionDenied("only admins list inactive doctors")
+        size, after = _page(request)
+        uow = self.ctx.unit_of_work()
+        async with uow:
+            found = await Stores(uow.session).doctors.page(
+                specialty=request.specialty or None,
+                include_inactive=request.include_inactive,
+                after=after[0] if after else None,
+                limit=size + 1,
+            )
+        page = found[:size]
+        token = encode_page_token(page[-1].id) if len(found) > size else ""
+        return pb.ListDoctorsResponse(
+            doctors=[doctor_message(d) for d in page], next_page_token=token
+        )
+
+    async def ListSlots(self, request: pb.ListSlotsRequest, context) -> pb.ListSlotsResponse:
+        size, after = _page(request)
+        now = self.ctx.clock()
+        starts_after = timestamp_or_none(request.starts_after, "starts_after") or now
+        uow = self.ctx.unit_of_work()
+        async with uow:
+            stores = Stores(uow.session)
+            doctor = await doctors.load_doctor(stores, request.doctor_id)
+            found = await stores.slots.page(
+                doctor_id=doctor.id,
+                starts_after=starts_after,
+                starts_before=timestamp_or_none(request.starts_before, "starts_before"),
+                status=slot_status_from(request.status),
+                now=now,
+                after=tuple(after) if after else None,
+                limit=size + 1,
+            )
+        page = found[:size]
+        token = ""
+        if len(found) > size:
+            token = encode_page_token(page[-1].starts_at.isoformat(), page[-1].id)
+        return pb.ListSlotsResponse(
+            slots=[slot_message(s, now, doctor.appointment_fee) for s in page],
+            next_page_token=token,
+        )
+
+    async def StartCheckout(
+        self, request: pb.StartCheckoutRequest, context
+    ) -> pb.StartCheckoutResponse:
+        command = checkouts.StartCheckout(
+            patient_id=auth.current_caller().subject,
+            key=request.idempotency_key,
+            slot_id=slot_id_from(request.slot_id),
+            method=method_from(request.method),
+            return_url=_text(request.return_url, "return_url", limit=2048),
+        )
+
+        async def answer(uow) -> pb.StartCheckoutResponse:
+            checkout = await checkouts.start(self.ctx, uow, command)
+            return pb.StartCheckoutResponse(checkout=checkout_message(checkout))
+
+        return await self._once("StartCheckout", request, pb.StartCheckoutResponse, answer)
+
+    async def GetCheckout(self, request: pb.GetCheckoutRequest, context) -> pb.GetCheckoutResponse:
+        checkout = await checkouts.get_checkout(
+            self.ctx,
+            self.ctx.unit_of_work(),
+            slot_id_from(request.checkout_id, "checkout_id"),
+            _patient_viewer(),
+        )
+        return pb.GetCheckoutResponse(checkout=checkout_message(checkout))
+
+    async def RetryCheckout(
+        self, request: pb.RetryCheckoutRequest, context
+    ) -> pb.RetryCheckoutResponse:
+        command = checkouts.RetryCheckout(
+            checkout_id=slot_id_from(request.checkout_id, "checkout_id"),
+            method=method_from(request.method, allow_unspecified=True),
+        )
+        viewer = _patient_viewer()
+
+        async def answer(uow) -> pb.RetryCheckoutResponse:
+            checkout = await checkouts.retry(self.ctx, uow, command, viewer)
+            return pb.RetryCheckoutResponse(checkout=checkout_message(checkout))
+
+        return await self._once("RetryCheckout", request, pb.RetryCheckoutResponse, answer)
+
+    async def ListReservations(
+        self, request: pb.ListReservationsRequest, context
+    ) -> pb.ListReservationsResponse:
+        viewer = _reservation_viewer()
+        if (request.patient_id or request.doctor_id) and not auth.current_caller().is_(ADMIN):
+            raise errors.PermissionDenied("only admins list another person's reservations")
+        size, after = _page(request)
+        uow = self.ctx.unit_of_work()
+        async with uow:
+            found = await Stores(uow.session).reservations.page(
+                patient_id=viewer.patient_id or request.patient_id or None,
+                doctor_id=viewer.doctor_id or request.doctor_id or None,
+                status=reservation_status_from(request.status),
+                starts_after=timestamp_or_none(request.starts_after, "starts_after"),
+                starts_before=timestamp_or_none(request.starts_before, "starts_before"),
+                after=tuple(after) if after else None,
+                limit=size + 1,
+            )
+        page = found[:size]
+        token = ""
+        if len(found) > size:
+            token = encode_page_token(page[-1].starts_at.isoformat(), page[-1].id)
+        return pb.ListReservationsResponse(
+            reservations=[reservation_message(r) for r in page], next_page_token=token
+        )
+
+    async def GetReservation(
+        self, request: pb.GetReservationRequest, context
+    ) -> pb.GetReservationResponse:
+        reservation = await reservations.get_reservation(
+            self.ctx,
+            self.ctx.unit_of_work(),
+            slot_id_from(request.reservation_id, "reservation_id"),
+            _reservation_viewer(),
+        )
+        return pb.GetReservationResponse(reservation=reservation_message(reservation))
+
+    async def CancelReservation(
+        self, request: pb.CancelReservationRequest, context
+    ) -> pb.CancelReservationResponse:
+        caller = auth.current_caller()
+        by = {PATIENT: CancelledBy.PATIENT, DOCTOR: CancelledBy.DOCTOR}.get(
+            caller.role, CancelledBy.ADMIN
+        )
+        command = reservations.CancelReservation(
+            reservation_id=slot_id_from(request.reservation_id, "reservation_id"),
+            by=by,
+            reason=_text(request.reason, "reason"),
+        )
+        viewer = _reservation_viewer()
+
+        async def answer(uow) -> pb.CancelReservationResponse:
+            reservation = await reservations.cancel(self.ctx, uow, command, viewer)
+            return pb.CancelReservationResponse(reservation=reservation_message(reservation))
+
+        return await self._once("CancelReservation", request, pb.CancelReservationResponse, answer)
+
+    async def RescheduleReservation(
+        self, request: pb.RescheduleReservationRequest, context
+    ) -> pb.RescheduleReservationResponse:
+        command = reservations.RescheduleReservation(
+            patient_id=auth.current_caller().subject,
+            key=request.idempotency_key,
+            reservation_id=slot_id_from(request.reservation_id, "reservation_id"),
+            new_slot_id=slot_id_from(request.new_slot_id, "new_slot_id"),
+            method=method_from(request.method),
+            return_url=_text(request.return_url, "return_url", limit=2048),
+        )
+
+        async def answer(uow) -> pb.RescheduleReservationResponse:
+            checkout = await reservations.reschedule(self.ctx, uow, command)
+            return pb.RescheduleReservationResponse(checkout=checkout_message(checkout))
+
+        return await self._once(
+            "RescheduleReservation", request, pb.RescheduleReservationResponse, answer
+        )
+
+
+EVERYONE = frozenset({PATIENT, DOCTOR, ADMIN, SERVICE})
+ADMINS = frozenset({ADMIN})
+
+ACCESS = {
+    "CreateDoctor": ADMINS,
+    "UpdateDoctor": ADMINS,
+    "SetWeeklyAvailability": ADMINS,
+    "GetWeeklyAvailability": frozenset({DOCTOR, ADMIN, SERVICE}),
+    "GetDoctor": EVERYONE,
+    "ListDoctors": EVERYONE,
+    "ListSlots": EVERYONE,
+    "StartCheckout": frozenset({PATIENT}),
+    "GetCheckout": frozenset({PATIENT, ADMIN, SERVICE}),
+    "RetryCheckout": frozenset({PATIENT}),
+    "ListReservations": frozenset({PATIENT, DOCTOR, ADMIN}),
+    "GetReservation": frozenset({PATIENT, DOCTOR, ADMIN, SERVICE}),
+    "CancelReservation": frozenset({PATIENT, DOCTOR, ADMIN}),
+    "RescheduleReservation": frozenset({PATIENT}),
+}

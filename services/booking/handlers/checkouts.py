@@ -1,0 +1,275 @@
+"""Checkouts: hold a slot, have payment charge for it, and turn what payment says into a
+reservation or a refund.
+
+No reservation is written when a checkout starts: only PaymentConfirmed makes one, in
+one transaction with its inbox row, under the slot's row lock; a slot the payment can no
+longer have is answered with PurchaseRejected, so payment refunds in full. Locks are
+always taken slot first, then checkout, then reservation, so handlers never deadlock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from runtime import errors
+from runtime.db import UnitOfWork
+from services.booking.domain.checkout import (
+    Checkout,
+    ConfirmedPayment,
+    PaymentFailure,
+    PaymentMethod,
+    start_checkout,
+)
+from services.booking.domain.errors import ReservationNotFound
+from services.booking.domain.slot import Slot
+from services.booking.handlers.context import Context
+from services.booking.handlers.doctors import load_doctor
+from services.booking.handlers.payment_port import OpenedAttempt, PaymentOrder
+from services.booking.handlers.stores import Stores, derived_id, publish
+
+
+class SlotNotFound(errors.NotFound):
+    def __init__(self, slot_id: str) -> None:
+        super().__init__(f"no slot {slot_id}", slot_id=slot_id)
+
+
+class CheckoutNotFound(errors.NotFound):
+    """No such checkout, or not the caller's."""
+
+    def __init__(self, checkout_id: str) -> None:
+        super().__init__(f"no checkout {checkout_id}", checkout_id=checkout_id)
+
+
+class CheckoutNotYetVisible(Exception):
+    """A payment event about a checkout whose transaction has not committed yet (a wallet
+    payment confirms within StartCheckout's own call): worth redelivering shortly."""
+
+
+@dataclass(frozen=True)
+class StartCheckout:
+    patient_id: str
+    # The caller's idempotency key: the same key is the same checkout.
+    key: str
+    slot_id: str
+    method: PaymentMethod
+    return_url: str = ""
+    # Set by RescheduleReservation: the reservation this checkout replaces once paid.
+    rescheduling: str | None = None
+
+
+@dataclass(frozen=True)
+class RetryCheckout:
+    checkout_id: str
+    method: PaymentMethod | None = None
+
+
+async def _slot(stores: Stores, slot_id: str) -> Slot:
+    slot = await stores.slots.get(slot_id, for_update=True)
+    if slot is None or slot.withdrawn:
+        raise SlotNotFound(slot_id)
+    return slot
+
+
+async def load_checkout(
+    stores: Stores, checkout_id: str, viewer: str | None, *, lock: bool = False
+) -> Checkout:
+    checkout = await stores.checkouts.get(checkout_id, for_update=lock)
+    if checkout is None or (viewer is not None and checkout.patient_id != viewer):
+        raise CheckoutNotFound(checkout_id)
+    return checkout
+
+
+async def get_checkout(
+    ctx: Context, uow: UnitOfWork, checkout_id: str, viewer: str | None
+) -> Checkout:
+    async with uow:
+        return await load_checkout(Stores(uow.session), checkout_id, viewer)
+
+
+async def start(ctx: Context, uow: UnitOfWork, cmd: StartCheckout) -> Checkout:
+    async with uow:
+        stores = Stores(uow.session)
+        slot = await _slot(stores, cmd.slot_id)
+        doctor = await load_doctor(stores, slot.doctor_id)
+        held_by = None
+        if slot.hold is not None:
+            held_by = await stores.checkouts.get(slot.hold.checkout_id, for_update=True)
+        rescheduling = None
+        if cmd.rescheduling is not None:
+            rescheduling = await stores.reservations.get(cmd.rescheduling, for_update=True)
+            if rescheduling is None:
+                raise ReservationNotFound(cmd.rescheduling)
+        now = ctx.clock()
+        checkout = start_checkout(
+            checkout_id=derived_id("checkout", cmd.patient_id, cmd.key),
+            slot=slot,
+            doctor=doctor,
+            patient_id=cmd.patient_id,
+            method=cmd.method,
+            now=now,
+            hold_ttl=ctx.settings.hold_ttl,
+            held_by=held_by,
+            rescheduling=rescheduling,
+        )
+        if held_by is not None:
+            # A lapsed hold's checkout may have just expired here.
+            await stores.checkouts.save(held_by)
+        if checkout is held_by:
+            await uow.commit()
+            return checkout
+        opened = await ctx.payments.open(
+            PaymentOrder(
+                checkout_id=checkout.id,
+                patient_id=checkout.patient_id,
+                doctor_id=checkout.doctor_id,
+                price=checkout.price,
+                method=checkout.method,
+                return_url=cmd.return_url or ctx.settings.default_return_url,
+                description=f"Appointment with {doctor.display_name}",
+                expires_at=checkout.hold_expires_at,
+            )
+        )
+        _opened(checkout, slot, opened, now)
+        await stores.slots.save(slot)
+        await stores.checkouts.save(checkout)
+        await uow.commit()
+        return checkout
+
+
+def _opened(checkout: Checkout, slot: Slot, opened: OpenedAttempt, now) -> None:
+    checkout.payment_created(
+        payment_id=opened.payment_id,
+        attempt_id=opened.attempt_id,
+        checkout_url=opened.checkout_url,
+        now=now,
+    )
+    if opened.failure is not None:
+        checkout.payment_failed(
+            opened.failure,
+            slot=slot,
+            now=now,
+            payment_id=opened.payment_id,
+            attempt_id=opened.attempt_id,
+        )
+
+
+async def retry(ctx: Context, uow: UnitOfWork, cmd: RetryCheckout, viewer: str | None) -> Checkout:
+    async with uow:
+        stores = Stores(uow.session)
+        found = await load_checkout(stores, cmd.checkout_id, viewer)
+        slot = await _slot(stores, found.slot_id)
+        checkout = await load_checkout(stores, cmd.checkout_id, viewer, lock=True)
+        now = ctx.clock()
+        checkout.retry(now, cmd.method)
+        assert checkout.payment_id is not None
+        opened = await ctx.payments.retry(
+            checkout.payment_id,
+            f"{checkout.id}/attempt/{checkout.attempt}",
+            checkout.method,
+            ctx.settings.default_return_url,
+        )
+        _opened(checkout, slot, opened, now)
+        await stores.slots.save(slot)
+        await stores.checkouts.save(checkout)
+        await uow.commit()
+        return checkout
+
+
+async def _locked(stores: Stores, checkout_id: str) -> tuple[Slot, Checkout]:
+    found = await stores.checkouts.get(checkout_id)
+    if found is None:
+        raise CheckoutNotYetVisible(checkout_id)
+    slot = await stores.slots.get(found.slot_id, for_update=True)
+    checkout = await stores.checkouts.get(checkout_id, for_update=True)
+    assert slot is not None and checkout is not None
+    return slot, checkout
+
+
+async def payment_confirmed(
+    ctx: Context, uow: UnitOfWork, checkout_id: str, payment: ConfirmedPayment
+) -> Checkout:
+    """A paid checkout becomes a reservation if the slot can still be had for the price
+    paid; otherwise PurchaseRejected asks payment for a full refund. A reschedule's new
+    reservation cancels the one it replaces, in the same transaction."""
+    async with uow:
+        stores = Stores(uow.session)
+        slot, checkout = await _locked(stores, checkout_id)
+        doctor = await load_doctor(stores, checkout.doctor_id)
+        now = ctx.clock()
+        reservation = checkout.payment_confirmed(
+            payment,
+            slot=slot,
+            doctor=doctor,
+            reservation_id=derived_id("reservation", checkout.id),
+            now=now,
+        )
+        replaced = None
+        if reservation is not None:
+            await stores.reservations.save(reservation)
+            if checkout.rescheduled_reservation_id is not None:
+                replaced = await _replace(ctx, stores, checkout, reservation, now)
+        await stores.slots.save(slot)
+        await stores.checkouts.save(checkout)
+        publish(uow, checkout, reservation, replaced, correlation_id=checkout.id)
+        await uow.commit()
+        return checkout
+
+
+async def _replace(ctx: Context, stores: Stores, checkout: Checkout, new, now):
+    assert checkout.rescheduled_reservation_id is not None
+    old = await stores.reservations.get(checkout.rescheduled_reservation_id, for_update=True)
+    if old is None:
+        return None
+    old_slot = await stores.slots.get(old.slot_id, for_update=True)
+    assert old_slot is not None
+    old.replaced_by(
+        new,
+        slot=old_slot,
+        requested_at=checkout.created_at,
+        now=now,
+        policy=ctx.settings.notice_policy,
+    )
+    await stores.slots.save(old_slot)
+    await stores.reservations.save(old)
+    return old
+
+
+async def payment_failed(
+    ctx: Context,
+    uow: UnitOfWork,
+    checkout_id: str,
+    failure: PaymentFailure,
+    payment_id: str,
+    attempt_id: str | None,
+) -> Checkout:
+    async with uow:
+        stores = Stores(uow.session)
+        slot, checkout = await _locked(stores, checkout_id)
+        checkout.payment_failed(
+            failure, slot=slot, now=ctx.clock(), payment_id=payment_id, attempt_id=attempt_id
+        )
+        await stores.slots.save(slot)
+        await stores.checkouts.save(checkout)
+        await uow.commit()
+        return checkout
+
+
+async def expire(ctx: Context, uow: UnitOfWork, checkout_id: str, *, lapsed_only: bool) -> None:
+    """The payment expired unpaid, or (for the sweeper) the hold lapsed: the slot goes
+    back on sale. A payment confirmed later is still answered, by reservation or refund."""
+    async with uow:
+        stores = Stores(uow.session)
+        slot, checkout = await _locked(stores, checkout_id)
+        now = ctx.clock()
+        if lapsed_only and not checkout.hold_lapsed(now):
+            return
+        checkout.expire(slot=slot, now=now)
+        await stores.slots.save(slot)
+        await stores.checkouts.save(checkout)
+        await uow.commit()
+
+
+async def open_past_hold(ctx: Context, uow: UnitOfWork) -> Sequence[str]:
+    async with uow:
+        return await Stores(uow.session).checkouts.open_past_hold(ctx.clock(), ctx.settings.batch)

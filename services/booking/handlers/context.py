@@ -1,0 +1,34 @@
+"""What booking's handlers need from outside, built once by the composition root."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from runtime.db import UnitOfWork
+from services.booking.domain.cancellation import DEFAULT_NOTICE_POLICY, NoticePolicy
+from services.booking.domain.checkout import DEFAULT_HOLD_TTL
+from services.booking.handlers.payment_port import PaymentPort
+
+
+@dataclass(frozen=True)
+class BookingSettings:
+    hold_ttl: timedelta = DEFAULT_HOLD_TTL
+    notice_policy: NoticePolicy = DEFAULT_NOTICE_POLICY
+    # Where the gateway sends the browser back when the app gave no return URL.
+    default_return_url: str = "http://localhost/nobat/booking-return"
+    # Rows the expiry sweeper takes per run.
+    batch: int = 100
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class Context:
+    unit_of_work: Callable[[], UnitOfWork]
+    payments: PaymentPort
+    settings: BookingSettings = field(default_factory=BookingSettings)
+    clock: Callable[[], datetime] = utc_now

@@ -1,0 +1,106 @@
+"""Reservations: reading them, cancelling them (the refund follows the notice policy for
+a patient, in full for a doctor or an admin, and goes through payment as a
+RefundRequested event), and moving them to another slot."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from runtime.db import UnitOfWork
+from services.booking.domain.cancellation import CancelledBy
+from services.booking.domain.checkout import Checkout, PaymentMethod
+from services.booking.domain.errors import ReservationNotFound
+from services.booking.domain.reservation import Reservation
+from services.booking.handlers import checkouts
+from services.booking.handlers.context import Context
+from services.booking.handlers.stores import Stores, publish
+
+
+@dataclass(frozen=True)
+class Viewer:
+    """Whose reservations the caller may see: a patient's own, a doctor's own, or all."""
+
+    patient_id: str | None = None
+    doctor_id: str | None = None
+
+    def may_see(self, reservation: Reservation) -> bool:
+        return (self.patient_id is None or reservation.patient_id == self.patient_id) and (
+            self.doctor_id is None or reservation.doctor_id == self.doctor_id
+        )
+
+
+@dataclass(frozen=True)
+class CancelReservation:
+    reservation_id: str
+    by: CancelledBy
+    reason: str
+
+
+@dataclass(frozen=True)
+class RescheduleReservation:
+    patient_id: str
+    key: str
+    reservation_id: str
+    new_slot_id: str
+    method: PaymentMethod
+    return_url: str = ""
+
+
+async def load_reservation(
+    stores: Stores, reservation_id: str, viewer: Viewer, *, lock: bool = False
+) -> Reservation:
+    reservation = await stores.reservations.get(reservation_id, for_update=lock)
+    if reservation is None or not viewer.may_see(reservation):
+        raise ReservationNotFound(reservation_id)
+    return reservation
+
+
+async def get_reservation(
+    ctx: Context, uow: UnitOfWork, reservation_id: str, viewer: Viewer
+) -> Reservation:
+    async with uow:
+        return await load_reservation(Stores(uow.session), reservation_id, viewer)
+
+
+async def cancel(
+    ctx: Context, uow: UnitOfWork, cmd: CancelReservation, viewer: Viewer
+) -> Reservation:
+    async with uow:
+        stores = Stores(uow.session)
+        found = await load_reservation(stores, cmd.reservation_id, viewer)
+        slot = await stores.slots.get(found.slot_id, for_update=True)
+        reservation = await load_reservation(stores, cmd.reservation_id, viewer, lock=True)
+        assert slot is not None
+        reservation.cancel(
+            by=cmd.by,
+            reason=cmd.reason,
+            slot=slot,
+            now=ctx.clock(),
+            policy=ctx.settings.notice_policy,
+        )
+        await stores.slots.save(slot)
+        await stores.reservations.save(reservation)
+        publish(uow, reservation, correlation_id=reservation.checkout_id)
+        await uow.commit()
+        return reservation
+
+
+async def reschedule(ctx: Context, uow: UnitOfWork, cmd: RescheduleReservation) -> Checkout:
+    """Books the new slot first; the old reservation is cancelled only once the new one is
+    paid and confirmed, so a patient never ends up with neither."""
+    async with uow:
+        await load_reservation(
+            Stores(uow.session), cmd.reservation_id, Viewer(patient_id=cmd.patient_id)
+        )
+        return await checkouts.start(
+            ctx,
+            uow,
+            checkouts.StartCheckout(
+                patient_id=cmd.patient_id,
+                key=cmd.key,
+                slot_id=cmd.new_slot_id,
+                method=cmd.method,
+                return_url=cmd.return_url,
+                rescheduling=cmd.reservation_id,
+            ),
+        )

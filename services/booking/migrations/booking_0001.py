@@ -1,0 +1,22 @@
+"""Booking's tables: doctors, weekly availabilities, slots, checkouts, reservations.
+
+Revision ID: booking_0001
+Revises: runtime_0001
+"""
+
+from alembic import op
+
+from services.booking.adapters.tables import metadata
+
+revision = "booking_0001"
+down_revision = "runtime_0001"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    metadata.create_all(op.get_bind())
+
+
+def downgrade() -> None:
+    metadata.drop_all(op.get_bind())

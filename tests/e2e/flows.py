@@ -1,0 +1,208 @@
+"""Driving nobat end to end as its users do: admins set up doctors, patients book and pay
+on the sandbox gateway's page, over gRPC to all four services running as processes."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import grpc
+from google.protobuf import duration_pb2
+from google.type import date_pb2, dayofweek_pb2, timeofday_pb2
+from nobat.booking.v1 import booking_service_pb2 as bpb
+from nobat.booking.v1 import booking_service_pb2_grpc
+from nobat.common.v1 import checkout_pb2, money_pb2
+from nobat.payment.v1 import payment_service_pb2 as ppb
+from nobat.payment.v1 import payment_service_pb2_grpc
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from runtime.auth import mint_token
+from stack.local import LocalStack
+from tests.payment.harness import SandboxControl
+from tests.processes import eventually
+
+GATEWAY = checkout_pb2.PAYMENT_METHOD_GATEWAY
+WALLET = checkout_pb2.PAYMENT_METHOD_WALLET
+
+
+def key() -> str:
+    return uuid.uuid4().hex
+
+
+@contextmanager
+def running_stack(**overrides: str) -> Iterator[LocalStack]:
+    # NOBAT_E2E_KEEP=1 keeps the folder (services' logs in logs/) for a look afterwards.
+    data_dir = Path(tempfile.mkdtemp(prefix="nobat-e2e-"))
+    data_dir.chmod(0o755)
+    stack = LocalStack(data_dir, fast=True, overrides=overrides)
+    try:
+        stack.start()
+        yield stack
+    finally:
+        stack.stop()
+        if not os.environ.get("NOBAT_E2E_KEEP"):
+            shutil.rmtree(data_dir, ignore_errors=True)
+        else:
+            print(f"kept {data_dir}")
+
+
+class Caller:
+    """One user's stubs, with their token on every call."""
+
+    def __init__(self, nobat: Nobat, role: str, subject: str) -> None:
+        self.subject = subject
+        token = mint_token(nobat.stack.keys, subject, role, ttl=3600)
+        self.metadata = (("authorization", f"Bearer {token}"),)
+        self.booking = _Bound(
+            booking_service_pb2_grpc.BookingServiceStub(nobat.channel("booking")), self.metadata
+        )
+        self.payment = _Bound(
+            payment_service_pb2_grpc.PaymentServiceStub(nobat.channel("payment")), self.metadata
+        )
+
+
+@dataclass
+class _Bound:
+    stub: object
+    metadata: tuple
+
+    def __getattr__(self, name: str):
+        method = getattr(self.stub, name)
+
+        async def call(request, **kwargs):
+            return await method(request, metadata=self.metadata, timeout=20, **kwargs)
+
+        return call
+
+
+@dataclass
+class Nobat:
+    stack: LocalStack
+    channels: dict[str, grpc.aio.Channel] = field(default_factory=dict)
+
+    def channel(self, service: str) -> grpc.aio.Channel:
+        if service not in self.channels:
+            self.channels[service] = grpc.aio.insecure_channel(self.stack.services[service].address)
+        return self.channels[service]
+
+    @property
+    def sandbox(self) -> SandboxControl:
+        assert self.stack.sandbox is not None
+        return SandboxControl(self.stack.sandbox.url)
+
+    def admin(self) -> Caller:
+        return Caller(self, "admin", "ops")
+
+    def patient(self, subject: str | None = None) -> Caller:
+        return Caller(self, "patient", subject or f"patient-{key()[:8]}")
+
+    def doctor(self, subject: str) -> Caller:
+        return Caller(self, "doctor", subject)
+
+    async def close(self) -> None:
+        for channel in self.channels.values():
+            await channel.close()
+
+    async def rows(self, service: str, sql: str, **params: object) -> list:
+        assert self.stack.postgres is not None
+        url = self.stack.postgres.url().rsplit("/", 1)[0] + f"/nobat_{service}"
+        engine = create_async_engine(url.replace("postgresql://", "postgresql+asyncpg://", 1))
+        try:
+            async with engine.connect() as conn:
+                return list(await conn.execute(text(sql), params))
+        finally:
+            await engine.dispose()
+
+    async def new_doctor(
+        self,
+        *,
+        fee: int = 50_000,
+        currency: str = "USD",
+        time_zone: str = "Asia/Tehran",
+        days: int = 3,
+    ) -> str:
+        """A doctor open every day, 09:00 to 12:00 local time, in 30-minute slots."""
+        doctor_id = f"doctor-{key()[:8]}"
+        admin = self.admin()
+        await admin.booking.CreateDoctor(
+            bpb.CreateDoctorRequest(
+                idempotency_key=key(),
+                doctor_id=doctor_id,
+                display_name="Dr. Test",
+                specialty="general",
+                time_zone=time_zone,
+                appointment_fee=money_pb2.Money(amount_minor=fee, currency=currency),
+            )
+        )
+        await admin.booking.SetWeeklyAvailability(
+            bpb.SetWeeklyAvailabilityRequest(
+                idempotency_key=key(),
+                doctor_id=doctor_id,
+                windows=[
+                    bpb.AvailabilityWindow(
+                        day_of_week=day,
+                        start_time=timeofday_pb2.TimeOfDay(hours=9),
+                        end_time=timeofday_pb2.TimeOfDay(hours=12),
+                    )
+                    for day in range(dayofweek_pb2.MONDAY, dayofweek_pb2.SUNDAY + 1)
+                ],
+                slot_duration=duration_pb2.Duration(seconds=1800),
+                last_date=_date_in(days),
+            )
+        )
+        return doctor_id
+
+    async def free_slots(self, doctor_id: str, after: datetime | None = None) -> list[bpb.Slot]:
+        request = bpb.ListSlotsRequest(
+            doctor_id=doctor_id, status=bpb.SLOT_STATUS_FREE, page_size=100
+        )
+        if after is not None:
+            request.starts_after.FromDatetime(after)
+        return list((await self.patient().booking.ListSlots(request)).slots)
+
+    async def checkout_until(
+        self, patient: Caller, checkout_id: str, *statuses: int, timeout: float = 30
+    ):
+        found: list[bpb.Checkout] = []
+
+        async def reached() -> bool:
+            reply = await patient.booking.GetCheckout(
+                bpb.GetCheckoutRequest(checkout_id=checkout_id)
+            )
+            found[:] = [reply.checkout]
+            return reply.checkout.status in statuses
+
+        await eventually(reached, timeout, f"checkout {checkout_id} in {statuses}")
+        return found[0]
+
+    async def book(self, patient: Caller, slot_id: str, method: int = GATEWAY) -> bpb.Checkout:
+        reply = await patient.booking.StartCheckout(
+            bpb.StartCheckoutRequest(idempotency_key=key(), slot_id=slot_id, method=method)
+        )
+        return reply.checkout
+
+    async def pay(self, checkout: bpb.Checkout, outcome: str = "pay") -> None:
+        """What the patient does on the gateway's page for this checkout's payment."""
+        session_id = checkout.checkout_url.rstrip("/").rsplit("/", 1)[-1]
+        await getattr(self.sandbox, outcome)(session_id)
+
+
+def _date_in(days: int) -> date_pb2.Date:
+    day = (datetime.now(UTC) + timedelta(days=days)).date()
+    return date_pb2.Date(year=day.year, month=day.month, day=day.day)
+
+
+CONFIRMED = checkout_pb2.CHECKOUT_STATUS_CONFIRMED
+REFUNDED = checkout_pb2.CHECKOUT_STATUS_REFUNDED
+FAILED = checkout_pb2.CHECKOUT_STATUS_PAYMENT_FAILED
+EXPIRED = checkout_pb2.CHECKOUT_STATUS_EXPIRED
+AWAITING = checkout_pb2.CHECKOUT_STATUS_AWAITING_PAYMENT
+PAYMENT_SUCCEEDED = ppb.PAYMENT_STATUS_SUCCEEDED

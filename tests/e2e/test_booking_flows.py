@@ -1,0 +1,341 @@
+"""Booking a slot end to end: all four services as processes, the sandbox gateway, real
+PostgreSQL and JetStream. Each test has a doctor of its own, so tests share one stack."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, date, datetime
+from zoneinfo import ZoneInfo
+
+import grpc
+import pytest
+from google.type import date_pb2
+from nobat.booking.v1 import booking_service_pb2 as bpb
+from nobat.payment.v1 import payment_service_pb2 as ppb
+
+from tests.e2e.flows import (
+    AWAITING,
+    CONFIRMED,
+    EXPIRED,
+    FAILED,
+    GATEWAY,
+    WALLET,
+    Nobat,
+    key,
+    running_stack,
+)
+from tests.processes import eventually
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def stack():
+    with running_stack(
+        NOBAT_BOOKING_HOLD_SECONDS="4",
+        NOBAT_BOOKING_JOB_INTERVAL_SECONDS="0.3",
+        NOBAT_PAYMENT_JOB_INTERVAL_SECONDS="0.3",
+        NOBAT_PAYMENT_RECONCILE_FIRST_SECONDS="1",
+        NOBAT_PAYMENT_RECONCILE_EVERY_SECONDS="1",
+        NOBAT_PAYMENT_PENDING_GRACE_SECONDS="1",
+    ) as stack:
+        yield stack
+
+
+@pytest.fixture
+async def nobat(stack):
+    nobat = Nobat(stack)
+    yield nobat
+    await nobat.close()
+
+
+async def reservations_of(patient) -> list[bpb.Reservation]:
+    reply = await patient.booking.ListReservations(bpb.ListReservationsRequest())
+    return list(reply.reservations)
+
+
+async def test_a_paid_checkout_becomes_exactly_one_reservation(nobat):
+    doctor = await nobat.new_doctor()
+    [slot, *_] = await nobat.free_slots(doctor)
+    patient = nobat.patient()
+
+    checkout = await nobat.book(patient, slot.id)
+    assert checkout.status == AWAITING and checkout.checkout_url
+    assert await reservations_of(patient) == []  # nothing before payment
+
+    await nobat.pay(checkout)
+    confirmed = await nobat.checkout_until(patient, checkout.id, CONFIRMED)
+    [reservation] = await reservations_of(patient)
+    assert reservation.id == confirmed.reservation_id
+    assert (reservation.slot_id, reservation.payment_id) == (slot.id, checkout.payment_id)
+    assert slot.id not in [s.id for s in await nobat.free_slots(doctor)]
+
+
+async def test_a_declined_payment_books_nothing_until_retried(nobat):
+    doctor = await nobat.new_doctor()
+    [slot, *_] = await nobat.free_slots(doctor)
+    patient = nobat.patient()
+
+    checkout = await nobat.book(patient, slot.id)
+    await nobat.pay(checkout, "decline")
+    failed = await nobat.checkout_until(patient, checkout.id, FAILED)
+    assert failed.payment_failure.retryable
+    assert await reservations_of(patient) == []
+
+    retried = (
+        await patient.booking.RetryCheckout(
+            bpb.RetryCheckoutRequest(idempotency_key=key(), checkout_id=checkout.id)
+        )
+    ).checkout
+    assert retried.checkout_url != checkout.checkout_url
+    await nobat.pay(retried)
+    await nobat.checkout_until(patient, checkout.id, CONFIRMED)
+    assert len(await reservations_of(patient)) == 1
+
+
+async def test_an_abandoned_checkout_leaves_nothing_after_expiry(nobat):
+    doctor = await nobat.new_doctor()
+    [slot, *_] = await nobat.free_slots(doctor)
+    patient = nobat.patient()
+
+    checkout = await nobat.book(patient, slot.id)
+    await nobat.checkout_until(patient, checkout.id, EXPIRED, timeout=30)
+    assert await reservations_of(patient) == []
+    assert slot.id in [s.id for s in await nobat.free_slots(doctor)]
+
+
+async def test_a_held_slot_is_refused_to_another_patient_with_the_holds_end(nobat):
+    doctor = await nobat.new_doctor()
+    [slot, *_] = await nobat.free_slots(doctor)
+    first, second = nobat.patient(), nobat.patient()
+    checkout = await nobat.book(first, slot.id)
+
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await nobat.book(second, slot.id)
+    assert refused.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    again = await nobat.book(first, slot.id)
+    assert again.id == checkout.id
+
+
+async def test_a_wallet_payment_books_at_once_and_a_short_wallet_switches_to_the_gateway(nobat):
+    doctor = await nobat.new_doctor(fee=5_000)
+    first_slot, second_slot, *_ = await nobat.free_slots(doctor)
+    patient = nobat.patient()
+
+    short = await nobat.book(patient, first_slot.id, WALLET)
+    assert short.status == FAILED and short.payment_failure.code == "insufficient_funds"
+    switched = (
+        await patient.booking.RetryCheckout(
+            bpb.RetryCheckoutRequest(idempotency_key=key(), checkout_id=short.id, method=GATEWAY)
+        )
+    ).checkout
+    await nobat.pay(switched)
+    await nobat.checkout_until(patient, short.id, CONFIRMED)
+
+    top_up = (
+        await patient.payment.TopUpWallet(
+            ppb.TopUpWalletRequest(
+                idempotency_key=key(), amount={"amount_minor": 5_000, "currency": "USD"}
+            )
+        )
+    ).payment
+    await nobat.sandbox.pay(top_up.attempts[-1].gateway_ref)
+
+    async def credited() -> bool:
+        wallet = (await patient.payment.GetWallet(ppb.GetWalletRequest())).wallet
+        return [m.amount_minor for m in wallet.balances] == [5_000]
+
+    await eventually(credited, 20, "the top-up credited")
+    paid = await nobat.book(patient, second_slot.id, WALLET)
+    await nobat.checkout_until(patient, paid.id, CONFIRMED)
+    assert len(await reservations_of(patient)) == 2
+
+
+async def test_cancelling_refunds_by_notice_and_frees_the_slot(nobat):
+    doctor = await nobat.new_doctor(fee=10_000)
+    [slot, *_] = await nobat.free_slots(doctor)
+    patient = nobat.patient()
+    checkout = await nobat.book(patient, slot.id)
+    await nobat.pay(checkout)
+    confirmed = await nobat.checkout_until(patient, checkout.id, CONFIRMED)
+
+    cancelled = (
+        await patient.booking.CancelReservation(
+            bpb.CancelReservationRequest(
+                idempotency_key=key(), reservation_id=confirmed.reservation_id, reason="ill"
+            )
+        )
+    ).reservation
+    assert cancelled.status == bpb.RESERVATION_STATUS_CANCELLED
+    # The slot is more than 24 hours away or less: the refund is what the policy says.
+    assert cancelled.cancellation.refund.amount_minor in (10_000, 5_000, 0)
+    refund = cancelled.cancellation.refund.amount_minor
+
+    async def refunded() -> bool:
+        payment = (
+            await patient.payment.GetPayment(ppb.GetPaymentRequest(payment_id=checkout.payment_id))
+        ).payment
+        return payment.refunded.amount_minor == refund
+
+    await eventually(refunded, 20, "the cancellation refunded")
+    assert slot.id in [s.id for s in await nobat.free_slots(doctor)]
+
+
+async def test_a_reschedule_books_the_new_slot_then_cancels_the_old(nobat):
+    doctor = await nobat.new_doctor()
+    old_slot, new_slot, *_ = await nobat.free_slots(doctor)
+    patient = nobat.patient()
+    checkout = await nobat.book(patient, old_slot.id)
+    await nobat.pay(checkout)
+    old = await nobat.checkout_until(patient, checkout.id, CONFIRMED)
+
+    moving = (
+        await patient.booking.RescheduleReservation(
+            bpb.RescheduleReservationRequest(
+                idempotency_key=key(),
+                reservation_id=old.reservation_id,
+                new_slot_id=new_slot.id,
+                method=GATEWAY,
+            )
+        )
+    ).checkout
+    assert moving.rescheduled_reservation_id == old.reservation_id
+    # Until the new one is paid, the old one stands.
+    assert [r.status for r in await reservations_of(patient)] == [bpb.RESERVATION_STATUS_CONFIRMED]
+    await nobat.pay(moving)
+    await nobat.checkout_until(patient, moving.id, CONFIRMED)
+
+    async def moved() -> bool:
+        by_slot = {r.slot_id: r.status for r in await reservations_of(patient)}
+        return by_slot == {
+            old_slot.id: bpb.RESERVATION_STATUS_CANCELLED,
+            new_slot.id: bpb.RESERVATION_STATUS_CONFIRMED,
+        }
+
+    await eventually(moved, 20, "the old reservation cancelled")
+
+
+async def test_another_patients_checkout_and_reservation_are_not_found(nobat):
+    doctor = await nobat.new_doctor()
+    [slot, *_] = await nobat.free_slots(doctor)
+    owner, stranger = nobat.patient(), nobat.patient()
+    checkout = await nobat.book(owner, slot.id)
+    await nobat.pay(checkout)
+    confirmed = await nobat.checkout_until(owner, checkout.id, CONFIRMED)
+
+    for call in (
+        stranger.booking.GetCheckout(bpb.GetCheckoutRequest(checkout_id=checkout.id)),
+        stranger.booking.GetReservation(
+            bpb.GetReservationRequest(reservation_id=confirmed.reservation_id)
+        ),
+        stranger.booking.CancelReservation(
+            bpb.CancelReservationRequest(
+                idempotency_key=key(), reservation_id=confirmed.reservation_id
+            )
+        ),
+    ):
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await call
+        assert refused.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+@pytest.mark.parametrize(
+    "slot_id, code",
+    [
+        ("not-a-slot-id", grpc.StatusCode.INVALID_ARGUMENT),
+        ("0b0c3a6e-1111-4a4a-9a9a-000000000000", grpc.StatusCode.NOT_FOUND),
+    ],
+)
+async def test_bad_slots_are_refused_and_store_nothing(nobat, slot_id, code):
+    patient = nobat.patient()
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await nobat.book(patient, slot_id)
+    assert refused.value.code() == code
+    rows = await nobat.rows(
+        "booking", "SELECT count(*) FROM checkouts WHERE patient_id = :p", p=patient.subject
+    )
+    assert rows[0][0] == 0
+
+
+async def test_the_same_patient_racing_themselves_gets_one_checkout(nobat):
+    doctor = await nobat.new_doctor()
+    [slot, *_] = await nobat.free_slots(doctor)
+    patient = nobat.patient()
+    same_key = key()
+    request = bpb.StartCheckoutRequest(idempotency_key=same_key, slot_id=slot.id, method=GATEWAY)
+    replies = await asyncio.gather(*(patient.booking.StartCheckout(request) for _ in range(5)))
+    assert len({reply.checkout.id for reply in replies}) == 1
+
+
+async def test_a_schedule_across_a_dst_change_keeps_its_local_times(nobat):
+    doctor = await nobat.new_doctor(time_zone="America/New_York", days=0)
+    # Clocks in New York go forward on 14 March 2027: 09:00 is 14:00 UTC the day before
+    # and 13:00 UTC that day.
+    await nobat.admin().booking.SetWeeklyAvailability(
+        bpb.SetWeeklyAvailabilityRequest(
+            idempotency_key=key(),
+            doctor_id=doctor,
+            windows=[
+                bpb.AvailabilityWindow(
+                    day_of_week=day, start_time={"hours": 9}, end_time={"hours": 10}
+                )
+                for day in range(1, 8)
+            ],
+            slot_duration={"seconds": 3600},
+            first_date=date_pb2.Date(year=2027, month=3, day=13),
+            last_date=date_pb2.Date(year=2027, month=3, day=15),
+        )
+    )
+    request = bpb.ListSlotsRequest(doctor_id=doctor, page_size=100)
+    request.starts_after.FromDatetime(datetime(2027, 3, 13, tzinfo=UTC))
+    slots = (await nobat.patient().booking.ListSlots(request)).slots
+    zone = ZoneInfo("America/New_York")
+    local = [s.starts_at.ToDatetime(tzinfo=UTC).astimezone(zone) for s in slots]
+    assert [(t.date(), t.hour) for t in local] == [
+        (date(2027, 3, 13), 9),
+        (date(2027, 3, 14), 9),
+        (date(2027, 3, 15), 9),
+    ]
+    assert [s.starts_at.ToDatetime().hour for s in slots] == [14, 13, 13]
+
+
+async def test_bad_checkout_requests_are_refused_with_the_field(nobat):
+    doctor = await nobat.new_doctor()
+    [slot, *_] = await nobat.free_slots(doctor)
+    patient = nobat.patient()
+    checkout = await nobat.book(patient, slot.id)
+    await nobat.pay(checkout)
+    await nobat.checkout_until(patient, checkout.id, CONFIRMED)
+
+    cases = [
+        (
+            bpb.StartCheckoutRequest(idempotency_key=key(), slot_id=slot.id, method=GATEWAY),
+            grpc.StatusCode.FAILED_PRECONDITION,
+        ),  # already booked
+        (
+            bpb.StartCheckoutRequest(idempotency_key=key(), slot_id=slot.id),
+            grpc.StatusCode.INVALID_ARGUMENT,
+        ),  # no method
+        (
+            bpb.StartCheckoutRequest(idempotency_key="", slot_id=slot.id, method=GATEWAY),
+            grpc.StatusCode.INVALID_ARGUMENT,
+        ),
+        (
+            bpb.StartCheckoutRequest(
+                idempotency_key=key(), slot_id=slot.id, method=GATEWAY, return_url="x" * 5000
+            ),
+            grpc.StatusCode.INVALID_ARGUMENT,
+        ),
+    ]
+    other = nobat.patient()
+    for request, code in cases:
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await other.booking.StartCheckout(request)
+        assert refused.value.code() == code, request
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await other.booking.ListSlots(bpb.ListSlotsRequest(doctor_id=doctor, page_size=-1))
+    assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    rows = await nobat.rows(
+        "booking", "SELECT count(*) FROM checkouts WHERE patient_id = :p", p=other.subject
+    )
+    assert rows[0][0] == 0
