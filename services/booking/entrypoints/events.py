@@ -11,8 +11,8 @@ from nobat.payment.v1 import events_pb2
 
 from runtime.consumer import EventHandler
 from runtime.db import UnitOfWork
+from services.booking.adapters.messages import confirmed_payment_from, payment_failure_from
 from services.booking.domain.checkout import PURCHASE_KIND
-from services.booking.entrypoints.messages import confirmed_payment_from, payment_failure_from
 from services.booking.handlers import checkouts
 from services.booking.handlers.context import Context
 

@@ -17,10 +17,7 @@ from nobat.booking.v1 import booking_service_pb2_grpc
 from runtime import auth, errors
 from runtime.idempotency import answer_call
 from runtime.wire import decode_page_token, encode_page_token, page_size_of, timestamp_or_none
-from services.booking.domain.cancellation import CancelledBy
-from services.booking.domain.errors import SlotAlreadyHeld
-from services.booking.domain.schedule import WeeklyAvailability
-from services.booking.entrypoints.messages import (
+from services.booking.adapters.messages import (
     availability_message,
     checkout_message,
     date_from,
@@ -36,6 +33,9 @@ from services.booking.entrypoints.messages import (
     slot_status_from,
     windows_from,
 )
+from services.booking.domain.cancellation import CancelledBy
+from services.booking.domain.errors import SlotAlreadyHeld
+from services.booking.domain.schedule import WeeklyAvailability
 from services.booking.handlers import checkouts, doctors, reservations
 from services.booking.handlers.context import Context
 from services.booking.handlers.stores import Stores

@@ -7,6 +7,7 @@ import uuid
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from runtime.db import UnitOfWork
+from services.booking.adapters.messages import event_message
 from services.booking.adapters.repository import (
     Availabilities,
     Checkouts,
@@ -14,7 +15,6 @@ from services.booking.adapters.repository import (
     Reservations,
     Slots,
 )
-from services.booking.entrypoints.messages import event_message
 
 _NOBAT_BOOKING = uuid.uuid5(uuid.NAMESPACE_URL, "urn:nobat:booking")
 

@@ -14,7 +14,7 @@ from nobat.payment.v1 import events_pb2
 from runtime.consumer import EventHandler, PermanentFailure
 from runtime.db import UnitOfWork
 from runtime.errors import DomainError
-from services.payment.entrypoints.messages import destination_from, optional_money_from
+from services.payment.adapters.messages import destination_from, optional_money_from
 from services.payment.handlers import refunds
 from services.payment.handlers.context import Context
 

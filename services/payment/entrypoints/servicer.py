@@ -17,11 +17,7 @@ from nobat.payment.v1 import payment_service_pb2_grpc
 from runtime import auth, errors
 from runtime.idempotency import answer_call
 from runtime.wire import decode_page_token, encode_page_token, page_size_of, timestamp_or_none
-from services.payment.adapters.repository import Ledger, Payouts, Wallets
-from services.payment.domain.currency import currency_of
-from services.payment.domain.errors import InsufficientWalletBalance
-from services.payment.domain.refund import check_reason
-from services.payment.entrypoints.messages import (
+from services.payment.adapters.messages import (
     account_from,
     destination_from,
     ledger_entry_message,
@@ -39,6 +35,10 @@ from services.payment.entrypoints.messages import (
     wallet_shortfall_message,
     wallet_transaction_message,
 )
+from services.payment.adapters.repository import Ledger, Payouts, Wallets
+from services.payment.domain.currency import currency_of
+from services.payment.domain.errors import InsufficientWalletBalance
+from services.payment.domain.refund import check_reason
 from services.payment.handlers import payments, refunds
 from services.payment.handlers.context import Context
 from services.payment.handlers.recording import Stores

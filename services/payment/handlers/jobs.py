@@ -8,9 +8,9 @@ import logging
 
 from runtime.db import UnitOfWork
 from runtime.jobs import for_each
+from services.payment.adapters.messages import event_message
 from services.payment.domain.events import Change, PaymentConfirmed
 from services.payment.domain.postings import post_release
-from services.payment.entrypoints.messages import event_message
 from services.payment.handlers.context import Context
 from services.payment.handlers.payments import (
     due_for_check,

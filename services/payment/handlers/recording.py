@@ -15,6 +15,7 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from runtime.db import UnitOfWork
+from services.payment.adapters.messages import event_message
 from services.payment.adapters.repository import Ledger, Payments, Payouts, Wallets
 from services.payment.domain.events import (
     CaptureRefunded,
@@ -39,7 +40,6 @@ from services.payment.domain.settlement import (
     settle_refund,
 )
 from services.payment.domain.wallet import WalletTransactionKind
-from services.payment.entrypoints.messages import event_message
 from services.payment.handlers.context import Context
 from services.payment.handlers.gateway import GatewayRefused, GatewayUnavailable, RefundRequest
 

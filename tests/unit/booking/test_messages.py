@@ -18,6 +18,26 @@ from nobat.payment.v1 import payment_service_pb2
 
 from runtime import rpc, wire
 from runtime.errors import InvalidArgument
+from services.booking.adapters.messages import (
+    availability_message,
+    checkout_message,
+    confirmed_payment_from,
+    date_from,
+    doctor_message,
+    event_message,
+    method_from,
+    money_from,
+    money_message,
+    payment_failure_from,
+    reservation_message,
+    reservation_status_from,
+    slot_held_message,
+    slot_id_from,
+    slot_length_from,
+    slot_message,
+    slot_status_from,
+    windows_from,
+)
 from services.booking.domain.cancellation import CancelledBy
 from services.booking.domain.checkout import (
     CheckoutStatus,
@@ -44,27 +64,7 @@ from services.booking.domain.schedule import (
     WeeklyAvailability,
 )
 from services.booking.domain.slot import SlotStatus
-from services.booking.entrypoints import messages
-from services.booking.entrypoints.messages import (
-    availability_message,
-    checkout_message,
-    confirmed_payment_from,
-    date_from,
-    doctor_message,
-    event_message,
-    method_from,
-    money_from,
-    money_message,
-    payment_failure_from,
-    reservation_message,
-    reservation_status_from,
-    slot_held_message,
-    slot_id_from,
-    slot_length_from,
-    slot_message,
-    slot_status_from,
-    windows_from,
-)
+from services.booking.adapters import messages
 from tests.unit.booking.builders import (
     DECLINED,
     FEE,

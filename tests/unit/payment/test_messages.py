@@ -14,6 +14,25 @@ from nobat.payment.v1 import payment_service_pb2 as pb
 
 from runtime import rpc, wire
 from runtime.errors import InvalidArgument
+from services.payment.adapters.messages import (
+    account_from,
+    destination_from,
+    event_message,
+    ledger_entry_message,
+    method_from,
+    money_from,
+    money_message,
+    optional_money_from,
+    payee_lines_from,
+    payment_message,
+    payment_status_from,
+    payout_message,
+    payout_status_from,
+    purchase_from,
+    wallet_message,
+    wallet_shortfall_message,
+    wallet_transaction_message,
+)
 from services.payment.adapters.repository import PostedEntry
 from services.payment.domain import attempt as attempts
 from services.payment.domain.attempt import Attempt
@@ -55,26 +74,7 @@ from services.payment.domain.settlement import (
     settle_refund,
 )
 from services.payment.domain.wallet import Wallet, WalletTransaction, WalletTransactionKind
-from services.payment.entrypoints import messages
-from services.payment.entrypoints.messages import (
-    account_from,
-    destination_from,
-    event_message,
-    ledger_entry_message,
-    method_from,
-    money_from,
-    money_message,
-    optional_money_from,
-    payee_lines_from,
-    payment_message,
-    payment_status_from,
-    payout_message,
-    payout_status_from,
-    purchase_from,
-    wallet_message,
-    wallet_shortfall_message,
-    wallet_transaction_message,
-)
+from services.payment.adapters import messages
 from tests.unit.payment.builders import (
     DOCTOR,
     PATIENT,
