@@ -13,8 +13,9 @@ from pathlib import Path
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from cli import bookings, payments
+from cli.calls import CliError
 from cli.manifest import DEFAULT_MANIFEST, load_manifest, token_for
-from cli.payments import CliError, add_commands
 from runtime.auth import ROLES
 from runtime.errors import DomainError
 
@@ -67,7 +68,8 @@ def main(argv: list[str] | None = None) -> None:
     minting.add_argument("--subject", required=True, help="the user or service id")
     minting.add_argument("--ttl", type=float, default=3600, help="seconds (default 3600)")
     minting.set_defaults(run=token)
-    add_commands(commands)
+    payments.add_commands(commands)
+    bookings.add_commands(commands)
     args = parser.parse_args(argv)
     try:
         code = args.run(args)

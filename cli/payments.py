@@ -8,65 +8,37 @@ the payment service applies the same rules as to an app: a patient sees only the
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import time
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from urllib.parse import urlparse
 
-import grpc
-from google.protobuf import json_format
 from google.protobuf.message import Message
 from nobat.common.v1 import money_pb2
 from nobat.payment.v1 import payment_service_pb2 as pb
 from nobat.payment.v1 import payment_service_pb2_grpc
 
 from cli import render
-from cli.manifest import load_manifest, token_for
-from runtime.auth import ROLES
+from cli.calls import RPC_TIMEOUT, Call, CliError, acting, json_flag, service, show
+from cli.manifest import load_manifest
 from services.payment.domain.money import Money
 
 PATIENT = "patient:patient-1"
 DOCTOR = "doctor:doctor-1"
-RPC_TIMEOUT = 10.0
 OUTCOMES = ("pay", "decline", "cancel")
 # What the sandbox's page does for Decline when the button names no code.
 DEFAULT_DECLINE_CODE = "generic_decline"
 
 
-class CliError(Exception):
-    """A failure to report in one line (`error: …`), exit status 1."""
-
-
-Call = Callable[[str, Message], Message]
-
-
-def caller(text: str) -> tuple[str, str]:
-    """`patient:patient-1` as (role, subject)."""
-    role, _, subject = text.partition(":")
-    if role not in ROLES or not subject:
-        raise argparse.ArgumentTypeError(
-            f"{text!r} is not ROLE:SUBJECT with ROLE one of {', '.join(sorted(ROLES))}"
-        )
-    return role, subject
-
-
-@contextlib.contextmanager
-def payment_service(args: argparse.Namespace, manifest: dict | None = None) -> Iterator[Call]:
+def payment_service(
+    args: argparse.Namespace, manifest: dict | None = None
+) -> AbstractContextManager[Call]:
     """`call(method, request)` on the payment service, as the caller `--as` names."""
-    manifest = manifest or load_manifest(args.manifest)
-    role, subject = args.caller
-    metadata = (("authorization", f"Bearer {token_for(manifest, subject, role)}"),)
-    with grpc.insecure_channel(manifest["services"]["payment"]) as channel:
-        stub = payment_service_pb2_grpc.PaymentServiceStub(channel)
-
-        def call(method: str, request: Message) -> Message:
-            return getattr(stub, method)(request, metadata=metadata, timeout=RPC_TIMEOUT)
-
-        yield call
+    return service(args, "payment", payment_service_pb2_grpc.PaymentServiceStub, manifest)
 
 
 def _print_reply(
@@ -80,9 +52,7 @@ def _print_reply(
     else as `text` puts it."""
     with payment_service(args) as call:
         reply = call(method, request)
-    shown = getattr(reply, part) if part else reply
-    print(json_format.MessageToJson(shown, indent=2) if args.json else text(shown))
-    return 0
+    return show(args, getattr(reply, part) if part else reply, text)
 
 
 def list_payments(args: argparse.Namespace) -> int:
@@ -257,21 +227,7 @@ def payouts(args: argparse.Namespace) -> int:
 def add_commands(commands: argparse._SubParsersAction) -> None:
     """`payments list|show`, `pay`, `wallet show|history|top-up` and `payouts`."""
 
-    def acting(default: str) -> argparse.ArgumentParser:
-        parent = argparse.ArgumentParser(add_help=False)
-        parent.add_argument(
-            "--as",
-            dest="caller",
-            type=caller,
-            default=caller(default),
-            metavar="ROLE:SUBJECT",
-            help=f"who calls (default {default})",
-        )
-        return parent
-
-    patient, doctor = acting(PATIENT), acting(DOCTOR)
-    as_json = argparse.ArgumentParser(add_help=False)
-    as_json.add_argument("--json", action="store_true", help="the reply as protobuf JSON")
+    patient, doctor, as_json = acting(PATIENT), acting(DOCTOR), json_flag()
     paged = argparse.ArgumentParser(add_help=False)
     paged.add_argument("--limit", type=int, default=20, help="newest N (default 20, at most 100)")
     reading = [patient, as_json]

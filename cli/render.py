@@ -1,14 +1,16 @@
-"""How the payment verbs print: money in major units, enum values without their prefix,
-times in UTC, and plain aligned tables."""
+"""How the verbs print: money in major units, enum values without their prefix, times in
+UTC (and appointments also in the doctor's own zone), and plain aligned tables."""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Collection, Sequence
-from datetime import UTC
+from collections.abc import Collection, Mapping, Sequence
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from google.protobuf.internal.enum_type_wrapper import EnumTypeWrapper
 from google.protobuf.message import Message
+from nobat.booking.v1 import booking_service_pb2 as bpb
 from nobat.common.v1 import checkout_pb2, money_pb2
 from nobat.payment.v1 import payment_service_pb2 as pb
 
@@ -250,3 +252,100 @@ def payouts_table(payouts: Sequence[pb.Payout]) -> str:
         right={2, 3, 4, 5},
         empty="no payouts",
     )
+
+
+def local_time(message: Message, field: str, zone: str) -> str:
+    """An instant as a clock in `zone` shows it: "Sat 2025-01-18 09:00 +0330"."""
+    if not message.HasField(field):
+        return NOTHING
+    try:
+        there = ZoneInfo(zone)
+    except (ZoneInfoNotFoundError, ValueError):  # no zone, or one this machine lacks
+        there = UTC
+    stamp: datetime = getattr(message, field).ToDatetime(tzinfo=UTC)
+    return stamp.astimezone(there).strftime("%a %Y-%m-%d %H:%M %Z")
+
+
+def doctors_table(doctors: Sequence[bpb.Doctor]) -> str:
+    return table(
+        ["ID", "NAME", "SPECIALTY", "ZONE", "FEE"],
+        [
+            [d.id, d.display_name, d.specialty, d.time_zone, money(d.appointment_fee)]
+            for d in doctors
+        ],
+        right={4},
+        empty="no doctors",
+    )
+
+
+def slots_table(slots: Sequence[bpb.Slot], zone: str) -> str:
+    """Start times in the doctor's zone and in UTC."""
+    return table(
+        ["ID", f"STARTS ({zone})", "UTC", "STATUS", "FEE"],
+        [
+            [
+                s.id,
+                local_time(s, "starts_at", zone),
+                when(s, "starts_at"),
+                label(bpb.SlotStatus, s.status),
+                money(s.fee),
+            ]
+            for s in slots
+        ],
+        right={4},
+        empty="no slots",
+    )
+
+
+def checkout_text(c: bpb.Checkout) -> str:
+    """`checkout … is PAYMENT_FAILED (card_declined, retryable)` and what it buys."""
+    line = f"checkout {c.id} is {label(checkout_pb2.CheckoutStatus, c.status)}"
+    if c.status == checkout_pb2.CHECKOUT_STATUS_AWAITING_PAYMENT:
+        line += f", the slot held until {when(c, 'hold_expires_at')}"
+    elif c.status == checkout_pb2.CHECKOUT_STATUS_PAYMENT_FAILED:
+        failure = c.payment_failure
+        retryable = "retryable" if failure.retryable else "not retryable"
+        line += f" ({failure.code or 'no code'}, {retryable})"
+        if failure.message:
+            line += f": {failure.message}"
+    elif c.status == checkout_pb2.CHECKOUT_STATUS_CONFIRMED:
+        line += f": reservation {c.reservation_id}"
+    elif c.status == checkout_pb2.CHECKOUT_STATUS_REFUNDED:
+        line += f" ({label(bpb.RefundReason, c.refund_reason)}): the payment is refunded in full"
+    elif c.status == checkout_pb2.CHECKOUT_STATUS_EXPIRED:
+        line += ": the hold ran out before it was paid"
+    method = label(checkout_pb2.PaymentMethod, c.method)
+    return f"{line}\n{money(c.price)} by {method} for slot {c.slot_id} with {c.doctor_id}"
+
+
+def reservations_table(reservations: Sequence[bpb.Reservation], zones: Mapping[str, str]) -> str:
+    """Start times in each doctor's zone (`zones` by doctor id) and in UTC."""
+    return table(
+        ["ID", "DOCTOR", "STARTS (DOCTOR'S TIME)", "UTC", "STATUS", "PRICE", "REFUND"],
+        [
+            [
+                r.id,
+                r.doctor_id,
+                local_time(r, "starts_at", zones.get(r.doctor_id, "UTC")),
+                when(r, "starts_at"),
+                label(bpb.ReservationStatus, r.status),
+                money(r.price),
+                money(r.cancellation.refund) if r.HasField("cancellation") else NOTHING,
+            ]
+            for r in reservations
+        ],
+        right={5, 6},
+        empty="no reservations",
+    )
+
+
+def cancellation_text(r: bpb.Reservation) -> str:
+    """`reservation … is CANCELLED by PATIENT (ill)` and the refund the policy granted."""
+    cancellation = r.cancellation
+    by = label(bpb.CancelledBy, cancellation.cancelled_by)
+    line = f"reservation {r.id} is {label(bpb.ReservationStatus, r.status)} by {by}"
+    if cancellation.reason:
+        line += f" ({cancellation.reason})"
+    refund, paid = cancellation.refund.amount_minor, r.price.amount_minor
+    share = "in full" if refund == paid else "nothing" if refund == 0 else "in part"
+    return f"{line}\nrefund: {money(cancellation.refund)} of the {money(r.price)} paid ({share})"

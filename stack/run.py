@@ -14,6 +14,7 @@ from pathlib import Path
 
 from stack._process import StackError, log_tail
 from stack.local import ROOT, LocalStack
+from stack.seed import seed
 
 BASE_PORT = 50051
 
@@ -50,6 +51,10 @@ def main() -> None:
         print(
             f"  sandbox       {stack.sandbox.url}   the payment gateway: checkout pages, webhooks"
         )
+    try:
+        seed(stack)
+    except Exception as exc:  # demo data is a convenience: nobat serves without it
+        print(f"warning: seeding the demo data failed, nobat runs without it: {exc}")
     print(
         f"logs: {_relative(stack.logs_dir)}/<service>.log    Ctrl-C stops everything.", flush=True
     )

@@ -18,6 +18,7 @@ from nobat.payment.v1 import payment_service_pb2
 
 from runtime import rpc, wire
 from runtime.errors import InvalidArgument
+from services.booking.adapters import messages
 from services.booking.adapters.messages import (
     availability_message,
     checkout_message,
@@ -64,7 +65,6 @@ from services.booking.domain.schedule import (
     WeeklyAvailability,
 )
 from services.booking.domain.slot import SlotStatus
-from services.booking.adapters import messages
 from tests.unit.booking.builders import (
     DECLINED,
     FEE,

@@ -14,6 +14,7 @@ from nobat.payment.v1 import payment_service_pb2 as pb
 
 from runtime import rpc, wire
 from runtime.errors import InvalidArgument
+from services.payment.adapters import messages
 from services.payment.adapters.messages import (
     account_from,
     destination_from,
@@ -74,7 +75,6 @@ from services.payment.domain.settlement import (
     settle_refund,
 )
 from services.payment.domain.wallet import Wallet, WalletTransaction, WalletTransactionKind
-from services.payment.adapters import messages
 from tests.unit.payment.builders import (
     DOCTOR,
     PATIENT,

@@ -1,0 +1,228 @@
+"""Demo data for `make run`, so that a newcomer can book and pay at once: three doctors,
+each open Saturday to Wednesday from 09:00 to 13:00 in their own zone in 30-minute slots
+for the next 14 days, and a demo patient, patient-1, whose wallet is topped up once.
+
+Everything goes through the services' public APIs, as an admin and as the patient would,
+and may run on every start, since the data outlives it in .data/: fixed idempotency keys
+make a repeated call the same call, a doctor already there counts as seeded, the wallet is
+topped up by one keyed payment however often this runs, and each day's run moves the
+14 days on. A doctor whose weekly pattern someone has changed since keeps theirs.
+
+Consultation shifts are not seeded here: they come with the consultation service, which
+does not take them yet.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.request
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import grpc
+from google.protobuf import duration_pb2
+from google.protobuf.message import Message
+from google.type import date_pb2, dayofweek_pb2, timeofday_pb2
+from nobat.booking.v1 import booking_service_pb2 as bpb
+from nobat.booking.v1 import booking_service_pb2_grpc
+from nobat.common.v1 import money_pb2
+from nobat.payment.v1 import payment_service_pb2 as ppb
+from nobat.payment.v1 import payment_service_pb2_grpc
+
+from runtime.auth import mint_token
+from services.payment.domain.money import Money
+from stack.local import LocalStack
+
+RPC_TIMEOUT = 15.0
+# How long the sandbox's webhook may take to settle the top-up.
+SETTLE_TIMEOUT = 20.0
+
+
+@dataclass(frozen=True)
+class DemoDoctor:
+    id: str
+    name: str
+    specialty: str
+    time_zone: str
+    fee: Money
+
+
+DOCTORS = (
+    DemoDoctor(
+        "doctor-1", "Dr. Sara Ahmadi", "general practice", "Asia/Tehran", Money(1_500_000, "IRR")
+    ),
+    DemoDoctor(
+        "doctor-2", "Dr. Reza Karimi", "dermatology", "Asia/Tehran", Money(2_000_000, "IRR")
+    ),
+    DemoDoctor("doctor-3", "Dr. Emily Clark", "cardiology", "Europe/London", Money(8_000, "GBP")),
+)
+WORKING_DAYS = (
+    dayofweek_pb2.SATURDAY,
+    dayofweek_pb2.SUNDAY,
+    dayofweek_pb2.MONDAY,
+    dayofweek_pb2.TUESDAY,
+    dayofweek_pb2.WEDNESDAY,
+)
+OPENS, CLOSES = timeofday_pb2.TimeOfDay(hours=9), timeofday_pb2.TimeOfDay(hours=13)
+SLOT = duration_pb2.Duration(seconds=30 * 60)
+DAYS_AHEAD = 14
+HOURS = "Sat-Wed 09:00-13:00"
+
+PATIENT = "patient-1"
+TOP_UP = Money(5_000_000, "IRR")
+TOP_UP_KEY = "seed-wallet-top-up"
+# The admin the seed calls as; idempotency keys are the caller's own.
+ADMIN = "seed"
+
+
+class SeedError(Exception):
+    """Seeding stopped; the message says where."""
+
+
+def seed(stack: LocalStack) -> None:
+    """Seed the running stack, printing one line per thing seeded."""
+    admin = _Caller(stack, "admin", ADMIN)
+    patient = _Caller(stack, "patient", PATIENT)
+    try:
+        for doctor in DOCTORS:
+            print(_seed_doctor(admin, doctor), flush=True)
+        print(_seed_wallet(patient, stack.sandbox.url if stack.sandbox else ""), flush=True)
+    except grpc.RpcError as exc:
+        raise SeedError(f"{exc.code().name}: {exc.details()}") from None
+    finally:
+        admin.close()
+        patient.close()
+
+
+class _Caller:
+    """Booking and payment as one user, with their token on every call."""
+
+    def __init__(self, stack: LocalStack, role: str, subject: str) -> None:
+        token = mint_token(stack.keys, subject, role, ttl=600)
+        self.metadata = (("authorization", f"Bearer {token}"),)
+        self.channels = [
+            grpc.insecure_channel(stack.services[name].address) for name in ("booking", "payment")
+        ]
+        self.booking = booking_service_pb2_grpc.BookingServiceStub(self.channels[0])
+        self.payment = payment_service_pb2_grpc.PaymentServiceStub(self.channels[1])
+
+    def __call__(self, method, request: Message):
+        return method(request, metadata=self.metadata, timeout=RPC_TIMEOUT)
+
+    def close(self) -> None:
+        for channel in self.channels:
+            channel.close()
+
+
+def _seed_doctor(admin: _Caller, demo: DemoDoctor) -> str:
+    fee = money_pb2.Money(amount_minor=demo.fee.amount_minor, currency=demo.fee.currency)
+    try:
+        doctor = admin(
+            admin.booking.CreateDoctor,
+            bpb.CreateDoctorRequest(
+                idempotency_key=f"seed-doctor-{demo.id}",
+                doctor_id=demo.id,
+                display_name=demo.name,
+                specialty=demo.specialty,
+                time_zone=demo.time_zone,
+                appointment_fee=fee,
+            ),
+        ).doctor
+    except grpc.RpcError as exc:
+        if exc.code() != grpc.StatusCode.ALREADY_EXISTS:
+            raise
+        doctor = admin(admin.booking.GetDoctor, bpb.GetDoctorRequest(doctor_id=demo.id)).doctor
+    fee_text = str(Money(doctor.appointment_fee.amount_minor, doctor.appointment_fee.currency))
+    line = f"seeded {doctor.id} {doctor.display_name} ({doctor.specialty}, {fee_text}): "
+    if _pattern_changed(admin, doctor.id):
+        return line + "its weekly schedule was changed since the seed, left as it is"
+    first = datetime.now(UTC).astimezone(ZoneInfo(doctor.time_zone)).date()
+    last = first + timedelta(days=DAYS_AHEAD - 1)
+    admin(
+        admin.booking.SetWeeklyAvailability,
+        bpb.SetWeeklyAvailabilityRequest(
+            # One key a day: the same day's runs are one call, the next day's moves on.
+            idempotency_key=f"seed-availability-{doctor.id}-{first}-{last}",
+            doctor_id=doctor.id,
+            windows=_windows(),
+            slot_duration=SLOT,
+            first_date=date_pb2.Date(year=first.year, month=first.month, day=first.day),
+            last_date=date_pb2.Date(year=last.year, month=last.month, day=last.day),
+        ),
+    )
+    return line + f"{HOURS} {doctor.time_zone}, 30-minute slots to {last}"
+
+
+def _windows() -> list[bpb.AvailabilityWindow]:
+    return [
+        bpb.AvailabilityWindow(day_of_week=day, start_time=OPENS, end_time=CLOSES)
+        for day in WORKING_DAYS
+    ]
+
+
+def _pattern_changed(admin: _Caller, doctor_id: str) -> bool:
+    """Whether the doctor has a weekly pattern other than the seed's."""
+    try:
+        stored = admin(
+            admin.booking.GetWeeklyAvailability,
+            bpb.GetWeeklyAvailabilityRequest(doctor_id=doctor_id),
+        ).availability
+    except grpc.RpcError as exc:
+        if exc.code() != grpc.StatusCode.NOT_FOUND:
+            raise
+        return False
+
+    def shape(windows) -> set[bytes]:
+        return {w.SerializeToString(deterministic=True) for w in windows}
+
+    return (shape(stored.windows), stored.slot_duration) != (shape(_windows()), SLOT)
+
+
+def _seed_wallet(patient: _Caller, sandbox_url: str) -> str:
+    """One top-up, paid on the sandbox as the patient would on its page."""
+    amount = money_pb2.Money(amount_minor=TOP_UP.amount_minor, currency=TOP_UP.currency)
+    started = patient(
+        patient.payment.TopUpWallet,
+        ppb.TopUpWalletRequest(idempotency_key=TOP_UP_KEY, amount=amount),
+    ).payment
+    # The keyed call answers as it first did; what the payment is now says what is left.
+    payment = _payment(patient, started.id)
+    if payment.status == ppb.PAYMENT_STATUS_PROCESSING and payment.attempts:
+        _press_pay(sandbox_url, payment.attempts[-1].gateway_ref)
+        deadline = time.monotonic() + SETTLE_TIMEOUT
+        while payment.status == ppb.PAYMENT_STATUS_PROCESSING and time.monotonic() < deadline:
+            time.sleep(0.1)
+            payment = _payment(patient, payment.id)
+    if payment.status != ppb.PAYMENT_STATUS_SUCCEEDED:
+        status = ppb.PaymentStatus.Name(payment.status).removeprefix("PAYMENT_STATUS_")
+        raise SeedError(
+            f"{PATIENT}'s wallet top-up {payment.id} is {status}; delete .data/ to seed afresh"
+        )
+    wallet = patient(patient.payment.GetWallet, ppb.GetWalletRequest()).wallet
+    balance = ", ".join(str(Money(b.amount_minor, b.currency)) for b in wallet.balances)
+    return (
+        f"seeded {PATIENT}'s wallet: one top-up of {TOP_UP}, paid (balance {balance or 'nothing'})"
+    )
+
+
+def _payment(patient: _Caller, payment_id: str) -> ppb.Payment:
+    return patient(patient.payment.GetPayment, ppb.GetPaymentRequest(payment_id=payment_id)).payment
+
+
+def _press_pay(sandbox_url: str, session_id: str) -> None:
+    """The sandbox page's Pay button, through its control API."""
+    if not sandbox_url:
+        raise SeedError("no sandbox gateway to pay the wallet top-up on")
+    request = urllib.request.Request(
+        f"{sandbox_url}/_sandbox/checkout/{session_id}/pay",
+        data=json.dumps({}).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=RPC_TIMEOUT):
+            pass
+    except OSError as exc:  # urllib's HTTPError and URLError among them
+        raise SeedError(f"the sandbox did not pay the wallet top-up: {exc}") from None
