@@ -7,13 +7,14 @@ signs tokens with the development keys kept beside it.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import sys
 from pathlib import Path
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from cli import bookings, payments
+from cli import bookings, invariants, payments
 from cli.calls import CliError
 from cli.manifest import DEFAULT_MANIFEST, load_manifest, token_for
 from runtime.auth import ROLES
@@ -35,6 +36,15 @@ def status(args: argparse.Namespace) -> int:
         healthy &= state == "SERVING"
         print(f"{name:<13} {address:<17} {state}")
     return 0 if healthy else 1
+
+
+def check(args: argparse.Namespace) -> int:
+    manifest = load_manifest(args.manifest)
+    violations = asyncio.run(invariants.check(manifest["databases"], manifest.get("nats")))
+    for violation in violations:
+        print(violation)
+    print(f"{len(violations)} violations" if violations else "every invariant holds")
+    return 1 if violations else 0
 
 
 def token(args: argparse.Namespace) -> int:
@@ -63,6 +73,9 @@ def main(argv: list[str] | None = None) -> None:
     )
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("status", help="health of each service").set_defaults(run=status)
+    commands.add_parser(
+        "check", help="every invariant, read from the databases and streams"
+    ).set_defaults(run=check)
     minting = commands.add_parser("token", help="a development bearer token, e.g. for grpcurl")
     minting.add_argument("--role", choices=sorted(ROLES), required=True)
     minting.add_argument("--subject", required=True, help="the user or service id")

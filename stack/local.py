@@ -78,6 +78,10 @@ class LocalStack:
             self.logs_dir.mkdir(parents=True, exist_ok=True)
             admin_url = self._start_postgres()
             nats_url = self._start_nats()
+            self.database_urls = {
+                name: Databases(admin_url).url(f"nobat_{name}") for name in SERVICES
+            }
+            self.nats_url = nats_url
             self._start_sandbox()
             self._create_databases(admin_url)
             with ThreadPoolExecutor(len(SERVICES)) as pool:
@@ -229,6 +233,9 @@ class LocalStack:
             "services": {name: h.address for name, h in self.services.items()},
             "keys": str(self.data_dir / "jwt-keys.json"),
             "sandbox": self.sandbox.url if self.sandbox else "",
+            # For `nobat check`, which reads every database and stream.
+            "databases": self.database_urls,
+            "nats": self.nats_url,
         }
         (self.data_dir / "stack.json").write_text(json.dumps(manifest, indent=2))
 

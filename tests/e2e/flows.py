@@ -111,13 +111,15 @@ class Nobat:
         for channel in self.channels.values():
             await channel.close()
 
-    async def rows(self, service: str, sql: str, **params: object) -> list:
-        assert self.stack.postgres is not None
-        url = self.stack.postgres.url().rsplit("/", 1)[0] + f"/nobat_{service}"
-        engine = create_async_engine(url.replace("postgresql://", "postgresql+asyncpg://", 1))
+    async def rows(self, service: str, sql: str, commit: bool = False, **params: object) -> list:
+        engine = create_async_engine(self.stack.database_urls[service])
         try:
             async with engine.connect() as conn:
-                return list(await conn.execute(text(sql), params))
+                result = await conn.execute(text(sql), params)
+                rows = list(result) if result.returns_rows else []
+                if commit:
+                    await conn.commit()
+                return rows
         finally:
             await engine.dispose()
 

@@ -13,6 +13,7 @@ from google.type import date_pb2
 from nobat.booking.v1 import booking_service_pb2 as bpb
 from nobat.payment.v1 import payment_service_pb2 as ppb
 
+from cli import invariants
 from tests.e2e.flows import (
     AWAITING,
     CONFIRMED,
@@ -339,3 +340,21 @@ async def test_bad_checkout_requests_are_refused_with_the_field(nobat):
         "booking", "SELECT count(*) FROM checkouts WHERE patient_id = :p", p=other.subject
     )
     assert rows[0][0] == 0
+
+
+async def test_the_invariant_checker_reports_a_reservation_nobody_paid_for(nobat, stack):
+    doctor = await nobat.new_doctor()
+    [slot, *_] = await nobat.free_slots(doctor)
+    await nobat.rows(
+        "booking",
+        "INSERT INTO reservations (id, slot_id, doctor_id, patient_id, starts_at, ends_at,"
+        " price_minor, currency, checkout_id, payment_id, confirmed_at, status)"
+        " SELECT 'forged', id, doctor_id, 'patient-x', starts_at, ends_at, 50000, 'USD',"
+        " 'forged-checkout', 'never-paid', now(), 'confirmed' FROM slots WHERE id = :slot",
+        slot=slot.id,
+        commit=True,
+    )
+    violations = await invariants.check(stack.database_urls)
+    assert [(v.invariant, v.subject) for v in violations] == [
+        ("no record without payment", "booking record forged")
+    ]

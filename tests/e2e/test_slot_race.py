@@ -16,6 +16,7 @@ import pytest
 from nobat.booking.v1 import booking_service_pb2 as bpb
 from nobat.payment.v1 import payment_service_pb2 as ppb
 
+from cli import invariants
 from tests.e2e.flows import CONFIRMED, REFUNDED, Nobat, running_stack
 from tests.processes import eventually
 
@@ -98,5 +99,10 @@ async def test_fifty_payers_for_one_slot_give_one_reservation_and_full_refunds(s
             " HAVING sum(amount_minor) <> 0",
         )
         assert unbalanced == []
+        await eventually(lambda: _holds(stack), 30, "every invariant to hold")
     finally:
         await nobat.close()
+
+
+async def _holds(stack) -> bool:
+    return await invariants.check(stack.database_urls, stack.nats_url) == []
