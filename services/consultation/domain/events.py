@@ -1,0 +1,154 @@
+"""The facts consultation tells other contexts, as the entities record them.
+
+The handler turns each into its protobuf message (`nobat.consultation.v1` for the
+clinical facts, `nobat.payment.v1` for the purchase outcomes and refund requests) and
+writes it to the outbox in the same commit as the entity that recorded it.
+
+They carry ids, types, urgency and times only: never the complaint, symptoms, details,
+notes, chat text, a national id or a phone number. Consultation does not even hold the
+last two; contact details live in notification.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import Enum
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from services.consultation.domain.money import Money
+    from services.consultation.domain.offers import ConsultationType
+    from services.consultation.domain.triage import Urgency
+
+# What payment knows a consultation purchase by: Purchase(kind=PURCHASE_KIND, ref=checkout id).
+PURCHASE_KIND = "consultation"
+
+
+class RefundReason(Enum):
+    """Why a paid purchase went back to the patient in full; the values are the machine
+    codes sent as PurchaseRejected.reason and RefundRequested.reason."""
+
+    AMOUNT_MISMATCH = "amount_mismatch"
+    # The chosen doctor was deactivated before the payment was confirmed.
+    DOCTOR_UNAVAILABLE = "doctor_unavailable"
+    SYMPTOMS_NOT_SUBMITTED = "symptoms_not_submitted"
+    # Nobody accepted in time, or every doctor on shift declined.
+    NO_DOCTOR_ACCEPTED = "no_doctor_accepted"
+    # A second payment for a checkout another payment already settled: a PurchaseRejected
+    # reason only, never a checkout's own refund_reason (the API has no value for it).
+    DUPLICATE_PAYMENT = "duplicate_payment"
+
+
+@dataclass(frozen=True)
+class Purchase:
+    ref: str
+    kind: str = field(default=PURCHASE_KIND)
+
+
+@dataclass(frozen=True)
+class PurchaseFulfilled:
+    """A confirmed payment opened a clinical session: payment's orphan check can stop."""
+
+    payment_id: str
+    purchase: Purchase
+    fulfilled_at: datetime
+
+
+@dataclass(frozen=True)
+class PurchaseRejected:
+    """A confirmed payment bought nothing; payment refunds it in full."""
+
+    payment_id: str
+    purchase: Purchase
+    reason: RefundReason
+    rejected_at: datetime
+
+
+@dataclass(frozen=True)
+class RefundRequested:
+    """A fulfilled purchase goes back in full: the session expired, or nobody took it."""
+
+    # One key per payment, whichever path asks, so two paths can never refund it twice.
+    idempotency_key: str
+    payment_id: str
+    purchase: Purchase
+    amount: Money
+    reason: RefundReason
+    requested_at: datetime
+
+
+def full_refund(
+    *, payment_id: str, checkout_id: str, price: Money, reason: RefundReason, now: datetime
+) -> RefundRequested:
+    return RefundRequested(
+        idempotency_key=f"consultation-refund:{payment_id}",
+        payment_id=payment_id,
+        purchase=Purchase(checkout_id),
+        amount=price,
+        reason=reason,
+        requested_at=now,
+    )
+
+
+@dataclass(frozen=True)
+class ClinicalSessionOpened:
+    clinical_session_id: str
+    checkout_id: str
+    payment_id: str
+    patient_id: str
+    type: ConsultationType
+    # The doctor chosen at checkout; None lets assignment pick one.
+    doctor_id: str | None
+    opened_at: datetime
+    expires_at: datetime
+
+
+@dataclass(frozen=True)
+class ConsultationCreated:
+    consultation_id: str
+    clinical_session_id: str
+    patient_id: str
+    # None while waiting for a doctor on shift; ConsultationAssigned follows then.
+    doctor_id: str | None
+    type: ConsultationType
+    urgency: Urgency
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class ConsultationAssigned:
+    """From the queue when a shift starts, or to another doctor after a decline."""
+
+    consultation_id: str
+    patient_id: str
+    doctor_id: str
+    # The doctor who declined it; None for a first assignment.
+    previous_doctor_id: str | None
+    assigned_at: datetime
+
+
+@dataclass(frozen=True)
+class ConsultationAccepted:
+    consultation_id: str
+    patient_id: str
+    doctor_id: str
+    accepted_at: datetime
+
+
+@dataclass(frozen=True)
+class ConsultationDeclined:
+    """The doctor's reason stays with the consultation; it is free text, so not sent."""
+
+    consultation_id: str
+    patient_id: str
+    doctor_id: str
+    declined_at: datetime
+
+
+@dataclass(frozen=True)
+class ConsultationCompleted:
+    consultation_id: str
+    patient_id: str
+    doctor_id: str
+    completed_at: datetime
