@@ -13,12 +13,12 @@ from pathlib import Path
 
 from nobat.booking.v1 import booking_service_pb2, booking_service_pb2_grpc
 
+from clients.payment import PaymentClient
 from runtime import entry
 from runtime.config import Env
 from runtime.events import BOOKING, PAYMENT
 from runtime.jobs import for_each
 from runtime.service import ServiceProcess
-from services.booking.adapters.payment_client import PaymentClient
 from services.booking.domain.cancellation import NoticePolicy
 from services.booking.entrypoints.events import event_handlers
 from services.booking.entrypoints.servicer import ACCESS, BookingServicer

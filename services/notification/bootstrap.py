@@ -1,29 +1,122 @@
 """Composition root of the notification service.
 
-Contacts, templates, deliveries and each user's inbox.
+Contacts, templates, deliveries and each user's inbox: reads the configuration, builds
+the channels' senders and the live feed's listener, and wires the gRPC servicer, a
+consumer per stream it reads and the delivery job into the process. Notification only
+consumes; nothing upstream waits for it (DESIGN.md, invariant 7).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from nobat.notification.v1 import notification_service_pb2, notification_service_pb2_grpc
 
 from runtime import entry
-from runtime.config import Env
+from runtime.config import Env, InvalidSetting
 from runtime.events import BOOKING, CONSULTATION, PAYMENT
-from runtime.service import ServiceProcess
+from runtime.service import ServiceProcess, listen_dsn
+from services.notification.adapters.feed import FeedListener
+from services.notification.adapters.senders import LogSender, SmtpSender, WebhookSender
+from services.notification.domain.contact import Channel, Locale
+from services.notification.domain.delivery import RetryRules
+from services.notification.entrypoints.events import event_handlers
+from services.notification.entrypoints.servicer import ACCESS, NotificationServicer
+from services.notification.handlers import deliveries
+from services.notification.handlers.context import Context, NotificationSettings
+from services.notification.handlers.ports import Sender
 
 SERVICE_NAME = notification_service_pb2.DESCRIPTOR.services_by_name["NotificationService"].full_name
+STREAMS = [PAYMENT, BOOKING, CONSULTATION]
+
+
+def _seconds(env: Env, name: str, default: timedelta) -> timedelta:
+    return timedelta(seconds=env.float(name, default.total_seconds()))
+
+
+def notification_settings(env: Env) -> NotificationSettings:
+    defaults = NotificationSettings()
+    retry = defaults.retry
+    locale = env.str("NOBAT_NOTIFICATION_DEFAULT_LOCALE", defaults.default_locale.value)
+    if locale not in {member.value for member in Locale}:
+        raise InvalidSetting("NOBAT_NOTIFICATION_DEFAULT_LOCALE", locale, "must be fa or en")
+    zone = env.str("NOBAT_NOTIFICATION_TIME_ZONE", defaults.default_zone.key)
+    try:
+        default_zone = ZoneInfo(zone)
+    except (ValueError, KeyError):
+        raise InvalidSetting("NOBAT_NOTIFICATION_TIME_ZONE", zone, "not an IANA zone") from None
+    send_timeout = env.float("NOBAT_NOTIFICATION_SEND_TIMEOUT_SECONDS", defaults.send_timeout)
+    try:
+        rules = RetryRules(
+            max_attempts=env.int("NOBAT_NOTIFICATION_MAX_ATTEMPTS", retry.max_attempts),
+            first_retry=_seconds(env, "NOBAT_NOTIFICATION_FIRST_RETRY_SECONDS", retry.first_retry),
+            longest_retry=_seconds(
+                env, "NOBAT_NOTIFICATION_LONGEST_RETRY_SECONDS", retry.longest_retry
+            ),
+            # A claimed delivery stays its sender's well past the send's own time limit.
+            lease=timedelta(seconds=2 * send_timeout + 5),
+        )
+    except ValueError as exc:
+        raise InvalidSetting("NOBAT_NOTIFICATION_*_RETRY_SECONDS", "", str(exc)) from None
+    return NotificationSettings(
+        default_locale=Locale(locale),
+        default_zone=default_zone,
+        retry=rules,
+        send_timeout=send_timeout,
+        batch=env.int("NOBAT_NOTIFICATION_DELIVERY_BATCH", defaults.batch),
+        allow_http_webhooks=env.bool("NOBAT_NOTIFICATION_ALLOW_HTTP_WEBHOOKS", False),
+    )
+
+
+def senders(process: ServiceProcess, env: Env, send_timeout: float) -> dict[Channel, Sender]:
+    """The log sink for every channel, but e-mail through SMTP once a server is configured
+    and webhooks once there is a secret to sign them with. SMS and push have no adapter
+    yet: they go to the log."""
+    chosen: dict[Channel, Sender] = dict.fromkeys(Channel, LogSender())
+    smtp_host = env.str("NOBAT_NOTIFICATION_SMTP_HOST", "")
+    if smtp_host:
+        chosen[Channel.EMAIL] = SmtpSender(
+            host=smtp_host,
+            port=env.int("NOBAT_NOTIFICATION_SMTP_PORT", 587),
+            sender=env.str("NOBAT_NOTIFICATION_SMTP_FROM", "nobat <no-reply@nobat.local>"),
+            username=env.str("NOBAT_NOTIFICATION_SMTP_USERNAME", None),
+            password=env.str("NOBAT_NOTIFICATION_SMTP_PASSWORD", None),
+            start_tls=env.bool("NOBAT_NOTIFICATION_SMTP_STARTTLS", None),
+            timeout=send_timeout,
+        )
+    secret = env.str("NOBAT_NOTIFICATION_WEBHOOK_SECRET", "")
+    if secret:
+        webhooks = WebhookSender(secret, timeout=send_timeout)
+        process.on_shutdown(webhooks.close)
+        chosen[Channel.WEBHOOK] = webhooks
+    return chosen
 
 
 def build(process: ServiceProcess, env: Env) -> None:
+    settings = notification_settings(env)
+    feed = FeedListener(
+        listen_dsn(process.settings.database_url),
+        poll_interval=env.float("NOBAT_NOTIFICATION_STREAM_POLL_SECONDS", 1.0),
+    )
+    process.on_shutdown(feed.close)
+    ctx = Context(
+        process.unit_of_work, senders(process, env, settings.send_timeout), feed, settings
+    )
     process.add_servicer(
         notification_service_pb2_grpc.add_NotificationServiceServicer_to_server,
-        notification_service_pb2_grpc.NotificationServiceServicer(),
+        NotificationServicer(ctx),
         SERVICE_NAME,
-        access={},
+        access=ACCESS,
+    )
+    for stream in STREAMS:
+        process.consume(stream, event_handlers(ctx, stream), f"notification-{stream.name.lower()}")
+    process.every(
+        env.float("NOBAT_NOTIFICATION_DELIVERY_INTERVAL_SECONDS", 1.0),
+        lambda: deliveries.deliver_due(ctx),
+        "deliver-notifications",
     )
 
 
@@ -31,7 +124,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     entry.main(
         "notification",
         migrations=Path(__file__).parent / "migrations",
-        streams=[PAYMENT, BOOKING, CONSULTATION],
+        streams=STREAMS,
         build=build,
         argv=argv,
     )

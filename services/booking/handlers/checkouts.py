@@ -12,9 +12,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from clients.payment import OpenedAttempt, PaymentOrder
 from runtime import errors
 from runtime.db import UnitOfWork
 from services.booking.domain.checkout import (
+    PURCHASE_KIND,
     Checkout,
     ConfirmedPayment,
     PaymentFailure,
@@ -25,7 +27,6 @@ from services.booking.domain.errors import ReservationNotFound
 from services.booking.domain.slot import Slot
 from services.booking.handlers.context import Context
 from services.booking.handlers.doctors import load_doctor
-from services.booking.handlers.payment_port import OpenedAttempt, PaymentOrder
 from services.booking.handlers.stores import Stores, derived_id, publish
 
 
@@ -120,11 +121,13 @@ async def start(ctx: Context, uow: UnitOfWork, cmd: StartCheckout) -> Checkout:
             return checkout
         opened = await ctx.payments.open(
             PaymentOrder(
-                checkout_id=checkout.id,
+                purchase_kind=PURCHASE_KIND,
+                purchase_ref=checkout.id,
                 patient_id=checkout.patient_id,
                 doctor_id=checkout.doctor_id,
-                price=checkout.price,
-                method=checkout.method,
+                amount_minor=checkout.price.amount_minor,
+                currency=checkout.price.currency,
+                method=checkout.method.value,
                 return_url=cmd.return_url or ctx.settings.default_return_url,
                 description=f"Appointment with {doctor.display_name}",
                 expires_at=checkout.hold_expires_at,
@@ -146,7 +149,7 @@ def _opened(checkout: Checkout, slot: Slot, opened: OpenedAttempt, now) -> None:
     )
     if opened.failure is not None:
         checkout.payment_failed(
-            opened.failure,
+            PaymentFailure(opened.failure.code, opened.failure.message, opened.failure.retryable),
             slot=slot,
             now=now,
             payment_id=opened.payment_id,
@@ -166,7 +169,7 @@ async def retry(ctx: Context, uow: UnitOfWork, cmd: RetryCheckout, viewer: str |
         opened = await ctx.payments.retry(
             checkout.payment_id,
             f"{checkout.id}/attempt/{checkout.attempt}",
-            checkout.method,
+            checkout.method.value,
             ctx.settings.default_return_url,
         )
         _opened(checkout, slot, opened, now)

@@ -6,10 +6,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+from clients.payment import PaymentClient
 from runtime.db import UnitOfWork
 from services.booking.domain.cancellation import DEFAULT_NOTICE_POLICY, NoticePolicy
 from services.booking.domain.checkout import DEFAULT_HOLD_TTL
-from services.booking.handlers.payment_port import PaymentPort
 
 
 @dataclass(frozen=True)
@@ -29,6 +29,6 @@ def utc_now() -> datetime:
 @dataclass(frozen=True)
 class Context:
     unit_of_work: Callable[[], UnitOfWork]
-    payments: PaymentPort
+    payments: PaymentClient
     settings: BookingSettings = field(default_factory=BookingSettings)
     clock: Callable[[], datetime] = utc_now

@@ -1,7 +1,15 @@
-"""The payment port over gRPC: payment's CreatePayment and RetryPayment, called with a
-service token, a deadline, and retries of UNAVAILABLE (both calls are idempotent by key)."""
+"""Payment's API as the purchasing contexts (booking, consultation) call it.
+
+They ask payment to charge for a purchase at the price they set, and to try again;
+what happened to the money comes back as events (PaymentConfirmed, PaymentFailed,
+PaymentExpired), never as these calls' answers. Calls carry a service token and a
+deadline, and UNAVAILABLE is retried (both calls are idempotent by key).
+"""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
 
 import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -14,14 +22,49 @@ from nobat.payment.v1 import payment_service_pb2_grpc
 from runtime import errors
 from runtime.auth import ServiceToken, TokenKeys
 from runtime.rpc import client_channel
-from services.booking.domain.checkout import PURCHASE_KIND, PaymentFailure, PaymentMethod
-from services.booking.handlers.payment_port import OpenedAttempt, PaymentOrder
 
 _METHODS = {
-    PaymentMethod.GATEWAY: checkout_pb2.PAYMENT_METHOD_GATEWAY,
-    PaymentMethod.WALLET: checkout_pb2.PAYMENT_METHOD_WALLET,
+    "gateway": checkout_pb2.PAYMENT_METHOD_GATEWAY,
+    "wallet": checkout_pb2.PAYMENT_METHOD_WALLET,
 }
 SERVICE = pb.DESCRIPTOR.services_by_name["PaymentService"].full_name
+
+
+@dataclass(frozen=True)
+class PaymentOrder:
+    # Purchase(kind, ref) at payment; the ref is also the creation's idempotency key.
+    purchase_kind: str
+    purchase_ref: str
+    patient_id: str
+    # The doctor paid for it; None when none is known yet (the platform's line).
+    doctor_id: str | None
+    amount_minor: int
+    currency: str
+    # "gateway" or "wallet".
+    method: str
+    return_url: str
+    description: str
+    # Aligned with the purchasing context's own deadline (a slot's hold, say).
+    expires_at: datetime
+
+
+@dataclass(frozen=True)
+class Failure:
+    code: str
+    message: str
+    retryable: bool
+
+
+@dataclass(frozen=True)
+class OpenedAttempt:
+    payment_id: str
+    attempt_id: str | None = None
+    # The gateway's page; None for wallet payments.
+    checkout_url: str | None = None
+    # Set when the attempt failed at once, such as a wallet too short to pay.
+    failure: Failure | None = None
+
+
 # ErrorInfo reason of payment's refusal to pay from a wallet that is too short.
 WALLET_SHORT = "INSUFFICIENT_WALLET_BALANCE"
 
@@ -45,20 +88,18 @@ class PaymentClient:
             await self._channel.close()
 
     async def open(self, order: PaymentOrder) -> OpenedAttempt:
-        amount = money_pb2.Money(
-            amount_minor=order.price.amount_minor, currency=order.price.currency
-        )
+        amount = money_pb2.Money(amount_minor=order.amount_minor, currency=order.currency)
         expires_at = Timestamp()
         expires_at.FromDatetime(order.expires_at)
         request = pb.CreatePaymentRequest(
-            idempotency_key=order.checkout_id,
-            purchase=pb.Purchase(kind=PURCHASE_KIND, ref=order.checkout_id),
+            idempotency_key=order.purchase_ref,
+            purchase=pb.Purchase(kind=order.purchase_kind, ref=order.purchase_ref),
             patient_id=order.patient_id,
             amount=amount,
             lines=[
                 pb.PayeeLine(
-                    payee_kind=pb.PAYEE_KIND_DOCTOR,
-                    payee_id=order.doctor_id,
+                    payee_kind=pb.PAYEE_KIND_DOCTOR if order.doctor_id else pb.PAYEE_KIND_PLATFORM,
+                    payee_id=order.doctor_id or "",
                     amount=amount,
                     description=order.description,
                 )
@@ -70,9 +111,7 @@ class PaymentClient:
         )
         return await self._call(self._stub.CreatePayment, request)
 
-    async def retry(
-        self, payment_id: str, key: str, method: PaymentMethod, return_url: str
-    ) -> OpenedAttempt:
+    async def retry(self, payment_id: str, key: str, method: str, return_url: str) -> OpenedAttempt:
         request = pb.RetryPaymentRequest(
             idempotency_key=key,
             payment_id=payment_id,
@@ -107,7 +146,7 @@ def _refusal(error: grpc.aio.AioRpcError) -> OpenedAttempt:
         return OpenedAttempt(
             payment_id=metadata["payment_id"],
             attempt_id=metadata.get("attempt_id") or None,
-            failure=PaymentFailure("insufficient_funds", error.details() or "", retryable=True),
+            failure=Failure("insufficient_funds", error.details() or "", retryable=True),
         )
     raise error
 

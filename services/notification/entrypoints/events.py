@@ -1,0 +1,69 @@
+"""The events notification consumes, by stream, each read as a fact and handed to
+`notify`. An event that cannot be read as a fact (no recipient, no id) never will be:
+it is dead-lettered rather than retried."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import TypeVar
+
+from google.protobuf.message import Message
+from nobat.booking.v1 import events_pb2 as booking
+from nobat.consultation.v1 import events_pb2 as consultation
+from nobat.payment.v1 import events_pb2 as payment
+
+from runtime.consumer import EventHandler, PermanentFailure
+from runtime.db import UnitOfWork
+from runtime.errors import InvalidArgument
+from runtime.events import BOOKING, CONSULTATION, PAYMENT, Stream
+from services.notification.adapters import facts
+from services.notification.domain.facts import Fact
+from services.notification.handlers import facts as handlers
+from services.notification.handlers.context import Context
+
+T = TypeVar("T")
+
+NOTIFYING: Mapping[Stream, Mapping[type[Message], Callable[..., Fact]]] = {
+    BOOKING: {
+        booking.ReservationConfirmed: facts.reservation_confirmed,
+        booking.ReservationCancelled: facts.reservation_cancelled,
+    },
+    PAYMENT: {
+        payment.PaymentFailed: facts.payment_failed,
+        payment.PaymentRefunded: facts.payment_refunded,
+        payment.PayoutReleased: facts.payout_released,
+    },
+    CONSULTATION: {
+        consultation.ConsultationCreated: facts.consultation_created,
+        consultation.ConsultationAssigned: facts.consultation_assigned,
+        consultation.ConsultationAccepted: facts.consultation_accepted,
+        consultation.ConsultationDeclined: facts.consultation_declined,
+        consultation.ConsultationCompleted: facts.consultation_completed,
+    },
+}
+
+
+def _read(read: Callable[[Message], T], event: Message) -> T:
+    try:
+        return read(event)
+    except (ValueError, InvalidArgument) as exc:
+        raise PermanentFailure(f"{type(event).__name__} cannot be read: {exc}") from None
+
+
+def event_handlers(ctx: Context, stream: Stream) -> Mapping[type[Message], EventHandler]:
+    def notifying(read: Callable[[Message], Fact]) -> EventHandler:
+        async def handle(event: Message, uow: UnitOfWork) -> None:
+            await handlers.notify(ctx, uow, _read(read, event))
+
+        return handle
+
+    consumed: dict[type[Message], EventHandler] = {
+        message_type: notifying(read) for message_type, read in NOTIFYING[stream].items()
+    }
+    if stream == BOOKING:
+
+        async def doctor_updated(event: booking.DoctorUpdated, uow: UnitOfWork) -> None:
+            await handlers.doctor_updated(ctx, uow, _read(facts.doctor_listing, event))
+
+        consumed[booking.DoctorUpdated] = doctor_updated
+    return consumed

@@ -1,0 +1,152 @@
+"""NotificationService over gRPC: request → command → handler → response.
+
+Everyone's inbox and live feed are their own: the verified caller is the user, and a
+notification of someone else's is NOT_FOUND. Contacts are the caller's own too, except
+that services and admins (the sign-up flow, the back office) name the user.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from nobat.notification.v1 import notification_service_pb2 as pb
+from nobat.notification.v1 import notification_service_pb2_grpc
+
+from runtime import auth, errors
+from runtime.idempotency import answer_call
+from runtime.wire import decode_page_token, encode_page_token, page_size_of
+from services.notification.adapters.messages import (
+    channels_from,
+    contact_message,
+    locale_from,
+    notification_message,
+)
+from services.notification.domain.contact import Channel
+from services.notification.domain.errors import ContactNotFound
+from services.notification.handlers import contacts, inbox
+from services.notification.handlers.context import Context
+
+PATIENT, DOCTOR, ADMIN, SERVICE = auth.PATIENT, auth.DOCTOR, auth.ADMIN, auth.SERVICE
+MAX_ID = 128
+MAX_IDS = 100
+
+
+def _id(value: str, field: str) -> str:
+    if not value.strip():
+        raise errors.InvalidArgument(field, "is required")
+    if len(value) > MAX_ID:
+        raise errors.InvalidArgument(field, f"must be at most {MAX_ID} characters")
+    return value
+
+
+def _contact_owner(requested: str, *, reading: bool) -> str:
+    """Whose contact: the caller's own, or the named user's for services and admins."""
+    caller = auth.current_caller()
+    if caller.is_(ADMIN, SERVICE):
+        return _id(requested, "user_id")
+    if requested and requested != caller.subject:
+        if reading:
+            raise ContactNotFound(requested)
+        raise errors.PermissionDenied("only services and admins register another user's contact")
+    return caller.subject
+
+
+class NotificationServicer(notification_service_pb2_grpc.NotificationServiceServicer):
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+
+    async def RegisterContact(
+        self, request: pb.RegisterContactRequest, context
+    ) -> pb.RegisterContactResponse:
+        if len(request.channels) > len(Channel):
+            raise errors.InvalidArgument("channels", f"at most {len(Channel)}, one per channel")
+        command = contacts.RegisterContact(
+            user_id=_contact_owner(request.user_id, reading=False),
+            locale=locale_from(request.locale),
+            channels=channels_from(request.channels),
+        )
+
+        async def answer(uow) -> pb.RegisterContactResponse:
+            contact = await contacts.register_contact(self.ctx, uow, command)
+            return pb.RegisterContactResponse(contact=contact_message(contact))
+
+        return await answer_call(
+            self.ctx.unit_of_work(),
+            "RegisterContact",
+            request,
+            pb.RegisterContactResponse,
+            answer,
+        )
+
+    async def GetContact(self, request: pb.GetContactRequest, context) -> pb.GetContactResponse:
+        contact = await contacts.get_contact(
+            self.ctx, self.ctx.unit_of_work(), _contact_owner(request.user_id, reading=True)
+        )
+        return pb.GetContactResponse(contact=contact_message(contact))
+
+    async def ListNotifications(
+        self, request: pb.ListNotificationsRequest, context
+    ) -> pb.ListNotificationsResponse:
+        size = page_size_of(request.page_size)
+        before = None
+        if request.page_token:
+            parts = decode_page_token(request.page_token)
+            if len(parts) != 1 or type(parts[0]) is not int:
+                raise errors.InvalidArgument("page_token", "is not a page token from this list")
+            (before,) = parts
+        found = await inbox.page(
+            self.ctx,
+            self.ctx.unit_of_work(),
+            auth.current_caller().subject,
+            unread_only=request.unread_only,
+            before=before,
+            limit=size + 1,
+        )
+        page = found[:size]
+        token = encode_page_token(page[-1].sequence) if len(found) > size else ""
+        return pb.ListNotificationsResponse(
+            notifications=[notification_message(n) for n in page], next_page_token=token
+        )
+
+    async def MarkRead(self, request: pb.MarkReadRequest, context) -> pb.MarkReadResponse:
+        ids = tuple(request.notification_ids)
+        if len(ids) > MAX_IDS:
+            raise errors.InvalidArgument("notification_ids", f"at most {MAX_IDS} at a time")
+        for index, notification_id in enumerate(ids):
+            _id(notification_id, f"notification_ids[{index}]")
+        if request.up_to_sequence < 0:
+            raise errors.InvalidArgument("up_to_sequence", "must not be negative")
+        if not ids and not request.up_to_sequence:
+            raise errors.InvalidArgument(
+                "notification_ids", "name some notifications, or give up_to_sequence"
+            )
+        command = inbox.MarkRead(auth.current_caller().subject, ids, request.up_to_sequence)
+
+        async def answer(uow) -> pb.MarkReadResponse:
+            return pb.MarkReadResponse(marked_count=await inbox.mark_read(self.ctx, uow, command))
+
+        return await answer_call(
+            self.ctx.unit_of_work(), "MarkRead", request, pb.MarkReadResponse, answer
+        )
+
+    async def StreamNotifications(
+        self, request: pb.StreamNotificationsRequest, context
+    ) -> AsyncIterator[pb.StreamNotificationsResponse]:
+        if request.after_sequence < 0:
+            raise errors.InvalidArgument("after_sequence", "must not be negative")
+        async for notification in inbox.follow(
+            self.ctx, auth.current_caller().subject, request.after_sequence
+        ):
+            yield pb.StreamNotificationsResponse(notification=notification_message(notification))
+
+
+EVERYONE = frozenset({PATIENT, DOCTOR, ADMIN, SERVICE})
+USERS = frozenset({PATIENT, DOCTOR, ADMIN})
+
+ACCESS = {
+    "RegisterContact": EVERYONE,
+    "GetContact": EVERYONE,
+    "ListNotifications": USERS,
+    "MarkRead": USERS,
+    "StreamNotifications": USERS,
+}

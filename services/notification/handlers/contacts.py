@@ -1,0 +1,41 @@
+"""Contacts: registering how a user is reached and in which language, and reading it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from runtime.db import UnitOfWork
+from services.notification.domain.contact import Contact, ContactChannel, Locale
+from services.notification.domain.errors import ContactNotFound
+from services.notification.handlers.context import Context
+from services.notification.handlers.stores import Stores
+
+
+@dataclass(frozen=True)
+class RegisterContact:
+    user_id: str
+    locale: Locale
+    channels: tuple[ContactChannel, ...]
+
+
+async def register_contact(ctx: Context, uow: UnitOfWork, cmd: RegisterContact) -> Contact:
+    """Creates or replaces the user's contact; notifications created from now on use it."""
+    contact = Contact.register(
+        user_id=cmd.user_id,
+        locale=cmd.locale,
+        channels=cmd.channels,
+        now=ctx.clock(),
+        allow_http_webhooks=ctx.settings.allow_http_webhooks,
+    )
+    async with uow:
+        await Stores(uow.session).contacts.save(contact)
+        await uow.commit()
+    return contact
+
+
+async def get_contact(ctx: Context, uow: UnitOfWork, user_id: str) -> Contact:
+    async with uow:
+        contact = await Stores(uow.session).contacts.get(user_id)
+    if contact is None:
+        raise ContactNotFound(user_id)
+    return contact

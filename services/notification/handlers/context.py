@@ -1,0 +1,43 @@
+"""What notification's handlers need from outside, built once by the composition root."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
+from runtime.db import UnitOfWork
+from services.notification.domain.contact import Channel, Locale
+from services.notification.domain.delivery import RetryRules
+from services.notification.handlers.ports import FeedWatch, Sender
+
+
+@dataclass(frozen=True)
+class NotificationSettings:
+    # For users who registered no contact.
+    default_locale: Locale = Locale.FA
+    # Times are told in the doctor's zone when the directory knows it, else in this one.
+    default_zone: ZoneInfo = field(default_factory=lambda: ZoneInfo("Asia/Tehran"))
+    retry: RetryRules = field(default_factory=RetryRules)
+    # The longest one send may take before it counts as failed.
+    send_timeout: float = 10.0
+    # Deliveries the delivery job claims per run.
+    batch: int = 50
+    # Plain-http webhook addresses, for development and tests only.
+    allow_http_webhooks: bool = False
+    # Notifications a live stream reads per query.
+    stream_batch: int = 100
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class Context:
+    unit_of_work: Callable[[], UnitOfWork]
+    senders: Mapping[Channel, Sender]
+    feed: FeedWatch
+    settings: NotificationSettings = field(default_factory=NotificationSettings)
+    clock: Callable[[], datetime] = utc_now

@@ -1,0 +1,106 @@
+"""The delivery job: claims what is due, sends it through its channel, records the outcome.
+
+Claiming is one short transaction (FOR UPDATE SKIP LOCKED, so replicas share the work)
+that counts the try and leases the delivery; the sends run after its commit, side by side,
+each within the send timeout, so one slow or dead channel delays nobody else; each outcome
+is then recorded in a transaction of its own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from prometheus_client import Counter
+
+from runtime.db import retrying
+from services.notification.domain.delivery import Delivery, DeliveryFailed
+from services.notification.domain.notification import Notification
+from services.notification.handlers.context import Context
+from services.notification.handlers.stores import Stores
+
+log = logging.getLogger(__name__)
+
+DELIVERIES = Counter(
+    "nobat_notification_deliveries_total",
+    "Tries to send a notification, by channel and outcome.",
+    ["channel", "outcome"],
+)
+
+
+async def deliver_due(ctx: Context) -> int:
+    """Sends one batch of due deliveries; returns how many were claimed."""
+    claimed = await retrying(lambda: _claim(ctx))
+    if not claimed:
+        return 0
+    failures = await asyncio.gather(*(_send(ctx, d, n) for d, n in claimed))
+    for (delivery, _), failure in zip(claimed, failures, strict=True):
+        try:
+            await retrying(lambda d=delivery, f=failure: _record(ctx, d, f))
+        except Exception:
+            # The lease runs out and the delivery is tried again; nothing is lost.
+            log.exception("recording delivery %s failed", delivery.id)
+    return len(claimed)
+
+
+async def _claim(ctx: Context) -> list[tuple[Delivery, Notification]]:
+    uow = ctx.unit_of_work()
+    async with uow:
+        stores = Stores(uow.session)
+        now = ctx.clock()
+        due = await stores.deliveries.due(now, ctx.settings.batch)
+        if not due:
+            return []
+        for delivery in due:
+            delivery.claim(now, ctx.settings.retry)
+            await stores.deliveries.save(delivery)
+        found = await stores.notifications.get_many(list({d.notification_id for d in due}))
+        await uow.commit()
+    by_id = {notification.id: notification for notification in found}
+    return [(delivery, by_id[delivery.notification_id]) for delivery in due]
+
+
+async def _send(
+    ctx: Context, delivery: Delivery, notification: Notification
+) -> DeliveryFailed | None:
+    sender = ctx.senders[delivery.channel]
+    try:
+        await asyncio.wait_for(
+            sender.send(delivery, notification), timeout=ctx.settings.send_timeout
+        )
+    except DeliveryFailed as failure:
+        return failure
+    except TimeoutError:
+        return DeliveryFailed(f"no answer within {ctx.settings.send_timeout:g}s")
+    except Exception as exc:
+        log.exception("sending delivery %s failed unexpectedly", delivery.id)
+        return DeliveryFailed(f"unexpected error: {exc!r}")
+    return None
+
+
+async def _record(ctx: Context, claimed: Delivery, failure: DeliveryFailed | None) -> None:
+    uow = ctx.unit_of_work()
+    async with uow:
+        stores = Stores(uow.session)
+        delivery = await stores.deliveries.get(claimed.id, for_update=True)
+        # Another claim took it after this one's lease ran out: that one records.
+        if delivery is None or not delivery.is_open or delivery.attempts != claimed.attempts:
+            return
+        now = ctx.clock()
+        if failure is None:
+            delivery.succeeded(now)
+            outcome = "delivered"
+        else:
+            delivery.failed(failure, now, ctx.settings.retry)
+            outcome = delivery.status.value
+            log.warning(
+                "delivery %s by %s failed (try %d): %s; %s",
+                delivery.id,
+                delivery.channel.value,
+                delivery.attempts,
+                failure.reason,
+                outcome,
+            )
+        await stores.deliveries.save(delivery)
+        await uow.commit()
+    DELIVERIES.labels(delivery.channel.value, outcome).inc()
