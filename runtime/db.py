@@ -131,3 +131,20 @@ async def retrying(
             log.info("retrying unit of work after %s", type(exc.orig).__name__)
             await asyncio.sleep(delay)
     raise AssertionError("unreachable")
+
+
+def emit_recorded(
+    uow: UnitOfWork,
+    to_message: Callable[[object], Message],
+    *entities: object,
+    correlation_id: str | None = None,
+) -> None:
+    """Queues for the outbox the facts each entity recorded in its `events` list, as
+    the protos `to_message` makes of them, and clears the lists."""
+    for entity in entities:
+        if entity is None:
+            continue
+        events = entity.events  # type: ignore[attr-defined]
+        for event in events:
+            uow.emit(to_message(event), correlation_id=correlation_id)
+        events.clear()

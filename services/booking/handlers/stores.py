@@ -6,7 +6,7 @@ import uuid
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from runtime.db import UnitOfWork
+from runtime.db import UnitOfWork, emit_recorded
 from services.booking.adapters.messages import event_message
 from services.booking.adapters.repository import (
     Availabilities,
@@ -36,10 +36,4 @@ class Stores:
 
 def publish(uow: UnitOfWork, *entities: object, correlation_id: str | None = None) -> None:
     """Queues the events the entities recorded for the outbox of this unit's commit."""
-    for entity in entities:
-        if entity is None:
-            continue
-        events = entity.events
-        for event in events:
-            uow.emit(event_message(event), correlation_id=correlation_id)
-        events.clear()
+    emit_recorded(uow, event_message, *entities, correlation_id=correlation_id)
