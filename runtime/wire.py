@@ -9,28 +9,43 @@ JSON array of the cursor's parts, so a client can neither build nor edit one on 
 Enums are paired by name (PaymentStatus.SUCCEEDED is PAYMENT_STATUS_SUCCEEDED), and every
 pairing is checked when it is made, at import: a value added on one side only stops the
 service at start rather than failing one call in production.
+
+Wall-clock times are google.type.TimeOfDay on the wire and naive `time`s inside, where an
+end at midnight is time(0) (a `time` cannot read 24:00). Ids a service gives out are UUIDs
+in canonical text, so anything else is refused as INVALID_ARGUMENT before any lookup.
+
+The contexts that sell something (booking, consultation) read payment's events and show
+payment's failures the same way, with nobat.common.v1's messages.
 """
 
 from __future__ import annotations
 
 import base64
 import json
+import uuid
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, time
 from enum import Enum
 from types import MappingProxyType
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 from google.protobuf.internal.enum_type_wrapper import EnumTypeWrapper
 from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
+from google.type import timeofday_pb2
+from nobat.common.v1 import checkout_pb2, money_pb2
+from nobat.payment.v1 import events_pb2 as payment_events_pb2
 
 from runtime.errors import InvalidArgument
 
 DEFAULT_PAGE_SIZE = 20
 MAX_PAGE_SIZE = 100
+# The end of a day inside nobat: what the domains call END_OF_DAY, 24:00 on the wire.
+END_OF_DAY = time(0)
+# What an id in an error message looks like.
+EXAMPLE_ID = "3f2c9a4e-8b1d-4c7a-9e2f-5d6b7a8c9d0e"
 
 
 def timestamp(instant: datetime) -> Timestamp:
@@ -99,6 +114,9 @@ def decode_page_token(token: str, field: str = "page_token") -> tuple[Any, ...]:
 # Presence, enums and field paths.
 
 E = TypeVar("E", bound=Enum)
+T = TypeVar("T")
+M = TypeVar("M")
+Violations = list[tuple[str, str]]
 
 
 def is_unset(message: Message) -> bool:
@@ -179,3 +197,124 @@ def _moved(path: str, root: str, field: str) -> str:
         return field + (path if path.startswith("[") else f".{path}")
     under = path == root or path.startswith((f"{root}.", f"{root}["))
     return field + path[len(root) :] if under else path
+
+
+def gathered(violations: Violations, convert: Callable[..., T], *args: Any) -> T | None:
+    """`convert(*args)`, or None with what it refused added to `violations`, so one answer
+    can name every bad field."""
+    try:
+        return convert(*args)
+    except InvalidArgument as error:
+        violations += error.violations
+        return None
+
+
+# Times of day and ids.
+
+
+def microseconds_of(nanos: int) -> int:
+    """Nanoseconds as microseconds, rounded away from zero: a sliver under a microsecond
+    still counts, so a domain refuses a time or length that is not whole minutes rather
+    than never seeing the sliver."""
+    whole = -(-abs(nanos) // 1000)
+    return whole if nanos >= 0 else -whole
+
+
+def time_of_day_message(value: time, *, end: bool = False) -> timeofday_pb2.TimeOfDay:
+    """A wall-clock time; as an `end`, midnight is the proto's 24:00."""
+    if end and value == END_OF_DAY:
+        return timeofday_pb2.TimeOfDay(hours=24)
+    return timeofday_pb2.TimeOfDay(
+        hours=value.hour,
+        minutes=value.minute,
+        seconds=value.second,
+        nanos=value.microsecond * 1000,
+    )
+
+
+def time_of_day_from(message: timeofday_pb2.TimeOfDay, field: str, end: bool = False) -> time:
+    """A wall-clock time as given, from 00:00 to 23:59:59.999999, or 24:00 as an `end`
+    (END_OF_DAY, as is an end of 00:00). Whether it must be whole minutes is the domain's
+    to say, so nanos are kept to the microsecond, rounded up."""
+    hours, minutes, seconds, nanos = message.hours, message.minutes, message.seconds, message.nanos
+    if end and (hours, minutes, seconds, nanos) == (24, 0, 0, 0):
+        return END_OF_DAY
+    if not (0 <= hours <= 23 and 0 <= minutes <= 59 and 0 <= seconds <= 59 and 0 <= nanos < 10**9):
+        latest = "24:00" if end else "23:59"
+        raise InvalidArgument(field, f"must be a time of day from 00:00 to {latest}")
+    return time(hours, minutes, seconds, min(microseconds_of(nanos), 999_999))
+
+
+def _noun(field: str) -> str:
+    # "checkout_id" -> "a checkout id", "new_slot_id" -> "a slot id", "intake_id" -> "an
+    # intake id".
+    name = field.rsplit(".", 1)[-1]
+    if not name.endswith("_id"):
+        return "an id"
+    noun = name.removesuffix("_id").rsplit("_", 1)[-1]
+    return f"{'an' if noun.startswith(tuple('aeiou')) else 'a'} {noun} id"
+
+
+def id_from(text: str, field: str) -> str:
+    """An id the service gave out (the noun in the error follows `field`): a UUID in
+    canonical lowercase text. Anything else cannot name one, so it is INVALID_ARGUMENT
+    here rather than NOT_FOUND from a lookup."""
+    if not text:
+        raise field_required(field)
+    try:
+        canonical = str(uuid.UUID(text))
+    except ValueError:
+        canonical = None
+    if canonical != text:
+        raise InvalidArgument(field, f"must be {_noun(field)} like {EXAMPLE_ID}")
+    return text
+
+
+# Events and payments, as every purchasing context translates them.
+
+
+def event_proto(translations: Mapping[type, Callable[[Any], T]], event: object) -> T:
+    """`event` translated by the entry of `translations` for its type. An event the table
+    does not know is a bug (a new event must be mapped on purpose), so it raises rather
+    than silently going unpublished."""
+    try:
+        translate = translations[type(event)]
+    except KeyError:
+        raise TypeError(f"no proto mapping for event {type(event).__name__}") from None
+    return translate(event)
+
+
+class _Failure(Protocol):
+    @property
+    def code(self) -> str: ...
+    @property
+    def message(self) -> str: ...
+    @property
+    def retryable(self) -> bool: ...
+
+
+def payment_failure_message(
+    failure: _Failure | None, *, still_open: bool
+) -> checkout_pb2.PaymentFailure | None:
+    """A checkout's last failed attempt as payment reported it. A checkout no longer open
+    keeps the failure that ended it, which nothing can retry now, so it is retryable only
+    while `still_open`."""
+    if failure is None:
+        return None
+    return checkout_pb2.PaymentFailure(
+        code=failure.code, message=failure.message, retryable=failure.retryable and still_open
+    )
+
+
+def confirmed_payment_facts(
+    message: payment_events_pb2.PaymentConfirmed, money_from: Callable[[money_pb2.Money, str], M]
+) -> tuple[str, M, datetime]:
+    """What a purchasing context decides a PaymentConfirmed on (the purchase is
+    purchase.ref): the payment, the amount (read by the context's own `money_from`) and
+    when. Payment always sends all three, so one missing is refused rather than guessed."""
+    if not message.payment_id:
+        raise field_required("payment_id")
+    confirmed_at = timestamp_or_none(message.confirmed_at, "confirmed_at")
+    if confirmed_at is None:
+        raise field_required("confirmed_at")
+    return message.payment_id, money_from(message.amount, "amount"), confirmed_at

@@ -1,37 +1,100 @@
 """Composition root of the consultation service.
 
-Intake and triage, clinical sessions, consultations and chat.
+Intake and triage, clinical sessions, consultations and chat: reads the configuration,
+loads the triage rule table, builds the payment client and the handlers' context, and
+wires the gRPC servicer, the consumers (payment's news, booking's directory) and the
+periodic jobs (expiries, refunds of untaken consultations, the queue) into the process.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import timedelta
 from pathlib import Path
 
 from nobat.consultation.v1 import consultation_service_pb2, consultation_service_pb2_grpc
 
+from clients.payment import PaymentClient
 from runtime import entry
 from runtime.config import Env
-from runtime.events import CONSULTATION, PAYMENT
+from runtime.events import BOOKING, CONSULTATION, PAYMENT
+from runtime.jobs import for_each
 from runtime.service import ServiceProcess
+from services.consultation.domain.rule_table import load_rule_table
+from services.consultation.entrypoints.events import directory_handlers, payment_handlers
+from services.consultation.entrypoints.servicer import ACCESS, ConsultationServicer
+from services.consultation.handlers import clinical, purchases
+from services.consultation.handlers.context import ConsultationSettings, Context
 
 SERVICE_NAME = consultation_service_pb2.DESCRIPTOR.services_by_name["ConsultationService"].full_name
 
 
+def _seconds(env: Env, name: str, default: timedelta) -> timedelta:
+    return timedelta(seconds=env.float(name, default.total_seconds()))
+
+
+def consultation_settings(env: Env) -> ConsultationSettings:
+    defaults = ConsultationSettings()
+    return ConsultationSettings(
+        intake_ttl=_seconds(env, "NOBAT_CONSULTATION_INTAKE_SECONDS", defaults.intake_ttl),
+        checkout_ttl=_seconds(env, "NOBAT_CONSULTATION_CHECKOUT_SECONDS", defaults.checkout_ttl),
+        session_ttl=_seconds(env, "NOBAT_CONSULTATION_SESSION_SECONDS", defaults.session_ttl),
+        accept_within=_seconds(
+            env, "NOBAT_CONSULTATION_ACCEPT_WITHIN_SECONDS", defaults.accept_within
+        ),
+        default_return_url=env.str("NOBAT_CONSULTATION_RETURN_URL", defaults.default_return_url),
+    )
+
+
 def build(process: ServiceProcess, env: Env) -> None:
+    payments = PaymentClient(
+        env.str("NOBAT_PAYMENT_ADDRESS"), process.settings.token_keys, caller="consultation"
+    )
+    process.on_shutdown(payments.close)
+    ctx = Context(process.unit_of_work, payments, load_rule_table(), consultation_settings(env))
     process.add_servicer(
         consultation_service_pb2_grpc.add_ConsultationServiceServicer_to_server,
-        consultation_service_pb2_grpc.ConsultationServiceServicer(),
+        ConsultationServicer(ctx),
         SERVICE_NAME,
-        access={},
+        access=ACCESS,
     )
+    process.consume(PAYMENT, payment_handlers(ctx), name="consultation")
+    process.consume(BOOKING, directory_handlers(ctx), name="consultation-directory")
+
+    async def expire_checkouts() -> None:
+        ids = await purchases.open_past_expiry(ctx, ctx.unit_of_work())
+        await for_each(
+            ids,
+            lambda checkout_id: purchases.payment_expired(ctx, ctx.unit_of_work(), checkout_id),
+            "expire checkout",
+        )
+
+    async def refund_and_assign() -> None:
+        sessions, untaken = await clinical.due(ctx, ctx.unit_of_work())
+        await for_each(
+            sessions,
+            lambda session_id: clinical.expire_session(ctx, ctx.unit_of_work(), session_id),
+            "expire clinical session",
+        )
+        await for_each(
+            untaken,
+            lambda consultation_id: clinical.refund_untaken(
+                ctx, ctx.unit_of_work(), consultation_id
+            ),
+            "refund untaken consultation",
+        )
+        await clinical.assign_queue(ctx, ctx.unit_of_work())
+
+    every = env.float("NOBAT_CONSULTATION_JOB_INTERVAL_SECONDS", 5.0)
+    process.every(every, expire_checkouts, "expire-checkouts")
+    process.every(every, refund_and_assign, "sessions-and-queue")
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     entry.main(
         "consultation",
         migrations=Path(__file__).parent / "migrations",
-        streams=[CONSULTATION, PAYMENT],
+        streams=[CONSULTATION, PAYMENT, BOOKING],
         build=build,
         argv=argv,
     )

@@ -19,6 +19,7 @@ from google.type import date_pb2, dayofweek_pb2, timeofday_pb2
 from nobat.booking.v1 import booking_service_pb2 as bpb
 from nobat.booking.v1 import booking_service_pb2_grpc
 from nobat.common.v1 import checkout_pb2, money_pb2
+from nobat.consultation.v1 import consultation_service_pb2_grpc
 from nobat.payment.v1 import payment_service_pb2 as ppb
 from nobat.payment.v1 import payment_service_pb2_grpc
 from sqlalchemy import text
@@ -66,6 +67,10 @@ class Caller:
         )
         self.payment = _Bound(
             payment_service_pb2_grpc.PaymentServiceStub(nobat.channel("payment")), self.metadata
+        )
+        self.consultation = _Bound(
+            consultation_service_pb2_grpc.ConsultationServiceStub(nobat.channel("consultation")),
+            self.metadata,
         )
 
 

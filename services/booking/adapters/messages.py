@@ -13,15 +13,14 @@ google.type MONDAY), and every pairing is checked when the module is imported (s
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable, Iterable, Mapping
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from types import MappingProxyType
-from typing import Any, Literal, TypeVar, overload
+from typing import Any, Literal, overload
 
 from google.protobuf.duration_pb2 import Duration
 from google.protobuf.message import Message
-from google.type import date_pb2, dayofweek_pb2, timeofday_pb2
+from google.type import date_pb2, dayofweek_pb2
 from nobat.booking.v1 import booking_service_pb2, events_pb2
 from nobat.common.v1 import checkout_pb2, money_pb2
 from nobat.payment.v1 import events_pb2 as payment_events_pb2
@@ -29,14 +28,23 @@ from nobat.payment.v1 import payment_service_pb2
 
 from runtime.errors import InvalidArgument
 from runtime.wire import (
+    Violations,
+    confirmed_payment_facts,
     decode_page_token,
     encode_page_token,
     enum_pair,
+    event_proto,
     field_required,
+    gathered,
+    id_from,
     is_unset,
+    microseconds_of,
     optional_timestamp,
     page_size_of,
+    payment_failure_message,
     rooted,
+    time_of_day_from,
+    time_of_day_message,
     timestamp,
     timestamp_or_none,
 )
@@ -56,7 +64,6 @@ from services.booking.domain.errors import SlotAlreadyHeld
 from services.booking.domain.money import Money
 from services.booking.domain.reservation import Cancellation, Reservation, ReservationStatus
 from services.booking.domain.schedule import (
-    END_OF_DAY,
     AvailabilityWindow,
     Weekday,
     WeeklyAvailability,
@@ -90,11 +97,6 @@ __all__ = [
 ]
 
 pb = booking_service_pb2
-T = TypeVar("T")
-Violations = list[tuple[str, str]]
-
-# What an id in an error message looks like: ids are UUIDs in canonical (lowercase) text.
-EXAMPLE_ID = "3f2c9a4e-8b1d-4c7a-9e2f-5d6b7a8c9d0e"
 
 _METHODS = enum_pair(PaymentMethod, checkout_pb2.PaymentMethod, "PAYMENT_METHOD_")
 _CHECKOUT_STATUSES = enum_pair(CheckoutStatus, checkout_pb2.CheckoutStatus, "CHECKOUT_STATUS_")
@@ -129,23 +131,11 @@ def doctor_message(doctor: Doctor) -> pb.Doctor:
     return _directory_entry(doctor.id, doctor)
 
 
-def _time_of_day(value: time, *, end: bool = False) -> timeofday_pb2.TimeOfDay:
-    if end and value == END_OF_DAY:
-        # The domain's midnight end is the proto's 24:00.
-        return timeofday_pb2.TimeOfDay(hours=24)
-    return timeofday_pb2.TimeOfDay(
-        hours=value.hour,
-        minutes=value.minute,
-        seconds=value.second,
-        nanos=value.microsecond * 1000,
-    )
-
-
 def _window(window: AvailabilityWindow) -> pb.AvailabilityWindow:
     return pb.AvailabilityWindow(
         day_of_week=_WEEKDAYS.to_proto[window.day],
-        start_time=_time_of_day(window.start),
-        end_time=_time_of_day(window.end, end=True),
+        start_time=time_of_day_message(window.start),
+        end_time=time_of_day_message(window.end, end=True),
     )
 
 
@@ -188,20 +178,6 @@ def slot_message(slot: Slot, now: datetime, fee: Money) -> pb.Slot:
     )
 
 
-def _payment_failure(checkout: Checkout) -> checkout_pb2.PaymentFailure | None:
-    failure = checkout.payment_failure
-    if failure is None:
-        return None
-    # An expired checkout keeps the failure that ended it, which nothing can retry now.
-    # An open one past its hold still says what payment said until the expiry job runs,
-    # minutes later; RetryCheckout refuses it meanwhile (this layer has no clock).
-    return checkout_pb2.PaymentFailure(
-        code=failure.code,
-        message=failure.message,
-        retryable=failure.retryable and checkout.is_open,
-    )
-
-
 def checkout_message(checkout: Checkout) -> pb.Checkout:
     reason = checkout.refund_reason
     return pb.Checkout(
@@ -215,7 +191,11 @@ def checkout_message(checkout: Checkout) -> pb.Checkout:
         payment_id=checkout.payment_id,
         checkout_url=checkout.checkout_url,
         hold_expires_at=timestamp(checkout.hold_expires_at),
-        payment_failure=_payment_failure(checkout),
+        # An open checkout past its hold still says what payment said until the expiry
+        # job runs, minutes later; RetryCheckout refuses it meanwhile (no clock here).
+        payment_failure=payment_failure_message(
+            checkout.payment_failure, still_open=checkout.is_open
+        ),
         reservation_id=checkout.reservation_id,
         refund_reason=None if reason is None else _REFUND_REASONS.to_proto[reason],
         rescheduled_reservation_id=checkout.rescheduled_reservation_id,
@@ -342,14 +322,9 @@ _EVENTS: Mapping[type, Callable[[Any], Message]] = MappingProxyType(
 
 
 def event_message(event: object) -> Message:
-    """The proto to publish for a domain event. Every event booking records is published;
-    one this table does not know is a bug (a new event must be mapped on purpose), so it
-    raises rather than silently going unpublished."""
-    try:
-        translate = _EVENTS[type(event)]
-    except KeyError:
-        raise TypeError(f"no proto mapping for event {type(event).__name__}") from None
-    return translate(event)
+    """The proto to publish for a domain event: every event booking records is published,
+    and one nobody mapped is a TypeError."""
+    return event_proto(_EVENTS, event)
 
 
 # Proto -> domain, for requests and consumed events.
@@ -382,34 +357,6 @@ def method_from(
     return _METHODS.required(value, field)
 
 
-def _gathered(violations: Violations, convert: Callable[..., T], *args: Any) -> T | None:
-    """`convert(*args)`, or None with what it refused added to `violations`, so one answer
-    can name every bad field."""
-    try:
-        return convert(*args)
-    except InvalidArgument as error:
-        violations += error.violations
-        return None
-
-
-def _microseconds(nanos: int) -> int:
-    """Nanoseconds as microseconds, rounded away from zero: a sliver under a microsecond
-    still counts, so the domain refuses a time or length that is not whole minutes rather
-    than never seeing the sliver."""
-    whole = -(-abs(nanos) // 1000)
-    return whole if nanos >= 0 else -whole
-
-
-def _wall_time(message: timeofday_pb2.TimeOfDay, field: str, end: bool) -> time:
-    hours, minutes, seconds, nanos = message.hours, message.minutes, message.seconds, message.nanos
-    if end and (hours, minutes, seconds, nanos) == (24, 0, 0, 0):
-        return END_OF_DAY
-    if not (0 <= hours <= 23 and 0 <= minutes <= 59 and 0 <= seconds <= 59 and 0 <= nanos < 10**9):
-        latest = "24:00" if end else "23:59"
-        raise InvalidArgument(field, f"must be a time of day from 00:00 to {latest}")
-    return time(hours, minutes, seconds, min(_microseconds(nanos), 999_999))
-
-
 def windows_from(
     windows: Iterable[pb.AvailabilityWindow], field: str = "windows"
 ) -> tuple[AvailabilityWindow, ...]:
@@ -421,9 +368,9 @@ def windows_from(
     for index, message in enumerate(windows):
         path = f"{field}[{index}]"
         bad: Violations = []
-        day = _gathered(bad, _WEEKDAYS.required, message.day_of_week, f"{path}.day_of_week")
-        start = _gathered(bad, _wall_time, message.start_time, f"{path}.start_time", False)
-        end = _gathered(bad, _wall_time, message.end_time, f"{path}.end_time", True)
+        day = gathered(bad, _WEEKDAYS.required, message.day_of_week, f"{path}.day_of_week")
+        start = gathered(bad, time_of_day_from, message.start_time, f"{path}.start_time")
+        end = gathered(bad, time_of_day_from, message.end_time, f"{path}.end_time", True)
         if day is not None and start is not None and end is not None:
             window = AvailabilityWindow(day, start, end)
             bad += window.violations(path)
@@ -440,7 +387,7 @@ def slot_length_from(message: Duration, field: str = "slot_duration") -> timedel
     if is_unset(message):
         raise field_required(field)
     try:
-        return timedelta(seconds=message.seconds, microseconds=_microseconds(message.nanos))
+        return timedelta(seconds=message.seconds, microseconds=microseconds_of(message.nanos))
     except OverflowError:
         raise InvalidArgument(field, "is out of range") from None
 
@@ -466,38 +413,15 @@ def reservation_status_from(value: int, field: str = "status") -> ReservationSta
     return _RESERVATION_STATUSES.optional(value, field)
 
 
-def _noun(field: str) -> str:
-    # "checkout_id" -> "a checkout id", "new_slot_id" -> "a slot id".
-    name = field.rsplit(".", 1)[-1]
-    if not name.endswith("_id"):
-        return "an id"
-    return f"a {name.removesuffix('_id').rsplit('_', 1)[-1]} id"
-
-
 def slot_id_from(text: str, field: str = "slot_id") -> str:
     """An id booking gave out (a slot's, a checkout's, a reservation's: the noun in the
-    error follows `field`): a UUID in canonical lowercase text. Anything else cannot name
-    one, so it is INVALID_ARGUMENT here rather than NOT_FOUND from a lookup."""
-    if not text:
-        raise field_required(field)
-    try:
-        canonical = str(uuid.UUID(text))
-    except ValueError:
-        canonical = None
-    if canonical != text:
-        raise InvalidArgument(field, f"must be {_noun(field)} like {EXAMPLE_ID}")
-    return text
+    error follows `field`); see `runtime.wire.id_from`."""
+    return id_from(text, field)
 
 
 def confirmed_payment_from(message: payment_events_pb2.PaymentConfirmed) -> ConfirmedPayment:
-    """What booking needs of a PaymentConfirmed to decide (the checkout is purchase.ref).
-    Payment always sends all three, so one missing is refused rather than guessed."""
-    if not message.payment_id:
-        raise field_required("payment_id")
-    confirmed_at = timestamp_or_none(message.confirmed_at, "confirmed_at")
-    if confirmed_at is None:
-        raise field_required("confirmed_at")
-    return ConfirmedPayment(message.payment_id, money_from(message.amount, "amount"), confirmed_at)
+    """What booking needs of a PaymentConfirmed to decide (the checkout is purchase.ref)."""
+    return ConfirmedPayment(*confirmed_payment_facts(message, money_from))
 
 
 def payment_failure_from(message: payment_events_pb2.PaymentFailed) -> PaymentFailure:

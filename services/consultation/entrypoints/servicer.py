@@ -1,0 +1,333 @@
+"""ConsultationService over gRPC: request → command → handler → response.
+
+The caller handed to the handlers carries the client's address and agent from the call,
+for the audit log. Who may call what is the access map at the bottom; whose clinical
+data a caller may see is the domain's rule (the patient, the assigned doctor, staff).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from typing import TypeVar
+
+from google.protobuf.message import Message
+from nobat.consultation.v1 import consultation_service_pb2 as pb
+from nobat.consultation.v1 import consultation_service_pb2_grpc
+
+from runtime import auth
+from runtime.idempotency import answer_call
+from runtime.wire import decode_page_token, encode_page_token, id_from, page_size_of
+from services.consultation.adapters.messages import (
+    audit_entry_message,
+    chat_message,
+    checkout_message,
+    clinical_session_message,
+    consultation_message,
+    consultation_status_from,
+    consultation_type_from,
+    doctor_id_from,
+    doctor_shifts_message,
+    doctor_shifts_set_message,
+    intake_message,
+    intake_request_from,
+    method_from,
+    optional_id_from,
+    prices_from,
+    prices_set_message,
+    shifts_from,
+    submission_from,
+)
+from services.consultation.adapters.repository import AuditEntries
+from services.consultation.domain.caller import Caller, Role
+from services.consultation.handlers import clinical, purchases
+from services.consultation.handlers.context import Context
+
+R = TypeVar("R", bound=Message)
+PATIENT, DOCTOR, ADMIN, SERVICE = auth.PATIENT, auth.DOCTOR, auth.ADMIN, auth.SERVICE
+# How often a chat stream looks for new messages while the conversation is quiet.
+STREAM_POLL_SECONDS = 0.5
+
+
+def _caller(context) -> Caller:
+    verified = auth.current_caller()
+    agent = dict(context.invocation_metadata() or ()).get("user-agent", "")
+    return Caller(verified.subject, Role(verified.role), context.peer() or "", agent)
+
+
+def _patient_viewer() -> str | None:
+    caller = auth.current_caller()
+    return caller.subject if caller.is_(PATIENT) else None
+
+
+class ConsultationServicer(consultation_service_pb2_grpc.ConsultationServiceServicer):
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+
+    async def _once(
+        self, method: str, request: Message, response_type: type[R], answer: Callable
+    ) -> R:
+        return await answer_call(self.ctx.unit_of_work(), method, request, response_type, answer)
+
+    async def StartIntake(self, request: pb.StartIntakeRequest, context) -> pb.StartIntakeResponse:
+        asked = intake_request_from(request)
+        command = purchases.StartIntake(
+            _caller(context),
+            request.idempotency_key,
+            asked.complaint,
+            asked.symptoms,
+            asked.age_years,
+            asked.sex,
+        )
+
+        async def answer(uow) -> pb.StartIntakeResponse:
+            intake = await purchases.start_the_intake(self.ctx, uow, command)
+            return pb.StartIntakeResponse(intake=intake_message(intake))
+
+        return await self._once("StartIntake", request, pb.StartIntakeResponse, answer)
+
+    async def StartCheckout(
+        self, request: pb.StartCheckoutRequest, context
+    ) -> pb.StartCheckoutResponse:
+        command = purchases.StartCheckout(
+            patient_id=auth.current_caller().subject,
+            key=request.idempotency_key,
+            intake_id=id_from(request.intake_id, "intake_id"),
+            type=consultation_type_from(request.type),
+            doctor_id=doctor_id_from(request.doctor_id),
+            method=method_from(request.method),
+            return_url=request.return_url,
+        )
+
+        async def answer(uow) -> pb.StartCheckoutResponse:
+            checkout = await purchases.start(self.ctx, uow, command)
+            return pb.StartCheckoutResponse(checkout=checkout_message(checkout))
+
+        return await self._once("StartCheckout", request, pb.StartCheckoutResponse, answer)
+
+    async def GetCheckout(self, request: pb.GetCheckoutRequest, context) -> pb.GetCheckoutResponse:
+        checkout = await purchases.get_checkout(
+            self.ctx,
+            self.ctx.unit_of_work(),
+            id_from(request.checkout_id, "checkout_id"),
+            _patient_viewer(),
+        )
+        return pb.GetCheckoutResponse(checkout=checkout_message(checkout))
+
+    async def RetryCheckout(
+        self, request: pb.RetryCheckoutRequest, context
+    ) -> pb.RetryCheckoutResponse:
+        checkout_id = id_from(request.checkout_id, "checkout_id")
+        method = method_from(request.method, allow_unspecified=True)
+        viewer = _patient_viewer()
+
+        async def answer(uow) -> pb.RetryCheckoutResponse:
+            checkout = await purchases.retry(self.ctx, uow, checkout_id, method, viewer)
+            return pb.RetryCheckoutResponse(checkout=checkout_message(checkout))
+
+        return await self._once("RetryCheckout", request, pb.RetryCheckoutResponse, answer)
+
+    async def GetClinicalSession(
+        self, request: pb.GetClinicalSessionRequest, context
+    ) -> pb.GetClinicalSessionResponse:
+        session = await clinical.get_session(
+            self.ctx,
+            self.ctx.unit_of_work(),
+            id_from(request.clinical_session_id, "clinical_session_id"),
+            _caller(context),
+        )
+        return pb.GetClinicalSessionResponse(clinical_session=clinical_session_message(session))
+
+    async def SubmitSymptoms(
+        self, request: pb.SubmitSymptomsRequest, context
+    ) -> pb.SubmitSymptomsResponse:
+        submitted = submission_from(request)
+        command = clinical.SubmitSymptoms(
+            _caller(context),
+            submitted.clinical_session_id,
+            submitted.details,
+            submitted.symptoms,
+        )
+
+        async def answer(uow) -> pb.SubmitSymptomsResponse:
+            consultation = await clinical.submit(self.ctx, uow, command)
+            return pb.SubmitSymptomsResponse(consultation=consultation_message(consultation))
+
+        return await self._once("SubmitSymptoms", request, pb.SubmitSymptomsResponse, answer)
+
+    async def GetConsultation(
+        self, request: pb.GetConsultationRequest, context
+    ) -> pb.GetConsultationResponse:
+        consultation = await clinical.get_consultation(
+            self.ctx,
+            self.ctx.unit_of_work(),
+            id_from(request.consultation_id, "consultation_id"),
+            _caller(context),
+        )
+        return pb.GetConsultationResponse(consultation=consultation_message(consultation))
+
+    async def ListConsultations(
+        self, request: pb.ListConsultationsRequest, context
+    ) -> pb.ListConsultationsResponse:
+        caller = _caller(context)
+        size = page_size_of(request.page_size)
+        after = decode_page_token(request.page_token) if request.page_token else None
+        found = await clinical.list_consultations(
+            self.ctx,
+            self.ctx.unit_of_work(),
+            caller,
+            patient_id=caller.id if caller.role is Role.PATIENT else None,
+            doctor_id=caller.id if caller.role is Role.DOCTOR else None,
+            status=consultation_status_from(request.status),
+            after=tuple(after) if after else None,
+            limit=size + 1,
+        )
+        page = found[:size]
+        token = ""
+        if len(found) > size:
+            token = encode_page_token(page[-1].created_at.isoformat(), page[-1].id)
+        return pb.ListConsultationsResponse(
+            consultations=[consultation_message(c) for c in page], next_page_token=token
+        )
+
+    async def _act(self, name: str, request: Message, response_type: type[R], context, **kw):
+        consultation_id = id_from(request.consultation_id, "consultation_id")
+        caller = _caller(context)
+
+        async def answer(uow):
+            consultation = await clinical.act(self.ctx, uow, consultation_id, caller, name, **kw)
+            return response_type(consultation=consultation_message(consultation))
+
+        return await self._once(name, request, response_type, answer)
+
+    async def AcceptConsultation(self, request, context) -> pb.AcceptConsultationResponse:
+        return await self._act(
+            "AcceptConsultation", request, pb.AcceptConsultationResponse, context
+        )
+
+    async def DeclineConsultation(self, request, context) -> pb.DeclineConsultationResponse:
+        return await self._act(
+            "DeclineConsultation",
+            request,
+            pb.DeclineConsultationResponse,
+            context,
+            reason=request.reason,
+        )
+
+    async def CompleteConsultation(self, request, context) -> pb.CompleteConsultationResponse:
+        return await self._act(
+            "CompleteConsultation",
+            request,
+            pb.CompleteConsultationResponse,
+            context,
+            notes=request.notes,
+        )
+
+    async def PostMessage(self, request: pb.PostMessageRequest, context) -> pb.PostMessageResponse:
+        consultation_id = id_from(request.consultation_id, "consultation_id")
+        caller = _caller(context)
+
+        async def answer(uow) -> pb.PostMessageResponse:
+            message = await clinical.post(self.ctx, uow, consultation_id, caller, request.text)
+            return pb.PostMessageResponse(message=chat_message(message))
+
+        return await self._once("PostMessage", request, pb.PostMessageResponse, answer)
+
+    async def StreamMessages(
+        self, request: pb.StreamMessagesRequest, context
+    ) -> AsyncIterator[pb.StreamMessagesResponse]:
+        """Everything after the caller's cursor, in order, then new messages as they come;
+        a reconnecting client passes the last sequence it saw and misses nothing."""
+        consultation_id = id_from(request.consultation_id, "consultation_id")
+        caller = _caller(context)
+        seen = request.after_sequence
+        first = True
+        while True:
+            found = await clinical.messages_after(
+                self.ctx, self.ctx.unit_of_work(), consultation_id, caller, seen, audit=first
+            )
+            first = False
+            for message in found:
+                seen = message.sequence
+                yield pb.StreamMessagesResponse(message=chat_message(message))
+            if not found:
+                await asyncio.sleep(STREAM_POLL_SECONDS)
+
+    async def SetDoctorShifts(
+        self, request: pb.SetDoctorShiftsRequest, context
+    ) -> pb.SetDoctorShiftsResponse:
+        doctor_id = doctor_id_from(request.doctor_id, required=True)
+        shifts = shifts_from(request.shifts)
+
+        async def answer(uow) -> pb.SetDoctorShiftsResponse:
+            doctor = await clinical.set_shifts(self.ctx, uow, doctor_id, shifts)
+            return doctor_shifts_set_message(doctor)
+
+        return await self._once("SetDoctorShifts", request, pb.SetDoctorShiftsResponse, answer)
+
+    async def ListDoctorShifts(
+        self, request: pb.ListDoctorShiftsRequest, context
+    ) -> pb.ListDoctorShiftsResponse:
+        doctor_id = doctor_id_from(request.doctor_id, required=True)
+        doctor = await clinical.get_doctor(self.ctx, self.ctx.unit_of_work(), doctor_id)
+        return doctor_shifts_message(doctor)
+
+    async def SetConsultationPrices(
+        self, request: pb.SetConsultationPricesRequest, context
+    ) -> pb.SetConsultationPricesResponse:
+        doctor_id = doctor_id_from(request.doctor_id)
+        prices = prices_from(request.prices)
+
+        async def answer(uow) -> pb.SetConsultationPricesResponse:
+            saved = await clinical.set_prices(self.ctx, uow, doctor_id, prices)
+            return prices_set_message(doctor_id, saved)
+
+        return await self._once(
+            "SetConsultationPrices", request, pb.SetConsultationPricesResponse, answer
+        )
+
+    async def ListAuditEntries(
+        self, request: pb.ListAuditEntriesRequest, context
+    ) -> pb.ListAuditEntriesResponse:
+        size = page_size_of(request.page_size)
+        after = decode_page_token(request.page_token) if request.page_token else None
+        uow = self.ctx.unit_of_work()
+        async with uow:
+            found = await AuditEntries(uow.session).page(
+                subject_id=optional_id_from(request.subject_id, "subject_id"),
+                actor_id=request.actor_id or None,
+                after=tuple(after) if after else None,
+                limit=size + 1,
+            )
+        page = found[:size]
+        token = ""
+        if len(found) > size:
+            token = encode_page_token(page[-1].occurred_at.isoformat(), page[-1].id)
+        return pb.ListAuditEntriesResponse(
+            entries=[audit_entry_message(e) for e in page], next_page_token=token
+        )
+
+
+EVERYONE = frozenset({PATIENT, DOCTOR, ADMIN, SERVICE})
+ADMINS = frozenset({ADMIN})
+DOCTORS = frozenset({DOCTOR})
+
+ACCESS = {
+    "StartIntake": frozenset({PATIENT}),
+    "StartCheckout": frozenset({PATIENT}),
+    "GetCheckout": frozenset({PATIENT, ADMIN, SERVICE}),
+    "RetryCheckout": frozenset({PATIENT}),
+    "GetClinicalSession": frozenset({PATIENT, ADMIN, SERVICE}),
+    "SubmitSymptoms": frozenset({PATIENT}),
+    "GetConsultation": EVERYONE,
+    "ListConsultations": frozenset({PATIENT, DOCTOR}),
+    "AcceptConsultation": DOCTORS,
+    "DeclineConsultation": DOCTORS,
+    "CompleteConsultation": DOCTORS,
+    "PostMessage": frozenset({PATIENT, DOCTOR}),
+    "StreamMessages": frozenset({PATIENT, DOCTOR}),
+    "SetDoctorShifts": ADMINS,
+    "ListDoctorShifts": frozenset({DOCTOR, ADMIN}),
+    "SetConsultationPrices": ADMINS,
+    "ListAuditEntries": ADMINS,
+}

@@ -1,0 +1,40 @@
+"""What consultation's handlers need from outside, built once by the composition root."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from clients.payment import PaymentClient
+from runtime.db import UnitOfWork
+from services.consultation.domain.checkout import DEFAULT_CHECKOUT_TTL
+from services.consultation.domain.consultation import DEFAULT_ACCEPT_WITHIN
+from services.consultation.domain.intake import DEFAULT_INTAKE_TTL
+from services.consultation.domain.session import DEFAULT_SESSION_TTL
+from services.consultation.domain.triage import TriagePort
+
+
+@dataclass(frozen=True)
+class ConsultationSettings:
+    intake_ttl: timedelta = DEFAULT_INTAKE_TTL
+    checkout_ttl: timedelta = DEFAULT_CHECKOUT_TTL
+    # How long a paid clinical session waits for the detailed symptoms.
+    session_ttl: timedelta = DEFAULT_SESSION_TTL
+    # How long a consultation waits for a doctor to accept it before it is refunded.
+    accept_within: timedelta = DEFAULT_ACCEPT_WITHIN
+    default_return_url: str = "http://localhost/nobat/consultation-return"
+    batch: int = 100
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class Context:
+    unit_of_work: Callable[[], UnitOfWork]
+    payments: PaymentClient
+    triage: TriagePort
+    settings: ConsultationSettings = field(default_factory=ConsultationSettings)
+    clock: Callable[[], datetime] = utc_now

@@ -1,0 +1,283 @@
+"""A consultation end to end: intake and triage, a paid checkout that only opens a
+clinical session, the symptoms that make the consultation and give it to a doctor on
+shift, the doctor's answer and the chat, over all four services as processes."""
+
+from __future__ import annotations
+
+import asyncio
+
+import grpc
+import pytest
+from google.type import timeofday_pb2
+from nobat.consultation.v1 import consultation_service_pb2 as cpb
+
+from cli import invariants
+from tests.e2e.flows import CONFIRMED, FAILED, GATEWAY, Nobat, key, running_stack
+from tests.processes import eventually
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def stack():
+    with running_stack(
+        NOBAT_CONSULTATION_JOB_INTERVAL_SECONDS="0.3",
+        NOBAT_PAYMENT_JOB_INTERVAL_SECONDS="0.3",
+        NOBAT_PAYMENT_RECONCILE_FIRST_SECONDS="1",
+    ) as stack:
+        yield stack
+
+
+@pytest.fixture
+async def nobat(stack):
+    nobat = Nobat(stack)
+    yield nobat
+    await nobat.close()
+
+
+async def doctor_on_shift(nobat: Nobat) -> str:
+    """A doctor in booking's directory, on shift around the clock in consultation."""
+    doctor_id = await nobat.new_doctor(days=0)
+    admin = nobat.admin()
+
+    async def known() -> bool:
+        try:
+            await admin.consultation.ListDoctorShifts(
+                cpb.ListDoctorShiftsRequest(doctor_id=doctor_id)
+            )
+            return True
+        except grpc.aio.AioRpcError:
+            return False
+
+    await eventually(known, 20, "the doctor in consultation's directory")
+    await admin.consultation.SetDoctorShifts(
+        cpb.SetDoctorShiftsRequest(
+            idempotency_key=key(),
+            doctor_id=doctor_id,
+            shifts=[
+                cpb.Shift(
+                    day_of_week=day,
+                    start_time=timeofday_pb2.TimeOfDay(hours=0),
+                    end_time=timeofday_pb2.TimeOfDay(hours=24),
+                )
+                for day in range(1, 8)
+            ],
+        )
+    )
+    return doctor_id
+
+
+async def prices(nobat: Nobat) -> None:
+    await nobat.admin().consultation.SetConsultationPrices(
+        cpb.SetConsultationPricesRequest(
+            idempotency_key=key(),
+            prices=[
+                cpb.ConsultationPrice(type=kind, price={"amount_minor": amount, "currency": "USD"})
+                for kind, amount in (
+                    (cpb.CONSULTATION_TYPE_CHAT, 2_000),
+                    (cpb.CONSULTATION_TYPE_VIDEO, 4_000),
+                    (cpb.CONSULTATION_TYPE_EMERGENCY, 6_000),
+                )
+            ],
+        )
+    )
+
+
+async def paid_session(nobat: Nobat, patient, doctor_id: str | None = None):
+    intake = (
+        await patient.consultation.StartIntake(
+            cpb.StartIntakeRequest(
+                idempotency_key=key(),
+                complaint="A dry cough for four days",
+                symptoms=[cpb.ReportedSymptom(code="cough", days_since_onset=4)],
+                age_years=34,
+                sex=cpb.SEX_FEMALE,
+            )
+        )
+    ).intake
+    assert cpb.CONSULTATION_TYPE_CHAT in [offer.type for offer in intake.offers]
+    checkout = (
+        await patient.consultation.StartCheckout(
+            cpb.StartCheckoutRequest(
+                idempotency_key=key(),
+                intake_id=intake.id,
+                type=cpb.CONSULTATION_TYPE_CHAT,
+                doctor_id=doctor_id or "",
+                method=GATEWAY,
+            )
+        )
+    ).checkout
+    assert checkout.price.amount_minor == 2_000
+    await nobat.pay(checkout)
+    found: list = []
+
+    async def confirmed() -> bool:
+        reply = await patient.consultation.GetCheckout(
+            cpb.GetCheckoutRequest(checkout_id=checkout.id)
+        )
+        found[:] = [reply.checkout]
+        return reply.checkout.status == CONFIRMED
+
+    await eventually(confirmed, 30, "the consultation checkout confirmed")
+    return found[0]
+
+
+async def test_the_two_phase_flow_from_intake_to_completed_chat(nobat, stack):
+    await prices(nobat)
+    doctor_id = await doctor_on_shift(nobat)
+    patient = nobat.patient()
+    checkout = await paid_session(nobat, patient, doctor_id)
+
+    session = (
+        await patient.consultation.GetClinicalSession(
+            cpb.GetClinicalSessionRequest(clinical_session_id=checkout.clinical_session_id)
+        )
+    ).clinical_session
+    assert session.status == cpb.CLINICAL_SESSION_STATUS_AWAITING_SYMPTOMS
+    assert not session.consultation_id  # no consultation and no doctor before the symptoms
+
+    consultation = (
+        await patient.consultation.SubmitSymptoms(
+            cpb.SubmitSymptomsRequest(
+                idempotency_key=key(),
+                clinical_session_id=session.id,
+                details="Worse at night, no fever",
+                symptoms=[cpb.ReportedSymptom(code="cough", days_since_onset=5)],
+            )
+        )
+    ).consultation
+    assert consultation.status == cpb.CONSULTATION_STATUS_DOCTOR_REVIEW_PENDING
+    assert consultation.doctor_id == doctor_id
+    with pytest.raises(grpc.aio.AioRpcError) as twice:
+        await patient.consultation.SubmitSymptoms(
+            cpb.SubmitSymptomsRequest(
+                idempotency_key=key(), clinical_session_id=session.id, details="again"
+            )
+        )
+    assert twice.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+
+    doctor = nobat.doctor(doctor_id)
+    await doctor.consultation.AcceptConsultation(
+        cpb.AcceptConsultationRequest(idempotency_key=key(), consultation_id=consultation.id)
+    )
+    for speaker, text in ((patient, "Hello doctor"), (doctor, "Hello, tell me more")):
+        await speaker.consultation.PostMessage(
+            cpb.PostMessageRequest(
+                idempotency_key=key(), consultation_id=consultation.id, text=text
+            )
+        )
+
+    async def read(caller, after: int, count: int) -> list:
+        stream = caller.consultation.stub.StreamMessages(
+            cpb.StreamMessagesRequest(consultation_id=consultation.id, after_sequence=after),
+            metadata=caller.metadata,
+        )
+        got = []
+        async for reply in stream:
+            got.append((reply.message.sequence, reply.message.text))
+            if len(got) == count:
+                stream.cancel()
+                break
+        return got
+
+    assert await asyncio.wait_for(read(doctor, 0, 2), 10) == [
+        (1, "Hello doctor"),
+        (2, "Hello, tell me more"),
+    ]
+    assert await asyncio.wait_for(read(patient, 1, 1), 10) == [(2, "Hello, tell me more")]
+    stranger = nobat.patient()
+    with pytest.raises(grpc.aio.AioRpcError) as hidden:
+        await stranger.consultation.GetConsultation(
+            cpb.GetConsultationRequest(consultation_id=consultation.id)
+        )
+    assert hidden.value.code() == grpc.StatusCode.NOT_FOUND
+
+    done = (
+        await doctor.consultation.CompleteConsultation(
+            cpb.CompleteConsultationRequest(
+                idempotency_key=key(), consultation_id=consultation.id, notes="Rest, fluids"
+            )
+        )
+    ).consultation
+    assert done.status == cpb.CONSULTATION_STATUS_COMPLETED
+    audit = (
+        await nobat.admin().consultation.ListAuditEntries(
+            cpb.ListAuditEntriesRequest(subject_id=consultation.id)
+        )
+    ).entries
+    assert {"SubmitSymptoms", "AcceptConsultation", "StreamMessages"} <= {e.action for e in audit}
+    await eventually(lambda: _holds(stack), 30, "every invariant to hold after the consultation")
+
+
+async def test_a_failed_payment_opens_no_clinical_session(nobat):
+    await prices(nobat)
+    patient = nobat.patient()
+    intake = (
+        await patient.consultation.StartIntake(
+            cpb.StartIntakeRequest(
+                idempotency_key=key(),
+                complaint="Headache",
+                symptoms=[cpb.ReportedSymptom(code="headache")],
+                age_years=40,
+            )
+        )
+    ).intake
+    checkout = (
+        await patient.consultation.StartCheckout(
+            cpb.StartCheckoutRequest(
+                idempotency_key=key(),
+                intake_id=intake.id,
+                type=cpb.CONSULTATION_TYPE_CHAT,
+                method=GATEWAY,
+            )
+        )
+    ).checkout
+    await nobat.pay(checkout, "decline")
+
+    async def failed() -> bool:
+        reply = await patient.consultation.GetCheckout(
+            cpb.GetCheckoutRequest(checkout_id=checkout.id)
+        )
+        return reply.checkout.status == FAILED
+
+    await eventually(failed, 20, "the checkout failed")
+    rows = await nobat.rows(
+        "consultation",
+        "SELECT count(*) FROM clinical_sessions WHERE checkout_id = :c",
+        c=checkout.id,
+    )
+    assert rows[0][0] == 0
+
+
+async def test_red_flags_advise_emergency_care_and_offer_no_checkout(nobat):
+    patient = nobat.patient()
+    intake = (
+        await patient.consultation.StartIntake(
+            cpb.StartIntakeRequest(
+                idempotency_key=key(),
+                complaint="Crushing chest pain and short of breath",
+                symptoms=[
+                    cpb.ReportedSymptom(code="chest_pain", severity=cpb.SYMPTOM_SEVERITY_SEVERE),
+                    cpb.ReportedSymptom(code="shortness_of_breath"),
+                ],
+                age_years=58,
+                sex=cpb.SEX_MALE,
+            )
+        )
+    ).intake
+    assert intake.triage.red_flags
+    assert list(intake.offers) == []
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await patient.consultation.StartCheckout(
+            cpb.StartCheckoutRequest(
+                idempotency_key=key(),
+                intake_id=intake.id,
+                type=cpb.CONSULTATION_TYPE_CHAT,
+                method=GATEWAY,
+            )
+        )
+    assert refused.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+
+
+async def _holds(stack) -> bool:
+    return await invariants.check(stack.database_urls, stack.nats_url) == []
