@@ -29,6 +29,20 @@ format: $(READY)
 clean:
 	rm -rf $(VENV) gen .pytest_cache .ruff_cache .hypothesis
 
+# Throughput and latency on this machine, not part of `make test` (README, "Benchmark").
+# Settings: BENCH_FLOWS=50 make bench, or make bench BENCH_ARGS='--flows 50 --history 0'.
+.PHONY: bench
+bench: $(READY) gen/.generated
+	$(BIN)/python -m bench $(BENCH_ARGS)
+
+# A seeded fault loop over the whole system, then every invariant checked; the same SEED
+# replays the same faults (`make test` runs a one-minute one).
+SEED ?= $(shell date +%s)
+DURATION ?= 600
+.PHONY: chaos
+chaos: $(READY) gen/.generated
+	$(BIN)/python -m tests.faults.chaos --seed $(SEED) --duration $(DURATION)
+
 # The virtualenv, with every pinned dependency and the project itself (editable), plus
 # the generated code's folder on the import path.
 $(READY): pyproject.toml

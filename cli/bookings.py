@@ -9,8 +9,6 @@ applies the same rules as to an app: a patient sees only their own checkouts.
 from __future__ import annotations
 
 import argparse
-import time
-import uuid
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 
@@ -20,13 +18,21 @@ from nobat.booking.v1 import booking_service_pb2_grpc
 from nobat.common.v1 import checkout_pb2
 
 from cli import render
-from cli.calls import Call, acting, json_flag, service, show
+from cli.calls import (
+    AWAITING_PAYMENT,
+    Call,
+    acting,
+    as_caller,
+    fresh_key,
+    json_flag,
+    service,
+    show,
+    watch_outcome,
+    watched_checkout,
+)
 
 PATIENT = "patient:patient-1"
-AWAITING = checkout_pb2.CHECKOUT_STATUS_AWAITING_PAYMENT
 WALLET = checkout_pb2.PAYMENT_METHOD_WALLET
-# How often `checkout --watch` asks.
-WATCH_INTERVAL = 0.2
 
 
 def booking_service(args: argparse.Namespace) -> AbstractContextManager[Call]:
@@ -59,8 +65,7 @@ def list_slots(args: argparse.Namespace) -> int:
         reply = call("ListSlots", request)
 
     def text(reply: pb.ListSlotsResponse) -> str:
-        more = len(reply.slots) if reply.next_page_token else 0
-        note = f"\n(the first {more}; --limit shows up to 100)" if more else ""
+        note = render.page_note(len(reply.slots), reply.next_page_token, "first")
         return render.slots_table(reply.slots, doctor.time_zone) + note
 
     return show(args, reply, text)
@@ -70,14 +75,8 @@ def _next_step(checkout: pb.Checkout, acting_as: str) -> list[str]:
     """What the patient can do about the checkout now, as `nobat` commands (`acting_as`
     their `--as`, when it is not the default)."""
     watch = f"nobat checkout {checkout.id} --watch 30{acting_as}"
-    if checkout.status == AWAITING and checkout.checkout_url:
-        return [
-            f"checkout page: {checkout.checkout_url}",
-            f"pay it: nobat pay {checkout.checkout_url}{acting_as}",
-            f"then: {watch}",
-        ]
-    if checkout.status == AWAITING and checkout.method == WALLET:
-        return [f"paid from the wallet; the reservation follows in a moment: {watch}"]
+    if checkout.status == AWAITING_PAYMENT:
+        return render.paying_steps(checkout, watch, "the reservation", acting_as)
     if checkout.status == checkout_pb2.CHECKOUT_STATUS_PAYMENT_FAILED:
         if not checkout.payment_failure.retryable:
             return [f"book another slot: nobat slots {checkout.doctor_id}"]
@@ -89,8 +88,7 @@ def _next_step(checkout: pb.Checkout, acting_as: str) -> list[str]:
 
 
 def _checkout_text(args: argparse.Namespace) -> Callable[[pb.Checkout], str]:
-    role, subject = args.caller
-    acting_as = "" if f"{role}:{subject}" == PATIENT else f" --as {role}:{subject}"
+    acting_as = as_caller(args, PATIENT)
     return lambda checkout: "\n".join(
         [render.checkout_text(checkout), *_next_step(checkout, acting_as)]
     )
@@ -100,7 +98,7 @@ def _pay_for(args: argparse.Namespace, rpc: str, request_type: type, **fields: s
     """StartCheckout or RetryCheckout, with a fresh key and the `--method` asked for, and
     the checkout it answers with."""
     request = request_type(
-        idempotency_key=uuid.uuid4().hex,
+        idempotency_key=fresh_key(),
         method=render.value_of(checkout_pb2.PaymentMethod, args.method),
         **fields,
     )
@@ -115,18 +113,10 @@ def book(args: argparse.Namespace) -> int:
 
 def show_checkout(args: argparse.Namespace) -> int:
     request = pb.GetCheckoutRequest(checkout_id=args.checkout_id)
-    deadline = time.monotonic() + args.watch
     with booking_service(args) as call:
-        checkout = call("GetCheckout", request).checkout
-        while checkout.status == AWAITING and time.monotonic() < deadline:
-            time.sleep(WATCH_INTERVAL)
-            checkout = call("GetCheckout", request).checkout
+        checkout = watched_checkout(call, request, args.watch)
     show(args, checkout, _checkout_text(args))
-    if args.watch and checkout.status == AWAITING:
-        if not args.json:
-            print(f"still awaiting payment after {args.watch:g} s")
-        return 1
-    return 0
+    return watch_outcome(args, checkout)
 
 
 def retry(args: argparse.Namespace) -> int:
@@ -145,8 +135,7 @@ def list_reservations(args: argparse.Namespace) -> int:
         }
 
     def text(reply: pb.ListReservationsResponse) -> str:
-        more = len(reply.reservations) if reply.next_page_token else 0
-        note = f"\n(the first {more}; --limit shows up to 100)" if more else ""
+        note = render.page_note(len(reply.reservations), reply.next_page_token, "first")
         return render.reservations_table(reply.reservations, zones) + note
 
     return show(args, reply, text)
@@ -165,7 +154,7 @@ def _zone_of(call: Call, doctor_id: str) -> str:
 
 def cancel(args: argparse.Namespace) -> int:
     request = pb.CancelReservationRequest(
-        idempotency_key=uuid.uuid4().hex,
+        idempotency_key=fresh_key(),
         reservation_id=args.reservation_id,
         reason=args.reason or "",
     )

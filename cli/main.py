@@ -14,7 +14,7 @@ from pathlib import Path
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from cli import bookings, invariants, payments
+from cli import bookings, consultations, invariants, notifications, payments
 from cli.calls import CliError
 from cli.manifest import DEFAULT_MANIFEST, load_manifest, token_for
 from runtime.auth import ROLES
@@ -83,6 +83,8 @@ def main(argv: list[str] | None = None) -> None:
     minting.set_defaults(run=token)
     payments.add_commands(commands)
     bookings.add_commands(commands)
+    consultations.add_commands(commands)
+    notifications.add_commands(commands)
     args = parser.parse_args(argv)
     try:
         code = args.run(args)

@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
 import urllib.error
 import urllib.request
-import uuid
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from urllib.parse import urlparse
@@ -23,7 +21,17 @@ from nobat.payment.v1 import payment_service_pb2 as pb
 from nobat.payment.v1 import payment_service_pb2_grpc
 
 from cli import render
-from cli.calls import RPC_TIMEOUT, Call, CliError, acting, json_flag, service, show
+from cli.calls import (
+    RPC_TIMEOUT,
+    Call,
+    CliError,
+    acting,
+    fresh_key,
+    json_flag,
+    service,
+    show,
+    watched,
+)
 from cli.manifest import load_manifest
 from services.payment.domain.money import Money
 
@@ -63,8 +71,7 @@ def list_payments(args: argparse.Namespace) -> int:
     )
 
     def text(reply: pb.ListPaymentsResponse) -> str:
-        more = len(reply.payments) if reply.next_page_token else 0
-        note = f"\n(the newest {more}; --limit shows up to 100)" if more else ""
+        note = render.page_note(len(reply.payments), reply.next_page_token)
         return render.payments_table(reply.payments) + note
 
     return _print_reply(args, "ListPayments", request, text)
@@ -175,12 +182,12 @@ def pay(args: argparse.Namespace) -> int:
 
 def _wait_settled(call: Call, payment_id: str, timeout: float) -> pb.Payment:
     """The payment once it leaves PROCESSING, or as it is after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        payment = _get(call, payment_id)
-        if payment.status != pb.PAYMENT_STATUS_PROCESSING or time.monotonic() >= deadline:
-            return payment
-        time.sleep(0.1)
+    return watched(
+        lambda: _get(call, payment_id),
+        lambda payment: payment.status == pb.PAYMENT_STATUS_PROCESSING,
+        timeout,
+        0.1,
+    )
 
 
 def show_wallet(args: argparse.Namespace) -> int:
@@ -205,7 +212,7 @@ def wallet_history(args: argparse.Namespace) -> int:
 def top_up(args: argparse.Namespace) -> int:
     amount = Money.from_major(args.amount, args.currency.upper())
     request = pb.TopUpWalletRequest(
-        idempotency_key=uuid.uuid4().hex,
+        idempotency_key=fresh_key(),
         amount=money_pb2.Money(amount_minor=amount.amount_minor, currency=amount.currency),
     )
     with payment_service(args) as call:

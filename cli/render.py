@@ -12,6 +12,8 @@ from google.protobuf.internal.enum_type_wrapper import EnumTypeWrapper
 from google.protobuf.message import Message
 from nobat.booking.v1 import booking_service_pb2 as bpb
 from nobat.common.v1 import checkout_pb2, money_pb2
+from nobat.consultation.v1 import consultation_service_pb2 as cpb
+from nobat.notification.v1 import notification_service_pb2 as npb
 from nobat.payment.v1 import payment_service_pb2 as pb
 
 from runtime.errors import DomainError
@@ -49,6 +51,13 @@ def choices(enum: EnumTypeWrapper) -> list[str]:
 def value_of(enum: EnumTypeWrapper, choice: str | None) -> int:
     """The enum value of one of `choices(enum)`; none given is UNSPECIFIED (0)."""
     return enum.Value(_prefix(enum) + choice.upper()) if choice else 0
+
+
+def page_note(shown: int, next_page_token: str, which: str = "newest") -> str:
+    """The line under a list cut off at --limit: `(the newest 20; --limit shows up to 100)`."""
+    if not next_page_token:
+        return ""
+    return f"\n(the {which} {shown}; --limit shows up to 100)"
 
 
 def when(message: Message, field: str) -> str:
@@ -297,23 +306,54 @@ def slots_table(slots: Sequence[bpb.Slot], zone: str) -> str:
     )
 
 
-def checkout_text(c: bpb.Checkout) -> str:
-    """`checkout … is PAYMENT_FAILED (card_declined, retryable)` and what it buys."""
+def _checkout_line(c: bpb.Checkout | cpb.Checkout, notes: Mapping[int, str], refunds) -> str:
+    """`checkout … is STATUS` and what the status says: why the payment failed and whether
+    it can be tried again, why it was refunded (`refunds` the reason's enum), or the
+    `notes` of the status."""
     line = f"checkout {c.id} is {label(checkout_pb2.CheckoutStatus, c.status)}"
-    if c.status == checkout_pb2.CHECKOUT_STATUS_AWAITING_PAYMENT:
-        line += f", the slot held until {when(c, 'hold_expires_at')}"
-    elif c.status == checkout_pb2.CHECKOUT_STATUS_PAYMENT_FAILED:
+    if c.status == checkout_pb2.CHECKOUT_STATUS_PAYMENT_FAILED:
         failure = c.payment_failure
         retryable = "retryable" if failure.retryable else "not retryable"
         line += f" ({failure.code or 'no code'}, {retryable})"
         if failure.message:
             line += f": {failure.message}"
-    elif c.status == checkout_pb2.CHECKOUT_STATUS_CONFIRMED:
-        line += f": reservation {c.reservation_id}"
     elif c.status == checkout_pb2.CHECKOUT_STATUS_REFUNDED:
-        line += f" ({label(bpb.RefundReason, c.refund_reason)}): the payment is refunded in full"
-    elif c.status == checkout_pb2.CHECKOUT_STATUS_EXPIRED:
-        line += ": the hold ran out before it was paid"
+        line += f" ({label(refunds, c.refund_reason)}): the payment is refunded in full"
+    return line + notes.get(c.status, "")
+
+
+def paying_steps(
+    c: bpb.Checkout | cpb.Checkout, watch: str, then: str, acting_as: str
+) -> list[str]:
+    """While a checkout awaits payment, what to do about it as `nobat` commands: pay it on
+    the gateway's page, then `watch` it; or, paid from the wallet, `watch` for what comes
+    `then`. `acting_as` is the caller's `--as`, when it is not the verb's default."""
+    if c.status != checkout_pb2.CHECKOUT_STATUS_AWAITING_PAYMENT:
+        return []
+    if c.checkout_url:
+        return [
+            f"checkout page: {c.checkout_url}",
+            f"pay it: nobat pay {c.checkout_url}{acting_as}",
+            f"then: {watch}",
+        ]
+    if c.method == checkout_pb2.PAYMENT_METHOD_WALLET:
+        return [f"paid from the wallet; {then} follows in a moment: {watch}"]
+    return []
+
+
+def checkout_text(c: bpb.Checkout) -> str:
+    """`checkout … is PAYMENT_FAILED (card_declined, retryable)` and what it buys."""
+    line = _checkout_line(
+        c,
+        {
+            checkout_pb2.CHECKOUT_STATUS_AWAITING_PAYMENT: (
+                f", the slot held until {when(c, 'hold_expires_at')}"
+            ),
+            checkout_pb2.CHECKOUT_STATUS_CONFIRMED: f": reservation {c.reservation_id}",
+            checkout_pb2.CHECKOUT_STATUS_EXPIRED: ": the hold ran out before it was paid",
+        },
+        bpb.RefundReason,
+    )
     method = label(checkout_pb2.PaymentMethod, c.method)
     return f"{line}\n{money(c.price)} by {method} for slot {c.slot_id} with {c.doctor_id}"
 
@@ -349,3 +389,144 @@ def cancellation_text(r: bpb.Reservation) -> str:
     refund, paid = cancellation.refund.amount_minor, r.price.amount_minor
     share = "in full" if refund == paid else "nothing" if refund == 0 else "in part"
     return f"{line}\nrefund: {money(cancellation.refund)} of the {money(r.price)} paid ({share})"
+
+
+def _kind(value: int) -> str:
+    """A consultation type as a command line takes it: chat, video, emergency."""
+    return label(cpb.ConsultationType, value).lower()
+
+
+def intake_text(intake: cpb.Intake) -> str:
+    """The triage (likely conditions, urgency, red flags with their advice) and the offers
+    with their prices, or the emergency advice when nothing is offered."""
+    triage = intake.triage
+    out = [
+        f"intake {intake.id}: urgency {label(cpb.Urgency, triage.urgency)}"
+        f" (triage rules {triage.rules_version or NOTHING})"
+    ]
+    out += _section(
+        "likely conditions",
+        ["CONDITION", "CODE", "SCORE"],
+        [[c.name, c.code, str(c.score)] for c in triage.likely_conditions],
+        right={2},
+    )
+    if triage.red_flags:
+        out += ["red flags:", *(f"  {f.symptom_code}: {f.advice}" for f in triage.red_flags)]
+    else:
+        out.append(f"{'red flags':<12} {NOTHING}")
+    if intake.offers:
+        out += _section(
+            "offers",
+            ["TYPE", "PRICE"],
+            [[_kind(offer.type), money(offer.price)] for offer in intake.offers],
+            right={1},
+        )
+        out.append(f"{'until':<12} {when(intake, 'expires_at')}")
+    elif triage.emergency_care_advised:
+        out.append("seek emergency care in person now: no online consultation is offered for this")
+    else:
+        out.append(f"{'offers':<12} none")
+    return "\n".join(out)
+
+
+def consultation_checkout_text(c: cpb.Checkout) -> str:
+    """`checkout … is CONFIRMED: clinical session …` and what it buys."""
+    line = _checkout_line(
+        c,
+        {
+            checkout_pb2.CHECKOUT_STATUS_AWAITING_PAYMENT: (
+                f", to be paid by {when(c, 'expires_at')}"
+            ),
+            checkout_pb2.CHECKOUT_STATUS_CONFIRMED: f": clinical session {c.clinical_session_id}",
+            checkout_pb2.CHECKOUT_STATUS_EXPIRED: ": it ran out before it was paid",
+        },
+        cpb.RefundReason,
+    )
+    method = label(checkout_pb2.PaymentMethod, c.method)
+    doctor = f" with {c.doctor_id}" if c.doctor_id else ""
+    return (
+        f"{line}\n{money(c.price)} by {method} for a {_kind(c.type)} consultation{doctor}"
+        f" (intake {c.intake_id})"
+    )
+
+
+def clinical_session_text(s: cpb.ClinicalSession) -> str:
+    """`clinical session … is AWAITING_SYMPTOMS until …`, or the consultation it made."""
+    line = f"clinical session {s.id} is {label(cpb.ClinicalSessionStatus, s.status)}"
+    if s.status == cpb.CLINICAL_SESSION_STATUS_AWAITING_SYMPTOMS:
+        line += f": the symptoms are due by {when(s, 'expires_at')}"
+    elif s.status == cpb.CLINICAL_SESSION_STATUS_SYMPTOMS_SUBMITTED:
+        line += f": consultation {s.consultation_id}"
+    elif s.status == cpb.CLINICAL_SESSION_STATUS_EXPIRED:
+        line += ": no symptoms came in time, and the payment is refunded in full"
+    return line
+
+
+def consultation_text(c: cpb.Consultation) -> str:
+    """`consultation … is IN_PROGRESS with doctor-1`, or waiting for a doctor on shift, or
+    refunded and why; then what it is and the doctor's notes."""
+    line = f"consultation {c.id} is {label(cpb.ConsultationStatus, c.status)}"
+    if c.status == cpb.CONSULTATION_STATUS_WAITING_FOR_DOCTOR:
+        line += ": waiting for a doctor on shift"
+    elif c.status == cpb.CONSULTATION_STATUS_REFUNDED:
+        line += f" ({label(cpb.RefundReason, c.refund_reason)}): the payment is refunded in full"
+    elif c.doctor_id:
+        line += f" with {c.doctor_id}"
+    urgency = label(cpb.Urgency, c.triage.urgency)
+    out = [line, f"{_kind(c.type)} consultation for {c.patient_id}, urgency {urgency}"]
+    if c.notes:
+        out.append(f"notes: {c.notes}")
+    return "\n".join(out)
+
+
+def consultations_table(consultations: Sequence[cpb.Consultation]) -> str:
+    return table(
+        ["ID", "TYPE", "STATUS", "PATIENT", "DOCTOR", "CREATED"],
+        [
+            [
+                c.id,
+                _kind(c.type),
+                label(cpb.ConsultationStatus, c.status),
+                c.patient_id,
+                c.doctor_id or NOTHING,
+                when(c, "created_at"),
+            ]
+            for c in consultations
+        ],
+        empty="no consultations",
+    )
+
+
+def chat_line(m: cpb.ChatMessage) -> str:
+    """`#2 doctor:doctor-1: Hello, tell me more`."""
+    return f"#{m.sequence} {label(cpb.ChatRole, m.sender_role).lower()}:{m.sender_id}: {m.text}"
+
+
+def contact_text(c: npb.Contact) -> str:
+    channels = [
+        [
+            label(npb.Channel, entry.channel).lower(),
+            entry.address,
+            "enabled" if entry.enabled else "disabled",
+        ]
+        for entry in c.channels
+    ]
+    locale = label(npb.Locale, c.locale).lower()
+    return "\n".join(
+        [
+            f"contact of {c.user_id}: notifications in {locale}, updated {when(c, 'updated_at')}",
+            *_section("channels", ["CHANNEL", "ADDRESS", "STATE"], channels),
+        ]
+    )
+
+
+def notification_text(n: npb.Notification) -> str:
+    """`#3 RESERVATION_CONFIRMED 2026-… UTC unread`, then its title and body, indented."""
+    read = f"read {when(n, 'read_at')}" if n.HasField("read_at") else "unread"
+    kind = label(npb.NotificationKind, n.kind)
+    head = f"#{n.sequence} {kind}  {when(n, 'created_at')}  {read}  ({n.subject_id})"
+    return "\n".join([head, f"    {n.title}", *(f"    {line}" for line in n.body.splitlines())])
+
+
+def notifications_text(notifications: Sequence[npb.Notification]) -> str:
+    return "\n".join(map(notification_text, notifications)) or "no notifications"

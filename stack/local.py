@@ -82,6 +82,7 @@ class LocalStack:
                 name: Databases(admin_url).url(f"nobat_{name}") for name in SERVICES
             }
             self.nats_url = nats_url
+            self.admin_url = admin_url
             self._start_sandbox()
             self._create_databases(admin_url)
             with ThreadPoolExecutor(len(SERVICES)) as pool:
@@ -204,13 +205,17 @@ class LocalStack:
         if done.returncode != 0:
             raise StackError(f"migrating {name} failed:\n{done.stderr[-3000:]}")
 
-    def _start_service(self, name: str, index: int, admin_url: str, nats_url: str) -> None:
-        grpc_port = self._port(index)
-        metrics_port = self._port(100 + index)
+    def _start_service(
+        self, name: str, index: int, admin_url: str, nats_url: str, **extra_env: str
+    ) -> None:
+        known = self.services.get(name)
+        grpc_port = known.grpc_port if known else self._port(index)
+        metrics_port = known.metrics_port if known else self._port(100 + index)
         handle = ServiceHandle(name, grpc_port, metrics_port, self.logs_dir / f"{name}.log")
         env = self.service_env(name, admin_url, nats_url) | {
             "NOBAT_GRPC_PORT": str(grpc_port),
             "NOBAT_METRICS_PORT": str(metrics_port),
+            **extra_env,
         }
         if name != "payment" and "payment" in self.services:
             # The purchasing contexts call payment; it is started first.
@@ -223,6 +228,16 @@ class LocalStack:
             env=env,
         )
         self.services[name] = handle
+
+    def restart_service(self, name: str, *, wait: bool = True, **extra_env: str) -> None:
+        """Start a service again on its ports after it stopped, crashed or was killed;
+        `extra_env` applies to this run only (a crash point, say)."""
+        handle = self.services[name]
+        if handle.process is not None and handle.process.poll() is None:
+            terminate(handle.process, [(signal.SIGKILL, 5.0)])
+        self._start_service(name, SERVICES.index(name), self.admin_url, self.nats_url, **extra_env)
+        if wait:
+            self.wait_serving(self.services[name])
 
     def _port(self, offset: int) -> int:
         return self.base_port + offset if self.base_port else free_port()

@@ -36,6 +36,12 @@ def booking_settings(env: Env) -> BookingSettings:
         ),
         notice_policy=NoticePolicy.parse(env.str("NOBAT_BOOKING_NOTICE_POLICY", "24h:100,2h:50")),
         default_return_url=env.str("NOBAT_BOOKING_RETURN_URL", defaults.default_return_url),
+        unknown_checkout_after=timedelta(
+            seconds=env.float(
+                "NOBAT_BOOKING_UNKNOWN_CHECKOUT_SECONDS",
+                defaults.unknown_checkout_after.total_seconds(),
+            )
+        ),
     )
 
 

@@ -43,6 +43,9 @@ def consultation_settings(env: Env) -> ConsultationSettings:
             env, "NOBAT_CONSULTATION_ACCEPT_WITHIN_SECONDS", defaults.accept_within
         ),
         default_return_url=env.str("NOBAT_CONSULTATION_RETURN_URL", defaults.default_return_url),
+        unknown_checkout_after=_seconds(
+            env, "NOBAT_CONSULTATION_UNKNOWN_CHECKOUT_SECONDS", defaults.unknown_checkout_after
+        ),
     )
 
 

@@ -4,6 +4,7 @@ PostgreSQL and JetStream. Each test has a doctor of its own, so tests share one 
 from __future__ import annotations
 
 import asyncio
+import uuid
 from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
@@ -21,6 +22,7 @@ from tests.e2e.flows import (
     FAILED,
     GATEWAY,
     WALLET,
+    Caller,
     Nobat,
     key,
     running_stack,
@@ -39,6 +41,7 @@ def stack():
         NOBAT_PAYMENT_RECONCILE_FIRST_SECONDS="1",
         NOBAT_PAYMENT_RECONCILE_EVERY_SECONDS="1",
         NOBAT_PAYMENT_PENDING_GRACE_SECONDS="1",
+        NOBAT_BOOKING_UNKNOWN_CHECKOUT_SECONDS="2",
     ) as stack:
         yield stack
 
@@ -358,3 +361,37 @@ async def test_the_invariant_checker_reports_a_reservation_nobody_paid_for(nobat
     assert [(v.invariant, v.subject) for v in violations] == [
         ("no record without payment", "booking record forged")
     ]
+
+
+async def test_money_taken_for_a_checkout_never_stored_is_refunded(nobat):
+    """Payment's intent can outlive a StartCheckout whose own transaction rolled back
+    (booking crashed after payment answered). Its confirmation must not wait forever for
+    a checkout that will never come: booking answers it with a full refund."""
+    service = Caller(nobat, "service", "booking")
+    created = (
+        await service.payment.CreatePayment(
+            ppb.CreatePaymentRequest(
+                idempotency_key=key(),
+                purchase=ppb.Purchase(kind="booking", ref=str(uuid.uuid4())),
+                patient_id="patient-lost",
+                amount={"amount_minor": 5_000, "currency": "USD"},
+                lines=[
+                    ppb.PayeeLine(
+                        payee_kind=ppb.PAYEE_KIND_PLATFORM,
+                        amount={"amount_minor": 5_000, "currency": "USD"},
+                    )
+                ],
+                method=GATEWAY,
+                return_url="https://app.example/return",
+            )
+        )
+    ).payment
+    await nobat.sandbox.pay(created.attempts[-1].gateway_ref)
+
+    async def refunded() -> bool:
+        payment = (
+            await service.payment.GetPayment(ppb.GetPaymentRequest(payment_id=created.id))
+        ).payment
+        return payment.status == ppb.PAYMENT_STATUS_REFUNDED
+
+    await eventually(refunded, 30, "the payment for a never-stored checkout refunded")

@@ -38,6 +38,12 @@ async def nobat(stack):
 async def doctor_on_shift(nobat: Nobat) -> str:
     """A doctor in booking's directory, on shift around the clock in consultation."""
     doctor_id = await nobat.new_doctor(days=0)
+    await put_on_shift(nobat, doctor_id)
+    return doctor_id
+
+
+async def put_on_shift(nobat: Nobat, doctor_id: str) -> None:
+    """Once booking's DoctorUpdated reached consultation: on shift around the clock."""
     admin = nobat.admin()
 
     async def known() -> bool:
@@ -64,7 +70,6 @@ async def doctor_on_shift(nobat: Nobat) -> str:
             ],
         )
     )
-    return doctor_id
 
 
 async def prices(nobat: Nobat) -> None:

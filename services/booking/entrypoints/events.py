@@ -5,6 +5,7 @@ another context's business and are passed over."""
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import UTC
 
 from google.protobuf.message import Message
 from nobat.payment.v1 import events_pb2
@@ -33,11 +34,18 @@ def event_handlers(ctx: Context) -> Mapping[type[Message], EventHandler]:
                 payment_failure_from(event),
                 event.payment_id,
                 event.attempt_id or None,
+                event.failed_at.ToDatetime(tzinfo=UTC),
             )
 
     async def expired(event: events_pb2.PaymentExpired, uow: UnitOfWork) -> None:
         if event.purchase.kind == PURCHASE_KIND:
-            await checkouts.expire(ctx, uow, event.purchase.ref, lapsed_only=False)
+            await checkouts.expire(
+                ctx,
+                uow,
+                event.purchase.ref,
+                lapsed_only=False,
+                expired_at=event.expired_at.ToDatetime(tzinfo=UTC),
+            )
 
     return {
         events_pb2.PaymentConfirmed: confirmed,

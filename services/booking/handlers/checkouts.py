@@ -11,10 +11,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 from clients.payment import OpenedAttempt, PaymentOrder
 from runtime import errors
 from runtime.db import UnitOfWork
+from services.booking.adapters.messages import event_message
 from services.booking.domain.checkout import (
     PURCHASE_KIND,
     Checkout,
@@ -24,6 +26,7 @@ from services.booking.domain.checkout import (
     start_checkout,
 )
 from services.booking.domain.errors import ReservationNotFound
+from services.booking.domain.events import PurchaseRejected
 from services.booking.domain.slot import Slot
 from services.booking.handlers.context import Context
 from services.booking.handlers.doctors import load_doctor
@@ -45,6 +48,9 @@ class CheckoutNotFound(errors.NotFound):
 class CheckoutNotYetVisible(Exception):
     """A payment event about a checkout whose transaction has not committed yet (a wallet
     payment confirms within StartCheckout's own call): worth redelivering shortly."""
+
+
+UNKNOWN_CHECKOUT = "unknown_checkout"
 
 
 @dataclass(frozen=True)
@@ -179,10 +185,15 @@ async def retry(ctx: Context, uow: UnitOfWork, cmd: RetryCheckout, viewer: str |
         return checkout
 
 
-async def _locked(stores: Stores, checkout_id: str) -> tuple[Slot, Checkout]:
+async def _locked(
+    ctx: Context, stores: Stores, checkout_id: str, happened_at: datetime | None = None
+) -> tuple[Slot, Checkout] | None:
+    """The checkout and its slot, locked; None for one that was never stored."""
     found = await stores.checkouts.get(checkout_id)
     if found is None:
-        raise CheckoutNotYetVisible(checkout_id)
+        if happened_at is None or ctx.clock() - happened_at < ctx.settings.unknown_checkout_after:
+            raise CheckoutNotYetVisible(checkout_id)
+        return None
     slot = await stores.slots.get(found.slot_id, for_update=True)
     checkout = await stores.checkouts.get(checkout_id, for_update=True)
     assert slot is not None and checkout is not None
@@ -191,13 +202,22 @@ async def _locked(stores: Stores, checkout_id: str) -> tuple[Slot, Checkout]:
 
 async def payment_confirmed(
     ctx: Context, uow: UnitOfWork, checkout_id: str, payment: ConfirmedPayment
-) -> Checkout:
+) -> Checkout | None:
     """A paid checkout becomes a reservation if the slot can still be had for the price
     paid; otherwise PurchaseRejected asks payment for a full refund. A reschedule's new
     reservation cancels the one it replaces, in the same transaction."""
     async with uow:
         stores = Stores(uow.session)
-        slot, checkout = await _locked(stores, checkout_id)
+        locked = await _locked(ctx, stores, checkout_id, payment.confirmed_at)
+        if locked is None:
+            # Payment took money for a checkout whose own transaction never committed:
+            # nothing was bought, so all of it goes back.
+            now = ctx.clock()
+            rejection = PurchaseRejected(payment.payment_id, checkout_id, UNKNOWN_CHECKOUT, now)
+            uow.emit(event_message(rejection), correlation_id=checkout_id)
+            await uow.commit()
+            return None
+        slot, checkout = locked
         doctor = await load_doctor(stores, checkout.doctor_id)
         now = ctx.clock()
         reservation = checkout.payment_confirmed(
@@ -245,10 +265,14 @@ async def payment_failed(
     failure: PaymentFailure,
     payment_id: str,
     attempt_id: str | None,
-) -> Checkout:
+    failed_at: datetime,
+) -> Checkout | None:
     async with uow:
         stores = Stores(uow.session)
-        slot, checkout = await _locked(stores, checkout_id)
+        locked = await _locked(ctx, stores, checkout_id, failed_at)
+        if locked is None:
+            return None  # a checkout never stored has nothing to fail
+        slot, checkout = locked
         checkout.payment_failed(
             failure, slot=slot, now=ctx.clock(), payment_id=payment_id, attempt_id=attempt_id
         )
@@ -258,12 +282,22 @@ async def payment_failed(
         return checkout
 
 
-async def expire(ctx: Context, uow: UnitOfWork, checkout_id: str, *, lapsed_only: bool) -> None:
+async def expire(
+    ctx: Context,
+    uow: UnitOfWork,
+    checkout_id: str,
+    *,
+    lapsed_only: bool,
+    expired_at: datetime | None = None,
+) -> None:
     """The payment expired unpaid, or (for the sweeper) the hold lapsed: the slot goes
     back on sale. A payment confirmed later is still answered, by reservation or refund."""
     async with uow:
         stores = Stores(uow.session)
-        slot, checkout = await _locked(stores, checkout_id)
+        locked = await _locked(ctx, stores, checkout_id, expired_at)
+        if locked is None:
+            return
+        slot, checkout = locked
         now = ctx.clock()
         if lapsed_only and not checkout.hold_lapsed(now):
             return

@@ -147,7 +147,7 @@ _CHAT_ROLES = enum_pair(ChatRole, pb.ChatRole, "CHAT_ROLE_")
 
 # A PurchaseRejected reason only (a second payment for a settled checkout), never a
 # record's refund_reason, so the API has no value for it; it goes out as its code.
-_PURCHASE_ONLY_REASONS = frozenset({RefundReason.DUPLICATE_PAYMENT})
+_PURCHASE_ONLY_REASONS = frozenset({RefundReason.DUPLICATE_PAYMENT, RefundReason.UNKNOWN_CHECKOUT})
 
 
 def _recorded_refund_reasons() -> EnumPair[RefundReason]:

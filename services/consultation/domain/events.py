@@ -38,6 +38,9 @@ class RefundReason(Enum):
     # A second payment for a checkout another payment already settled: a PurchaseRejected
     # reason only, never a checkout's own refund_reason (the API has no value for it).
     DUPLICATE_PAYMENT = "duplicate_payment"
+    # A payment for a checkout that was never stored (its transaction rolled back after
+    # payment had taken the money): a PurchaseRejected reason only.
+    UNKNOWN_CHECKOUT = "unknown_checkout"
 
 
 @dataclass(frozen=True)

@@ -119,10 +119,12 @@ class RuleTable:
         if unknown:
             raise UnknownSymptom(unknown)
         reported = {symptom.code: symptom for symptom in symptoms}
-        flags: dict[str, RedFlag] = {}
+        # Every rule that fires is kept, so reporting one more symptom can only add advice,
+        # never swap one warning for another.
+        flags: dict[tuple[str, str], RedFlag] = {}
         for rule in self.red_flags:
-            if rule.symptom not in flags and rule.raised_by(reported, age_years, sex):
-                flags[rule.symptom] = RedFlag(rule.symptom, rule.advice)
+            if rule.raised_by(reported, age_years, sex):
+                flags.setdefault((rule.symptom, rule.advice), RedFlag(rule.symptom, rule.advice))
         urgency = max(
             (self.symptoms[code].urgency_of(symptom) for code, symptom in reported.items()),
             default=Urgency.ROUTINE,

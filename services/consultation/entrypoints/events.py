@@ -34,11 +34,14 @@ def payment_handlers(ctx: Context) -> Mapping[type[Message], EventHandler]:
                 payment_failure_from(event),
                 event.payment_id,
                 event.attempt_id or None,
+                event.failed_at.ToDatetime(tzinfo=UTC),
             )
 
     async def expired(event: payment_events.PaymentExpired, uow: UnitOfWork) -> None:
         if event.purchase.kind == PURCHASE_KIND:
-            await purchases.payment_expired(ctx, uow, event.purchase.ref)
+            await purchases.payment_expired(
+                ctx, uow, event.purchase.ref, event.expired_at.ToDatetime(tzinfo=UTC)
+            )
 
     return {
         payment_events.PaymentConfirmed: confirmed,

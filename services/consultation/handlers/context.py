@@ -25,6 +25,10 @@ class ConsultationSettings:
     accept_within: timedelta = DEFAULT_ACCEPT_WITHIN
     default_return_url: str = "http://localhost/nobat/consultation-return"
     batch: int = 100
+    # A checkout is stored, or not, within this long of payment creating its intent (the
+    # payment call's deadline, with room to spare); a payment event about a checkout still
+    # missing after it concerns one whose transaction rolled back, and is answered so.
+    unknown_checkout_after: timedelta = timedelta(seconds=60)
 
 
 def utc_now() -> datetime:

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 from clients.payment import OpenedAttempt, PaymentOrder
 from runtime import errors
 from runtime.db import UnitOfWork
+from services.consultation.adapters.messages import event_message
 from services.consultation.domain.audit import SubjectKind
 from services.consultation.domain.caller import Caller
 from services.consultation.domain.checkout import (
@@ -24,7 +26,12 @@ from services.consultation.domain.checkout import (
     start_checkout,
 )
 from services.consultation.domain.errors import DoctorNotFound, IntakeNotFound
-from services.consultation.domain.events import PURCHASE_KIND
+from services.consultation.domain.events import (
+    PURCHASE_KIND,
+    Purchase,
+    PurchaseRejected,
+    RefundReason,
+)
 from services.consultation.domain.intake import Intake, start_intake
 from services.consultation.domain.offers import ConsultationType
 from services.consultation.domain.triage import ReportedSymptom, Sex
@@ -185,9 +192,12 @@ async def retry(
         return checkout
 
 
-async def _locked(stores: Stores, checkout_id: str) -> Checkout:
+async def _locked(
+    ctx: Context, stores: Stores, checkout_id: str, happened_at: datetime
+) -> Checkout | None:
+    """The checkout, locked; None for one that was never stored."""
     checkout = await stores.checkouts.get(checkout_id, for_update=True)
-    if checkout is None:
+    if checkout is None and ctx.clock() - happened_at < ctx.settings.unknown_checkout_after:
         raise CheckoutNotYetVisible(checkout_id)
     return checkout
 
@@ -199,7 +209,19 @@ async def payment_confirmed(
     no longer be honoured (the chosen doctor left, a wrong amount) is refunded in full."""
     async with uow:
         stores = Stores(uow.session)
-        checkout = await _locked(stores, checkout_id)
+        checkout = await _locked(ctx, stores, checkout_id, payment.confirmed_at)
+        if checkout is None:
+            # Payment took money for a checkout whose own transaction never committed:
+            # nothing was bought, so all of it goes back.
+            rejection = PurchaseRejected(
+                payment.payment_id,
+                Purchase(checkout_id),
+                RefundReason.UNKNOWN_CHECKOUT,
+                ctx.clock(),
+            )
+            uow.emit(event_message(rejection), correlation_id=checkout_id)
+            await uow.commit()
+            return
         doctor = await stores.doctors.get(checkout.doctor_id) if checkout.doctor_id else None
         session = checkout.payment_confirmed(
             payment,
@@ -222,10 +244,13 @@ async def payment_failed(
     failure: PaymentFailure,
     payment_id: str,
     attempt_id: str | None,
+    failed_at: datetime,
 ) -> None:
     async with uow:
         stores = Stores(uow.session)
-        checkout = await _locked(stores, checkout_id)
+        checkout = await _locked(ctx, stores, checkout_id, failed_at)
+        if checkout is None:
+            return  # a checkout never stored has nothing to fail
         checkout.payment_failed(
             failure, now=ctx.clock(), payment_id=payment_id, attempt_id=attempt_id
         )
@@ -233,10 +258,14 @@ async def payment_failed(
         await uow.commit()
 
 
-async def payment_expired(ctx: Context, uow: UnitOfWork, checkout_id: str) -> None:
+async def payment_expired(
+    ctx: Context, uow: UnitOfWork, checkout_id: str, expired_at: datetime | None = None
+) -> None:
     async with uow:
         stores = Stores(uow.session)
-        checkout = await _locked(stores, checkout_id)
+        checkout = await _locked(ctx, stores, checkout_id, expired_at or ctx.clock())
+        if checkout is None:
+            return
         checkout.expire(ctx.clock())
         await stores.checkouts.save(checkout)
         await uow.commit()

@@ -159,11 +159,19 @@ def test_suicidal_thoughts_are_urgent_and_a_red_flag_when_severe():
     assert triage(severe).emergency_care_advised
 
 
-def test_the_first_matching_rule_gives_a_symptoms_advice_once():
+def test_every_matching_rule_gives_its_advice_once():
     result = triage(ReportedSymptom("chest_pain", Severity.SEVERE), "shortness_of_breath")
+    again = triage(
+        ReportedSymptom("chest_pain", Severity.SEVERE),
+        "shortness_of_breath",
+        ReportedSymptom("chest_pain", Severity.SEVERE),
+    )
 
-    assert len(result.red_flags) == 1
-    assert "breathlessness" in result.red_flags[0].advice
+    advice = [flag.advice for flag in result.red_flags]
+    assert len(advice) == len(set(advice)) == 2
+    assert any("breathlessness" in text for text in advice)
+    assert any("severe chest pain" in text for text in advice)
+    assert again.red_flags == result.red_flags
 
 
 def test_no_symptoms_is_a_routine_triage_with_nothing_likely():
