@@ -11,13 +11,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
-from typing import ClassVar, Generic, TypeVar
 
 from sqlalchemy import ColumnElement, Select, Table, and_, bindparam, cast, func, or_, select
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from runtime.rows import Rows
 from services.booking.adapters.tables import (
     OPEN_CHECKOUT_STATUSES,
     availabilities,
@@ -41,8 +41,6 @@ from services.booking.domain.schedule import AvailabilityWindow, Weekday, Weekly
 from services.booking.domain.slot import Hold, Slot, SlotStatus
 
 _MINUTES_A_DAY = 24 * 60
-
-T = TypeVar("T")
 
 
 async def _get(session: AsyncSession, table: Table, key: str, for_update: bool):
@@ -87,31 +85,6 @@ def _starting_within(
     return bounds
 
 
-class _Rows(Generic[T]):
-    """The repository of an aggregate kept as one row of `table`, found by its primary key."""
-
-    table: ClassVar[Table]
-
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
-
-    # Positional only: the key is a doctor_id, a slot_id... by repository.
-    async def get(self, key: str, /, *, for_update: bool = False) -> T | None:
-        row = await _get(self.session, self.table, key, for_update)
-        return self._load(row) if row else None
-
-    async def save(self, aggregate: T) -> None:
-        await _upsert(self.session, self.table, self._dump(aggregate))
-
-    @staticmethod
-    def _load(row) -> T:
-        raise NotImplementedError
-
-    @staticmethod
-    def _dump(aggregate: T) -> dict:
-        raise NotImplementedError
-
-
 def _doctor_row(doctor: Doctor) -> dict:
     return {
         "id": doctor.id,
@@ -137,7 +110,7 @@ def _doctor(row) -> Doctor:
     )
 
 
-class Doctors(_Rows[Doctor]):
+class Doctors(Rows[Doctor]):
     table = doctors
     _load = staticmethod(_doctor)
     _dump = staticmethod(_doctor_row)
@@ -273,7 +246,7 @@ def _slot_status_is(status: SlotStatus, now: datetime) -> ColumnElement[bool]:
     return and_(~booked, or_(slots.c.hold_expires_at.is_(None), ~held))
 
 
-class Slots(_Rows[Slot]):
+class Slots(Rows[Slot]):
     table = slots
     _load = staticmethod(_slot)
     _dump = staticmethod(_slot_row)
@@ -419,7 +392,7 @@ def _checkout(row) -> Checkout:
     )
 
 
-class Checkouts(_Rows[Checkout]):
+class Checkouts(Rows[Checkout]):
     table = checkouts
     _load = staticmethod(_checkout)
     _dump = staticmethod(_checkout_row)
@@ -481,7 +454,7 @@ def _reservation(row) -> Reservation:
     )
 
 
-class Reservations(_Rows[Reservation]):
+class Reservations(Rows[Reservation]):
     table = reservations
     _load = staticmethod(_reservation)
     _dump = staticmethod(_reservation_row)

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import datetime, time
-from typing import ClassVar, Generic, TypeVar
 
 from sqlalchemy import (
     Column,
@@ -33,6 +32,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from runtime.rows import Rows
 from services.consultation.adapters.tables import (
     AWAITING_SYMPTOMS,
     ONGOING_CONSULTATION,
@@ -82,52 +82,6 @@ from services.consultation.domain.triage import (
 )
 
 _MINUTES_A_DAY = 24 * 60
-
-T = TypeVar("T")
-
-
-class _Rows(Generic[T]):
-    """The repository of an aggregate kept as one row of `table`, found by its primary key."""
-
-    table: ClassVar[Table]
-
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
-
-    # Positional only: the key is a doctor_id, an intake_id... by repository.
-    async def get(self, key: str, /, *, for_update: bool = False) -> T | None:
-        (column,) = self.table.primary_key.columns
-        return await self._one(select(self.table).where(column == key), for_update)
-
-    async def save(self, aggregate: T) -> None:
-        row = self._dump(aggregate)
-        statement = pg_insert(self.table).values(**row)
-        await self.session.execute(
-            statement.on_conflict_do_update(index_elements=list(self.table.primary_key), set_=row)
-        )
-
-    async def _one(self, query: Select, for_update: bool) -> T | None:
-        if for_update:
-            query = query.with_for_update()
-        row = (await self.session.execute(query)).mappings().first()
-        return self._load(row) if row else None
-
-    async def _all(self, query: Select) -> list[T]:
-        return [self._load(row) for row in (await self.session.execute(query)).mappings()]
-
-    async def _due(self, predicate, at: Column, now: datetime, limit: int) -> list[str]:
-        """Ids of the rows of `predicate` whose `at` has come by `now`, the longest overdue
-        first. Jobs filter on the partial index's own predicate, so the planner uses it."""
-        query = select(self.table.c.id).where(predicate, at <= now).order_by(at).limit(limit)
-        return list((await self.session.execute(query)).scalars())
-
-    @staticmethod
-    def _load(row) -> T:
-        raise NotImplementedError
-
-    @staticmethod
-    def _dump(aggregate: T) -> dict:
-        raise NotImplementedError
 
 
 def _where_given(query: Select, *filters: tuple[Column, object]) -> Select:
@@ -268,7 +222,7 @@ def _last_assigned_at(doctor_id: Column):
     )
 
 
-class Doctors(_Rows[Doctor]):
+class Doctors(Rows[Doctor]):
     """Consultation's copy of booking's directory, with the shifts and prices it owns."""
 
     table = doctors
@@ -401,7 +355,7 @@ def _intake(row) -> Intake:
     )
 
 
-class Intakes(_Rows[Intake]):
+class Intakes(Rows[Intake]):
     table = intakes
     _load = staticmethod(_intake)
     _dump = staticmethod(_intake_row)
@@ -462,7 +416,7 @@ def _checkout(row) -> Checkout:
     )
 
 
-class Checkouts(_Rows[Checkout]):
+class Checkouts(Rows[Checkout]):
     table = checkouts
     _load = staticmethod(_checkout)
     _dump = staticmethod(_checkout_row)
@@ -506,7 +460,7 @@ def _session(row) -> ClinicalSession:
     )
 
 
-class ClinicalSessions(_Rows[ClinicalSession]):
+class ClinicalSessions(Rows[ClinicalSession]):
     table = clinical_sessions
     _load = staticmethod(_session)
     _dump = staticmethod(_session_row)
@@ -591,7 +545,7 @@ def _consultation(row) -> Consultation:
     )
 
 
-class Consultations(_Rows[Consultation]):
+class Consultations(Rows[Consultation]):
     table = consultations
     _load = staticmethod(_consultation)
     _dump = staticmethod(_consultation_row)
