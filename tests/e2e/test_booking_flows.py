@@ -9,9 +9,11 @@ from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
 import grpc
+import nats
 import pytest
 from google.type import date_pb2
 from nobat.booking.v1 import booking_service_pb2 as bpb
+from nobat.payment.v1 import events_pb2 as payment_events
 from nobat.payment.v1 import payment_service_pb2 as ppb
 
 from cli import invariants
@@ -395,3 +397,55 @@ async def test_money_taken_for_a_checkout_never_stored_is_refunded(nobat):
         return payment.status == ppb.PAYMENT_STATUS_REFUNDED
 
     await eventually(refunded, 30, "the payment for a never-stored checkout refunded")
+
+
+async def test_a_payment_confirmed_again_books_nothing_twice(nobat, stack):
+    """The orphan check re-publishes PaymentConfirmed under a new event id, which the inbox
+    cannot recognise: the checkout must, so one payment stays one reservation."""
+    doctor = await nobat.new_doctor()
+    [slot, *_] = await nobat.free_slots(doctor)
+    patient = nobat.patient()
+    checkout = await nobat.book(patient, slot.id)
+    await nobat.pay(checkout)
+    await nobat.checkout_until(patient, checkout.id, CONFIRMED)
+    paid = (
+        await Caller(nobat, "service", "booking").payment.GetPayment(
+            ppb.GetPaymentRequest(payment_id=checkout.payment_id)
+        )
+    ).payment
+    again = payment_events.PaymentConfirmed(
+        payment_id=paid.id,
+        purchase=paid.purchase,
+        patient_id=paid.patient_id,
+        amount=paid.amount,
+        method=paid.method,
+        lines=paid.lines,
+        attempt_id=paid.attempts[-1].id,
+        gateway_ref=paid.attempts[-1].gateway_ref,
+        confirmed_at=paid.confirmed_at,
+    )
+    nc = await nats.connect(stack.nats_url)
+    try:
+        await nc.jetstream().publish(
+            "nobat.payment.v1.PaymentConfirmed",
+            again.SerializeToString(),
+            headers={"Nats-Msg-Id": key(), "Nobat-Event-Type": "nobat.payment.v1.PaymentConfirmed"},
+        )
+    finally:
+        await nc.close()
+
+    await eventually(lambda: _drained(stack), 30, "the repeated confirmation handled")
+    assert len(await reservations_of(patient)) == 1
+    still = (
+        await Caller(nobat, "service", "booking").payment.GetPayment(
+            ppb.GetPaymentRequest(payment_id=paid.id)
+        )
+    ).payment
+    assert still.status == ppb.PAYMENT_STATUS_SUCCEEDED
+
+
+async def _drained(stack) -> bool:
+    """Every consumer has handled and acknowledged what was published (another test in this
+    module forges a record on purpose, so the other invariants are not asked here)."""
+    found = await invariants.check(stack.database_urls, stack.nats_url)
+    return not [v for v in found if v.invariant == "consumers drain"]

@@ -4,7 +4,6 @@ its webhooks signed and delivered by the sandbox, its events read from JetStream
 from __future__ import annotations
 
 import asyncio
-import time
 from datetime import timedelta
 
 import aiohttp
@@ -275,14 +274,12 @@ async def test_a_held_payout_is_released_after_the_hold(payment, sandbox, events
     await api.until(created.id, SUCCEEDED)
 
     doctor = payment.api("doctor", "doctor-1")
-    started = time.monotonic()
 
     async def released() -> bool:
         payouts = (await doctor.ListPayouts(pb.ListPayoutsRequest())).payouts
         return [p.status for p in payouts] == [pb.PAYOUT_STATUS_RELEASED]
 
     await eventually(released, 30, "the payout released")
-    assert time.monotonic() - started < 30
     [event] = await events.wait_for(events_pb2.PayoutReleased, created.id)
     assert event.net.amount_minor == 9_380
     admin = payment.api("admin", "ops")

@@ -20,7 +20,6 @@ from sqlalchemy import (
     Column,
     Select,
     Table,
-    Text,
     delete,
     func,
     insert,
@@ -28,7 +27,6 @@ from sqlalchemy import (
     select,
     tuple_,
 )
-from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -267,25 +265,6 @@ class Doctors(Rows[Doctor]):
                     Candidate(doctor, row["open_consultations"], row["last_assigned_at"])
                 )
         return candidates
-
-    async def open_counts(self, doctor_ids: Iterable[str]) -> dict[str, int]:
-        """How many ongoing consultations each of `doctor_ids` holds; 0 for one with none."""
-        loads = await _loads(self.session, doctor_ids)
-        return {doctor_id: count for doctor_id, (count, _) in loads.items()}
-
-
-async def _loads(
-    session: AsyncSession, doctor_ids: Iterable[str]
-) -> dict[str, tuple[int, datetime | None]]:
-    wanted = (
-        func.unnest(literal(list(doctor_ids), ARRAY(Text)))
-        .table_valued("id")
-        .render_derived(name="wanted")
-    )
-    rows = await session.execute(
-        select(wanted.c.id, _open_consultations(wanted.c.id), _last_assigned_at(wanted.c.id))
-    )
-    return {doctor_id: (count, last) for doctor_id, count, last in rows}
 
 
 class PlatformPrices:
@@ -580,11 +559,6 @@ class Consultations(Rows[Consultation]):
         if for_update:
             query = query.with_for_update(skip_locked=True)
         return await self._all(query)
-
-    async def loads(self, doctor_ids: Iterable[str]) -> dict[str, tuple[int, datetime | None]]:
-        """Each of `doctor_ids` with its load for assignment.Candidate: how many ongoing
-        consultations it holds, and when it was last given one it still has (or None)."""
-        return await _loads(self.session, doctor_ids)
 
     async def untaken_past_deadline(self, now: datetime, limit: int) -> list[str]:
         """Ids of consultations nobody accepted by their accept_by, at `now`, the longest

@@ -63,11 +63,9 @@ async def get_session(
         return session
 
 
-async def candidates(stores: Stores) -> list[Candidate]:
-    """Every active doctor with their load; assignment keeps those on shift."""
-    doctors = await stores.doctors.active()
-    loads = await stores.consultations.loads([d.id for d in doctors])
-    return [Candidate(doctor, *loads.get(doctor.id, (0, None))) for doctor in doctors]
+async def candidates(ctx: Context, stores: Stores) -> list[Candidate]:
+    """The active doctors on shift now, with their loads, in one query."""
+    return await stores.doctors.on_shift_candidates(ctx.clock())
 
 
 async def submit(ctx: Context, uow: UnitOfWork, cmd: SubmitSymptoms) -> Consultation:
@@ -87,7 +85,7 @@ async def submit(ctx: Context, uow: UnitOfWork, cmd: SubmitSymptoms) -> Consulta
             intake=intake,
             triage=ctx.triage,
             chosen_doctor=chosen,
-            candidates=await candidates(stores),
+            candidates=await candidates(ctx, stores),
             now=now,
             accept_within=ctx.settings.accept_within,
         )
@@ -152,7 +150,7 @@ async def act(
             consultation.accept(caller.id, now)
         elif action == "DeclineConsultation":
             consultation.decline(
-                caller.id, str(kw["reason"]), candidates=await candidates(stores), now=now
+                caller.id, str(kw["reason"]), candidates=await candidates(ctx, stores), now=now
             )
         else:
             consultation.complete(caller.id, str(kw["notes"]), now)
@@ -284,7 +282,7 @@ async def assign_queue(ctx: Context, uow: UnitOfWork) -> int:
         waiting = await stores.consultations.waiting(ctx.settings.batch, for_update=True)
         if not waiting:
             return 0
-        assigned = assign_waiting(waiting, await candidates(stores), ctx.clock())
+        assigned = assign_waiting(waiting, await candidates(ctx, stores), ctx.clock())
         for consultation in assigned:
             await stores.consultations.save(consultation)
             publish(uow, consultation, correlation_id=consultation.checkout_id)

@@ -45,6 +45,7 @@ from services.payment.domain.errors import (
 )
 from services.payment.domain.events import (
     Change,
+    PaymentConfirmed,
     PaymentEvent,
     PaymentExpired,
     PaymentFailed,
@@ -240,6 +241,25 @@ class Payment:
         currency = capture.captured.currency
         committed = total_of(self.refunds, capture.id, currency, SUCCEEDED, PENDING)
         return capture.captured - committed
+
+    def confirmed_event(self) -> PaymentConfirmed:
+        """The news of this payment's confirmation: when it happened, and whenever the
+        orphan check tells it again."""
+        if self.confirmed_attempt_id is None or self.confirmed_at is None:
+            raise ValueError(f"payment {self.id} is not confirmed")
+        attempt = self.attempt(self.confirmed_attempt_id)
+        assert attempt.captured is not None
+        return PaymentConfirmed(
+            self.id,
+            self.purchase,
+            self.patient_id,
+            attempt.captured,
+            attempt.method,
+            self.lines,
+            attempt.id,
+            attempt.gateway_ref,
+            self.confirmed_at,
+        )
 
     def attempt(self, attempt_id: str) -> Attempt:
         for attempt in self.attempts:

@@ -15,7 +15,7 @@ from typing import TypeAlias
 from services.payment.domain import attempt as attempts
 from services.payment.domain.attempt import Attempt, AttemptStatus, Failure
 from services.payment.domain.errors import CaptureContradictsRecord
-from services.payment.domain.events import CaptureRejected, Change, PaymentConfirmed, PaymentFailed
+from services.payment.domain.events import CaptureRejected, Change, PaymentFailed
 from services.payment.domain.money import Money
 from services.payment.domain.payment import Payment
 from services.payment.domain.refunding import (
@@ -142,19 +142,7 @@ def record_capture(payment: Payment, attempt_id: str, amount: Money, at: datetim
         payment.confirmed_attempt_id = attempt.id
         payment.confirmed_at = at
         payment.method = attempt.method
-        payment.events.append(
-            PaymentConfirmed(
-                payment.id,
-                payment.purchase,
-                payment.patient_id,
-                amount,
-                attempt.method,
-                payment.lines,
-                attempt.id,
-                attempt.gateway_ref,
-                at,
-            )
-        )
+        payment.events.append(payment.confirmed_event())
     else:
         _reject_capture(payment, attempt, amount, at)
     payment.restate(at)

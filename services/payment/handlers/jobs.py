@@ -9,7 +9,7 @@ import logging
 from runtime.db import UnitOfWork
 from runtime.jobs import for_each
 from services.payment.adapters.messages import event_message
-from services.payment.domain.events import Change, PaymentConfirmed
+from services.payment.domain.events import Change
 from services.payment.domain.postings import post_release
 from services.payment.handlers.context import Context
 from services.payment.handlers.payments import (
@@ -77,20 +77,8 @@ async def _republish(ctx: Context, uow: UnitOfWork, payment_id: str) -> None:
     async with uow:
         stores = Stores(uow.session)
         payment = await load(stores, payment_id, None, lock=True)
-        confirmed = payment.attempt(payment.confirmed_attempt_id or "")
-        assert confirmed.captured is not None and payment.confirmed_at is not None
         log.warning("payment %s is confirmed but unfulfilled; publishing it again", payment.id)
-        event = PaymentConfirmed(
-            payment.id,
-            payment.purchase,
-            payment.patient_id,
-            confirmed.captured,
-            confirmed.method,
-            payment.lines,
-            confirmed.id,
-            confirmed.gateway_ref,
-            payment.confirmed_at,
-        )
+        event = payment.confirmed_event()
         uow.emit(event_message(event), correlation_id=payment.purchase.ref)
         await stores.payments.mark_republished(payment.id, ctx.clock())
         await uow.commit()
