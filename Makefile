@@ -10,8 +10,11 @@ PROTOS := $(shell find protos -name '*.proto')
 run: $(READY) gen/.generated
 	$(BIN)/python -m stack.run
 
+# Test files run two at a time (TEST_WORKERS), each file's tests on one worker, so that a
+# module's stack is started once; `make test TEST_WORKERS=0` runs them one by one.
+TEST_WORKERS ?= 2
 test: $(READY) gen/.generated
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 protos: $(READY)
 	$(BIN)/python protos/generate.py

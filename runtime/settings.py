@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 
 from runtime.auth import TokenKeys
 from runtime.config import Env
+from runtime.instants import CLOCK_SHIFT_SETTING, Clock, shifted_clock
 
 
 @dataclass(frozen=True)
@@ -21,6 +23,7 @@ class RuntimeSettings:
     max_deliver: int
     token_keys: TokenKeys
     log_level: str
+    clock: Clock
 
     @classmethod
     def from_env(cls, env: Env) -> RuntimeSettings:
@@ -43,4 +46,5 @@ class RuntimeSettings:
                 issuer=env.str("NOBAT_JWT_ISSUER", "nobat"),
             ),
             log_level=env.str("NOBAT_LOG_LEVEL", "INFO"),
+            clock=shifted_clock(timedelta(seconds=env.float(CLOCK_SHIFT_SETTING, 0.0))),
         )

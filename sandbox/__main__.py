@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from aiohttp import web
 
 from sandbox.app import SandboxConfig, build_app
+from sandbox.objects import set_clock_shift
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -29,12 +30,19 @@ def main(argv: Sequence[str] | None = None) -> None:
         "--min-expiry-seconds", type=int, default=1800, help="least lifetime of a session"
     )
     parser.add_argument(
+        "--clock-shift",
+        type=float,
+        default=0.0,
+        help="seconds to move the clock by, as the services' NOBAT_CLOCK_SHIFT_SECONDS (tests)",
+    )
+    parser.add_argument(
         "--switches", type=json.loads, default={}, help="JSON, e.g. '{\"duplicate\": 2}'"
     )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     if not isinstance(args.switches, dict):
         parser.error("--switches must be a JSON object")
+    set_clock_shift(args.clock_shift)
     config = SandboxConfig(
         api_key=args.api_key,
         webhook_secret=args.webhook_secret,

@@ -15,8 +15,22 @@ def new_id(prefix: str) -> str:
     return f"{prefix}_{''.join(secrets.choice(_ID_ALPHABET) for _ in range(24))}"
 
 
+# Seconds the sandbox's clock runs ahead of (or behind) the real one: the tests' moved
+# clock (runtime.instants.CLOCK_SHIFT_SETTING), so sessions live on the services' time.
+_clock_shift = 0.0
+
+
+def set_clock_shift(seconds: float) -> None:
+    global _clock_shift
+    _clock_shift = seconds
+
+
+def exact_now() -> float:
+    return time.time() + _clock_shift
+
+
 def now() -> int:
-    return int(time.time())
+    return int(exact_now())
 
 
 @dataclass

@@ -9,12 +9,19 @@ from __future__ import annotations
 
 import asyncio
 import re
-import time
 from typing import Any
 
 from sandbox.errors import invalid_param, no_such, refused
 from sandbox.forms import read_hash, read_int, read_metadata, read_str
-from sandbox.objects import CheckoutSession, LineItem, PaymentIntent, Refund, new_id, now
+from sandbox.objects import (
+    CheckoutSession,
+    LineItem,
+    PaymentIntent,
+    Refund,
+    exact_now,
+    new_id,
+    now,
+)
 from sandbox.switches import Switches
 from sandbox.webhooks import Webhooks
 
@@ -99,7 +106,7 @@ class Payments:
         self.sessions[session.id] = session
         self._by_intent[intent.id] = session
         asyncio.get_running_loop().call_later(
-            expires_at - time.time(), self._expire_if_due, session
+            expires_at - exact_now(), self._expire_if_due, session
         )
         return session
 
@@ -233,7 +240,7 @@ class Payments:
         return session
 
     def _expire_if_due(self, session: CheckoutSession) -> None:
-        if session.status == "open" and time.time() >= session.expires_at:
+        if session.status == "open" and exact_now() >= session.expires_at:
             self._close(session, "expired")
 
     def _close(self, session: CheckoutSession, reason: str) -> None:

@@ -17,18 +17,20 @@ import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from runtime.auth import TokenKeys
+from runtime.instants import CLOCK_SHIFT_SETTING, require_utc
 from services.payment.entrypoints.webhooks import WEBHOOK_PATH
 from stack._process import StackError, log_tail, spawn, terminate
 from stack.databases import Databases
 from stack.keys import generate_token_keys, token_env
 from stack.nats import EmbeddedNats
-from stack.ports import free_port
+from stack.ports import ensure_port_free, free_port
 from stack.postgres import EmbeddedPostgres
 from stack.sandbox import SandboxGateway
 
@@ -65,17 +67,31 @@ class LocalStack:
     sandbox: SandboxGateway | None = None
     # NOBAT_* settings given to every service (a short hold, fast jobs), for tests.
     overrides: dict[str, str] = field(default_factory=dict)
+    # For tests: the instant the stack's clock reads as it starts (the services' and the
+    # sandbox's; tokens and signatures keep the real one). From then on it ticks in step
+    # with the real clock.
+    at: datetime | None = None
     services: dict[str, ServiceHandle] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.data_dir = self.data_dir.absolute()
         self.logs_dir = self.data_dir / "logs"
         self.keys = self._token_keys()
+        self.clock_shift = 0.0
+        if self.at is not None:
+            at = require_utc(self.at, "at")
+            self.clock_shift = (at - datetime.now(UTC)).total_seconds()
+            self.overrides = {**self.overrides, CLOCK_SHIFT_SETTING: repr(self.clock_shift)}
+
+    def now(self) -> datetime:
+        """What the stack's clock reads now: the moment its services act at."""
+        return datetime.fromtimestamp(time.time() + self.clock_shift, UTC)
 
     def start(self) -> None:
         """Bring everything up and return once every service reports SERVING."""
         try:
             self.logs_dir.mkdir(parents=True, exist_ok=True)
+            self._check_fixed_ports()
             admin_url = self._start_postgres()
             nats_url = self._start_nats()
             self.database_urls = {
@@ -187,7 +203,8 @@ class LocalStack:
             self._port(SANDBOX_PORT_OFFSET),
             api_key=SANDBOX_API_KEY,
             webhook_secret=SANDBOX_WEBHOOK_SECRET,
-            webhook_url=f"http://127.0.0.1:{self.webhook_port}{WEBHOOK_PATH}",
+            webhook_url=self.webhook_url,
+            clock_shift=self.clock_shift,
         )
         self.sandbox.start()
 
@@ -239,6 +256,23 @@ class LocalStack:
         if wait:
             self.wait_serving(self.services[name])
 
+    def _check_fixed_ports(self) -> None:
+        """With fixed ports, a taken one is found before anything starts, and said in one
+        line naming its holder, rather than as a service's traceback halfway through."""
+        if not self.base_port:
+            return
+        ports = {f"{name} gRPC": index for index, name in enumerate(SERVICES)}
+        ports |= {f"{name} metrics": 100 + index for index, name in enumerate(SERVICES)}
+        ports |= {"payment webhooks": WEBHOOK_PORT_OFFSET, "sandbox gateway": SANDBOX_PORT_OFFSET}
+        for what, offset in ports.items():
+            # The services listen on every address, as they do in a pod.
+            ensure_port_free(self.base_port + offset, what, host="0.0.0.0")
+
+    @property
+    def webhook_url(self) -> str:
+        """Where the gateway's webhooks reach payment."""
+        return f"http://127.0.0.1:{self.webhook_port}{WEBHOOK_PATH}"
+
     def _port(self, offset: int) -> int:
         return self.base_port + offset if self.base_port else free_port()
 
@@ -248,6 +282,7 @@ class LocalStack:
             "services": {name: h.address for name, h in self.services.items()},
             "keys": str(self.data_dir / "jwt-keys.json"),
             "sandbox": self.sandbox.url if self.sandbox else "",
+            "webhooks": self.webhook_url,
             # For `nobat check`, which reads every database and stream.
             "databases": self.database_urls,
             "nats": self.nats_url,

@@ -1,8 +1,15 @@
-"""Loopback TCP ports for embedded servers."""
+"""Loopback TCP ports for embedded servers, and who holds one that is taken."""
 
+from __future__ import annotations
+
+import os
 import socket
+from pathlib import Path
 
 from stack._process import StackError
+
+# /proc/net/tcp's socket states worth naming.
+_STATES = {"01": "a connection", "06": "a closed connection in TIME_WAIT", "0A": "a listener"}
 
 
 class PortInUseError(StackError):
@@ -21,16 +28,55 @@ def free_port() -> int:
         return port
 
 
-def ensure_port_free(port: int, what: str) -> None:
-    """Raise `PortInUseError` if `port` on 127.0.0.1 cannot be bound."""
+def ensure_port_free(port: int, what: str, host: str = "127.0.0.1") -> None:
+    """Raise `PortInUseError`, in one line naming the holder, if `port` cannot be bound."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         # The servers set SO_REUSEADDR as well, so a port left in TIME_WAIT by a server
-        # we just stopped must count as free; only a live listener makes this fail.
+        # we just stopped must count as free; only a live socket makes this fail.
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
-            sock.bind(("127.0.0.1", port))
+            sock.bind((host, port))
         except OSError as exc:
+            holder = port_holder(port)
             raise PortInUseError(
-                f"{what}: 127.0.0.1:{port} is already in use ({exc.strerror}); "
-                "stop whatever listens there or pass port=None to pick a free one"
+                f"{what}: port {port} is already in use"
+                + (f" by {holder}" if holder else f" ({exc.strerror})")
             ) from None
+
+
+def port_holder(port: int) -> str | None:
+    """Who holds local TCP `port`, as far as this user may see: "pid 12 (nats-server -js …)",
+    or the kind of socket when its process is not ours to see; None off Linux."""
+    sockets = {}
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            if int(fields[1].rsplit(":", 1)[1], 16) == port:
+                sockets.setdefault(fields[3], set()).add(fields[9])
+    if not sockets:
+        return None
+    for state in ("0A", "01"):
+        for inode in sockets.get(state, set()) - {"0"}:
+            owner = _process_with_socket(inode)
+            if owner:
+                return f"{owner}, {_STATES[state]}"
+    state = "0A" if "0A" in sockets else next(iter(sorted(sockets)))
+    return _STATES.get(state, f"a socket in state {state}")
+
+
+def _process_with_socket(inode: str) -> str | None:
+    target = f"socket:[{inode}]"
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if any(os.readlink(fd) == target for fd in (entry / "fd").iterdir()):
+                command = " ".join((entry / "cmdline").read_bytes().decode().split("\0"))
+                return f"pid {entry.name} ({' '.join(command.split())[:80]})"
+        except OSError:
+            continue
+    return None

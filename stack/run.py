@@ -12,18 +12,26 @@ import sys
 import time
 from pathlib import Path
 
+from runtime.instants import parse_instant
 from stack._process import StackError, log_tail
 from stack.local import ROOT, LocalStack
 from stack.seed import seed
 
-BASE_PORT = 50051
+# Below the kernel's ephemeral ports (32768-60999 on Linux, 49152-65535 elsewhere), so
+# that none of the stack's own outgoing connections can be holding one at start-up.
+BASE_PORT = 30051
 
 
 def main() -> None:
     # Overridable so that tests can run a second, throwaway copy beside a developer's.
     data_dir = Path(os.environ.get("NOBAT_RUN_DATA_DIR", ROOT / ".data"))
     base_port = int(os.environ.get("NOBAT_RUN_BASE_PORT", BASE_PORT)) or None
-    stack = LocalStack(data_dir, base_port=base_port)
+    # An instant for the stack's clock to start at (ISO 8601, in UTC): a DST night or a
+    # leap day, tried now.
+    at = os.environ.get("NOBAT_RUN_AT")
+    stack = LocalStack(
+        data_dir, base_port=base_port, at=parse_instant(at, "NOBAT_RUN_AT") if at else None
+    )
     stopping = False
 
     def request_stop(signum: int, frame: object) -> None:
@@ -51,6 +59,7 @@ def main() -> None:
         print(
             f"  sandbox       {stack.sandbox.url}   the payment gateway: checkout pages, webhooks"
         )
+        print(f"  webhooks      {stack.webhook_url}   payment's endpoint for the gateway")
     try:
         seed(stack)
     except Exception as exc:  # demo data is a convenience: nobat serves without it

@@ -36,6 +36,7 @@ class SandboxGateway(ServerProcess):
         webhook_retry_for: float = 3600.0,
         min_expiry_seconds: int = 1800,
         switches: Mapping[str, Any] | None = None,
+        clock_shift: float = 0.0,
     ) -> None:
         self.log_dir = Path(log_dir).absolute()
         self.port = port or free_port()
@@ -46,6 +47,7 @@ class SandboxGateway(ServerProcess):
         self.webhook_retry_for = webhook_retry_for
         self.min_expiry_seconds = min_expiry_seconds
         self.switches = dict(switches or {})
+        self.clock_shift = clock_shift
 
     @property
     def url(self) -> str:
@@ -81,6 +83,8 @@ class SandboxGateway(ServerProcess):
             str(self.min_expiry_seconds),
             "--switches",
             json.dumps(self.switches),
+            "--clock-shift",
+            str(self.clock_shift),
         ]
         # Run from the source tree, where the sandbox package lives: it is a development
         # tool, not part of the installed services.

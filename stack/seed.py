@@ -25,7 +25,7 @@ import time
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import grpc
@@ -125,7 +125,7 @@ def seed(stack: LocalStack) -> None:
     try:
         try:
             for doctor in DOCTORS:
-                print(_seed_doctor(admin, doctor), flush=True)
+                print(_seed_doctor(admin, doctor, stack.now()), flush=True)
             print(_seed_wallet(patient, stack.sandbox.url if stack.sandbox else ""), flush=True)
         except grpc.RpcError as exc:
             failed = SeedError(f"{exc.code().name}: {exc.details()}")
@@ -183,7 +183,7 @@ class _Caller:
             channel.close()
 
 
-def _seed_doctor(admin: _Caller, demo: DemoDoctor) -> str:
+def _seed_doctor(admin: _Caller, demo: DemoDoctor, now: datetime) -> str:
     fee = _money(demo.fee)
     try:
         doctor = admin(
@@ -205,7 +205,7 @@ def _seed_doctor(admin: _Caller, demo: DemoDoctor) -> str:
     line = f"seeded {doctor.id} {doctor.display_name} ({doctor.specialty}, {fee_text}): "
     if _pattern_changed(admin, doctor.id):
         return line + "its weekly schedule was changed since the seed, left as it is"
-    first = datetime.now(UTC).astimezone(ZoneInfo(doctor.time_zone)).date()
+    first = now.astimezone(ZoneInfo(doctor.time_zone)).date()
     last = first + timedelta(days=DAYS_AHEAD - 1)
     admin(
         admin.booking.SetWeeklyAvailability,

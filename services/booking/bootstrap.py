@@ -50,7 +50,9 @@ def build(process: ServiceProcess, env: Env) -> None:
         env.str("NOBAT_PAYMENT_ADDRESS"), process.settings.token_keys, caller="booking"
     )
     process.on_shutdown(payments.close)
-    ctx = Context(process.unit_of_work, payments, booking_settings(env))
+    ctx = Context(
+        process.unit_of_work, payments, booking_settings(env), clock=process.settings.clock
+    )
     process.add_servicer(
         booking_service_pb2_grpc.add_BookingServiceServicer_to_server,
         BookingServicer(ctx),

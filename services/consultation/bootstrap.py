@@ -54,7 +54,13 @@ def build(process: ServiceProcess, env: Env) -> None:
         env.str("NOBAT_PAYMENT_ADDRESS"), process.settings.token_keys, caller="consultation"
     )
     process.on_shutdown(payments.close)
-    ctx = Context(process.unit_of_work, payments, load_rule_table(), consultation_settings(env))
+    ctx = Context(
+        process.unit_of_work,
+        payments,
+        load_rule_table(),
+        consultation_settings(env),
+        clock=process.settings.clock,
+    )
     process.add_servicer(
         consultation_service_pb2_grpc.add_ConsultationServiceServicer_to_server,
         ConsultationServicer(ctx),

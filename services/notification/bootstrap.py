@@ -103,7 +103,11 @@ def build(process: ServiceProcess, env: Env) -> None:
     )
     process.on_shutdown(feed.close)
     ctx = Context(
-        process.unit_of_work, senders(process, env, settings.send_timeout), feed, settings
+        process.unit_of_work,
+        senders(process, env, settings.send_timeout),
+        feed,
+        settings,
+        clock=process.settings.clock,
     )
     process.add_servicer(
         notification_service_pb2_grpc.add_NotificationServiceServicer_to_server,

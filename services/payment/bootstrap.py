@@ -81,7 +81,9 @@ def build(process: ServiceProcess, env: Env) -> None:
         fees=gateway_fees(env),
     )
     process.on_shutdown(gateway.close)
-    ctx = Context(process.unit_of_work, gateway, payment_settings(env))
+    ctx = Context(
+        process.unit_of_work, gateway, payment_settings(env), clock=process.settings.clock
+    )
     process.add_servicer(
         payment_service_pb2_grpc.add_PaymentServiceServicer_to_server,
         PaymentServicer(ctx),

@@ -49,22 +49,23 @@ def as_json(ran) -> dict:
     return json.loads(ok(ran))
 
 
-def test_the_seed_prints_a_line_per_doctor_and_the_wallet(seeded):
+def test_the_seed_prints_a_line_per_doctor_and_the_wallet(stack, seeded):
     # Then consultation's and notification's lines (tests/cli/test_consultation_cli.py).
+    tehran, london = _last_day(stack, "Asia/Tehran"), _last_day(stack, "Europe/London")
     assert seeded[:4] == [
         "seeded doctor-1 Dr. Sara Ahmadi (general practice, 1500000 IRR): "
-        f"Sat-Wed 09:00-13:00 Asia/Tehran, 30-minute slots to {_last_day('Asia/Tehran')}",
+        f"Sat-Wed 09:00-13:00 Asia/Tehran, 30-minute slots to {tehran}",
         "seeded doctor-2 Dr. Reza Karimi (dermatology, 2000000 IRR): "
-        f"Sat-Wed 09:00-13:00 Asia/Tehran, 30-minute slots to {_last_day('Asia/Tehran')}",
+        f"Sat-Wed 09:00-13:00 Asia/Tehran, 30-minute slots to {tehran}",
         "seeded doctor-3 Dr. Emily Clark (cardiology, 80.00 GBP): "
-        f"Sat-Wed 09:00-13:00 Europe/London, 30-minute slots to {_last_day('Europe/London')}",
+        f"Sat-Wed 09:00-13:00 Europe/London, 30-minute slots to {london}",
         "seeded patient-1's wallet: one top-up of 5000000 IRR, paid (balance 5000000 IRR)",
     ]
 
 
-def _last_day(zone: str) -> str:
+def _last_day(stack: payment_cli.Stack, zone: str) -> str:
     """The last of the 14 days seeded, in the doctor's zone."""
-    return str(datetime.now(UTC).astimezone(ZoneInfo(zone)).date() + timedelta(days=13))
+    return str(stack.local.now().astimezone(ZoneInfo(zone)).date() + timedelta(days=13))
 
 
 def test_doctors_lists_the_seeded_doctors(seeded, nobat):
@@ -96,9 +97,9 @@ def test_slots_shows_free_slots_in_the_doctors_time_and_in_utc(seeded, nobat):
     assert london[1].split()[4] in ("GMT", "BST")
 
 
-def test_book_pay_follow_list_and_cancel_a_reservation(seeded, nobat):
+def test_book_pay_follow_list_and_cancel_a_reservation(stack, seeded, nobat):
     # More than 24 hours ahead, so that the patient's cancellation is refunded in full.
-    slot = _free_slot(nobat, "doctor-1", datetime.now(UTC) + timedelta(hours=25))
+    slot = _free_slot(nobat, "doctor-1", stack.local.now() + timedelta(hours=25))
 
     booked = ok(nobat("book", slot)).splitlines()
     checkout_id = booked[0].split()[1]
@@ -134,8 +135,8 @@ def test_book_pay_follow_list_and_cancel_a_reservation(seeded, nobat):
     assert row.split()[-5:] == ["CANCELLED", "1500000", "IRR", "1500000", "IRR"]
 
 
-def test_the_seeded_wallet_pays_a_booking_at_once(seeded, nobat):
-    slot = _free_slot(nobat, "doctor-2", datetime.now(UTC))
+def test_the_seeded_wallet_pays_a_booking_at_once(stack, seeded, nobat):
+    slot = _free_slot(nobat, "doctor-2", stack.local.now())
 
     booked = ok(nobat("book", slot, "--method", "wallet")).splitlines()
     checkout_id = booked[0].split()[1]
@@ -148,10 +149,10 @@ def test_the_seeded_wallet_pays_a_booking_at_once(seeded, nobat):
     assert f"checkout {checkout_id} is CONFIRMED: reservation " in confirmed
 
 
-def test_a_short_wallet_is_retried_on_the_gateway(seeded, nobat):
+def test_a_short_wallet_is_retried_on_the_gateway(stack, seeded, nobat):
     """Another patient, with no wallet: the failure says so and how to go on."""
     someone = ("--as", "patient:someone")
-    slot = _free_slot(nobat, "doctor-3", datetime.now(UTC))
+    slot = _free_slot(nobat, "doctor-3", stack.local.now())
 
     failed = ok(nobat("book", slot, "--method", "wallet", *someone)).splitlines()
     checkout_id = failed[0].split()[1]

@@ -12,7 +12,6 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
 
 import pytest
 from nobat.consultation.v1 import consultation_service_pb2 as cpb
@@ -283,7 +282,7 @@ def test_red_flags_print_the_emergency_advice_and_offer_nothing(seeded, nobat):
     assert refused.err.startswith("error: FAILED_PRECONDITION: ") and refused.err.count("\n") == 1
 
 
-def test_the_inbox_shows_a_booking_and_reading_marks_it(seeded, nobat):
+def test_the_inbox_shows_a_booking_and_reading_marks_it(stack, seeded, nobat):
     contact = ok(
         nobat("contact", "--email", "p1@example.com", "--phone", "+989121234567", "--locale", "en")
     ).splitlines()
@@ -296,7 +295,7 @@ def test_the_inbox_shows_a_booking_and_reading_marks_it(seeded, nobat):
     ]
     assert ok(nobat("contact")).splitlines()[1:] == contact[1:]
 
-    reservation_id = book_from_the_wallet(nobat)
+    reservation_id = book_from_the_wallet(stack, nobat)
     inbox = eventually(
         lambda: ok(nobat("inbox")),
         lambda printed: reservation_id in printed,
@@ -318,9 +317,9 @@ def test_the_inbox_shows_a_booking_and_reading_marks_it(seeded, nobat):
     assert all(int(line.split()[0][1:]) > newest for line in unread if line.startswith("#"))
 
 
-def book_from_the_wallet(nobat) -> str:
+def book_from_the_wallet(stack, nobat) -> str:
     """A reservation of the demo patient's with doctor-1, paid from the wallet: its id."""
-    slot = _free_slot(nobat, "doctor-1", datetime.now(UTC))
+    slot = _free_slot(nobat, "doctor-1", stack.local.now())
     checkout_id = ok(nobat("book", slot, "--method", "wallet")).split()[1]
     confirmed = ok(nobat("checkout", checkout_id, "--watch", str(SETTLE))).splitlines()[0]
     assert f"checkout {checkout_id} is CONFIRMED: reservation " in confirmed
@@ -332,7 +331,7 @@ def test_inbox_follow_prints_each_notification_as_it_comes_until_ctrl_c(stack, s
     after = newest.lstrip("#") if newest.startswith("#") else "0"
     following = Follower(stack, "inbox", "--follow", "--after", after)
     try:
-        reservation_id = book_from_the_wallet(nobat)
+        reservation_id = book_from_the_wallet(stack, nobat)
         head = following.wait_for(lambda line: reservation_id in line, "notification followed")
     finally:
         code, errors = following.interrupt()

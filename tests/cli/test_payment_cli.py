@@ -22,6 +22,7 @@ from cli import main as cli
 from cli.render import money
 from runtime.auth import mint_token
 from stack.local import LocalStack
+from tests.instants import THURSDAY_NIGHT, stack_instant
 
 pytestmark = pytest.mark.e2e
 
@@ -64,7 +65,7 @@ def stack() -> Iterator[Stack]:
     # Not pytest's tmp_path: as root it is mode 0700, and PostgreSQL runs as its own user.
     data_dir = Path(tempfile.mkdtemp(prefix="nobat-cli-"))
     data_dir.chmod(0o755)
-    local = LocalStack(data_dir, fast=True)
+    local = LocalStack(data_dir, fast=True, at=stack_instant(THURSDAY_NIGHT))
     try:
         with pytest.MonkeyPatch.context() as env:  # embedded servers of its own, like make run
             env.delenv("NOBAT_POSTGRES_URL", raising=False)

@@ -10,8 +10,9 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import grpc
 from google.protobuf import duration_pb2
@@ -27,6 +28,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from runtime.auth import mint_token
 from stack.local import LocalStack
+from tests.instants import stack_instant
 from tests.payment.harness import SandboxControl
 from tests.processes import eventually
 
@@ -39,11 +41,12 @@ def key() -> str:
 
 
 @contextmanager
-def running_stack(**overrides: str) -> Iterator[LocalStack]:
+def running_stack(at: datetime, **overrides: str) -> Iterator[LocalStack]:
+    """All of nobat with its clock at `at` (tests.instants) and the NOBAT_* `overrides`."""
     # NOBAT_E2E_KEEP=1 keeps the folder (services' logs in logs/) for a look afterwards.
     data_dir = Path(tempfile.mkdtemp(prefix="nobat-e2e-"))
     data_dir.chmod(0o755)
-    stack = LocalStack(data_dir, fast=True, overrides=overrides)
+    stack = LocalStack(data_dir, fast=True, overrides=overrides, at=stack_instant(at))
     try:
         stack.start()
         yield stack
@@ -149,23 +152,42 @@ class Nobat:
                 appointment_fee=money_pb2.Money(amount_minor=fee, currency=currency),
             )
         )
-        await admin.booking.SetWeeklyAvailability(
+        await self.open_every_day(doctor_id, last_date=self.local_date(time_zone, days))
+        return doctor_id
+
+    async def open_every_day(
+        self,
+        doctor_id: str,
+        *,
+        hours: tuple[int, int] = (9, 12),
+        slot_minutes: int = 30,
+        first_date: date_pb2.Date | None = None,
+        last_date: date_pb2.Date,
+    ) -> bpb.SetWeeklyAvailabilityResponse:
+        """The doctor's week: every day from `hours[0]` to `hours[1]` on their clock, cut into
+        slots of `slot_minutes`, from `first_date` (today by default) to `last_date`."""
+        return await self.admin().booking.SetWeeklyAvailability(
             bpb.SetWeeklyAvailabilityRequest(
                 idempotency_key=key(),
                 doctor_id=doctor_id,
                 windows=[
                     bpb.AvailabilityWindow(
                         day_of_week=day,
-                        start_time=timeofday_pb2.TimeOfDay(hours=9),
-                        end_time=timeofday_pb2.TimeOfDay(hours=12),
+                        start_time=timeofday_pb2.TimeOfDay(hours=hours[0]),
+                        end_time=timeofday_pb2.TimeOfDay(hours=hours[1]),
                     )
                     for day in range(dayofweek_pb2.MONDAY, dayofweek_pb2.SUNDAY + 1)
                 ],
-                slot_duration=duration_pb2.Duration(seconds=1800),
-                last_date=_date_in(days),
+                slot_duration=duration_pb2.Duration(seconds=slot_minutes * 60),
+                first_date=first_date,
+                last_date=last_date,
             )
         )
-        return doctor_id
+
+    def local_date(self, time_zone: str, days: int = 0) -> date_pb2.Date:
+        """The date `days` after today on a clock in `time_zone`, as the stack's clock has it:
+        the zone booking cuts a doctor's dates in."""
+        return date_message(self.stack.now().astimezone(ZoneInfo(time_zone)).date(), days)
 
     async def free_slots(self, doctor_id: str, after: datetime | None = None) -> list[bpb.Slot]:
         request = bpb.ListSlotsRequest(
@@ -202,8 +224,9 @@ class Nobat:
         await getattr(self.sandbox, outcome)(session_id)
 
 
-def _date_in(days: int) -> date_pb2.Date:
-    day = (datetime.now(UTC) + timedelta(days=days)).date()
+def date_message(day: date, days: int = 0) -> date_pb2.Date:
+    """`day`, or the date `days` after it, as google.type.Date."""
+    day += timedelta(days=days)
     return date_pb2.Date(year=day.year, month=day.month, day=day.day)
 
 

@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import grpc
 import nats
 import pytest
-from google.type import date_pb2
 from nobat.booking.v1 import booking_service_pb2 as bpb
 from nobat.payment.v1 import events_pb2 as payment_events
 from nobat.payment.v1 import payment_service_pb2 as ppb
@@ -26,9 +25,11 @@ from tests.e2e.flows import (
     WALLET,
     Caller,
     Nobat,
+    date_message,
     key,
     running_stack,
 )
+from tests.instants import NEW_YEARS_EVE
 from tests.processes import eventually
 
 pytestmark = pytest.mark.e2e
@@ -37,6 +38,7 @@ pytestmark = pytest.mark.e2e
 @pytest.fixture(scope="module")
 def stack():
     with running_stack(
+        NEW_YEARS_EVE,
         NOBAT_BOOKING_HOLD_SECONDS="4",
         NOBAT_BOOKING_JOB_INTERVAL_SECONDS="0.3",
         NOBAT_PAYMENT_JOB_INTERVAL_SECONDS="0.3",
@@ -273,36 +275,67 @@ async def test_the_same_patient_racing_themselves_gets_one_checkout(nobat):
     assert len({reply.checkout.id for reply in replies}) == 1
 
 
-async def test_a_schedule_across_a_dst_change_keeps_its_local_times(nobat):
-    doctor = await nobat.new_doctor(time_zone="America/New_York", days=0)
-    # Clocks in New York go forward on 14 March 2027: 09:00 is 14:00 UTC the day before
-    # and 13:00 UTC that day.
-    await nobat.admin().booking.SetWeeklyAvailability(
-        bpb.SetWeeklyAvailabilityRequest(
-            idempotency_key=key(),
-            doctor_id=doctor,
-            windows=[
-                bpb.AvailabilityWindow(
-                    day_of_week=day, start_time={"hours": 9}, end_time={"hours": 10}
-                )
-                for day in range(1, 8)
-            ],
-            slot_duration={"seconds": 3600},
-            first_date=date_pb2.Date(year=2027, month=3, day=13),
-            last_date=date_pb2.Date(year=2027, month=3, day=15),
-        )
+def next_clock_change(zone: ZoneInfo, after: date) -> date:
+    """The first day after `after` whose noon is at another UTC offset than the day before."""
+    day = after + timedelta(days=1)
+    while _noon_offset(day, zone) == _noon_offset(day - timedelta(days=1), zone):
+        day += timedelta(days=1)
+    return day
+
+
+def _noon_offset(day: date, zone: ZoneInfo) -> timedelta | None:
+    return datetime.combine(day, time(12), zone).utcoffset()
+
+
+async def test_a_schedule_across_a_dst_change_keeps_its_local_times(nobat, stack):
+    zone = ZoneInfo("America/New_York")
+    doctor = await nobat.new_doctor(time_zone=zone.key, days=0)
+    # From the day after tomorrow on, so that the day before the change is still to come.
+    tomorrow = stack.now().astimezone(zone).date() + timedelta(days=1)
+    change = next_clock_change(zone, tomorrow)
+    days = [change - timedelta(days=1), change, change + timedelta(days=1)]
+    await nobat.open_every_day(
+        doctor,
+        hours=(9, 10),
+        slot_minutes=60,
+        first_date=date_message(days[0]),
+        last_date=date_message(days[-1]),
     )
     request = bpb.ListSlotsRequest(doctor_id=doctor, page_size=100)
-    request.starts_after.FromDatetime(datetime(2027, 3, 13, tzinfo=UTC))
+    request.starts_after.FromDatetime(datetime.combine(days[0], time(0), UTC))
     slots = (await nobat.patient().booking.ListSlots(request)).slots
-    zone = ZoneInfo("America/New_York")
-    local = [s.starts_at.ToDatetime(tzinfo=UTC).astimezone(zone) for s in slots]
-    assert [(t.date(), t.hour) for t in local] == [
-        (date(2027, 3, 13), 9),
-        (date(2027, 3, 14), 9),
-        (date(2027, 3, 15), 9),
+    starts = [s.starts_at.ToDatetime(tzinfo=UTC) for s in slots]
+    # 09:00 on the doctor's clock every day, so an hour apart in UTC across the change.
+    assert [(t.astimezone(zone).date(), t.astimezone(zone).hour) for t in starts] == [
+        (day, 9) for day in days
     ]
-    assert [s.starts_at.ToDatetime().hour for s in slots] == [14, 13, 13]
+    assert starts[1] - starts[0] != timedelta(days=1)
+    assert abs(starts[1] - starts[0] - timedelta(days=1)) == timedelta(hours=1)
+    assert starts[2] - starts[1] == timedelta(days=1)
+
+
+async def test_a_schedule_redone_from_days_ago_with_longer_slots_starts_today(nobat, stack):
+    zone = "Asia/Tehran"
+    doctor = await nobat.new_doctor(time_zone=zone, days=3)
+    before = await nobat.free_slots(doctor)
+    patient = nobat.patient()
+    booked = await nobat.book(patient, before[-1].id)  # held: it stays whatever the pattern
+    reply = await nobat.open_every_day(
+        doctor,
+        slot_minutes=60,
+        first_date=nobat.local_date(zone, -2),
+        last_date=nobat.local_date(zone, 3),
+    )
+    assert reply.availability.first_date == nobat.local_date(zone, -2)
+    after = await nobat.free_slots(doctor)
+    now = stack.now()
+    assert after, "the new pattern has slots to come"
+    assert all(s.starts_at.ToDatetime(tzinfo=UTC) > now for s in after)
+    # The hour-long slots start where half-hour ones did, and stay clear of the held one.
+    assert {s.ends_at.seconds - s.starts_at.seconds for s in after} == {3600}
+    assert {s.id for s in after} <= {s.id for s in before}
+    held = await patient.booking.GetCheckout(bpb.GetCheckoutRequest(checkout_id=booked.id))
+    assert held.checkout.status == AWAITING
 
 
 async def test_bad_checkout_requests_are_refused_with_the_field(nobat):

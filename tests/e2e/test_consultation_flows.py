@@ -13,6 +13,7 @@ from nobat.consultation.v1 import consultation_service_pb2 as cpb
 
 from cli import invariants
 from tests.e2e.flows import CONFIRMED, FAILED, GATEWAY, Nobat, key, running_stack
+from tests.instants import LEAP_DAY
 from tests.processes import eventually
 
 pytestmark = pytest.mark.e2e
@@ -21,6 +22,7 @@ pytestmark = pytest.mark.e2e
 @pytest.fixture(scope="module")
 def stack():
     with running_stack(
+        LEAP_DAY,
         NOBAT_CONSULTATION_JOB_INTERVAL_SECONDS="0.3",
         NOBAT_PAYMENT_JOB_INTERVAL_SECONDS="0.3",
         NOBAT_PAYMENT_RECONCILE_FIRST_SECONDS="1",

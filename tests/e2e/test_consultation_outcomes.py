@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from datetime import datetime
 from functools import partial
 from typing import TypeVar
 from zoneinfo import ZoneInfo
@@ -28,6 +27,7 @@ from nobat.payment.v1 import payment_service_pb2 as ppb
 from cli import invariants
 from tests.e2e.flows import GATEWAY, Nobat, key, running_stack
 from tests.e2e.test_consultation_flows import doctor_on_shift, paid_session, prices
+from tests.instants import THURSDAY_NIGHT
 from tests.processes import eventually
 
 pytestmark = pytest.mark.e2e
@@ -49,6 +49,7 @@ ANSWERED = (grpc.StatusCode.FAILED_PRECONDITION, [], "CONSULTATION_NOT_AWAITING_
 @pytest.fixture(scope="module")
 def stack():
     with running_stack(
+        THURSDAY_NIGHT,
         NOBAT_CONSULTATION_SESSION_SECONDS="3",
         NOBAT_CONSULTATION_ACCEPT_WITHIN_SECONDS="6",
         NOBAT_CONSULTATION_JOB_INTERVAL_SECONDS="0.3",
@@ -228,7 +229,7 @@ async def test_a_waiting_consultation_goes_to_the_doctor_whose_shift_starts(noba
 
     request = cpb.ListDoctorShiftsRequest(doctor_id=doctor_id)
     zone = (await nobat.admin().consultation.ListDoctorShifts(request)).time_zone
-    now = datetime.now(ZoneInfo(zone))  # a shift from this hour on the doctor's clock
+    now = stack.now().astimezone(ZoneInfo(zone))  # a shift from this hour on their clock
     await set_shifts(
         nobat,
         doctor_id,

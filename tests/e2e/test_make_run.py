@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -15,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from stack.local import ROOT, SERVICES
+from tests.instants import LEAP_DAY, stack_instant
 
 
 def living_processes() -> dict[int, tuple[int, str]]:
@@ -45,10 +47,22 @@ def data_dir():
     shutil.rmtree(path, ignore_errors=True)
 
 
-@pytest.mark.parametrize("stop_with", [signal.SIGINT, signal.SIGKILL], ids=["ctrl-c", "kill-9"])
-def test_make_run_serves_all_four_services_and_stopping_it_stops_every_process(data_dir, stop_with):
-    env = {**os.environ, "NOBAT_RUN_DATA_DIR": str(data_dir), "NOBAT_RUN_BASE_PORT": "0"}
-    env = {k: v for k, v in env.items() if k not in ("NOBAT_POSTGRES_URL", "NOBAT_NATS_URL")}
+def run_env(data_dir: Path, **settings: str) -> dict[str, str]:
+    env = {**os.environ, "NOBAT_RUN_DATA_DIR": str(data_dir), **settings}
+    return {k: v for k, v in env.items() if k not in ("NOBAT_POSTGRES_URL", "NOBAT_NATS_URL")}
+
+
+# Seeding on the leap day's evening, already 1 March in Tehran, once; at the real instant
+# the other time.
+@pytest.mark.parametrize(
+    ("stop_with", "at"),
+    [(signal.SIGINT, stack_instant(LEAP_DAY).isoformat()), (signal.SIGKILL, "")],
+    ids=["ctrl-c", "kill-9"],
+)
+def test_make_run_serves_all_four_services_and_stopping_it_stops_every_process(
+    data_dir, stop_with, at
+):
+    env = run_env(data_dir, NOBAT_RUN_BASE_PORT="0", NOBAT_RUN_AT=at)
     run = subprocess.Popen(
         [sys.executable, "-m", "stack.run"],
         cwd=ROOT,
@@ -66,6 +80,8 @@ def test_make_run_serves_all_four_services_and_stopping_it_stops_every_process(d
         printed = "".join(lines)
         for name in SERVICES:
             assert f"  {name}" in printed
+        assert "/webhooks/gateway" in printed
+        assert "warning" not in printed, printed  # the seed went through
         status = subprocess.run(
             [sys.executable, "-m", "cli", "--manifest", str(data_dir / "stack.json"), "status"],
             cwd=ROOT,
@@ -96,3 +112,25 @@ def test_make_run_serves_all_four_services_and_stopping_it_stops_every_process(d
     while set(started) & set(living_processes()) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert {pid: cmd for pid, cmd in started.items() if pid in living_processes()} == {}
+
+
+def test_make_run_names_a_taken_port_and_its_holder_in_one_line_and_starts_nothing(data_dir):
+    with socket.socket() as taken:
+        taken.bind(("0.0.0.0", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        # The base that puts notification's metrics port (base + 103) on the taken one.
+        env = run_env(data_dir, NOBAT_RUN_BASE_PORT=str(port - 103))
+        ran = subprocess.run(
+            [sys.executable, "-m", "stack.run"],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert ran.returncode != 0
+    said = ran.stdout + ran.stderr
+    assert f"notification metrics: port {port} is already in use by pid {os.getpid()} (" in said
+    assert "Traceback" not in said
+    assert not (data_dir / "pg").exists(), "nothing starts before the ports are known free"

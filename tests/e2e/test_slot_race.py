@@ -18,6 +18,7 @@ from nobat.payment.v1 import payment_service_pb2 as ppb
 
 from cli import invariants
 from tests.e2e.flows import CONFIRMED, REFUNDED, Nobat, running_stack
+from tests.instants import LONDON_SPRING_FORWARD
 from tests.processes import eventually
 
 pytestmark = pytest.mark.e2e
@@ -28,6 +29,7 @@ HOLD_SECONDS = 0.2
 @pytest.fixture(scope="module")
 def stack():
     with running_stack(
+        LONDON_SPRING_FORWARD,
         NOBAT_BOOKING_HOLD_SECONDS=str(HOLD_SECONDS),
         NOBAT_BOOKING_JOB_INTERVAL_SECONDS="3600",
         NOBAT_PAYMENT_JOB_INTERVAL_SECONDS="3600",

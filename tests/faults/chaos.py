@@ -40,6 +40,7 @@ from stack.local import LocalStack
 from tests.e2e.flows import CONFIRMED, EXPIRED, FAILED, GATEWAY, REFUNDED, WALLET, Nobat, key
 from tests.e2e.test_consultation_flows import prices, put_on_shift
 from tests.faults.schedule import Fault, schedule
+from tests.instants import NEW_YORK_FALL_BACK, stack_instant
 from tests.payment.harness import signed_event
 
 SETTINGS = {
@@ -408,7 +409,9 @@ async def _run(stack: LocalStack, seed: int, duration: float, patients: int) -> 
 
 def run(seed: int, duration: float, patients: int, data_dir: Path) -> int:
     """One chaos run; 0 when every invariant holds at the end."""
-    stack = LocalStack(data_dir, fast=True, overrides=SETTINGS)
+    stack = LocalStack(
+        data_dir, fast=True, overrides=SETTINGS, at=stack_instant(NEW_YORK_FALL_BACK)
+    )
     stack.start()
     try:
         chaos = asyncio.run(_run(stack, seed, duration, patients))

@@ -14,6 +14,7 @@ from nobat.notification.v1 import notification_service_pb2_grpc
 
 from stack.local import SERVICES
 from tests.e2e.flows import CONFIRMED, FAILED, Nobat, key, running_stack
+from tests.instants import NEW_YORK_FALL_BACK
 from tests.notification.harness import TERMINAL, Mailbox
 from tests.payment.harness import PaymentApi
 from tests.processes import eventually
@@ -30,6 +31,7 @@ def mailbox():
 @pytest.fixture(scope="module")
 def stack(mailbox):
     with running_stack(
+        NEW_YORK_FALL_BACK,
         NOBAT_BOOKING_JOB_INTERVAL_SECONDS="0.3",
         NOBAT_PAYMENT_JOB_INTERVAL_SECONDS="0.3",
         NOBAT_PAYMENT_RECONCILE_FIRST_SECONDS="1",

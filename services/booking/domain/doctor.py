@@ -11,10 +11,9 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from runtime.errors import InvalidArgument
-from runtime.instants import require_utc
+from runtime.instants import require_utc, zone_named
 from services.booking.domain.events import DoctorUpdated
 from services.booking.domain.money import Money
-from services.booking.domain.schedule import zone_named
 
 MAX_NAME_LENGTH = 200
 

@@ -9,12 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from runtime.errors import FailedPrecondition, InvalidArgument, NotFound
-
-
-class UnknownTimeZone(InvalidArgument):
-    def __init__(self, name: str) -> None:
-        super().__init__("time_zone", f"{name!r} is not an IANA time zone, like Asia/Tehran")
+from runtime.errors import FailedPrecondition, NotFound
 
 
 class SlotNotBookable(FailedPrecondition):

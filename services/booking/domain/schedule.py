@@ -16,15 +16,14 @@ kept only if it is over by the first instant the clock reads its end. That one r
 from __future__ import annotations
 
 import bisect
-import functools
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from enum import IntEnum
-from zoneinfo import ZoneInfo, available_timezones
+from zoneinfo import ZoneInfo
 
 from runtime.errors import InvalidArgument
-from services.booking.domain.errors import UnknownTimeZone
+from runtime.instants import first_instant_reading
 from services.booking.domain.slot import Slot, SlotTime
 
 # An end of time(0) means 24:00: a window's end must come after its start.
@@ -48,23 +47,6 @@ class Weekday(IntEnum):
     FRIDAY = 5
     SATURDAY = 6
     SUNDAY = 7
-
-
-@functools.cache
-def _iana_names() -> frozenset[str]:
-    # "localtime" is the host's own zone, not a name a doctor's schedule can mean.
-    return frozenset(available_timezones() - {"localtime"})
-
-
-def zone_named(name: str) -> ZoneInfo:
-    """The IANA zone called `name`, or UnknownTimeZone."""
-    if name not in _iana_names():
-        raise UnknownTimeZone(name)
-    return ZoneInfo(name)
-
-
-def local_today(zone: ZoneInfo, now: datetime) -> date:
-    return now.astimezone(zone).date()
 
 
 @dataclass(frozen=True)
@@ -165,29 +147,6 @@ def local_days_span(first: date, last: date, zone: ZoneInfo) -> tuple[datetime, 
     )
 
 
-def first_instant_reading(wall: datetime, zone: ZoneInfo) -> datetime:
-    """The first instant at which a clock in `zone` reads `wall` (naive) or later.
-
-    That is `wall` itself, its first occurrence when clocks go back, or, when `wall` falls
-    in the hour skipped when clocks go forward, the instant the clock jumps over it.
-    """
-    early, late = sorted(wall.replace(tzinfo=zone, fold=fold).astimezone(UTC) for fold in (0, 1))
-    if _reading(early, zone) >= wall:
-        return early
-    # `early` reads before the gap and `late` after it; transitions fall on whole seconds.
-    while late - early > _SECOND:
-        middle = early + (late - early) // _SECOND // 2 * _SECOND
-        if _reading(middle, zone) >= wall:
-            late = middle
-        else:
-            early = middle
-    return late
-
-
-def _reading(instant: datetime, zone: ZoneInfo) -> datetime:
-    return instant.astimezone(zone).replace(tzinfo=None)
-
-
 @dataclass(frozen=True)
 class Replan:
     """What regenerating a range changes: slots to create, free slots to withdraw."""
@@ -204,16 +163,18 @@ def replan(existing: Iterable[Slot], wanted: Sequence[SlotTime], now: datetime) 
     that has started (it is history). Other slots stay if the pattern still wants them and
     are withdrawn otherwise. A wanted time is created unless it has started or would
     overlap a slot that stays. Withdrawn slots are marked, not deleted: checkouts name them.
+
+    A slot is its doctor and its start, so a free slot whose start the pattern still wants
+    with another length is not withdrawn: the created slot takes its place.
     """
     wanted_times = set(wanted)
     keep: list[Slot] = []
-    withdraw: list[Slot] = []
+    spare: list[Slot] = []
     for slot in existing:
         if slot.in_use(now) or slot.starts_at <= now or slot.time in wanted_times:
             keep.append(slot)
         else:
-            slot.withdraw(now)
-            withdraw.append(slot)
+            spare.append(slot)
     # Slots that stay never overlap one another, so by start they are also by end.
     keep.sort(key=lambda slot: slot.starts_at)
     starts = [slot.starts_at for slot in keep]
@@ -223,4 +184,8 @@ def replan(existing: Iterable[Slot], wanted: Sequence[SlotTime], now: datetime) 
         return before > 0 and keep[before - 1].ends_at > time_.starts_at
 
     create = [time_ for time_ in wanted if time_.starts_at > now and not overlaps_kept(time_)]
+    replaced = {time_.starts_at for time_ in create}
+    withdraw = [slot for slot in spare if slot.starts_at not in replaced]
+    for slot in withdraw:
+        slot.withdraw(now)
     return Replan(create, withdraw)

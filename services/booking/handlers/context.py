@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 from clients.payment import PaymentClient
 from runtime.db import UnitOfWork
+from runtime.instants import Clock, utc_now
 from services.booking.domain.cancellation import DEFAULT_NOTICE_POLICY, NoticePolicy
 from services.booking.domain.checkout import DEFAULT_HOLD_TTL
 
@@ -26,13 +27,9 @@ class BookingSettings:
     unknown_checkout_after: timedelta = timedelta(seconds=60)
 
 
-def utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
 @dataclass(frozen=True)
 class Context:
     unit_of_work: Callable[[], UnitOfWork]
     payments: PaymentClient
     settings: BookingSettings = field(default_factory=BookingSettings)
-    clock: Callable[[], datetime] = utc_now
+    clock: Clock = utc_now

@@ -12,16 +12,11 @@ from datetime import date, datetime, timedelta
 
 from runtime import errors
 from runtime.db import UnitOfWork
+from runtime.instants import local_today
 from services.booking.adapters.repository import StoredAvailability
 from services.booking.domain.doctor import Doctor
 from services.booking.domain.money import Money
-from services.booking.domain.schedule import (
-    WeeklyAvailability,
-    local_days_span,
-    local_today,
-    replan,
-    slot_times,
-)
+from services.booking.domain.schedule import WeeklyAvailability, local_days_span, replan, slot_times
 from services.booking.domain.slot import Slot
 from services.booking.handlers.context import Context
 from services.booking.handlers.stores import Stores, derived_id, publish

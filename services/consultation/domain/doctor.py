@@ -7,14 +7,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from runtime.instants import require_utc
+from runtime.instants import require_utc, zone_named
 from services.consultation.domain.offers import PriceList
-from services.consultation.domain.shifts import (
-    WeeklyShifts,
-    next_shift_start,
-    on_shift,
-    zone_named,
-)
+from services.consultation.domain.shifts import WeeklyShifts, next_shift_start, on_shift
 
 
 @dataclass

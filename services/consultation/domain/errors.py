@@ -31,11 +31,6 @@ class UnknownConsultationType(InvalidArgument):
         super().__init__(field, f"{value!r} is not a consultation type: chat, video or emergency")
 
 
-class UnknownTimeZone(InvalidArgument):
-    def __init__(self, name: str) -> None:
-        super().__init__("time_zone", f"{name!r} is not an IANA time zone, like Asia/Tehran")
-
-
 class IntakeNotFound(NotFound):
     def __init__(self, intake_id: str) -> None:
         super().__init__(f"intake {intake_id} not found", intake_id=intake_id)

@@ -10,33 +10,20 @@ Shifts that meet (an overnight shift split at midnight) are one stretch of work.
 
 from __future__ import annotations
 
-import bisect
 import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 from runtime.errors import InvalidArgument
-from runtime.instants import require_utc
-from services.consultation.domain.errors import UnknownTimeZone
+from runtime.instants import first_instant_reading, require_utc
 
 # An end of time(0) means 24:00, as google.type.TimeOfDay's 24:00 does.
 END_OF_DAY = time(0)
 # Far enough to meet every weekday once, plus the day before and after today.
 _LOOKAHEAD_DAYS = 9
 _DAY = timedelta(days=1)
-
-
-def zone_named(name: str) -> ZoneInfo:
-    """The IANA zone called `name`, or UnknownTimeZone."""
-    # "localtime" is the host's own zone, not a place a doctor works in.
-    if name == "localtime":
-        raise UnknownTimeZone(name)
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise UnknownTimeZone(name) from None
 
 
 @dataclass(frozen=True)
@@ -125,25 +112,3 @@ def next_shift_start(shifts: WeeklyShifts, zone: ZoneInfo, now: datetime) -> dat
     way), or None without shifts."""
     require_utc(now, "now")
     return next((start for start, _ in shifts.stretches(zone, now) if start > now), None)
-
-
-def first_instant_reading(wall: datetime, zone: ZoneInfo) -> datetime:
-    """The first instant at which a clock in `zone` reads `wall` (naive) or later: `wall`
-    itself, its first occurrence when the clock repeats it, or the jump over it when the
-    clock skips it."""
-    early, late = sorted(wall.replace(tzinfo=zone, fold=fold).astimezone(UTC) for fold in (0, 1))
-    if _reading(early, zone) >= wall:
-        return early
-    # In a skipped stretch `early` reads before `wall` and `late` after it; offsets
-    # change on whole seconds, so the jump is the first second that reads past it.
-    seconds = range(int(early.timestamp()), int(late.timestamp()) + 1)
-    jump = bisect.bisect_left(seconds, True, key=lambda s: _reading(_at(s), zone) >= wall)
-    return _at(seconds[jump])
-
-
-def _at(second: int) -> datetime:
-    return datetime.fromtimestamp(second, UTC)
-
-
-def _reading(instant: datetime, zone: ZoneInfo) -> datetime:
-    return instant.astimezone(zone).replace(tzinfo=None)

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 from clients.payment import PaymentClient
 from runtime.db import UnitOfWork
+from runtime.instants import Clock, utc_now
 from services.consultation.domain.checkout import DEFAULT_CHECKOUT_TTL
 from services.consultation.domain.consultation import DEFAULT_ACCEPT_WITHIN
 from services.consultation.domain.intake import DEFAULT_INTAKE_TTL
@@ -31,14 +32,10 @@ class ConsultationSettings:
     unknown_checkout_after: timedelta = timedelta(seconds=60)
 
 
-def utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
 @dataclass(frozen=True)
 class Context:
     unit_of_work: Callable[[], UnitOfWork]
     payments: PaymentClient
     triage: TriagePort
     settings: ConsultationSettings = field(default_factory=ConsultationSettings)
-    clock: Callable[[], datetime] = utc_now
+    clock: Clock = utc_now

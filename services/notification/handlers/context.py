@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 from runtime.db import UnitOfWork
+from runtime.instants import Clock, utc_now
 from services.notification.domain.contact import Channel, Locale
 from services.notification.domain.delivery import RetryRules
 from services.notification.handlers.ports import FeedWatch, Sender
@@ -30,14 +30,10 @@ class NotificationSettings:
     stream_batch: int = 100
 
 
-def utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
 @dataclass(frozen=True)
 class Context:
     unit_of_work: Callable[[], UnitOfWork]
     senders: Mapping[Channel, Sender]
     feed: FeedWatch
     settings: NotificationSettings = field(default_factory=NotificationSettings)
-    clock: Callable[[], datetime] = utc_now
+    clock: Clock = utc_now

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 from runtime.db import UnitOfWork
+from runtime.instants import Clock, utc_now
 from services.payment.domain.payouts import PayoutRules
 from services.payment.domain.reconciliation import ReconcileSchedule
 from services.payment.handlers.gateway import Gateway
@@ -30,14 +31,10 @@ class PaymentSettings:
     batch: int = 50
 
 
-def utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
 @dataclass(frozen=True)
 class Context:
     unit_of_work: Callable[[], UnitOfWork]
     gateway: Gateway
     settings: PaymentSettings = field(default_factory=PaymentSettings)
     # Injectable so tests can cross a payout hold or an expiry without waiting.
-    clock: Callable[[], datetime] = utc_now
+    clock: Clock = utc_now

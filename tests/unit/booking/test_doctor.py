@@ -5,8 +5,8 @@ from datetime import timedelta
 import pytest
 
 from runtime.errors import InvalidArgument
+from runtime.instants import UnknownTimeZone
 from services.booking.domain.doctor import Doctor
-from services.booking.domain.errors import UnknownTimeZone
 from services.booking.domain.events import DoctorUpdated
 from services.booking.domain.money import Money
 from tests.unit.booking.builders import FEE, NOW, a_doctor

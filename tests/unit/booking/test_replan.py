@@ -66,3 +66,27 @@ def test_past_slots_stay_as_history_and_no_slot_is_created_in_the_past():
 
     assert plan.withdraw == []
     assert plan.create == [at(1)]
+
+
+def test_a_free_slot_the_pattern_wants_longer_is_replaced_in_place_not_withdrawn_too():
+    # One slot is one doctor and one start: withdrawing the old one and creating the new
+    # one would write the same slot twice in one statement.
+    slot = existing("shorter", 24)
+    longer = SlotTime(slot.starts_at, slot.starts_at + 2 * HALF_HOUR)
+
+    plan = replan([slot], [longer], NOW)
+
+    assert plan.create == [longer]
+    assert plan.withdraw == []
+    assert not slot.withdrawn
+
+
+def test_a_free_slot_whose_longer_replacement_would_overlap_a_held_one_is_withdrawn():
+    slot = existing("shorter", 24)
+    held = existing("held", 24.5, hold=Hold("checkout-1", "patient-1", NOW + HALF_HOUR))
+    longer = SlotTime(slot.starts_at, slot.starts_at + 2 * HALF_HOUR)
+
+    plan = replan([slot, held], [longer], NOW)
+
+    assert plan.create == []
+    assert plan.withdraw == [slot]

@@ -5,17 +5,14 @@ from datetime import UTC, date, datetime, time, timedelta
 import pytest
 
 from runtime.errors import InvalidArgument
-from services.booking.domain.errors import UnknownTimeZone
+from runtime.instants import UnknownTimeZone, first_instant_reading, local_today, zone_named
 from services.booking.domain.schedule import (
     END_OF_DAY,
     AvailabilityWindow,
     Weekday,
     WeeklyAvailability,
-    first_instant_reading,
     local_days_span,
-    local_today,
     slot_times,
-    zone_named,
 )
 
 EVERY_DAY = tuple(Weekday)

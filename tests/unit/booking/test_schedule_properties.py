@@ -9,15 +9,14 @@ from datetime import UTC, date, datetime, time, timedelta
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from runtime.instants import first_instant_reading, zone_named
 from services.booking.domain.schedule import (
     END_OF_DAY,
     AvailabilityWindow,
     Weekday,
     WeeklyAvailability,
-    first_instant_reading,
     local_days_span,
     slot_times,
-    zone_named,
 )
 
 # Forward and back by an hour at night (London, New York), by half an hour (Lord Howe),

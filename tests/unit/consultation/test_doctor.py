@@ -4,7 +4,7 @@ from datetime import timedelta
 
 import pytest
 
-from services.consultation.domain.errors import UnknownTimeZone
+from runtime.instants import UnknownTimeZone
 from tests.unit.consultation.builders import NOW, a_doctor
 
 

@@ -12,15 +12,13 @@ from datetime import UTC, datetime, time
 import pytest
 
 from runtime.errors import InvalidArgument
-from services.consultation.domain.errors import UnknownTimeZone
+from runtime.instants import UnknownTimeZone, first_instant_reading, zone_named
 from services.consultation.domain.shifts import (
     END_OF_DAY,
     Shift,
     WeeklyShifts,
-    first_instant_reading,
     next_shift_start,
     on_shift,
-    zone_named,
 )
 
 LONDON = zone_named("Europe/London")

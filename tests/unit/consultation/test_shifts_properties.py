@@ -7,13 +7,13 @@ from datetime import UTC, datetime, time, timedelta
 from hypothesis import given
 from hypothesis import strategies as st
 
+from runtime.instants import zone_named
 from services.consultation.domain.shifts import (
     END_OF_DAY,
     Shift,
     WeeklyShifts,
     next_shift_start,
     on_shift,
-    zone_named,
 )
 
 # Zones whose clocks move by an hour at night, by half an hour, at midnight, or never.
