@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 import socket
 from pathlib import Path
 
@@ -16,16 +17,39 @@ class PortInUseError(StackError):
     """Another process already listens on the port a server was asked to use."""
 
 
-def free_port() -> int:
-    """Return a TCP port on 127.0.0.1 that nothing is bound to right now.
+# Where free ports are looked for: below the kernel's ephemeral range, so that no outgoing
+# connection is given one between our choosing it and a server binding it, and clear of
+# `make run`'s fixed ports (stack/run.py).
+_LOWEST = 20000
+_MAKE_RUN = range(30000, 30200)
 
-    The port is released before returning, so another process can still take it;
+
+def _ephemeral_start() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
+def free_port() -> int:
+    """Return a TCP port that nothing is bound to right now, on every address.
+
+    The port is released before returning; it lies outside the range the kernel hands to
+    outgoing connections, so only another server choosing it too could take it first, and
     servers report that case as `PortInUseError` when they start.
     """
+    candidates = [p for p in range(_LOWEST, _ephemeral_start()) if p not in _MAKE_RUN]
+    for port in random.sample(candidates, min(len(candidates), 50)):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            try:
+                sock.bind(("0.0.0.0", port))
+            except OSError:
+                continue
+            return port
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+        found: int = sock.getsockname()[1]
+        return found
 
 
 def ensure_port_free(port: int, what: str, host: str = "127.0.0.1") -> None:
