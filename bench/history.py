@@ -22,8 +22,12 @@ import time
 from datetime import UTC, date, datetime, timedelta
 
 import asyncpg
+from google.protobuf.message import Message
+from nobat.booking.v1 import events_pb2 as booking_events
+from nobat.payment.v1 import events_pb2 as payment_events
 
 from bench.servers import Cluster
+from runtime.events import BOOKING, PAYMENT, Stream
 from stack.local import ROOT
 
 TEMPLATES = {"payment": "bench_history_payment", "booking": "bench_history_booking"}
@@ -66,24 +70,21 @@ SERIES = "FROM generate_series(0, $1 - 1) AS i"
 PAYLOAD = "convert_to(rpad({}, 280, '.'), 'UTF8')"
 
 
-def _headers(event: str, subject: str) -> str:
+def _headers(event: str, event_type: str) -> str:
     return (
-        f"jsonb_build_object('Nats-Msg-Id', {event}::text, 'Nobat-Event-Type', '{subject}',"
+        f"jsonb_build_object('Nats-Msg-Id', {event}::text, 'Nobat-Event-Type', '{event_type}',"
         f" 'Nobat-Correlation-Id', {CHECKOUT_ID})"
     )
 
 
-def _outbox(event: str, subject: str) -> str:
+def _outbox(event: str, message: type[Message], publisher: Stream) -> str:
+    event_type, subject = message.DESCRIPTOR.full_name, publisher.subject_for(message)
     return f"""
     INSERT INTO outbox (event_id, event_type, subject, payload, headers, created_at, published_at)
-    SELECT {event}, '{subject}', '{subject}', {PAYLOAD.format(PAYMENT_ID)},
-           {_headers(event, subject)}, {CONFIRMED}, {CONFIRMED} + interval '20 ms'
+    SELECT {event}, '{event_type}', '{subject}', {PAYLOAD.format(PAYMENT_ID)},
+           {_headers(event, event_type)}, {CONFIRMED}, {CONFIRMED} + interval '20 ms'
     {SERIES}"""
 
-
-PAYMENT_CONFIRMED = "nobat.payment.v1.PaymentConfirmed"
-PURCHASE_FULFILLED = "nobat.payment.v1.PurchaseFulfilled"
-RESERVATION_CONFIRMED = "nobat.booking.v1.ReservationConfirmed"
 
 PAYMENT_SQL = [
     # The five postings of a confirmed gateway payment, as post_confirmation makes them.
@@ -137,7 +138,7 @@ PAYMENT_SQL = [
     SELECT 'evt_hist_' || i, 'checkout.session.completed', {PAYMENT_ID},
            {CONFIRMED} - interval '50 ms'
     {SERIES}""",
-    _outbox(CONFIRMED_EVENT, PAYMENT_CONFIRMED),
+    _outbox(CONFIRMED_EVENT, payment_events.PaymentConfirmed, PAYMENT),
     f"""
     INSERT INTO inbox (consumer, event_id, received_at)
     SELECT 'payment', {FULFILLED_EVENT}::text, {CONFIRMED} + interval '1 second'
@@ -185,8 +186,8 @@ BOOKING_SQL = [
            {STARTS} + interval '30 minutes', {FEE}, 'USD', {CHECKOUT_ID}, {PAYMENT_ID},
            {CONFIRMED}, 'confirmed'
     {SERIES}""",
-    _outbox(FULFILLED_EVENT, PURCHASE_FULFILLED),
-    _outbox(RESERVED_EVENT, RESERVATION_CONFIRMED),
+    _outbox(FULFILLED_EVENT, payment_events.PurchaseFulfilled, BOOKING),
+    _outbox(RESERVED_EVENT, booking_events.ReservationConfirmed, BOOKING),
     f"""
     INSERT INTO inbox (consumer, event_id, received_at)
     SELECT 'booking', {CONFIRMED_EVENT}::text, {CONFIRMED}

@@ -36,6 +36,10 @@ from stack.postgres import EmbeddedPostgres
 
 # Long job intervals keep the periodic sweeps (expiry, reconciliation, payouts, orphans)
 # out of the measurements; long holds keep pre-created checkouts payable.
+# The benchmark drives and watches everything, and its baseline has streams of its own: its
+# NATS user may do anything, beside the services' own users.
+BENCH_USER = "bench"
+EVERYTHING = {"publish": {"allow": [">"]}, "subscribe": {"allow": [">"]}}
 OVERRIDES = {
     "NOBAT_LOG_LEVEL": "WARNING",
     "NOBAT_BOOKING_HOLD_SECONDS": "7200",
@@ -91,8 +95,7 @@ class Running:
 
     @property
     def nats_url(self) -> str:
-        assert self.stack.nats is not None
-        return self.stack.nats.url
+        return self.stack.nats_url_as(BENCH_USER)
 
     def pid(self, service: str) -> int:
         process = self.stack.services[service].process
@@ -161,7 +164,7 @@ def _start_stack(data_dir: Path, tries: int = 3) -> LocalStack:
     """Ports are picked free but bound later, so a busy machine (tests running beside us)
     can take one in between: that start fails as a whole and is tried again."""
     for attempt in range(1, tries + 1):
-        stack = LocalStack(data_dir, overrides=OVERRIDES)
+        stack = LocalStack(data_dir, overrides=OVERRIDES, nats_users={BENCH_USER: EVERYTHING})
         try:
             stack.start()
             return stack

@@ -17,6 +17,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from runtime.events import BOOKING, CONSULTATION, PAYMENT
+from runtime.wiring import OBSERVER, inbox_prefix
 
 # Each purchasing context's records, with the payment that bought them.
 RECORDS = {"booking": "reservations", "consultation": "clinical_sessions"}
@@ -179,7 +180,7 @@ async def _monotonic(url: str) -> list[Violation]:
 
 async def _consumer_backlog(nats_url: str) -> list[Violation]:
     """Every durable consumer has caught up: nothing pending, nothing unacknowledged."""
-    nc = await nats.connect(nats_url, max_reconnect_attempts=1)
+    nc = await nats.connect(nats_url, max_reconnect_attempts=1, inbox_prefix=inbox_prefix(OBSERVER))
     found = []
     try:
         js = nc.jetstream()

@@ -23,7 +23,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from runtime import faults, logs, metrics
 from runtime.db import UnitOfWork, retrying
-from runtime.events import CORRELATION_ID, EVENT_ID, Stream, subject_of
+from runtime.events import CORRELATION_ID, EVENT_ID, Stream
 from runtime.schema import dead_letters, inbox
 
 log = logging.getLogger(__name__)
@@ -54,7 +54,7 @@ class EventConsumer:
         self.name = name
         self._js = js
         self._stream = stream
-        self._handlers = {subject_of(t): (t, h) for t, h in handlers.items()}
+        self._handlers = {stream.subject_for(t): (t, h) for t, h in handlers.items()}
         self._unit_of_work = unit_of_work
         self._ack_wait = ack_wait
         self._max_deliver = max_deliver
@@ -65,7 +65,8 @@ class EventConsumer:
         self._sub: JetStreamContext.PullSubscription | None = None
 
     async def start(self) -> None:
-        """Create or update the durable consumer (idempotent) and bind to it."""
+        """Create or update the durable consumer (idempotent) and bind to it; NotFoundError
+        while the stream's publisher has not created it yet."""
         await self._js.add_consumer(
             self._stream.name,
             ConsumerConfig(
@@ -82,7 +83,17 @@ class EventConsumer:
         self._sub = await self._js.pull_subscribe_bind(durable=self.name, stream=self._stream.name)
 
     async def run(self) -> None:
-        assert self._sub is not None, "start() first"
+        """Bind (waiting for the stream, which its publisher creates), then handle what comes
+        until stopped."""
+        failures = 0
+        while self._sub is None and not self._stopping:
+            try:
+                await self.start()
+            except Exception as exc:
+                failures += 1
+                if failures in (1, 10) or failures % 100 == 0:
+                    log.warning("consumer %s cannot bind yet: %s", self.name, exc)
+                await asyncio.sleep(min(0.05 * 2 ** min(failures, 6), 2.0))
         failures = 0
         while not self._stopping:
             try:

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.ext.asyncio import create_async_engine as _create_async_engine
 
 from runtime import logs
-from runtime.events import envelope
+from runtime.events import Stream, envelope
 from runtime.schema import outbox
 
 log = logging.getLogger(__name__)
@@ -56,8 +56,12 @@ class UnitOfWork:
     the real one. Handlers are written the same way whoever calls them.
     """
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+    def __init__(
+        self, sessions: async_sessionmaker[AsyncSession], publisher: Stream | None = None
+    ) -> None:
         self._sessions = sessions
+        # The stream this service states its facts on; None for one that states none.
+        self._publisher = publisher
         self._depth = 0
         self._committed = False
         self._events: list[dict] = []
@@ -88,9 +92,13 @@ class UnitOfWork:
 
     def emit(self, message: Message, *, correlation_id: str | None = None) -> uuid.UUID:
         """Queue an event for the outbox; it is written only if this unit commits."""
+        if self._publisher is None:
+            raise RuntimeError(f"{type(message).__name__}: this service publishes no events")
         event_id = uuid.uuid4()
         self._events.append(
-            envelope(message, event_id, correlation_id or logs.correlation_id.get())
+            envelope(
+                message, event_id, correlation_id or logs.correlation_id.get(), self._publisher
+            )
         )
         return event_id
 

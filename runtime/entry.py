@@ -13,18 +13,17 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from runtime.config import Env, InvalidSetting, MissingSetting
-from runtime.events import Stream
 from runtime.logs import configure_logging
 from runtime.migrations import upgrade
 from runtime.service import ServiceProcess, run_until_stopped
 from runtime.settings import RuntimeSettings
+from runtime.wiring import WIRING
 
 
 def main(
     name: str,
     *,
     migrations: Path,
-    streams: list[Stream],
     build: Callable[[ServiceProcess, Env], None],
     argv: Sequence[str] | None = None,
 ) -> None:
@@ -38,7 +37,7 @@ def main(
             return
         settings = RuntimeSettings.from_env(env)
         configure_logging(name, settings.log_level)
-        process = ServiceProcess(name, settings, streams=streams)
+        process = ServiceProcess(name, settings, wiring=WIRING[name])
         build(process, env)
     except (MissingSetting, InvalidSetting) as exc:
         sys.exit(f"{name}: {exc}")

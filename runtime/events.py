@@ -1,8 +1,12 @@
 """How an event travels: its subject, its headers and its payload.
 
-Subjects are the protobuf full names (`nobat.payment.v1.PaymentConfirmed`), so the
-subject says which message type the payload is, and streams capture a context's events
-with one wildcard (`nobat.payment.v1.>`).
+A subject names who states the fact and what it is: `nobat.<context>.v1.<Message>`, where
+<context> is the publishing context and <Message> the payload's protobuf type, whose full
+name travels in the Nobat-Event-Type header. Most events are a context's own messages
+(`nobat.payment.v1.PaymentConfirmed`); the purchase outcomes are payment's messages stated
+by the context that made the purchase (`nobat.booking.v1.PurchaseRejected`). Each context
+has one stream capturing its subjects, and NATS lets only that context publish to them, so
+the stream an event arrives on is its provenance.
 """
 
 from __future__ import annotations
@@ -17,34 +21,37 @@ EVENT_TYPE = "Nobat-Event-Type"
 CORRELATION_ID = "Nobat-Correlation-Id"
 
 
-def subject_of(message_type: type[Message] | Message) -> str:
-    return message_type.DESCRIPTOR.full_name
+@dataclass(frozen=True)
+class Stream:
+    """A context's event stream: the facts that context states, and nobody else may. Its
+    publisher creates it; the services that read it bind to it once it exists."""
+
+    name: str
+    context: str
+
+    @property
+    def subjects(self) -> tuple[str, ...]:
+        return (f"nobat.{self.context}.v1.>",)
+
+    def subject_for(self, message_type: type[Message] | Message) -> str:
+        return f"nobat.{self.context}.v1.{message_type.DESCRIPTOR.name}"
 
 
-def envelope(message: Message, event_id: uuid.UUID, correlation_id: str) -> dict:
-    """An outbox row for `message`."""
-    subject = subject_of(message)
-    headers = {EVENT_ID: str(event_id), EVENT_TYPE: subject}
+PAYMENT = Stream("PAYMENT", "payment")
+BOOKING = Stream("BOOKING", "booking")
+CONSULTATION = Stream("CONSULTATION", "consultation")
+
+
+def envelope(message: Message, event_id: uuid.UUID, correlation_id: str, publisher: Stream) -> dict:
+    """An outbox row for `message`, stated by the context that owns `publisher`."""
+    event_type = message.DESCRIPTOR.full_name
+    headers = {EVENT_ID: str(event_id), EVENT_TYPE: event_type}
     if correlation_id:
         headers[CORRELATION_ID] = correlation_id
     return {
         "event_id": event_id,
-        "event_type": subject,
-        "subject": subject,
+        "event_type": event_type,
+        "subject": publisher.subject_for(message),
         "payload": message.SerializeToString(),
         "headers": headers,
     }
-
-
-@dataclass(frozen=True)
-class Stream:
-    """A context's event stream. Every service that publishes to or reads from it
-    declares it the same way, so whichever starts first creates it."""
-
-    name: str
-    subjects: tuple[str, ...]
-
-
-PAYMENT = Stream("PAYMENT", ("nobat.payment.v1.>",))
-BOOKING = Stream("BOOKING", ("nobat.booking.v1.>",))
-CONSULTATION = Stream("CONSULTATION", ("nobat.consultation.v1.>",))

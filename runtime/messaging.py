@@ -15,7 +15,7 @@ from runtime.events import Stream
 log = logging.getLogger(__name__)
 
 
-async def connect(url: str, name: str) -> Client:
+async def connect(url: str, name: str, inbox_prefix: str = "_INBOX") -> Client:
     async def on_error(exc: Exception) -> None:
         log.warning("nats error: %s", exc)
 
@@ -30,6 +30,8 @@ async def connect(url: str, name: str) -> Client:
     return await nats.connect(
         url,
         name=name,
+        # Each service's own, so that its NATS user may read its replies and no one else's.
+        inbox_prefix=inbox_prefix,
         error_cb=on_error,
         disconnected_cb=on_disconnect,
         reconnected_cb=on_reconnect,

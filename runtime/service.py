@@ -1,7 +1,8 @@
 """One service process: its connections, servers, consumers and jobs, started and
 stopped in the right order.
 
-Start: database engine, NATS, streams, consumers bound, gRPC serving, health SERVING.
+Start: database engine, NATS, the service's own stream, gRPC serving, health SERVING;
+consumers bind to the streams they read as soon as their publishers have created them.
 Stop (SIGTERM or Ctrl-C): health NOT_SERVING so load balancers look elsewhere, the gRPC
 server stops taking calls and lets in-flight ones finish within the grace period,
 consumers stop fetching and finish what they hold, background tasks end, NATS drains
@@ -28,6 +29,7 @@ from runtime.db import UnitOfWork, create_engine, sessionmaker
 from runtime.events import Stream
 from runtime.relay import OutboxRelay
 from runtime.settings import RuntimeSettings
+from runtime.wiring import Wiring, inbox_prefix
 
 log = logging.getLogger(__name__)
 
@@ -43,12 +45,12 @@ class ServiceProcess:
         name: str,
         settings: RuntimeSettings,
         *,
-        streams: list[Stream],
+        wiring: Wiring,
         serve_metrics: bool = True,
     ) -> None:
         self.name = name
         self.settings = settings
-        self._streams = streams
+        self._wiring = wiring
         self._serve_metrics = serve_metrics
         self._servicers: list[tuple[Callable, object, str, Mapping[str, frozenset[str]]]] = []
         self._subscriptions: list[tuple[str, Stream, Mapping[type[Message], EventHandler]]] = []
@@ -62,7 +64,7 @@ class ServiceProcess:
         self._sessions = sessionmaker(self.engine)
 
     def unit_of_work(self) -> UnitOfWork:
-        return UnitOfWork(self._sessions)
+        return UnitOfWork(self._sessions, self._wiring.publishes)
 
     def add_servicer(
         self,
@@ -80,7 +82,8 @@ class ServiceProcess:
         handlers: Mapping[type[Message], EventHandler],
         name: str | None = None,
     ) -> None:
-        self._subscriptions.append((name or self.name, stream, handlers))
+        reader = self._wiring.reader(stream, name or self.name)
+        self._subscriptions.append((reader.durable, stream, handlers))
 
     def every(self, seconds: float, job: Callable[[], Awaitable[object]], name: str) -> None:
         """A periodic job; it must be safe with one copy running on every replica."""
@@ -107,11 +110,16 @@ class ServiceProcess:
         if self._serve_metrics:
             metrics.serve_metrics(self.settings.metrics_port)
 
-        nc = await messaging.connect(self.settings.nats_url, name=self.name)
+        nc = await messaging.connect(
+            self.settings.nats_url, name=self.name, inbox_prefix=inbox_prefix(self.name)
+        )
         js = nc.jetstream()
-        for stream in self._streams:
+        if self._wiring.publishes is not None:
             await messaging.ensure_stream(
-                js, stream, self.settings.duplicate_window, self.settings.stream_replicas
+                js,
+                self._wiring.publishes,
+                self.settings.duplicate_window,
+                self.settings.stream_replicas,
             )
 
         consumers = [
@@ -126,9 +134,6 @@ class ServiceProcess:
             )
             for name, stream, handlers in self._subscriptions
         ]
-        for consumer in consumers:
-            await consumer.start()
-
         access = {
             f"/{service_name}/{method}": roles
             for _, _, service_name, methods in self._servicers

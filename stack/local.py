@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -25,6 +26,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from runtime.auth import TokenKeys
 from runtime.instants import CLOCK_SHIFT_SETTING, require_utc
+from runtime.wiring import OBSERVER, nats_permissions, observer_permissions
 from services.payment.entrypoints.webhooks import WEBHOOK_PATH
 from stack._process import StackError, log_tail, spawn, terminate
 from stack.databases import Databases
@@ -71,6 +73,8 @@ class LocalStack:
     # sandbox's; tokens and signatures keep the real one). From then on it ticks in step
     # with the real clock.
     at: datetime | None = None
+    # NATS users beside the services' and the observer: name -> permissions (the bench's).
+    nats_users: dict[str, dict] = field(default_factory=dict)
     services: dict[str, ServiceHandle] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -102,9 +106,9 @@ class LocalStack:
             self._start_sandbox()
             self._create_databases(admin_url)
             with ThreadPoolExecutor(len(SERVICES)) as pool:
-                list(pool.map(lambda name: self._migrate(name, admin_url, nats_url), SERVICES))
+                list(pool.map(lambda name: self._migrate(name, admin_url), SERVICES))
             for index, name in enumerate(SERVICES):
-                self._start_service(name, index, admin_url, nats_url)
+                self._start_service(name, index, admin_url)
             for handle in self.services.values():
                 self.wait_serving(handle)
             self._write_manifest()
@@ -127,9 +131,9 @@ class LocalStack:
         if self.postgres is not None:
             self.postgres.stop()
 
-    def service_env(self, name: str, admin_url: str, nats_url: str) -> dict[str, str]:
+    def service_env(self, name: str, admin_url: str) -> dict[str, str]:
         env = service_environment(
-            Databases(admin_url).url(f"nobat_{name}"), nats_url, self.keys
+            Databases(admin_url).url(f"nobat_{name}"), self.nats_url_as(name), self.keys
         ) | {"NOBAT_LOG_LEVEL": os.environ.get("NOBAT_LOG_LEVEL", "INFO"), **self.overrides}
         if name == "payment":
             env |= {
@@ -188,12 +192,23 @@ class LocalStack:
         return self.postgres.url()
 
     def _start_nats(self) -> str:
+        """NATS as production runs it: each service logs in as itself, with only the
+        permissions runtime.wiring gives it; passwords are new each start. The stack's own
+        URL (for `nobat check`) is the read-only observer's."""
         external = os.environ.get("NOBAT_NATS_URL")
         if external:
             return external
-        self.nats = EmbeddedNats(self.data_dir / "nats")
+        users = {name: (secrets.token_urlsafe(24), nats_permissions(name)) for name in SERVICES}
+        users[OBSERVER] = (secrets.token_urlsafe(24), observer_permissions())
+        users |= {name: (secrets.token_urlsafe(24), p) for name, p in self.nats_users.items()}
+        self.nats = EmbeddedNats(self.data_dir / "nats", users=users)
         self.nats.start()
-        return self.nats.url
+        return self.nats.url_for(OBSERVER)
+
+    def nats_url_as(self, user: str) -> str:
+        """NATS with `user`'s credentials (a service's name, or OBSERVER); the one URL of
+        an external NATS."""
+        return self.nats.url_for(user) if self.nats is not None else self.nats_url
 
     def _start_sandbox(self) -> None:
         """The sandbox gateway, sending its webhooks to payment's endpoint."""
@@ -211,10 +226,10 @@ class LocalStack:
     def _create_databases(self, admin_url: str) -> None:
         asyncio.run(Databases(admin_url).create_missing([f"nobat_{name}" for name in SERVICES]))
 
-    def _migrate(self, name: str, admin_url: str, nats_url: str) -> None:
+    def _migrate(self, name: str, admin_url: str) -> None:
         done = subprocess.run(
             [sys.executable, "-m", f"services.{name}", "migrate"],
-            env=self.service_env(name, admin_url, nats_url),
+            env=self.service_env(name, admin_url),
             cwd=ROOT,
             capture_output=True,
             text=True,
@@ -222,14 +237,12 @@ class LocalStack:
         if done.returncode != 0:
             raise StackError(f"migrating {name} failed:\n{done.stderr[-3000:]}")
 
-    def _start_service(
-        self, name: str, index: int, admin_url: str, nats_url: str, **extra_env: str
-    ) -> None:
+    def _start_service(self, name: str, index: int, admin_url: str, **extra_env: str) -> None:
         known = self.services.get(name)
         grpc_port = known.grpc_port if known else self._port(index)
         metrics_port = known.metrics_port if known else self._port(100 + index)
         handle = ServiceHandle(name, grpc_port, metrics_port, self.logs_dir / f"{name}.log")
-        env = self.service_env(name, admin_url, nats_url) | {
+        env = self.service_env(name, admin_url) | {
             "NOBAT_GRPC_PORT": str(grpc_port),
             "NOBAT_METRICS_PORT": str(metrics_port),
             **extra_env,
@@ -252,7 +265,7 @@ class LocalStack:
         handle = self.services[name]
         if handle.process is not None and handle.process.poll() is None:
             terminate(handle.process, [(signal.SIGKILL, 5.0)])
-        self._start_service(name, SERVICES.index(name), self.admin_url, self.nats_url, **extra_env)
+        self._start_service(name, SERVICES.index(name), self.admin_url, **extra_env)
         if wait:
             self.wait_serving(self.services[name])
 

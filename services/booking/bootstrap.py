@@ -16,7 +16,7 @@ from nobat.booking.v1 import booking_service_pb2, booking_service_pb2_grpc
 from clients.payment import PaymentClient
 from runtime import entry
 from runtime.config import Env
-from runtime.events import BOOKING, PAYMENT
+from runtime.events import PAYMENT
 from runtime.jobs import for_each
 from runtime.service import ServiceProcess
 from services.booking.domain.cancellation import NoticePolicy
@@ -82,7 +82,6 @@ def main(argv: Sequence[str] | None = None) -> None:
     entry.main(
         "booking",
         migrations=Path(__file__).parent / "migrations",
-        streams=[BOOKING, PAYMENT],
         build=build,
         argv=argv,
     )

@@ -17,7 +17,7 @@ from nobat.consultation.v1 import consultation_service_pb2, consultation_service
 from clients.payment import PaymentClient
 from runtime import entry
 from runtime.config import Env
-from runtime.events import BOOKING, CONSULTATION, PAYMENT
+from runtime.events import BOOKING, PAYMENT
 from runtime.jobs import for_each
 from runtime.service import ServiceProcess
 from services.consultation.domain.rule_table import load_rule_table
@@ -103,7 +103,6 @@ def main(argv: Sequence[str] | None = None) -> None:
     entry.main(
         "consultation",
         migrations=Path(__file__).parent / "migrations",
-        streams=[CONSULTATION, PAYMENT, BOOKING],
         build=build,
         argv=argv,
     )

@@ -128,7 +128,6 @@ def main(argv: Sequence[str] | None = None) -> None:
     entry.main(
         "notification",
         migrations=Path(__file__).parent / "migrations",
-        streams=STREAMS,
         build=build,
         argv=argv,
     )

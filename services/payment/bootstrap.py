@@ -17,7 +17,7 @@ from prometheus_client import Gauge
 
 from runtime import entry
 from runtime.config import Env
-from runtime.events import PAYMENT
+from runtime.events import BOOKING, CONSULTATION
 from runtime.service import ServiceProcess
 from services.payment.adapters.stripe_gateway import StripeGateway
 from services.payment.domain.fees import GatewayFees
@@ -91,7 +91,9 @@ def build(process: ServiceProcess, env: Env) -> None:
         access=ACCESS,
     )
     process.serve_http(webhook_app(ctx), env.int("NOBAT_WEBHOOK_PORT", 8080))
-    process.consume(PAYMENT, event_handlers(ctx))
+    # Each purchasing context's stream, and the one kind of purchase it may speak of.
+    for stream, purchaser in ((BOOKING, "booking"), (CONSULTATION, "consultation")):
+        process.consume(stream, event_handlers(ctx, purchaser))
 
     every = env.float("NOBAT_PAYMENT_JOB_INTERVAL_SECONDS", 5.0)
 
@@ -112,7 +114,6 @@ def main(argv: Sequence[str] | None = None) -> None:
     entry.main(
         "payment",
         migrations=Path(__file__).parent / "migrations",
-        streams=[PAYMENT],
         build=build,
         argv=argv,
     )

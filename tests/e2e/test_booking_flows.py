@@ -16,6 +16,7 @@ from nobat.payment.v1 import events_pb2 as payment_events
 from nobat.payment.v1 import payment_service_pb2 as ppb
 
 from cli import invariants
+from runtime.events import PAYMENT
 from tests.e2e.flows import (
     AWAITING,
     CONFIRMED,
@@ -24,12 +25,12 @@ from tests.e2e.flows import (
     GATEWAY,
     WALLET,
     Caller,
-    Nobat,
     date_message,
     key,
     running_stack,
 )
 from tests.instants import NEW_YEARS_EVE
+from tests.payment.harness import publish_as
 from tests.processes import eventually
 
 pytestmark = pytest.mark.e2e
@@ -48,13 +49,6 @@ def stack():
         NOBAT_BOOKING_UNKNOWN_CHECKOUT_SECONDS="2",
     ) as stack:
         yield stack
-
-
-@pytest.fixture
-async def nobat(stack):
-    nobat = Nobat(stack)
-    yield nobat
-    await nobat.close()
 
 
 async def reservations_of(patient) -> list[bpb.Reservation]:
@@ -457,13 +451,10 @@ async def test_a_payment_confirmed_again_books_nothing_twice(nobat, stack):
         gateway_ref=paid.attempts[-1].gateway_ref,
         confirmed_at=paid.confirmed_at,
     )
-    nc = await nats.connect(stack.nats_url)
+    # As payment's orphan check would: with payment's own NATS credentials.
+    nc = await nats.connect(stack.nats_url_as("payment"), inbox_prefix="_INBOX_payment")
     try:
-        await nc.jetstream().publish(
-            "nobat.payment.v1.PaymentConfirmed",
-            again.SerializeToString(),
-            headers={"Nats-Msg-Id": key(), "Nobat-Event-Type": "nobat.payment.v1.PaymentConfirmed"},
-        )
+        await publish_as(nc.jetstream(), PAYMENT, again)
     finally:
         await nc.close()
 

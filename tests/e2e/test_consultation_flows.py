@@ -30,13 +30,6 @@ def stack():
         yield stack
 
 
-@pytest.fixture
-async def nobat(stack):
-    nobat = Nobat(stack)
-    yield nobat
-    await nobat.close()
-
-
 async def doctor_on_shift(nobat: Nobat) -> str:
     """A doctor in booking's directory, on shift around the clock in consultation."""
     doctor_id = await nobat.new_doctor(days=0)

@@ -16,6 +16,7 @@ from nats.js.errors import NotFoundError
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from runtime.events import BOOKING, CONSULTATION, PAYMENT
+from runtime.messaging import ensure_stream
 from stack.databases import Databases
 from stack.keys import generate_token_keys
 from stack.local import service_environment
@@ -77,6 +78,8 @@ async def notification(
     for stream in (PAYMENT, BOOKING, CONSULTATION):
         with contextlib.suppress(NotFoundError):
             await js.delete_stream(stream.name)
+        # As each publishing context does when it starts; notification only reads them.
+        await ensure_stream(js, stream, duplicate_window=120)
     keys = generate_token_keys()
     env = service_environment(notification_db, nats_url, keys) | {
         "NOBAT_GRPC_PORT": str(free_port()),

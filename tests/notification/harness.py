@@ -28,9 +28,9 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from runtime.auth import TokenKeys, mint_token
-from runtime.events import EVENT_ID, EVENT_TYPE, subject_of
+from runtime.events import BOOKING, CONSULTATION, PAYMENT
 from stack.ports import free_port
-from tests.payment.harness import PaymentApi
+from tests.payment.harness import PaymentApi, publish_as
 from tests.processes import ServiceUnderTest, eventually
 
 # Mail to this domain is refused with a temporary error, as by a server that is busy.
@@ -153,15 +153,10 @@ class NotificationUnderTest:
             await channel.close()
 
     async def publish(self, event: Message, event_id: str | None = None) -> str:
-        """Publishes `event` the way the other contexts' relays do."""
-        event_id = event_id or str(uuid.uuid4())
-        subject = subject_of(event)
-        await self.js.publish(
-            subject,
-            event.SerializeToString(),
-            headers={EVENT_ID: event_id, EVENT_TYPE: subject},
-        )
-        return event_id
+        """Publishes `event` the way the context whose message it is would."""
+        context = event.DESCRIPTOR.full_name.split(".")[1]
+        [publisher] = [s for s in (PAYMENT, BOOKING, CONSULTATION) if s.context == context]
+        return await publish_as(self.js, publisher, event, event_id or "")
 
     async def rows(self, sql: str, **params: object) -> list:
         async with self.engine.connect() as conn:

@@ -12,7 +12,6 @@ from nobat.booking.v1 import booking_service_pb2 as bpb
 from nobat.notification.v1 import notification_service_pb2 as pb
 from nobat.notification.v1 import notification_service_pb2_grpc
 
-from stack.local import SERVICES
 from tests.e2e.flows import CONFIRMED, FAILED, Nobat, key, running_stack
 from tests.instants import NEW_YORK_FALL_BACK
 from tests.notification.harness import TERMINAL, Mailbox
@@ -103,9 +102,7 @@ async def test_booking_works_with_notification_stopped_and_it_catches_up_once(st
         assert stopped.poll() is not None, "the flow ran with notification stopped"
 
         await nobat.channels.pop("notification").close()
-        stack._start_service(
-            "notification", SERVICES.index("notification"), stack.postgres.url(), stack.nats.url
-        )
+        stack.restart_service("notification", wait=False)
         await asyncio.to_thread(stack.wait_serving, stack.services["notification"])
 
         told = await delivered(notifications_of(nobat, patient), 2)

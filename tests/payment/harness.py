@@ -28,7 +28,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from runtime.auth import TokenKeys, mint_token
-from runtime.events import EVENT_TYPE, PAYMENT
+from runtime.events import BOOKING, CONSULTATION, EVENT_ID, EVENT_TYPE, PAYMENT, Stream
 from tests.processes import ServiceUnderTest, eventually
 
 SERVICE = "nobat.payment.v1.PaymentService"
@@ -185,18 +185,32 @@ class EventLog:
         return self.of(message_type, payment_id)
 
 
+async def publish_as(js, publisher: Stream, message: Message, event_id: str = "") -> str:
+    """`message` stated on `publisher`'s stream, as that context's outbox relay would; the
+    event id."""
+    event_id = event_id or str(uuid.uuid4())
+    await js.publish(
+        publisher.subject_for(message),
+        message.SerializeToString(),
+        headers={EVENT_ID: event_id, EVENT_TYPE: message.DESCRIPTOR.full_name},
+    )
+    return event_id
+
+
 @contextlib.asynccontextmanager
 async def payment_stream(nats_url: str) -> AsyncIterator[tuple[object, EventLog]]:
-    """A JetStream client on an empty PAYMENT stream, and a log of what is published."""
+    """A JetStream client on empty streams, payment's and the purchasing contexts' it
+    reads, and a log of what payment publishes."""
 
     async def quiet(exc: Exception) -> None:
         pass
 
     nc = await nats.connect(nats_url, error_cb=quiet, max_reconnect_attempts=-1)
     js = nc.jetstream()
-    with contextlib.suppress(NotFoundError):
-        await js.delete_stream(PAYMENT.name)
-    await js.add_stream(name=PAYMENT.name, subjects=list(PAYMENT.subjects))
+    for stream in (PAYMENT, BOOKING, CONSULTATION):
+        with contextlib.suppress(NotFoundError):
+            await js.delete_stream(stream.name)
+        await js.add_stream(name=stream.name, subjects=list(stream.subjects))
     log = EventLog()
     await log.start(js)
     try:

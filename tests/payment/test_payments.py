@@ -12,8 +12,9 @@ import pytest
 from nobat.payment.v1 import events_pb2
 from nobat.payment.v1 import payment_service_pb2 as pb
 
+from runtime.events import BOOKING
 from tests.payment.conftest import WEBHOOK_SECRET
-from tests.payment.harness import key, signed_event, usd
+from tests.payment.harness import key, publish_as, signed_event, usd
 from tests.processes import eventually
 
 SUCCEEDED = pb.PAYMENT_STATUS_SUCCEEDED
@@ -239,14 +240,7 @@ async def test_orphans_are_published_again_until_fulfilled(payment, sandbox, eve
     await eventually(lambda: _metric(payment, "orphan_payments", 1), what="orphans at 1")
 
     fulfilled = events_pb2.PurchaseFulfilled(payment_id=created.id, purchase=created.purchase)
-    await js.publish(
-        "nobat.payment.v1.PurchaseFulfilled",
-        fulfilled.SerializeToString(),
-        headers={
-            "Nats-Msg-Id": key(),
-            "Nobat-Event-Type": "nobat.payment.v1.PurchaseFulfilled",
-        },
-    )
+    await publish_as(js, BOOKING, fulfilled)
     await eventually(lambda: _metric(payment, "orphan_payments", 0), what="orphans back at 0")
     republished = len(events.of(events_pb2.PaymentConfirmed, created.id))
     await asyncio.sleep(2.5)

@@ -10,7 +10,8 @@ from nobat.common.v1 import checkout_pb2
 from nobat.payment.v1 import events_pb2
 from nobat.payment.v1 import payment_service_pb2 as pb
 
-from tests.payment.harness import key, usd
+from runtime.events import BOOKING
+from tests.payment.harness import key, publish_as, usd
 
 SUCCEEDED = pb.PAYMENT_STATUS_SUCCEEDED
 WALLET = checkout_pb2.PAYMENT_METHOD_WALLET
@@ -154,11 +155,7 @@ async def test_a_rejected_purchase_is_refunded_once_however_often_rejected(
     for _ in range(3):
         # Three deliveries with three event ids: the inbox cannot tell them apart, the
         # refund key can.
-        await js.publish(
-            "nobat.payment.v1.PurchaseRejected",
-            rejected.SerializeToString(),
-            headers={"Nats-Msg-Id": key(), "Nobat-Event-Type": "nobat.payment.v1.PurchaseRejected"},
-        )
+        await publish_as(js, BOOKING, rejected)
 
     [refund] = await events.wait_for(events_pb2.PaymentRefunded, paid.id)
     assert refund.full and refund.reason == "slot_taken"

@@ -23,8 +23,9 @@ from runtime.events import Stream
 from runtime.idempotency import answer_once
 from runtime.service import ServiceProcess
 from runtime.settings import RuntimeSettings
+from runtime.wiring import Reader, Wiring
 
-PROBE_STREAM = Stream("PROBE", ("google.protobuf.>",))
+PROBE_STREAM = Stream("PROBE", "probe")
 SERVICE_NAME = "nobat.probe.v1.Probe"
 
 metadata = MetaData()
@@ -157,7 +158,9 @@ def main() -> None:
     env = Env()
     settings = RuntimeSettings.from_env(env)
     logs.configure_logging("probe", settings.log_level)
-    process = ServiceProcess("probe", settings, streams=[PROBE_STREAM])
+    process = ServiceProcess(
+        "probe", settings, wiring=Wiring(PROBE_STREAM, (Reader(PROBE_STREAM, "probe"),))
+    )
     build(process)
     asyncio.run(process.run())
 

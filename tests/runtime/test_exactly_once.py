@@ -12,12 +12,13 @@ from runtime import faults
 from runtime.db import UnitOfWork, sessionmaker
 from tests.processes import eventually
 from tests.runtime.conftest import effect_counts
+from tests.runtime.probe import PROBE_STREAM
 
 N = 20
 
 
 async def commit_events(engine: AsyncEngine, values: list[str]) -> None:
-    uow = UnitOfWork(sessionmaker(engine))
+    uow = UnitOfWork(sessionmaker(engine), PROBE_STREAM)
     async with uow:
         for value in values:
             uow.emit(wrappers_pb2.StringValue(value=value))
@@ -94,15 +95,19 @@ async def test_an_event_delivered_again_after_the_duplicate_window_has_one_effec
     await probe.wait_serving()
     headers = {"Nats-Msg-Id": "7d1f0c1e-0000-4000-8000-000000000001"}
     payload = wrappers_pb2.StringValue(value="late-duplicate").SerializeToString()
-    await js.publish("google.protobuf.StringValue", payload, headers=dict(headers))
+    await js.publish(
+        PROBE_STREAM.subject_for(wrappers_pb2.StringValue), payload, headers=dict(headers)
+    )
     await asyncio.sleep(1.5)
-    second = await js.publish("google.protobuf.StringValue", payload, headers=dict(headers))
+    second = await js.publish(
+        PROBE_STREAM.subject_for(wrappers_pb2.StringValue), payload, headers=dict(headers)
+    )
     assert not second.duplicate, "JetStream caught it; the test needs it to get through"
     await assert_each_effect_once(engine, ["late-duplicate"])
 
 
 async def test_a_rolled_back_transaction_publishes_nothing(engine, js, probes):
-    uow = UnitOfWork(sessionmaker(engine))
+    uow = UnitOfWork(sessionmaker(engine), PROBE_STREAM)
     with pytest.raises(RuntimeError):
         async with uow:
             uow.emit(wrappers_pb2.StringValue(value="rolled-back"))

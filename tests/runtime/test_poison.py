@@ -8,6 +8,7 @@ from sqlalchemy import select
 from runtime.schema import dead_letters
 from tests.processes import eventually
 from tests.runtime.conftest import effect_counts
+from tests.runtime.probe import PROBE_STREAM
 from tests.runtime.test_exactly_once import assert_each_effect_once, commit_events
 
 
@@ -15,13 +16,13 @@ async def test_poison_messages_are_dead_lettered_and_do_not_block_the_rest(engin
     probe = probes()
     await probe.wait_serving()
     await js.publish(
-        "google.protobuf.StringValue",
+        PROBE_STREAM.subject_for(wrappers_pb2.StringValue),
         b"\xff\xff\xff",  # a truncated varint: no StringValue decodes from it
         headers={"Nats-Msg-Id": "undecodable-1"},
     )
     await commit_events(engine, ["poison: the handler refuses it", "after-1", "after-2"])
     await js.publish(
-        "google.protobuf.StringValue",
+        PROBE_STREAM.subject_for(wrappers_pb2.StringValue),
         wrappers_pb2.StringValue(value="no-event-id").SerializeToString(),
     )
     await commit_events(engine, ["after-3"])

@@ -151,12 +151,19 @@ class Payments:
             )
             self._loaded[payment.id] = payment.status
 
-    async def mark_fulfilled(self, payment_id: str, at: datetime) -> None:
-        await self.session.execute(
+    async def mark_fulfilled(self, payment_id: str, kind: str, at: datetime) -> bool:
+        """Marks the payment for a purchase of `kind` fulfilled; False if it was already, or
+        is not such a payment."""
+        marked = await self.session.execute(
             update(payments)
-            .where(payments.c.id == payment_id, payments.c.fulfilled_at.is_(None))
+            .where(
+                payments.c.id == payment_id,
+                payments.c.purchase_kind == kind,
+                payments.c.fulfilled_at.is_(None),
+            )
             .values(fulfilled_at=at)
         )
+        return bool(marked.rowcount)
 
     async def mark_republished(self, payment_id: str, at: datetime) -> None:
         await self.session.execute(

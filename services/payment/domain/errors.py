@@ -18,6 +18,7 @@ from runtime.errors import (
     IdempotencyKeyReused,
     InvalidArgument,
     NotFound,
+    PermissionDenied,
 )
 
 if TYPE_CHECKING:
@@ -115,6 +116,16 @@ class PaymentNotFound(NotFound):
 
     def __init__(self, payment_id: str) -> None:
         super().__init__(f"no payment {payment_id}", payment_id=payment_id)
+
+
+class NotThePurchasersPayment(PermissionDenied):
+    """A purchasing context spoke of a payment for another context's purchase."""
+
+    def __init__(self, payment_id: str, kind: str, purchaser: str) -> None:
+        super().__init__(
+            f"{purchaser} may not speak for payment {payment_id} of a {kind} purchase",
+            payment_id=payment_id,
+        )
 
 
 class PurchaseHasAnotherPayment(AlreadyExists):

@@ -1,7 +1,10 @@
 """The events payment consumes from the purchasing contexts, each turned into a command.
 
-A payment these name that does not exist, or a refund its rules refuse, can never
-succeed however often it is redelivered: it is dead-lettered for an operator.
+Each purchasing context states these on its own stream, and may speak only of payments
+for its own kind of purchase: booking cannot have a consultation's payment refunded. A
+payment these name that does not exist or is not the publisher's, or a refund its rules
+refuse, can never succeed however often it is redelivered: it is dead-lettered for an
+operator.
 """
 
 from __future__ import annotations
@@ -29,9 +32,14 @@ def _permanent(handle: Callable[[Message, UnitOfWork], Awaitable[None]]) -> Even
     return handler
 
 
-def event_handlers(ctx: Context) -> Mapping[type[Message], EventHandler]:
+def event_handlers(ctx: Context, purchaser: str) -> Mapping[type[Message], EventHandler]:
+    """The handlers of the purchase outcomes one purchasing context states, about its own
+    kind of purchase, `purchaser`."""
+
     async def purchase_rejected(event: events_pb2.PurchaseRejected, uow: UnitOfWork) -> None:
-        command = refunds.rejection_refund(event.payment_id, event.reason or "purchase_rejected")
+        command = refunds.rejection_refund(
+            event.payment_id, event.reason or "purchase_rejected", purchaser
+        )
         await refunds.refund_what_is_left(ctx, uow, command)
 
     async def refund_requested(event: events_pb2.RefundRequested, uow: UnitOfWork) -> None:
@@ -41,11 +49,12 @@ def event_handlers(ctx: Context) -> Mapping[type[Message], EventHandler]:
             amount=optional_money_from(event.amount, "amount"),
             reason=event.reason,
             destination=destination_from(event.destination),
+            purchaser=purchaser,
         )
         await refunds.refund_what_is_left(ctx, uow, command)
 
     async def purchase_fulfilled(event: events_pb2.PurchaseFulfilled, uow: UnitOfWork) -> None:
-        await refunds.mark_fulfilled(ctx, uow, event.payment_id)
+        await refunds.mark_fulfilled(ctx, uow, event.payment_id, purchaser)
 
     return {
         events_pb2.PurchaseRejected: _permanent(purchase_rejected),

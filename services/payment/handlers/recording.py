@@ -135,7 +135,7 @@ async def book(ctx: Context, uow: UnitOfWork, payment: Payment, at: datetime) ->
     )
     if payment.purchase.is_top_up and payment.is_confirmed:
         # A top-up is fulfilled by its own confirmation: the wallet was credited above.
-        await stores.payments.mark_fulfilled(payment.id, at)
+        await stores.payments.mark_fulfilled(payment.id, payment.purchase.kind, at)
 
 
 async def post(stores: Stores, transaction: LedgerTransaction) -> None:

@@ -9,7 +9,7 @@ import contextlib
 from dataclasses import dataclass
 
 from runtime.db import UnitOfWork
-from services.payment.domain.errors import NothingLeftToRefund
+from services.payment.domain.errors import NothingLeftToRefund, NotThePurchasersPayment
 from services.payment.domain.money import Money
 from services.payment.domain.payment import Payment
 from services.payment.domain.refund import Refund, RefundDestination
@@ -28,6 +28,9 @@ class RefundPayment:
     amount: Money | None
     reason: str
     destination: RefundDestination = RefundDestination.ORIGINAL_METHOD
+    # The kind of purchase the asker made, when a purchasing context asks by event: it may
+    # ask only for its own purchases' money back.
+    purchaser: str | None = None
 
 
 async def refund_payment(
@@ -36,6 +39,7 @@ async def refund_payment(
     async with uow:
         stores = Stores(uow.session)
         payment = await load(stores, cmd.payment_id, None, lock=True)
+        ensure_purchaser(payment, cmd.purchaser)
         now = ctx.clock()
         refund = request_refund(
             payment,
@@ -51,10 +55,15 @@ async def refund_payment(
         return payment, payment.refund(refund.id)
 
 
-def rejection_refund(payment_id: str, reason: str) -> RefundPayment:
+def ensure_purchaser(payment: Payment, purchaser: str | None) -> None:
+    if purchaser is not None and payment.purchase.kind != purchaser:
+        raise NotThePurchasersPayment(payment.id, payment.purchase.kind, purchaser)
+
+
+def rejection_refund(payment_id: str, reason: str, purchaser: str) -> RefundPayment:
     """The full refund of a purchase its context could not deliver. Its key is the
     payment's own, so redelivered or republished rejections refund once."""
-    return RefundPayment(payment_id, f"refund:{payment_id}", None, reason)
+    return RefundPayment(payment_id, f"refund:{payment_id}", None, reason, purchaser=purchaser)
 
 
 async def refund_what_is_left(ctx: Context, uow: UnitOfWork, cmd: RefundPayment) -> None:
@@ -64,8 +73,11 @@ async def refund_what_is_left(ctx: Context, uow: UnitOfWork, cmd: RefundPayment)
         await refund_payment(ctx, uow, cmd)
 
 
-async def mark_fulfilled(ctx: Context, uow: UnitOfWork, payment_id: str) -> None:
+async def mark_fulfilled(ctx: Context, uow: UnitOfWork, payment_id: str, purchaser: str) -> None:
     """The purchasing context delivered what was paid for: the orphan check stops here."""
     async with uow:
-        await Stores(uow.session).payments.mark_fulfilled(payment_id, ctx.clock())
+        stores = Stores(uow.session)
+        if not await stores.payments.mark_fulfilled(payment_id, purchaser, ctx.clock()):
+            # Fulfilled already, or not this purchaser's to say: only the second is wrong.
+            ensure_purchaser(await load(stores, payment_id, None, lock=False), purchaser)
         await uow.commit()
