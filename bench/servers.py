@@ -47,6 +47,8 @@ OVERRIDES = {
     "NOBAT_PAYMENT_JOB_INTERVAL_SECONDS": "86400",
     "NOBAT_PAYMENT_RECONCILE_FIRST_SECONDS": "86400",
     "NOBAT_PAYMENT_ORPHAN_GRACE_SECONDS": "86400",
+    # The driver's tokens last the whole run (bench/drive.py), longer than users' may.
+    "NOBAT_JWT_MAX_LIFETIME_SECONDS": "7200",
 }
 
 

@@ -56,10 +56,17 @@ class TokenKeys:
     issuer: str = "nobat"
 
 
+# The longest a token may live (exp - iat): a stolen one is worth that much at most.
+DEFAULT_MAX_LIFETIME = 3600.0
+
+
 class TokenVerifier:
-    def __init__(self, keys: TokenKeys, leeway: float = 5.0) -> None:
+    def __init__(
+        self, keys: TokenKeys, leeway: float = 5.0, max_lifetime: float = DEFAULT_MAX_LIFETIME
+    ) -> None:
         self._keys = keys
         self._leeway = leeway
+        self._max_lifetime = max_lifetime
 
     def verify(self, metadata: Mapping[str, str]) -> Caller:
         header = metadata.get("authorization")
@@ -76,16 +83,24 @@ class TokenVerifier:
                 audience=self._keys.audience,
                 issuer=self._keys.issuer,
                 leeway=self._leeway,
-                options={"require": ["exp", "sub", "aud", "iss"]},
+                options={"require": ["exp", "iat", "sub", "aud", "iss"]},
             )
         except jwt.ExpiredSignatureError:
             raise Unauthenticated("token expired") from None
         except jwt.InvalidTokenError as exc:
             raise Unauthenticated(f"invalid token: {exc}") from None
-        role = claims.get("role")
-        if role not in ROLES:
+        # Claims of the wrong type are a bad token, never a server error.
+        subject, role = claims["sub"], claims.get("role")
+        if not isinstance(subject, str) or not subject.strip():
+            raise Unauthenticated("token names no subject")
+        if not isinstance(role, str) or role not in ROLES:
             raise Unauthenticated("token carries no known role")
-        return Caller(subject=str(claims["sub"]), role=role)
+        lifetime = claims["exp"] - claims["iat"]
+        if not isinstance(lifetime, int | float) or lifetime > self._max_lifetime:
+            raise Unauthenticated(
+                f"token lives longer than the {self._max_lifetime:g} s this service accepts"
+            )
+        return Caller(subject=subject, role=role)
 
 
 def authorize(caller: Caller, allowed: frozenset[str] | None, method: str) -> None:

@@ -123,11 +123,15 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
                 request_deserializer=handler.request_deserializer,
                 response_serializer=handler.response_serializer,
             )
-        return handler
+        # No RPC streams requests in; one that someday does is refused until this
+        # interceptor checks its caller too, rather than served to anyone.
+        return _refused(handler, method)
 
     @contextlib.contextmanager
     def _scope(self, method: str, context: grpc.aio.ServicerContext) -> Iterator[None]:
-        """Correlation id and verified caller for the duration of one RPC."""
+        """Correlation id and verified caller for the duration of one RPC. A failure is
+        turned into its status inside, so an INTERNAL answer and its log line carry the
+        correlation id."""
         metadata = {k: v for k, v in (context.invocation_metadata() or ()) if isinstance(v, str)}
         correlation = logs.correlation_id.set(
             metadata.get(CORRELATION_METADATA) or uuid.uuid4().hex
@@ -138,6 +142,8 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
             auth.authorize(verified, self._access.get(method), method.rsplit("/", 1)[-1])
             caller = auth.set_caller(verified)
             yield
+        except Exception as exc:
+            raise _Failed(self._status(exc)) from exc
         finally:
             if caller is not None:
                 auth.reset_caller(caller)
@@ -150,10 +156,9 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
             try:
                 with self._scope(method, context):
                     return await behavior(request, context)
-            except Exception as exc:
-                status = self._status(exc)
-                code = status.code.name
-                await context.abort(status.code, status.details, status.trailing_metadata)
+            except _Failed as failed:
+                code = failed.status.code.name
+                await _abort(context, failed.status)
             finally:
                 metrics.rpc_duration.labels(method, code).observe(time.perf_counter() - started)
 
@@ -165,9 +170,8 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
                 with self._scope(method, context):
                     async for response in behavior(request, context):
                         yield response
-            except Exception as exc:
-                status = self._status(exc)
-                await context.abort(status.code, status.details, status.trailing_metadata)
+            except _Failed as failed:
+                await _abort(context, failed.status)
 
         return wrapped
 
@@ -183,6 +187,36 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
                 message=f"internal error; correlation id {logs.correlation_id.get()}",
             )
         )
+
+
+class _Failed(Exception):
+    """An RPC's failure, already turned into the status its caller gets."""
+
+    def __init__(self, status: grpc.Status) -> None:
+        super().__init__(status.details)
+        self.status = status
+
+
+async def _abort(context: grpc.aio.ServicerContext, status: grpc.Status) -> None:
+    await context.abort(status.code, status.details, status.trailing_metadata)
+
+
+def _refused(handler: grpc.RpcMethodHandler, method: str) -> grpc.RpcMethodHandler:
+    async def refuse(request_iterator, context):
+        await context.abort(
+            grpc.StatusCode.PERMISSION_DENIED, f"{method} streams requests in: not served"
+        )
+
+    make = (
+        grpc.stream_unary_rpc_method_handler
+        if handler.stream_unary is not None
+        else grpc.stream_stream_rpc_method_handler
+    )
+    return make(
+        refuse,
+        request_deserializer=handler.request_deserializer,
+        response_serializer=handler.response_serializer,
+    )
 
 
 def create_server(

@@ -140,7 +140,9 @@ class ServiceProcess:
             for method, roles in methods.items()
         }
         interceptor = rpc.ServiceInterceptor(
-            self.name, TokenVerifier(self.settings.token_keys), access
+            self.name,
+            TokenVerifier(self.settings.token_keys, max_lifetime=self.settings.token_max_lifetime),
+            access,
         )
         server, health = rpc.create_server(interceptor)
         service_names = [service_name for _, _, service_name, _ in self._servicers]

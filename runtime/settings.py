@@ -22,6 +22,7 @@ class RuntimeSettings:
     ack_wait: float
     max_deliver: int
     token_keys: TokenKeys
+    token_max_lifetime: float
     log_level: str
     clock: Clock
 
@@ -45,6 +46,7 @@ class RuntimeSettings:
                 audience=env.str("NOBAT_JWT_AUDIENCE", "nobat"),
                 issuer=env.str("NOBAT_JWT_ISSUER", "nobat"),
             ),
+            token_max_lifetime=env.float("NOBAT_JWT_MAX_LIFETIME_SECONDS", 3600.0),
             log_level=env.str("NOBAT_LOG_LEVEL", "INFO"),
             clock=shifted_clock(timedelta(seconds=env.float(CLOCK_SHIFT_SETTING, 0.0))),
         )

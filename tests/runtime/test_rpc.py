@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 import grpc
 import jwt
@@ -83,6 +84,45 @@ async def test_calls_without_a_valid_token_are_unauthenticated(channel, token_ke
         )
 
 
+async def test_malformed_claims_and_long_lived_tokens_are_unauthenticated(channel, token_keys):
+    def signed(**claims: object) -> str:
+        now = int(time.time())
+        base = {"sub": "user-1", "role": "admin", "aud": "nobat", "iss": "nobat"}
+        base |= {"iat": now, "exp": now + 60} | claims
+        return jwt.encode(base, token_keys.signing_key, algorithm=token_keys.algorithm)
+
+    for token in [
+        signed(sub=""),
+        signed(sub="   "),
+        signed(role=["admin"]),  # a list where a string belongs
+        signed(role={"name": "admin"}),
+        signed(role="superuser"),
+        signed(iat=int(time.time()), exp=int(time.time()) + 2 * 3600),  # lives two hours
+        token_for(token_keys, auth.ADMIN, ttl=3601),
+    ]:
+        await expect_code(
+            call(channel, "Administer", empty_pb2.Empty(), empty_pb2.Empty, token),
+            grpc.StatusCode.UNAUTHENTICATED,
+        )
+    assert (
+        await call(channel, "Administer", empty_pb2.Empty(), empty_pb2.Empty, signed())
+        == empty_pb2.Empty()
+    )
+
+
+async def test_an_rpc_that_streams_requests_in_is_refused_whoever_calls(channel, token_keys):
+    upload = channel.stream_unary(
+        f"/{SERVICE_NAME}/Upload",
+        request_serializer=lambda m: m.SerializeToString(),
+        response_deserializer=empty_pb2.Empty.FromString,
+    )
+    for metadata in ([], [("authorization", f"Bearer {token_for(token_keys, auth.ADMIN)}")]):
+        await expect_code(
+            upload(iter([empty_pb2.Empty()]), metadata=metadata, timeout=10),
+            grpc.StatusCode.PERMISSION_DENIED,
+        )
+
+
 async def test_a_role_not_allowed_for_a_method_is_permission_denied(channel, token_keys):
     for role in (auth.PATIENT, auth.DOCTOR, auth.SERVICE):
         await expect_code(
@@ -149,8 +189,10 @@ async def test_an_unexpected_error_is_internal_with_a_correlation_id_and_no_trac
     assert "correlation id" in error.details()
     assert "Traceback" not in error.details() and "deliberate" not in error.details()
     correlation = error.details().rsplit(" ", 1)[-1]
+    assert len(correlation) == 32, error.details()
     await asyncio.sleep(0.2)
-    assert correlation in probe.log() and "the probe's deliberate bug" in probe.log()
+    [logged] = [line for line in probe.log().splitlines() if "deliberate bug" in line]
+    assert correlation in logged
 
 
 async def test_the_same_key_and_request_gets_the_first_answer_and_one_effect(

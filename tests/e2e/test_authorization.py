@@ -1,0 +1,155 @@
+"""Who may call what: every RPC of the four public services against every role, as one
+table, over the running services.
+
+The table below is the specification, written by hand; the services' ACCESS maps must
+agree with it. A caller without a token is UNAUTHENTICATED everywhere; a role the table
+does not allow is PERMISSION_DENIED before any handler runs; an allowed role gets past
+the door (with the empty request each call carries it is then refused as bad input, or
+finds nothing, and nothing changes). A new RPC without a row fails the test, and so
+does a row for an RPC that is gone.
+
+Not here yet: who owns what (another patient's checkout is NOT_FOUND: the flows' tests
+check that per resource), and each service as an identity of its own (every service
+token has the one role `service` for now).
+"""
+
+from __future__ import annotations
+
+import grpc
+import pytest
+from google.protobuf.message_factory import GetMessageClass
+from nobat.booking.v1 import booking_service_pb2
+from nobat.consultation.v1 import consultation_service_pb2
+from nobat.notification.v1 import notification_service_pb2
+from nobat.payment.v1 import payment_service_pb2
+
+from runtime.auth import mint_token
+from tests.e2e.flows import running_stack
+from tests.instants import THURSDAY_NIGHT
+
+pytestmark = pytest.mark.e2e
+
+ROLES = ("patient", "doctor", "admin", "service")
+P, D, A, S = ROLES
+
+ALLOWED: dict[str, dict[str, set[str]]] = {
+    "payment": {
+        "CreatePayment": {S},
+        "GetPayment": {P, A, S},
+        "ListPayments": {P, A, S},
+        "RetryPayment": {P, S},
+        "ConfirmPayment": {P, S},
+        "RefundPayment": {A, S},
+        "GetWallet": {P, A, S},
+        "ListWalletTransactions": {P, A, S},
+        "TopUpWallet": {P},
+        "ListPayouts": {D, A},
+        "ListLedgerEntries": {A},
+    },
+    "booking": {
+        "CreateDoctor": {A},
+        "UpdateDoctor": {A},
+        "SetWeeklyAvailability": {A},
+        "GetWeeklyAvailability": {D, A, S},
+        "GetDoctor": {P, D, A, S},
+        "ListDoctors": {P, D, A, S},
+        "ListSlots": {P, D, A, S},
+        "StartCheckout": {P},
+        "GetCheckout": {P, A, S},
+        "RetryCheckout": {P},
+        "ListReservations": {P, D, A},
+        "GetReservation": {P, D, A, S},
+        "CancelReservation": {P, D, A},
+        "RescheduleReservation": {P},
+    },
+    "consultation": {
+        "StartIntake": {P},
+        "StartCheckout": {P},
+        "GetCheckout": {P, A, S},
+        "RetryCheckout": {P},
+        "GetClinicalSession": {P, A, S},
+        "SubmitSymptoms": {P},
+        "GetConsultation": {P, D, A, S},
+        "ListConsultations": {P, D},
+        "AcceptConsultation": {D},
+        "DeclineConsultation": {D},
+        "CompleteConsultation": {D},
+        "PostMessage": {P, D},
+        "StreamMessages": {P, D},
+        "SetDoctorShifts": {A},
+        "ListDoctorShifts": {D, A},
+        "SetConsultationPrices": {A},
+        "ListAuditEntries": {A},
+    },
+    "notification": {
+        "RegisterContact": {P, D, A, S},
+        "GetContact": {P, D, A, S},
+        "ListNotifications": {P, D, A},
+        "MarkRead": {P, D, A},
+        "StreamNotifications": {P, D, A},
+    },
+}
+DESCRIPTORS = {
+    "payment": payment_service_pb2.DESCRIPTOR.services_by_name["PaymentService"],
+    "booking": booking_service_pb2.DESCRIPTOR.services_by_name["BookingService"],
+    "consultation": consultation_service_pb2.DESCRIPTOR.services_by_name["ConsultationService"],
+    "notification": notification_service_pb2.DESCRIPTOR.services_by_name["NotificationService"],
+}
+# Who gets past the door and is then refused for what the empty request lacks.
+PAST_THE_DOOR = {grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED}
+
+
+@pytest.fixture(scope="module")
+def stack():
+    with running_stack(THURSDAY_NIGHT) as stack:
+        yield stack
+
+
+def test_the_table_has_a_row_for_every_rpc_and_no_other():
+    assert {
+        service: {method.name for method in descriptor.methods}
+        for service, descriptor in DESCRIPTORS.items()
+    } == {service: set(rows) for service, rows in ALLOWED.items()}
+
+
+async def code_of(channel, service: str, method_name: str, token: str | None) -> grpc.StatusCode:
+    method = DESCRIPTORS[service].methods_by_name[method_name]
+    request_type = GetMessageClass(method.input_type)
+    response_type = GetMessageClass(method.output_type)
+    path = f"/{DESCRIPTORS[service].full_name}/{method_name}"
+    metadata = [("authorization", f"Bearer {token}")] if token else []
+    make = channel.unary_stream if method.server_streaming else channel.unary_unary
+    rpc = make(
+        path,
+        request_serializer=lambda m: m.SerializeToString(),
+        response_deserializer=response_type.FromString,
+    )
+    try:
+        # A stream an allowed caller may open waits for news: two seconds tell enough.
+        call = rpc(request_type(), metadata=metadata, timeout=2 if method.server_streaming else 5)
+        if method.server_streaming:
+            async for _ in call:
+                break
+            call.cancel()
+        else:
+            await call
+    except grpc.aio.AioRpcError as exc:
+        return exc.code()
+    return grpc.StatusCode.OK
+
+
+@pytest.mark.parametrize("service", sorted(ALLOWED))
+async def test_every_rpc_lets_in_exactly_the_roles_the_table_allows(stack, service):
+    found, wanted = {}, {}
+    async with grpc.aio.insecure_channel(stack.services[service].address) as channel:
+        for method, allowed in ALLOWED[service].items():
+            found[method, "anonymous"] = await code_of(channel, service, method, None)
+            wanted[method, "anonymous"] = grpc.StatusCode.UNAUTHENTICATED
+            for role in ROLES:
+                token = mint_token(stack.keys, f"{role}-matrix", role, ttl=60)
+                code = await code_of(channel, service, method, token)
+                found[method, role] = "past the door" if code not in PAST_THE_DOOR else code
+                wanted[method, role] = (
+                    "past the door" if role in allowed else grpc.StatusCode.PERMISSION_DENIED
+                )
+    assert found == wanted
