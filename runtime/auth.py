@@ -7,6 +7,8 @@ their calls to each other. A token names a subject and one role.
 from __future__ import annotations
 
 import contextvars
+import logging
+import os
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -14,6 +16,8 @@ from dataclasses import dataclass
 import jwt
 
 from runtime.errors import PermissionDenied, Unauthenticated
+
+log = logging.getLogger(__name__)
 
 PATIENT = "patient"
 DOCTOR = "doctor"
@@ -54,6 +58,43 @@ class TokenKeys:
     signing_key: str | None = None
     audience: str = "nobat"
     issuer: str = "nobat"
+    # Put in the header of tokens signed with `signing_key`, when set: the key's id in a
+    # JWKS, so that verifiers can tell keys apart while one replaces another.
+    key_id: str = ""
+
+
+class KeySet:
+    """Verifying keys by id from a JWKS file, read again whenever the file changes, so a
+    key is added or retired without a restart. A file that cannot be read or parsed (half
+    written, say) leaves the keys as they were."""
+
+    def __init__(self, path: str, recheck_every: float = 1.0) -> None:
+        self._path = path
+        self._recheck_every = recheck_every
+        self._checked_at = float("-inf")
+        self._version: tuple[int, int] | None = None
+        self._keys: dict[str, jwt.PyJWK] = {}
+
+    def get(self, key_id: str) -> jwt.PyJWK | None:
+        now = time.monotonic()
+        if now - self._checked_at >= self._recheck_every:
+            self._checked_at = now
+            self._reload()
+        return self._keys.get(key_id)
+
+    def _reload(self) -> None:
+        try:
+            stat = os.stat(self._path)
+            version = (stat.st_mtime_ns, stat.st_size)
+            if version == self._version:
+                return
+            with open(self._path) as file:
+                keys = jwt.PyJWKSet.from_json(file.read()).keys
+        except (OSError, ValueError, jwt.PyJWKSetError, jwt.InvalidKeyError) as exc:
+            log.warning("keeping the verifying keys: cannot read %s: %s", self._path, exc)
+            return
+        self._keys = {key.key_id: key for key in keys if key.key_id}
+        self._version = version
 
 
 # The longest a token may live (exp - iat): a stolen one is worth that much at most.
@@ -61,12 +102,32 @@ DEFAULT_MAX_LIFETIME = 3600.0
 
 
 class TokenVerifier:
+    """Tokens naming a key (`kid`) are checked with that key of the JWKS file; tokens
+    naming none, with the one configured public key."""
+
     def __init__(
-        self, keys: TokenKeys, leeway: float = 5.0, max_lifetime: float = DEFAULT_MAX_LIFETIME
+        self,
+        keys: TokenKeys,
+        leeway: float = 5.0,
+        max_lifetime: float = DEFAULT_MAX_LIFETIME,
+        key_set: KeySet | None = None,
     ) -> None:
         self._keys = keys
         self._leeway = leeway
         self._max_lifetime = max_lifetime
+        self._key_set = key_set
+
+    def _key_for(self, token: str) -> tuple[object, list[str]]:
+        try:
+            key_id = jwt.get_unverified_header(token).get("kid")
+        except jwt.InvalidTokenError as exc:
+            raise Unauthenticated(f"invalid token: {exc}") from None
+        if key_id is None:
+            return self._keys.verifying_key, [self._keys.algorithm]
+        found = self._key_set.get(key_id) if self._key_set and isinstance(key_id, str) else None
+        if found is None:
+            raise Unauthenticated(f"token signed with an unknown key {key_id!r}")
+        return found.key, [found.algorithm_name]
 
     def verify(self, metadata: Mapping[str, str]) -> Caller:
         header = metadata.get("authorization")
@@ -75,11 +136,12 @@ class TokenVerifier:
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token:
             raise Unauthenticated("authorization must be 'Bearer <token>'")
+        key, algorithms = self._key_for(token)
         try:
             claims = jwt.decode(
                 token,
-                self._keys.verifying_key,
-                algorithms=[self._keys.algorithm],
+                key,
+                algorithms=algorithms,
                 audience=self._keys.audience,
                 issuer=self._keys.issuer,
                 leeway=self._leeway,
@@ -121,7 +183,8 @@ def mint_token(keys: TokenKeys, subject: str, role: str, ttl: float = 300.0) -> 
         "iat": now,
         "exp": now + int(ttl),
     }
-    return jwt.encode(claims, keys.signing_key, algorithm=keys.algorithm)
+    headers = {"kid": keys.key_id} if keys.key_id else None
+    return jwt.encode(claims, keys.signing_key, algorithm=keys.algorithm, headers=headers)
 
 
 class ServiceToken:

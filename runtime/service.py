@@ -23,7 +23,7 @@ from nats.aio.client import Client
 from sqlalchemy.engine import make_url
 
 from runtime import messaging, metrics, rpc
-from runtime.auth import TokenVerifier
+from runtime.auth import KeySet, TokenVerifier
 from runtime.consumer import EventConsumer, EventHandler
 from runtime.db import UnitOfWork, create_engine, sessionmaker
 from runtime.events import Stream
@@ -141,7 +141,11 @@ class ServiceProcess:
         }
         interceptor = rpc.ServiceInterceptor(
             self.name,
-            TokenVerifier(self.settings.token_keys, max_lifetime=self.settings.token_max_lifetime),
+            TokenVerifier(
+                self.settings.token_keys,
+                max_lifetime=self.settings.token_max_lifetime,
+                key_set=KeySet(self.settings.jwks_file) if self.settings.jwks_file else None,
+            ),
             access,
         )
         server, health = rpc.create_server(interceptor)

@@ -23,6 +23,8 @@ class RuntimeSettings:
     max_deliver: int
     token_keys: TokenKeys
     token_max_lifetime: float
+    # A JWKS file of further verifying keys, chosen by the token's kid; re-read on change.
+    jwks_file: str | None
     log_level: str
     clock: Clock
 
@@ -47,6 +49,7 @@ class RuntimeSettings:
                 issuer=env.str("NOBAT_JWT_ISSUER", "nobat"),
             ),
             token_max_lifetime=env.float("NOBAT_JWT_MAX_LIFETIME_SECONDS", 3600.0),
+            jwks_file=env.str("NOBAT_JWKS_FILE", None),
             log_level=env.str("NOBAT_LOG_LEVEL", "INFO"),
             clock=shifted_clock(timedelta(seconds=env.float(CLOCK_SHIFT_SETTING, 0.0))),
         )

@@ -17,7 +17,7 @@ import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -30,7 +30,7 @@ from runtime.wiring import OBSERVER, nats_permissions, observer_permissions
 from services.payment.entrypoints.webhooks import WEBHOOK_PATH
 from stack._process import StackError, log_tail, spawn, terminate
 from stack.databases import Databases
-from stack.keys import generate_token_keys, token_env
+from stack.keys import generate_token_keys, token_env, write_jwks
 from stack.nats import EmbeddedNats
 from stack.ports import ensure_port_free, free_port
 from stack.postgres import EmbeddedPostgres
@@ -81,6 +81,8 @@ class LocalStack:
         self.data_dir = self.data_dir.absolute()
         self.logs_dir = self.data_dir / "logs"
         self.keys = self._token_keys()
+        if not self.jwks_path.exists():
+            write_jwks(self.jwks_path, [replace(self.keys, key_id="nobat-dev")])
         self.clock_shift = 0.0
         if self.at is not None:
             at = require_utc(self.at, "at")
@@ -131,10 +133,20 @@ class LocalStack:
         if self.postgres is not None:
             self.postgres.stop()
 
+    @property
+    def jwks_path(self) -> Path:
+        """The verifying keys the services read by key id, besides the stack's own key:
+        a key written here is trusted within a second, without a restart."""
+        return self.data_dir / "jwks.json"
+
     def service_env(self, name: str, admin_url: str) -> dict[str, str]:
-        env = service_environment(
-            Databases(admin_url).url(f"nobat_{name}"), self.nats_url_as(name), self.keys
-        ) | {"NOBAT_LOG_LEVEL": os.environ.get("NOBAT_LOG_LEVEL", "INFO"), **self.overrides}
+        env = (
+            service_environment(
+                Databases(admin_url).url(f"nobat_{name}"), self.nats_url_as(name), self.keys
+            )
+            | {"NOBAT_JWKS_FILE": str(self.jwks_path)}
+            | {"NOBAT_LOG_LEVEL": os.environ.get("NOBAT_LOG_LEVEL", "INFO"), **self.overrides}
+        )
         if name == "payment":
             env |= {
                 "NOBAT_GATEWAY_BASE_URL": self.sandbox.url if self.sandbox else "",

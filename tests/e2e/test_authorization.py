@@ -15,6 +15,8 @@ token has the one role `service` for now).
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import grpc
 import pytest
 from google.protobuf.message_factory import GetMessageClass
@@ -24,8 +26,10 @@ from nobat.notification.v1 import notification_service_pb2
 from nobat.payment.v1 import payment_service_pb2
 
 from runtime.auth import mint_token
+from stack.keys import generate_token_keys, write_jwks
 from tests.e2e.flows import running_stack
 from tests.instants import THURSDAY_NIGHT
+from tests.processes import eventually
 
 pytestmark = pytest.mark.e2e
 
@@ -153,3 +157,32 @@ async def test_every_rpc_lets_in_exactly_the_roles_the_table_allows(stack, servi
                     "past the door" if role in allowed else grpc.StatusCode.PERMISSION_DENIED
                 )
     assert found == wanted
+
+
+async def test_a_key_put_in_the_jwks_file_is_trusted_and_a_retired_one_refused_at_once(stack):
+    """The identity provider rotates its keys: verifiers follow the JWKS file by key id,
+    with no restart."""
+    dev_key = replace(stack.keys, key_id="nobat-dev")
+    rotated = generate_token_keys(key_id="idp-2027-03")
+    token = mint_token(rotated, "patient-rotation", "patient", ttl=60)
+    forged = mint_token(replace(generate_token_keys(), key_id="idp-2027-03"), "p", "patient")
+    pid = stack.services["booking"].process.pid
+    async with grpc.aio.insecure_channel(stack.services["booking"].address) as channel:
+
+        async def code(with_token: str) -> grpc.StatusCode:
+            return await code_of(channel, "booking", "ListDoctors", with_token)
+
+        async def trusted() -> bool:
+            return await code(token) not in PAST_THE_DOOR
+
+        async def refused() -> bool:
+            return await code(token) == grpc.StatusCode.UNAUTHENTICATED
+
+        assert await refused()
+        write_jwks(stack.jwks_path, [dev_key, rotated])
+        await eventually(trusted, 10, "the new key trusted")
+        # The key id alone opens nothing: the signature must be that key's.
+        assert await code(forged) == grpc.StatusCode.UNAUTHENTICATED
+        write_jwks(stack.jwks_path, [dev_key])
+        await eventually(refused, 10, "the retired key refused")
+    assert stack.services["booking"].process.pid == pid
