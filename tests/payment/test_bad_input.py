@@ -122,6 +122,37 @@ async def test_only_services_create_payments_and_only_admins_read_the_ledger(pay
     assert await payment.count("payments") == 0
 
 
+async def test_a_service_acts_only_on_its_own_kind_of_purchase(payment, sandbox):
+    """Consultation's token opens nothing of a booking's payment: it can neither create
+    one, nor see, retry, confirm, refund or list one."""
+    booking = await payment.api().create()
+    await sandbox.pay(booking.attempts[-1].gateway_ref)
+    paid = await payment.api().until(booking.id, pb.PAYMENT_STATUS_SUCCEEDED)
+    consultation = payment.api("service", "consultation")
+
+    async def code_of(call) -> grpc.StatusCode:
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await call
+        return refused.value.code()
+
+    assert await code_of(consultation.CreatePayment(request())) == grpc.StatusCode.PERMISSION_DENIED
+    found = grpc.StatusCode.NOT_FOUND
+    assert await code_of(consultation.get(booking.id)) == found
+    retry = pb.RetryPaymentRequest(idempotency_key=key(), payment_id=booking.id)
+    assert await code_of(consultation.RetryPayment(retry)) == found
+    confirm = pb.ConfirmPaymentRequest(idempotency_key=key(), payment_id=booking.id)
+    assert await code_of(consultation.ConfirmPayment(confirm)) == found
+    refund = pb.RefundPaymentRequest(
+        idempotency_key=key(), payment_id=booking.id, reason="requested_by_customer"
+    )
+    assert await code_of(consultation.RefundPayment(refund)) == grpc.StatusCode.PERMISSION_DENIED
+    listed = pb.ListPaymentsRequest(purchase_kind="booking")
+    assert await code_of(consultation.ListPayments(listed)) == grpc.StatusCode.PERMISSION_DENIED
+    assert (await consultation.ListPayments(pb.ListPaymentsRequest())).payments == []
+    assert await payment.count("payments") == 1 and await payment.count("refunds") == 0
+    assert (await payment.api().get(booking.id)).status == paid.status
+
+
 async def test_unknown_payments_and_malformed_page_tokens(payment):
     api = payment.api()
     with pytest.raises(grpc.aio.AioRpcError) as refused:

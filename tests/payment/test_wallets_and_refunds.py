@@ -57,7 +57,7 @@ async def test_a_short_wallet_is_topped_up_then_pays_and_is_refunded_to_it(
     ).payment
     assert await balance(payment) == {}  # nothing until the top-up is paid
     await sandbox.pay(top_up.attempts[-1].gateway_ref)
-    await api.until(top_up.id, SUCCEEDED)
+    await patient.until(top_up.id, SUCCEEDED)  # the patient's own; no service's to watch
     assert await balance(payment) == {"USD": 8_000}
 
     short_payment = await api.get(

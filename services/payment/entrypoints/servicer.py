@@ -48,10 +48,21 @@ R = TypeVar("R", bound=Message)
 PATIENT, DOCTOR, ADMIN, SERVICE = auth.PATIENT, auth.DOCTOR, auth.ADMIN, auth.SERVICE
 
 
-def _viewer() -> str | None:
-    """The patient whose payments the caller may see; None means any (services, admins)."""
+def _viewer() -> payments.Viewer | None:
+    """Whose payments the caller may see: a patient their own, a service (named by its
+    token's subject) its own kind of purchase's, an admin any."""
     caller = auth.current_caller()
-    return caller.subject if caller.is_(PATIENT) else None
+    if caller.is_(PATIENT):
+        return payments.Viewer(patient_id=caller.subject)
+    if caller.is_(SERVICE):
+        return payments.Viewer(purchase_kind=caller.subject)
+    return None
+
+
+def _purchasing_service() -> str | None:
+    """The service calling, which may act only on its own kind of purchase; None for others."""
+    caller = auth.current_caller()
+    return caller.subject if caller.is_(SERVICE) else None
 
 
 def _subject(requested: str, field: str = "patient_id") -> str:
@@ -85,6 +96,10 @@ class PaymentServicer(payment_service_pb2_grpc.PaymentServiceServicer):
         self, request: pb.CreatePaymentRequest, context
     ) -> pb.CreatePaymentResponse:
         purchase = purchase_from(request.purchase)
+        if purchase.kind != _purchasing_service():
+            raise errors.PermissionDenied(
+                f"{_purchasing_service()} may create payments only for its own purchases"
+            )
         command = payments.CreatePayment(
             purchase=purchase,
             patient_id=request.patient_id,
@@ -117,6 +132,9 @@ class PaymentServicer(payment_service_pb2_grpc.PaymentServiceServicer):
             if caller.is_(ADMIN, SERVICE)
             else _subject(request.patient_id)
         )
+        kind = request.purchase_kind or _purchasing_service()
+        if _purchasing_service() not in (None, kind):
+            raise errors.PermissionDenied(f"{caller.subject} may list only its own purchases")
         size = page_size_of(request.page_size)
         after = decode_page_token(request.page_token) if request.page_token else None
         uow = self.ctx.unit_of_work()
@@ -124,7 +142,7 @@ class PaymentServicer(payment_service_pb2_grpc.PaymentServiceServicer):
             found = await Stores(uow.session).payments.page(
                 patient_id=patient_id,
                 status=payment_status_from(request.status),
-                kind=request.purchase_kind or None,
+                kind=kind or None,
                 after=after,
                 limit=size + 1,
             )
@@ -174,6 +192,7 @@ class PaymentServicer(payment_service_pb2_grpc.PaymentServiceServicer):
             amount=optional_money_from(request.amount, "amount"),
             reason=check_reason(request.reason),
             destination=destination_from(request.destination),
+            purchaser=_purchasing_service(),
         )
 
         async def answer(uow) -> pb.RefundPaymentResponse:

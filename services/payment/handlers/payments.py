@@ -65,16 +65,31 @@ class TopUpWallet:
     return_url: str = ""
 
 
-async def load(stores: Stores, payment_id: str, viewer: str | None, *, lock: bool) -> Payment:
-    """The payment, if `viewer` (a patient id; None for services and admins) may see it."""
+@dataclass(frozen=True)
+class Viewer:
+    """Whose payments a caller may see: a patient their own; a purchasing service those
+    for its own kind of purchase. Admins see every payment (no Viewer)."""
+
+    patient_id: str | None = None
+    purchase_kind: str | None = None
+
+    def may_see(self, payment: Payment) -> bool:
+        return self.patient_id in (None, payment.patient_id) and self.purchase_kind in (
+            None,
+            payment.purchase.kind,
+        )
+
+
+async def load(stores: Stores, payment_id: str, viewer: Viewer | None, *, lock: bool) -> Payment:
+    """The payment, if `viewer` may see it (None: anyone may)."""
     payment = await stores.payments.get(payment_id, for_update=lock)
-    if payment is None or (viewer is not None and payment.patient_id != viewer):
+    if payment is None or (viewer is not None and not viewer.may_see(payment)):
         raise PaymentNotFound(payment_id)
     return payment
 
 
 async def get_payment(
-    ctx: Context, uow: UnitOfWork, payment_id: str, viewer: str | None
+    ctx: Context, uow: UnitOfWork, payment_id: str, viewer: Viewer | None
 ) -> Payment:
     async with uow:
         return await load(Stores(uow.session), payment_id, viewer, lock=False)
@@ -147,7 +162,7 @@ async def _same_order(
 
 
 async def retry_payment(
-    ctx: Context, uow: UnitOfWork, cmd: RetryPayment, viewer: str | None
+    ctx: Context, uow: UnitOfWork, cmd: RetryPayment, viewer: Viewer | None
 ) -> Payment:
     async with uow:
         stores = Stores(uow.session)
@@ -252,7 +267,7 @@ async def settle_payment(
     uow: UnitOfWork,
     payment_id: str,
     *,
-    viewer: str | None = None,
+    viewer: Viewer | None = None,
     hint: str = "",
 ) -> Payment:
     """The one settle path of webhooks, ConfirmPayment and reconciliation: reads the truth
