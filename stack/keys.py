@@ -36,7 +36,7 @@ def write_jwks(path: Path, keys: Iterable[TokenKeys]) -> None:
     entries = []
     for key in keys:
         public = serialization.load_pem_public_key(key.verifying_key.encode())
-        entry = json.loads(jwt.algorithms.ECAlgorithm.to_jwk(public))
+        entry = json.loads(jwt.get_algorithm_by_name(key.algorithm).to_jwk(public))
         entries.append(entry | {"kid": key.key_id, "alg": key.algorithm, "use": "sig"})
     written = path.with_suffix(".tmp")
     written.write_text(json.dumps({"keys": entries}, indent=2))

@@ -42,6 +42,7 @@ SERVICES = ("payment", "booking", "consultation", "notification")
 SANDBOX_API_KEY = "sk_test_nobat_local"
 SANDBOX_WEBHOOK_SECRET = "whsec_nobat_local"
 # Beside the services' ports: gRPC at +0..3, metrics at +100..103.
+METRICS_PORT_OFFSET = 100
 WEBHOOK_PORT_OFFSET = 80
 SANDBOX_PORT_OFFSET = 90
 
@@ -210,9 +211,14 @@ class LocalStack:
         external = os.environ.get("NOBAT_NATS_URL")
         if external:
             return external
-        users = {name: (secrets.token_urlsafe(24), nats_permissions(name)) for name in SERVICES}
-        users[OBSERVER] = (secrets.token_urlsafe(24), observer_permissions())
-        users |= {name: (secrets.token_urlsafe(24), p) for name, p in self.nats_users.items()}
+        permissions = (
+            {name: nats_permissions(name) for name in SERVICES}
+            | {OBSERVER: observer_permissions()}
+            | self.nats_users
+        )
+        users = {
+            name: (secrets.token_urlsafe(24), allowed) for name, allowed in permissions.items()
+        }
         self.nats = EmbeddedNats(self.data_dir / "nats", users=users)
         self.nats.start()
         return self.nats.url_for(OBSERVER)
@@ -252,7 +258,7 @@ class LocalStack:
     def _start_service(self, name: str, index: int, admin_url: str, **extra_env: str) -> None:
         known = self.services.get(name)
         grpc_port = known.grpc_port if known else self._port(index)
-        metrics_port = known.metrics_port if known else self._port(100 + index)
+        metrics_port = known.metrics_port if known else self._port(METRICS_PORT_OFFSET + index)
         handle = ServiceHandle(name, grpc_port, metrics_port, self.logs_dir / f"{name}.log")
         env = self.service_env(name, admin_url) | {
             "NOBAT_GRPC_PORT": str(grpc_port),
@@ -287,7 +293,9 @@ class LocalStack:
         if not self.base_port:
             return
         ports = {f"{name} gRPC": index for index, name in enumerate(SERVICES)}
-        ports |= {f"{name} metrics": 100 + index for index, name in enumerate(SERVICES)}
+        ports |= {
+            f"{name} metrics": METRICS_PORT_OFFSET + index for index, name in enumerate(SERVICES)
+        }
         ports |= {"payment webhooks": WEBHOOK_PORT_OFFSET, "sandbox gateway": SANDBOX_PORT_OFFSET}
         for what, offset in ports.items():
             # The services listen on every address, as they do in a pod.

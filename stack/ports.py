@@ -38,8 +38,11 @@ def free_port() -> int:
     outgoing connections, so only another server choosing it too could take it first, and
     servers report that case as `PortInUseError` when they start.
     """
-    candidates = [p for p in range(_LOWEST, _ephemeral_start()) if p not in _MAKE_RUN]
-    for port in random.sample(candidates, min(len(candidates), 50)):
+    highest = _ephemeral_start()
+    for _ in range(50 if highest > _LOWEST else 0):
+        port = random.randrange(_LOWEST, highest)
+        if port in _MAKE_RUN:
+            continue
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
             try:
                 sock.bind(("0.0.0.0", port))

@@ -96,10 +96,9 @@ class PaymentServicer(payment_service_pb2_grpc.PaymentServiceServicer):
         self, request: pb.CreatePaymentRequest, context
     ) -> pb.CreatePaymentResponse:
         purchase = purchase_from(request.purchase)
-        if purchase.kind != _purchasing_service():
-            raise errors.PermissionDenied(
-                f"{_purchasing_service()} may create payments only for its own purchases"
-            )
+        service = _purchasing_service()
+        if purchase.kind != service:
+            raise errors.PermissionDenied(f"{service} may create payments only for its purchases")
         command = payments.CreatePayment(
             purchase=purchase,
             patient_id=request.patient_id,
@@ -132,8 +131,9 @@ class PaymentServicer(payment_service_pb2_grpc.PaymentServiceServicer):
             if caller.is_(ADMIN, SERVICE)
             else _subject(request.patient_id)
         )
-        kind = request.purchase_kind or _purchasing_service()
-        if _purchasing_service() not in (None, kind):
+        service = _purchasing_service()
+        kind = request.purchase_kind or service
+        if service not in (None, kind):
             raise errors.PermissionDenied(f"{caller.subject} may list only its own purchases")
         size = page_size_of(request.page_size)
         after = decode_page_token(request.page_token) if request.page_token else None

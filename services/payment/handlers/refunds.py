@@ -28,8 +28,8 @@ class RefundPayment:
     amount: Money | None
     reason: str
     destination: RefundDestination = RefundDestination.ORIGINAL_METHOD
-    # The kind of purchase the asker made, when a purchasing context asks by event: it may
-    # ask only for its own purchases' money back.
+    # The kind of purchase the asker made, when a purchasing context asks (by event, or a
+    # service over gRPC): it may ask only for its own purchases' money back.
     purchaser: str | None = None
 
 
