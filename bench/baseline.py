@@ -48,10 +48,11 @@ from runtime.events import Stream
 from runtime.messaging import ensure_stream
 
 PER_FLOW = {"commits": 6, "publishes": 3, "deliveries": 2}
-STREAM = Stream("BENCH_BASELINE", ("bench.baseline.>",))
-CONFIRMED = "bench.baseline.confirmed"
-FULFILLED = "bench.baseline.fulfilled"
-RESERVED = "bench.baseline.reserved"
+# A stream of its own, with subjects shaped like nobat's (nobat.<context>.v1.<Event>).
+STREAM = Stream("BENCH_BASELINE", "bench")
+CONFIRMED = "nobat.bench.v1.Confirmed"
+FULFILLED = "nobat.bench.v1.Fulfilled"
+RESERVED = "nobat.bench.v1.Reserved"
 # About the size of the real events.
 PAYLOAD = bytes(300)
 DATABASES = {
