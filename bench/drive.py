@@ -31,7 +31,6 @@ from nobat.booking.v1 import booking_service_pb2_grpc
 from nobat.common.v1 import checkout_pb2, money_pb2
 
 from bench.servers import Running
-from runtime.auth import mint_token
 from runtime.events import BOOKING, CONSULTATION, PAYMENT
 
 # A doctor's slots the bench takes: one ListSlots page of the ~190 free ones it opens.
@@ -82,7 +81,7 @@ class Driver:
             await close(pool)
 
     def _metadata(self, role: str, subject: str) -> tuple:
-        token = mint_token(self.up.stack.keys, subject, role, ttl=7200)
+        token = self.up.stack.token(subject, role, ttl=3600)
         return (("authorization", f"Bearer {token}"),)
 
     async def open_slots(self, count: int) -> None:

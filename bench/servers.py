@@ -28,7 +28,6 @@ from pathlib import Path
 import asyncpg
 
 from bench import say
-from runtime.auth import TokenKeys
 from stack._process import StackError
 from stack.databases import Databases
 from stack.local import ROOT, SERVICES, LocalStack, service_environment
@@ -72,8 +71,8 @@ class Cluster:
         url = Databases(self.postgres.url()).url(database)
         done = subprocess.run(
             [sys.executable, "-m", f"services.{service}", "migrate"],
-            # Migrating needs the database only; no NATS, no usable keys.
-            env=service_environment(url, "", TokenKeys("ES256", "")),
+            # Migrating needs the database only; no NATS, no token settings.
+            env=service_environment(url, "", {}),
             cwd=ROOT,
             capture_output=True,
             text=True,

@@ -19,7 +19,7 @@ from google.protobuf.message import Message
 from nobat.common.v1 import checkout_pb2
 
 from cli.manifest import load_manifest, token_for
-from runtime.auth import ROLES
+from stack.identity import PROVIDER_ROLES as ROLES
 
 RPC_TIMEOUT = 10.0
 AWAITING_PAYMENT = checkout_pb2.CHECKOUT_STATUS_AWAITING_PAYMENT

@@ -1,7 +1,7 @@
 """`nobat`: drive a running nobat from the command line.
 
 It finds the services through the manifest `make run` writes (.data/stack.json) and
-signs tokens with the development keys kept beside it.
+signs users' tokens as the stack's stand-in identity provider does.
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from cli import bookings, consultations, invariants, notifications, payments
 from cli.calls import CliError
 from cli.manifest import DEFAULT_MANIFEST, load_manifest, token_for
-from runtime.auth import ROLES
 from runtime.errors import DomainError
+from stack.identity import PROVIDER_ROLES as ROLES
 
 
 def status(args: argparse.Namespace) -> int:
@@ -76,9 +76,11 @@ def main(argv: list[str] | None = None) -> None:
     commands.add_parser(
         "check", help="every invariant, read from the databases and streams"
     ).set_defaults(run=check)
-    minting = commands.add_parser("token", help="a development bearer token, e.g. for grpcurl")
+    minting = commands.add_parser(
+        "token", help="a user's bearer token, as the identity provider signs it (for grpcurl)"
+    )
     minting.add_argument("--role", choices=sorted(ROLES), required=True)
-    minting.add_argument("--subject", required=True, help="the user or service id")
+    minting.add_argument("--subject", required=True, help="the user's id")
     minting.add_argument("--ttl", type=float, default=3600, help="seconds (default 3600)")
     minting.set_defaults(run=token)
     payments.add_commands(commands)

@@ -1,5 +1,5 @@
-"""The running stack as `make run` describes it in .data/stack.json, and callers' tokens
-signed with the development keys kept beside it."""
+"""The running stack as `make run` describes it in .data/stack.json, and users' tokens
+signed as its stand-in identity provider signs them."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ import json
 import sys
 from pathlib import Path
 
-from runtime.auth import TokenKeys, mint_token
+from runtime.auth import TokenKeys
+from stack.identity import user_token
 
 DEFAULT_MANIFEST = Path(__file__).resolve().parents[1] / ".data" / "stack.json"
 
@@ -19,6 +20,6 @@ def load_manifest(path: Path) -> dict:
 
 
 def token_for(manifest: dict, subject: str, role: str, ttl: float = 300.0) -> str:
-    """A bearer token for `subject` in `role`, signed with the stack's keys."""
-    keys = TokenKeys(**json.loads(Path(manifest["keys"]).read_text()))
-    return mint_token(keys, subject, role, ttl)
+    """A bearer token for user `subject` in `role`, as the identity provider signs it."""
+    keys = TokenKeys(**json.loads(Path(manifest["identity"]).read_text()))
+    return user_token(keys, subject, role, ttl)

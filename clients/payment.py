@@ -8,6 +8,7 @@ deadline, and UNAVAILABLE is retried (both calls are idempotent by key).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -20,7 +21,6 @@ from nobat.payment.v1 import payment_service_pb2 as pb
 from nobat.payment.v1 import payment_service_pb2_grpc
 
 from runtime import errors
-from runtime.auth import ServiceToken, TokenKeys
 from runtime.rpc import client_channel
 
 _METHODS = {
@@ -70,9 +70,10 @@ WALLET_SHORT = "INSUFFICIENT_WALLET_BALANCE"
 
 
 class PaymentClient:
-    def __init__(self, address: str, keys: TokenKeys, caller: str) -> None:
+    def __init__(self, address: str, token: Callable[[], str]) -> None:
         self._address = address
-        self._token = ServiceToken(keys, caller)
+        # The calling service's own token, addressed to payment (ServiceProcess.service_token).
+        self._token = token
         self._channel: grpc.aio.Channel | None = None
 
     @property

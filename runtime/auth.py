@@ -1,23 +1,24 @@
-"""Who is calling: bearer JWTs verified by every service.
+"""Who is calling: bearer JWTs verified by every service, trusted per issuer.
 
-The API gateway signs end users' tokens; services sign short-lived service tokens for
-their calls to each other. A token names a subject and one role.
+End users sign in with the API gateway's identity provider, which asserts patients,
+doctors and admins; each nobat service signs short-lived tokens for its own calls to
+another and asserts only itself. A token names a subject and one role; what a role (or a
+named service) may call is each servicer's ACCESS table.
 """
 
 from __future__ import annotations
 
 import contextvars
-import logging
-import os
+import json
 import time
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Protocol
 
 import jwt
 
 from runtime.errors import PermissionDenied, Unauthenticated
-
-log = logging.getLogger(__name__)
+from runtime.jwks import UnknownKey, key_source
 
 PATIENT = "patient"
 DOCTOR = "doctor"
@@ -33,6 +34,16 @@ class Caller:
 
     def is_(self, *roles: str) -> bool:
         return self.role in roles
+
+    @property
+    def grant(self) -> str:
+        """What an access set must list to let this caller in: its role, or for a
+        service the service by name (see `as_service`)."""
+        return as_service(self.subject) if self.role == SERVICE else self.role
+
+
+class KeySource(Protocol):
+    async def key_for(self, key_id: object) -> jwt.PyJWK: ...
 
 
 _caller: contextvars.ContextVar[Caller] = contextvars.ContextVar("caller")
@@ -53,97 +64,163 @@ def reset_caller(token: contextvars.Token) -> None:
 
 @dataclass(frozen=True)
 class TokenKeys:
+    """One key pair that signs tokens: a service's own, or (in development and tests)
+    the stand-in identity provider's. `key_id` goes in each token's header so that
+    verifiers find the key in the signer's JWKS while one key replaces another."""
+
     algorithm: str
     verifying_key: str
     signing_key: str | None = None
-    audience: str = "nobat"
-    issuer: str = "nobat"
-    # Put in the header of tokens signed with `signing_key`, when set: the key's id in a
-    # JWKS, so that verifiers can tell keys apart while one replaces another.
     key_id: str = ""
 
 
-class KeySet:
-    """Verifying keys by id from a JWKS file, read again whenever the file changes, so a
-    key is added or retired without a restart. A file that cannot be read or parsed (half
-    written, say) leaves the keys as they were."""
+def service_issuer(service: str) -> str:
+    """The `iss` of the tokens a nobat service signs for its own calls."""
+    return f"nobat-{service}"
 
-    def __init__(self, path: str, recheck_every: float = 1.0) -> None:
-        self._path = path
-        self._recheck_every = recheck_every
-        self._checked_at = float("-inf")
-        self._version: tuple[int, int] | None = None
-        self._keys: dict[str, jwt.PyJWK] = {}
 
-    def get(self, key_id: str) -> jwt.PyJWK | None:
-        now = time.monotonic()
-        if now - self._checked_at >= self._recheck_every:
-            self._checked_at = now
-            self._reload()
-        return self._keys.get(key_id)
+def service_audience(service: str) -> str:
+    """The `aud` a token must carry to be accepted by `service`: a token booking made
+    for payment is no use against consultation."""
+    return f"nobat-{service}"
 
-    def _reload(self) -> None:
-        try:
-            stat = os.stat(self._path)
-            version = (stat.st_mtime_ns, stat.st_size)
-            if version == self._version:
-                return
-            with open(self._path) as file:
-                keys = jwt.PyJWKSet.from_json(file.read()).keys
-        except (OSError, ValueError, jwt.PyJWKSetError, jwt.InvalidKeyError) as exc:
-            log.warning("keeping the verifying keys: cannot read %s: %s", self._path, exc)
-            return
-        self._keys = {key.key_id: key for key in keys if key.key_id}
-        self._version = version
+
+def as_service(service: str) -> str:
+    """What an RPC's access set lists to let `service`, and no other, call it."""
+    return f"{SERVICE}:{service}"
 
 
 # The longest a token may live (exp - iat): a stolen one is worth that much at most.
 DEFAULT_MAX_LIFETIME = 3600.0
+# A service's tokens are minted for 5 minutes (ServiceToken) and believed for 10 at most.
+SERVICE_TOKEN_MAX_LIFETIME = 600.0
+
+
+@dataclass(frozen=True)
+class Issuer:
+    """Someone whose tokens nobat believes, for what it may assert.
+
+    The identity provider that the API gateway signs users in with asserts patients,
+    doctors and admins, in whichever claim it puts roles (`role_claim` is the path to it:
+    ["role"], or ["realm_access", "roles"] for Keycloak's realm roles, or a namespaced
+    custom claim); `role_names` maps its names for the roles to nobat's. A nobat service
+    asserts only itself: its tokens name it as subject, carry the role `service`, and are
+    addressed to the one service they call.
+    """
+
+    name: str
+    keys: KeySource
+    roles: frozenset[str]
+    audience: str
+    role_claim: tuple[str, ...] = ("role",)
+    role_names: Mapping[str, str] = field(default_factory=dict)
+    service: str | None = None
+    max_lifetime: float = DEFAULT_MAX_LIFETIME
+
+    def role_of(self, claims: Mapping[str, object]) -> str:
+        found: object = claims
+        for step in self.role_claim:
+            found = found.get(step) if isinstance(found, Mapping) else None
+        named = [found] if isinstance(found, str) else found if isinstance(found, list) else []
+        # An identity provider's role list holds roles of other applications too; only
+        # nobat's count, and a token must carry exactly one of them.
+        ours = {
+            self.role_names.get(name, name)
+            for name in named
+            if isinstance(name, str) and self.role_names.get(name, name) in ROLES
+        }
+        if not ours:
+            raise Unauthenticated("token carries no known role")
+        if len(ours) > 1:
+            raise Unauthenticated(f"token carries several roles: {', '.join(sorted(ours))}")
+        (role,) = ours
+        if role not in self.roles:
+            raise Unauthenticated(f"issuer {self.name} may not assert the role {role}")
+        return role
+
+
+def read_issuers(document: str, verifier: str, max_lifetime: float) -> list[Issuer]:
+    """The issuers a service believes, from the issuers file (JSON; deploy/README.md,
+    "Identity"). `verifier` is the reading service: the audience a service token must
+    be addressed to."""
+    issuers = []
+    for entry in json.loads(document)["issuers"]:
+        keys = key_source(entry["jwks"], entry.get("ca_file"))
+        default = SERVICE_TOKEN_MAX_LIFETIME if "service" in entry else max_lifetime
+        lifetime = min(float(entry.get("max_lifetime_seconds", default)), max_lifetime)
+        if "service" in entry:
+            service = entry["service"]
+            issuers.append(
+                Issuer(
+                    name=entry.get("issuer", service_issuer(service)),
+                    keys=keys,
+                    roles=frozenset({SERVICE}),
+                    audience=service_audience(verifier),
+                    service=service,
+                    max_lifetime=lifetime,
+                )
+            )
+            continue
+        claim = entry.get("role_claim", "role")
+        roles = frozenset(entry["roles"])
+        if SERVICE in roles or not roles <= ROLES:
+            raise ValueError(f"issuer {entry['issuer']}: roles are patient, doctor or admin")
+        issuers.append(
+            Issuer(
+                name=entry["issuer"],
+                keys=keys,
+                roles=roles,
+                audience=entry["audience"],
+                role_claim=(claim,) if isinstance(claim, str) else tuple(claim),
+                role_names=dict(entry.get("role_names", {})),
+                max_lifetime=lifetime,
+            )
+        )
+    names = [issuer.name for issuer in issuers]
+    if len(set(names)) != len(names):
+        raise ValueError("an issuer is listed twice")
+    return issuers
 
 
 class TokenVerifier:
-    """Tokens naming a key (`kid`) are checked with that key of the JWKS file; tokens
-    naming none, with the one configured public key."""
+    """A token is believed when a known issuer signed it with a key it publishes, for
+    this service's audience, naming a subject and a role that issuer may assert, and
+    living no longer than that issuer's tokens may."""
 
-    def __init__(
-        self,
-        keys: TokenKeys,
-        leeway: float = 5.0,
-        max_lifetime: float = DEFAULT_MAX_LIFETIME,
-        key_set: KeySet | None = None,
-    ) -> None:
-        self._keys = keys
+    def __init__(self, issuers: Iterable[Issuer], leeway: float = 5.0) -> None:
+        self._issuers = {issuer.name: issuer for issuer in issuers}
         self._leeway = leeway
-        self._max_lifetime = max_lifetime
-        self._key_set = key_set
 
-    def _key_for(self, token: str) -> tuple[object, list[str]]:
+    def _issuer_of(self, token: str) -> tuple[Issuer, object]:
         try:
             key_id = jwt.get_unverified_header(token).get("kid")
+            named = jwt.decode(token, options={"verify_signature": False}).get("iss")
         except jwt.InvalidTokenError as exc:
             raise Unauthenticated(f"invalid token: {exc}") from None
-        if key_id is None:
-            return self._keys.verifying_key, [self._keys.algorithm]
-        found = self._key_set.get(key_id) if self._key_set and isinstance(key_id, str) else None
-        if found is None:
-            raise Unauthenticated(f"token signed with an unknown key {key_id!r}")
-        return found.key, [found.algorithm_name]
+        issuer = self._issuers.get(named) if isinstance(named, str) else None
+        if issuer is None:
+            raise Unauthenticated(f"token from an unknown issuer {named!r}")
+        return issuer, key_id
 
-    def verify(self, metadata: Mapping[str, str]) -> Caller:
+    async def verify(self, metadata: Mapping[str, str]) -> Caller:
         header = metadata.get("authorization")
         if not header:
             raise Unauthenticated("missing bearer token")
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token:
             raise Unauthenticated("authorization must be 'Bearer <token>'")
-        key, algorithms = self._key_for(token)
+        issuer, key_id = self._issuer_of(token)
+        try:
+            key = await issuer.keys.key_for(key_id)
+        except UnknownKey:
+            raise Unauthenticated(f"token signed with an unknown key {key_id!r}") from None
         try:
             claims = jwt.decode(
                 token,
-                key,
-                algorithms=algorithms,
-                audience=self._keys.audience,
-                issuer=self._keys.issuer,
+                key.key,
+                algorithms=[key.algorithm_name],
+                audience=issuer.audience,
+                issuer=issuer.name,
                 leeway=self._leeway,
                 options={"require": ["exp", "iat", "sub", "aud", "iss"]},
             )
@@ -152,47 +229,59 @@ class TokenVerifier:
         except jwt.InvalidTokenError as exc:
             raise Unauthenticated(f"invalid token: {exc}") from None
         # Claims of the wrong type are a bad token, never a server error.
-        subject, role = claims["sub"], claims.get("role")
+        subject = claims["sub"]
         if not isinstance(subject, str) or not subject.strip():
             raise Unauthenticated("token names no subject")
-        if not isinstance(role, str) or role not in ROLES:
-            raise Unauthenticated("token carries no known role")
+        role = issuer.role_of(claims)
+        if issuer.service is not None and subject != issuer.service:
+            raise Unauthenticated(f"issuer {issuer.name} may only name {issuer.service}")
         lifetime = claims["exp"] - claims["iat"]
-        if not isinstance(lifetime, int | float) or lifetime > self._max_lifetime:
+        if not isinstance(lifetime, int | float) or lifetime > issuer.max_lifetime:
             raise Unauthenticated(
-                f"token lives longer than the {self._max_lifetime:g} s this service accepts"
+                f"token lives longer than the {issuer.max_lifetime:g} s its issuer's may"
             )
         return Caller(subject=subject, role=role)
 
 
 def authorize(caller: Caller, allowed: frozenset[str] | None, method: str) -> None:
-    if allowed is None or caller.role not in allowed:
-        raise PermissionDenied(f"role {caller.role} may not call {method}")
+    if allowed is None or caller.grant not in allowed:
+        who = f"service {caller.subject}" if caller.is_(SERVICE) else f"role {caller.role}"
+        raise PermissionDenied(f"{who} may not call {method}")
 
 
-def mint_token(keys: TokenKeys, subject: str, role: str, ttl: float = 300.0) -> str:
-    """Sign a token; services use it for their own calls, tests and the CLI for users."""
+def mint_token(
+    keys: TokenKeys,
+    *,
+    issuer: str,
+    audience: str,
+    subject: str,
+    ttl: float,
+    claims: Mapping[str, object],
+) -> str:
+    """Sign a token with `keys`: a service for its own calls, the development identity
+    provider (stack/identity.py) for users."""
     if keys.signing_key is None:
-        raise RuntimeError("no signing key configured (NOBAT_JWT_PRIVATE_KEY)")
+        raise RuntimeError("no signing key configured (NOBAT_SERVICE_SIGNING_KEY)")
     now = int(time.time())
-    claims = {
+    payload = {
+        **claims,
         "sub": subject,
-        "role": role,
-        "aud": keys.audience,
-        "iss": keys.issuer,
+        "aud": audience,
+        "iss": issuer,
         "iat": now,
         "exp": now + int(ttl),
     }
     headers = {"kid": keys.key_id} if keys.key_id else None
-    return jwt.encode(claims, keys.signing_key, algorithm=keys.algorithm, headers=headers)
+    return jwt.encode(payload, keys.signing_key, algorithm=keys.algorithm, headers=headers)
 
 
 class ServiceToken:
-    """A service's own token, re-minted shortly before it expires."""
+    """A service's own token for calling `callee`, re-minted shortly before it expires."""
 
-    def __init__(self, keys: TokenKeys, service: str, ttl: float = 300.0) -> None:
+    def __init__(self, keys: TokenKeys, service: str, callee: str, ttl: float = 300.0) -> None:
         self._keys = keys
         self._service = service
+        self._callee = callee
         self._ttl = ttl
         self._token = ""
         self._renew_at = 0.0
@@ -200,6 +289,13 @@ class ServiceToken:
     def __call__(self) -> str:
         now = time.monotonic()
         if now >= self._renew_at:
-            self._token = mint_token(self._keys, self._service, SERVICE, self._ttl)
+            self._token = mint_token(
+                self._keys,
+                issuer=service_issuer(self._service),
+                audience=service_audience(self._callee),
+                subject=self._service,
+                ttl=self._ttl,
+                claims={"role": SERVICE},
+            )
             self._renew_at = now + self._ttl / 2
         return self._token

@@ -12,7 +12,7 @@ import logging
 import re
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 
 import grpc
 from google.protobuf import any_pb2
@@ -127,8 +127,8 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
         # interceptor checks its caller too, rather than served to anyone.
         return _refused(handler, method)
 
-    @contextlib.contextmanager
-    def _scope(self, method: str, context: grpc.aio.ServicerContext) -> Iterator[None]:
+    @contextlib.asynccontextmanager
+    async def _scope(self, method: str, context: grpc.aio.ServicerContext) -> AsyncIterator[None]:
         """Correlation id and verified caller for the duration of one RPC. A failure is
         turned into its status inside, so an INTERNAL answer and its log line carry the
         correlation id."""
@@ -138,7 +138,7 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
         )
         caller = None
         try:
-            verified = self._verifier.verify(metadata)
+            verified = await self._verifier.verify(metadata)
             auth.authorize(verified, self._access.get(method), method.rsplit("/", 1)[-1])
             caller = auth.set_caller(verified)
             yield
@@ -154,7 +154,7 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
             started = time.perf_counter()
             code = "OK"
             try:
-                with self._scope(method, context):
+                async with self._scope(method, context):
                     return await behavior(request, context)
             except _Failed as failed:
                 code = failed.status.code.name
@@ -167,7 +167,7 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
     def _wrap_stream(self, method: str, behavior: Callable):
         async def wrapped(request, context) -> AsyncIterator:
             try:
-                with self._scope(method, context):
+                async with self._scope(method, context):
                     async for response in behavior(request, context):
                         yield response
             except _Failed as failed:

@@ -23,7 +23,8 @@ from nats.aio.client import Client
 from sqlalchemy.engine import make_url
 
 from runtime import messaging, metrics, rpc
-from runtime.auth import KeySet, TokenVerifier
+from runtime.auth import Issuer, ServiceToken, TokenVerifier, read_issuers
+from runtime.config import MissingSetting
 from runtime.consumer import EventConsumer, EventHandler
 from runtime.db import UnitOfWork, create_engine, sessionmaker
 from runtime.events import Stream
@@ -102,6 +103,16 @@ class ServiceProcess:
     def stop(self) -> None:
         self._stop.set()
 
+    def service_token(self, callee: str) -> Callable[[], str]:
+        """This service's token for its calls to `callee`, signed with its own key."""
+        if self.settings.service_signing_key is None:
+            raise MissingSetting("NOBAT_SERVICE_SIGNING_KEY")
+        return ServiceToken(self.settings.service_signing_key, self.name, callee)
+
+    def _issuers(self) -> list[Issuer]:
+        with open(self.settings.token_issuers_file) as file:
+            return read_issuers(file.read(), self.name, self.settings.token_max_lifetime)
+
     async def run(self, ready: Callable[[int], None] | None = None) -> None:
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
@@ -141,11 +152,7 @@ class ServiceProcess:
         }
         interceptor = rpc.ServiceInterceptor(
             self.name,
-            TokenVerifier(
-                self.settings.token_keys,
-                max_lifetime=self.settings.token_max_lifetime,
-                key_set=KeySet(self.settings.jwks_file) if self.settings.jwks_file else None,
-            ),
+            TokenVerifier(self._issuers()),
             access,
         )
         server, health = rpc.create_server(interceptor)

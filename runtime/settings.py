@@ -21,10 +21,12 @@ class RuntimeSettings:
     stream_replicas: int
     ack_wait: float
     max_deliver: int
-    token_keys: TokenKeys
+    # Whose tokens this service believes, for which roles (JSON; deploy/README.md, "Identity").
+    token_issuers_file: str
+    # The longest any token may live; an issuer may be given less.
     token_max_lifetime: float
-    # A JWKS file of further verifying keys, chosen by the token's kid; re-read on change.
-    jwks_file: str | None
+    # This service's own key, for the tokens of its calls to others; None if it calls none.
+    service_signing_key: TokenKeys | None
     log_level: str
     clock: Clock
 
@@ -41,15 +43,21 @@ class RuntimeSettings:
             stream_replicas=env.int("NOBAT_STREAM_REPLICAS", 1),
             ack_wait=env.float("NOBAT_CONSUMER_ACK_WAIT_SECONDS", 30.0),
             max_deliver=env.int("NOBAT_CONSUMER_MAX_DELIVER", 20),
-            token_keys=TokenKeys(
-                algorithm=env.str("NOBAT_JWT_ALGORITHM", "ES256"),
-                verifying_key=env.str("NOBAT_JWT_PUBLIC_KEY"),
-                signing_key=env.str("NOBAT_JWT_PRIVATE_KEY", None),
-                audience=env.str("NOBAT_JWT_AUDIENCE", "nobat"),
-                issuer=env.str("NOBAT_JWT_ISSUER", "nobat"),
-            ),
+            token_issuers_file=env.str("NOBAT_TOKEN_ISSUERS_FILE"),
             token_max_lifetime=env.float("NOBAT_JWT_MAX_LIFETIME_SECONDS", 3600.0),
-            jwks_file=env.str("NOBAT_JWKS_FILE", None),
+            service_signing_key=_signing_key(env),
             log_level=env.str("NOBAT_LOG_LEVEL", "INFO"),
             clock=shifted_clock(timedelta(seconds=env.float(CLOCK_SHIFT_SETTING, 0.0))),
         )
+
+
+def _signing_key(env: Env) -> TokenKeys | None:
+    private_key = env.str("NOBAT_SERVICE_SIGNING_KEY", None)
+    if private_key is None:
+        return None
+    return TokenKeys(
+        algorithm=env.str("NOBAT_SERVICE_SIGNING_ALGORITHM", "ES256"),
+        verifying_key="",
+        signing_key=private_key,
+        key_id=env.str("NOBAT_SERVICE_KEY_ID"),
+    )

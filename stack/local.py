@@ -16,21 +16,21 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from runtime.auth import TokenKeys
 from runtime.instants import CLOCK_SHIFT_SETTING, require_utc
 from runtime.wiring import OBSERVER, nats_permissions, observer_permissions
 from services.payment.entrypoints.webhooks import WEBHOOK_PATH
 from stack._process import StackError, log_tail, spawn, terminate
 from stack.databases import Databases
-from stack.keys import generate_token_keys, token_env, write_jwks
+from stack.identity import Identities
 from stack.nats import EmbeddedNats
 from stack.ports import ensure_port_free, free_port
 from stack.postgres import EmbeddedPostgres
@@ -81,9 +81,7 @@ class LocalStack:
     def __post_init__(self) -> None:
         self.data_dir = self.data_dir.absolute()
         self.logs_dir = self.data_dir / "logs"
-        self.keys = self._token_keys()
-        if not self.jwks_path.exists():
-            write_jwks(self.jwks_path, [replace(self.keys, key_id="nobat-dev")])
+        self.identities = Identities(self.data_dir / "identity", SERVICES)
         self.clock_shift = 0.0
         if self.at is not None:
             at = require_utc(self.at, "at")
@@ -134,20 +132,16 @@ class LocalStack:
         if self.postgres is not None:
             self.postgres.stop()
 
-    @property
-    def jwks_path(self) -> Path:
-        """The verifying keys the services read by key id, besides the stack's own key:
-        a key written here is trusted within a second, without a restart."""
-        return self.data_dir / "jwks.json"
+    def token(self, subject: str, role: str, *, to: str | None = None, ttl: float = 300.0) -> str:
+        """A bearer token for calling service `to` (stack.identity.Identities.token)."""
+        return self.identities.token(subject, role, to=to, ttl=ttl)
 
     def service_env(self, name: str, admin_url: str) -> dict[str, str]:
-        env = (
-            service_environment(
-                Databases(admin_url).url(f"nobat_{name}"), self.nats_url_as(name), self.keys
-            )
-            | {"NOBAT_JWKS_FILE": str(self.jwks_path)}
-            | {"NOBAT_LOG_LEVEL": os.environ.get("NOBAT_LOG_LEVEL", "INFO"), **self.overrides}
-        )
+        env = service_environment(
+            Databases(admin_url).url(f"nobat_{name}"),
+            self.nats_url_as(name),
+            self.identities.env(name),
+        ) | {"NOBAT_LOG_LEVEL": os.environ.get("NOBAT_LOG_LEVEL", "INFO"), **self.overrides}
         if name == "payment":
             env |= {
                 "NOBAT_GATEWAY_BASE_URL": self.sandbox.url if self.sandbox else "",
@@ -184,17 +178,6 @@ class LocalStack:
             for handle in self.services.values()
             if handle.process is not None and handle.process.poll() is not None
         ]
-
-    def _token_keys(self) -> TokenKeys:
-        # Kept across runs so that tokens the CLI minted stay valid after a restart.
-        path = self.data_dir / "jwt-keys.json"
-        if path.exists():
-            return TokenKeys(**json.loads(path.read_text()))
-        keys = generate_token_keys()
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(keys.__dict__))
-        path.chmod(0o600)
-        return keys
 
     def _start_postgres(self) -> str:
         external = os.environ.get("NOBAT_POSTGRES_URL")
@@ -313,7 +296,8 @@ class LocalStack:
         """Where everything is, for the `nobat` CLI."""
         manifest = {
             "services": {name: h.address for name, h in self.services.items()},
-            "keys": str(self.data_dir / "jwt-keys.json"),
+            # The stand-in identity provider's key, for `nobat token`.
+            "identity": str(self.identities.provider_keys_file),
             "sandbox": self.sandbox.url if self.sandbox else "",
             "webhooks": self.webhook_url,
             # For `nobat check`, which reads every database and stream.
@@ -323,13 +307,16 @@ class LocalStack:
         (self.data_dir / "stack.json").write_text(json.dumps(manifest, indent=2))
 
 
-def service_environment(database_url: str, nats_url: str, keys: TokenKeys) -> dict[str, str]:
+def service_environment(
+    database_url: str, nats_url: str, identity: Mapping[str, str]
+) -> dict[str, str]:
     """What a service process needs to start here: this environment less any NOBAT_*
-    setting of the caller's, the import path of the source tree, and its connections."""
+    setting of the caller's, the import path of the source tree, its connections and its
+    token settings (Identities.env)."""
     inherited = {k: v for k, v in os.environ.items() if not k.startswith("NOBAT_")}
     return {
         **inherited,
-        **token_env(keys),
+        **identity,
         "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "gen")]),
         "NOBAT_DATABASE_URL": database_url,
         "NOBAT_NATS_URL": nats_url,

@@ -42,7 +42,6 @@ from nobat.notification.v1 import notification_service_pb2_grpc
 from nobat.payment.v1 import payment_service_pb2 as ppb
 from nobat.payment.v1 import payment_service_pb2_grpc
 
-from runtime.auth import mint_token
 from services.payment.domain.money import Money
 from stack.local import LocalStack
 
@@ -160,7 +159,7 @@ class _Caller:
     """The services as one user, with their token on every call."""
 
     def __init__(self, stack: LocalStack, role: str, subject: str) -> None:
-        token = mint_token(stack.keys, subject, role, ttl=600)
+        token = stack.token(subject, role, ttl=600)
         self.metadata = (("authorization", f"Bearer {token}"),)
         self.channels = {
             name: grpc.insecure_channel(stack.services[name].address)

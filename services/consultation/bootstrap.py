@@ -50,9 +50,7 @@ def consultation_settings(env: Env) -> ConsultationSettings:
 
 
 def build(process: ServiceProcess, env: Env) -> None:
-    payments = PaymentClient(
-        env.str("NOBAT_PAYMENT_ADDRESS"), process.settings.token_keys, caller="consultation"
-    )
+    payments = PaymentClient(env.str("NOBAT_PAYMENT_ADDRESS"), process.service_token("payment"))
     process.on_shutdown(payments.close)
     ctx = Context(
         process.unit_of_work,

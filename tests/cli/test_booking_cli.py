@@ -20,7 +20,6 @@ from nobat.booking.v1 import booking_service_pb2_grpc
 from nobat.common.v1 import checkout_pb2, money_pb2
 
 from cli.render import checkout_text
-from runtime.auth import mint_token
 from stack.seed import seed
 from tests.cli import test_payment_cli as payment_cli
 from tests.cli.test_payment_cli import ok
@@ -216,7 +215,7 @@ def test_seeding_keeps_a_weekly_schedule_changed_since(stack, seeded, nobat):
         ],
         slot_duration=duration_pb2.Duration(seconds=3600),
     )
-    token = mint_token(stack.local.keys, "ops", "admin")
+    token = stack.local.token("ops", "admin")
     with grpc.insecure_channel(stack.local.services["booking"].address) as channel:
         booking_service_pb2_grpc.BookingServiceStub(channel).SetWeeklyAvailability(
             evenings, metadata=[("authorization", f"Bearer {token}")], timeout=15

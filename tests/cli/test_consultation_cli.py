@@ -357,7 +357,6 @@ def test_failures_are_one_line_and_exit_1(seeded, nobat):
         (("chat", unknown), "error: NOT_FOUND: consultation"),
         (("chat", "not-an-id", "--follow"), "error: INVALID_ARGUMENT: consultation_id: "),
         (("contact", "--email", "not-an-address"), "error: INVALID_ARGUMENT: channels[0]"),
-        (("inbox", "--as", "service:booking"), "error: PERMISSION_DENIED: role service"),
         (("read", "99999"), "error: no notification #99999 in the inbox"),
         (("read",), "error: name the notifications by number (read 3 4), or say --all"),
     ]:

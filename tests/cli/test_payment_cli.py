@@ -20,7 +20,6 @@ from nobat.payment.v1 import payment_service_pb2_grpc
 
 from cli import main as cli
 from cli.render import money
-from runtime.auth import mint_token
 from stack.local import LocalStack
 from tests.instants import THURSDAY_NIGHT, stack_instant
 
@@ -52,7 +51,7 @@ class Stack:
             return_url="https://app.example/return",
             description="Appointment with Dr. One",
         )
-        token = mint_token(self.local.keys, "booking", "service")
+        token = self.local.token("booking", "service", to="payment")
         with grpc.insecure_channel(self.local.services["payment"].address) as channel:
             reply = payment_service_pb2_grpc.PaymentServiceStub(channel).CreatePayment(
                 request, metadata=[("authorization", f"Bearer {token}")], timeout=15

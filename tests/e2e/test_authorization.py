@@ -8,14 +8,13 @@ the door (with the empty request each call carries it is then refused as bad inp
 finds nothing, and nothing changes). A new RPC without a row fails the test, and so
 does a row for an RPC that is gone.
 
-Not here yet: who owns what (another patient's checkout is NOT_FOUND: the flows' tests
-check that per resource), and each service as an identity of its own (every service
-token has the one role `service` for now).
+The callers are every kind of token nobat believes: no token, a patient, another
+patient, a doctor, another doctor and an admin from the identity provider, and each of
+the four services with its own key. At the door another patient is a patient; who owns
+what (another patient's checkout is NOT_FOUND) is checked per resource by the flows' tests.
 """
 
 from __future__ import annotations
-
-from dataclasses import replace
 
 import grpc
 import pytest
@@ -25,27 +24,40 @@ from nobat.consultation.v1 import consultation_service_pb2
 from nobat.notification.v1 import notification_service_pb2
 from nobat.payment.v1 import payment_service_pb2
 
-from runtime.auth import mint_token
-from stack.keys import generate_token_keys, write_jwks
+from stack.identity import generate_token_keys, user_token, write_jwks
 from tests.e2e.flows import running_stack
 from tests.instants import THURSDAY_NIGHT
 from tests.processes import eventually
 
 pytestmark = pytest.mark.e2e
 
-ROLES = ("patient", "doctor", "admin", "service")
-P, D, A, S = ROLES
+P, D, A = "patient", "doctor", "admin"
+# A service is let in by name, never by its role alone.
+BOOKING, CONSULTATION = "booking service", "consultation service"
+PURCHASERS = {BOOKING, CONSULTATION}
+# Each caller: who the token names, with what role, and what the table calls its grant.
+CALLERS = {
+    "patient": ("patient-matrix", P, P),
+    "other patient": ("patient-other", P, P),
+    "doctor": ("doctor-matrix", D, D),
+    "other doctor": ("doctor-other", D, D),
+    "admin": ("admin-matrix", A, A),
+    BOOKING: ("booking", "service", BOOKING),
+    CONSULTATION: ("consultation", "service", CONSULTATION),
+    "payment service": ("payment", "service", "payment service"),
+    "notification service": ("notification", "service", "notification service"),
+}
 
 ALLOWED: dict[str, dict[str, set[str]]] = {
     "payment": {
-        "CreatePayment": {S},
-        "GetPayment": {P, A, S},
-        "ListPayments": {P, A, S},
-        "RetryPayment": {P, S},
-        "ConfirmPayment": {P, S},
-        "RefundPayment": {A, S},
-        "GetWallet": {P, A, S},
-        "ListWalletTransactions": {P, A, S},
+        "CreatePayment": PURCHASERS,
+        "GetPayment": {P, A} | PURCHASERS,
+        "ListPayments": {P, A} | PURCHASERS,
+        "RetryPayment": {P} | PURCHASERS,
+        "ConfirmPayment": {P},
+        "RefundPayment": {A},
+        "GetWallet": {P, A},
+        "ListWalletTransactions": {P, A},
         "TopUpWallet": {P},
         "ListPayouts": {D, A},
         "ListLedgerEntries": {A},
@@ -54,26 +66,26 @@ ALLOWED: dict[str, dict[str, set[str]]] = {
         "CreateDoctor": {A},
         "UpdateDoctor": {A},
         "SetWeeklyAvailability": {A},
-        "GetWeeklyAvailability": {D, A, S},
-        "GetDoctor": {P, D, A, S},
-        "ListDoctors": {P, D, A, S},
-        "ListSlots": {P, D, A, S},
+        "GetWeeklyAvailability": {D, A},
+        "GetDoctor": {P, D, A},
+        "ListDoctors": {P, D, A},
+        "ListSlots": {P, D, A},
         "StartCheckout": {P},
-        "GetCheckout": {P, A, S},
+        "GetCheckout": {P, A},
         "RetryCheckout": {P},
         "ListReservations": {P, D, A},
-        "GetReservation": {P, D, A, S},
+        "GetReservation": {P, D, A},
         "CancelReservation": {P, D, A},
         "RescheduleReservation": {P},
     },
     "consultation": {
         "StartIntake": {P},
         "StartCheckout": {P},
-        "GetCheckout": {P, A, S},
+        "GetCheckout": {P, A},
         "RetryCheckout": {P},
-        "GetClinicalSession": {P, A, S},
+        "GetClinicalSession": {P, A},
         "SubmitSymptoms": {P},
-        "GetConsultation": {P, D, A, S},
+        "GetConsultation": {P, D, A},
         "ListConsultations": {P, D},
         "AcceptConsultation": {D},
         "DeclineConsultation": {D},
@@ -86,8 +98,8 @@ ALLOWED: dict[str, dict[str, set[str]]] = {
         "ListAuditEntries": {A},
     },
     "notification": {
-        "RegisterContact": {P, D, A, S},
-        "GetContact": {P, D, A, S},
+        "RegisterContact": {P, D, A},
+        "GetContact": {P, D, A},
         "ListNotifications": {P, D, A},
         "MarkRead": {P, D, A},
         "StreamNotifications": {P, D, A},
@@ -149,12 +161,12 @@ async def test_every_rpc_lets_in_exactly_the_roles_the_table_allows(stack, servi
         for method, allowed in ALLOWED[service].items():
             found[method, "anonymous"] = await code_of(channel, service, method, None)
             wanted[method, "anonymous"] = grpc.StatusCode.UNAUTHENTICATED
-            for role in ROLES:
-                token = mint_token(stack.keys, f"{role}-matrix", role, ttl=60)
+            for caller, (subject, role, grant) in CALLERS.items():
+                token = stack.token(subject, role, to=service, ttl=60)
                 code = await code_of(channel, service, method, token)
-                found[method, role] = "past the door" if code not in PAST_THE_DOOR else code
-                wanted[method, role] = (
-                    "past the door" if role in allowed else grpc.StatusCode.PERMISSION_DENIED
+                found[method, caller] = "past the door" if code not in PAST_THE_DOOR else code
+                wanted[method, caller] = (
+                    "past the door" if grant in allowed else grpc.StatusCode.PERMISSION_DENIED
                 )
     assert found == wanted
 
@@ -162,10 +174,10 @@ async def test_every_rpc_lets_in_exactly_the_roles_the_table_allows(stack, servi
 async def test_a_key_put_in_the_jwks_file_is_trusted_and_a_retired_one_refused_at_once(stack):
     """The identity provider rotates its keys: verifiers follow the JWKS file by key id,
     with no restart."""
-    dev_key = replace(stack.keys, key_id="nobat-dev")
+    current = stack.identities.provider
     rotated = generate_token_keys(key_id="idp-2027-03")
-    token = mint_token(rotated, "patient-rotation", "patient", ttl=60)
-    forged = mint_token(replace(generate_token_keys(), key_id="idp-2027-03"), "p", "patient")
+    token = user_token(rotated, "patient-rotation", "patient", ttl=60)
+    forged = user_token(generate_token_keys(key_id="idp-2027-03"), "p", "patient")
     pid = stack.services["booking"].process.pid
     async with grpc.aio.insecure_channel(stack.services["booking"].address) as channel:
 
@@ -179,10 +191,10 @@ async def test_a_key_put_in_the_jwks_file_is_trusted_and_a_retired_one_refused_a
             return await code(token) == grpc.StatusCode.UNAUTHENTICATED
 
         assert await refused()
-        write_jwks(stack.jwks_path, [dev_key, rotated])
+        write_jwks(stack.identities.provider_jwks, [current, rotated])
         await eventually(trusted, 10, "the new key trusted")
         # The key id alone opens nothing: the signature must be that key's.
         assert await code(forged) == grpc.StatusCode.UNAUTHENTICATED
-        write_jwks(stack.jwks_path, [dev_key])
+        write_jwks(stack.identities.provider_jwks, [current])
         await eventually(refused, 10, "the retired key refused")
     assert stack.services["booking"].process.pid == pid

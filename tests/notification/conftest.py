@@ -18,8 +18,8 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from runtime.events import BOOKING, CONSULTATION, PAYMENT
 from runtime.messaging import ensure_stream
 from stack.databases import Databases
-from stack.keys import generate_token_keys
-from stack.local import service_environment
+from stack.identity import Identities
+from stack.local import SERVICES, service_environment
 from stack.ports import free_port
 from tests.conftest import fresh_database, migrated_template
 from tests.notification.harness import (
@@ -80,8 +80,8 @@ async def notification(
             await js.delete_stream(stream.name)
         # As each publishing context does when it starts; notification only reads them.
         await ensure_stream(js, stream, duplicate_window=120)
-    keys = generate_token_keys()
-    env = service_environment(notification_db, nats_url, keys) | {
+    identities = Identities(tmp_path_factory.mktemp("identity"), SERVICES)
+    env = service_environment(notification_db, nats_url, identities.env("notification")) | {
         "NOBAT_GRPC_PORT": str(free_port()),
         "NOBAT_METRICS_PORT": str(free_port()),
         "NOBAT_NOTIFICATION_SMTP_HOST": "127.0.0.1",
@@ -93,7 +93,7 @@ async def notification(
     log_path = Path(tmp_path_factory.mktemp("notification")) / "notification.log"
     process = ServiceUnderTest("services.notification", env, log_path).start()
     engine = create_async_engine(notification_db)
-    under_test = NotificationUnderTest(process, keys, engine, js)
+    under_test = NotificationUnderTest(process, identities, engine, js)
     try:
         await process.wait_serving()
         yield under_test

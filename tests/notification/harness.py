@@ -27,8 +27,8 @@ from nobat.notification.v1 import notification_service_pb2_grpc
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from runtime.auth import TokenKeys, mint_token
 from runtime.events import BOOKING, CONSULTATION, PAYMENT
+from stack.identity import Identities
 from stack.ports import free_port
 from tests.payment.harness import PaymentApi, publish_as
 from tests.processes import ServiceUnderTest, eventually
@@ -131,7 +131,7 @@ def signature_is_valid(headers: dict[str, str], body: bytes, secret: str) -> boo
 @dataclass
 class NotificationUnderTest:
     process: ServiceUnderTest
-    keys: TokenKeys
+    identities: Identities
     engine: AsyncEngine
     js: JetStreamContext
     channels: list[grpc.aio.Channel] = field(default_factory=list)
@@ -146,7 +146,8 @@ class NotificationUnderTest:
         return notification_service_pb2_grpc.NotificationServiceStub(channel)
 
     def metadata(self, subject: str, role: str = "patient") -> tuple:
-        return (("authorization", f"Bearer {mint_token(self.keys, subject, role)}"),)
+        token = self.identities.token(subject, role, to="notification")
+        return (("authorization", f"Bearer {token}"),)
 
     async def close(self) -> None:
         for channel in self.channels:

@@ -84,8 +84,8 @@ async def test_a_bad_contact_is_refused_naming_the_field_and_nothing_is_stored(n
     assert missing.value.code() == grpc.StatusCode.NOT_FOUND
 
 
-async def test_an_oversized_user_id_from_a_service_is_refused(notification):
-    service = notification.api("booking", "service")
+async def test_an_oversized_user_id_from_an_admin_is_refused(notification):
+    service = notification.api("ops", "admin")
     with pytest.raises(grpc.aio.AioRpcError) as refused:
         await service.RegisterContact(contact(user_id="u" * 129))
     assert violated_fields(refused.value) == ["user_id"]

@@ -11,10 +11,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from runtime.auth import TokenKeys
 from stack.databases import Databases
-from stack.keys import generate_token_keys
-from stack.local import service_environment
+from stack.identity import Identities
+from stack.local import SERVICES, service_environment
 from stack.ports import free_port
 from stack.sandbox import SandboxGateway
 from tests.conftest import fresh_database, migrated_template
@@ -38,8 +37,8 @@ FAST = {
 
 
 @pytest.fixture(scope="session")
-def payment_keys() -> TokenKeys:
-    return generate_token_keys()
+def identities(tmp_path_factory: pytest.TempPathFactory) -> Identities:
+    return Identities(tmp_path_factory.mktemp("identity"), SERVICES)
 
 
 @pytest.fixture(scope="session")
@@ -97,7 +96,7 @@ async def payment(
     request: pytest.FixtureRequest,
     payment_db: str,
     nats_url: str,
-    payment_keys: TokenKeys,
+    identities: Identities,
     sandbox_server,
     webhook_port: int,
     stream,
@@ -105,7 +104,7 @@ async def payment(
 ) -> AsyncIterator[PaymentUnderTest]:
     marker = request.node.get_closest_marker("payment_env")
     metrics_port = free_port()
-    env = service_environment(payment_db, nats_url, payment_keys) | {
+    env = service_environment(payment_db, nats_url, identities.env("payment")) | {
         "NOBAT_GRPC_PORT": str(free_port()),
         "NOBAT_METRICS_PORT": str(metrics_port),
         "NOBAT_WEBHOOK_PORT": str(webhook_port),
@@ -120,7 +119,7 @@ async def payment(
     engine = create_async_engine(payment_db)
     under_test = PaymentUnderTest(
         process,
-        payment_keys,
+        identities,
         engine,
         f"http://127.0.0.1:{webhook_port}/webhooks/gateway",
         metrics_port=metrics_port,

@@ -27,8 +27,8 @@ from nobat.payment.v1 import payment_service_pb2 as pb
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from runtime.auth import TokenKeys, mint_token
 from runtime.events import BOOKING, CONSULTATION, EVENT_ID, EVENT_TYPE, PAYMENT, Stream
+from stack.identity import Identities
 from tests.processes import ServiceUnderTest, eventually
 
 SERVICE = "nobat.payment.v1.PaymentService"
@@ -58,14 +58,14 @@ def key() -> str:
 @dataclass
 class PaymentUnderTest:
     process: ServiceUnderTest
-    keys: TokenKeys
+    identities: Identities
     engine: AsyncEngine
     webhook_url: str
     metrics_port: int
     channels: list[grpc.aio.Channel] = field(default_factory=list)
 
     def api(self, role: str = "service", subject: str = "booking") -> PaymentApi:
-        token = mint_token(self.keys, subject, role)
+        token = self.identities.token(subject, role, to="payment")
         channel = grpc.aio.insecure_channel(self.process.address)
         self.channels.append(channel)
         return PaymentApi(

@@ -124,7 +124,7 @@ async def test_only_services_create_payments_and_only_admins_read_the_ledger(pay
 
 async def test_a_service_acts_only_on_its_own_kind_of_purchase(payment, sandbox):
     """Consultation's token opens nothing of a booking's payment: it can neither create
-    one, nor see, retry, confirm, refund or list one."""
+    one, nor see, retry or list one; confirming and refunding are no service's calls."""
     booking = await payment.api().create()
     await sandbox.pay(booking.attempts[-1].gateway_ref)
     paid = await payment.api().until(booking.id, pb.PAYMENT_STATUS_SUCCEEDED)
@@ -141,7 +141,8 @@ async def test_a_service_acts_only_on_its_own_kind_of_purchase(payment, sandbox)
     retry = pb.RetryPaymentRequest(idempotency_key=key(), payment_id=booking.id)
     assert await code_of(consultation.RetryPayment(retry)) == found
     confirm = pb.ConfirmPaymentRequest(idempotency_key=key(), payment_id=booking.id)
-    assert await code_of(consultation.ConfirmPayment(confirm)) == found
+    denied = grpc.StatusCode.PERMISSION_DENIED
+    assert await code_of(consultation.ConfirmPayment(confirm)) == denied
     refund = pb.RefundPaymentRequest(
         idempotency_key=key(), payment_id=booking.id, reason="requested_by_customer"
     )

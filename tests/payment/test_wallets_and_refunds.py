@@ -73,7 +73,7 @@ async def test_a_short_wallet_is_topped_up_then_pays_and_is_refunded_to_it(
     assert len(await events.wait_for(events_pb2.PaymentConfirmed, paid.id)) == 1
 
     refunded = (
-        await api.RefundPayment(
+        await payment.api("admin", "ops").RefundPayment(
             pb.RefundPaymentRequest(idempotency_key=key(), payment_id=paid.id, reason="slot_taken")
         )
     ).payment

@@ -10,10 +10,9 @@ from nats.js.errors import NotFoundError
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from runtime.auth import TokenKeys
 from runtime.schema import create_runtime_tables
 from stack.databases import Databases
-from stack.keys import generate_token_keys
+from stack.identity import Identities
 from stack.local import service_environment
 from stack.ports import free_port
 from tests.conftest import fresh_database
@@ -25,8 +24,9 @@ TEMPLATE = "probe_template"
 
 
 @pytest.fixture(scope="session")
-def token_keys() -> TokenKeys:
-    return generate_token_keys()
+def identities(tmp_path_factory: pytest.TempPathFactory) -> Identities:
+    """The identity provider and the services whose tokens the probe believes."""
+    return Identities(tmp_path_factory.mktemp("identity"), ("probe", "booking", "consultation"))
 
 
 @pytest.fixture(scope="session")
@@ -72,8 +72,8 @@ async def js(nats_url: str) -> AsyncIterator[nats.js.JetStreamContext]:
 
 
 @pytest.fixture
-def probe_env(probe_db: str, nats_url: str, token_keys: TokenKeys) -> dict[str, str]:
-    return service_environment(probe_db, nats_url, token_keys) | {
+def probe_env(probe_db: str, nats_url: str, identities: Identities) -> dict[str, str]:
+    return service_environment(probe_db, nats_url, identities.env("probe")) | {
         "NOBAT_GRPC_PORT": str(free_port()),
         "NOBAT_METRICS_PORT": str(free_port()),
         "NOBAT_CONSUMER_ACK_WAIT_SECONDS": "2",

@@ -134,7 +134,7 @@ def build(process: ServiceProcess) -> None:
             (grpc.method_handlers_generic_handler(SERVICE_NAME, handlers),)
         )
 
-    anyone = frozenset({auth.PATIENT, auth.DOCTOR, auth.ADMIN, auth.SERVICE})
+    anyone = frozenset({auth.PATIENT, auth.DOCTOR, auth.ADMIN, auth.as_service("booking")})
     process.add_servicer(
         add_to_server,
         None,

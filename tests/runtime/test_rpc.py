@@ -13,7 +13,12 @@ from google.rpc import error_details_pb2, status_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from runtime import auth
-from stack.keys import generate_token_keys
+from stack.identity import (
+    PROVIDER_AUDIENCE,
+    PROVIDER_ISSUER,
+    generate_token_keys,
+    user_token,
+)
 from tests.runtime.conftest import effect_counts
 from tests.runtime.probe import SERVICE_NAME
 
@@ -31,8 +36,14 @@ async def channel(probe):
         yield channel
 
 
-def token_for(keys, role: str, subject: str = "user-1", ttl: float = 60) -> str:
-    return auth.mint_token(keys, subject, role, ttl)
+@pytest.fixture
+def token_for(identities):
+    def token_for(role: str, subject: str = "user-1", ttl: float = 60) -> str:
+        if role == auth.SERVICE:
+            return identities.token("booking", role, to="probe", ttl=ttl)
+        return identities.token(subject, role, to="probe", ttl=ttl)
+
+    return token_for
 
 
 async def call(channel, method: str, request, response_type, token: str | None):
@@ -66,14 +77,14 @@ async def expect_code(awaitable, code: grpc.StatusCode) -> grpc.aio.AioRpcError:
     return caught.value
 
 
-async def test_calls_without_a_valid_token_are_unauthenticated(channel, token_keys):
+async def test_calls_without_a_valid_token_are_unauthenticated(channel, identities, token_for):
     empty = empty_pb2.Empty()
-    stranger_keys = generate_token_keys()
+    stranger_keys = generate_token_keys(key_id=identities.provider.key_id)
     for token in [
         None,
         "not-a-jwt",
-        token_for(token_keys, auth.ADMIN, ttl=-60),  # expired a minute ago
-        token_for(stranger_keys, auth.ADMIN),  # signed with someone else's key
+        token_for(auth.ADMIN, ttl=-60),  # expired a minute ago
+        user_token(stranger_keys, "user-1", auth.ADMIN),  # the provider's kid, another key
         jwt.encode(
             {"sub": "x", "role": "admin"}, "a-shared-secret-nobody-should-accept", algorithm="HS256"
         ),
@@ -84,21 +95,37 @@ async def test_calls_without_a_valid_token_are_unauthenticated(channel, token_ke
         )
 
 
-async def test_malformed_claims_and_long_lived_tokens_are_unauthenticated(channel, token_keys):
+def signed_as(keys, **claims: object) -> str:
+    """A token of the identity provider's with `claims` changed."""
+    now = int(time.time())
+    base = {
+        "sub": "user-1",
+        "realm_access": {"roles": ["admin", "offline_access"]},
+        "aud": PROVIDER_AUDIENCE,
+        "iss": PROVIDER_ISSUER,
+        "iat": now,
+        "exp": now + 60,
+    } | claims
+    headers = {"kid": keys.key_id}
+    return jwt.encode(base, keys.signing_key, algorithm=keys.algorithm, headers=headers)
+
+
+async def test_malformed_claims_and_long_lived_tokens_are_unauthenticated(
+    channel, identities, token_for
+):
     def signed(**claims: object) -> str:
-        now = int(time.time())
-        base = {"sub": "user-1", "role": "admin", "aud": "nobat", "iss": "nobat"}
-        base |= {"iat": now, "exp": now + 60} | claims
-        return jwt.encode(base, token_keys.signing_key, algorithm=token_keys.algorithm)
+        return signed_as(identities.provider, **claims)
 
     for token in [
         signed(sub=""),
         signed(sub="   "),
-        signed(role=["admin"]),  # a list where a string belongs
-        signed(role={"name": "admin"}),
-        signed(role="superuser"),
+        signed(realm_access={"roles": [["admin"]]}),  # a list where a string belongs
+        signed(realm_access=["admin"]),  # a list where an object belongs
+        signed(realm_access={"roles": ["superuser"]}),
+        signed(realm_access={"roles": ["admin", "doctor"]}),  # two roles: which one?
+        signed(role="admin", realm_access={}),  # a role outside the configured claim
         signed(iat=int(time.time()), exp=int(time.time()) + 2 * 3600),  # lives two hours
-        token_for(token_keys, auth.ADMIN, ttl=3601),
+        token_for(auth.ADMIN, ttl=3601),
     ]:
         await expect_code(
             call(channel, "Administer", empty_pb2.Empty(), empty_pb2.Empty, token),
@@ -110,20 +137,74 @@ async def test_malformed_claims_and_long_lived_tokens_are_unauthenticated(channe
     )
 
 
-async def test_an_rpc_that_streams_requests_in_is_refused_whoever_calls(channel, token_keys):
+async def test_each_issuer_asserts_only_what_it_may(channel, identities, token_for):
+    """The identity provider asserts users, never a service; a service asserts only
+    itself, only to the service its token is addressed to, for a few minutes."""
+    booking = identities.service_keys["booking"]
+
+    def from_booking(**claims: object) -> str:
+        now = int(time.time())
+        base = {"sub": "booking", "role": "service", "iss": "nobat-booking"}
+        base |= {"aud": "nobat-probe", "iat": now, "exp": now + 60} | claims
+        headers = {"kid": booking.key_id}
+        return jwt.encode(base, booking.signing_key, algorithm=booking.algorithm, headers=headers)
+
+    # Each forgery, and the reason it must be refused for.
+    refused = [
+        (
+            signed_as(identities.provider, sub="booking", realm_access={"roles": ["service"]}),
+            "may not assert the role service",
+        ),
+        (signed_as(identities.provider, iss="https://id.example.net/"), "unknown issuer"),
+        (from_booking(role="admin"), "may not assert the role admin"),
+        (from_booking(sub="consultation"), "may only name booking"),
+        (from_booking(iss="nobat-consultation"), "unknown key"),
+        (from_booking(aud="nobat-payment"), "Audience"),
+        # A service's key is believed for its own tokens only, not for a user's.
+        (
+            jwt.encode(
+                {
+                    "sub": "user-1",
+                    "realm_access": {"roles": ["admin"]},
+                    "aud": PROVIDER_AUDIENCE,
+                    "iss": PROVIDER_ISSUER,
+                    "iat": int(time.time()),
+                    "exp": int(time.time()) + 60,
+                },
+                booking.signing_key,
+                algorithm=booking.algorithm,
+                headers={"kid": booking.key_id},
+            ),
+            "unknown key",
+        ),
+        (signed_as(generate_token_keys(key_id="provider-2030")), "unknown key"),
+        (from_booking(exp=int(time.time()) + 3600), "longer than"),
+    ]
+    for token, reason in refused:
+        error = await expect_code(
+            call(channel, "Sleep", wrappers_pb2.DoubleValue(value=0), empty_pb2.Empty, token),
+            grpc.StatusCode.UNAUTHENTICATED,
+        )
+        assert reason in error.details()
+    # The same calls, as each issuer may make them.
+    for token in (from_booking(), token_for(auth.PATIENT)):
+        await call(channel, "Sleep", wrappers_pb2.DoubleValue(value=0), empty_pb2.Empty, token)
+
+
+async def test_an_rpc_that_streams_requests_in_is_refused_whoever_calls(channel, token_for):
     upload = channel.stream_unary(
         f"/{SERVICE_NAME}/Upload",
         request_serializer=lambda m: m.SerializeToString(),
         response_deserializer=empty_pb2.Empty.FromString,
     )
-    for metadata in ([], [("authorization", f"Bearer {token_for(token_keys, auth.ADMIN)}")]):
+    for metadata in ([], [("authorization", f"Bearer {token_for(auth.ADMIN)}")]):
         await expect_code(
             upload(iter([empty_pb2.Empty()]), metadata=metadata, timeout=10),
             grpc.StatusCode.PERMISSION_DENIED,
         )
 
 
-async def test_a_role_not_allowed_for_a_method_is_permission_denied(channel, token_keys):
+async def test_a_role_not_allowed_for_a_method_is_permission_denied(channel, token_for):
     for role in (auth.PATIENT, auth.DOCTOR, auth.SERVICE):
         await expect_code(
             call(
@@ -131,7 +212,7 @@ async def test_a_role_not_allowed_for_a_method_is_permission_denied(channel, tok
                 "Administer",
                 empty_pb2.Empty(),
                 empty_pb2.Empty,
-                token_for(token_keys, role),
+                token_for(role),
             ),
             grpc.StatusCode.PERMISSION_DENIED,
         )
@@ -141,7 +222,7 @@ async def test_a_role_not_allowed_for_a_method_is_permission_denied(channel, tok
             "Administer",
             empty_pb2.Empty(),
             empty_pb2.Empty,
-            token_for(token_keys, auth.ADMIN),
+            token_for(auth.ADMIN),
         )
         == empty_pb2.Empty()
     )
@@ -155,7 +236,7 @@ async def test_health_and_reflection_need_no_token(channel):
 
 
 async def test_bad_input_is_invalid_argument_naming_the_field_and_changes_nothing(
-    channel, token_keys, engine
+    channel, token_for, engine
 ):
     error = await expect_code(
         call(
@@ -163,7 +244,7 @@ async def test_bad_input_is_invalid_argument_naming_the_field_and_changes_nothin
             "Charge",
             charge_request("k1", -5),
             struct_pb2.Struct,
-            token_for(token_keys, auth.PATIENT),
+            token_for(auth.PATIENT),
         ),
         grpc.StatusCode.INVALID_ARGUMENT,
     )
@@ -174,7 +255,7 @@ async def test_bad_input_is_invalid_argument_naming_the_field_and_changes_nothin
 
 
 async def test_an_unexpected_error_is_internal_with_a_correlation_id_and_no_traceback(
-    channel, token_keys, probe
+    channel, token_for, probe
 ):
     error = await expect_code(
         call(
@@ -182,7 +263,7 @@ async def test_an_unexpected_error_is_internal_with_a_correlation_id_and_no_trac
             "Crash",
             empty_pb2.Empty(),
             empty_pb2.Empty,
-            token_for(token_keys, auth.PATIENT),
+            token_for(auth.PATIENT),
         ),
         grpc.StatusCode.INTERNAL,
     )
@@ -196,9 +277,9 @@ async def test_an_unexpected_error_is_internal_with_a_correlation_id_and_no_trac
 
 
 async def test_the_same_key_and_request_gets_the_first_answer_and_one_effect(
-    channel, token_keys, engine
+    channel, token_for, engine
 ):
-    token = token_for(token_keys, auth.PATIENT)
+    token = token_for(auth.PATIENT)
     first = await call(channel, "Charge", charge_request("same", 100), struct_pb2.Struct, token)
     again = await call(channel, "Charge", charge_request("same", 100), struct_pb2.Struct, token)
     assert again == first
@@ -206,9 +287,9 @@ async def test_the_same_key_and_request_gets_the_first_answer_and_one_effect(
 
 
 async def test_the_same_key_with_a_different_request_is_invalid_argument(
-    channel, token_keys, engine
+    channel, token_for, engine
 ):
-    token = token_for(token_keys, auth.PATIENT)
+    token = token_for(auth.PATIENT)
     await call(channel, "Charge", charge_request("reused", 100), struct_pb2.Struct, token)
     error = await expect_code(
         call(channel, "Charge", charge_request("reused", 999), struct_pb2.Struct, token),
@@ -219,9 +300,9 @@ async def test_the_same_key_with_a_different_request_is_invalid_argument(
 
 
 async def test_concurrent_identical_requests_have_one_effect_and_one_answer(
-    channel, token_keys, engine
+    channel, token_for, engine
 ):
-    token = token_for(token_keys, auth.PATIENT)
+    token = token_for(auth.PATIENT)
     answers = await asyncio.gather(
         *(
             call(channel, "Charge", charge_request("racing", 7), struct_pb2.Struct, token)
@@ -232,27 +313,27 @@ async def test_concurrent_identical_requests_have_one_effect_and_one_answer(
     assert await effect_counts(engine) == {"charge 7": 1}
 
 
-async def test_keys_are_per_caller(channel, token_keys, engine):
+async def test_keys_are_per_caller(channel, token_for, engine):
     one = await call(
         channel,
         "Charge",
         charge_request("k", 5),
         struct_pb2.Struct,
-        token_for(token_keys, auth.PATIENT, "p1"),
+        token_for(auth.PATIENT, "p1"),
     )
     two = await call(
         channel,
         "Charge",
         charge_request("k", 5),
         struct_pb2.Struct,
-        token_for(token_keys, auth.PATIENT, "p2"),
+        token_for(auth.PATIENT, "p2"),
     )
     assert one["charge_id"] != two["charge_id"]
     assert await effect_counts(engine) == {"charge 5": 2}
 
 
 async def test_shutdown_reports_not_serving_and_lets_in_flight_calls_finish(
-    probe, channel, token_keys
+    probe, channel, token_for
 ):
     health = health_pb2_grpc.HealthStub(channel)
     watch = health.Watch(health_pb2.HealthCheckRequest())
@@ -272,7 +353,7 @@ async def test_shutdown_reports_not_serving_and_lets_in_flight_calls_finish(
             "Sleep",
             wrappers_pb2.DoubleValue(value=1.5),
             empty_pb2.Empty,
-            token_for(token_keys, auth.PATIENT),
+            token_for(auth.PATIENT),
         )
     )
     await asyncio.sleep(0.3)

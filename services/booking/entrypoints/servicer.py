@@ -42,7 +42,7 @@ from services.booking.handlers.stores import Stores
 
 R = TypeVar("R", bound=Message)
 
-PATIENT, DOCTOR, ADMIN, SERVICE = auth.PATIENT, auth.DOCTOR, auth.ADMIN, auth.SERVICE
+PATIENT, DOCTOR, ADMIN = auth.PATIENT, auth.DOCTOR, auth.ADMIN
 MAX_TEXT = 500
 
 
@@ -187,7 +187,7 @@ class BookingServicer(booking_service_pb2_grpc.BookingServiceServicer):
         uow = self.ctx.unit_of_work()
         async with uow:
             doctor = await doctors.load_doctor(Stores(uow.session), request.doctor_id)
-        if not doctor.active and not auth.current_caller().is_(ADMIN, SERVICE):
+        if not doctor.active and not auth.current_caller().is_(ADMIN):
             raise doctors.DoctorNotFound(request.doctor_id)
         return pb.GetDoctorResponse(doctor=doctor_message(doctor))
 
@@ -354,22 +354,23 @@ class BookingServicer(booking_service_pb2_grpc.BookingServiceServicer):
         )
 
 
-EVERYONE = frozenset({PATIENT, DOCTOR, ADMIN, SERVICE})
+# No service calls booking: its RPCs serve the gateway's users.
+EVERYONE = frozenset({PATIENT, DOCTOR, ADMIN})
 ADMINS = frozenset({ADMIN})
 
 ACCESS = {
     "CreateDoctor": ADMINS,
     "UpdateDoctor": ADMINS,
     "SetWeeklyAvailability": ADMINS,
-    "GetWeeklyAvailability": frozenset({DOCTOR, ADMIN, SERVICE}),
+    "GetWeeklyAvailability": frozenset({DOCTOR, ADMIN}),
     "GetDoctor": EVERYONE,
     "ListDoctors": EVERYONE,
     "ListSlots": EVERYONE,
     "StartCheckout": frozenset({PATIENT}),
-    "GetCheckout": frozenset({PATIENT, ADMIN, SERVICE}),
+    "GetCheckout": frozenset({PATIENT, ADMIN}),
     "RetryCheckout": frozenset({PATIENT}),
     "ListReservations": frozenset({PATIENT, DOCTOR, ADMIN}),
-    "GetReservation": frozenset({PATIENT, DOCTOR, ADMIN, SERVICE}),
+    "GetReservation": EVERYONE,
     "CancelReservation": frozenset({PATIENT, DOCTOR, ADMIN}),
     "RescheduleReservation": frozenset({PATIENT}),
 }

@@ -10,7 +10,6 @@ class Role(Enum):
     PATIENT = "patient"
     DOCTOR = "doctor"
     ADMIN = "admin"
-    SERVICE = "service"
 
 
 @dataclass(frozen=True)
@@ -29,5 +28,5 @@ class Caller:
 
     @property
     def is_staff(self) -> bool:
-        """Admins and services see every record (and every look is audited)."""
-        return self.role in (Role.ADMIN, Role.SERVICE)
+        """Admins see every record (and every look is audited)."""
+        return self.role is Role.ADMIN

@@ -44,7 +44,7 @@ from services.consultation.handlers import clinical, purchases
 from services.consultation.handlers.context import Context
 
 R = TypeVar("R", bound=Message)
-PATIENT, DOCTOR, ADMIN, SERVICE = auth.PATIENT, auth.DOCTOR, auth.ADMIN, auth.SERVICE
+PATIENT, DOCTOR, ADMIN = auth.PATIENT, auth.DOCTOR, auth.ADMIN
 # How often a chat stream looks for new messages while the conversation is quiet.
 STREAM_POLL_SECONDS = 0.5
 
@@ -308,16 +308,18 @@ class ConsultationServicer(consultation_service_pb2_grpc.ConsultationServiceServ
         )
 
 
-EVERYONE = frozenset({PATIENT, DOCTOR, ADMIN, SERVICE})
+# No service calls consultation: clinical data is read by its patients, doctors and admins
+# through the gateway, and by no other service.
+EVERYONE = frozenset({PATIENT, DOCTOR, ADMIN})
 ADMINS = frozenset({ADMIN})
 DOCTORS = frozenset({DOCTOR})
 
 ACCESS = {
     "StartIntake": frozenset({PATIENT}),
     "StartCheckout": frozenset({PATIENT}),
-    "GetCheckout": frozenset({PATIENT, ADMIN, SERVICE}),
+    "GetCheckout": frozenset({PATIENT, ADMIN}),
     "RetryCheckout": frozenset({PATIENT}),
-    "GetClinicalSession": frozenset({PATIENT, ADMIN, SERVICE}),
+    "GetClinicalSession": frozenset({PATIENT, ADMIN}),
     "SubmitSymptoms": frozenset({PATIENT}),
     "GetConsultation": EVERYONE,
     "ListConsultations": frozenset({PATIENT, DOCTOR}),

@@ -26,7 +26,7 @@ from services.notification.domain.errors import ContactNotFound
 from services.notification.handlers import contacts, inbox
 from services.notification.handlers.context import Context
 
-PATIENT, DOCTOR, ADMIN, SERVICE = auth.PATIENT, auth.DOCTOR, auth.ADMIN, auth.SERVICE
+PATIENT, DOCTOR, ADMIN = auth.PATIENT, auth.DOCTOR, auth.ADMIN
 MAX_ID = 128
 MAX_IDS = 100
 
@@ -40,14 +40,14 @@ def _id(value: str, field: str) -> str:
 
 
 def _contact_owner(requested: str, *, reading: bool) -> str:
-    """Whose contact: the caller's own, or the named user's for services and admins."""
+    """Whose contact: the caller's own, or the named user's for admins."""
     caller = auth.current_caller()
-    if caller.is_(ADMIN, SERVICE):
+    if caller.is_(ADMIN):
         return _id(requested, "user_id")
     if requested and requested != caller.subject:
         if reading:
             raise ContactNotFound(requested)
-        raise errors.PermissionDenied("only services and admins register another user's contact")
+        raise errors.PermissionDenied("only admins register another user's contact")
     return caller.subject
 
 
@@ -140,12 +140,12 @@ class NotificationServicer(notification_service_pb2_grpc.NotificationServiceServ
             yield pb.StreamNotificationsResponse(notification=notification_message(notification))
 
 
-EVERYONE = frozenset({PATIENT, DOCTOR, ADMIN, SERVICE})
+# No service calls notification: it learns what to say from events.
 USERS = frozenset({PATIENT, DOCTOR, ADMIN})
 
 ACCESS = {
-    "RegisterContact": EVERYONE,
-    "GetContact": EVERYONE,
+    "RegisterContact": USERS,
+    "GetContact": USERS,
     "ListNotifications": USERS,
     "MarkRead": USERS,
     "StreamNotifications": USERS,

@@ -66,14 +66,14 @@ def _purchasing_service() -> str | None:
 
 
 def _subject(requested: str, field: str = "patient_id") -> str:
-    """Whose wallet, list or payouts: the caller's own, or anyone's for admins and services."""
+    """Whose wallet, list or payouts: the caller's own, or anyone's for admins."""
     caller = auth.current_caller()
-    if caller.is_(ADMIN, SERVICE):
+    if caller.is_(ADMIN):
         if not requested:
-            raise errors.InvalidArgument(field, "is required for admin and service callers")
+            raise errors.InvalidArgument(field, "is required for admin callers")
         return requested
     if requested and requested != caller.subject:
-        raise errors.PermissionDenied(f"only admins and services may name another {field}")
+        raise errors.PermissionDenied(f"only admins may name another {field}")
     return caller.subject
 
 
@@ -284,17 +284,21 @@ class PaymentServicer(payment_service_pb2_grpc.PaymentServiceServicer):
         return page, encode_page_token(page[-1][0]) if len(found) > size else ""
 
 
-EVERYONE_PAYING = frozenset({PATIENT, SERVICE, ADMIN})
+# The services that buy through payment, each for its own kind of purchase only: they
+# open payments and retry them for their patients, and read their own kind's. Refunds
+# reach payment as their RefundRequested events, never as calls.
+PURCHASERS = frozenset({auth.as_service("booking"), auth.as_service("consultation")})
+PAYERS = frozenset({PATIENT, ADMIN})
 
 ACCESS = {
-    "CreatePayment": frozenset({SERVICE}),
-    "GetPayment": EVERYONE_PAYING,
-    "ListPayments": EVERYONE_PAYING,
-    "RetryPayment": frozenset({PATIENT, SERVICE}),
-    "ConfirmPayment": frozenset({PATIENT, SERVICE}),
-    "RefundPayment": frozenset({SERVICE, ADMIN}),
-    "GetWallet": EVERYONE_PAYING,
-    "ListWalletTransactions": EVERYONE_PAYING,
+    "CreatePayment": PURCHASERS,
+    "GetPayment": PAYERS | PURCHASERS,
+    "ListPayments": PAYERS | PURCHASERS,
+    "RetryPayment": PURCHASERS | {PATIENT},
+    "ConfirmPayment": frozenset({PATIENT}),
+    "RefundPayment": frozenset({ADMIN}),
+    "GetWallet": PAYERS,
+    "ListWalletTransactions": PAYERS,
     "TopUpWallet": frozenset({PATIENT}),
     "ListPayouts": frozenset({DOCTOR, ADMIN}),
     "ListLedgerEntries": frozenset({ADMIN}),

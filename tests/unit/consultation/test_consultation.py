@@ -274,10 +274,10 @@ def test_a_decline_with_nobody_else_on_shift_refunds_the_patient_in_full_once():
     assert consultation.refund_if_untaken(LATER + timedelta(days=2)) is False
 
 
-def test_a_consultation_is_visible_to_its_patient_its_doctor_and_staff():
+def test_a_consultation_is_visible_to_its_patient_its_doctor_and_admins():
     consultation = a_consultation(on_shift=[a_doctor()])
 
-    for caller in (PATIENT, doctor_caller(), Caller("svc", Role.SERVICE)):
+    for caller in (PATIENT, doctor_caller(), Caller("ops", Role.ADMIN)):
         consultation.ensure_visible_to(caller)
     for caller in (Caller("patient-2", Role.PATIENT), doctor_caller("doctor-2")):
         with pytest.raises(ConsultationNotFound):
