@@ -8,6 +8,7 @@ from datetime import timedelta
 from runtime.auth import TokenKeys
 from runtime.config import Env
 from runtime.instants import CLOCK_SHIFT_SETTING, Clock, shifted_clock
+from runtime.tls import TlsSettings
 
 
 @dataclass(frozen=True)
@@ -27,6 +28,7 @@ class RuntimeSettings:
     jwks_file: str | None
     log_level: str
     clock: Clock
+    tls: TlsSettings
 
     @classmethod
     def from_env(cls, env: Env) -> RuntimeSettings:
@@ -52,4 +54,5 @@ class RuntimeSettings:
             jwks_file=env.str("NOBAT_JWKS_FILE", None),
             log_level=env.str("NOBAT_LOG_LEVEL", "INFO"),
             clock=shifted_clock(timedelta(seconds=env.float(CLOCK_SHIFT_SETTING, 0.0))),
+            tls=TlsSettings.from_env(env),
         )

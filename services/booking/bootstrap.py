@@ -47,7 +47,10 @@ def booking_settings(env: Env) -> BookingSettings:
 
 def build(process: ServiceProcess, env: Env) -> None:
     payments = PaymentClient(
-        env.str("NOBAT_PAYMENT_ADDRESS"), process.settings.token_keys, caller="booking"
+        env.str("NOBAT_PAYMENT_ADDRESS"),
+        process.settings.token_keys,
+        caller="booking",
+        identity=process.settings.tls.identity,
     )
     process.on_shutdown(payments.close)
     ctx = Context(

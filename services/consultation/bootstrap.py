@@ -51,7 +51,10 @@ def consultation_settings(env: Env) -> ConsultationSettings:
 
 def build(process: ServiceProcess, env: Env) -> None:
     payments = PaymentClient(
-        env.str("NOBAT_PAYMENT_ADDRESS"), process.settings.token_keys, caller="consultation"
+        env.str("NOBAT_PAYMENT_ADDRESS"),
+        process.settings.token_keys,
+        caller="consultation",
+        identity=process.settings.tls.identity,
     )
     process.on_shutdown(payments.close)
     ctx = Context(
