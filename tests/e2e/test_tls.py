@@ -27,6 +27,7 @@ from nobat.booking.v1 import booking_service_pb2_grpc
 from runtime.wiring import OBSERVER, inbox_prefix
 from stack.local import SERVICES
 from tests.e2e.flows import AWAITING, CONFIRMED, running_stack
+from tests.e2e.test_booking_flows import reservations_of
 from tests.instants import LEAP_DAY
 
 pytestmark = pytest.mark.e2e
@@ -70,8 +71,7 @@ async def test_a_paid_booking_becomes_a_reservation_over_tls_everywhere(nobat):
     await nobat.pay(checkout)
     # PaymentConfirmed reached booking over NATS; both wrote to their databases.
     confirmed = await nobat.checkout_until(patient, checkout.id, CONFIRMED)
-    reply = await patient.booking.ListReservations(bpb.ListReservationsRequest())
-    [reservation] = reply.reservations
+    [reservation] = await reservations_of(patient)
     assert reservation.id == confirmed.reservation_id
     assert (reservation.slot_id, reservation.payment_id) == (slot.id, checkout.payment_id)
 
