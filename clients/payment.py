@@ -22,6 +22,7 @@ from nobat.payment.v1 import payment_service_pb2_grpc
 
 from runtime import errors
 from runtime.rpc import client_channel
+from runtime.tls import Identity
 
 _METHODS = {
     "gateway": checkout_pb2.PAYMENT_METHOD_GATEWAY,
@@ -70,10 +71,14 @@ WALLET_SHORT = "INSUFFICIENT_WALLET_BALANCE"
 
 
 class PaymentClient:
-    def __init__(self, address: str, token: Callable[[], str]) -> None:
+    def __init__(
+        self, address: str, token: Callable[[], str], identity: Identity | None = None
+    ) -> None:
         self._address = address
         # The calling service's own token, addressed to payment (ServiceProcess.service_token).
         self._token = token
+        # Mutual TLS to payment as this service's pod, when it has an identity.
+        self._identity = identity
         self._channel: grpc.aio.Channel | None = None
 
     @property
@@ -81,7 +86,12 @@ class PaymentClient:
         # Made on first use: a grpc.aio channel belongs to the event loop it was made on,
         # and the composition root runs before the service's loop starts.
         if self._channel is None:
-            self._channel = client_channel(self._address, self._token, [SERVICE])
+            self._channel = client_channel(
+                self._address,
+                self._token,
+                [SERVICE],
+                self._identity.channel_credentials() if self._identity else None,
+            )
         return payment_service_pb2_grpc.PaymentServiceStub(self._channel)
 
     async def close(self) -> None:

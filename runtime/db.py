@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import ssl
 import uuid
 from collections.abc import Awaitable, Callable
 from types import TracebackType
@@ -29,15 +30,25 @@ T = TypeVar("T")
 RETRYABLE_SQLSTATES = {"40001", "40P01"}
 
 
-def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
+def create_engine(
+    url: str, *, pool_size: int = 10, ssl: ssl.SSLContext | None = None
+) -> AsyncEngine:
+    """`ssl`: TLS to PostgreSQL, verified as the context says (runtime.tls); None: plaintext."""
     return _create_async_engine(
         url,
         pool_size=pool_size,
         max_overflow=pool_size,
         pool_pre_ping=True,
-        # Mapped objects stay readable after commit; handlers return them to the caller.
-        connect_args={"server_settings": {"application_name": "nobat"}},
+        connect_args=connect_args(ssl),
     )
+
+
+def connect_args(ssl: ssl.SSLContext | None) -> dict:
+    """What asyncpg is given on every connection of an engine."""
+    args: dict = {"server_settings": {"application_name": "nobat"}}
+    if ssl is not None:
+        args["ssl"] = ssl
+    return args
 
 
 def sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -17,6 +17,7 @@ from runtime.logs import configure_logging
 from runtime.migrations import upgrade
 from runtime.service import ServiceProcess, run_until_stopped
 from runtime.settings import RuntimeSettings
+from runtime.tls import TlsSettings
 from runtime.wiring import WIRING
 
 
@@ -33,7 +34,11 @@ def main(
     env = Env()
     try:
         if command == "migrate":
-            upgrade(migrations, env.str("NOBAT_DATABASE_URL"))
+            upgrade(
+                migrations,
+                env.str("NOBAT_DATABASE_URL"),
+                ssl=TlsSettings.from_env(env).database_context(),
+            )
             return
         settings = RuntimeSettings.from_env(env)
         configure_logging(name, settings.log_level)

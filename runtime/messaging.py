@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import ssl
 
 import nats
 from nats.aio.client import Client
@@ -15,7 +16,12 @@ from runtime.events import Stream
 log = logging.getLogger(__name__)
 
 
-async def connect(url: str, name: str, inbox_prefix: str = "_INBOX") -> Client:
+async def connect(
+    url: str, name: str, inbox_prefix: str = "_INBOX", tls: ssl.SSLContext | None = None
+) -> Client:
+    """`tls`: verifies the server and presents the client's certificate (runtime.tls);
+    the server's certificate must name the URL's host."""
+
     async def on_error(exc: Exception) -> None:
         log.warning("nats error: %s", exc)
 
@@ -38,6 +44,7 @@ async def connect(url: str, name: str, inbox_prefix: str = "_INBOX") -> Client:
         max_reconnect_attempts=-1,
         reconnect_time_wait=0.5,
         connect_timeout=5,
+        tls=tls,
     )
 
 

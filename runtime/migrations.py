@@ -8,6 +8,7 @@ runtime's, so the four databases are migrated one way and nothing is copied.
 from __future__ import annotations
 
 import asyncio
+import ssl
 from pathlib import Path
 
 from alembic import command, context
@@ -16,11 +17,17 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
+from runtime.db import connect_args
+
 SHARED = Path(__file__).parent / "alembic"
 
 
-def alembic_config(migrations_dir: Path, database_url: str) -> Config:
+def alembic_config(
+    migrations_dir: Path, database_url: str, ssl: ssl.SSLContext | None = None
+) -> Config:
     config = Config()
+    # Objects reach env.py through attributes; the ini options hold strings only.
+    config.attributes["connect_args"] = connect_args(ssl)
     config.set_main_option("script_location", str(SHARED))
     config.set_main_option("path_separator", "space")
     config.set_main_option("version_locations", f"{SHARED / 'versions'} {migrations_dir}")
@@ -29,9 +36,15 @@ def alembic_config(migrations_dir: Path, database_url: str) -> Config:
     return config
 
 
-def upgrade(migrations_dir: Path, database_url: str, revision: str = "head") -> None:
-    """Bring a database up to `revision`; safe to run at every start (already there: no-op)."""
-    command.upgrade(alembic_config(migrations_dir, database_url), revision)
+def upgrade(
+    migrations_dir: Path,
+    database_url: str,
+    revision: str = "head",
+    ssl: ssl.SSLContext | None = None,
+) -> None:
+    """Bring a database up to `revision`; safe to run at every start (already there: no-op).
+    `ssl`: TLS to PostgreSQL, as the services connect (runtime.tls)."""
+    command.upgrade(alembic_config(migrations_dir, database_url, ssl), revision)
 
 
 def run_migrations() -> None:
@@ -44,7 +57,11 @@ def run_migrations() -> None:
             context.run_migrations()
 
     async def main() -> None:
-        engine = create_async_engine(url, poolclass=NullPool)
+        engine = create_async_engine(
+            url,
+            poolclass=NullPool,
+            connect_args=context.config.attributes.get("connect_args", connect_args(None)),
+        )
         try:
             async with engine.connect() as connection:
                 await connection.run_sync(migrate)

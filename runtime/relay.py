@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import ssl
 import time
 
 import asyncpg
@@ -33,6 +34,7 @@ class OutboxRelay:
         js: JetStreamContext,
         *,
         listen_dsn: str,
+        listen_ssl: ssl.SSLContext | None = None,
         batch_size: int = 100,
         poll_interval: float = 1.0,
         publish_timeout: float = 5.0,
@@ -40,6 +42,7 @@ class OutboxRelay:
         self._engine = engine
         self._js = js
         self._listen_dsn = listen_dsn
+        self._listen_ssl = listen_ssl
         self._batch_size = batch_size
         self._poll_interval = poll_interval
         self._publish_timeout = publish_timeout
@@ -88,7 +91,9 @@ class OutboxRelay:
         if self._listener is not None and not self._listener.is_closed():
             return
         try:
-            self._listener = await asyncpg.connect(self._listen_dsn, timeout=5)
+            self._listener = await asyncpg.connect(
+                self._listen_dsn, ssl=self._listen_ssl, timeout=5
+            )
             await self._listener.add_listener(OUTBOX_CHANNEL, lambda *_: self._wake.set())
         except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
             self._listener = None

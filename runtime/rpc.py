@@ -237,6 +237,15 @@ def create_server(
     return server, health_servicer
 
 
+def health_server(health_servicer: health.aio.HealthServicer) -> grpc.aio.Server:
+    """A server of grpc.health.v1 alone, in plaintext, for probes that cannot speak TLS
+    (kubelet's). It shares the main server's servicer, so it reports what that one does,
+    NOT_SERVING during shutdown included; it answers nothing else."""
+    server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    return server
+
+
 def enable_reflection(server: grpc.aio.Server, service_names: list[str]) -> None:
     names = [*service_names, health.SERVICE_NAME, reflection.SERVICE_NAME]
     reflection.enable_server_reflection(names, server)
@@ -272,9 +281,13 @@ class _BearerToken(grpc.aio.UnaryUnaryClientInterceptor, grpc.aio.UnaryStreamCli
 
 
 def client_channel(
-    target: str, token: Callable[[], str], service_names: list[str]
+    target: str,
+    token: Callable[[], str],
+    service_names: list[str],
+    credentials: grpc.ChannelCredentials | None = None,
 ) -> grpc.aio.Channel:
-    """A channel to another nobat service, retrying UNAVAILABLE with backoff.
+    """A channel to another nobat service, retrying UNAVAILABLE with backoff; over TLS
+    with `credentials` (runtime.tls), in plaintext without.
 
     gRPC retries only what never reached the server's handler or what the server
     reports UNAVAILABLE; every nobat mutating RPC takes an idempotency key, so a retry
@@ -295,11 +308,11 @@ def client_channel(
             }
         ]
     }
-    return grpc.aio.insecure_channel(
-        target,
-        options=[
-            ("grpc.enable_retries", 1),
-            ("grpc.service_config", json.dumps(service_config)),
-        ],
-        interceptors=[_BearerToken(token)],
-    )
+    options = [
+        ("grpc.enable_retries", 1),
+        ("grpc.service_config", json.dumps(service_config)),
+    ]
+    interceptors = [_BearerToken(token)]
+    if credentials is None:
+        return grpc.aio.insecure_channel(target, options=options, interceptors=interceptors)
+    return grpc.aio.secure_channel(target, credentials, options=options, interceptors=interceptors)

@@ -61,7 +61,10 @@ class ServiceProcess:
         self.http_ports: list[int] = []
         self._stop = asyncio.Event()
         self.port: int | None = None
-        self.engine = create_engine(settings.database_url)
+        self.health_port: int | None = None
+        # Built once: every PostgreSQL connection of the process (pool, LISTEN) uses it.
+        self.database_ssl = settings.tls.database_context()
+        self.engine = create_engine(settings.database_url, ssl=self.database_ssl)
         self._sessions = sessionmaker(self.engine)
 
     def unit_of_work(self) -> UnitOfWork:
@@ -121,8 +124,12 @@ class ServiceProcess:
         if self._serve_metrics:
             metrics.serve_metrics(self.settings.metrics_port)
 
+        identity = self.settings.tls.identity
         nc = await messaging.connect(
-            self.settings.nats_url, name=self.name, inbox_prefix=inbox_prefix(self.name)
+            self.settings.nats_url,
+            name=self.name,
+            inbox_prefix=inbox_prefix(self.name),
+            tls=identity.client_context() if identity else None,
         )
         js = nc.jetstream()
         if self._wiring.publishes is not None:
@@ -160,7 +167,15 @@ class ServiceProcess:
         for add_to_server, servicer, _, _ in self._servicers:
             add_to_server(servicer, server)
         rpc.enable_reflection(server, service_names)
-        self.port = server.add_insecure_port(f"0.0.0.0:{self.settings.grpc_port}")
+        address = f"0.0.0.0:{self.settings.grpc_port}"
+        probes = None
+        if identity is None:
+            self.port = server.add_insecure_port(address)
+        else:
+            self.port = server.add_secure_port(address, identity.server_credentials())
+            probes = rpc.health_server(health)
+            self.health_port = probes.add_insecure_port(f"0.0.0.0:{self.settings.tls.health_port}")
+            await probes.start()
         await server.start()
 
         runners = []
@@ -172,7 +187,12 @@ class ServiceProcess:
             runners.append(runner)
             self.http_ports.append(site._server.sockets[0].getsockname()[1])
 
-        relay = OutboxRelay(self.engine, js, listen_dsn=listen_dsn(self.settings.database_url))
+        relay = OutboxRelay(
+            self.engine,
+            js,
+            listen_dsn=listen_dsn(self.settings.database_url),
+            listen_ssl=self.database_ssl,
+        )
         tasks = [asyncio.create_task(relay.run(), name="outbox-relay")]
         consuming = [asyncio.create_task(c.run(), name=f"consumer-{c.name}") for c in consumers]
         tasks += [
@@ -190,6 +210,8 @@ class ServiceProcess:
             log.info("%s shutting down", self.name)
             await health.enter_graceful_shutdown()
             await server.stop(self.settings.shutdown_grace)
+            if probes is not None:
+                await probes.stop(None)
             for runner in runners:
                 await runner.cleanup()
             for consumer in consumers:

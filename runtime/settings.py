@@ -8,6 +8,7 @@ from datetime import timedelta
 from runtime.auth import TokenKeys
 from runtime.config import Env
 from runtime.instants import CLOCK_SHIFT_SETTING, Clock, shifted_clock
+from runtime.tls import TlsSettings
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,7 @@ class RuntimeSettings:
     service_signing_key: TokenKeys | None
     log_level: str
     clock: Clock
+    tls: TlsSettings
 
     @classmethod
     def from_env(cls, env: Env) -> RuntimeSettings:
@@ -48,6 +50,7 @@ class RuntimeSettings:
             service_signing_key=_signing_key(env),
             log_level=env.str("NOBAT_LOG_LEVEL", "INFO"),
             clock=shifted_clock(timedelta(seconds=env.float(CLOCK_SHIFT_SETTING, 0.0))),
+            tls=TlsSettings.from_env(env),
         )
 
 

@@ -24,6 +24,7 @@ import os
 import pwd
 import shutil
 import signal
+import socket
 import stat
 import subprocess
 import threading
@@ -161,6 +162,15 @@ class ServerProcess(abc.ABC):
             return
         atexit.unregister(self.stop)
         terminate(proc, steps)
+
+
+def accepts_tcp(port: int) -> bool:
+    """Whether something listens on 127.0.0.1:`port`."""
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+        return True
+    except OSError:
+        return False
 
 
 def answers_http(port: int, path: str) -> bool:

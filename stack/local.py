@@ -4,6 +4,10 @@
 to drive real processes over real sockets. PostgreSQL and NATS are embedded unless
 NOBAT_POSTGRES_URL (a server where databases can be created) and NOBAT_NATS_URL point
 elsewhere.
+
+`tls=True` puts TLS on every connection, as production has it: a throwaway CA
+(stack.certs) gives each service, the embedded servers and the stack's own clients a
+certificate; gRPC and NATS are mutual TLS, PostgreSQL takes SSL connections only.
 """
 
 from __future__ import annotations
@@ -26,9 +30,11 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from runtime.instants import CLOCK_SHIFT_SETTING, require_utc
+from runtime.tls import IDENTITY_SETTINGS, Identity
 from runtime.wiring import OBSERVER, nats_permissions, observer_permissions
 from services.payment.entrypoints.webhooks import WEBHOOK_PATH
 from stack._process import StackError, log_tail, spawn, terminate
+from stack.certs import CertFiles, LocalAuthority
 from stack.databases import Databases
 from stack.identity import Identities
 from stack.nats import EmbeddedNats
@@ -45,6 +51,10 @@ SANDBOX_WEBHOOK_SECRET = "whsec_nobat_local"
 METRICS_PORT_OFFSET = 100
 WEBHOOK_PORT_OFFSET = 80
 SANDBOX_PORT_OFFSET = 90
+# Plaintext gRPC health beside the TLS port, at +60..63 (with tls only).
+HEALTH_PORT_OFFSET = 60
+# The certificate of the stack's own clients: health waits, seeding, tests.
+CLIENT_CERT = "stack-client"
 
 
 @dataclass
@@ -54,6 +64,7 @@ class ServiceHandle:
     metrics_port: int
     log_path: Path
     process: subprocess.Popen[bytes] | None = None
+    health_port: int | None = None
 
     @property
     def address(self) -> str:
@@ -76,6 +87,8 @@ class LocalStack:
     at: datetime | None = None
     # NATS users beside the services' and the observer: name -> permissions (the bench's).
     nats_users: dict[str, dict] = field(default_factory=dict)
+    # TLS on every connection of the embedded servers and the services.
+    tls: bool = False
     services: dict[str, ServiceHandle] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -83,6 +96,7 @@ class LocalStack:
         self.logs_dir = self.data_dir / "logs"
         self.identities = Identities(self.data_dir / "identity", SERVICES)
         self.clock_shift = 0.0
+        self.certs: dict[str, CertFiles] = {}
         if self.at is not None:
             at = require_utc(self.at, "at")
             self.clock_shift = (at - datetime.now(UTC)).total_seconds()
@@ -97,6 +111,8 @@ class LocalStack:
         try:
             self.logs_dir.mkdir(parents=True, exist_ok=True)
             self._check_fixed_ports()
+            if self.tls:
+                self._issue_certificates()
             admin_url = self._start_postgres()
             nats_url = self._start_nats()
             self.database_urls = {
@@ -142,6 +158,9 @@ class LocalStack:
             self.nats_url_as(name),
             self.identities.env(name),
         ) | {"NOBAT_LOG_LEVEL": os.environ.get("NOBAT_LOG_LEVEL", "INFO"), **self.overrides}
+        if name in self.certs:
+            files = self.certs[name]
+            env |= dict(zip(IDENTITY_SETTINGS, map(str, files), strict=True))
         if name == "payment":
             env |= {
                 "NOBAT_GATEWAY_BASE_URL": self.sandbox.url if self.sandbox else "",
@@ -151,9 +170,30 @@ class LocalStack:
             }
         return env
 
+    @property
+    def client_identity(self) -> Identity | None:
+        """The certificate the stack's own clients present, when TLS is on."""
+        return self.certs[CLIENT_CERT].identity() if CLIENT_CERT in self.certs else None
+
+    def channel(self, name: str) -> grpc.Channel:
+        """A blocking channel to service `name`, over mutual TLS when the stack has it."""
+        address = self.services[name].address
+        identity = self.client_identity
+        if identity is None:
+            return grpc.insecure_channel(address)
+        return grpc.secure_channel(address, identity.channel_credentials())
+
+    def aio_channel(self, name: str) -> grpc.aio.Channel:
+        """`channel`, for asyncio; make it on the event loop that uses it."""
+        address = self.services[name].address
+        identity = self.client_identity
+        if identity is None:
+            return grpc.aio.insecure_channel(address)
+        return grpc.aio.secure_channel(address, identity.channel_credentials())
+
     def wait_serving(self, handle: ServiceHandle, timeout: float = 30.0) -> None:
         deadline = time.monotonic() + timeout
-        with grpc.insecure_channel(handle.address) as channel:
+        with self.channel(handle.name) as channel:
             stub = health_pb2_grpc.HealthStub(channel)
             while time.monotonic() < deadline:
                 if handle.process is not None and handle.process.poll() is not None:
@@ -183,7 +223,9 @@ class LocalStack:
         external = os.environ.get("NOBAT_POSTGRES_URL")
         if external:
             return external
-        self.postgres = EmbeddedPostgres(self.data_dir / "pg", fast=self.fast)
+        self.postgres = EmbeddedPostgres(
+            self.data_dir / "pg", fast=self.fast, tls=self.certs.get("postgres")
+        )
         self.postgres.start()
         return self.postgres.url()
 
@@ -202,7 +244,7 @@ class LocalStack:
         users = {
             name: (secrets.token_urlsafe(24), allowed) for name, allowed in permissions.items()
         }
-        self.nats = EmbeddedNats(self.data_dir / "nats", users=users)
+        self.nats = EmbeddedNats(self.data_dir / "nats", users=users, tls=self.certs.get("nats"))
         self.nats.start()
         return self.nats.url_for(OBSERVER)
 
@@ -210,6 +252,13 @@ class LocalStack:
         """NATS with `user`'s credentials (a service's name, or OBSERVER); the one URL of
         an external NATS."""
         return self.nats.url_for(user) if self.nats is not None else self.nats_url
+
+    def _issue_certificates(self) -> None:
+        """One certificate per service, per embedded server and for the stack's clients,
+        from a CA made for this start."""
+        authority = LocalAuthority(self.data_dir / "tls")
+        for name in (*SERVICES, "postgres", "nats", CLIENT_CERT):
+            self.certs[name] = authority.issue(name)
 
     def _start_sandbox(self) -> None:
         """The sandbox gateway, sending its webhooks to payment's endpoint."""
@@ -246,8 +295,13 @@ class LocalStack:
         env = self.service_env(name, admin_url) | {
             "NOBAT_GRPC_PORT": str(grpc_port),
             "NOBAT_METRICS_PORT": str(metrics_port),
-            **extra_env,
         }
+        if self.tls:
+            handle.health_port = (
+                known.health_port if known else self._port(HEALTH_PORT_OFFSET + index)
+            )
+            env["NOBAT_HEALTH_PORT"] = str(handle.health_port)
+        env |= extra_env
         if name != "payment" and "payment" in self.services:
             # The purchasing contexts call payment; it is started first.
             env["NOBAT_PAYMENT_ADDRESS"] = self.services["payment"].address
@@ -280,6 +334,10 @@ class LocalStack:
             f"{name} metrics": METRICS_PORT_OFFSET + index for index, name in enumerate(SERVICES)
         }
         ports |= {"payment webhooks": WEBHOOK_PORT_OFFSET, "sandbox gateway": SANDBOX_PORT_OFFSET}
+        if self.tls:
+            ports |= {
+                f"{name} health": HEALTH_PORT_OFFSET + index for index, name in enumerate(SERVICES)
+            }
         for what, offset in ports.items():
             # The services listen on every address, as they do in a pod.
             ensure_port_free(self.base_port + offset, what, host="0.0.0.0")

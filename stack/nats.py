@@ -9,6 +9,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 from stack._process import ServerProcess, StackError, answers_http, spawn, wait_ready
+from stack.certs import CertFiles
 from stack.ports import ensure_port_free, free_port
 
 
@@ -30,6 +31,9 @@ class EmbeddedNats(ServerProcess):
     With `users` (name -> (password, NATS permissions)), every client must log in as one
     of them and may do only what its permissions allow, as in production; without, any
     client may do anything.
+
+    With `tls`, clients must speak TLS and present a certificate of its CA (mutual TLS);
+    the monitoring port, which says when JetStream is ready, stays plain HTTP.
     """
 
     def __init__(
@@ -37,9 +41,11 @@ class EmbeddedNats(ServerProcess):
         store_dir: Path,
         port: int | None = None,
         users: Mapping[str, tuple[str, Mapping[str, object]]] | None = None,
+        tls: CertFiles | None = None,
     ) -> None:
         self.store_dir = Path(store_dir).absolute()
         self.users = dict(users or {})
+        self.tls = tls
         self.port = port or free_port()
         self.monitor_port = free_port()
         while self.monitor_port == self.port:
@@ -55,19 +61,28 @@ class EmbeddedNats(ServerProcess):
         password = self.users[user][0]
         return f"nats://{quote(user, safe='')}:{quote(password, safe='')}@127.0.0.1:{self.port}"
 
-    def _write_accounts(self) -> Path:
-        """One account with JetStream, holding every user with its permissions. Strings
-        are JSON-quoted: NATS would read an unquoted $JS.API… as a variable."""
-        users = [
-            {"user": name, "password": password, "permissions": permissions}
-            for name, (password, permissions) in self.users.items()
-        ]
-        path = self.store_dir / "accounts.conf"
+    def _write_config(self) -> Path:
+        """One account with JetStream, holding every user with its permissions, and the
+        TLS block. Strings are JSON-quoted: NATS would read an unquoted $JS.API… as a
+        variable."""
+        config = {}
+        if self.users:
+            users = [
+                {"user": name, "password": password, "permissions": permissions}
+                for name, (password, permissions) in self.users.items()
+            ]
+            config["accounts"] = {"NOBAT": {"jetstream": "enabled", "users": users}}
+        if self.tls is not None:
+            config["tls"] = {
+                "cert_file": str(self.tls.cert),
+                "key_file": str(self.tls.key),
+                "ca_file": str(self.tls.ca),
+                "verify": True,
+            }
+        path = self.store_dir / "nats.conf"
         path.touch(mode=0o600)
         path.write_text(
-            "accounts: "
-            + json.dumps({"NOBAT": {"jetstream": "enabled", "users": users}}, indent=2)
-            + "\n"
+            "".join(f"{key}: {json.dumps(value, indent=2)}\n" for key, value in config.items())
         )
         return path
 
@@ -84,7 +99,7 @@ class EmbeddedNats(ServerProcess):
         self.store_dir.mkdir(parents=True, exist_ok=True)
         cmd = [
             self._binary,
-            *(["-c", str(self._write_accounts())] if self.users else []),
+            *(["-c", str(self._write_config())] if self.users or self.tls else []),
             "-js",
             "-sd",
             str(self.store_dir),

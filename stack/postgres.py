@@ -9,18 +9,23 @@ import os
 import pwd
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
 from stack._process import (
     ServerProcess,
     StackError,
+    accepts_tcp,
     give_to,
     log_tail,
     spawn,
     supervised,
     system_user,
+    terminate,
+    wait_ready,
 )
+from stack.certs import CertFiles
 from stack.ports import PortInUseError, ensure_port_free, free_port
 
 SYSTEM_USER = "nobat-pg"  # initdb and postgres refuse to run as root
@@ -46,12 +51,26 @@ class EmbeddedPostgres(ServerProcess):
     `data_dir` is initialised on first start and reused afterwards. `fast=True` trades
     crash safety for speed (tests); the default keeps PostgreSQL's durable settings.
     Authentication is `trust` for the superuser `postgres`, on loopback only.
+
+    With `tls`, TCP connections must use TLS and a plaintext client is refused before
+    authentication, as with `ssl = on` and `hostssl` lines only: the server listens on
+    its unix socket alone, behind stack.postgres_tls, which the wheel's build (without
+    OpenSSL) makes necessary.
     """
 
-    def __init__(self, data_dir: Path, port: int | None = None, fast: bool = False) -> None:
+    _front: subprocess.Popen[bytes] | None = None
+
+    def __init__(
+        self,
+        data_dir: Path,
+        port: int | None = None,
+        fast: bool = False,
+        tls: CertFiles | None = None,
+    ) -> None:
         self.data_dir = Path(data_dir).absolute()
         self.port = port or free_port()
         self.fast = fast
+        self.tls = tls
         self._bin = _bin_dir()
 
     @property
@@ -81,6 +100,8 @@ class EmbeddedPostgres(ServerProcess):
         settings = {"listen_addresses": "127.0.0.1", "max_connections": "200"}
         if self.fast:
             settings |= {"fsync": "off", "synchronous_commit": "off", "full_page_writes": "off"}
+        if self.tls is not None:
+            settings["listen_addresses"] = ""
         cmd = [
             str(self._bin / "postgres"),
             "-D",
@@ -100,9 +121,42 @@ class EmbeddedPostgres(ServerProcess):
         # shutdown checkpoint is written, so the data dir is clean for the next start.
         proc = spawn(cmd, signal.SIGINT, self.log_path, cwd=self.data_dir, user=user)
         self._own(proc, lambda: self._wait_ready(timeout))
+        if self.tls is not None:
+            self._start_tls_front(timeout)
+
+    def _start_tls_front(self, timeout: float) -> None:
+        assert self.tls is not None
+        self._front = spawn(
+            [
+                sys.executable,
+                "-m",
+                "stack.postgres_tls",
+                str(self.port),
+                str(self.data_dir / f".s.PGSQL.{self.port}"),
+                str(self.tls.cert),
+                str(self.tls.key),
+            ],
+            signal.SIGTERM,
+            self.data_dir.parent / "postgres-tls.log",
+            cwd=Path(__file__).resolve().parents[1],
+        )
+        try:
+            wait_ready(
+                self._front,
+                lambda: accepts_tcp(self.port),
+                f"postgres' TLS front on 127.0.0.1:{self.port}",
+                self.data_dir.parent / "postgres-tls.log",
+                timeout,
+            )
+        except BaseException:
+            self.stop()
+            raise
 
     def stop(self, timeout: float = 30.0) -> None:
         """Fast shutdown; escalates to immediate shutdown, then SIGKILL. Idempotent."""
+        front, self._front = self._front, None
+        if front is not None:
+            terminate(front, [(signal.SIGTERM, 5.0)])
         self._end([(signal.SIGINT, timeout), (signal.SIGQUIT, 5.0)])
 
     def create_database(self, name: str, template: str | None = None) -> None:
@@ -179,7 +233,10 @@ class EmbeddedPostgres(ServerProcess):
                 "-v",
                 "ON_ERROR_STOP=1",
                 "-d",
-                self.dsn(),
+                # The wheel's psql has no TLS: with it on, the server's own socket.
+                self.dsn()
+                if self.tls is None
+                else f"host={self.data_dir} port={self.port} user={SUPERUSER}",
                 "-c",
                 sql,
             ],

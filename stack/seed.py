@@ -162,7 +162,7 @@ class _Caller:
         token = stack.token(subject, role, ttl=600)
         self.metadata = (("authorization", f"Bearer {token}"),)
         self.channels = {
-            name: grpc.insecure_channel(stack.services[name].address)
+            name: stack.channel(name)
             for name in ("booking", "payment", "consultation", "notification")
         }
         self.booking = booking_service_pb2_grpc.BookingServiceStub(self.channels["booking"])

@@ -46,7 +46,11 @@ def booking_settings(env: Env) -> BookingSettings:
 
 
 def build(process: ServiceProcess, env: Env) -> None:
-    payments = PaymentClient(env.str("NOBAT_PAYMENT_ADDRESS"), process.service_token("payment"))
+    payments = PaymentClient(
+        env.str("NOBAT_PAYMENT_ADDRESS"),
+        process.service_token("payment"),
+        identity=process.settings.tls.identity,
+    )
     process.on_shutdown(payments.close)
     ctx = Context(
         process.unit_of_work, payments, booking_settings(env), clock=process.settings.clock

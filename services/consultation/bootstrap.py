@@ -50,7 +50,11 @@ def consultation_settings(env: Env) -> ConsultationSettings:
 
 
 def build(process: ServiceProcess, env: Env) -> None:
-    payments = PaymentClient(env.str("NOBAT_PAYMENT_ADDRESS"), process.service_token("payment"))
+    payments = PaymentClient(
+        env.str("NOBAT_PAYMENT_ADDRESS"),
+        process.service_token("payment"),
+        identity=process.settings.tls.identity,
+    )
     process.on_shutdown(payments.close)
     ctx = Context(
         process.unit_of_work,

@@ -100,6 +100,7 @@ def build(process: ServiceProcess, env: Env) -> None:
     feed = FeedListener(
         listen_dsn(process.settings.database_url),
         poll_interval=env.float("NOBAT_NOTIFICATION_STREAM_POLL_SECONDS", 1.0),
+        ssl=process.database_ssl,
     )
     process.on_shutdown(feed.close)
     ctx = Context(

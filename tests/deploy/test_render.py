@@ -16,7 +16,11 @@ from tests.deploy.manifests import KUSTOMIZATIONS, OVERLAYS, rendered, server
 KUBERNETES_VERSIONS = ("1.31.0", "1.37.0")
 
 # Custom resources have no schema offline; these are checked in test_dependencies.py.
-CUSTOM_KINDS = {("postgresql.cnpg.io/v1", "Cluster"), ("postgresql.cnpg.io/v1", "Database")}
+CUSTOM_KINDS = {
+    ("postgresql.cnpg.io/v1", "Cluster"),
+    ("postgresql.cnpg.io/v1", "Database"),
+    ("cert-manager.io/v1", "Certificate"),
+}
 
 
 def validate(doc: dict, version: str) -> None:

@@ -90,8 +90,13 @@ def test_probes_ask_the_port_the_service_serves_grpc_on(overlay: str, service: s
     env = container_env(container, docs)
     grpc_port = int(setting("NOBAT_GRPC_PORT", env, settings))
     assert port_named(container, "grpc") == grpc_port
+    # kubelet cannot present a certificate: with TLS on, probes ask the plaintext port.
+    probed = grpc_port
+    if "NOBAT_TLS_CERT_FILE" in env:
+        probed = int(setting("NOBAT_HEALTH_PORT", env, settings))
+        assert port_named(container, "health") == probed != grpc_port
     for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
-        assert container[probe]["grpc"]["port"] == grpc_port, probe
+        assert container[probe]["grpc"]["port"] == probed, probe
     metrics_port = int(setting("NOBAT_METRICS_PORT", env, settings))
     assert port_named(container, "metrics") == metrics_port
     annotations = deployment["spec"]["template"]["metadata"]["annotations"]

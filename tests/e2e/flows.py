@@ -40,12 +40,13 @@ def key() -> str:
 
 
 @contextmanager
-def running_stack(at: datetime, **overrides: str) -> Iterator[LocalStack]:
-    """All of nobat with its clock at `at` (tests.instants) and the NOBAT_* `overrides`."""
+def running_stack(at: datetime, *, tls: bool = False, **overrides: str) -> Iterator[LocalStack]:
+    """All of nobat with its clock at `at` (tests.instants) and the NOBAT_* `overrides`;
+    with `tls`, TLS on every connection (LocalStack.tls)."""
     # NOBAT_E2E_KEEP=1 keeps the folder (services' logs in logs/) for a look afterwards.
     data_dir = Path(tempfile.mkdtemp(prefix="nobat-e2e-"))
     data_dir.chmod(0o755)
-    stack = LocalStack(data_dir, fast=True, overrides=overrides, at=stack_instant(at))
+    stack = LocalStack(data_dir, fast=True, overrides=overrides, at=stack_instant(at), tls=tls)
     try:
         stack.start()
         yield stack
@@ -100,7 +101,7 @@ class Nobat:
 
     def channel(self, service: str) -> grpc.aio.Channel:
         if service not in self.channels:
-            self.channels[service] = grpc.aio.insecure_channel(self.stack.services[service].address)
+            self.channels[service] = self.stack.aio_channel(service)
         return self.channels[service]
 
     @property

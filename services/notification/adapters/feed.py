@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import ssl
 from collections import defaultdict
 from collections.abc import AsyncIterator, Awaitable, Callable
 
@@ -22,8 +23,11 @@ log = logging.getLogger(__name__)
 
 
 class FeedListener:
-    def __init__(self, dsn: str, poll_interval: float = 1.0) -> None:
+    def __init__(
+        self, dsn: str, poll_interval: float = 1.0, ssl: ssl.SSLContext | None = None
+    ) -> None:
         self._dsn = dsn
+        self._ssl = ssl
         self._poll_interval = poll_interval
         self._connection: asyncpg.Connection | None = None
         self._connecting = asyncio.Lock()
@@ -53,7 +57,7 @@ class FeedListener:
             if self._connection is not None and not self._connection.is_closed():
                 return
             try:
-                self._connection = await asyncpg.connect(self._dsn, timeout=5)
+                self._connection = await asyncpg.connect(self._dsn, ssl=self._ssl, timeout=5)
                 await self._connection.add_listener(FEED_CHANNEL, self._notified)
             except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
                 self._connection = None
