@@ -24,7 +24,7 @@ from sqlalchemy.engine import make_url
 
 from runtime import messaging, metrics, rpc
 from runtime.auth import Issuer, ServiceToken, TokenVerifier, read_issuers
-from runtime.config import MissingSetting
+from runtime.config import InvalidSetting, MissingSetting
 from runtime.consumer import EventConsumer, EventHandler
 from runtime.db import UnitOfWork, create_engine, sessionmaker
 from runtime.events import Stream
@@ -64,6 +64,8 @@ class ServiceProcess:
         self.health_port: int | None = None
         # Built once: every PostgreSQL connection of the process (pool, LISTEN) uses it.
         self.database_ssl = settings.tls.database_context()
+        # Read before anything starts: a bad issuers file stops the service with its name.
+        self._verifier = TokenVerifier(self._issuers())
         self.engine = create_engine(settings.database_url, ssl=self.database_ssl)
         self._sessions = sessionmaker(self.engine)
 
@@ -113,8 +115,12 @@ class ServiceProcess:
         return ServiceToken(self.settings.service_signing_key, self.name, callee)
 
     def _issuers(self) -> list[Issuer]:
-        with open(self.settings.token_issuers_file) as file:
-            return read_issuers(file.read(), self.name, self.settings.token_max_lifetime)
+        path = self.settings.token_issuers_file
+        try:
+            with open(path) as file:
+                return read_issuers(file.read(), self.name, self.settings.token_max_lifetime)
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise InvalidSetting("NOBAT_TOKEN_ISSUERS_FILE", path, repr(exc)) from None
 
     async def run(self, ready: Callable[[int], None] | None = None) -> None:
         loop = asyncio.get_running_loop()
@@ -159,7 +165,7 @@ class ServiceProcess:
         }
         interceptor = rpc.ServiceInterceptor(
             self.name,
-            TokenVerifier(self._issuers()),
+            self._verifier,
             access,
         )
         server, health = rpc.create_server(interceptor)

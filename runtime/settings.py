@@ -62,5 +62,6 @@ def _signing_key(env: Env) -> TokenKeys | None:
         algorithm=env.str("NOBAT_SERVICE_SIGNING_ALGORITHM", "ES256"),
         verifying_key="",
         signing_key=private_key,
-        key_id=env.str("NOBAT_SERVICE_KEY_ID"),
+        # Without a key id, verifiers can hold only this one key for the service.
+        key_id=env.str("NOBAT_SERVICE_KEY_ID", ""),
     )

@@ -8,9 +8,11 @@ configurable role claim and the issuer checks that production relies on.
 
 from __future__ import annotations
 
+import argparse
 import json
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 import jwt
@@ -43,14 +45,17 @@ def generate_token_keys(key_id: str = "") -> TokenKeys:
     )
 
 
-def write_jwks(path: Path, keys: Iterable[TokenKeys]) -> None:
-    """A JWKS file of the public halves of `keys`, each under its key id, written whole
-    at once (a verifier never reads half of it)."""
-    entries = []
-    for key in keys:
-        public = serialization.load_pem_public_key(key.verifying_key.encode())
-        entry = json.loads(jwt.get_algorithm_by_name(key.algorithm).to_jwk(public))
-        entries.append(entry | {"kid": key.key_id, "alg": key.algorithm, "use": "sig"})
+def public_jwk(key: TokenKeys) -> dict[str, str]:
+    """The public half of `key` as a JWK, under its key id."""
+    public = serialization.load_pem_public_key(key.verifying_key.encode())
+    entry = json.loads(jwt.get_algorithm_by_name(key.algorithm).to_jwk(public))
+    return entry | {"kid": key.key_id, "alg": key.algorithm, "use": "sig"}
+
+
+def write_jwks(path: Path, keys: Iterable[TokenKeys], kept: Iterable[dict] = ()) -> None:
+    """A JWKS file of the public halves of `keys` (after the JWKs `kept`), written whole
+    at once: a verifier never reads half of it."""
+    entries = [*kept, *(public_jwk(key) for key in keys)]
     written = path.with_suffix(".tmp")
     written.write_text(json.dumps({"keys": entries}, indent=2))
     written.replace(path)
@@ -153,3 +158,36 @@ class Identities:
             ttl=ttl,
             claims={"role": SERVICE},
         )
+
+
+def issue_service_key(service: str, directory: Path, key_id: str) -> TokenKeys:
+    """A new key pair for `service`: its private key in `<service>.key` (for its Secret)
+    and its public key added to `<service>.jwks.json` beside those already there (for
+    the verifiers' ConfigMap), so the old key stays believed until it is removed."""
+    keys = generate_token_keys(key_id=key_id)
+    private = directory / f"{service}.key"
+    private.touch(mode=0o600)
+    private.write_text(keys.signing_key or "")
+    jwks = directory / f"{service}.jwks.json"
+    published = json.loads(jwks.read_text())["keys"] if jwks.exists() else []
+    write_jwks(jwks, [keys], kept=[key for key in published if key.get("kid") != key_id])
+    return keys
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        prog="python -m stack.identity",
+        description="a service's new signing key (deploy/README.md, 'Identity')",
+    )
+    parser.add_argument("service", help="the service that signs with it: booking, consultation")
+    parser.add_argument("directory", type=Path, help="where <service>.key and .jwks.json go")
+    parser.add_argument("--key-id", default=None, help="default: <service>-<UTC date>")
+    args = parser.parse_args(argv)
+    args.directory.mkdir(parents=True, exist_ok=True)
+    key_id = args.key_id or f"{args.service}-{datetime.now(UTC):%Y%m%d%H%M}"
+    issue_service_key(args.service, args.directory, key_id)
+    print(key_id)
+
+
+if __name__ == "__main__":
+    main()

@@ -23,8 +23,8 @@ DECLARED_REQUIRED: dict[str, frozenset[str]] = {
     "payment": frozenset(
         {"NOBAT_GATEWAY_API_KEY", "NOBAT_GATEWAY_WEBHOOK_SECRET", "NOBAT_GATEWAY_BASE_URL"}
     ),
-    "booking": frozenset({"NOBAT_PAYMENT_ADDRESS", "NOBAT_JWT_PRIVATE_KEY"}),
-    "consultation": frozenset({"NOBAT_PAYMENT_ADDRESS", "NOBAT_JWT_PRIVATE_KEY"}),
+    "booking": frozenset({"NOBAT_PAYMENT_ADDRESS", "NOBAT_SERVICE_SIGNING_KEY"}),
+    "consultation": frozenset({"NOBAT_PAYMENT_ADDRESS", "NOBAT_SERVICE_SIGNING_KEY"}),
     "notification": frozenset(),
 }
 DECLARED_DEFAULTS: dict[str, str] = {"NOBAT_WEBHOOK_PORT": "8080"}
@@ -34,14 +34,13 @@ SECRETS = frozenset(
     {
         "NOBAT_DATABASE_URL",
         "NOBAT_NATS_URL",
-        "NOBAT_JWT_PUBLIC_KEY",
-        "NOBAT_JWT_PRIVATE_KEY",
+        "NOBAT_SERVICE_SIGNING_KEY",
         "NOBAT_GATEWAY_API_KEY",
         "NOBAT_GATEWAY_WEBHOOK_SECRET",
     }
 )
-# The key that mints service tokens goes only to the services that call payment.
-SIGNING_KEY = "NOBAT_JWT_PRIVATE_KEY"
+# A signing key goes only to the services that call payment, each its own.
+SIGNING_KEY = "NOBAT_SERVICE_SIGNING_KEY"
 SIGNERS = frozenset({"booking", "consultation"})
 
 _GETTERS = {"str", "int", "float", "bool"}

@@ -24,7 +24,11 @@ def test_discovery_tells_required_settings_from_defaulted_ones(tmp_path: Path) -
 def test_discovery_reads_the_runtime_settings() -> None:
     for service in SERVICES:
         settings = serve_settings(service)
-        assert {"NOBAT_DATABASE_URL", "NOBAT_NATS_URL", "NOBAT_JWT_PUBLIC_KEY"} <= settings.required
+        assert {
+            "NOBAT_DATABASE_URL",
+            "NOBAT_NATS_URL",
+            "NOBAT_TOKEN_ISSUERS_FILE",
+        } <= settings.required
         assert settings.defaults["NOBAT_GRPC_PORT"] == "50051"
-        assert "NOBAT_JWT_PRIVATE_KEY" not in settings.defaults
+        assert "NOBAT_SERVICE_SIGNING_KEY" not in settings.defaults
     assert "NOBAT_DATABASE_URL" in migrate_settings().required
