@@ -22,7 +22,7 @@ from nobat.payment.v1 import payment_service_pb2_grpc
 
 from runtime import errors
 from runtime.rpc import client_channel
-from runtime.tls import Identity
+from runtime.tls import TlsIdentity
 
 _METHODS = {
     "gateway": checkout_pb2.PAYMENT_METHOD_GATEWAY,
@@ -72,7 +72,7 @@ WALLET_SHORT = "INSUFFICIENT_WALLET_BALANCE"
 
 class PaymentClient:
     def __init__(
-        self, address: str, token: Callable[[], str], identity: Identity | None = None
+        self, address: str, token: Callable[[], str], identity: TlsIdentity | None = None
     ) -> None:
         self._address = address
         # The calling service's own token, addressed to payment (ServiceProcess.service_token).

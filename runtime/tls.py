@@ -28,7 +28,7 @@ IDENTITY_SETTINGS = ("NOBAT_TLS_CERT_FILE", "NOBAT_TLS_KEY_FILE", "NOBAT_TLS_CA_
 
 
 @dataclass(frozen=True)
-class Identity:
+class TlsIdentity:
     """This service's certificate and key, and the CA its peers' certificates come from."""
 
     cert_file: str
@@ -68,7 +68,7 @@ class Identity:
 @dataclass(frozen=True)
 class TlsSettings:
     # None: gRPC and NATS in plaintext (the local stack's default).
-    identity: Identity | None = None
+    identity: TlsIdentity | None = None
     # The CA of PostgreSQL's server certificate; None: PostgreSQL in plaintext.
     database_ca_file: str | None = None
     # Plaintext gRPC health beside the TLS port, for kubelet's probes, which cannot
@@ -82,7 +82,7 @@ class TlsSettings:
         if given and len(given) < len(files):
             missing = next(name for name in files if name not in given)
             raise InvalidSetting(missing, "", f"needed with {', '.join(given)}")
-        identity = Identity(*files.values()) if given else None
+        identity = TlsIdentity(*files.values()) if given else None
         return cls(
             identity=identity,
             database_ca_file=env.str(

@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from runtime.tls import Identity
+from runtime.tls import TlsIdentity
 
 # Long enough for any run; the authority and its certificates are made anew each start.
 VALIDITY = timedelta(days=30)
@@ -37,8 +37,8 @@ class CertFiles:
         """cert, key, CA: the order of runtime.tls.IDENTITY_SETTINGS."""
         return iter((self.cert, self.key, self.ca))
 
-    def identity(self) -> Identity:
-        return Identity(*map(str, self))
+    def identity(self) -> TlsIdentity:
+        return TlsIdentity(*map(str, self))
 
 
 class LocalAuthority:

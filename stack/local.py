@@ -30,7 +30,7 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from runtime.instants import CLOCK_SHIFT_SETTING, require_utc
-from runtime.tls import IDENTITY_SETTINGS, Identity
+from runtime.tls import IDENTITY_SETTINGS, TlsIdentity
 from runtime.wiring import OBSERVER, nats_permissions, observer_permissions
 from services.payment.entrypoints.webhooks import WEBHOOK_PATH
 from stack._process import StackError, log_tail, spawn, terminate
@@ -171,7 +171,7 @@ class LocalStack:
         return env
 
     @property
-    def client_identity(self) -> Identity | None:
+    def client_identity(self) -> TlsIdentity | None:
         """The certificate the stack's own clients present, when TLS is on."""
         return self.certs[CLIENT_CERT].identity() if CLIENT_CERT in self.certs else None
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from runtime.config import Env, InvalidSetting
-from runtime.tls import Identity, TlsSettings
+from runtime.tls import TlsIdentity, TlsSettings
 
 IDENTITY = {
     "NOBAT_TLS_CERT_FILE": "/tls/tls.crt",
@@ -23,7 +23,7 @@ def test_unset_is_plaintext_everywhere() -> None:
 
 def test_an_identity_verifies_postgresql_against_the_clusters_ca_by_default() -> None:
     settings = TlsSettings.from_env(Env(IDENTITY))
-    assert settings.identity == Identity("/tls/tls.crt", "/tls/tls.key", "/tls/ca.crt")
+    assert settings.identity == TlsIdentity("/tls/tls.crt", "/tls/tls.key", "/tls/ca.crt")
     assert settings.database_ca_file == "/tls/ca.crt"
     other = TlsSettings.from_env(Env(IDENTITY | {"NOBAT_TLS_DATABASE_CA_FILE": "/pg/ca.crt"}))
     assert other.database_ca_file == "/pg/ca.crt"
