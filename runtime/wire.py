@@ -13,9 +13,6 @@ service at start rather than failing one call in production.
 Wall-clock times are google.type.TimeOfDay on the wire and naive `time`s inside, where an
 end at midnight is time(0) (a `time` cannot read 24:00). Ids a service gives out are UUIDs
 in canonical text, so anything else is refused as INVALID_ARGUMENT before any lookup.
-
-The contexts that sell something (booking, consultation) read payment's events and show
-payment's failures the same way, with nobat.common.v1's messages.
 """
 
 from __future__ import annotations
@@ -29,14 +26,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, time
 from enum import Enum
 from types import MappingProxyType
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Any, Generic, TypeVar
 
 from google.protobuf.internal.enum_type_wrapper import EnumTypeWrapper
 from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 from google.type import timeofday_pb2
-from nobat.common.v1 import checkout_pb2, money_pb2
-from nobat.payment.v1 import events_pb2 as payment_events_pb2
 
 from runtime.errors import InvalidArgument
 
@@ -270,7 +265,7 @@ def id_from(text: str, field: str) -> str:
     return text
 
 
-# Events and payments, as every purchasing context translates them.
+# Domain events, as every service translates them for publishing.
 
 
 def event_proto(translations: Mapping[type, Callable[[Any], T]], event: object) -> T:
@@ -282,39 +277,3 @@ def event_proto(translations: Mapping[type, Callable[[Any], T]], event: object) 
     except KeyError:
         raise TypeError(f"no proto mapping for event {type(event).__name__}") from None
     return translate(event)
-
-
-class _Failure(Protocol):
-    @property
-    def code(self) -> str: ...
-    @property
-    def message(self) -> str: ...
-    @property
-    def retryable(self) -> bool: ...
-
-
-def payment_failure_message(
-    failure: _Failure | None, *, still_open: bool
-) -> checkout_pb2.PaymentFailure | None:
-    """A checkout's last failed attempt as payment reported it. A checkout no longer open
-    keeps the failure that ended it, which nothing can retry now, so it is retryable only
-    while `still_open`."""
-    if failure is None:
-        return None
-    return checkout_pb2.PaymentFailure(
-        code=failure.code, message=failure.message, retryable=failure.retryable and still_open
-    )
-
-
-def confirmed_payment_facts(
-    message: payment_events_pb2.PaymentConfirmed, money_from: Callable[[money_pb2.Money, str], M]
-) -> tuple[str, M, datetime]:
-    """What a purchasing context decides a PaymentConfirmed on (the purchase is
-    purchase.ref): the payment, the amount (read by the context's own `money_from`) and
-    when. Payment always sends all three, so one missing is refused rather than guessed."""
-    if not message.payment_id:
-        raise field_required("payment_id")
-    confirmed_at = timestamp_or_none(message.confirmed_at, "confirmed_at")
-    if confirmed_at is None:
-        raise field_required("confirmed_at")
-    return message.payment_id, money_from(message.amount, "amount"), confirmed_at

@@ -10,15 +10,10 @@ from datetime import date, time, timedelta
 import pytest
 from sqlalchemy.exc import IntegrityError
 
+from purchasing.checkout import ConfirmedPayment, PaymentMethod
 from services.booking.adapters.repository import StoredAvailability
 from services.booking.domain.cancellation import CancelledBy
-from services.booking.domain.checkout import (
-    Checkout,
-    ConfirmedPayment,
-    PaymentMethod,
-    RefundReason,
-    start_checkout,
-)
+from services.booking.domain.checkout import Checkout, RefundReason, start_checkout
 from services.booking.domain.doctor import Doctor
 from services.booking.domain.money import Money
 from services.booking.domain.reservation import Reservation, ReservationStatus
@@ -303,11 +298,11 @@ async def test_a_checkout_comes_back_as_saved_in_every_state(transaction: Transa
         a_checkout(slot, checkout_id=f"checkout-{slot.id}", method=PaymentMethod.WALLET)
         for slot in slots
     )
-    failed.payment_failed(DECLINED, slot=slots[1], now=NOW + MINUTE)
-    abandoned.payment_failed(CANCELED_FOR_GOOD, slot=slots[2], now=NOW + MINUTE)
-    retried.payment_failed(DECLINED, slot=slots[3], now=NOW + MINUTE)
+    failed.attempt_failed(DECLINED, slot=slots[1], now=NOW + MINUTE)
+    abandoned.attempt_failed(CANCELED_FOR_GOOD, slot=slots[2], now=NOW + MINUTE)
+    retried.attempt_failed(DECLINED, slot=slots[3], now=NOW + MINUTE)
     retried.retry(NOW + 2 * MINUTE, PaymentMethod.GATEWAY)
-    expired.expire(slot=slots[4], now=NOW + HOUR)
+    expired.lapse(slot=slots[4], now=NOW + HOUR)
     confirm(confirmed, slots[5])
     short = ConfirmedPayment(f"payment-{refunded.id}", Money(1, "IRR"), NOW)
     confirm(refunded, slots[6], short)
@@ -343,9 +338,9 @@ async def test_open_past_hold_lists_the_open_checkouts_whose_hold_lapsed_longest
             strict=True,
         )
     )
-    lapsed_early.payment_failed(DECLINED, slot=slots[1], now=NOW + MINUTE)
+    lapsed_early.attempt_failed(DECLINED, slot=slots[1], now=NOW + MINUTE)
     confirm(settled, slots[3])
-    expired.expire(slot=slots[4], now=NOW + MINUTE)
+    expired.lapse(slot=slots[4], now=NOW + MINUTE)
     await store(
         transaction, doctor, *slots, lapsed_late, lapsed_early, still_held, settled, expired
     )

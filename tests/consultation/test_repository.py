@@ -13,16 +13,12 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 
+from purchasing.checkout import CheckoutStatus, PaymentMethod
 from services.consultation.domain.assignment import Candidate
 from services.consultation.domain.audit import AuditEntry, SubjectKind
 from services.consultation.domain.caller import Caller, Role
 from services.consultation.domain.chat import post_message
-from services.consultation.domain.checkout import (
-    Checkout,
-    CheckoutStatus,
-    PaymentMethod,
-    start_checkout,
-)
+from services.consultation.domain.checkout import Checkout, start_checkout
 from services.consultation.domain.consultation import (
     Consultation,
     ConsultationStatus,

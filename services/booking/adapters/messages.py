@@ -24,12 +24,13 @@ from google.type import date_pb2, dayofweek_pb2
 from nobat.booking.v1 import booking_service_pb2, events_pb2
 from nobat.common.v1 import checkout_pb2, money_pb2
 from nobat.payment.v1 import events_pb2 as payment_events_pb2
-from nobat.payment.v1 import payment_service_pb2
 
+from purchasing import messages as purchasing
+from purchasing.checkout import CheckoutStatus, ConfirmedPayment, PaymentMethod
+from purchasing.messages import outcome_messages, payment_failure_from, payment_failure_message
 from runtime.errors import InvalidArgument
 from runtime.wire import (
     Violations,
-    confirmed_payment_facts,
     decode_page_token,
     encode_page_token,
     enum_pair,
@@ -41,7 +42,6 @@ from runtime.wire import (
     microseconds_of,
     optional_timestamp,
     page_size_of,
-    payment_failure_message,
     rooted,
     time_of_day_from,
     time_of_day_message,
@@ -50,15 +50,7 @@ from runtime.wire import (
 )
 from services.booking.domain import events
 from services.booking.domain.cancellation import CancelledBy
-from services.booking.domain.checkout import (
-    PURCHASE_KIND,
-    Checkout,
-    CheckoutStatus,
-    ConfirmedPayment,
-    PaymentFailure,
-    PaymentMethod,
-    RefundReason,
-)
+from services.booking.domain.checkout import Checkout, RefundReason
 from services.booking.domain.doctor import Doctor
 from services.booking.domain.errors import SlotAlreadyHeld
 from services.booking.domain.money import Money
@@ -190,7 +182,7 @@ def checkout_message(checkout: Checkout) -> pb.Checkout:
         status=_CHECKOUT_STATUSES.to_proto[checkout.status],
         payment_id=checkout.payment_id,
         checkout_url=checkout.checkout_url,
-        hold_expires_at=timestamp(checkout.hold_expires_at),
+        hold_expires_at=timestamp(checkout.expires_at),
         # An open checkout past its hold still says what payment said until the expiry
         # job runs, minutes later; RetryCheckout refuses it meanwhile (no clock here).
         payment_failure=payment_failure_message(
@@ -241,10 +233,6 @@ def slot_held_message(error: SlotAlreadyHeld) -> pb.SlotHeld:
 # Domain events -> the published protos: booking's own, and payment's inbound messages.
 
 
-def _purchase(checkout_id: str) -> payment_service_pb2.Purchase:
-    return payment_service_pb2.Purchase(kind=PURCHASE_KIND, ref=checkout_id)
-
-
 def _doctor_updated(event: events.DoctorUpdated) -> events_pb2.DoctorUpdated:
     return events_pb2.DoctorUpdated(doctor=_directory_entry(event.doctor_id, event))
 
@@ -280,43 +268,12 @@ def _reservation_cancelled(event: events.ReservationCancelled) -> events_pb2.Res
     )
 
 
-def _purchase_fulfilled(event: events.PurchaseFulfilled) -> payment_events_pb2.PurchaseFulfilled:
-    return payment_events_pb2.PurchaseFulfilled(
-        payment_id=event.payment_id,
-        purchase=_purchase(event.checkout_id),
-        fulfilled_at=timestamp(event.fulfilled_at),
-    )
-
-
-def _purchase_rejected(event: events.PurchaseRejected) -> payment_events_pb2.PurchaseRejected:
-    return payment_events_pb2.PurchaseRejected(
-        payment_id=event.payment_id,
-        purchase=_purchase(event.checkout_id),
-        reason=event.reason,
-        rejected_at=timestamp(event.rejected_at),
-    )
-
-
-def _refund_requested(event: events.RefundRequested) -> payment_events_pb2.RefundRequested:
-    # No destination: unspecified is back the way the money came, as payment's proto says.
-    return payment_events_pb2.RefundRequested(
-        idempotency_key=event.idempotency_key,
-        payment_id=event.payment_id,
-        purchase=_purchase(event.checkout_id),
-        amount=money_message(event.amount),
-        reason=event.reason,
-        requested_at=timestamp(event.requested_at),
-    )
-
-
 _EVENTS: Mapping[type, Callable[[Any], Message]] = MappingProxyType(
     {
         events.DoctorUpdated: _doctor_updated,
         events.ReservationConfirmed: _reservation_confirmed,
         events.ReservationCancelled: _reservation_cancelled,
-        events.PurchaseFulfilled: _purchase_fulfilled,
-        events.PurchaseRejected: _purchase_rejected,
-        events.RefundRequested: _refund_requested,
+        **outcome_messages(money_message),
     }
 )
 
@@ -421,12 +378,4 @@ def slot_id_from(text: str, field: str = "slot_id") -> str:
 
 def confirmed_payment_from(message: payment_events_pb2.PaymentConfirmed) -> ConfirmedPayment:
     """What booking needs of a PaymentConfirmed to decide (the checkout is purchase.ref)."""
-    return ConfirmedPayment(*confirmed_payment_facts(message, money_from))
-
-
-def payment_failure_from(message: payment_events_pb2.PaymentFailed) -> PaymentFailure:
-    """Why the attempt failed, as payment said. An empty failure is read as it stands, a
-    final one with no code: proto3 cannot tell it from retryable=false, and a gateway may
-    decline without a code."""
-    failure = message.failure
-    return PaymentFailure(failure.code, failure.message, failure.retryable)
+    return purchasing.confirmed_payment_from(message, money_from)

@@ -17,6 +17,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from purchasing.checkout import CheckoutStatus, PaymentFailure, PaymentMethod
 from runtime.rows import Rows
 from services.booking.adapters.tables import (
     OPEN_CHECKOUT_STATUSES,
@@ -27,13 +28,7 @@ from services.booking.adapters.tables import (
     slots,
 )
 from services.booking.domain.cancellation import CancelledBy
-from services.booking.domain.checkout import (
-    Checkout,
-    CheckoutStatus,
-    PaymentFailure,
-    PaymentMethod,
-    RefundReason,
-)
+from services.booking.domain.checkout import Checkout, RefundReason
 from services.booking.domain.doctor import Doctor
 from services.booking.domain.money import Money
 from services.booking.domain.reservation import Cancellation, Reservation, ReservationStatus
@@ -362,7 +357,7 @@ def _checkout_row(checkout: Checkout) -> dict:
         "refund_reason": checkout.refund_reason.value if checkout.refund_reason else None,
         "rescheduled_reservation_id": checkout.rescheduled_reservation_id,
         "duplicate_payment_ids": list(checkout.duplicate_payment_ids),
-        "hold_expires_at": checkout.hold_expires_at,
+        "hold_expires_at": checkout.expires_at,
         "created_at": checkout.created_at,
         "updated_at": checkout.updated_at,
     }
@@ -372,7 +367,7 @@ def _checkout(row) -> Checkout:
     return Checkout(
         **_purchase(row),
         method=PaymentMethod(row["method"]),
-        hold_expires_at=row["hold_expires_at"],
+        expires_at=row["hold_expires_at"],
         created_at=row["created_at"],
         updated_at=row["updated_at"],
         status=CheckoutStatus(row["status"]),

@@ -27,8 +27,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 
+from purchasing.checkout import OPEN, CheckoutStatus, PaymentMethod
 from services.booking.domain.cancellation import CancelledBy
-from services.booking.domain.checkout import OPEN, CheckoutStatus, PaymentMethod, RefundReason
+from services.booking.domain.checkout import RefundReason
 from services.booking.domain.reservation import ReservationStatus
 
 metadata = MetaData()

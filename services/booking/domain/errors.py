@@ -44,26 +44,6 @@ class SlotInUse(FailedPrecondition):
         super().__init__(f"slot {slot_id} is held or booked", slot_id=slot_id)
 
 
-class CheckoutExpired(FailedPrecondition):
-    def __init__(self, checkout_id: str, hold_expired_at: datetime) -> None:
-        super().__init__(
-            f"checkout {checkout_id} expired at {hold_expired_at.isoformat()}; start a new one",
-            checkout_id=checkout_id,
-            hold_expires_at=hold_expired_at.isoformat(),
-        )
-
-
-class CheckoutNotRetryable(FailedPrecondition):
-    """Only a checkout whose last attempt failed, on a still-open payment, can be retried."""
-
-    def __init__(self, checkout_id: str, status: str, why: str) -> None:
-        super().__init__(
-            f"checkout {checkout_id} cannot be retried: {why}",
-            checkout_id=checkout_id,
-            status=status,
-        )
-
-
 class ReservationAlreadyCancelled(FailedPrecondition):
     def __init__(self, reservation_id: str) -> None:
         super().__init__(

@@ -1,9 +1,9 @@
 """The facts booking tells other contexts, as the entities record them.
 
-The handler turns each into its protobuf message (`nobat.booking.v1` for the first three,
-`nobat.payment.v1` for the purchase outcomes and refund requests, with purchase kind
-`booking` and ref = the checkout id) and writes it to the outbox in the same commit as
-the entity that recorded it.
+The handler turns each into its protobuf message (`nobat.booking.v1`) and writes it to
+the outbox in the same commit as the entity that recorded it. What booking tells payment
+(a purchase fulfilled or rejected, a refund requested) is purchasing's events, about
+Purchase(kind=PURCHASE_KIND, ref=the checkout id).
 """
 
 from __future__ import annotations
@@ -15,6 +15,10 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from services.booking.domain.cancellation import CancelledBy
     from services.booking.domain.money import Money
+
+
+# What payment knows a booking by: Purchase(kind=PURCHASE_KIND, ref=the checkout id).
+PURCHASE_KIND = "booking"
 
 
 @dataclass(frozen=True)
@@ -57,35 +61,3 @@ class ReservationCancelled:
     reason: str
     refund: Money
     cancelled_at: datetime
-
-
-@dataclass(frozen=True)
-class PurchaseFulfilled:
-    """A confirmed payment became a reservation: payment's orphan check can stop waiting."""
-
-    payment_id: str
-    checkout_id: str
-    fulfilled_at: datetime
-
-
-@dataclass(frozen=True)
-class PurchaseRejected:
-    """A confirmed payment bought nothing; payment refunds it in full."""
-
-    payment_id: str
-    checkout_id: str
-    # A machine code such as "slot_taken" (RefundReason's values, or "duplicate_payment").
-    reason: str
-    rejected_at: datetime
-
-
-@dataclass(frozen=True)
-class RefundRequested:
-    """Part or all of a fulfilled purchase goes back to the patient (a cancellation)."""
-
-    idempotency_key: str
-    payment_id: str
-    checkout_id: str
-    amount: Money
-    reason: str
-    requested_at: datetime

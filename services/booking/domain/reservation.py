@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
 
+from purchasing.events import Purchase, RefundRequested
 from runtime.instants import require_utc
 from services.booking.domain.cancellation import (
     DEFAULT_NOTICE_POLICY,
@@ -19,7 +20,7 @@ from services.booking.domain.cancellation import (
 )
 from services.booking.domain.errors import AppointmentAlreadyStarted, ReservationAlreadyCancelled
 from services.booking.domain.events import (
-    RefundRequested,
+    PURCHASE_KIND,
     ReservationCancelled,
     ReservationConfirmed,
 )
@@ -194,7 +195,7 @@ class Reservation:
                 RefundRequested(
                     idempotency_key=f"cancel:{self.id}",
                     payment_id=self.payment_id,
-                    checkout_id=self.checkout_id,
+                    purchase=Purchase(PURCHASE_KIND, self.checkout_id),
                     amount=refund,
                     reason=refund_reason,
                     requested_at=now,

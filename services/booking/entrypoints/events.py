@@ -13,20 +13,20 @@ from nobat.payment.v1 import events_pb2
 from runtime.consumer import EventHandler
 from runtime.db import UnitOfWork
 from services.booking.adapters.messages import confirmed_payment_from, payment_failure_from
-from services.booking.domain.checkout import PURCHASE_KIND
+from services.booking.domain.checkout import Checkout
 from services.booking.handlers import checkouts
 from services.booking.handlers.context import Context
 
 
 def event_handlers(ctx: Context) -> Mapping[type[Message], EventHandler]:
     async def confirmed(event: events_pb2.PaymentConfirmed, uow: UnitOfWork) -> None:
-        if event.purchase.kind == PURCHASE_KIND:
+        if event.purchase.kind == Checkout.PURCHASE_KIND:
             await checkouts.payment_confirmed(
                 ctx, uow, event.purchase.ref, confirmed_payment_from(event)
             )
 
     async def failed(event: events_pb2.PaymentFailed, uow: UnitOfWork) -> None:
-        if event.purchase.kind == PURCHASE_KIND:
+        if event.purchase.kind == Checkout.PURCHASE_KIND:
             await checkouts.payment_failed(
                 ctx,
                 uow,
@@ -38,7 +38,7 @@ def event_handlers(ctx: Context) -> Mapping[type[Message], EventHandler]:
             )
 
     async def expired(event: events_pb2.PaymentExpired, uow: UnitOfWork) -> None:
-        if event.purchase.kind == PURCHASE_KIND:
+        if event.purchase.kind == Checkout.PURCHASE_KIND:
             await checkouts.expire(
                 ctx,
                 uow,

@@ -14,19 +14,14 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from clients.payment import OpenedAttempt, PaymentOrder
+from purchasing.checkout import ConfirmedPayment, PaymentFailure, PaymentMethod
+from purchasing.errors import CheckoutNotFound
+from purchasing.events import UNKNOWN_CHECKOUT, Purchase, PurchaseRejected
 from runtime import errors
 from runtime.db import UnitOfWork
 from services.booking.adapters.messages import event_message
-from services.booking.domain.checkout import (
-    PURCHASE_KIND,
-    Checkout,
-    ConfirmedPayment,
-    PaymentFailure,
-    PaymentMethod,
-    start_checkout,
-)
+from services.booking.domain.checkout import Checkout, start_checkout
 from services.booking.domain.errors import ReservationNotFound
-from services.booking.domain.events import PurchaseRejected
 from services.booking.domain.slot import Slot
 from services.booking.handlers.context import Context
 from services.booking.handlers.doctors import load_doctor
@@ -38,19 +33,9 @@ class SlotNotFound(errors.NotFound):
         super().__init__(f"no slot {slot_id}", slot_id=slot_id)
 
 
-class CheckoutNotFound(errors.NotFound):
-    """No such checkout, or not the caller's."""
-
-    def __init__(self, checkout_id: str) -> None:
-        super().__init__(f"no checkout {checkout_id}", checkout_id=checkout_id)
-
-
 class CheckoutNotYetVisible(Exception):
     """A payment event about a checkout whose transaction has not committed yet (a wallet
     payment confirms within StartCheckout's own call): worth redelivering shortly."""
-
-
-UNKNOWN_CHECKOUT = "unknown_checkout"
 
 
 @dataclass(frozen=True)
@@ -127,7 +112,7 @@ async def start(ctx: Context, uow: UnitOfWork, cmd: StartCheckout) -> Checkout:
             return checkout
         opened = await ctx.payments.open(
             PaymentOrder(
-                purchase_kind=PURCHASE_KIND,
+                purchase_kind=checkout.PURCHASE_KIND,
                 purchase_ref=checkout.id,
                 patient_id=checkout.patient_id,
                 doctor_id=checkout.doctor_id,
@@ -136,7 +121,7 @@ async def start(ctx: Context, uow: UnitOfWork, cmd: StartCheckout) -> Checkout:
                 method=checkout.method.value,
                 return_url=cmd.return_url or ctx.settings.default_return_url,
                 description=f"Appointment with {doctor.display_name}",
-                expires_at=checkout.hold_expires_at,
+                expires_at=checkout.expires_at,
             )
         )
         _opened(checkout, slot, opened, now)
@@ -154,7 +139,7 @@ def _opened(checkout: Checkout, slot: Slot, opened: OpenedAttempt, now) -> None:
         now=now,
     )
     if opened.failure is not None:
-        checkout.payment_failed(
+        checkout.attempt_failed(
             PaymentFailure(opened.failure.code, opened.failure.message, opened.failure.retryable),
             slot=slot,
             now=now,
@@ -213,7 +198,12 @@ async def payment_confirmed(
             # Payment took money for a checkout whose own transaction never committed:
             # nothing was bought, so all of it goes back.
             now = ctx.clock()
-            rejection = PurchaseRejected(payment.payment_id, checkout_id, UNKNOWN_CHECKOUT, now)
+            rejection = PurchaseRejected(
+                payment.payment_id,
+                Purchase(Checkout.PURCHASE_KIND, checkout_id),
+                UNKNOWN_CHECKOUT,
+                now,
+            )
             uow.emit(event_message(rejection), correlation_id=checkout_id)
             await uow.commit()
             return None
@@ -273,7 +263,7 @@ async def payment_failed(
         if locked is None:
             return None  # a checkout never stored has nothing to fail
         slot, checkout = locked
-        checkout.payment_failed(
+        checkout.attempt_failed(
             failure, slot=slot, now=ctx.clock(), payment_id=payment_id, attempt_id=attempt_id
         )
         await stores.slots.save(slot)
@@ -299,9 +289,9 @@ async def expire(
             return
         slot, checkout = locked
         now = ctx.clock()
-        if lapsed_only and not checkout.hold_lapsed(now):
+        if lapsed_only and not checkout.lapsed(now):
             return
-        checkout.expire(slot=slot, now=now)
+        checkout.lapse(slot=slot, now=now)
         await stores.slots.save(slot)
         await stores.checkouts.save(checkout)
         await uow.commit()

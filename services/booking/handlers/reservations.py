@@ -6,9 +6,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from purchasing.checkout import PaymentMethod
 from runtime.db import UnitOfWork
 from services.booking.domain.cancellation import CancelledBy
-from services.booking.domain.checkout import Checkout, PaymentMethod
+from services.booking.domain.checkout import Checkout
 from services.booking.domain.errors import ReservationNotFound
 from services.booking.domain.reservation import Reservation
 from services.booking.handlers import checkouts

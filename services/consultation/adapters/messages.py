@@ -21,7 +21,6 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import time
-from enum import Enum
 from types import MappingProxyType
 from typing import Any, Literal, overload
 
@@ -30,13 +29,13 @@ from google.type import dayofweek_pb2
 from nobat.common.v1 import checkout_pb2, money_pb2
 from nobat.consultation.v1 import consultation_service_pb2, events_pb2
 from nobat.payment.v1 import events_pb2 as payment_events_pb2
-from nobat.payment.v1 import payment_service_pb2
 
+from purchasing import messages as purchasing
+from purchasing.checkout import CheckoutStatus, ConfirmedPayment, PaymentMethod
+from purchasing.messages import outcome_messages, payment_failure_from, payment_failure_message
 from runtime.errors import InvalidArgument
 from runtime.wire import (
-    EnumPair,
     Violations,
-    confirmed_payment_facts,
     decode_page_token,
     encode_page_token,
     enum_pair,
@@ -47,7 +46,6 @@ from runtime.wire import (
     is_unset,
     optional_timestamp,
     page_size_of,
-    payment_failure_message,
     rooted,
     time_of_day_from,
     time_of_day_message,
@@ -57,20 +55,14 @@ from runtime.wire import (
 from services.consultation.domain import events
 from services.consultation.domain.audit import AuditEntry
 from services.consultation.domain.chat import ChatMessage, ChatRole
-from services.consultation.domain.checkout import (
-    Checkout,
-    CheckoutStatus,
-    ConfirmedPayment,
-    PaymentFailure,
-    PaymentMethod,
-)
+from services.consultation.domain.checkout import Checkout
 from services.consultation.domain.consultation import (
     MAX_DETAILS_LENGTH,
     Consultation,
     ConsultationStatus,
 )
 from services.consultation.domain.doctor import Doctor
-from services.consultation.domain.events import Purchase, RefundReason
+from services.consultation.domain.events import RefundReason
 from services.consultation.domain.intake import MAX_COMPLAINT_LENGTH, Intake, text_violations
 from services.consultation.domain.money import Money, amount_problem, currency_problem
 from services.consultation.domain.offers import ConsultationType, PriceList, price_list
@@ -145,25 +137,7 @@ _CONSULTATION_STATUSES = enum_pair(
 )
 _CHAT_ROLES = enum_pair(ChatRole, pb.ChatRole, "CHAT_ROLE_")
 
-# A PurchaseRejected reason only (a second payment for a settled checkout), never a
-# record's refund_reason, so the API has no value for it; it goes out as its code.
-_PURCHASE_ONLY_REASONS = frozenset({RefundReason.DUPLICATE_PAYMENT, RefundReason.UNKNOWN_CHECKOUT})
-
-
-def _recorded_refund_reasons() -> EnumPair[RefundReason]:
-    """RefundReason paired by name with the proto's, but for the purchase-only reasons:
-    checked at import like every other pairing."""
-    recorded = Enum(
-        "RecordedRefundReason",
-        [member.name for member in RefundReason if member not in _PURCHASE_ONLY_REASONS],
-    )
-    pair = enum_pair(recorded, pb.RefundReason, "REFUND_REASON_")
-    to_proto = {RefundReason[member.name]: value for member, value in pair.to_proto.items()}
-    from_proto = {value: member for member, value in to_proto.items()}
-    return EnumPair(MappingProxyType(to_proto), MappingProxyType(from_proto), pair.missing)
-
-
-_REFUND_REASONS = _recorded_refund_reasons()
+_REFUND_REASONS = enum_pair(RefundReason, pb.RefundReason, "REFUND_REASON_")
 
 _ISO_DAYS = ("MONDAY", "TUESDAY", "WEDNESDAY", "THURSDAY", "FRIDAY", "SATURDAY", "SUNDAY")
 # Shift.day goes on the wire as it is, so the proto must number the days as ISO does.
@@ -356,10 +330,6 @@ def audit_entry_message(entry: AuditEntry) -> pb.AuditEntry:
 # Domain events -> the published protos: consultation's own, and payment's inbound messages.
 
 
-def _purchase(purchase: Purchase) -> payment_service_pb2.Purchase:
-    return payment_service_pb2.Purchase(kind=purchase.kind, ref=purchase.ref)
-
-
 def _session_opened(event: events.ClinicalSessionOpened) -> events_pb2.ClinicalSessionOpened:
     return events_pb2.ClinicalSessionOpened(
         clinical_session_id=event.clinical_session_id,
@@ -423,35 +393,6 @@ def _completed(event: events.ConsultationCompleted) -> events_pb2.ConsultationCo
     )
 
 
-def _purchase_fulfilled(event: events.PurchaseFulfilled) -> payment_events_pb2.PurchaseFulfilled:
-    return payment_events_pb2.PurchaseFulfilled(
-        payment_id=event.payment_id,
-        purchase=_purchase(event.purchase),
-        fulfilled_at=timestamp(event.fulfilled_at),
-    )
-
-
-def _purchase_rejected(event: events.PurchaseRejected) -> payment_events_pb2.PurchaseRejected:
-    return payment_events_pb2.PurchaseRejected(
-        payment_id=event.payment_id,
-        purchase=_purchase(event.purchase),
-        reason=event.reason.value,
-        rejected_at=timestamp(event.rejected_at),
-    )
-
-
-def _refund_requested(event: events.RefundRequested) -> payment_events_pb2.RefundRequested:
-    # No destination: unspecified is back the way the money came, as payment's proto says.
-    return payment_events_pb2.RefundRequested(
-        idempotency_key=event.idempotency_key,
-        payment_id=event.payment_id,
-        purchase=_purchase(event.purchase),
-        amount=money_message(event.amount),
-        reason=event.reason.value,
-        requested_at=timestamp(event.requested_at),
-    )
-
-
 _EVENTS: Mapping[type, Callable[[Any], Message]] = MappingProxyType(
     {
         events.ClinicalSessionOpened: _session_opened,
@@ -460,9 +401,7 @@ _EVENTS: Mapping[type, Callable[[Any], Message]] = MappingProxyType(
         events.ConsultationAccepted: _accepted,
         events.ConsultationDeclined: _declined,
         events.ConsultationCompleted: _completed,
-        events.PurchaseFulfilled: _purchase_fulfilled,
-        events.PurchaseRejected: _purchase_rejected,
-        events.RefundRequested: _refund_requested,
+        **outcome_messages(money_message),
     }
 )
 
@@ -662,11 +601,4 @@ def consultation_status_from(value: int, field: str = "status") -> ConsultationS
 def confirmed_payment_from(message: payment_events_pb2.PaymentConfirmed) -> ConfirmedPayment:
     """What consultation needs of a PaymentConfirmed to decide (the checkout is
     purchase.ref); a payment confirmed for nothing (zero) is refused on amount."""
-    return ConfirmedPayment(*confirmed_payment_facts(message, money_from))
-
-
-def payment_failure_from(message: payment_events_pb2.PaymentFailed) -> PaymentFailure:
-    """Why the attempt failed, as payment said. An empty failure is read as it stands, a
-    final one with no code: proto3 cannot tell it from retryable=false."""
-    failure = message.failure
-    return PaymentFailure(failure.code, failure.message, failure.retryable)
+    return purchasing.confirmed_payment_from(message, money_from)

@@ -30,6 +30,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from purchasing.checkout import CheckoutStatus, PaymentFailure, PaymentMethod
 from runtime.rows import Rows
 from services.consultation.adapters.tables import (
     AWAITING_SYMPTOMS,
@@ -51,12 +52,7 @@ from services.consultation.domain.assignment import Candidate
 from services.consultation.domain.audit import AuditEntry, SubjectKind
 from services.consultation.domain.caller import Role
 from services.consultation.domain.chat import ChatMessage, ChatRole
-from services.consultation.domain.checkout import (
-    Checkout,
-    CheckoutStatus,
-    PaymentFailure,
-    PaymentMethod,
-)
+from services.consultation.domain.checkout import Checkout
 from services.consultation.domain.consultation import (
     Consultation,
     ConsultationStatus,

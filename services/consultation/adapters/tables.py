@@ -36,10 +36,10 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 
+from purchasing.checkout import OPEN, CheckoutStatus, PaymentMethod
 from services.consultation.domain.audit import SubjectKind
 from services.consultation.domain.caller import Role
 from services.consultation.domain.chat import ChatRole
-from services.consultation.domain.checkout import OPEN, CheckoutStatus, PaymentMethod
 from services.consultation.domain.consultation import ONGOING, UNTAKEN, ConsultationStatus
 from services.consultation.domain.events import RefundReason
 from services.consultation.domain.offers import ConsultationType

@@ -80,26 +80,6 @@ class DoctorNotAvailable(FailedPrecondition):
         super().__init__(f"doctor {doctor_id} takes no consultations", doctor_id=doctor_id)
 
 
-class CheckoutExpired(FailedPrecondition):
-    def __init__(self, checkout_id: str, expired_at: datetime) -> None:
-        super().__init__(
-            f"checkout {checkout_id} ran out unpaid at {expired_at.isoformat()}",
-            checkout_id=checkout_id,
-            expires_at=expired_at.isoformat(),
-        )
-
-
-class CheckoutNotRetryable(FailedPrecondition):
-    """Only a checkout whose last attempt failed, on a still-open payment, can be retried."""
-
-    def __init__(self, checkout_id: str, status: str, why: str) -> None:
-        super().__init__(
-            f"checkout {checkout_id} cannot be retried: {why}",
-            checkout_id=checkout_id,
-            status=status,
-        )
-
-
 class ClinicalSessionNotFound(NotFound):
     def __init__(self, clinical_session_id: str) -> None:
         super().__init__(

@@ -1,8 +1,8 @@
 """The facts consultation tells other contexts, as the entities record them.
 
-The handler turns each into its protobuf message (`nobat.consultation.v1` for the
-clinical facts, `nobat.payment.v1` for the purchase outcomes and refund requests) and
-writes it to the outbox in the same commit as the entity that recorded it.
+The handler turns each into its protobuf message (`nobat.consultation.v1`) and writes it
+to the outbox in the same commit as the entity that recorded it. What consultation tells
+payment (a purchase fulfilled or rejected, a refund requested) is purchasing's events.
 
 They carry ids, types, urgency and times only: never the complaint, symptoms, details,
 notes, chat text, a national id or a phone number. Consultation does not even hold the
@@ -11,10 +11,12 @@ last two; contact details live in notification.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
 from typing import TYPE_CHECKING
+
+from purchasing.events import Purchase, RefundRequested
 
 if TYPE_CHECKING:
     from services.consultation.domain.money import Money
@@ -35,61 +37,19 @@ class RefundReason(Enum):
     SYMPTOMS_NOT_SUBMITTED = "symptoms_not_submitted"
     # Nobody accepted in time, or every doctor on shift declined.
     NO_DOCTOR_ACCEPTED = "no_doctor_accepted"
-    # A second payment for a checkout another payment already settled: a PurchaseRejected
-    # reason only, never a checkout's own refund_reason (the API has no value for it).
-    DUPLICATE_PAYMENT = "duplicate_payment"
-    # A payment for a checkout that was never stored (its transaction rolled back after
-    # payment had taken the money): a PurchaseRejected reason only.
-    UNKNOWN_CHECKOUT = "unknown_checkout"
-
-
-@dataclass(frozen=True)
-class Purchase:
-    ref: str
-    kind: str = field(default=PURCHASE_KIND)
-
-
-@dataclass(frozen=True)
-class PurchaseFulfilled:
-    """A confirmed payment opened a clinical session: payment's orphan check can stop."""
-
-    payment_id: str
-    purchase: Purchase
-    fulfilled_at: datetime
-
-
-@dataclass(frozen=True)
-class PurchaseRejected:
-    """A confirmed payment bought nothing; payment refunds it in full."""
-
-    payment_id: str
-    purchase: Purchase
-    reason: RefundReason
-    rejected_at: datetime
-
-
-@dataclass(frozen=True)
-class RefundRequested:
-    """A fulfilled purchase goes back in full: the session expired, or nobody took it."""
-
-    # One key per payment, whichever path asks, so two paths can never refund it twice.
-    idempotency_key: str
-    payment_id: str
-    purchase: Purchase
-    amount: Money
-    reason: RefundReason
-    requested_at: datetime
 
 
 def full_refund(
     *, payment_id: str, checkout_id: str, price: Money, reason: RefundReason, now: datetime
 ) -> RefundRequested:
+    """The whole price back, under one key per payment, whichever path asks, so two paths
+    can never refund it twice."""
     return RefundRequested(
         idempotency_key=f"consultation-refund:{payment_id}",
         payment_id=payment_id,
-        purchase=Purchase(checkout_id),
+        purchase=Purchase(PURCHASE_KIND, checkout_id),
         amount=price,
-        reason=reason,
+        reason=reason.value,
         requested_at=now,
     )
 

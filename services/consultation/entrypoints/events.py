@@ -13,20 +13,20 @@ from nobat.payment.v1 import events_pb2 as payment_events
 from runtime.consumer import EventHandler
 from runtime.db import UnitOfWork
 from services.consultation.adapters.messages import confirmed_payment_from, payment_failure_from
-from services.consultation.domain.events import PURCHASE_KIND
+from services.consultation.domain.checkout import Checkout
 from services.consultation.handlers import clinical, purchases
 from services.consultation.handlers.context import Context
 
 
 def payment_handlers(ctx: Context) -> Mapping[type[Message], EventHandler]:
     async def confirmed(event: payment_events.PaymentConfirmed, uow: UnitOfWork) -> None:
-        if event.purchase.kind == PURCHASE_KIND:
+        if event.purchase.kind == Checkout.PURCHASE_KIND:
             await purchases.payment_confirmed(
                 ctx, uow, event.purchase.ref, confirmed_payment_from(event)
             )
 
     async def failed(event: payment_events.PaymentFailed, uow: UnitOfWork) -> None:
-        if event.purchase.kind == PURCHASE_KIND:
+        if event.purchase.kind == Checkout.PURCHASE_KIND:
             await purchases.payment_failed(
                 ctx,
                 uow,
@@ -38,7 +38,7 @@ def payment_handlers(ctx: Context) -> Mapping[type[Message], EventHandler]:
             )
 
     async def expired(event: payment_events.PaymentExpired, uow: UnitOfWork) -> None:
-        if event.purchase.kind == PURCHASE_KIND:
+        if event.purchase.kind == Checkout.PURCHASE_KIND:
             await purchases.payment_expired(
                 ctx, uow, event.purchase.ref, event.expired_at.ToDatetime(tzinfo=UTC)
             )

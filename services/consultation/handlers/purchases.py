@@ -13,35 +13,20 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from clients.payment import OpenedAttempt, PaymentOrder
-from runtime import errors
+from purchasing.checkout import ConfirmedPayment, PaymentFailure, PaymentMethod
+from purchasing.errors import CheckoutNotFound
+from purchasing.events import UNKNOWN_CHECKOUT, Purchase, PurchaseRejected
 from runtime.db import UnitOfWork
 from services.consultation.adapters.messages import event_message
 from services.consultation.domain.audit import SubjectKind
 from services.consultation.domain.caller import Caller
-from services.consultation.domain.checkout import (
-    Checkout,
-    ConfirmedPayment,
-    PaymentFailure,
-    PaymentMethod,
-    start_checkout,
-)
+from services.consultation.domain.checkout import Checkout, start_checkout
 from services.consultation.domain.errors import DoctorNotFound, IntakeNotFound
-from services.consultation.domain.events import (
-    PURCHASE_KIND,
-    Purchase,
-    PurchaseRejected,
-    RefundReason,
-)
 from services.consultation.domain.intake import Intake, start_intake
 from services.consultation.domain.offers import ConsultationType
 from services.consultation.domain.triage import ReportedSymptom, Sex
 from services.consultation.handlers.context import Context
 from services.consultation.handlers.stores import Stores, derived_id, publish
-
-
-class CheckoutNotFound(errors.NotFound):
-    def __init__(self, checkout_id: str) -> None:
-        super().__init__(f"no checkout {checkout_id}", checkout_id=checkout_id)
 
 
 class CheckoutNotYetVisible(Exception):
@@ -132,7 +117,7 @@ async def start(ctx: Context, uow: UnitOfWork, cmd: StartCheckout) -> Checkout:
         )
         opened = await ctx.payments.open(
             PaymentOrder(
-                purchase_kind=PURCHASE_KIND,
+                purchase_kind=checkout.PURCHASE_KIND,
                 purchase_ref=checkout.id,
                 patient_id=checkout.patient_id,
                 doctor_id=checkout.doctor_id,
@@ -215,8 +200,8 @@ async def payment_confirmed(
             # nothing was bought, so all of it goes back.
             rejection = PurchaseRejected(
                 payment.payment_id,
-                Purchase(checkout_id),
-                RefundReason.UNKNOWN_CHECKOUT,
+                Purchase(Checkout.PURCHASE_KIND, checkout_id),
+                UNKNOWN_CHECKOUT,
                 ctx.clock(),
             )
             uow.emit(event_message(rejection), correlation_id=checkout_id)

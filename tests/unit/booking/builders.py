@@ -4,13 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from services.booking.domain.checkout import (
-    Checkout,
-    ConfirmedPayment,
-    PaymentFailure,
-    PaymentMethod,
-    start_checkout,
-)
+from purchasing.checkout import ConfirmedPayment, PaymentFailure, PaymentMethod
+from services.booking.domain.checkout import Checkout, start_checkout
 from services.booking.domain.doctor import Doctor
 from services.booking.domain.money import Money
 from services.booking.domain.reservation import Reservation

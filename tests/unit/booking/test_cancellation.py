@@ -6,6 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from purchasing.events import Purchase, RefundRequested
 from services.booking.domain.cancellation import (
     DEFAULT_NOTICE_POLICY,
     CancelledBy,
@@ -14,7 +15,7 @@ from services.booking.domain.cancellation import (
     refund_due,
 )
 from services.booking.domain.errors import AppointmentAlreadyStarted, ReservationAlreadyCancelled
-from services.booking.domain.events import RefundRequested, ReservationCancelled
+from services.booking.domain.events import ReservationCancelled
 from services.booking.domain.money import Money
 from services.booking.domain.reservation import Cancellation, ReservationStatus
 from services.booking.domain.slot import SlotStatus
@@ -78,7 +79,7 @@ def test_a_patients_cancellation_a_day_ahead_frees_the_slot_and_asks_for_a_full_
         RefundRequested(
             idempotency_key="cancel:reservation-checkout-1",
             payment_id="payment-checkout-1",
-            checkout_id="checkout-1",
+            purchase=Purchase("booking", "checkout-1"),
             amount=USD_FEE,
             reason="reservation_cancelled",
             requested_at=now,

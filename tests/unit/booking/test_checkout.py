@@ -4,20 +4,11 @@ from datetime import timedelta
 
 import pytest
 
-from services.booking.domain.checkout import (
-    DUPLICATE_PAYMENT,
-    CheckoutStatus,
-    ConfirmedPayment,
-    PaymentFailure,
-    PaymentMethod,
-    RefundReason,
-)
-from services.booking.domain.errors import CheckoutExpired, CheckoutNotRetryable
-from services.booking.domain.events import (
-    PurchaseFulfilled,
-    PurchaseRejected,
-    ReservationConfirmed,
-)
+from purchasing.checkout import CheckoutStatus, ConfirmedPayment, PaymentFailure, PaymentMethod
+from purchasing.errors import CheckoutExpired, CheckoutNotRetryable
+from purchasing.events import DUPLICATE_PAYMENT, PurchaseFulfilled, PurchaseRejected
+from services.booking.domain.checkout import RefundReason
+from services.booking.domain.events import ReservationConfirmed
 from services.booking.domain.money import Money
 from services.booking.domain.reservation import ReservationStatus
 from services.booking.domain.slot import SlotStatus
@@ -69,7 +60,7 @@ def test_a_payment_confirmed_while_awaiting_creates_one_reservation():
         )
     ]
     assert checkout.events == [
-        PurchaseFulfilled("payment-checkout-1", checkout.id, NOW + 2 * MINUTE)
+        PurchaseFulfilled("payment-checkout-1", checkout.purchase, NOW + 2 * MINUTE)
     ]
 
 
@@ -84,7 +75,7 @@ def test_a_wallet_payment_takes_the_same_path_to_a_reservation():
 def test_a_payment_confirmed_after_a_failed_attempt_creates_the_reservation():
     slot = a_slot()
     checkout = a_checkout(slot)
-    checkout.payment_failed(DECLINED, slot=slot, now=NOW + MINUTE)
+    checkout.attempt_failed(DECLINED, slot=slot, now=NOW + MINUTE)
 
     reservation = confirm(checkout, slot, at=NOW + 2 * MINUTE)
 
@@ -96,8 +87,8 @@ def test_a_payment_confirmed_after_a_failed_attempt_creates_the_reservation():
 def test_a_payment_confirmed_after_expiry_is_honoured_while_the_slot_is_free():
     slot = a_slot()
     checkout = a_checkout(slot)
-    late = checkout.hold_expires_at + 3 * MINUTE
-    checkout.expire(slot=slot, now=checkout.hold_expires_at)
+    late = checkout.expires_at + 3 * MINUTE
+    checkout.lapse(slot=slot, now=checkout.expires_at)
 
     reservation = confirm(checkout, slot, at=late)
 
@@ -110,13 +101,13 @@ def test_a_payment_confirmed_after_the_hold_lapsed_but_before_expiry_ran_is_hono
     slot = a_slot()
     checkout = a_checkout(slot)
 
-    assert confirm(checkout, slot, at=checkout.hold_expires_at + MINUTE) is not None
+    assert confirm(checkout, slot, at=checkout.expires_at + MINUTE) is not None
 
 
 def test_a_payment_confirmed_after_the_slot_was_taken_is_refunded_in_full():
     slot = a_slot()
     late_payer = a_checkout(slot)
-    late = late_payer.hold_expires_at + MINUTE
+    late = late_payer.expires_at + MINUTE
     rival = a_checkout(
         slot, patient_id="patient-2", checkout_id="checkout-2", now=late, held_by=late_payer
     )
@@ -128,7 +119,7 @@ def test_a_payment_confirmed_after_the_slot_was_taken_is_refunded_in_full():
     assert late_payer.status is CheckoutStatus.REFUNDED
     assert late_payer.refund_reason is RefundReason.SLOT_TAKEN
     assert late_payer.events == [
-        PurchaseRejected("payment-checkout-1", late_payer.id, "slot_taken", late + MINUTE)
+        PurchaseRejected("payment-checkout-1", late_payer.purchase, "slot_taken", late + MINUTE)
     ]
     assert slot.reservation_id == "reservation-checkout-2"
 
@@ -136,7 +127,7 @@ def test_a_payment_confirmed_after_the_slot_was_taken_is_refunded_in_full():
 def test_a_late_payment_is_refunded_while_another_patient_holds_the_slot():
     slot = a_slot()
     late_payer = a_checkout(slot)
-    late = late_payer.hold_expires_at + MINUTE
+    late = late_payer.expires_at + MINUTE
     holder = a_checkout(
         slot, patient_id="patient-2", checkout_id="checkout-2", now=late, held_by=late_payer
     )
@@ -193,7 +184,7 @@ def test_a_payment_for_another_amount_or_currency_books_nothing_and_is_refunded(
     assert checkout.status is CheckoutStatus.REFUNDED
     assert checkout.refund_reason is RefundReason.AMOUNT_MISMATCH
     assert checkout.events == [
-        PurchaseRejected("payment-checkout-1", checkout.id, "amount_mismatch", NOW)
+        PurchaseRejected("payment-checkout-1", checkout.purchase, "amount_mismatch", NOW)
     ]
     assert slot.status(NOW) is SlotStatus.FREE
 
@@ -201,7 +192,7 @@ def test_a_payment_for_another_amount_or_currency_books_nothing_and_is_refunded(
 def test_a_payment_for_a_withdrawn_slot_is_refunded():
     slot = a_slot()
     checkout = a_checkout(slot)
-    late = checkout.hold_expires_at + MINUTE
+    late = checkout.expires_at + MINUTE
     slot.withdraw(late)
 
     assert confirm(checkout, slot, at=late) is None
@@ -222,7 +213,7 @@ def test_a_payment_for_a_doctor_deactivated_meanwhile_is_refunded():
 def test_a_payment_captured_after_the_appointment_began_is_refunded():
     slot = a_slot(starts_in=timedelta(minutes=15))
     checkout = a_checkout(slot)
-    checkout.expire(slot=slot, now=checkout.hold_expires_at)
+    checkout.lapse(slot=slot, now=checkout.expires_at)
 
     assert confirm(checkout, slot, at=slot.starts_at + MINUTE) is None
     assert checkout.refund_reason is RefundReason.SLOT_WITHDRAWN
@@ -239,7 +230,7 @@ def test_a_second_payment_for_a_settled_checkout_is_refunded_as_a_duplicate():
     assert checkout.status is CheckoutStatus.CONFIRMED
     assert checkout.payment_id == "payment-checkout-1"
     assert checkout.events[-1] == PurchaseRejected(
-        "payment-other", checkout.id, DUPLICATE_PAYMENT, NOW + MINUTE
+        "payment-other", checkout.purchase, DUPLICATE_PAYMENT, NOW + MINUTE
     )
 
 
@@ -259,7 +250,7 @@ def test_a_failed_payment_keeps_the_hold_and_can_be_retried():
     slot = a_slot()
     checkout = a_checkout(slot)
 
-    checkout.payment_failed(
+    checkout.attempt_failed(
         DECLINED,
         slot=slot,
         now=NOW + MINUTE,
@@ -277,7 +268,7 @@ def test_a_failed_payment_keeps_the_hold_and_can_be_retried():
 def test_a_retry_returns_to_awaiting_payment_with_a_new_attempt():
     slot = a_slot()
     checkout = a_checkout(slot)
-    checkout.payment_failed(DECLINED, slot=slot, now=NOW + MINUTE)
+    checkout.attempt_failed(DECLINED, slot=slot, now=NOW + MINUTE)
 
     checkout.retry(NOW + 2 * MINUTE)
     checkout.payment_created(
@@ -291,14 +282,14 @@ def test_a_retry_returns_to_awaiting_payment_with_a_new_attempt():
     assert checkout.attempt == 2
     assert checkout.payment_failure is None
     assert checkout.checkout_url == "https://pay.example/checkout-1/2"
-    assert checkout.hold_expires_at == NOW + timedelta(minutes=10)
+    assert checkout.expires_at == NOW + timedelta(minutes=10)
 
 
 def test_a_short_wallet_can_switch_to_the_gateway_without_starting_over():
     slot = a_slot()
     checkout = a_checkout(slot, method=PaymentMethod.WALLET)
     short = PaymentFailure("insufficient_funds", "The wallet holds 1,000 IRR.", retryable=True)
-    checkout.payment_failed(short, slot=slot, now=NOW)
+    checkout.attempt_failed(short, slot=slot, now=NOW)
 
     checkout.retry(NOW + MINUTE, method=PaymentMethod.GATEWAY)
 
@@ -310,7 +301,7 @@ def test_a_short_wallet_can_switch_to_the_gateway_without_starting_over():
 def test_a_late_failure_of_an_older_attempt_does_not_fail_the_retry():
     slot = a_slot()
     checkout = a_checkout(slot)
-    checkout.payment_failed(
+    checkout.attempt_failed(
         DECLINED, slot=slot, now=NOW + MINUTE, attempt_id="attempt-checkout-1-1"
     )
     checkout.retry(NOW + 2 * MINUTE)
@@ -321,7 +312,7 @@ def test_a_late_failure_of_an_older_attempt_does_not_fail_the_retry():
         now=NOW,
     )
 
-    checkout.payment_failed(
+    checkout.attempt_failed(
         DECLINED, slot=slot, now=NOW + 3 * MINUTE, attempt_id="attempt-checkout-1-1"
     )
 
@@ -332,7 +323,7 @@ def test_a_failure_of_another_payment_is_ignored():
     slot = a_slot()
     checkout = a_checkout(slot)
 
-    checkout.payment_failed(DECLINED, slot=slot, now=NOW, payment_id="payment-other")
+    checkout.attempt_failed(DECLINED, slot=slot, now=NOW, payment_id="payment-other")
 
     assert checkout.status is CheckoutStatus.AWAITING_PAYMENT
 
@@ -342,7 +333,7 @@ def test_a_payment_failure_after_confirmation_is_ignored():
     checkout = a_checkout(slot)
     confirm(checkout, slot)
 
-    checkout.payment_failed(DECLINED, slot=slot, now=NOW + MINUTE)
+    checkout.attempt_failed(DECLINED, slot=slot, now=NOW + MINUTE)
 
     assert checkout.status is CheckoutStatus.CONFIRMED
     assert slot.status(NOW + MINUTE) is SlotStatus.BOOKED
@@ -352,7 +343,7 @@ def test_a_failure_that_can_no_longer_be_retried_lets_the_slot_go_at_once():
     slot = a_slot()
     checkout = a_checkout(slot)
 
-    checkout.payment_failed(CANCELED_FOR_GOOD, slot=slot, now=NOW + MINUTE)
+    checkout.attempt_failed(CANCELED_FOR_GOOD, slot=slot, now=NOW + MINUTE)
 
     assert checkout.status is CheckoutStatus.PAYMENT_FAILED
     assert not checkout.retryable(NOW + MINUTE)
@@ -364,10 +355,10 @@ def test_a_failure_that_can_no_longer_be_retried_lets_the_slot_go_at_once():
 def test_a_checkout_cannot_be_retried_once_its_hold_lapsed():
     slot = a_slot()
     checkout = a_checkout(slot)
-    checkout.payment_failed(DECLINED, slot=slot, now=NOW + MINUTE)
+    checkout.attempt_failed(DECLINED, slot=slot, now=NOW + MINUTE)
 
     with pytest.raises(CheckoutExpired):
-        checkout.retry(checkout.hold_expires_at)
+        checkout.retry(checkout.expires_at)
 
 
 @pytest.mark.parametrize(
@@ -396,7 +387,7 @@ def test_only_a_failed_payment_can_be_retried(settle, why):
 def test_an_expired_checkout_cannot_be_retried():
     slot = a_slot()
     checkout = a_checkout(slot)
-    checkout.expire(slot=slot, now=NOW + MINUTE)
+    checkout.lapse(slot=slot, now=NOW + MINUTE)
 
     with pytest.raises(CheckoutExpired):
         checkout.retry(NOW + 2 * MINUTE)
@@ -407,9 +398,9 @@ def test_payment_expired_ends_an_open_checkout_and_frees_the_slot(failed_first):
     slot = a_slot()
     checkout = a_checkout(slot)
     if failed_first:
-        checkout.payment_failed(DECLINED, slot=slot, now=NOW + MINUTE)
+        checkout.attempt_failed(DECLINED, slot=slot, now=NOW + MINUTE)
 
-    checkout.expire(slot=slot, now=NOW + 5 * MINUTE)
+    checkout.lapse(slot=slot, now=NOW + 5 * MINUTE)
 
     assert checkout.status is CheckoutStatus.EXPIRED
     assert slot.hold is None
@@ -422,7 +413,7 @@ def test_payment_expired_after_confirmation_changes_nothing():
     checkout = a_checkout(slot)
     confirm(checkout, slot)
 
-    checkout.expire(slot=slot, now=NOW + MINUTE)
+    checkout.lapse(slot=slot, now=NOW + MINUTE)
 
     assert checkout.status is CheckoutStatus.CONFIRMED
     assert slot.status(NOW + MINUTE) is SlotStatus.BOOKED
@@ -431,12 +422,12 @@ def test_payment_expired_after_confirmation_changes_nothing():
 def test_expiring_a_checkout_leaves_another_checkouts_hold_alone():
     slot = a_slot()
     first = a_checkout(slot)
-    later = first.hold_expires_at
+    later = first.expires_at
     second = a_checkout(
         slot, patient_id="patient-2", checkout_id="checkout-2", now=later, held_by=first
     )
 
-    first.expire(slot=slot, now=later)
+    first.lapse(slot=slot, now=later)
 
     assert slot.hold is not None and slot.hold.checkout_id == second.id
 
@@ -444,5 +435,5 @@ def test_expiring_a_checkout_leaves_another_checkouts_hold_alone():
 def test_a_checkout_past_its_hold_is_due_for_expiry():
     checkout = a_checkout(a_slot())
 
-    assert not checkout.hold_lapsed(checkout.hold_expires_at - MINUTE)
-    assert checkout.hold_lapsed(checkout.hold_expires_at)
+    assert not checkout.lapsed(checkout.expires_at - MINUTE)
+    assert checkout.lapsed(checkout.expires_at)

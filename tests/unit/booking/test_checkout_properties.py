@@ -9,16 +9,10 @@ from datetime import datetime, timedelta
 from hypothesis import given
 from hypothesis import strategies as st
 
+from purchasing.checkout import CheckoutStatus, ConfirmedPayment, PaymentFailure, PaymentMethod
+from purchasing.events import PurchaseFulfilled, PurchaseRejected
 from runtime.errors import FailedPrecondition
-from services.booking.domain.checkout import (
-    Checkout,
-    CheckoutStatus,
-    ConfirmedPayment,
-    PaymentFailure,
-    PaymentMethod,
-    start_checkout,
-)
-from services.booking.domain.events import PurchaseFulfilled, PurchaseRejected
+from services.booking.domain.checkout import Checkout, start_checkout
 from services.booking.domain.money import Money
 from services.booking.domain.reservation import Reservation
 from services.booking.domain.slot import Slot
@@ -66,7 +60,7 @@ class World:
             self.confirm(self.ours, ConfirmedPayment(payment_id, amount, self.now))
         elif kind == "fail":
             attempt, retryable = args
-            self.ours.payment_failed(
+            self.ours.attempt_failed(
                 PaymentFailure("card_declined", "Declined.", retryable),
                 slot=self.slot,
                 now=self.now,
@@ -74,7 +68,7 @@ class World:
                 attempt_id=f"attempt-checkout-1-{attempt}",
             )
         elif kind == "expire":
-            self.ours.expire(slot=self.slot, now=self.now)
+            self.ours.lapse(slot=self.slot, now=self.now)
         elif kind == "retry":
             self.retry(args[0])
         elif kind == "rival":
@@ -167,7 +161,7 @@ def test_while_nobody_else_wants_the_slot_any_order_of_messages_ends_the_same_wa
         assert world.ours.status is CheckoutStatus.CONFIRMED
         assert len(world.reservations) == 1
         assert world.ours.events == [
-            PurchaseFulfilled(OURS, world.ours.id, world.reservations[0].confirmed_at)
+            PurchaseFulfilled(OURS, world.ours.purchase, world.reservations[0].confirmed_at)
         ]
     else:
         assert world.ours.status in {

@@ -4,12 +4,8 @@ from datetime import timedelta
 
 import pytest
 
-from services.booking.domain.checkout import (
-    DEFAULT_HOLD_TTL,
-    CheckoutStatus,
-    PaymentMethod,
-    start_checkout,
-)
+from purchasing.checkout import CheckoutStatus, PaymentMethod
+from services.booking.domain.checkout import DEFAULT_HOLD_TTL, start_checkout
 from services.booking.domain.errors import SlotAlreadyBooked, SlotAlreadyHeld, SlotNotBookable
 from services.booking.domain.money import Money
 from services.booking.domain.slot import SlotStatus
@@ -21,7 +17,7 @@ def test_a_free_slot_is_held_for_ten_minutes_by_default():
 
     checkout = a_checkout(slot)
 
-    assert checkout.hold_expires_at == NOW + timedelta(minutes=10) == NOW + DEFAULT_HOLD_TTL
+    assert checkout.expires_at == NOW + timedelta(minutes=10) == NOW + DEFAULT_HOLD_TTL
     assert slot.hold is not None and slot.hold.checkout_id == checkout.id
     assert slot.status(NOW) is SlotStatus.HELD
     assert checkout.status is CheckoutStatus.AWAITING_PAYMENT
@@ -40,7 +36,7 @@ def test_the_hold_length_is_configurable():
         hold_ttl=timedelta(minutes=3),
     )
 
-    assert checkout.hold_expires_at == NOW + timedelta(minutes=3)
+    assert checkout.expires_at == NOW + timedelta(minutes=3)
 
 
 def test_starting_a_checkout_books_nothing_and_tells_nobody():
@@ -75,10 +71,10 @@ def test_a_second_patient_cannot_hold_a_held_slot():
             held_by=first,
         )
 
-    assert error.value.hold_expires_at == first.hold_expires_at
+    assert error.value.hold_expires_at == first.expires_at
     assert error.value.metadata == {
         "slot_id": slot.id,
-        "hold_expires_at": first.hold_expires_at.isoformat(),
+        "hold_expires_at": first.expires_at.isoformat(),
     }
     assert slot.hold is not None and slot.hold.checkout_id == first.id
 
@@ -93,13 +89,13 @@ def test_the_same_patient_asking_again_gets_the_same_checkout():
 
     assert again is first
     assert slot.hold is not None and slot.hold.checkout_id == first.id
-    assert first.hold_expires_at == NOW + timedelta(minutes=10)
+    assert first.expires_at == NOW + timedelta(minutes=10)
 
 
 def test_the_same_patient_after_a_failed_payment_gets_the_checkout_to_retry():
     slot = a_slot()
     first = a_checkout(slot)
-    first.payment_failed(DECLINED, slot=slot, now=NOW + timedelta(minutes=1))
+    first.attempt_failed(DECLINED, slot=slot, now=NOW + timedelta(minutes=1))
 
     again = a_checkout(
         slot, checkout_id="checkout-2", now=NOW + timedelta(minutes=2), held_by=first
@@ -112,7 +108,7 @@ def test_the_same_patient_after_a_failed_payment_gets_the_checkout_to_retry():
 def test_an_expired_hold_frees_the_slot_for_another_patient():
     slot = a_slot()
     first = a_checkout(slot)
-    later = first.hold_expires_at
+    later = first.expires_at
 
     assert slot.status(later) is SlotStatus.FREE
     second = a_checkout(
@@ -126,12 +122,12 @@ def test_an_expired_hold_frees_the_slot_for_another_patient():
 def test_the_same_patient_after_their_hold_lapsed_gets_a_fresh_checkout():
     slot = a_slot()
     first = a_checkout(slot)
-    later = first.hold_expires_at + timedelta(minutes=1)
+    later = first.expires_at + timedelta(minutes=1)
 
     second = a_checkout(slot, checkout_id="checkout-2", now=later, held_by=first)
 
     assert second is not first
-    assert second.hold_expires_at == later + DEFAULT_HOLD_TTL
+    assert second.expires_at == later + DEFAULT_HOLD_TTL
     assert first.status is CheckoutStatus.EXPIRED
 
 
@@ -172,7 +168,7 @@ def test_a_hold_never_outlasts_the_start_of_its_slot():
 
     checkout = a_checkout(slot)
 
-    assert checkout.hold_expires_at == slot.starts_at
+    assert checkout.expires_at == slot.starts_at
 
 
 def test_the_handler_must_say_which_checkout_holds_the_slot():
@@ -207,7 +203,7 @@ def test_booking_a_slot_clears_a_lapsed_hold_of_another_checkout():
     slot = a_slot()
     first = a_checkout(slot)
 
-    slot.book("reservation-2", "checkout-2", first.hold_expires_at)
+    slot.book("reservation-2", "checkout-2", first.expires_at)
 
     assert slot.hold is None
     assert slot.reservation_id == "reservation-2"

@@ -16,6 +16,8 @@ from nobat.common.v1 import checkout_pb2, money_pb2
 from nobat.payment.v1 import events_pb2 as payment_events_pb2
 from nobat.payment.v1 import payment_service_pb2
 
+from purchasing.checkout import CheckoutStatus, ConfirmedPayment, PaymentFailure, PaymentMethod
+from purchasing.events import PurchaseFulfilled, PurchaseRejected, RefundRequested
 from runtime import rpc, wire
 from runtime.errors import InvalidArgument
 from services.booking.adapters import messages
@@ -40,22 +42,9 @@ from services.booking.adapters.messages import (
     windows_from,
 )
 from services.booking.domain.cancellation import CancelledBy
-from services.booking.domain.checkout import (
-    CheckoutStatus,
-    ConfirmedPayment,
-    PaymentFailure,
-    PaymentMethod,
-    RefundReason,
-    start_checkout,
-)
+from services.booking.domain.checkout import RefundReason, start_checkout
 from services.booking.domain.errors import SlotAlreadyHeld
-from services.booking.domain.events import (
-    PurchaseFulfilled,
-    PurchaseRejected,
-    RefundRequested,
-    ReservationCancelled,
-    ReservationConfirmed,
-)
+from services.booking.domain.events import ReservationCancelled, ReservationConfirmed
 from services.booking.domain.money import Money
 from services.booking.domain.reservation import ReservationStatus
 from services.booking.domain.schedule import (
@@ -262,14 +251,14 @@ def test_a_checkout_awaiting_payment_carries_every_field_and_leaves_the_rest_uns
 def test_a_failed_checkout_shows_the_failure_retryable_while_it_is_open() -> None:
     slot = a_slot()
     checkout = a_checkout(slot)
-    checkout.payment_failed(DECLINED, slot=slot, now=LATER)
+    checkout.attempt_failed(DECLINED, slot=slot, now=LATER)
     message = checkout_message(checkout)
     assert message.status == checkout_pb2.CHECKOUT_STATUS_PAYMENT_FAILED
     assert message.payment_failure == checkout_pb2.PaymentFailure(
         code="card_declined", message="Your card was declined.", retryable=True
     )
     assert message.updated_at == ts(LATER)
-    checkout.expire(slot=slot, now=HELD_UNTIL)
+    checkout.lapse(slot=slot, now=HELD_UNTIL)
     expired = checkout_message(checkout)
     assert expired.status == checkout_pb2.CHECKOUT_STATUS_EXPIRED
     # Still says why, but nothing can retry an expired checkout.

@@ -4,15 +4,17 @@ from datetime import timedelta
 
 import pytest
 
+from purchasing.checkout import CheckoutStatus, PaymentMethod
+from purchasing.events import RefundRequested
 from services.booking.domain.cancellation import CancelledBy, NoticePolicy
-from services.booking.domain.checkout import CheckoutStatus, PaymentMethod, start_checkout
+from services.booking.domain.checkout import start_checkout
 from services.booking.domain.errors import (
     AppointmentAlreadyStarted,
     ReservationAlreadyCancelled,
     ReservationNotFound,
     SlotAlreadyBooked,
 )
-from services.booking.domain.events import RefundRequested, ReservationCancelled
+from services.booking.domain.events import ReservationCancelled
 from services.booking.domain.money import Money
 from services.booking.domain.reservation import RESCHEDULED, Reservation, ReservationStatus
 from services.booking.domain.slot import Slot, SlotStatus
@@ -92,8 +94,8 @@ def test_a_failed_payment_for_the_new_slot_loses_nothing():
     new_slot = a_slot("slot-new", starts_in=timedelta(days=5))
     checkout = reschedule(old, new_slot)
 
-    checkout.payment_failed(DECLINED, slot=new_slot, now=NOW + HOUR)
-    checkout.expire(slot=new_slot, now=NOW + 2 * HOUR)
+    checkout.attempt_failed(DECLINED, slot=new_slot, now=NOW + HOUR)
+    checkout.lapse(slot=new_slot, now=NOW + 2 * HOUR)
 
     assert checkout.status is CheckoutStatus.EXPIRED
     assert old.is_active and old_slot.status(NOW) is SlotStatus.BOOKED

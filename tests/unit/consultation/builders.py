@@ -5,15 +5,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, time, timedelta
 
+from purchasing.checkout import ConfirmedPayment, PaymentFailure, PaymentMethod
 from services.consultation.domain.assignment import Candidate
 from services.consultation.domain.caller import Caller, Role
-from services.consultation.domain.checkout import (
-    Checkout,
-    ConfirmedPayment,
-    PaymentFailure,
-    PaymentMethod,
-    start_checkout,
-)
+from services.consultation.domain.checkout import Checkout, start_checkout
 from services.consultation.domain.consultation import Consultation, submit_symptoms
 from services.consultation.domain.doctor import Doctor
 from services.consultation.domain.intake import Intake, start_intake

@@ -8,6 +8,7 @@ from datetime import datetime
 
 import pytest
 
+from purchasing import events as purchasing_events
 from services.consultation.domain import events
 from services.consultation.domain.audit import AuditEntry, SubjectKind
 from services.consultation.domain.caller import Role
@@ -64,10 +65,12 @@ def test_an_audit_entry_needs_a_subject_and_a_utc_time():
 
 
 def event_classes() -> list[type]:
+    """Consultation's own facts, and what it tells payment (purchasing's)."""
     return [
         value
-        for value in vars(events).values()
-        if dataclasses.is_dataclass(value) and value.__module__ == events.__name__
+        for module in (events, purchasing_events)
+        for value in vars(module).values()
+        if dataclasses.is_dataclass(value) and value.__module__ == module.__name__
     ]
 
 

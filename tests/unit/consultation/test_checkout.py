@@ -4,28 +4,18 @@ from datetime import timedelta
 
 import pytest
 
-from services.consultation.domain.checkout import (
-    CheckoutStatus,
-    ConfirmedPayment,
-    PaymentMethod,
-    start_checkout,
-)
+from purchasing.checkout import CheckoutStatus, ConfirmedPayment, PaymentMethod
+from purchasing.errors import CheckoutExpired, CheckoutNotRetryable
+from purchasing.events import DUPLICATE_PAYMENT, Purchase, PurchaseFulfilled, PurchaseRejected
+from services.consultation.domain.checkout import start_checkout
 from services.consultation.domain.errors import (
-    CheckoutExpired,
-    CheckoutNotRetryable,
     ConsultationTypeNotOffered,
     DoctorNotAvailable,
     EmergencyCareAdvised,
     IntakeExpired,
     IntakeNotFound,
 )
-from services.consultation.domain.events import (
-    ClinicalSessionOpened,
-    Purchase,
-    PurchaseFulfilled,
-    PurchaseRejected,
-    RefundReason,
-)
+from services.consultation.domain.events import ClinicalSessionOpened, RefundReason
 from services.consultation.domain.money import Money
 from services.consultation.domain.offers import PriceList
 from services.consultation.domain.session import ClinicalSessionStatus
@@ -127,9 +117,11 @@ def test_a_confirmed_payment_opens_a_clinical_session_and_nothing_else():
     assert checkout.status is CheckoutStatus.CONFIRMED
     assert checkout.clinical_session_id == session.id
     assert checkout.events == [
-        PurchaseFulfilled("payment-checkout-1", Purchase("checkout-1"), NOW + 2 * MINUTE)
+        PurchaseFulfilled(
+            "payment-checkout-1", Purchase("consultation", "checkout-1"), NOW + 2 * MINUTE
+        )
     ]
-    assert Purchase("checkout-1").kind == "consultation"
+    assert Purchase("consultation", "checkout-1").kind == "consultation"
     assert session.events == [
         ClinicalSessionOpened(
             session.id,
@@ -240,7 +232,7 @@ def test_a_second_different_payment_is_refunded_once_however_often_it_comes():
 
     assert checkout.events[1:] == [
         PurchaseRejected(
-            "payment-other", Purchase("checkout-1"), RefundReason.DUPLICATE_PAYMENT, NOW
+            "payment-other", Purchase("consultation", "checkout-1"), DUPLICATE_PAYMENT, NOW
         )
     ]
     assert checkout.status is CheckoutStatus.CONFIRMED
@@ -256,7 +248,7 @@ def test_a_wrong_amount_is_refunded_in_full_and_opens_nothing():
     assert checkout.refund_reason is RefundReason.AMOUNT_MISMATCH
     assert checkout.events == [
         PurchaseRejected(
-            "payment-checkout-1", Purchase("checkout-1"), RefundReason.AMOUNT_MISMATCH, NOW
+            "payment-checkout-1", Purchase("consultation", "checkout-1"), "amount_mismatch", NOW
         )
     ]
 

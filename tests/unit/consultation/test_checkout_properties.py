@@ -9,18 +9,10 @@ from datetime import datetime, timedelta
 from hypothesis import given
 from hypothesis import strategies as st
 
+from purchasing.checkout import CheckoutStatus, PaymentFailure, PaymentMethod
+from purchasing.events import PurchaseFulfilled, PurchaseRejected, RefundRequested
 from runtime.errors import FailedPrecondition
-from services.consultation.domain.checkout import (
-    CheckoutStatus,
-    PaymentFailure,
-    PaymentMethod,
-)
 from services.consultation.domain.consultation import Consultation, submit_symptoms
-from services.consultation.domain.events import (
-    PurchaseFulfilled,
-    PurchaseRejected,
-    RefundRequested,
-)
 from services.consultation.domain.money import Money
 from services.consultation.domain.session import ClinicalSession, ClinicalSessionStatus
 from tests.unit.consultation.builders import (

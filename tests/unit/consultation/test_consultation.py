@@ -4,6 +4,7 @@ from datetime import timedelta
 
 import pytest
 
+from purchasing.events import RefundRequested
 from runtime.errors import InvalidArgument
 from services.consultation.domain.caller import Caller, Role
 from services.consultation.domain.consultation import ConsultationStatus, submit_symptoms
@@ -23,7 +24,6 @@ from services.consultation.domain.events import (
     ConsultationCreated,
     ConsultationDeclined,
     RefundReason,
-    RefundRequested,
 )
 from services.consultation.domain.session import ClinicalSessionStatus
 from services.consultation.domain.triage import ReportedSymptom, Severity, Urgency
@@ -269,7 +269,7 @@ def test_a_decline_with_nobody_else_on_shift_refunds_the_patient_in_full_once():
     assert consultation.refund_reason is RefundReason.NO_DOCTOR_ACCEPTED
     refunds = [e for e in consultation.events if isinstance(e, RefundRequested)]
     assert [(r.reason, r.amount, r.payment_id) for r in refunds] == [
-        (RefundReason.NO_DOCTOR_ACCEPTED, consultation.price, "payment-checkout-1")
+        (RefundReason.NO_DOCTOR_ACCEPTED.value, consultation.price, "payment-checkout-1")
     ]
     assert consultation.refund_if_untaken(LATER + timedelta(days=2)) is False
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, time, timedelta
 
+from purchasing.events import RefundRequested
 from services.consultation.domain.consultation import ConsultationStatus
-from services.consultation.domain.events import ConsultationAssigned, RefundReason, RefundRequested
+from services.consultation.domain.events import ConsultationAssigned, RefundReason
 from services.consultation.domain.queue import assign_waiting, next_assignment_at, queue_order
 from services.consultation.domain.shifts import Shift, WeeklyShifts
 from services.consultation.domain.triage import ReportedSymptom, Severity
@@ -95,7 +96,7 @@ def test_a_consultation_nobody_takes_in_time_is_refunded_once_and_not_assigned_a
 
     assert consultation.status is ConsultationStatus.REFUNDED
     assert [(e.reason, e.idempotency_key) for e in consultation.events] == [
-        (RefundReason.NO_DOCTOR_ACCEPTED, "consultation-refund:payment-checkout-1")
+        (RefundReason.NO_DOCTOR_ACCEPTED.value, "consultation-refund:payment-checkout-1")
     ]
     assert all(isinstance(e, RefundRequested) for e in consultation.events)
     assert assign_waiting([consultation], candidates(a_doctor()), deadline) == []

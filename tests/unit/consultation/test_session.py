@@ -4,13 +4,14 @@ from datetime import timedelta
 
 import pytest
 
+from purchasing.events import Purchase, RefundRequested
 from services.consultation.domain.caller import Caller, Role
 from services.consultation.domain.errors import (
     ClinicalSessionExpired,
     ClinicalSessionNotFound,
     SymptomsAlreadySubmitted,
 )
-from services.consultation.domain.events import Purchase, RefundReason, RefundRequested
+from services.consultation.domain.events import RefundReason
 from services.consultation.domain.money import Money
 from services.consultation.domain.session import ClinicalSessionStatus
 from tests.unit.consultation.builders import NOW, PATIENT, a_session
@@ -29,9 +30,9 @@ def test_a_session_without_symptoms_by_its_expiry_is_refunded_in_full_once():
         RefundRequested(
             idempotency_key="consultation-refund:payment-checkout-1",
             payment_id="payment-checkout-1",
-            purchase=Purchase("checkout-1"),
+            purchase=Purchase("consultation", "checkout-1"),
             amount=Money(500_000, "IRR"),
-            reason=RefundReason.SYMPTOMS_NOT_SUBMITTED,
+            reason=RefundReason.SYMPTOMS_NOT_SUBMITTED.value,
             requested_at=EXPIRY,
         )
     ]

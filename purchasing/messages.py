@@ -1,0 +1,96 @@
+"""Payment's messages as every purchasing context reads and writes them: its events about
+a checkout's payment, and the outcomes (nobat.payment.v1) a context publishes back."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from types import MappingProxyType
+from typing import Any
+
+from google.protobuf.message import Message
+from nobat.common.v1 import checkout_pb2, money_pb2
+from nobat.payment.v1 import events_pb2, payment_service_pb2
+
+from purchasing.checkout import ConfirmedPayment, PaymentFailure
+from purchasing.events import Purchase, PurchaseFulfilled, PurchaseRejected, RefundRequested
+from runtime.wire import field_required, timestamp, timestamp_or_none
+
+
+def payment_failure_message(
+    failure: PaymentFailure | None, *, still_open: bool
+) -> checkout_pb2.PaymentFailure | None:
+    """A checkout's last failed attempt as payment reported it. A checkout no longer open
+    keeps the failure that ended it, which nothing can retry now, so it is retryable only
+    while `still_open`."""
+    if failure is None:
+        return None
+    return checkout_pb2.PaymentFailure(
+        code=failure.code, message=failure.message, retryable=failure.retryable and still_open
+    )
+
+
+def confirmed_payment_from(
+    message: events_pb2.PaymentConfirmed, money_from: Callable[[money_pb2.Money, str], Any]
+) -> ConfirmedPayment:
+    """What a purchasing context decides a PaymentConfirmed on (the checkout is
+    purchase.ref): the payment, the amount (read by the context's own `money_from`) and
+    when. Payment always sends all three, so one missing is refused rather than guessed."""
+    if not message.payment_id:
+        raise field_required("payment_id")
+    confirmed_at = timestamp_or_none(message.confirmed_at, "confirmed_at")
+    if confirmed_at is None:
+        raise field_required("confirmed_at")
+    return ConfirmedPayment(message.payment_id, money_from(message.amount, "amount"), confirmed_at)
+
+
+def payment_failure_from(message: events_pb2.PaymentFailed) -> PaymentFailure:
+    """Why the attempt failed, as payment said. An empty failure is read as it stands, a
+    final one with no code: proto3 cannot tell it from retryable=false, and a gateway may
+    decline without a code."""
+    failure = message.failure
+    return PaymentFailure(failure.code, failure.message, failure.retryable)
+
+
+def _purchase(purchase: Purchase) -> payment_service_pb2.Purchase:
+    return payment_service_pb2.Purchase(kind=purchase.kind, ref=purchase.ref)
+
+
+def outcome_messages(
+    money_message: Callable[[Any], money_pb2.Money],
+) -> Mapping[type, Callable[[Any], Message]]:
+    """The translations of the outcomes a purchasing context publishes, for its table of
+    events; `money_message` writes its Money."""
+
+    def fulfilled(event: PurchaseFulfilled) -> events_pb2.PurchaseFulfilled:
+        return events_pb2.PurchaseFulfilled(
+            payment_id=event.payment_id,
+            purchase=_purchase(event.purchase),
+            fulfilled_at=timestamp(event.fulfilled_at),
+        )
+
+    def rejected(event: PurchaseRejected) -> events_pb2.PurchaseRejected:
+        return events_pb2.PurchaseRejected(
+            payment_id=event.payment_id,
+            purchase=_purchase(event.purchase),
+            reason=event.reason,
+            rejected_at=timestamp(event.rejected_at),
+        )
+
+    def refund_requested(event: RefundRequested) -> events_pb2.RefundRequested:
+        # No destination: unspecified is back the way the money came, as payment's proto says.
+        return events_pb2.RefundRequested(
+            idempotency_key=event.idempotency_key,
+            payment_id=event.payment_id,
+            purchase=_purchase(event.purchase),
+            amount=money_message(event.amount),
+            reason=event.reason,
+            requested_at=timestamp(event.requested_at),
+        )
+
+    return MappingProxyType(
+        {
+            PurchaseFulfilled: fulfilled,
+            PurchaseRejected: rejected,
+            RefundRequested: refund_requested,
+        }
+    )
