@@ -4,21 +4,18 @@ from datetime import timedelta
 
 import pytest
 
-from purchasing.checkout import CheckoutStatus, ConfirmedPayment, PaymentFailure, PaymentMethod
-from purchasing.errors import CheckoutExpired, CheckoutNotRetryable
-from purchasing.events import DUPLICATE_PAYMENT, PurchaseFulfilled, PurchaseRejected
+from purchasing.checkout import CheckoutStatus, PaymentMethod
+from purchasing.events import PurchaseFulfilled, PurchaseRejected
 from services.booking.domain.checkout import RefundReason
 from services.booking.domain.events import ReservationConfirmed
 from services.booking.domain.money import Money
 from services.booking.domain.reservation import ReservationStatus
 from services.booking.domain.slot import SlotStatus
 from tests.unit.booking.builders import (
-    CANCELED_FOR_GOOD,
     DECLINED,
     FEE,
     NOW,
     a_checkout,
-    a_doctor,
     a_slot,
     confirm,
     paid,
@@ -163,234 +160,6 @@ def test_a_refunded_payment_confirmed_again_changes_nothing():
 
     assert checkout.status is CheckoutStatus.REFUNDED
     assert len(checkout.events) == 1
-
-
-@pytest.mark.parametrize(
-    "amount",
-    [
-        Money(FEE.amount_minor - 1, "IRR"),
-        Money(FEE.amount_minor + 1, "IRR"),
-        Money(FEE.amount_minor, "USD"),
-    ],
-    ids=["too little", "too much", "other currency"],
-)
-def test_a_payment_for_another_amount_or_currency_books_nothing_and_is_refunded(amount):
-    slot = a_slot()
-    checkout = a_checkout(slot)
-
-    reservation = confirm(checkout, slot, paid(checkout, amount=amount))
-
-    assert reservation is None
-    assert checkout.status is CheckoutStatus.REFUNDED
-    assert checkout.refund_reason is RefundReason.AMOUNT_MISMATCH
-    assert checkout.events == [
-        PurchaseRejected("payment-checkout-1", checkout.purchase, "amount_mismatch", NOW)
-    ]
-    assert slot.status(NOW) is SlotStatus.FREE
-
-
-def test_a_payment_for_a_withdrawn_slot_is_refunded():
-    slot = a_slot()
-    checkout = a_checkout(slot)
-    late = checkout.expires_at + MINUTE
-    slot.withdraw(late)
-
-    assert confirm(checkout, slot, at=late) is None
-    assert checkout.refund_reason is RefundReason.SLOT_WITHDRAWN
-
-
-def test_a_payment_for_a_doctor_deactivated_meanwhile_is_refunded():
-    slot = a_slot()
-    checkout = a_checkout(slot)
-    doctor = a_doctor()
-    doctor.update(now=NOW, active=False)
-
-    assert confirm(checkout, slot, doctor=doctor) is None
-    assert checkout.refund_reason is RefundReason.SLOT_WITHDRAWN
-    assert slot.status(NOW) is SlotStatus.FREE
-
-
-def test_a_payment_captured_after_the_appointment_began_is_refunded():
-    slot = a_slot(starts_in=timedelta(minutes=15))
-    checkout = a_checkout(slot)
-    checkout.lapse(slot=slot, now=checkout.expires_at)
-
-    assert confirm(checkout, slot, at=slot.starts_at + MINUTE) is None
-    assert checkout.refund_reason is RefundReason.SLOT_WITHDRAWN
-
-
-def test_a_second_payment_for_a_settled_checkout_is_refunded_as_a_duplicate():
-    slot = a_slot()
-    checkout = a_checkout(slot)
-    confirm(checkout, slot)
-
-    stray = ConfirmedPayment("payment-other", FEE, NOW + MINUTE)
-    assert confirm(checkout, slot, stray, at=NOW + MINUTE) is None
-
-    assert checkout.status is CheckoutStatus.CONFIRMED
-    assert checkout.payment_id == "payment-checkout-1"
-    assert checkout.events[-1] == PurchaseRejected(
-        "payment-other", checkout.purchase, DUPLICATE_PAYMENT, NOW + MINUTE
-    )
-
-
-def test_a_confirmation_that_arrives_before_the_payment_was_recorded_is_still_honoured():
-    slot = a_slot()
-    checkout = a_checkout(slot, method=PaymentMethod.WALLET)
-    checkout.payment_id = None
-
-    reservation = confirm(checkout, slot, ConfirmedPayment("payment-9", FEE, NOW))
-    checkout.payment_created(payment_id="payment-9", attempt_id=None, checkout_url=None, now=NOW)
-
-    assert reservation is not None and reservation.payment_id == "payment-9"
-    assert checkout.status is CheckoutStatus.CONFIRMED
-
-
-def test_a_failed_payment_keeps_the_hold_and_can_be_retried():
-    slot = a_slot()
-    checkout = a_checkout(slot)
-
-    checkout.attempt_failed(
-        DECLINED,
-        slot=slot,
-        now=NOW + MINUTE,
-        payment_id="payment-checkout-1",
-        attempt_id="attempt-checkout-1-1",
-    )
-
-    assert checkout.status is CheckoutStatus.PAYMENT_FAILED
-    assert checkout.payment_failure == DECLINED
-    assert checkout.retryable(NOW + MINUTE)
-    assert slot.status(NOW + MINUTE) is SlotStatus.HELD
-    assert checkout.events == []
-
-
-def test_a_retry_returns_to_awaiting_payment_with_a_new_attempt():
-    slot = a_slot()
-    checkout = a_checkout(slot)
-    checkout.attempt_failed(DECLINED, slot=slot, now=NOW + MINUTE)
-
-    checkout.retry(NOW + 2 * MINUTE)
-    checkout.payment_created(
-        payment_id="payment-checkout-1",
-        attempt_id="attempt-checkout-1-2",
-        checkout_url="https://pay.example/checkout-1/2",
-        now=NOW + 2 * MINUTE,
-    )
-
-    assert checkout.status is CheckoutStatus.AWAITING_PAYMENT
-    assert checkout.attempt == 2
-    assert checkout.payment_failure is None
-    assert checkout.checkout_url == "https://pay.example/checkout-1/2"
-    assert checkout.expires_at == NOW + timedelta(minutes=10)
-
-
-def test_a_short_wallet_can_switch_to_the_gateway_without_starting_over():
-    slot = a_slot()
-    checkout = a_checkout(slot, method=PaymentMethod.WALLET)
-    short = PaymentFailure("insufficient_funds", "The wallet holds 1,000 IRR.", retryable=True)
-    checkout.attempt_failed(short, slot=slot, now=NOW)
-
-    checkout.retry(NOW + MINUTE, method=PaymentMethod.GATEWAY)
-
-    assert checkout.method is PaymentMethod.GATEWAY
-    assert checkout.status is CheckoutStatus.AWAITING_PAYMENT
-    assert checkout.id == "checkout-1"
-
-
-def test_a_late_failure_of_an_older_attempt_does_not_fail_the_retry():
-    slot = a_slot()
-    checkout = a_checkout(slot)
-    checkout.attempt_failed(
-        DECLINED, slot=slot, now=NOW + MINUTE, attempt_id="attempt-checkout-1-1"
-    )
-    checkout.retry(NOW + 2 * MINUTE)
-    checkout.payment_created(
-        payment_id="payment-checkout-1",
-        attempt_id="attempt-checkout-1-2",
-        checkout_url=None,
-        now=NOW,
-    )
-
-    checkout.attempt_failed(
-        DECLINED, slot=slot, now=NOW + 3 * MINUTE, attempt_id="attempt-checkout-1-1"
-    )
-
-    assert checkout.status is CheckoutStatus.AWAITING_PAYMENT
-
-
-def test_a_failure_of_another_payment_is_ignored():
-    slot = a_slot()
-    checkout = a_checkout(slot)
-
-    checkout.attempt_failed(DECLINED, slot=slot, now=NOW, payment_id="payment-other")
-
-    assert checkout.status is CheckoutStatus.AWAITING_PAYMENT
-
-
-def test_a_payment_failure_after_confirmation_is_ignored():
-    slot = a_slot()
-    checkout = a_checkout(slot)
-    confirm(checkout, slot)
-
-    checkout.attempt_failed(DECLINED, slot=slot, now=NOW + MINUTE)
-
-    assert checkout.status is CheckoutStatus.CONFIRMED
-    assert slot.status(NOW + MINUTE) is SlotStatus.BOOKED
-
-
-def test_a_failure_that_can_no_longer_be_retried_lets_the_slot_go_at_once():
-    slot = a_slot()
-    checkout = a_checkout(slot)
-
-    checkout.attempt_failed(CANCELED_FOR_GOOD, slot=slot, now=NOW + MINUTE)
-
-    assert checkout.status is CheckoutStatus.PAYMENT_FAILED
-    assert not checkout.retryable(NOW + MINUTE)
-    assert slot.status(NOW + MINUTE) is SlotStatus.FREE
-    with pytest.raises(CheckoutNotRetryable, match="start a new checkout"):
-        checkout.retry(NOW + MINUTE)
-
-
-def test_a_checkout_cannot_be_retried_once_its_hold_lapsed():
-    slot = a_slot()
-    checkout = a_checkout(slot)
-    checkout.attempt_failed(DECLINED, slot=slot, now=NOW + MINUTE)
-
-    with pytest.raises(CheckoutExpired):
-        checkout.retry(checkout.expires_at)
-
-
-@pytest.mark.parametrize(
-    ("settle", "why"),
-    [
-        (lambda checkout, slot: None, "in progress"),
-        (lambda checkout, slot: confirm(checkout, slot), "already paid"),
-        (
-            lambda checkout, slot: confirm(checkout, slot, paid(checkout, amount=Money(1, "IRR"))),
-            "refunded",
-        ),
-    ],
-    ids=["awaiting", "confirmed", "refunded"],
-)
-def test_only_a_failed_payment_can_be_retried(settle, why):
-    slot = a_slot()
-    checkout = a_checkout(slot)
-    settle(checkout, slot)
-
-    with pytest.raises(CheckoutNotRetryable, match=why) as error:
-        checkout.retry(NOW + MINUTE)
-
-    assert error.value.metadata["status"] == checkout.status.value
-
-
-def test_an_expired_checkout_cannot_be_retried():
-    slot = a_slot()
-    checkout = a_checkout(slot)
-    checkout.lapse(slot=slot, now=NOW + MINUTE)
-
-    with pytest.raises(CheckoutExpired):
-        checkout.retry(NOW + 2 * MINUTE)
 
 
 @pytest.mark.parametrize("failed_first", [False, True], ids=["awaiting", "payment failed"])

@@ -5,8 +5,7 @@ from datetime import timedelta
 import pytest
 
 from purchasing.checkout import CheckoutStatus, ConfirmedPayment, PaymentMethod
-from purchasing.errors import CheckoutExpired, CheckoutNotRetryable
-from purchasing.events import DUPLICATE_PAYMENT, Purchase, PurchaseFulfilled, PurchaseRejected
+from purchasing.events import Purchase, PurchaseFulfilled, PurchaseRejected
 from services.consultation.domain.checkout import start_checkout
 from services.consultation.domain.errors import (
     ConsultationTypeNotOffered,
@@ -20,7 +19,6 @@ from services.consultation.domain.money import Money
 from services.consultation.domain.offers import PriceList
 from services.consultation.domain.session import ClinicalSessionStatus
 from tests.unit.consultation.builders import (
-    CANCELED_FOR_GOOD,
     CHAT,
     DECLINED,
     EMERGENCY,
@@ -29,7 +27,6 @@ from tests.unit.consultation.builders import (
     a_checkout,
     a_doctor,
     an_intake,
-    attempt_opened,
     confirm,
     symptoms,
 )
@@ -163,16 +160,6 @@ def test_a_chosen_doctor_goes_with_the_session():
     assert session is not None and session.doctor_id == "doctor-1"
 
 
-def test_a_failed_attempt_keeps_the_checkout_retryable():
-    checkout = a_checkout()
-
-    checkout.payment_failed(DECLINED, now=NOW + MINUTE, attempt_id="attempt-checkout-1-1")
-
-    assert checkout.status is CheckoutStatus.PAYMENT_FAILED
-    assert checkout.payment_failure == DECLINED
-    checkout.ensure_retryable(NOW + MINUTE)
-
-
 def test_a_payment_that_succeeds_after_a_failed_attempt_still_opens_the_session():
     checkout = a_checkout()
     checkout.payment_failed(DECLINED, now=NOW + MINUTE)
@@ -192,28 +179,6 @@ def test_a_payment_confirmed_after_the_checkout_expired_is_still_honoured():
     assert checkout.status is CheckoutStatus.CONFIRMED
 
 
-def test_a_late_failure_never_undoes_a_confirmation():
-    checkout = a_checkout()
-    confirm(checkout)
-
-    checkout.payment_failed(DECLINED, now=NOW + MINUTE)
-    checkout.expire(NOW + MINUTE)
-
-    assert checkout.status is CheckoutStatus.CONFIRMED
-
-
-def test_a_late_failure_of_an_older_attempt_does_not_fail_the_current_one():
-    checkout = a_checkout()
-    checkout.payment_failed(DECLINED, now=NOW + MINUTE, attempt_id="attempt-checkout-1-1")
-    checkout.retry(NOW + 2 * MINUTE)
-    attempt_opened(checkout, NOW + 2 * MINUTE)
-
-    checkout.payment_failed(DECLINED, now=NOW + 3 * MINUTE, attempt_id="attempt-checkout-1-1")
-    checkout.payment_failed(DECLINED, now=NOW + 3 * MINUTE, payment_id="payment-other")
-
-    assert checkout.status is CheckoutStatus.AWAITING_PAYMENT
-
-
 def test_the_same_confirmation_twice_opens_one_session_and_answers_once():
     checkout = a_checkout()
     first = confirm(checkout)
@@ -222,20 +187,6 @@ def test_the_same_confirmation_twice_opens_one_session_and_answers_once():
 
     assert first is not None and again is None
     assert len(checkout.events) == 1
-
-
-def test_a_second_different_payment_is_refunded_once_however_often_it_comes():
-    checkout = a_checkout()
-    confirm(checkout)
-    assert confirm(checkout, payment_id="payment-other") is None
-    assert confirm(checkout, payment_id="payment-other") is None
-
-    assert checkout.events[1:] == [
-        PurchaseRejected(
-            "payment-other", Purchase("consultation", "checkout-1"), DUPLICATE_PAYMENT, NOW
-        )
-    ]
-    assert checkout.status is CheckoutStatus.CONFIRMED
 
 
 def test_a_wrong_amount_is_refunded_in_full_and_opens_nothing():
@@ -262,41 +213,3 @@ def test_a_chosen_doctor_who_left_before_the_payment_means_a_full_refund():
     gone = a_checkout(doctor=a_doctor(), checkout_id="checkout-2")
     assert confirm(gone, doctor=None) is None
     assert gone.refund_reason is RefundReason.DOCTOR_UNAVAILABLE
-
-
-def test_retry_starts_a_new_attempt_maybe_with_another_method():
-    checkout = a_checkout(method=PaymentMethod.WALLET)
-    checkout.payment_failed(DECLINED, now=NOW)
-
-    checkout.retry(NOW + MINUTE, PaymentMethod.GATEWAY)
-
-    assert checkout.status is CheckoutStatus.AWAITING_PAYMENT
-    assert (checkout.attempt, checkout.method) == (2, PaymentMethod.GATEWAY)
-    assert checkout.payment_failure is None and checkout.checkout_url is None
-
-
-def test_what_cannot_be_retried_says_why():
-    in_progress = a_checkout()
-    for_good = a_checkout(checkout_id="checkout-2")
-    for_good.payment_failed(CANCELED_FOR_GOOD, now=NOW)
-    confirmed = a_checkout(checkout_id="checkout-3")
-    confirm(confirmed)
-    refunded = a_checkout(checkout_id="checkout-4")
-    confirm(refunded, amount=Money(1, "IRR"))
-
-    for checkout in (in_progress, for_good, confirmed, refunded):
-        with pytest.raises(CheckoutNotRetryable):
-            checkout.retry(NOW + MINUTE)
-
-
-def test_an_expired_or_lapsed_checkout_cannot_be_retried():
-    lapsed = a_checkout()
-    lapsed.payment_failed(DECLINED, now=NOW)
-    expired = a_checkout(checkout_id="checkout-2")
-    expired.expire(NOW + 30 * MINUTE)
-
-    with pytest.raises(CheckoutExpired):
-        lapsed.retry(NOW + 30 * MINUTE)
-    with pytest.raises(CheckoutExpired):
-        expired.retry(NOW + 30 * MINUTE)
-    assert expired.status is CheckoutStatus.EXPIRED
