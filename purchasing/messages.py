@@ -55,26 +55,33 @@ def _purchase(purchase: Purchase) -> payment_service_pb2.Purchase:
     return payment_service_pb2.Purchase(kind=purchase.kind, ref=purchase.ref)
 
 
+def _fulfilled(event: PurchaseFulfilled) -> events_pb2.PurchaseFulfilled:
+    return events_pb2.PurchaseFulfilled(
+        payment_id=event.payment_id,
+        purchase=_purchase(event.purchase),
+        fulfilled_at=timestamp(event.fulfilled_at),
+    )
+
+
+def _rejected(event: PurchaseRejected) -> events_pb2.PurchaseRejected:
+    return events_pb2.PurchaseRejected(
+        payment_id=event.payment_id,
+        purchase=_purchase(event.purchase),
+        reason=event.reason,
+        rejected_at=timestamp(event.rejected_at),
+    )
+
+
+def outcome_message(event: PurchaseFulfilled | PurchaseRejected) -> Message:
+    """A purchase's outcome, as payment reads it."""
+    return _fulfilled(event) if isinstance(event, PurchaseFulfilled) else _rejected(event)
+
+
 def outcome_messages(
     money_message: Callable[[Any], money_pb2.Money],
 ) -> Mapping[type, Callable[[Any], Message]]:
-    """The translations of the outcomes a purchasing context publishes, for its table of
+    """The translations of what a purchasing context tells payment, for its table of
     events; `money_message` writes its Money."""
-
-    def fulfilled(event: PurchaseFulfilled) -> events_pb2.PurchaseFulfilled:
-        return events_pb2.PurchaseFulfilled(
-            payment_id=event.payment_id,
-            purchase=_purchase(event.purchase),
-            fulfilled_at=timestamp(event.fulfilled_at),
-        )
-
-    def rejected(event: PurchaseRejected) -> events_pb2.PurchaseRejected:
-        return events_pb2.PurchaseRejected(
-            payment_id=event.payment_id,
-            purchase=_purchase(event.purchase),
-            reason=event.reason,
-            rejected_at=timestamp(event.rejected_at),
-        )
 
     def refund_requested(event: RefundRequested) -> events_pb2.RefundRequested:
         # No destination: unspecified is back the way the money came, as payment's proto says.
@@ -89,8 +96,8 @@ def outcome_messages(
 
     return MappingProxyType(
         {
-            PurchaseFulfilled: fulfilled,
-            PurchaseRejected: rejected,
+            PurchaseFulfilled: _fulfilled,
+            PurchaseRejected: _rejected,
             RefundRequested: refund_requested,
         }
     )

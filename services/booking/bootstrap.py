@@ -67,9 +67,7 @@ def build(process: ServiceProcess, env: Env) -> None:
         ids = await checkouts.open_past_hold(ctx, ctx.unit_of_work())
         await for_each(
             ids,
-            lambda checkout_id: checkouts.expire(
-                ctx, ctx.unit_of_work(), checkout_id, lapsed_only=True
-            ),
+            lambda checkout_id: checkouts.hold_lapsed(ctx, ctx.unit_of_work(), checkout_id),
             "expire checkout",
         )
 

@@ -76,7 +76,7 @@ def build(process: ServiceProcess, env: Env) -> None:
         ids = await purchases.open_past_expiry(ctx, ctx.unit_of_work())
         await for_each(
             ids,
-            lambda checkout_id: purchases.payment_expired(ctx, ctx.unit_of_work(), checkout_id),
+            lambda checkout_id: purchases.checkout_lapsed(ctx, ctx.unit_of_work(), checkout_id),
             "expire checkout",
         )
 

@@ -23,11 +23,9 @@ from google.protobuf.message import Message
 from google.type import date_pb2, dayofweek_pb2
 from nobat.booking.v1 import booking_service_pb2, events_pb2
 from nobat.common.v1 import checkout_pb2, money_pb2
-from nobat.payment.v1 import events_pb2 as payment_events_pb2
 
-from purchasing import messages as purchasing
-from purchasing.checkout import CheckoutStatus, ConfirmedPayment, PaymentMethod
-from purchasing.messages import outcome_messages, payment_failure_from, payment_failure_message
+from purchasing.checkout import CheckoutStatus, PaymentMethod
+from purchasing.messages import outcome_messages, payment_failure_message
 from runtime.errors import InvalidArgument
 from runtime.wire import (
     Violations,
@@ -65,7 +63,6 @@ from services.booking.domain.slot import Slot, SlotStatus
 __all__ = [
     "availability_message",
     "checkout_message",
-    "confirmed_payment_from",
     "date_from",
     "decode_page_token",
     "doctor_message",
@@ -75,7 +72,6 @@ __all__ = [
     "money_from",
     "money_message",
     "page_size_of",
-    "payment_failure_from",
     "reservation_message",
     "reservation_status_from",
     "slot_held_message",
@@ -374,8 +370,3 @@ def slot_id_from(text: str, field: str = "slot_id") -> str:
     """An id booking gave out (a slot's, a checkout's, a reservation's: the noun in the
     error follows `field`); see `runtime.wire.id_from`."""
     return id_from(text, field)
-
-
-def confirmed_payment_from(message: payment_events_pb2.PaymentConfirmed) -> ConfirmedPayment:
-    """What booking needs of a PaymentConfirmed to decide (the checkout is purchase.ref)."""
-    return purchasing.confirmed_payment_from(message, money_from)

@@ -13,13 +13,19 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from clients.payment import OpenedAttempt, PaymentOrder
-from purchasing.checkout import ConfirmedPayment, PaymentFailure, PaymentMethod
-from purchasing.errors import CheckoutNotFound
-from purchasing.events import UNKNOWN_CHECKOUT, Purchase, PurchaseRejected
+from clients.payment import OpenedAttempt
+from purchasing.checkout import PaymentMethod
+from purchasing.handlers import (
+    attempt_opened,
+    ensure_was_stored,
+    load_checkout,
+    payment_order,
+    refund_unknown_checkout,
+    retry_key,
+)
+from purchasing.news import PaymentConfirmed, PaymentExpired, PaymentFailed
 from runtime import errors
 from runtime.db import UnitOfWork
-from services.booking.adapters.messages import event_message
 from services.booking.domain.checkout import Checkout, start_checkout
 from services.booking.domain.errors import ReservationNotFound
 from services.booking.domain.slot import Slot
@@ -31,11 +37,6 @@ from services.booking.handlers.stores import Stores, derived_id, publish
 class SlotNotFound(errors.NotFound):
     def __init__(self, slot_id: str) -> None:
         super().__init__(f"no slot {slot_id}", slot_id=slot_id)
-
-
-class CheckoutNotYetVisible(Exception):
-    """A payment event about a checkout whose transaction has not committed yet (a wallet
-    payment confirms within StartCheckout's own call): worth redelivering shortly."""
 
 
 @dataclass(frozen=True)
@@ -63,20 +64,11 @@ async def _slot(stores: Stores, slot_id: str) -> Slot:
     return slot
 
 
-async def load_checkout(
-    stores: Stores, checkout_id: str, viewer: str | None, *, lock: bool = False
-) -> Checkout:
-    checkout = await stores.checkouts.get(checkout_id, for_update=lock)
-    if checkout is None or (viewer is not None and checkout.patient_id != viewer):
-        raise CheckoutNotFound(checkout_id)
-    return checkout
-
-
 async def get_checkout(
     ctx: Context, uow: UnitOfWork, checkout_id: str, viewer: str | None
 ) -> Checkout:
     async with uow:
-        return await load_checkout(Stores(uow.session), checkout_id, viewer)
+        return await load_checkout(Stores(uow.session).checkouts, checkout_id, viewer)
 
 
 async def start(ctx: Context, uow: UnitOfWork, cmd: StartCheckout) -> Checkout:
@@ -111,17 +103,11 @@ async def start(ctx: Context, uow: UnitOfWork, cmd: StartCheckout) -> Checkout:
             await uow.commit()
             return checkout
         opened = await ctx.payments.open(
-            PaymentOrder(
-                purchase_kind=checkout.PURCHASE_KIND,
-                purchase_ref=checkout.id,
-                patient_id=checkout.patient_id,
+            payment_order(
+                checkout,
                 doctor_id=checkout.doctor_id,
-                amount_minor=checkout.price.amount_minor,
-                currency=checkout.price.currency,
-                method=checkout.method.value,
-                return_url=cmd.return_url or ctx.settings.default_return_url,
                 description=f"Appointment with {doctor.display_name}",
-                expires_at=checkout.expires_at,
+                return_url=cmd.return_url or ctx.settings.default_return_url,
             )
         )
         _opened(checkout, slot, opened, now)
@@ -131,16 +117,11 @@ async def start(ctx: Context, uow: UnitOfWork, cmd: StartCheckout) -> Checkout:
         return checkout
 
 
-def _opened(checkout: Checkout, slot: Slot, opened: OpenedAttempt, now) -> None:
-    checkout.payment_created(
-        payment_id=opened.payment_id,
-        attempt_id=opened.attempt_id,
-        checkout_url=opened.checkout_url,
-        now=now,
-    )
-    if opened.failure is not None:
+def _opened(checkout: Checkout, slot: Slot, opened: OpenedAttempt, now: datetime) -> None:
+    failure = attempt_opened(checkout, opened, now)
+    if failure is not None:
         checkout.attempt_failed(
-            PaymentFailure(opened.failure.code, opened.failure.message, opened.failure.retryable),
+            failure,
             slot=slot,
             now=now,
             payment_id=opened.payment_id,
@@ -151,15 +132,15 @@ def _opened(checkout: Checkout, slot: Slot, opened: OpenedAttempt, now) -> None:
 async def retry(ctx: Context, uow: UnitOfWork, cmd: RetryCheckout, viewer: str | None) -> Checkout:
     async with uow:
         stores = Stores(uow.session)
-        found = await load_checkout(stores, cmd.checkout_id, viewer)
+        found = await load_checkout(stores.checkouts, cmd.checkout_id, viewer)
         slot = await _slot(stores, found.slot_id)
-        checkout = await load_checkout(stores, cmd.checkout_id, viewer, lock=True)
+        checkout = await load_checkout(stores.checkouts, cmd.checkout_id, viewer, lock=True)
         now = ctx.clock()
         checkout.retry(now, cmd.method)
         assert checkout.payment_id is not None
         opened = await ctx.payments.retry(
             checkout.payment_id,
-            f"{checkout.id}/attempt/{checkout.attempt}",
+            retry_key(checkout),
             checkout.method.value,
             ctx.settings.default_return_url,
         )
@@ -176,8 +157,8 @@ async def _locked(
     """The checkout and its slot, locked; None for one that was never stored."""
     found = await stores.checkouts.get(checkout_id)
     if found is None:
-        if happened_at is None or ctx.clock() - happened_at < ctx.settings.unknown_checkout_after:
-            raise CheckoutNotYetVisible(checkout_id)
+        wait = ctx.settings.unknown_checkout_after
+        ensure_was_stored(checkout_id, happened_at=happened_at, now=ctx.clock(), wait=wait)
         return None
     slot = await stores.slots.get(found.slot_id, for_update=True)
     checkout = await stores.checkouts.get(checkout_id, for_update=True)
@@ -185,28 +166,19 @@ async def _locked(
     return slot, checkout
 
 
-async def payment_confirmed(
-    ctx: Context, uow: UnitOfWork, checkout_id: str, payment: ConfirmedPayment
-) -> Checkout | None:
+async def payment_confirmed(ctx: Context, uow: UnitOfWork, news: PaymentConfirmed) -> None:
     """A paid checkout becomes a reservation if the slot can still be had for the price
     paid; otherwise PurchaseRejected asks payment for a full refund. A reschedule's new
     reservation cancels the one it replaces, in the same transaction."""
+    payment = news.payment
     async with uow:
         stores = Stores(uow.session)
-        locked = await _locked(ctx, stores, checkout_id, payment.confirmed_at)
+        locked = await _locked(ctx, stores, news.checkout_id, payment.confirmed_at)
         if locked is None:
-            # Payment took money for a checkout whose own transaction never committed:
-            # nothing was bought, so all of it goes back.
-            now = ctx.clock()
-            rejection = PurchaseRejected(
-                payment.payment_id,
-                Purchase(Checkout.PURCHASE_KIND, checkout_id),
-                UNKNOWN_CHECKOUT,
-                now,
-            )
-            uow.emit(event_message(rejection), correlation_id=checkout_id)
+            kind = Checkout.PURCHASE_KIND
+            refund_unknown_checkout(uow, kind, news.checkout_id, payment.payment_id, ctx.clock())
             await uow.commit()
-            return None
+            return
         slot, checkout = locked
         doctor = await load_doctor(stores, checkout.doctor_id)
         now = ctx.clock()
@@ -226,7 +198,6 @@ async def payment_confirmed(
         await stores.checkouts.save(checkout)
         publish(uow, checkout, reservation, replaced, correlation_id=checkout.id)
         await uow.commit()
-        return checkout
 
 
 async def _replace(ctx: Context, stores: Stores, checkout: Checkout, new, now):
@@ -248,43 +219,47 @@ async def _replace(ctx: Context, stores: Stores, checkout: Checkout, new, now):
     return old
 
 
-async def payment_failed(
-    ctx: Context,
-    uow: UnitOfWork,
-    checkout_id: str,
-    failure: PaymentFailure,
-    payment_id: str,
-    attempt_id: str | None,
-    failed_at: datetime,
-) -> Checkout | None:
+async def payment_failed(ctx: Context, uow: UnitOfWork, news: PaymentFailed) -> None:
     async with uow:
         stores = Stores(uow.session)
-        locked = await _locked(ctx, stores, checkout_id, failed_at)
+        locked = await _locked(ctx, stores, news.checkout_id, news.failed_at)
         if locked is None:
-            return None  # a checkout never stored has nothing to fail
+            return  # a checkout never stored has nothing to fail
         slot, checkout = locked
         checkout.attempt_failed(
-            failure, slot=slot, now=ctx.clock(), payment_id=payment_id, attempt_id=attempt_id
+            news.failure,
+            slot=slot,
+            now=ctx.clock(),
+            payment_id=news.payment_id,
+            attempt_id=news.attempt_id,
         )
         await stores.slots.save(slot)
         await stores.checkouts.save(checkout)
         await uow.commit()
-        return checkout
 
 
-async def expire(
+async def payment_expired(ctx: Context, uow: UnitOfWork, news: PaymentExpired) -> None:
+    """The payment expired unpaid: the slot goes back on sale. A payment confirmed later
+    is still answered, by reservation or refund."""
+    await _lapse(ctx, uow, news.checkout_id, news.expired_at, lapsed_only=False)
+
+
+async def hold_lapsed(ctx: Context, uow: UnitOfWork, checkout_id: str) -> None:
+    """The sweeper's: a checkout past its hold is expired, if it still is."""
+    await _lapse(ctx, uow, checkout_id, None, lapsed_only=True)
+
+
+async def _lapse(
     ctx: Context,
     uow: UnitOfWork,
     checkout_id: str,
+    happened_at: datetime | None,
     *,
     lapsed_only: bool,
-    expired_at: datetime | None = None,
 ) -> None:
-    """The payment expired unpaid, or (for the sweeper) the hold lapsed: the slot goes
-    back on sale. A payment confirmed later is still answered, by reservation or refund."""
     async with uow:
         stores = Stores(uow.session)
-        locked = await _locked(ctx, stores, checkout_id, expired_at)
+        locked = await _locked(ctx, stores, checkout_id, happened_at)
         if locked is None:
             return
         slot, checkout = locked

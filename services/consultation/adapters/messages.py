@@ -28,11 +28,9 @@ from google.protobuf.message import Message
 from google.type import dayofweek_pb2
 from nobat.common.v1 import checkout_pb2, money_pb2
 from nobat.consultation.v1 import consultation_service_pb2, events_pb2
-from nobat.payment.v1 import events_pb2 as payment_events_pb2
 
-from purchasing import messages as purchasing
-from purchasing.checkout import CheckoutStatus, ConfirmedPayment, PaymentMethod
-from purchasing.messages import outcome_messages, payment_failure_from, payment_failure_message
+from purchasing.checkout import CheckoutStatus, PaymentMethod
+from purchasing.messages import outcome_messages, payment_failure_message
 from runtime.errors import InvalidArgument
 from runtime.wire import (
     Violations,
@@ -85,7 +83,6 @@ __all__ = [
     "chat_message",
     "checkout_message",
     "clinical_session_message",
-    "confirmed_payment_from",
     "consultation_message",
     "consultation_status_from",
     "consultation_type_from",
@@ -103,7 +100,6 @@ __all__ = [
     "money_message",
     "optional_id_from",
     "page_size_of",
-    "payment_failure_from",
     "price_messages",
     "prices_from",
     "prices_set_message",
@@ -596,9 +592,3 @@ def doctor_id_from(text: str, field: str = "doctor_id", *, required: bool = Fals
 def consultation_status_from(value: int, field: str = "status") -> ConsultationStatus | None:
     """A list filter: None (unspecified) means every status."""
     return _CONSULTATION_STATUSES.optional(value, field)
-
-
-def confirmed_payment_from(message: payment_events_pb2.PaymentConfirmed) -> ConfirmedPayment:
-    """What consultation needs of a PaymentConfirmed to decide (the checkout is
-    purchase.ref); a payment confirmed for nothing (zero) is refused on amount."""
-    return purchasing.confirmed_payment_from(message, money_from)

@@ -8,46 +8,23 @@ from datetime import UTC
 
 from google.protobuf.message import Message
 from nobat.booking.v1 import events_pb2 as booking_events
-from nobat.payment.v1 import events_pb2 as payment_events
 
+from purchasing.consumer import PaymentHandlers, payment_event_handlers
 from runtime.consumer import EventHandler
 from runtime.db import UnitOfWork
-from services.consultation.adapters.messages import confirmed_payment_from, payment_failure_from
+from services.consultation.adapters.messages import money_from
 from services.consultation.domain.checkout import Checkout
 from services.consultation.handlers import clinical, purchases
 from services.consultation.handlers.context import Context
 
 
 def payment_handlers(ctx: Context) -> Mapping[type[Message], EventHandler]:
-    async def confirmed(event: payment_events.PaymentConfirmed, uow: UnitOfWork) -> None:
-        if event.purchase.kind == Checkout.PURCHASE_KIND:
-            await purchases.payment_confirmed(
-                ctx, uow, event.purchase.ref, confirmed_payment_from(event)
-            )
-
-    async def failed(event: payment_events.PaymentFailed, uow: UnitOfWork) -> None:
-        if event.purchase.kind == Checkout.PURCHASE_KIND:
-            await purchases.payment_failed(
-                ctx,
-                uow,
-                event.purchase.ref,
-                payment_failure_from(event),
-                event.payment_id,
-                event.attempt_id or None,
-                event.failed_at.ToDatetime(tzinfo=UTC),
-            )
-
-    async def expired(event: payment_events.PaymentExpired, uow: UnitOfWork) -> None:
-        if event.purchase.kind == Checkout.PURCHASE_KIND:
-            await purchases.payment_expired(
-                ctx, uow, event.purchase.ref, event.expired_at.ToDatetime(tzinfo=UTC)
-            )
-
-    return {
-        payment_events.PaymentConfirmed: confirmed,
-        payment_events.PaymentFailed: failed,
-        payment_events.PaymentExpired: expired,
-    }
+    handlers = PaymentHandlers(
+        confirmed=lambda uow, news: purchases.payment_confirmed(ctx, uow, news),
+        failed=lambda uow, news: purchases.payment_failed(ctx, uow, news),
+        expired=lambda uow, news: purchases.payment_expired(ctx, uow, news),
+    )
+    return payment_event_handlers(Checkout.PURCHASE_KIND, handlers, money_from)
 
 
 def directory_handlers(ctx: Context) -> Mapping[type[Message], EventHandler]:

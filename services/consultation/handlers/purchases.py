@@ -12,12 +12,18 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from clients.payment import OpenedAttempt, PaymentOrder
-from purchasing.checkout import ConfirmedPayment, PaymentFailure, PaymentMethod
-from purchasing.errors import CheckoutNotFound
-from purchasing.events import UNKNOWN_CHECKOUT, Purchase, PurchaseRejected
+from clients.payment import OpenedAttempt
+from purchasing.checkout import PaymentMethod
+from purchasing.handlers import (
+    attempt_opened,
+    ensure_was_stored,
+    load_checkout,
+    payment_order,
+    refund_unknown_checkout,
+    retry_key,
+)
+from purchasing.news import PaymentConfirmed, PaymentExpired, PaymentFailed
 from runtime.db import UnitOfWork
-from services.consultation.adapters.messages import event_message
 from services.consultation.domain.audit import SubjectKind
 from services.consultation.domain.caller import Caller
 from services.consultation.domain.checkout import Checkout, start_checkout
@@ -27,11 +33,6 @@ from services.consultation.domain.offers import ConsultationType
 from services.consultation.domain.triage import ReportedSymptom, Sex
 from services.consultation.handlers.context import Context
 from services.consultation.handlers.stores import Stores, derived_id, publish
-
-
-class CheckoutNotYetVisible(Exception):
-    """A payment event about a checkout whose transaction has not committed yet (a wallet
-    payment confirms inside StartCheckout's own call): worth redelivering shortly."""
 
 
 @dataclass(frozen=True)
@@ -77,20 +78,11 @@ async def start_the_intake(ctx: Context, uow: UnitOfWork, cmd: StartIntake) -> I
         return intake
 
 
-async def load_checkout(
-    stores: Stores, checkout_id: str, viewer: str | None, *, lock: bool = False
-) -> Checkout:
-    checkout = await stores.checkouts.get(checkout_id, for_update=lock)
-    if checkout is None or (viewer is not None and checkout.patient_id != viewer):
-        raise CheckoutNotFound(checkout_id)
-    return checkout
-
-
 async def get_checkout(
     ctx: Context, uow: UnitOfWork, checkout_id: str, viewer: str | None
 ) -> Checkout:
     async with uow:
-        return await load_checkout(Stores(uow.session), checkout_id, viewer)
+        return await load_checkout(Stores(uow.session).checkouts, checkout_id, viewer)
 
 
 async def start(ctx: Context, uow: UnitOfWork, cmd: StartCheckout) -> Checkout:
@@ -116,17 +108,11 @@ async def start(ctx: Context, uow: UnitOfWork, cmd: StartCheckout) -> Checkout:
             ttl=ctx.settings.checkout_ttl,
         )
         opened = await ctx.payments.open(
-            PaymentOrder(
-                purchase_kind=checkout.PURCHASE_KIND,
-                purchase_ref=checkout.id,
-                patient_id=checkout.patient_id,
+            payment_order(
+                checkout,
                 doctor_id=checkout.doctor_id,
-                amount_minor=checkout.price.amount_minor,
-                currency=checkout.price.currency,
-                method=checkout.method.value,
-                return_url=cmd.return_url or ctx.settings.default_return_url,
                 description=f"Online consultation ({checkout.type.value})",
-                expires_at=checkout.expires_at,
+                return_url=cmd.return_url or ctx.settings.default_return_url,
             )
         )
         _opened(checkout, opened, now)
@@ -135,20 +121,11 @@ async def start(ctx: Context, uow: UnitOfWork, cmd: StartCheckout) -> Checkout:
         return checkout
 
 
-def _opened(checkout: Checkout, opened: OpenedAttempt, now) -> None:
-    checkout.payment_created(
-        payment_id=opened.payment_id,
-        attempt_id=opened.attempt_id,
-        checkout_url=opened.checkout_url,
-        now=now,
-    )
-    if opened.failure is not None:
-        failure = opened.failure
+def _opened(checkout: Checkout, opened: OpenedAttempt, now: datetime) -> None:
+    failure = attempt_opened(checkout, opened, now)
+    if failure is not None:
         checkout.payment_failed(
-            PaymentFailure(failure.code, failure.message, failure.retryable),
-            now=now,
-            payment_id=opened.payment_id,
-            attempt_id=opened.attempt_id,
+            failure, now=now, payment_id=opened.payment_id, attempt_id=opened.attempt_id
         )
 
 
@@ -161,13 +138,13 @@ async def retry(
 ) -> Checkout:
     async with uow:
         stores = Stores(uow.session)
-        checkout = await load_checkout(stores, checkout_id, viewer, lock=True)
+        checkout = await load_checkout(stores.checkouts, checkout_id, viewer, lock=True)
         now = ctx.clock()
         checkout.retry(now, method)
         assert checkout.payment_id is not None
         opened = await ctx.payments.retry(
             checkout.payment_id,
-            f"{checkout.id}/attempt/{checkout.attempt}",
+            retry_key(checkout),
             checkout.method.value,
             ctx.settings.default_return_url,
         )
@@ -182,29 +159,22 @@ async def _locked(
 ) -> Checkout | None:
     """The checkout, locked; None for one that was never stored."""
     checkout = await stores.checkouts.get(checkout_id, for_update=True)
-    if checkout is None and ctx.clock() - happened_at < ctx.settings.unknown_checkout_after:
-        raise CheckoutNotYetVisible(checkout_id)
+    if checkout is None:
+        wait = ctx.settings.unknown_checkout_after
+        ensure_was_stored(checkout_id, happened_at=happened_at, now=ctx.clock(), wait=wait)
     return checkout
 
 
-async def payment_confirmed(
-    ctx: Context, uow: UnitOfWork, checkout_id: str, payment: ConfirmedPayment
-) -> None:
+async def payment_confirmed(ctx: Context, uow: UnitOfWork, news: PaymentConfirmed) -> None:
     """A paid checkout opens its clinical session, and nothing else; a checkout that can
     no longer be honoured (the chosen doctor left, a wrong amount) is refunded in full."""
+    payment = news.payment
     async with uow:
         stores = Stores(uow.session)
-        checkout = await _locked(ctx, stores, checkout_id, payment.confirmed_at)
+        checkout = await _locked(ctx, stores, news.checkout_id, payment.confirmed_at)
         if checkout is None:
-            # Payment took money for a checkout whose own transaction never committed:
-            # nothing was bought, so all of it goes back.
-            rejection = PurchaseRejected(
-                payment.payment_id,
-                Purchase(Checkout.PURCHASE_KIND, checkout_id),
-                UNKNOWN_CHECKOUT,
-                ctx.clock(),
-            )
-            uow.emit(event_message(rejection), correlation_id=checkout_id)
+            kind = Checkout.PURCHASE_KIND
+            refund_unknown_checkout(uow, kind, news.checkout_id, payment.payment_id, ctx.clock())
             await uow.commit()
             return
         doctor = await stores.doctors.get(checkout.doctor_id) if checkout.doctor_id else None
@@ -222,38 +192,34 @@ async def payment_confirmed(
         await uow.commit()
 
 
-async def payment_failed(
-    ctx: Context,
-    uow: UnitOfWork,
-    checkout_id: str,
-    failure: PaymentFailure,
-    payment_id: str,
-    attempt_id: str | None,
-    failed_at: datetime,
-) -> None:
+async def payment_failed(ctx: Context, uow: UnitOfWork, news: PaymentFailed) -> None:
     async with uow:
         stores = Stores(uow.session)
-        checkout = await _locked(ctx, stores, checkout_id, failed_at)
+        checkout = await _locked(ctx, stores, news.checkout_id, news.failed_at)
         if checkout is None:
             return  # a checkout never stored has nothing to fail
         checkout.payment_failed(
-            failure, now=ctx.clock(), payment_id=payment_id, attempt_id=attempt_id
+            news.failure, now=ctx.clock(), payment_id=news.payment_id, attempt_id=news.attempt_id
         )
         await stores.checkouts.save(checkout)
         await uow.commit()
 
 
-async def payment_expired(
-    ctx: Context, uow: UnitOfWork, checkout_id: str, expired_at: datetime | None = None
-) -> None:
+async def payment_expired(ctx: Context, uow: UnitOfWork, news: PaymentExpired) -> None:
+    """The payment ran out unpaid."""
     async with uow:
         stores = Stores(uow.session)
-        checkout = await _locked(ctx, stores, checkout_id, expired_at or ctx.clock())
+        checkout = await _locked(ctx, stores, news.checkout_id, news.expired_at)
         if checkout is None:
             return
         checkout.expire(ctx.clock())
         await stores.checkouts.save(checkout)
         await uow.commit()
+
+
+async def checkout_lapsed(ctx: Context, uow: UnitOfWork, checkout_id: str) -> None:
+    """The sweeper's: a checkout past its expiry ends, as if payment had said so."""
+    await payment_expired(ctx, uow, PaymentExpired(checkout_id, ctx.clock()))
 
 
 async def open_past_expiry(ctx: Context, uow: UnitOfWork) -> Sequence[str]:

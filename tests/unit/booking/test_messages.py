@@ -16,6 +16,7 @@ from nobat.common.v1 import checkout_pb2, money_pb2
 from nobat.payment.v1 import events_pb2 as payment_events_pb2
 from nobat.payment.v1 import payment_service_pb2
 
+from purchasing import messages as purchasing_messages
 from purchasing.checkout import CheckoutStatus, ConfirmedPayment, PaymentFailure, PaymentMethod
 from purchasing.events import PurchaseFulfilled, PurchaseRejected, RefundRequested
 from runtime import rpc, wire
@@ -24,14 +25,12 @@ from services.booking.adapters import messages
 from services.booking.adapters.messages import (
     availability_message,
     checkout_message,
-    confirmed_payment_from,
     date_from,
     doctor_message,
     event_message,
     method_from,
     money_from,
     money_message,
-    payment_failure_from,
     reservation_message,
     reservation_status_from,
     slot_held_message,
@@ -146,6 +145,11 @@ def invalid_field(translate: Callable[[], object]) -> str:
 
 
 # Domain -> proto.
+
+
+def confirmed_payment_from(message: payment_events_pb2.PaymentConfirmed) -> ConfirmedPayment:
+    """A PaymentConfirmed read as the consumer reads it, with this context's Money."""
+    return purchasing_messages.confirmed_payment_from(message, money_from)
 
 
 def test_a_doctor_carries_every_directory_field() -> None:
@@ -653,9 +657,11 @@ def test_a_payment_failure_comes_in_as_payment_said() -> None:
         ),
         failed_at=ts(LATER),
     )
-    assert payment_failure_from(message) == DECLINED
+    assert purchasing_messages.payment_failure_from(message) == DECLINED
     # Empty is a value in proto3: no code, not retryable.
-    assert payment_failure_from(payment_events_pb2.PaymentFailed()) == PaymentFailure("", "", False)
+    assert purchasing_messages.payment_failure_from(
+        payment_events_pb2.PaymentFailed()
+    ) == PaymentFailure("", "", False)
 
 
 # Enum pairings.

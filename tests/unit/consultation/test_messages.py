@@ -18,7 +18,8 @@ from nobat.payment.v1 import events_pb2 as payment_events_pb2
 from nobat.payment.v1 import payment_service_pb2
 
 from purchasing import events as purchasing_events
-from purchasing.checkout import CheckoutStatus, ConfirmedPayment, PaymentFailure, PaymentMethod
+from purchasing import messages as purchasing_messages
+from purchasing.checkout import CheckoutStatus, ConfirmedPayment, PaymentMethod
 from purchasing.events import PurchaseFulfilled, PurchaseRejected, RefundRequested
 from runtime import rpc, wire
 from runtime.errors import InvalidArgument
@@ -31,7 +32,6 @@ from services.consultation.adapters.messages import (
     chat_message,
     checkout_message,
     clinical_session_message,
-    confirmed_payment_from,
     consultation_message,
     consultation_status_from,
     consultation_type_from,
@@ -46,7 +46,6 @@ from services.consultation.adapters.messages import (
     money_from,
     money_message,
     optional_id_from,
-    payment_failure_from,
     price_messages,
     prices_from,
     prices_set_message,
@@ -222,6 +221,11 @@ def invalid_field(translate: Callable[[], object]) -> str:
 
 
 # Domain -> proto.
+
+
+def confirmed_payment_from(message: payment_events_pb2.PaymentConfirmed) -> ConfirmedPayment:
+    """A PaymentConfirmed read as the consumer reads it, with this context's Money."""
+    return purchasing_messages.confirmed_payment_from(message, money_from)
 
 
 def test_an_intake_carries_its_triage_and_its_offers_with_prices() -> None:
@@ -1053,20 +1057,6 @@ def test_a_confirmed_payment_missing_a_fact_is_refused(
     message: payment_events_pb2.PaymentConfirmed, field: str
 ) -> None:
     assert invalid_field(lambda: confirmed_payment_from(message)) == field
-
-
-def test_a_payment_failure_comes_in_as_payment_said() -> None:
-    message = payment_events_pb2.PaymentFailed(
-        payment_id="payment-checkout-1",
-        purchase=PURCHASE,
-        failure=checkout_pb2.PaymentFailure(
-            code="card_declined", message="Your card was declined.", retryable=True
-        ),
-        failed_at=ts(LATER),
-    )
-    assert payment_failure_from(message) == DECLINED
-    # Empty is a value in proto3: no code, not retryable.
-    assert payment_failure_from(payment_events_pb2.PaymentFailed()) == PaymentFailure("", "", False)
 
 
 # Enum pairings.
