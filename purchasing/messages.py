@@ -5,15 +5,38 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from types import MappingProxyType
-from typing import Any
+from typing import Any, Literal, overload
 
 from google.protobuf.message import Message
 from nobat.common.v1 import checkout_pb2, money_pb2
 from nobat.payment.v1 import events_pb2, payment_service_pb2
 
-from purchasing.checkout import ConfirmedPayment, PaymentFailure
+from purchasing.checkout import ConfirmedPayment, PaymentFailure, PaymentMethod
 from purchasing.events import Purchase, PurchaseFulfilled, PurchaseRejected, RefundRequested
-from runtime.wire import field_required, timestamp, timestamp_or_none
+from runtime.wire import enum_pair, field_required, timestamp, timestamp_or_none
+
+_METHODS = enum_pair(PaymentMethod, checkout_pb2.PaymentMethod, "PAYMENT_METHOD_")
+
+
+def method_message(method: PaymentMethod) -> checkout_pb2.PaymentMethod.ValueType:
+    return _METHODS.to_proto[method]
+
+
+@overload
+def method_from(
+    value: int, field: str = ..., allow_unspecified: Literal[False] = ...
+) -> PaymentMethod: ...
+@overload
+def method_from(
+    value: int, field: str = ..., allow_unspecified: bool = ...
+) -> PaymentMethod | None: ...
+def method_from(
+    value: int, field: str = "method", allow_unspecified: bool = False
+) -> PaymentMethod | None:
+    """None only where unspecified has a meaning (RetryCheckout: keep the current method)."""
+    if allow_unspecified:
+        return _METHODS.optional(value, field)
+    return _METHODS.required(value, field)
 
 
 def payment_failure_message(

@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from datetime import date, datetime, timedelta
 from types import MappingProxyType
-from typing import Any, Literal, overload
+from typing import Any
 
 from google.protobuf.duration_pb2 import Duration
 from google.protobuf.message import Message
@@ -24,8 +24,13 @@ from google.type import date_pb2, dayofweek_pb2
 from nobat.booking.v1 import booking_service_pb2, events_pb2
 from nobat.common.v1 import checkout_pb2, money_pb2
 
-from purchasing.checkout import CheckoutStatus, PaymentMethod
-from purchasing.messages import outcome_messages, payment_failure_message
+from purchasing.checkout import CheckoutStatus
+from purchasing.messages import (
+    method_from,
+    method_message,
+    outcome_messages,
+    payment_failure_message,
+)
 from runtime.errors import InvalidArgument
 from runtime.wire import (
     Violations,
@@ -86,7 +91,6 @@ __all__ = [
 
 pb = booking_service_pb2
 
-_METHODS = enum_pair(PaymentMethod, checkout_pb2.PaymentMethod, "PAYMENT_METHOD_")
 _CHECKOUT_STATUSES = enum_pair(CheckoutStatus, checkout_pb2.CheckoutStatus, "CHECKOUT_STATUS_")
 _REFUND_REASONS = enum_pair(RefundReason, pb.RefundReason, "REFUND_REASON_")
 _SLOT_STATUSES = enum_pair(SlotStatus, pb.SlotStatus, "SLOT_STATUS_")
@@ -174,7 +178,7 @@ def checkout_message(checkout: Checkout) -> pb.Checkout:
         doctor_id=checkout.doctor_id,
         patient_id=checkout.patient_id,
         price=money_message(checkout.price),
-        method=_METHODS.to_proto[checkout.method],
+        method=method_message(checkout.method),
         status=_CHECKOUT_STATUSES.to_proto[checkout.status],
         payment_id=checkout.payment_id,
         checkout_url=checkout.checkout_url,
@@ -291,23 +295,6 @@ def money_from(message: money_pb2.Money, field: str) -> Money:
         raise field_required(field)
     with rooted("", field):
         return Money(message.amount_minor, message.currency)
-
-
-@overload
-def method_from(
-    value: int, field: str = ..., allow_unspecified: Literal[False] = ...
-) -> PaymentMethod: ...
-@overload
-def method_from(
-    value: int, field: str = ..., allow_unspecified: bool = ...
-) -> PaymentMethod | None: ...
-def method_from(
-    value: int, field: str = "method", allow_unspecified: bool = False
-) -> PaymentMethod | None:
-    """None only where unspecified has a meaning (RetryCheckout: keep the current method)."""
-    if allow_unspecified:
-        return _METHODS.optional(value, field)
-    return _METHODS.required(value, field)
 
 
 def windows_from(

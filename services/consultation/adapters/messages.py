@@ -22,15 +22,20 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import time
 from types import MappingProxyType
-from typing import Any, Literal, overload
+from typing import Any
 
 from google.protobuf.message import Message
 from google.type import dayofweek_pb2
 from nobat.common.v1 import checkout_pb2, money_pb2
 from nobat.consultation.v1 import consultation_service_pb2, events_pb2
 
-from purchasing.checkout import CheckoutStatus, PaymentMethod
-from purchasing.messages import outcome_messages, payment_failure_message
+from purchasing.checkout import CheckoutStatus
+from purchasing.messages import (
+    method_from,
+    method_message,
+    outcome_messages,
+    payment_failure_message,
+)
 from runtime.errors import InvalidArgument
 from runtime.wire import (
     Violations,
@@ -119,7 +124,6 @@ pb = consultation_service_pb2
 # Booking's directory takes doctor ids up to this long; a longer one names no doctor.
 MAX_DOCTOR_ID_LENGTH = 128
 
-_METHODS = enum_pair(PaymentMethod, checkout_pb2.PaymentMethod, "PAYMENT_METHOD_")
 _CHECKOUT_STATUSES = enum_pair(CheckoutStatus, checkout_pb2.CheckoutStatus, "CHECKOUT_STATUS_")
 _SEXES = enum_pair(Sex, pb.Sex, "SEX_")
 _SEVERITIES = enum_pair(Severity, pb.SymptomSeverity, "SYMPTOM_SEVERITY_")
@@ -212,7 +216,7 @@ def checkout_message(checkout: Checkout) -> pb.Checkout:
         type=_TYPES.to_proto[checkout.type],
         doctor_id=checkout.doctor_id,
         price=money_message(checkout.price),
-        method=_METHODS.to_proto[checkout.method],
+        method=method_message(checkout.method),
         status=_CHECKOUT_STATUSES.to_proto[checkout.status],
         payment_id=checkout.payment_id,
         checkout_url=checkout.checkout_url,
@@ -440,23 +444,6 @@ def _type_name(value: int) -> str:
 def consultation_type_from(value: int, field: str = "type") -> ConsultationType:
     """A consultation type; unspecified or unknown is the domain's UnknownConsultationType."""
     return ConsultationType.named(_type_name(value), field)
-
-
-@overload
-def method_from(
-    value: int, field: str = ..., allow_unspecified: Literal[False] = ...
-) -> PaymentMethod: ...
-@overload
-def method_from(
-    value: int, field: str = ..., allow_unspecified: bool = ...
-) -> PaymentMethod | None: ...
-def method_from(
-    value: int, field: str = "method", allow_unspecified: bool = False
-) -> PaymentMethod | None:
-    """None only where unspecified has a meaning (RetryCheckout: keep the current method)."""
-    if allow_unspecified:
-        return _METHODS.optional(value, field)
-    return _METHODS.required(value, field)
 
 
 def sex_from(value: int, field: str = "sex") -> Sex | None:
