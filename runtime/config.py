@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping
+from datetime import timedelta
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -41,6 +42,10 @@ class Env:
 
     def float(self, name: str, default: object = _MISSING) -> float:
         return self._get(name, default, float)
+
+    def seconds(self, name: str, default: timedelta) -> timedelta:
+        """A duration, set in seconds (fractions allowed)."""
+        return timedelta(seconds=self.float(name, default.total_seconds()))
 
     def bool(self, name: str, default: object = _MISSING) -> bool:
         def parse(raw: str) -> bool:

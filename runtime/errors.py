@@ -2,7 +2,7 @@
 
 Domains subclass these with names that state the broken rule (`SlotAlreadyHeld`,
 `InsufficientWalletBalance`); the gRPC layer maps each kind to one status code in one
-place (`runtime.grpc.status`). Anything that is not one of these is a bug and reaches the
+place (`runtime.rpc.to_status`). Anything that is not one of these is a bug and reaches the
 caller only as INTERNAL with a correlation id.
 """
 

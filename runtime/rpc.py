@@ -13,9 +13,12 @@ import re
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Mapping
+from types import MappingProxyType
+from typing import Any
 
 import grpc
 from google.protobuf import any_pb2
+from google.protobuf.message import Message
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
@@ -50,7 +53,14 @@ def _pack(message) -> any_pb2.Any:
     return packed
 
 
-def to_status(error: errors.DomainError, domain: str) -> grpc.Status:
+# Typed details a service attaches to one kind of its errors (a SlotHeld with the hold's
+# end, a WalletShortfall), for clients to read: the error's kind -> its detail message.
+ErrorDetails = Mapping[type[errors.DomainError], Callable[[Any], Message]]
+
+
+def to_status(
+    error: errors.DomainError, domain: str, described: ErrorDetails = MappingProxyType({})
+) -> grpc.Status:
     """The gRPC status, with google.rpc details, that tells a caller what went wrong."""
     code = next(c for kind, c in _CODES.items() if isinstance(error, kind))
     details = [
@@ -85,8 +95,9 @@ def to_status(error: errors.DomainError, domain: str) -> grpc.Status:
                 )
             )
         )
-    # Typed details a servicer attached (a WalletShortfall, say), for clients to read.
-    details += [_pack(message) for message in getattr(error, "details", ())]
+    details += [
+        _pack(describe(error)) for kind, describe in described.items() if isinstance(error, kind)
+    ]
     return rpc_status.to_status(
         status_pb2.Status(code=code, message=error.message, details=details)
     )
@@ -100,8 +111,10 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
         domain: str,
         verifier: auth.TokenVerifier,
         access: Mapping[str, frozenset[str]],
+        described: ErrorDetails = MappingProxyType({}),
     ) -> None:
         self._domain = domain
+        self._described = described
         self._verifier = verifier
         # Methods are named in full: /nobat.booking.v1.BookingService/StartCheckout.
         self._access = access
@@ -179,7 +192,7 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
         if isinstance(exc, grpc.aio.AbortError):
             raise exc
         if isinstance(exc, errors.DomainError):
-            return to_status(exc, self._domain)
+            return to_status(exc, self._domain, self._described)
         log.exception("unexpected error serving an RPC")
         return rpc_status.to_status(
             status_pb2.Status(

@@ -16,6 +16,7 @@ import contextlib
 import logging
 import signal
 from collections.abc import Awaitable, Callable, Mapping
+from types import MappingProxyType
 
 from aiohttp import web
 from google.protobuf.message import Message
@@ -58,6 +59,7 @@ class ServiceProcess:
         self._jobs: list[tuple[str, float, Callable[[], Awaitable[object]]]] = []
         self._http: list[tuple[web.Application, int]] = []
         self._closers: list[Callable[[], Awaitable[object]]] = []
+        self._described: rpc.ErrorDetails = {}
         self.http_ports: list[int] = []
         self._stop = asyncio.Event()
         self.port: int | None = None
@@ -78,9 +80,12 @@ class ServiceProcess:
         servicer: object,
         service_name: str,
         access: Mapping[str, frozenset[str]],
+        described: rpc.ErrorDetails = MappingProxyType({}),
     ) -> None:
-        """`access` maps each RPC's short name to the roles allowed to call it."""
+        """`access` maps each RPC's short name to the roles allowed to call it (and the
+        services, by name); `described`, kinds of error to the details they carry."""
         self._servicers.append((add_to_server, servicer, service_name, access))
+        self._described = {**self._described, **described}
 
     def consume(
         self,
@@ -163,11 +168,7 @@ class ServiceProcess:
             for _, _, service_name, methods in self._servicers
             for method, roles in methods.items()
         }
-        interceptor = rpc.ServiceInterceptor(
-            self.name,
-            self._verifier,
-            access,
-        )
+        interceptor = rpc.ServiceInterceptor(self.name, self._verifier, access, self._described)
         server, health = rpc.create_server(interceptor)
         service_names = [service_name for _, _, service_name, _ in self._servicers]
         for add_to_server, servicer, _, _ in self._servicers:

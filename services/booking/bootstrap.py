@@ -8,7 +8,6 @@ consumer of payment's events and the expiry sweeper into the process.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import timedelta
 from pathlib import Path
 
 from nobat.booking.v1 import booking_service_pb2, booking_service_pb2_grpc
@@ -21,7 +20,7 @@ from runtime.jobs import for_each
 from runtime.service import ServiceProcess
 from services.booking.domain.cancellation import NoticePolicy
 from services.booking.entrypoints.events import event_handlers
-from services.booking.entrypoints.servicer import ACCESS, BookingServicer
+from services.booking.entrypoints.servicer import ACCESS, DESCRIBED, BookingServicer
 from services.booking.handlers import checkouts
 from services.booking.handlers.context import BookingSettings, Context
 
@@ -31,16 +30,11 @@ SERVICE_NAME = booking_service_pb2.DESCRIPTOR.services_by_name["BookingService"]
 def booking_settings(env: Env) -> BookingSettings:
     defaults = BookingSettings()
     return BookingSettings(
-        hold_ttl=timedelta(
-            seconds=env.float("NOBAT_BOOKING_HOLD_SECONDS", defaults.hold_ttl.total_seconds())
-        ),
+        hold_ttl=env.seconds("NOBAT_BOOKING_HOLD_SECONDS", defaults.hold_ttl),
         notice_policy=NoticePolicy.parse(env.str("NOBAT_BOOKING_NOTICE_POLICY", "24h:100,2h:50")),
         default_return_url=env.str("NOBAT_BOOKING_RETURN_URL", defaults.default_return_url),
-        unknown_checkout_after=timedelta(
-            seconds=env.float(
-                "NOBAT_BOOKING_UNKNOWN_CHECKOUT_SECONDS",
-                defaults.unknown_checkout_after.total_seconds(),
-            )
+        unknown_checkout_after=env.seconds(
+            "NOBAT_BOOKING_UNKNOWN_CHECKOUT_SECONDS", defaults.unknown_checkout_after
         ),
     )
 
@@ -60,6 +54,7 @@ def build(process: ServiceProcess, env: Env) -> None:
         BookingServicer(ctx),
         SERVICE_NAME,
         access=ACCESS,
+        described=DESCRIBED,
     )
     process.consume(PAYMENT, event_handlers(ctx))
 

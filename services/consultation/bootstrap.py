@@ -9,7 +9,6 @@ periodic jobs (expiries, refunds of untaken consultations, the queue) into the p
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import timedelta
 from pathlib import Path
 
 from nobat.consultation.v1 import consultation_service_pb2, consultation_service_pb2_grpc
@@ -29,22 +28,18 @@ from services.consultation.handlers.context import ConsultationSettings, Context
 SERVICE_NAME = consultation_service_pb2.DESCRIPTOR.services_by_name["ConsultationService"].full_name
 
 
-def _seconds(env: Env, name: str, default: timedelta) -> timedelta:
-    return timedelta(seconds=env.float(name, default.total_seconds()))
-
-
 def consultation_settings(env: Env) -> ConsultationSettings:
     defaults = ConsultationSettings()
     return ConsultationSettings(
-        intake_ttl=_seconds(env, "NOBAT_CONSULTATION_INTAKE_SECONDS", defaults.intake_ttl),
-        checkout_ttl=_seconds(env, "NOBAT_CONSULTATION_CHECKOUT_SECONDS", defaults.checkout_ttl),
-        session_ttl=_seconds(env, "NOBAT_CONSULTATION_SESSION_SECONDS", defaults.session_ttl),
-        accept_within=_seconds(
-            env, "NOBAT_CONSULTATION_ACCEPT_WITHIN_SECONDS", defaults.accept_within
+        intake_ttl=env.seconds("NOBAT_CONSULTATION_INTAKE_SECONDS", defaults.intake_ttl),
+        checkout_ttl=env.seconds("NOBAT_CONSULTATION_CHECKOUT_SECONDS", defaults.checkout_ttl),
+        session_ttl=env.seconds("NOBAT_CONSULTATION_SESSION_SECONDS", defaults.session_ttl),
+        accept_within=env.seconds(
+            "NOBAT_CONSULTATION_ACCEPT_WITHIN_SECONDS", defaults.accept_within
         ),
         default_return_url=env.str("NOBAT_CONSULTATION_RETURN_URL", defaults.default_return_url),
-        unknown_checkout_after=_seconds(
-            env, "NOBAT_CONSULTATION_UNKNOWN_CHECKOUT_SECONDS", defaults.unknown_checkout_after
+        unknown_checkout_after=env.seconds(
+            "NOBAT_CONSULTATION_UNKNOWN_CHECKOUT_SECONDS", defaults.unknown_checkout_after
         ),
     )
 

@@ -33,10 +33,6 @@ SERVICE_NAME = notification_service_pb2.DESCRIPTOR.services_by_name["Notificatio
 STREAMS = [PAYMENT, BOOKING, CONSULTATION]
 
 
-def _seconds(env: Env, name: str, default: timedelta) -> timedelta:
-    return timedelta(seconds=env.float(name, default.total_seconds()))
-
-
 def notification_settings(env: Env) -> NotificationSettings:
     defaults = NotificationSettings()
     retry = defaults.retry
@@ -52,9 +48,9 @@ def notification_settings(env: Env) -> NotificationSettings:
     try:
         rules = RetryRules(
             max_attempts=env.int("NOBAT_NOTIFICATION_MAX_ATTEMPTS", retry.max_attempts),
-            first_retry=_seconds(env, "NOBAT_NOTIFICATION_FIRST_RETRY_SECONDS", retry.first_retry),
-            longest_retry=_seconds(
-                env, "NOBAT_NOTIFICATION_LONGEST_RETRY_SECONDS", retry.longest_retry
+            first_retry=env.seconds("NOBAT_NOTIFICATION_FIRST_RETRY_SECONDS", retry.first_retry),
+            longest_retry=env.seconds(
+                "NOBAT_NOTIFICATION_LONGEST_RETRY_SECONDS", retry.longest_retry
             ),
             # A claimed delivery stays its sender's well past the send's own time limit.
             lease=timedelta(seconds=2 * send_timeout + 5),

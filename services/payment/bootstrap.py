@@ -8,7 +8,6 @@ servicer, the webhook endpoint, the consumer and the periodic jobs into the proc
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -25,7 +24,7 @@ from services.payment.domain.payouts import FeeBearer, PayoutRules
 from services.payment.domain.reconciliation import ReconcileSchedule
 from services.payment.domain.rounding import Rate
 from services.payment.entrypoints.events import event_handlers
-from services.payment.entrypoints.servicer import ACCESS, PaymentServicer
+from services.payment.entrypoints.servicer import ACCESS, DESCRIBED, PaymentServicer
 from services.payment.entrypoints.webhooks import webhook_app
 from services.payment.handlers import jobs
 from services.payment.handlers.context import Context, PaymentSettings
@@ -38,26 +37,22 @@ ORPHAN_PAYMENTS = Gauge(
 )
 
 
-def _seconds(env: Env, name: str, default: timedelta) -> timedelta:
-    return timedelta(seconds=env.float(name, default.total_seconds()))
-
-
 def payment_settings(env: Env) -> PaymentSettings:
     defaults = PaymentSettings()
     schedule = defaults.reconcile
     rules = defaults.payouts
     return PaymentSettings(
-        default_ttl=_seconds(env, "NOBAT_PAYMENT_TTL_SECONDS", defaults.default_ttl),
-        pending_grace=_seconds(env, "NOBAT_PAYMENT_PENDING_GRACE_SECONDS", defaults.pending_grace),
-        orphan_grace=_seconds(env, "NOBAT_PAYMENT_ORPHAN_GRACE_SECONDS", defaults.orphan_grace),
+        default_ttl=env.seconds("NOBAT_PAYMENT_TTL_SECONDS", defaults.default_ttl),
+        pending_grace=env.seconds("NOBAT_PAYMENT_PENDING_GRACE_SECONDS", defaults.pending_grace),
+        orphan_grace=env.seconds("NOBAT_PAYMENT_ORPHAN_GRACE_SECONDS", defaults.orphan_grace),
         default_return_url=env.str("NOBAT_PAYMENT_RETURN_URL", defaults.default_return_url),
         reconcile=ReconcileSchedule(
-            first=_seconds(env, "NOBAT_PAYMENT_RECONCILE_FIRST_SECONDS", schedule.first),
-            then_every=_seconds(env, "NOBAT_PAYMENT_RECONCILE_EVERY_SECONDS", schedule.then_every),
+            first=env.seconds("NOBAT_PAYMENT_RECONCILE_FIRST_SECONDS", schedule.first),
+            then_every=env.seconds("NOBAT_PAYMENT_RECONCILE_EVERY_SECONDS", schedule.then_every),
         ),
         payouts=PayoutRules(
             platform_fee=Rate.percent(env.str("NOBAT_PLATFORM_FEE_PERCENT", "3")),
-            hold=_seconds(env, "NOBAT_PAYOUT_HOLD_SECONDS", rules.hold),
+            hold=env.seconds("NOBAT_PAYOUT_HOLD_SECONDS", rules.hold),
             gateway_fee_on_refund=FeeBearer(
                 env.str("NOBAT_GATEWAY_FEE_ON_REFUND", rules.gateway_fee_on_refund.value)
             ),
@@ -89,6 +84,7 @@ def build(process: ServiceProcess, env: Env) -> None:
         PaymentServicer(ctx),
         SERVICE_NAME,
         access=ACCESS,
+        described=DESCRIBED,
     )
     process.serve_http(webhook_app(ctx), env.int("NOBAT_WEBHOOK_PORT", 8080))
     # Each purchasing context's stream, and the one kind of purchase it may speak of.

@@ -43,7 +43,7 @@ SECRETS = frozenset(
 SIGNING_KEY = "NOBAT_SERVICE_SIGNING_KEY"
 SIGNERS = frozenset({"booking", "consultation"})
 
-_GETTERS = {"str", "int", "float", "bool"}
+_GETTERS = {"str", "int", "float", "bool", "seconds"}
 
 
 @dataclass

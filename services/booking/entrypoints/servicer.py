@@ -7,7 +7,6 @@ admins and services all), and anything else is NOT_FOUND.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import TypeVar
 
 from google.protobuf.message import Message
@@ -77,17 +76,6 @@ class BookingServicer(booking_service_pb2_grpc.BookingServiceServicer):
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
 
-    async def _once(
-        self, method: str, request: Message, response_type: type[R], answer: Callable
-    ) -> R:
-        try:
-            return await answer_call(
-                self.ctx.unit_of_work(), method, request, response_type, answer
-            )
-        except SlotAlreadyHeld as held:
-            held.details = (slot_held_message(held),)
-            raise
-
     async def CreateDoctor(
         self, request: pb.CreateDoctorRequest, context
     ) -> pb.CreateDoctorResponse:
@@ -103,7 +91,9 @@ class BookingServicer(booking_service_pb2_grpc.BookingServiceServicer):
             doctor = await doctors.create_doctor(self.ctx, uow, command)
             return pb.CreateDoctorResponse(doctor=doctor_message(doctor))
 
-        return await self._once("CreateDoctor", request, pb.CreateDoctorResponse, answer)
+        return await answer_call(
+            self.ctx.unit_of_work(), "CreateDoctor", request, pb.CreateDoctorResponse, answer
+        )
 
     async def UpdateDoctor(
         self, request: pb.UpdateDoctorRequest, context
@@ -134,7 +124,9 @@ class BookingServicer(booking_service_pb2_grpc.BookingServiceServicer):
             doctor = await doctors.update_doctor(self.ctx, uow, command)
             return pb.UpdateDoctorResponse(doctor=doctor_message(doctor))
 
-        return await self._once("UpdateDoctor", request, pb.UpdateDoctorResponse, answer)
+        return await answer_call(
+            self.ctx.unit_of_work(), "UpdateDoctor", request, pb.UpdateDoctorResponse, answer
+        )
 
     async def SetWeeklyAvailability(
         self, request: pb.SetWeeklyAvailabilityRequest, context
@@ -156,8 +148,12 @@ class BookingServicer(booking_service_pb2_grpc.BookingServiceServicer):
                 slots_removed=change.removed,
             )
 
-        return await self._once(
-            "SetWeeklyAvailability", request, pb.SetWeeklyAvailabilityResponse, answer
+        return await answer_call(
+            self.ctx.unit_of_work(),
+            "SetWeeklyAvailability",
+            request,
+            pb.SetWeeklyAvailabilityResponse,
+            answer,
         )
 
     async def _availability(self, uow, stored) -> pb.WeeklyAvailability:
@@ -250,7 +246,9 @@ class BookingServicer(booking_service_pb2_grpc.BookingServiceServicer):
             checkout = await checkouts.start(self.ctx, uow, command)
             return pb.StartCheckoutResponse(checkout=checkout_message(checkout))
 
-        return await self._once("StartCheckout", request, pb.StartCheckoutResponse, answer)
+        return await answer_call(
+            self.ctx.unit_of_work(), "StartCheckout", request, pb.StartCheckoutResponse, answer
+        )
 
     async def GetCheckout(self, request: pb.GetCheckoutRequest, context) -> pb.GetCheckoutResponse:
         checkout = await checkouts.get_checkout(
@@ -274,7 +272,9 @@ class BookingServicer(booking_service_pb2_grpc.BookingServiceServicer):
             checkout = await checkouts.retry(self.ctx, uow, command, viewer)
             return pb.RetryCheckoutResponse(checkout=checkout_message(checkout))
 
-        return await self._once("RetryCheckout", request, pb.RetryCheckoutResponse, answer)
+        return await answer_call(
+            self.ctx.unit_of_work(), "RetryCheckout", request, pb.RetryCheckoutResponse, answer
+        )
 
     async def ListReservations(
         self, request: pb.ListReservationsRequest, context
@@ -331,7 +331,13 @@ class BookingServicer(booking_service_pb2_grpc.BookingServiceServicer):
             reservation = await reservations.cancel(self.ctx, uow, command, viewer)
             return pb.CancelReservationResponse(reservation=reservation_message(reservation))
 
-        return await self._once("CancelReservation", request, pb.CancelReservationResponse, answer)
+        return await answer_call(
+            self.ctx.unit_of_work(),
+            "CancelReservation",
+            request,
+            pb.CancelReservationResponse,
+            answer,
+        )
 
     async def RescheduleReservation(
         self, request: pb.RescheduleReservationRequest, context
@@ -349,8 +355,12 @@ class BookingServicer(booking_service_pb2_grpc.BookingServiceServicer):
             checkout = await reservations.reschedule(self.ctx, uow, command)
             return pb.RescheduleReservationResponse(checkout=checkout_message(checkout))
 
-        return await self._once(
-            "RescheduleReservation", request, pb.RescheduleReservationResponse, answer
+        return await answer_call(
+            self.ctx.unit_of_work(),
+            "RescheduleReservation",
+            request,
+            pb.RescheduleReservationResponse,
+            answer,
         )
 
 
@@ -374,3 +384,6 @@ ACCESS = {
     "CancelReservation": frozenset({PATIENT, DOCTOR, ADMIN}),
     "RescheduleReservation": frozenset({PATIENT}),
 }
+
+# The typed details a client reads off these errors.
+DESCRIBED = {SlotAlreadyHeld: slot_held_message}

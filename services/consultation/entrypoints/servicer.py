@@ -8,7 +8,7 @@ data a caller may see is the domain's rule (the patient, the assigned doctor, st
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from typing import TypeVar
 
 from google.protobuf.message import Message
@@ -64,11 +64,6 @@ class ConsultationServicer(consultation_service_pb2_grpc.ConsultationServiceServ
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
 
-    async def _once(
-        self, method: str, request: Message, response_type: type[R], answer: Callable
-    ) -> R:
-        return await answer_call(self.ctx.unit_of_work(), method, request, response_type, answer)
-
     async def StartIntake(self, request: pb.StartIntakeRequest, context) -> pb.StartIntakeResponse:
         asked = intake_request_from(request)
         command = purchases.StartIntake(
@@ -84,7 +79,9 @@ class ConsultationServicer(consultation_service_pb2_grpc.ConsultationServiceServ
             intake = await purchases.start_the_intake(self.ctx, uow, command)
             return pb.StartIntakeResponse(intake=intake_message(intake))
 
-        return await self._once("StartIntake", request, pb.StartIntakeResponse, answer)
+        return await answer_call(
+            self.ctx.unit_of_work(), "StartIntake", request, pb.StartIntakeResponse, answer
+        )
 
     async def StartCheckout(
         self, request: pb.StartCheckoutRequest, context
@@ -103,7 +100,9 @@ class ConsultationServicer(consultation_service_pb2_grpc.ConsultationServiceServ
             checkout = await purchases.start(self.ctx, uow, command)
             return pb.StartCheckoutResponse(checkout=checkout_message(checkout))
 
-        return await self._once("StartCheckout", request, pb.StartCheckoutResponse, answer)
+        return await answer_call(
+            self.ctx.unit_of_work(), "StartCheckout", request, pb.StartCheckoutResponse, answer
+        )
 
     async def GetCheckout(self, request: pb.GetCheckoutRequest, context) -> pb.GetCheckoutResponse:
         checkout = await purchases.get_checkout(
@@ -125,7 +124,9 @@ class ConsultationServicer(consultation_service_pb2_grpc.ConsultationServiceServ
             checkout = await purchases.retry(self.ctx, uow, checkout_id, method, viewer)
             return pb.RetryCheckoutResponse(checkout=checkout_message(checkout))
 
-        return await self._once("RetryCheckout", request, pb.RetryCheckoutResponse, answer)
+        return await answer_call(
+            self.ctx.unit_of_work(), "RetryCheckout", request, pb.RetryCheckoutResponse, answer
+        )
 
     async def GetClinicalSession(
         self, request: pb.GetClinicalSessionRequest, context
@@ -153,7 +154,9 @@ class ConsultationServicer(consultation_service_pb2_grpc.ConsultationServiceServ
             consultation = await clinical.submit(self.ctx, uow, command)
             return pb.SubmitSymptomsResponse(consultation=consultation_message(consultation))
 
-        return await self._once("SubmitSymptoms", request, pb.SubmitSymptomsResponse, answer)
+        return await answer_call(
+            self.ctx.unit_of_work(), "SubmitSymptoms", request, pb.SubmitSymptomsResponse, answer
+        )
 
     async def GetConsultation(
         self, request: pb.GetConsultationRequest, context
@@ -198,7 +201,7 @@ class ConsultationServicer(consultation_service_pb2_grpc.ConsultationServiceServ
             consultation = await clinical.act(self.ctx, uow, consultation_id, caller, name, **kw)
             return response_type(consultation=consultation_message(consultation))
 
-        return await self._once(name, request, response_type, answer)
+        return await answer_call(self.ctx.unit_of_work(), name, request, response_type, answer)
 
     async def AcceptConsultation(self, request, context) -> pb.AcceptConsultationResponse:
         return await self._act(
@@ -231,7 +234,9 @@ class ConsultationServicer(consultation_service_pb2_grpc.ConsultationServiceServ
             message = await clinical.post(self.ctx, uow, consultation_id, caller, request.text)
             return pb.PostMessageResponse(message=chat_message(message))
 
-        return await self._once("PostMessage", request, pb.PostMessageResponse, answer)
+        return await answer_call(
+            self.ctx.unit_of_work(), "PostMessage", request, pb.PostMessageResponse, answer
+        )
 
     async def StreamMessages(
         self, request: pb.StreamMessagesRequest, context
@@ -263,7 +268,9 @@ class ConsultationServicer(consultation_service_pb2_grpc.ConsultationServiceServ
             doctor = await clinical.set_shifts(self.ctx, uow, doctor_id, shifts)
             return doctor_shifts_set_message(doctor)
 
-        return await self._once("SetDoctorShifts", request, pb.SetDoctorShiftsResponse, answer)
+        return await answer_call(
+            self.ctx.unit_of_work(), "SetDoctorShifts", request, pb.SetDoctorShiftsResponse, answer
+        )
 
     async def ListDoctorShifts(
         self, request: pb.ListDoctorShiftsRequest, context
@@ -282,8 +289,12 @@ class ConsultationServicer(consultation_service_pb2_grpc.ConsultationServiceServ
             saved = await clinical.set_prices(self.ctx, uow, doctor_id, prices)
             return prices_set_message(doctor_id, saved)
 
-        return await self._once(
-            "SetConsultationPrices", request, pb.SetConsultationPricesResponse, answer
+        return await answer_call(
+            self.ctx.unit_of_work(),
+            "SetConsultationPrices",
+            request,
+            pb.SetConsultationPricesResponse,
+            answer,
         )
 
     async def ListAuditEntries(

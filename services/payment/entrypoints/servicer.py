@@ -81,17 +81,6 @@ class PaymentServicer(payment_service_pb2_grpc.PaymentServiceServicer):
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
 
-    async def _once(
-        self, method: str, request: Message, response_type: type[R], answer: Callable
-    ) -> R:
-        try:
-            return await answer_call(
-                self.ctx.unit_of_work(), method, request, response_type, answer
-            )
-        except InsufficientWalletBalance as short:
-            short.details = (wallet_shortfall_message(short),)
-            raise
-
     async def CreatePayment(
         self, request: pb.CreatePaymentRequest, context
     ) -> pb.CreatePaymentResponse:
@@ -114,7 +103,9 @@ class PaymentServicer(payment_service_pb2_grpc.PaymentServiceServicer):
             payment = await payments.create_payment(self.ctx, uow, command)
             return pb.CreatePaymentResponse(payment=payment_message(payment))
 
-        return await self._once("CreatePayment", request, pb.CreatePaymentResponse, answer)
+        return await answer_call(
+            self.ctx.unit_of_work(), "CreatePayment", request, pb.CreatePaymentResponse, answer
+        )
 
     async def GetPayment(self, request: pb.GetPaymentRequest, context) -> pb.GetPaymentResponse:
         payment = await payments.get_payment(
@@ -168,7 +159,9 @@ class PaymentServicer(payment_service_pb2_grpc.PaymentServiceServicer):
             payment = await payments.retry_payment(self.ctx, uow, command, viewer)
             return pb.RetryPaymentResponse(payment=payment_message(payment))
 
-        return await self._once("RetryPayment", request, pb.RetryPaymentResponse, answer)
+        return await answer_call(
+            self.ctx.unit_of_work(), "RetryPayment", request, pb.RetryPaymentResponse, answer
+        )
 
     async def ConfirmPayment(
         self, request: pb.ConfirmPaymentRequest, context
@@ -181,7 +174,9 @@ class PaymentServicer(payment_service_pb2_grpc.PaymentServiceServicer):
             )
             return pb.ConfirmPaymentResponse(payment=payment_message(payment))
 
-        return await self._once("ConfirmPayment", request, pb.ConfirmPaymentResponse, answer)
+        return await answer_call(
+            self.ctx.unit_of_work(), "ConfirmPayment", request, pb.ConfirmPaymentResponse, answer
+        )
 
     async def RefundPayment(
         self, request: pb.RefundPaymentRequest, context
@@ -201,7 +196,9 @@ class PaymentServicer(payment_service_pb2_grpc.PaymentServiceServicer):
                 payment=payment_message(payment), refund=refund_message(refund, payment.id)
             )
 
-        return await self._once("RefundPayment", request, pb.RefundPaymentResponse, answer)
+        return await answer_call(
+            self.ctx.unit_of_work(), "RefundPayment", request, pb.RefundPaymentResponse, answer
+        )
 
     async def GetWallet(self, request: pb.GetWalletRequest, context) -> pb.GetWalletResponse:
         patient_id = _subject(request.patient_id)
@@ -237,7 +234,9 @@ class PaymentServicer(payment_service_pb2_grpc.PaymentServiceServicer):
             payment = await payments.top_up_wallet(self.ctx, uow, command)
             return pb.TopUpWalletResponse(payment=payment_message(payment))
 
-        return await self._once("TopUpWallet", request, pb.TopUpWalletResponse, answer)
+        return await answer_call(
+            self.ctx.unit_of_work(), "TopUpWallet", request, pb.TopUpWalletResponse, answer
+        )
 
     async def ListPayouts(self, request: pb.ListPayoutsRequest, context) -> pb.ListPayoutsResponse:
         doctor_id = _subject(request.doctor_id, "doctor_id")
@@ -303,3 +302,6 @@ ACCESS = {
     "ListPayouts": frozenset({DOCTOR, ADMIN}),
     "ListLedgerEntries": frozenset({ADMIN}),
 }
+
+# The typed details a client reads off these errors.
+DESCRIBED = {InsufficientWalletBalance: wallet_shortfall_message}
