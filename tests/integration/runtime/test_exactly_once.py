@@ -10,9 +10,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from runtime import faults
 from runtime.db import UnitOfWork, sessionmaker
+from tests.integration.runtime.conftest import effect_counts
+from tests.integration.runtime.probe import PROBE_STREAM
 from tests.processes import eventually
-from tests.runtime.conftest import effect_counts
-from tests.runtime.probe import PROBE_STREAM
 
 N = 20
 

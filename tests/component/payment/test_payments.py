@@ -13,8 +13,8 @@ from nobat.payment.v1 import events_pb2
 from nobat.payment.v1 import payment_service_pb2 as pb
 
 from runtime.events import BOOKING
-from tests.payment.conftest import WEBHOOK_SECRET
-from tests.payment.harness import key, publish_as, signed_event, usd
+from tests.component.payment.conftest import WEBHOOK_SECRET
+from tests.component.payment.harness import key, publish_as, signed_event, usd
 from tests.processes import eventually
 
 SUCCEEDED = pb.PAYMENT_STATUS_SUCCEEDED

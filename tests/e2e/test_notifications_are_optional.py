@@ -12,10 +12,10 @@ from nobat.booking.v1 import booking_service_pb2 as bpb
 from nobat.notification.v1 import notification_service_pb2 as pb
 from nobat.notification.v1 import notification_service_pb2_grpc
 
+from tests.component.notification.harness import TERMINAL, Mailbox
+from tests.component.payment.harness import PaymentApi
 from tests.e2e.flows import CONFIRMED, FAILED, Nobat, key, running_stack
 from tests.instants import NEW_YORK_FALL_BACK
-from tests.notification.harness import TERMINAL, Mailbox
-from tests.payment.harness import PaymentApi
 from tests.processes import eventually
 
 pytestmark = pytest.mark.e2e

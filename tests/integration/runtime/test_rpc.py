@@ -19,8 +19,8 @@ from stack.identity import (
     generate_token_keys,
     user_token,
 )
-from tests.runtime.conftest import effect_counts
-from tests.runtime.probe import SERVICE_NAME
+from tests.integration.runtime.conftest import effect_counts
+from tests.integration.runtime.probe import SERVICE_NAME
 
 
 @pytest.fixture

@@ -19,9 +19,9 @@ from nobat.consultation.v1 import consultation_service_pb2 as cpb
 from cli.consultations import symptom
 from cli.render import consultation_text
 from stack.local import ROOT
-from tests.cli import test_payment_cli as payment_cli
-from tests.cli.test_booking_cli import _free_slot, seeded_once
-from tests.cli.test_payment_cli import ok
+from tests.e2e.cli import test_payment_cli as payment_cli
+from tests.e2e.cli.test_booking_cli import _free_slot, seeded_once
+from tests.e2e.cli.test_payment_cli import ok
 
 pytestmark = pytest.mark.e2e
 

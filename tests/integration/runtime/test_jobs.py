@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from tests.integration.runtime.conftest import effect_counts
 from tests.processes import eventually
-from tests.runtime.conftest import effect_counts
 
 
 async def test_a_periodic_job_keeps_running_after_a_failed_run(engine, js, probes):

@@ -19,7 +19,7 @@ from aiohttp import web
 from services.payment.adapters.stripe_gateway import StripeGateway
 from stack.ports import free_port
 from stack.sandbox import SandboxGateway
-from tests.payment.harness import SandboxControl
+from tests.component.payment.harness import SandboxControl
 
 API_KEY = "sk_test_gateway_adapter"
 WEBHOOK_SECRET = "whsec_gateway_adapter_tests"

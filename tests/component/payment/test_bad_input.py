@@ -10,7 +10,7 @@ from grpc_status import rpc_status
 from nobat.common.v1 import checkout_pb2
 from nobat.payment.v1 import payment_service_pb2 as pb
 
-from tests.payment.harness import key, usd
+from tests.component.payment.harness import key, usd
 
 GATEWAY = checkout_pb2.PAYMENT_METHOD_GATEWAY
 

@@ -21,13 +21,13 @@ from stack.databases import Databases
 from stack.identity import Identities
 from stack.local import SERVICES, service_environment
 from stack.ports import free_port
-from tests.conftest import fresh_database, migrated_template
-from tests.notification.harness import (
+from tests.component.notification.harness import (
     WEBHOOK_SECRET,
     Mailbox,
     NotificationUnderTest,
     WebhookReceiver,
 )
+from tests.conftest import fresh_database, migrated_template
 from tests.processes import ServiceUnderTest
 
 # Fast clocks: deliveries every 0.1 s, three tries 0.2 s then 0.4 s apart.

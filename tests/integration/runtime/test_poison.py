@@ -6,10 +6,10 @@ from google.protobuf import wrappers_pb2
 from sqlalchemy import select
 
 from runtime.schema import dead_letters
+from tests.integration.runtime.conftest import effect_counts
+from tests.integration.runtime.probe import PROBE_STREAM
+from tests.integration.runtime.test_exactly_once import assert_each_effect_once, commit_events
 from tests.processes import eventually
-from tests.runtime.conftest import effect_counts
-from tests.runtime.probe import PROBE_STREAM
-from tests.runtime.test_exactly_once import assert_each_effect_once, commit_events
 
 
 async def test_poison_messages_are_dead_lettered_and_do_not_block_the_rest(engine, js, probes):

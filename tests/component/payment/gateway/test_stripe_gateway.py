@@ -41,8 +41,13 @@ from services.payment.handlers.gateway import (
 )
 from stack.ports import free_port
 from stack.sandbox import SandboxGateway
-from tests.payment.gateway.conftest import API_KEY, WEBHOOK_SECRET, Delivery, WebhookReceiver
-from tests.payment.harness import SandboxControl
+from tests.component.payment.gateway.conftest import (
+    API_KEY,
+    WEBHOOK_SECRET,
+    Delivery,
+    WebhookReceiver,
+)
+from tests.component.payment.harness import SandboxControl
 from tests.processes import eventually
 
 RETURN_URL = "http://clinic.test/payments/return?from=app"

@@ -21,8 +21,8 @@ from nobat.common.v1 import checkout_pb2, money_pb2
 
 from cli.render import checkout_text
 from stack.seed import seed
-from tests.cli import test_payment_cli as payment_cli
-from tests.cli.test_payment_cli import ok
+from tests.e2e.cli import test_payment_cli as payment_cli
+from tests.e2e.cli.test_payment_cli import ok
 
 pytestmark = pytest.mark.e2e
 
@@ -49,7 +49,7 @@ def as_json(ran) -> dict:
 
 
 def test_the_seed_prints_a_line_per_doctor_and_the_wallet(stack, seeded):
-    # Then consultation's and notification's lines (tests/cli/test_consultation_cli.py).
+    # Then consultation's and notification's lines (tests/e2e/cli/test_consultation_cli.py).
     tehran, london = _last_day(stack, "Asia/Tehran"), _last_day(stack, "Europe/London")
     assert seeded[:4] == [
         "seeded doctor-1 Dr. Sara Ahmadi (general practice, 1500000 IRR): "

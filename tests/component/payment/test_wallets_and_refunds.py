@@ -11,7 +11,7 @@ from nobat.payment.v1 import events_pb2
 from nobat.payment.v1 import payment_service_pb2 as pb
 
 from runtime.events import BOOKING
-from tests.payment.harness import key, publish_as, usd
+from tests.component.payment.harness import key, publish_as, usd
 
 SUCCEEDED = pb.PAYMENT_STATUS_SUCCEEDED
 WALLET = checkout_pb2.PAYMENT_METHOD_WALLET

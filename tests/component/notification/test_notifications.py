@@ -10,8 +10,7 @@ import grpc
 import pytest
 from nobat.notification.v1 import notification_service_pb2 as pb
 
-from tests.notification import events
-from tests.notification.harness import (
+from tests.component.notification.harness import (
     REFUSING_DOMAIN,
     WEBHOOK_SECRET,
     inbox,
@@ -22,6 +21,7 @@ from tests.notification.harness import (
     user,
 )
 from tests.processes import eventually
+from tests.unit.notification import events
 
 RLE, PDF = "\u202b", "\u202c"
 EMAIL, SMS, WEBHOOK = pb.CHANNEL_EMAIL, pb.CHANNEL_SMS, pb.CHANNEL_WEBHOOK

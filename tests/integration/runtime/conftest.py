@@ -16,10 +16,10 @@ from stack.identity import Identities
 from stack.local import service_environment
 from stack.ports import free_port
 from tests.conftest import fresh_database
+from tests.integration.runtime import probe
 from tests.processes import ServiceUnderTest
-from tests.runtime import probe
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 TEMPLATE = "probe_template"
 
 
@@ -92,7 +92,7 @@ def probes(probe_env: dict[str, str], tmp_path: Path) -> Iterator[Callable[..., 
             env["NOBAT_GRPC_PORT"] = str(free_port())
             env["NOBAT_METRICS_PORT"] = str(free_port())
         process = ServiceUnderTest(
-            "tests.runtime.probe", env, tmp_path / f"probe-{len(started)}.log"
+            "tests.integration.runtime.probe", env, tmp_path / f"probe-{len(started)}.log"
         )
         started.append(process)
         return process.start(crash_at, **overrides)

@@ -29,7 +29,7 @@ from services.booking.domain.schedule import (
     WeeklyAvailability,
 )
 from services.booking.domain.slot import Slot, SlotStatus
-from tests.booking.conftest import Repositories, Transaction
+from tests.integration.booking.conftest import Repositories, Transaction
 from tests.unit.booking.builders import (
     CANCELED_FOR_GOOD,
     DECLINED,

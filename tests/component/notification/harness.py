@@ -30,7 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from runtime.events import BOOKING, CONSULTATION, PAYMENT
 from stack.identity import Identities
 from stack.ports import free_port
-from tests.payment.harness import PaymentApi, publish_as
+from tests.component.payment.harness import PaymentApi, publish_as
 from tests.processes import ServiceUnderTest, eventually
 
 # Mail to this domain is refused with a temporary error, as by a server that is busy.

@@ -16,8 +16,8 @@ from stack.identity import Identities
 from stack.local import SERVICES, service_environment
 from stack.ports import free_port
 from stack.sandbox import SandboxGateway
+from tests.component.payment.harness import PaymentUnderTest, SandboxControl, payment_stream
 from tests.conftest import fresh_database, migrated_template
-from tests.payment.harness import PaymentUnderTest, SandboxControl, payment_stream
 from tests.processes import ServiceUnderTest
 
 API_KEY = "sk_test_nobat"

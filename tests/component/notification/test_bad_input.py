@@ -7,8 +7,8 @@ import grpc
 import pytest
 from nobat.notification.v1 import notification_service_pb2 as pb
 
-from tests.notification.harness import key, user
-from tests.payment.test_bad_input import violated_fields
+from tests.component.notification.harness import key, user
+from tests.component.payment.test_bad_input import violated_fields
 
 EMAIL, SMS, PUSH, WEBHOOK = pb.CHANNEL_EMAIL, pb.CHANNEL_SMS, pb.CHANNEL_PUSH, pb.CHANNEL_WEBHOOK
 

@@ -7,7 +7,7 @@ import asyncio
 from sqlalchemy import text
 
 from runtime.db import UnitOfWork, retrying, sessionmaker
-from tests.runtime.conftest import effect_counts
+from tests.integration.runtime.conftest import effect_counts
 
 
 async def test_two_units_that_deadlock_both_complete_after_a_retry(engine):

@@ -37,7 +37,7 @@ from services.consultation.domain.queue import queue_order
 from services.consultation.domain.session import ClinicalSession, ClinicalSessionStatus
 from services.consultation.domain.shifts import END_OF_DAY, Shift, WeeklyShifts
 from services.consultation.domain.triage import ReportedSymptom, Severity, Urgency
-from tests.consultation.conftest import Repositories, Transaction
+from tests.integration.consultation.conftest import Repositories, Transaction
 from tests.unit.consultation.builders import (
     CANCELED_FOR_GOOD,
     CHAT,
