@@ -1,15 +1,11 @@
-"""Fixtures for booking against a real PostgreSQL: a fresh database per test copied from a
-migrated template, an engine on it, and units of work over booking's repositories."""
+"""Booking against a real PostgreSQL: its migrated template, and units of work over its
+repositories (the fixtures themselves are tests/integration/conftest.py's)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
-
 import pytest
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from runtime.db import sessionmaker
 from services.booking.adapters.repository import (
     Availabilities,
     Checkouts,
@@ -18,25 +14,13 @@ from services.booking.adapters.repository import (
     Slots,
 )
 from stack.databases import Databases
-from tests.conftest import fresh_database, migrated_template
+from tests.conftest import migrated_template
+from tests.integration import conftest as integration
 
 
 @pytest.fixture(scope="session")
-async def booking_template(postgres: Databases) -> str:
+async def template(postgres: Databases) -> str:
     return await migrated_template(postgres, "booking")
-
-
-@pytest.fixture
-async def booking_db(postgres: Databases, booking_template: str) -> AsyncIterator[str]:
-    async for url in fresh_database(postgres, booking_template):
-        yield url
-
-
-@pytest.fixture
-async def engine(booking_db: str) -> AsyncIterator[AsyncEngine]:
-    engine = create_async_engine(booking_db)
-    yield engine
-    await engine.dispose()
 
 
 class Repositories:
@@ -51,17 +35,9 @@ class Repositories:
         self.reservations = Reservations(session)
 
 
-Transaction = Callable[[], AbstractAsyncContextManager[Repositories]]
+Transaction = integration.Transaction[Repositories]
 
 
 @pytest.fixture
-def transaction(engine: AsyncEngine) -> Transaction:
-    """`async with transaction() as db:` commits on leaving, rolls back on an exception."""
-    sessions = sessionmaker(engine)
-
-    @asynccontextmanager
-    async def unit() -> AsyncIterator[Repositories]:
-        async with sessions() as session, session.begin():
-            yield Repositories(session)
-
-    return unit
+def repositories() -> type[Repositories]:
+    return Repositories

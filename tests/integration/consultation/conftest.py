@@ -1,16 +1,11 @@
-"""Fixtures for consultation against a real PostgreSQL: a fresh database per test copied
-from a migrated template, an engine on it, and units of work over consultation's
-repositories."""
+"""Consultation against a real PostgreSQL: its migrated template, and units of work over
+its repositories (the fixtures themselves are tests/integration/conftest.py's)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
-
 import pytest
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from runtime.db import sessionmaker
 from services.consultation.adapters.repository import (
     AuditEntries,
     ChatMessages,
@@ -22,25 +17,13 @@ from services.consultation.adapters.repository import (
     PlatformPrices,
 )
 from stack.databases import Databases
-from tests.conftest import fresh_database, migrated_template
+from tests.conftest import migrated_template
+from tests.integration import conftest as integration
 
 
 @pytest.fixture(scope="session")
-async def consultation_template(postgres: Databases) -> str:
+async def template(postgres: Databases) -> str:
     return await migrated_template(postgres, "consultation")
-
-
-@pytest.fixture
-async def consultation_db(postgres: Databases, consultation_template: str) -> AsyncIterator[str]:
-    async for url in fresh_database(postgres, consultation_template):
-        yield url
-
-
-@pytest.fixture
-async def engine(consultation_db: str) -> AsyncIterator[AsyncEngine]:
-    engine = create_async_engine(consultation_db)
-    yield engine
-    await engine.dispose()
 
 
 class Repositories:
@@ -58,17 +41,9 @@ class Repositories:
         self.audit = AuditEntries(session)
 
 
-Transaction = Callable[[], AbstractAsyncContextManager[Repositories]]
+Transaction = integration.Transaction[Repositories]
 
 
 @pytest.fixture
-def transaction(engine: AsyncEngine) -> Transaction:
-    """`async with transaction() as db:` commits on leaving, rolls back on an exception."""
-    sessions = sessionmaker(engine)
-
-    @asynccontextmanager
-    async def unit() -> AsyncIterator[Repositories]:
-        async with sessions() as session, session.begin():
-            yield Repositories(session)
-
-    return unit
+def repositories() -> type[Repositories]:
+    return Repositories

@@ -15,11 +15,9 @@ from stack.databases import Databases
 from stack.identity import Identities
 from stack.local import service_environment
 from stack.ports import free_port
-from tests.conftest import fresh_database
 from tests.integration.runtime import probe
 from tests.processes import ServiceUnderTest
 
-ROOT = Path(__file__).resolve().parents[3]
 TEMPLATE = "probe_template"
 
 
@@ -30,7 +28,8 @@ def identities(tmp_path_factory: pytest.TempPathFactory) -> Identities:
 
 
 @pytest.fixture(scope="session")
-async def probe_template(postgres: Databases) -> str:
+async def template(postgres: Databases) -> str:
+    """The runtime's tables and the probe's, for tests/integration/conftest.py's `database`."""
     await postgres.drop(TEMPLATE)
     url = await postgres.create(TEMPLATE)
     engine = create_async_engine(url)
@@ -39,19 +38,6 @@ async def probe_template(postgres: Databases) -> str:
         await conn.run_sync(probe.metadata.create_all)
     await engine.dispose()
     return TEMPLATE
-
-
-@pytest.fixture
-async def probe_db(postgres: Databases, probe_template: str) -> AsyncIterator[str]:
-    async for url in fresh_database(postgres, probe_template):
-        yield url
-
-
-@pytest.fixture
-async def engine(probe_db: str) -> AsyncIterator[AsyncEngine]:
-    engine = create_async_engine(probe_db)
-    yield engine
-    await engine.dispose()
 
 
 @pytest.fixture
@@ -72,8 +58,8 @@ async def js(nats_url: str) -> AsyncIterator[nats.js.JetStreamContext]:
 
 
 @pytest.fixture
-def probe_env(probe_db: str, nats_url: str, identities: Identities) -> dict[str, str]:
-    return service_environment(probe_db, nats_url, identities.env("probe")) | {
+def probe_env(database: str, nats_url: str, identities: Identities) -> dict[str, str]:
+    return service_environment(database, nats_url, identities.env("probe")) | {
         "NOBAT_GRPC_PORT": str(free_port()),
         "NOBAT_METRICS_PORT": str(free_port()),
         "NOBAT_CONSUMER_ACK_WAIT_SECONDS": "2",
