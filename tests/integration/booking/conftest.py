@@ -13,6 +13,10 @@ from services.booking.adapters.repository import (
     Reservations,
     Slots,
 )
+from services.booking.domain.checkout import Checkout
+from services.booking.domain.doctor import Doctor
+from services.booking.domain.reservation import Reservation
+from services.booking.domain.slot import Slot
 from stack.databases import Databases
 from tests.conftest import migrated_template
 from tests.integration import conftest as integration
@@ -33,6 +37,14 @@ class Repositories:
         self.slots = Slots(session)
         self.checkouts = Checkouts(session)
         self.reservations = Reservations(session)
+
+    def of(self, aggregate: object):
+        return {
+            Doctor: self.doctors,
+            Slot: self.slots,
+            Checkout: self.checkouts,
+            Reservation: self.reservations,
+        }[type(aggregate)]
 
 
 Transaction = integration.Transaction[Repositories]

@@ -13,7 +13,6 @@ from sqlalchemy.exc import IntegrityError
 from services.booking.adapters.repository import StoredAvailability
 from services.booking.domain.cancellation import CancelledBy
 from services.booking.domain.checkout import (
-    Checkout,
     ConfirmedPayment,
     PaymentMethod,
     RefundReason,
@@ -29,7 +28,8 @@ from services.booking.domain.schedule import (
     WeeklyAvailability,
 )
 from services.booking.domain.slot import Slot, SlotStatus
-from tests.integration.booking.conftest import Repositories, Transaction
+from tests.integration.booking.conftest import Transaction
+from tests.integration.conftest import reload, store
 from tests.unit.booking.builders import (
     CANCELED_FOR_GOOD,
     DECLINED,
@@ -43,31 +43,6 @@ from tests.unit.booking.builders import (
 MINUTE = timedelta(minutes=1)
 HOUR = timedelta(hours=1)
 DAY = timedelta(days=1)
-
-
-def repository(db: Repositories, aggregate: object):
-    return {
-        Doctor: db.doctors,
-        Slot: db.slots,
-        Checkout: db.checkouts,
-        Reservation: db.reservations,
-    }[type(aggregate)]
-
-
-async def store(transaction: Transaction, *aggregates: object) -> None:
-    """Saves each in one committed transaction, in the order given (parents first)."""
-    async with transaction() as db:
-        for aggregate in aggregates:
-            await repository(db, aggregate).save(aggregate)
-
-
-async def reload(transaction: Transaction, *aggregates: object) -> list:
-    """Each aggregate as a new transaction loads it by its id, under its row lock."""
-    async with transaction() as db:
-        return [
-            await repository(db, aggregate).get(aggregate.id, for_update=True)
-            for aggregate in aggregates
-        ]
 
 
 def slot_of(doctor: Doctor, name: str, starts_in: timedelta) -> Slot:

@@ -16,6 +16,11 @@ from services.consultation.adapters.repository import (
     Intakes,
     PlatformPrices,
 )
+from services.consultation.domain.checkout import Checkout
+from services.consultation.domain.consultation import Consultation
+from services.consultation.domain.doctor import Doctor
+from services.consultation.domain.intake import Intake
+from services.consultation.domain.session import ClinicalSession
 from stack.databases import Databases
 from tests.conftest import migrated_template
 from tests.integration import conftest as integration
@@ -39,6 +44,15 @@ class Repositories:
         self.consultations = Consultations(session)
         self.messages = ChatMessages(session)
         self.audit = AuditEntries(session)
+
+    def of(self, aggregate: object):
+        return {
+            Doctor: self.doctors,
+            Intake: self.intakes,
+            Checkout: self.checkouts,
+            ClinicalSession: self.sessions,
+            Consultation: self.consultations,
+        }[type(aggregate)]
 
 
 Transaction = integration.Transaction[Repositories]

@@ -34,9 +34,10 @@ from services.consultation.domain.intake import Intake
 from services.consultation.domain.money import Money
 from services.consultation.domain.offers import ConsultationType, PriceList
 from services.consultation.domain.queue import queue_order
-from services.consultation.domain.session import ClinicalSession, ClinicalSessionStatus
+from services.consultation.domain.session import ClinicalSessionStatus
 from services.consultation.domain.shifts import END_OF_DAY, Shift, WeeklyShifts
 from services.consultation.domain.triage import ReportedSymptom, Severity, Urgency
+from tests.integration.conftest import reload, store
 from tests.integration.consultation.conftest import Repositories, Transaction
 from tests.unit.consultation.builders import (
     CANCELED_FOR_GOOD,
@@ -62,32 +63,6 @@ SECOND = timedelta(seconds=1)
 MINUTE = timedelta(minutes=1)
 HOUR = timedelta(hours=1)
 DAY = timedelta(days=1)
-
-
-def repository(db: Repositories, aggregate: object):
-    return {
-        Doctor: db.doctors,
-        Intake: db.intakes,
-        Checkout: db.checkouts,
-        ClinicalSession: db.sessions,
-        Consultation: db.consultations,
-    }[type(aggregate)]
-
-
-async def store(transaction: Transaction, *aggregates: object) -> None:
-    """Saves each in one committed transaction, in the order given (parents first)."""
-    async with transaction() as db:
-        for aggregate in aggregates:
-            await repository(db, aggregate).save(aggregate)
-
-
-async def reload(transaction: Transaction, *aggregates: object) -> list:
-    """Each aggregate as a new transaction loads it by its id, under its row lock."""
-    async with transaction() as db:
-        return [
-            await repository(db, aggregate).get(aggregate.id, for_update=True)
-            for aggregate in aggregates
-        ]
 
 
 def started(
