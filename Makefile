@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 READY  := $(VENV)/.installed
 PROTOS := $(shell find protos -name '*.proto')
 
-.PHONY: run test protos lint format clean
+.PHONY: run test test-unit test-integration test-component test-e2e protos lint format clean
 
 run: $(READY) gen/.generated
 	$(BIN)/python -m stack.run
@@ -15,6 +15,20 @@ run: $(READY) gen/.generated
 TEST_WORKERS ?= 2
 test: $(READY) gen/.generated
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile
+
+# One tier at a time (README, "Tests"). Unit tests start no servers and take seconds, in
+# one process: workers would each collect everything again and gain nothing.
+test-unit: $(READY) gen/.generated
+	$(BIN)/python -m pytest -n 0 tests/unit
+
+test-integration: $(READY) gen/.generated
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile tests/integration
+
+test-component: $(READY) gen/.generated
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile tests/component
+
+test-e2e: $(READY) gen/.generated
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile tests/e2e tests/faults
 
 protos: $(READY)
 	$(BIN)/python protos/generate.py

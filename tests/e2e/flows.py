@@ -27,8 +27,8 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from stack.local import LocalStack
+from tests.component.payment.harness import SandboxControl
 from tests.instants import stack_instant
-from tests.payment.harness import SandboxControl
 from tests.processes import eventually
 
 GATEWAY = checkout_pb2.PAYMENT_METHOD_GATEWAY

@@ -17,6 +17,7 @@ from nobat.payment.v1 import payment_service_pb2 as ppb
 
 from cli import invariants
 from runtime.events import PAYMENT
+from tests.component.payment.harness import publish_as
 from tests.e2e.flows import (
     AWAITING,
     CONFIRMED,
@@ -30,7 +31,6 @@ from tests.e2e.flows import (
     running_stack,
 )
 from tests.instants import NEW_YEARS_EVE
-from tests.payment.harness import publish_as
 from tests.processes import eventually
 
 pytestmark = pytest.mark.e2e

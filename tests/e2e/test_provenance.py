@@ -20,10 +20,10 @@ from nobat.payment.v1 import payment_service_pb2 as ppb
 
 from runtime.events import BOOKING, CONSULTATION, PAYMENT
 from runtime.wiring import inbox_prefix
+from tests.component.payment.harness import publish_as
 from tests.e2e.flows import AWAITING, Caller, key, running_stack
 from tests.e2e.test_consultation_flows import paid_session, prices
 from tests.instants import NEW_YORK_FALL_BACK
-from tests.payment.harness import publish_as
 from tests.processes import eventually
 
 pytestmark = pytest.mark.e2e

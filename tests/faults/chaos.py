@@ -37,11 +37,11 @@ from nobat.payment.v1 import payment_service_pb2 as ppb
 
 from cli import invariants
 from stack.local import LocalStack
+from tests.component.payment.harness import signed_event
 from tests.e2e.flows import CONFIRMED, EXPIRED, FAILED, GATEWAY, REFUNDED, WALLET, Nobat, key
 from tests.e2e.test_consultation_flows import prices, put_on_shift
 from tests.faults.schedule import Fault, schedule
 from tests.instants import NEW_YORK_FALL_BACK, stack_instant
-from tests.payment.harness import signed_event
 
 SETTINGS = {
     "NOBAT_BOOKING_HOLD_SECONDS": "6",

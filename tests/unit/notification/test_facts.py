@@ -18,7 +18,7 @@ from services.notification.domain.notification import (
     delivery_id,
     notification_id,
 )
-from tests.notification import events
+from tests.unit.notification import events
 
 NOW = datetime(2026, 5, 3, 6, 0, tzinfo=UTC)
 PATIENT = Recipient("patient-1", Audience.PATIENT)
