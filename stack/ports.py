@@ -31,6 +31,23 @@ def _ephemeral_start() -> int:
         return 32768
 
 
+def _slice(lowest: int, highest: int) -> tuple[int, int]:
+    """The part of [lowest, highest) this process draws from. Each worker of a parallel
+    test run (pytest-xdist's PYTEST_XDIST_WORKER=gwN of PYTEST_XDIST_WORKER_COUNT) has a
+    slice of its own, so one worker never takes a port that another's stack let go for a
+    moment (a service restarted on its ports) and is about to bind again."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    try:
+        count = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+        index = int(worker.removeprefix("gw")) if worker.startswith("gw") else 0
+    except ValueError:
+        return lowest, highest
+    if count <= 1 or not 0 <= index < count:
+        return lowest, highest
+    width = (highest - lowest) // count
+    return lowest + index * width, lowest + (index + 1) * width
+
+
 def free_port() -> int:
     """Return a TCP port that nothing is bound to right now, on every address.
 
@@ -38,9 +55,9 @@ def free_port() -> int:
     outgoing connections, so only another server choosing it too could take it first, and
     servers report that case as `PortInUseError` when they start.
     """
-    highest = _ephemeral_start()
-    for _ in range(50 if highest > _LOWEST else 0):
-        port = random.randrange(_LOWEST, highest)
+    lowest, highest = _slice(_LOWEST, _ephemeral_start())
+    for _ in range(50 if highest > lowest else 0):
+        port = random.randrange(lowest, highest)
         if port in _MAKE_RUN:
             continue
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
