@@ -243,6 +243,13 @@ class TokenVerifier:
         return Caller(subject=subject, role=role)
 
 
+def viewing_patient() -> str | None:
+    """Whose records the caller of this RPC sees: a patient only their own (their id);
+    None for the roles that may see any patient's."""
+    caller = current_caller()
+    return caller.subject if caller.is_(PATIENT) else None
+
+
 def authorize(caller: Caller, allowed: frozenset[str] | None, method: str) -> None:
     if allowed is None or caller.grant not in allowed:
         who = f"service {caller.subject}" if caller.is_(SERVICE) else f"role {caller.role}"

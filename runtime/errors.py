@@ -40,6 +40,13 @@ class InvalidArgument(DomainError):
         return error
 
 
+class FieldRequired(InvalidArgument):
+    """A field left unset that has no meaning unset."""
+
+    def __init__(self, field: str) -> None:
+        super().__init__(field, "is required")
+
+
 class NotFound(DomainError):
     """Does not exist, or is not the caller's to see (the two are indistinguishable)."""
 

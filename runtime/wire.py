@@ -33,7 +33,7 @@ from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 from google.type import timeofday_pb2
 
-from runtime.errors import InvalidArgument
+from runtime.errors import FieldRequired, InvalidArgument
 
 DEFAULT_PAGE_SIZE = 20
 MAX_PAGE_SIZE = 100
@@ -120,9 +120,9 @@ def is_unset(message: Message) -> bool:
     return message.ByteSize() == 0
 
 
-def field_required(field: str) -> InvalidArgument:
+def field_required(field: str) -> FieldRequired:
     """The error for a field left unset that has no meaning unset."""
-    return InvalidArgument(field, "is required")
+    return FieldRequired(field)
 
 
 @dataclass(frozen=True)

@@ -45,11 +45,6 @@ PATIENT, DOCTOR, ADMIN = auth.PATIENT, auth.DOCTOR, auth.ADMIN
 MAX_TEXT = 500
 
 
-def _patient_viewer() -> str | None:
-    caller = auth.current_caller()
-    return caller.subject if caller.is_(PATIENT) else None
-
-
 def _reservation_viewer() -> reservations.Viewer:
     caller = auth.current_caller()
     if caller.is_(PATIENT):
@@ -255,7 +250,7 @@ class BookingServicer(booking_service_pb2_grpc.BookingServiceServicer):
             self.ctx,
             self.ctx.unit_of_work(),
             slot_id_from(request.checkout_id, "checkout_id"),
-            _patient_viewer(),
+            auth.viewing_patient(),
         )
         return pb.GetCheckoutResponse(checkout=checkout_message(checkout))
 
@@ -266,7 +261,7 @@ class BookingServicer(booking_service_pb2_grpc.BookingServiceServicer):
             checkout_id=slot_id_from(request.checkout_id, "checkout_id"),
             method=method_from(request.method, allow_unspecified=True),
         )
-        viewer = _patient_viewer()
+        viewer = auth.viewing_patient()
 
         async def answer(uow) -> pb.RetryCheckoutResponse:
             checkout = await checkouts.retry(self.ctx, uow, command, viewer)

@@ -55,11 +55,6 @@ def _caller(context) -> Caller:
     return Caller(verified.subject, Role(verified.role), context.peer() or "", agent)
 
 
-def _patient_viewer() -> str | None:
-    caller = auth.current_caller()
-    return caller.subject if caller.is_(PATIENT) else None
-
-
 class ConsultationServicer(consultation_service_pb2_grpc.ConsultationServiceServicer):
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
@@ -109,7 +104,7 @@ class ConsultationServicer(consultation_service_pb2_grpc.ConsultationServiceServ
             self.ctx,
             self.ctx.unit_of_work(),
             id_from(request.checkout_id, "checkout_id"),
-            _patient_viewer(),
+            auth.viewing_patient(),
         )
         return pb.GetCheckoutResponse(checkout=checkout_message(checkout))
 
@@ -118,7 +113,7 @@ class ConsultationServicer(consultation_service_pb2_grpc.ConsultationServiceServ
     ) -> pb.RetryCheckoutResponse:
         checkout_id = id_from(request.checkout_id, "checkout_id")
         method = method_from(request.method, allow_unspecified=True)
-        viewer = _patient_viewer()
+        viewer = auth.viewing_patient()
 
         async def answer(uow) -> pb.RetryCheckoutResponse:
             checkout = await purchases.retry(self.ctx, uow, checkout_id, method, viewer)

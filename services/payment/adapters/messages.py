@@ -14,14 +14,12 @@ from enum import Enum
 from types import MappingProxyType
 from typing import Any, TypeVar
 
-from google.protobuf.internal.enum_type_wrapper import EnumTypeWrapper
 from google.protobuf.message import Message
 from nobat.common.v1 import checkout_pb2, money_pb2
 from nobat.payment.v1 import events_pb2, payment_service_pb2
 
-from runtime.errors import InvalidArgument
+from runtime.errors import FieldRequired, InvalidArgument
 from runtime.wire import (
-    EnumPair,
     decode_page_token,
     encode_page_token,
     enum_pair,
@@ -35,7 +33,7 @@ from runtime.wire import (
 from services.payment.adapters.repository import PostedEntry
 from services.payment.domain import events
 from services.payment.domain.attempt import Attempt, AttemptStatus, Failure
-from services.payment.domain.errors import FieldRequired, InsufficientWalletBalance
+from services.payment.domain.errors import InsufficientWalletBalance
 from services.payment.domain.ledger import Account, AccountKind
 from services.payment.domain.money import Money, parse_amount
 from services.payment.domain.payment import Payment, PaymentStatus
@@ -74,20 +72,17 @@ pb = payment_service_pb2
 E = TypeVar("E", bound=Enum)
 
 
-def _pair(domain: type[E], proto: EnumTypeWrapper, prefix: str) -> EnumPair[E]:
-    # An unspecified enum where one is required is payment's own FieldRequired.
-    return enum_pair(domain, proto, prefix, missing=FieldRequired)
-
-
-_METHODS = _pair(PaymentMethod, checkout_pb2.PaymentMethod, "PAYMENT_METHOD_")
-_PAYMENT_STATUSES = _pair(PaymentStatus, pb.PaymentStatus, "PAYMENT_STATUS_")
-_ATTEMPT_STATUSES = _pair(AttemptStatus, pb.AttemptStatus, "ATTEMPT_STATUS_")
-_PAYEE_KINDS = _pair(PayeeKind, pb.PayeeKind, "PAYEE_KIND_")
-_DESTINATIONS = _pair(RefundDestination, pb.RefundDestination, "REFUND_DESTINATION_")
-_REFUND_STATUSES = _pair(RefundStatus, pb.RefundStatus, "REFUND_STATUS_")
-_PAYOUT_STATUSES = _pair(PayoutStatus, pb.PayoutStatus, "PAYOUT_STATUS_")
-_WALLET_KINDS = _pair(WalletTransactionKind, pb.WalletTransactionKind, "WALLET_TRANSACTION_KIND_")
-_ACCOUNT_KINDS = _pair(AccountKind, pb.LedgerAccountKind, "LEDGER_ACCOUNT_KIND_")
+_METHODS = enum_pair(PaymentMethod, checkout_pb2.PaymentMethod, "PAYMENT_METHOD_")
+_PAYMENT_STATUSES = enum_pair(PaymentStatus, pb.PaymentStatus, "PAYMENT_STATUS_")
+_ATTEMPT_STATUSES = enum_pair(AttemptStatus, pb.AttemptStatus, "ATTEMPT_STATUS_")
+_PAYEE_KINDS = enum_pair(PayeeKind, pb.PayeeKind, "PAYEE_KIND_")
+_DESTINATIONS = enum_pair(RefundDestination, pb.RefundDestination, "REFUND_DESTINATION_")
+_REFUND_STATUSES = enum_pair(RefundStatus, pb.RefundStatus, "REFUND_STATUS_")
+_PAYOUT_STATUSES = enum_pair(PayoutStatus, pb.PayoutStatus, "PAYOUT_STATUS_")
+_WALLET_KINDS = enum_pair(
+    WalletTransactionKind, pb.WalletTransactionKind, "WALLET_TRANSACTION_KIND_"
+)
+_ACCOUNT_KINDS = enum_pair(AccountKind, pb.LedgerAccountKind, "LEDGER_ACCOUNT_KIND_")
 
 
 # Domain -> proto.

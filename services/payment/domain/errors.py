@@ -56,11 +56,6 @@ class AmountTooPrecise(InvalidArgument):
         super().__init__(field, f"{text!r} is not a number with at most {exponent} decimals")
 
 
-class FieldRequired(InvalidArgument):
-    def __init__(self, field: str) -> None:
-        super().__init__(field, "is required")
-
-
 class FieldTooLong(InvalidArgument):
     def __init__(self, field: str, limit: int) -> None:
         super().__init__(field, f"must be at most {limit} characters")

@@ -11,9 +11,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import Enum
 
+from runtime.errors import FieldRequired
 from services.payment.domain.errors import (
     CurrencyMismatch,
-    FieldRequired,
     FieldTooLong,
     InvalidPayee,
     MalformedField,

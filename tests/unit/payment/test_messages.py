@@ -13,7 +13,7 @@ from nobat.payment.v1 import events_pb2
 from nobat.payment.v1 import payment_service_pb2 as pb
 
 from runtime import rpc, wire
-from runtime.errors import InvalidArgument
+from runtime.errors import FieldRequired, InvalidArgument
 from services.payment.adapters import messages
 from services.payment.adapters.messages import (
     account_from,
@@ -40,7 +40,6 @@ from services.payment.domain.attempt import Attempt
 from services.payment.domain.errors import (
     AmountAboveLimit,
     AmountNotPositive,
-    FieldRequired,
     InsufficientWalletBalance,
     MalformedField,
     UnknownCurrency,
@@ -623,7 +622,7 @@ def test_an_enum_with_a_member_missing_on_one_side_stops_the_import() -> None:
         GATEWAY = "gateway"
 
     with pytest.raises(RuntimeError, match="PAYMENT_METHOD_WALLET"):
-        messages._pair(Shrunk, checkout_pb2.PaymentMethod, "PAYMENT_METHOD_")
+        wire.enum_pair(Shrunk, checkout_pb2.PaymentMethod, "PAYMENT_METHOD_")
 
 
 def test_an_unset_ledger_account_filter_is_every_account() -> None:

@@ -4,7 +4,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from runtime.errors import FailedPrecondition, InvalidArgument
+from runtime.errors import FailedPrecondition, FieldRequired, InvalidArgument
 from services.payment.domain.attempt import AttemptStatus
 from services.payment.domain.errors import (
     AttemptInProgress,
@@ -12,7 +12,6 @@ from services.payment.domain.errors import (
     CheckoutAlreadyAttached,
     CurrencyMismatch,
     ExpiryNotInFuture,
-    FieldRequired,
     FieldTooLong,
     InvalidPayee,
     MalformedField,
