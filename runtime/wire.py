@@ -20,7 +20,7 @@ from __future__ import annotations
 import base64
 import json
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, time
@@ -104,6 +104,51 @@ def decode_page_token(token: str, field: str = "page_token") -> tuple[Any, ...]:
     if not isinstance(parts, list) or not parts:
         raise InvalidArgument(field, "is not a page token from this list; start again without")
     return tuple(parts)
+
+
+@dataclass(frozen=True)
+class PageRequest:
+    """What a List request asks for: a page of `size` after the cursor of its page_token
+    (None for the first page). One row more than the page is read (`limit`), so `cut`
+    can tell whether another page follows without counting."""
+
+    size: int
+    after: tuple[Any, ...] | None
+
+    @classmethod
+    def of(cls, request: Message, *shape: type) -> PageRequest:
+        """The request's page_size and page_token; a token whose cursor is not of `shape`
+        (the types of its parts, as this list's `cut` writes them) is INVALID_ARGUMENT."""
+        size = page_size_of(request.page_size)
+        if not request.page_token:
+            return cls(size, None)
+        parts = decode_page_token(request.page_token)
+        fits = len(parts) == len(shape) and all(
+            type(part) is kind for part, kind in zip(parts, shape, strict=True)
+        )
+        if not fits:
+            raise InvalidArgument("page_token", "is not a page token from this list")
+        return cls(size, parts)
+
+    @property
+    def limit(self) -> int:
+        return self.size + 1
+
+    @property
+    def after_key(self) -> Any:
+        """The cursor of a list ordered by one key alone (an id, a sequence), or None."""
+        return self.after[0] if self.after else None
+
+    def cut(
+        self, found: Sequence[T], cursor: Callable[[T], tuple[Any, ...]]
+    ) -> tuple[list[T], str]:
+        """The page of `found` (read with `limit`), and the token for the next one: the
+        cursor of its last row (datetimes as isoformat()), or "" at the end."""
+        page = list(found[: self.size])
+        if len(found) <= self.size:
+            return page, ""
+        parts = [p.isoformat() if isinstance(p, datetime) else p for p in cursor(page[-1])]
+        return page, encode_page_token(*parts)
 
 
 # Presence, enums and field paths.

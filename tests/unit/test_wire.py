@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import base64
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
@@ -9,6 +10,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from runtime.errors import InvalidArgument
 from runtime.instants import require_utc
 from runtime.wire import (
+    PageRequest,
     decode_page_token,
     encode_page_token,
     optional_timestamp,
@@ -122,3 +124,30 @@ def test_a_bad_token_is_reported_on_the_field_it_came_in() -> None:
     with pytest.raises(InvalidArgument) as refused:
         decode_page_token("garbage!", "filter.page_token")
     assert refused.value.violations[0][0] == "filter.page_token"
+
+
+@dataclass
+class ListRequest:
+    """What PageRequest reads of a List request."""
+
+    page_size: int = 0
+    page_token: str = ""
+
+
+def test_a_page_is_cut_from_one_row_more_and_says_where_the_next_begins():
+    asked = PageRequest.of(ListRequest(page_size=2), str, str)
+    assert (asked.size, asked.limit, asked.after) == (2, 3, None)
+    rows = [(datetime(2027, 1, d, tzinfo=UTC), f"row-{d}") for d in (1, 2, 3)]
+    page, token = asked.cut(rows, lambda row: row)
+    assert page == rows[:2]
+    following = PageRequest.of(ListRequest(page_size=2, page_token=token), str, str)
+    assert following.after == ("2027-01-02T00:00:00+00:00", "row-2")
+    assert asked.cut(rows[:2], lambda row: row) == (rows[:2], "")
+
+
+def test_a_token_from_another_list_is_refused_on_page_token():
+    by_id = encode_page_token(41)
+    with pytest.raises(InvalidArgument) as refused:
+        PageRequest.of(ListRequest(page_token=by_id), str, str)
+    assert refused.value.violations[0][0] == "page_token"
+    assert PageRequest.of(ListRequest(page_token=by_id), int).after_key == 41

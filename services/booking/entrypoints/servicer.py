@@ -15,7 +15,10 @@ from nobat.booking.v1 import booking_service_pb2_grpc
 
 from runtime import auth, errors
 from runtime.idempotency import answer_call
-from runtime.wire import decode_page_token, encode_page_token, page_size_of, timestamp_or_none
+from runtime.wire import (
+    PageRequest,
+    timestamp_or_none,
+)
 from services.booking.adapters.messages import (
     availability_message,
     checkout_message,
@@ -60,11 +63,6 @@ def _text(value: str, field: str, *, required: bool = False, limit: int = MAX_TE
     if len(value) > limit:
         raise errors.InvalidArgument(field, f"must be at most {limit} characters")
     return value
-
-
-def _page(request: Message) -> tuple[int, tuple]:
-    size = page_size_of(request.page_size)
-    return size, decode_page_token(request.page_token) if request.page_token else ()
 
 
 class BookingServicer(booking_service_pb2_grpc.BookingServiceServicer):
@@ -185,23 +183,22 @@ class BookingServicer(booking_service_pb2_grpc.BookingServiceServicer):
     async def ListDoctors(self, request: pb.ListDoctorsRequest, context) -> pb.ListDoctorsResponse:
         if request.include_inactive and not auth.current_caller().is_(ADMIN):
             raise errors.PermissionDenied("only admins list inactive doctors")
-        size, after = _page(request)
+        asked = PageRequest.of(request, str)
         uow = self.ctx.unit_of_work()
         async with uow:
             found = await Stores(uow.session).doctors.page(
                 specialty=request.specialty or None,
                 include_inactive=request.include_inactive,
-                after=after[0] if after else None,
-                limit=size + 1,
+                after=asked.after_key,
+                limit=asked.limit,
             )
-        page = found[:size]
-        token = encode_page_token(page[-1].id) if len(found) > size else ""
+        page, token = asked.cut(found, lambda doctor: (doctor.id,))
         return pb.ListDoctorsResponse(
             doctors=[doctor_message(d) for d in page], next_page_token=token
         )
 
     async def ListSlots(self, request: pb.ListSlotsRequest, context) -> pb.ListSlotsResponse:
-        size, after = _page(request)
+        asked = PageRequest.of(request, str, str)
         now = self.ctx.clock()
         starts_after = timestamp_or_none(request.starts_after, "starts_after") or now
         uow = self.ctx.unit_of_work()
@@ -214,13 +211,10 @@ class BookingServicer(booking_service_pb2_grpc.BookingServiceServicer):
                 starts_before=timestamp_or_none(request.starts_before, "starts_before"),
                 status=slot_status_from(request.status),
                 now=now,
-                after=tuple(after) if after else None,
-                limit=size + 1,
+                after=asked.after,
+                limit=asked.limit,
             )
-        page = found[:size]
-        token = ""
-        if len(found) > size:
-            token = encode_page_token(page[-1].starts_at.isoformat(), page[-1].id)
+        page, token = asked.cut(found, lambda slot: (slot.starts_at, slot.id))
         return pb.ListSlotsResponse(
             slots=[slot_message(s, now, doctor.appointment_fee) for s in page],
             next_page_token=token,
@@ -277,7 +271,7 @@ class BookingServicer(booking_service_pb2_grpc.BookingServiceServicer):
         viewer = _reservation_viewer()
         if (request.patient_id or request.doctor_id) and not auth.current_caller().is_(ADMIN):
             raise errors.PermissionDenied("only admins list another person's reservations")
-        size, after = _page(request)
+        asked = PageRequest.of(request, str, str)
         uow = self.ctx.unit_of_work()
         async with uow:
             found = await Stores(uow.session).reservations.page(
@@ -286,13 +280,10 @@ class BookingServicer(booking_service_pb2_grpc.BookingServiceServicer):
                 status=reservation_status_from(request.status),
                 starts_after=timestamp_or_none(request.starts_after, "starts_after"),
                 starts_before=timestamp_or_none(request.starts_before, "starts_before"),
-                after=tuple(after) if after else None,
-                limit=size + 1,
+                after=asked.after,
+                limit=asked.limit,
             )
-        page = found[:size]
-        token = ""
-        if len(found) > size:
-            token = encode_page_token(page[-1].starts_at.isoformat(), page[-1].id)
+        page, token = asked.cut(found, lambda reservation: (reservation.starts_at, reservation.id))
         return pb.ListReservationsResponse(
             reservations=[reservation_message(r) for r in page], next_page_token=token
         )

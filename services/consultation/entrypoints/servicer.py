@@ -17,7 +17,7 @@ from nobat.consultation.v1 import consultation_service_pb2_grpc
 
 from runtime import auth
 from runtime.idempotency import answer_call
-from runtime.wire import decode_page_token, encode_page_token, id_from, page_size_of
+from runtime.wire import PageRequest, id_from
 from services.consultation.adapters.messages import (
     audit_entry_message,
     chat_message,
@@ -168,8 +168,7 @@ class ConsultationServicer(consultation_service_pb2_grpc.ConsultationServiceServ
         self, request: pb.ListConsultationsRequest, context
     ) -> pb.ListConsultationsResponse:
         caller = _caller(context)
-        size = page_size_of(request.page_size)
-        after = decode_page_token(request.page_token) if request.page_token else None
+        asked = PageRequest.of(request, str, str)
         found = await clinical.list_consultations(
             self.ctx,
             self.ctx.unit_of_work(),
@@ -177,13 +176,12 @@ class ConsultationServicer(consultation_service_pb2_grpc.ConsultationServiceServ
             patient_id=caller.id if caller.role is Role.PATIENT else None,
             doctor_id=caller.id if caller.role is Role.DOCTOR else None,
             status=consultation_status_from(request.status),
-            after=tuple(after) if after else None,
-            limit=size + 1,
+            after=asked.after,
+            limit=asked.limit,
         )
-        page = found[:size]
-        token = ""
-        if len(found) > size:
-            token = encode_page_token(page[-1].created_at.isoformat(), page[-1].id)
+        page, token = asked.cut(
+            found, lambda consultation: (consultation.created_at, consultation.id)
+        )
         return pb.ListConsultationsResponse(
             consultations=[consultation_message(c) for c in page], next_page_token=token
         )
@@ -295,20 +293,16 @@ class ConsultationServicer(consultation_service_pb2_grpc.ConsultationServiceServ
     async def ListAuditEntries(
         self, request: pb.ListAuditEntriesRequest, context
     ) -> pb.ListAuditEntriesResponse:
-        size = page_size_of(request.page_size)
-        after = decode_page_token(request.page_token) if request.page_token else None
+        asked = PageRequest.of(request, str, str)
         uow = self.ctx.unit_of_work()
         async with uow:
             found = await AuditEntries(uow.session).page(
                 subject_id=optional_id_from(request.subject_id, "subject_id"),
                 actor_id=request.actor_id or None,
-                after=tuple(after) if after else None,
-                limit=size + 1,
+                after=asked.after,
+                limit=asked.limit,
             )
-        page = found[:size]
-        token = ""
-        if len(found) > size:
-            token = encode_page_token(page[-1].occurred_at.isoformat(), page[-1].id)
+        page, token = asked.cut(found, lambda entry: (entry.occurred_at, entry.id))
         return pb.ListAuditEntriesResponse(
             entries=[audit_entry_message(e) for e in page], next_page_token=token
         )

@@ -14,7 +14,7 @@ from nobat.notification.v1 import notification_service_pb2_grpc
 
 from runtime import auth, errors
 from runtime.idempotency import answer_call
-from runtime.wire import decode_page_token, encode_page_token, page_size_of
+from runtime.wire import PageRequest
 from services.notification.adapters.messages import (
     channels_from,
     contact_message,
@@ -87,23 +87,16 @@ class NotificationServicer(notification_service_pb2_grpc.NotificationServiceServ
     async def ListNotifications(
         self, request: pb.ListNotificationsRequest, context
     ) -> pb.ListNotificationsResponse:
-        size = page_size_of(request.page_size)
-        before = None
-        if request.page_token:
-            parts = decode_page_token(request.page_token)
-            if len(parts) != 1 or type(parts[0]) is not int:
-                raise errors.InvalidArgument("page_token", "is not a page token from this list")
-            (before,) = parts
+        asked = PageRequest.of(request, int)
         found = await inbox.page(
             self.ctx,
             self.ctx.unit_of_work(),
             auth.current_caller().subject,
             unread_only=request.unread_only,
-            before=before,
-            limit=size + 1,
+            before=asked.after_key,
+            limit=asked.limit,
         )
-        page = found[:size]
-        token = encode_page_token(page[-1].sequence) if len(found) > size else ""
+        page, token = asked.cut(found, lambda notification: (notification.sequence,))
         return pb.ListNotificationsResponse(
             notifications=[notification_message(n) for n in page], next_page_token=token
         )

@@ -20,12 +20,9 @@ from nobat.payment.v1 import events_pb2, payment_service_pb2
 
 from runtime.errors import FieldRequired, InvalidArgument
 from runtime.wire import (
-    decode_page_token,
-    encode_page_token,
     enum_pair,
     is_unset,
     optional_timestamp,
-    page_size_of,
     rooted,
     timestamp,
     timestamp_or_none,
@@ -44,16 +41,13 @@ from services.payment.domain.wallet import Wallet, WalletTransaction, WalletTran
 
 __all__ = [
     "account_from",
-    "decode_page_token",
     "destination_from",
-    "encode_page_token",
     "event_message",
     "ledger_entry_message",
     "method_from",
     "money_from",
     "money_message",
     "optional_money_from",
-    "page_size_of",
     "payee_lines_from",
     "payment_message",
     "payment_status_from",

@@ -16,7 +16,10 @@ from nobat.payment.v1 import payment_service_pb2_grpc
 
 from runtime import auth, errors
 from runtime.idempotency import answer_call
-from runtime.wire import decode_page_token, encode_page_token, page_size_of, timestamp_or_none
+from runtime.wire import (
+    PageRequest,
+    timestamp_or_none,
+)
 from services.payment.adapters.messages import (
     account_from,
     destination_from,
@@ -126,21 +129,17 @@ class PaymentServicer(payment_service_pb2_grpc.PaymentServiceServicer):
         kind = request.purchase_kind or service
         if service not in (None, kind):
             raise errors.PermissionDenied(f"{caller.subject} may list only its own purchases")
-        size = page_size_of(request.page_size)
-        after = decode_page_token(request.page_token) if request.page_token else None
+        asked = PageRequest.of(request, str, str)
         uow = self.ctx.unit_of_work()
         async with uow:
             found = await Stores(uow.session).payments.page(
                 patient_id=patient_id,
                 status=payment_status_from(request.status),
                 kind=kind or None,
-                after=after,
-                limit=size + 1,
+                after=asked.after,
+                limit=asked.limit,
             )
-        page = found[:size]
-        token = ""
-        if len(found) > size:
-            token = encode_page_token(page[-1].created_at.isoformat(), page[-1].id)
+        page, token = asked.cut(found, lambda payment: (payment.created_at, payment.id))
         return pb.ListPaymentsResponse(
             payments=[payment_message(p) for p in page], next_page_token=token
         )
@@ -253,19 +252,17 @@ class PaymentServicer(payment_service_pb2_grpc.PaymentServiceServicer):
         self, request: pb.ListLedgerEntriesRequest, context
     ) -> pb.ListLedgerEntriesResponse:
         account = account_from(request.account)
-        size = page_size_of(request.page_size)
-        after = decode_page_token(request.page_token)[0] if request.page_token else None
+        asked = PageRequest.of(request, int)
         uow = self.ctx.unit_of_work()
         async with uow:
             found = await Ledger(uow.session).page(
                 payment_id=request.payment_id or None,
                 transaction_id=request.transaction_id or None,
                 account=account,
-                after=after,
-                limit=size + 1,
+                after=asked.after_key,
+                limit=asked.limit,
             )
-        page = found[:size]
-        token = encode_page_token(page[-1].id) if len(found) > size else ""
+        page, token = asked.cut(found, lambda posted: (posted.id,))
         return pb.ListLedgerEntriesResponse(
             entries=[ledger_entry_message(posted) for posted in page], next_page_token=token
         )
@@ -274,13 +271,11 @@ class PaymentServicer(payment_service_pb2_grpc.PaymentServiceServicer):
         self, request: Message, fetch: Callable[..., Awaitable[list[tuple[int, object]]]]
     ) -> tuple[list[tuple[int, object]], str]:
         """A page of rows keyed by a sequence number, newest first, and the next token."""
-        size = page_size_of(request.page_size)
-        after = decode_page_token(request.page_token)[0] if request.page_token else None
+        asked = PageRequest.of(request, int)
         uow = self.ctx.unit_of_work()
         async with uow:
-            found = await fetch(uow.session, after, size + 1)
-        page = found[:size]
-        return page, encode_page_token(page[-1][0]) if len(found) > size else ""
+            found = await fetch(uow.session, asked.after_key, asked.limit)
+        return asked.cut(found, lambda row: (row[0],))
 
 
 # The services that buy through payment, each for its own kind of purchase only: they

@@ -21,7 +21,6 @@ from purchasing.checkout import CheckoutStatus, ConfirmedPayment, PaymentFailure
 from purchasing.events import PurchaseFulfilled, PurchaseRejected, RefundRequested
 from runtime import rpc, wire
 from runtime.errors import InvalidArgument
-from services.booking.adapters import messages
 from services.booking.adapters.messages import (
     availability_message,
     checkout_message,
@@ -744,12 +743,3 @@ def test_an_enum_with_a_member_missing_on_either_side_stops_the_import() -> None
 
     with pytest.raises(ValueError, match="SLOT_STATUS_WITHDRAWN"):
         wire.enum_pair(Grown, pb.SlotStatus, "SLOT_STATUS_")
-
-
-def test_list_rpcs_page_with_the_shared_wire_helpers() -> None:
-    # One codec for every service: its behaviour is tested in tests/unit/test_wire.py.
-    assert (messages.page_size_of, messages.decode_page_token, messages.timestamp_or_none) == (
-        wire.page_size_of,
-        wire.decode_page_token,
-        wire.timestamp_or_none,
-    )

@@ -14,7 +14,6 @@ from nobat.payment.v1 import payment_service_pb2 as pb
 
 from runtime import rpc, wire
 from runtime.errors import FieldRequired, InvalidArgument
-from services.payment.adapters import messages
 from services.payment.adapters.messages import (
     account_from,
     destination_from,
@@ -648,15 +647,3 @@ def test_a_bad_ledger_account_filter_is_invalid_on_its_exact_field(
     account: pb.LedgerAccount, path: str
 ) -> None:
     assert invalid_field(lambda: account_from(account)) == path
-
-
-def test_list_rpcs_page_with_the_shared_wire_helpers() -> None:
-    # One codec for every service: its behaviour is tested in tests/unit/test_wire.py.
-    assert (messages.page_size_of, messages.decode_page_token) == (
-        wire.page_size_of,
-        wire.decode_page_token,
-    )
-    assert messages.page_size_of(0) == 20
-    token = messages.encode_page_token("2026-05-03T10:00:00+00:00", "payment-1")
-    assert messages.decode_page_token(token) == ("2026-05-03T10:00:00+00:00", "payment-1")
-    assert invalid_field(lambda: messages.decode_page_token("garbage!")) == "page_token"
