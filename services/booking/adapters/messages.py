@@ -38,7 +38,6 @@ from runtime.wire import (
     event_proto,
     field_required,
     gathered,
-    id_from,
     is_unset,
     microseconds_of,
     optional_timestamp,
@@ -74,7 +73,6 @@ __all__ = [
     "reservation_message",
     "reservation_status_from",
     "slot_held_message",
-    "slot_id_from",
     "slot_length_from",
     "slot_message",
     "slot_status_from",
@@ -345,9 +343,3 @@ def slot_status_from(value: int, field: str = "status") -> SlotStatus | None:
 def reservation_status_from(value: int, field: str = "status") -> ReservationStatus | None:
     """A list filter: None (unspecified) means every status."""
     return _RESERVATION_STATUSES.optional(value, field)
-
-
-def slot_id_from(text: str, field: str = "slot_id") -> str:
-    """An id booking gave out (a slot's, a checkout's, a reservation's: the noun in the
-    error follows `field`); see `runtime.wire.id_from`."""
-    return id_from(text, field)

@@ -17,6 +17,7 @@ from runtime import auth, errors
 from runtime.idempotency import answer_call
 from runtime.wire import (
     PageRequest,
+    id_from,
     timestamp_or_none,
 )
 from services.booking.adapters.messages import (
@@ -29,7 +30,6 @@ from services.booking.adapters.messages import (
     reservation_message,
     reservation_status_from,
     slot_held_message,
-    slot_id_from,
     slot_length_from,
     slot_message,
     slot_status_from,
@@ -226,7 +226,7 @@ class BookingServicer(booking_service_pb2_grpc.BookingServiceServicer):
         command = checkouts.StartCheckout(
             patient_id=auth.current_caller().subject,
             key=request.idempotency_key,
-            slot_id=slot_id_from(request.slot_id),
+            slot_id=id_from(request.slot_id, "slot_id"),
             method=method_from(request.method),
             return_url=_text(request.return_url, "return_url", limit=2048),
         )
@@ -243,7 +243,7 @@ class BookingServicer(booking_service_pb2_grpc.BookingServiceServicer):
         checkout = await checkouts.get_checkout(
             self.ctx,
             self.ctx.unit_of_work(),
-            slot_id_from(request.checkout_id, "checkout_id"),
+            id_from(request.checkout_id, "checkout_id"),
             auth.viewing_patient(),
         )
         return pb.GetCheckoutResponse(checkout=checkout_message(checkout))
@@ -252,7 +252,7 @@ class BookingServicer(booking_service_pb2_grpc.BookingServiceServicer):
         self, request: pb.RetryCheckoutRequest, context
     ) -> pb.RetryCheckoutResponse:
         command = checkouts.RetryCheckout(
-            checkout_id=slot_id_from(request.checkout_id, "checkout_id"),
+            checkout_id=id_from(request.checkout_id, "checkout_id"),
             method=method_from(request.method, allow_unspecified=True),
         )
         viewer = auth.viewing_patient()
@@ -294,7 +294,7 @@ class BookingServicer(booking_service_pb2_grpc.BookingServiceServicer):
         reservation = await reservations.get_reservation(
             self.ctx,
             self.ctx.unit_of_work(),
-            slot_id_from(request.reservation_id, "reservation_id"),
+            id_from(request.reservation_id, "reservation_id"),
             _reservation_viewer(),
         )
         return pb.GetReservationResponse(reservation=reservation_message(reservation))
@@ -307,7 +307,7 @@ class BookingServicer(booking_service_pb2_grpc.BookingServiceServicer):
             caller.role, CancelledBy.ADMIN
         )
         command = reservations.CancelReservation(
-            reservation_id=slot_id_from(request.reservation_id, "reservation_id"),
+            reservation_id=id_from(request.reservation_id, "reservation_id"),
             by=by,
             reason=_text(request.reason, "reason"),
         )
@@ -331,8 +331,8 @@ class BookingServicer(booking_service_pb2_grpc.BookingServiceServicer):
         command = reservations.RescheduleReservation(
             patient_id=auth.current_caller().subject,
             key=request.idempotency_key,
-            reservation_id=slot_id_from(request.reservation_id, "reservation_id"),
-            new_slot_id=slot_id_from(request.new_slot_id, "new_slot_id"),
+            reservation_id=id_from(request.reservation_id, "reservation_id"),
+            new_slot_id=id_from(request.new_slot_id, "new_slot_id"),
             method=method_from(request.method),
             return_url=_text(request.return_url, "return_url", limit=2048),
         )

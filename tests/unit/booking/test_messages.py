@@ -33,7 +33,6 @@ from services.booking.adapters.messages import (
     reservation_message,
     reservation_status_from,
     slot_held_message,
-    slot_id_from,
     slot_length_from,
     slot_message,
     slot_status_from,
@@ -571,8 +570,8 @@ def test_an_unspecified_status_filter_is_every_status() -> None:
 
 
 def test_a_slot_id_is_a_canonical_uuid() -> None:
-    assert slot_id_from(SLOT_ID) == SLOT_ID
-    assert slot_id_from(SLOT_ID, "checkout_id") == SLOT_ID
+    assert wire.id_from(SLOT_ID, "slot_id") == SLOT_ID
+    assert wire.id_from(SLOT_ID, "checkout_id") == SLOT_ID
 
 
 @pytest.mark.parametrize(
@@ -589,8 +588,8 @@ def test_a_slot_id_is_a_canonical_uuid() -> None:
 )
 def test_anything_else_cannot_name_a_slot(text: str) -> None:
     with pytest.raises(InvalidArgument, match="must be a slot id like 3f2c"):
-        slot_id_from(text)
-    assert invalid_field(lambda: slot_id_from(text)) == "slot_id"
+        wire.id_from(text, "slot_id")
+    assert invalid_field(lambda: wire.id_from(text, "slot_id")) == "slot_id"
 
 
 @pytest.mark.parametrize(
@@ -604,13 +603,13 @@ def test_anything_else_cannot_name_a_slot(text: str) -> None:
 )
 def test_an_id_error_names_the_field_and_its_kind(field: str, noun: str) -> None:
     with pytest.raises(InvalidArgument, match=f"must be {noun} like"):
-        slot_id_from("42", field)
-    assert invalid_field(lambda: slot_id_from("42", field)) == field
+        wire.id_from("42", field)
+    assert invalid_field(lambda: wire.id_from("42", field)) == field
 
 
 def test_an_empty_id_is_required() -> None:
     with pytest.raises(InvalidArgument, match="is required"):
-        slot_id_from("", "reservation_id")
+        wire.id_from("", "reservation_id")
 
 
 def confirmed(**overrides: object) -> payment_events_pb2.PaymentConfirmed:

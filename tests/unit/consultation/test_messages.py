@@ -23,7 +23,6 @@ from purchasing.checkout import CheckoutStatus, ConfirmedPayment, PaymentMethod
 from purchasing.events import PurchaseFulfilled, PurchaseRejected, RefundRequested
 from runtime import rpc, wire
 from runtime.errors import InvalidArgument
-from services.booking.adapters import messages as booking_messages
 from services.consultation.adapters import messages
 from services.consultation.adapters.messages import (
     IntakeRequest,
@@ -1167,11 +1166,3 @@ def test_an_enum_with_a_member_missing_on_either_side_stops_the_import() -> None
 
     with pytest.raises(RuntimeError, match="CONSULTATION_TYPE_EMERGENCY"):
         wire.enum_pair(Shrunk, pb.ConsultationType, "CONSULTATION_TYPE_")
-
-
-def test_wire_helpers_are_shared_with_booking() -> None:
-    # One codec for every service: ids mean the same everywhere.
-    assert messages.id_from is wire.id_from
-    assert booking_messages.slot_id_from(SESSION_ID, "checkout_id") == id_from(
-        SESSION_ID, "checkout_id"
-    )
