@@ -38,9 +38,8 @@ from services.booking.adapters.messages import (
 from services.booking.domain.cancellation import CancelledBy
 from services.booking.domain.errors import SlotAlreadyHeld
 from services.booking.domain.schedule import WeeklyAvailability
-from services.booking.handlers import checkouts, doctors, reservations
+from services.booking.handlers import checkouts, doctors, reservations, views
 from services.booking.handlers.context import Context
-from services.booking.handlers.stores import Stores
 
 R = TypeVar("R", bound=Message)
 
@@ -150,8 +149,7 @@ class BookingServicer(booking_service_pb2_grpc.BookingServiceServicer):
         )
 
     async def _availability(self, uow, stored) -> pb.WeeklyAvailability:
-        async with uow:
-            doctor = await doctors.load_doctor(Stores(uow.session), stored.doctor_id)
+        doctor = await views.doctor(uow, stored.doctor_id)
         return availability_message(
             stored.doctor_id,
             doctor.time_zone,
@@ -163,19 +161,13 @@ class BookingServicer(booking_service_pb2_grpc.BookingServiceServicer):
     async def GetWeeklyAvailability(
         self, request: pb.GetWeeklyAvailabilityRequest, context
     ) -> pb.GetWeeklyAvailabilityResponse:
-        uow = self.ctx.unit_of_work()
-        async with uow:
-            stored = await Stores(uow.session).availabilities.get(request.doctor_id)
-            if stored is None:
-                raise doctors.DoctorNotFound(request.doctor_id)
-            return pb.GetWeeklyAvailabilityResponse(
-                availability=await self._availability(uow, stored)
-            )
+        stored = await views.weekly_availability(self.ctx.unit_of_work(), request.doctor_id)
+        return pb.GetWeeklyAvailabilityResponse(
+            availability=await self._availability(self.ctx.unit_of_work(), stored)
+        )
 
     async def GetDoctor(self, request: pb.GetDoctorRequest, context) -> pb.GetDoctorResponse:
-        uow = self.ctx.unit_of_work()
-        async with uow:
-            doctor = await doctors.load_doctor(Stores(uow.session), request.doctor_id)
+        doctor = await views.doctor(self.ctx.unit_of_work(), request.doctor_id)
         if not doctor.active and not auth.current_caller().is_(ADMIN):
             raise doctors.DoctorNotFound(request.doctor_id)
         return pb.GetDoctorResponse(doctor=doctor_message(doctor))
@@ -183,38 +175,26 @@ class BookingServicer(booking_service_pb2_grpc.BookingServiceServicer):
     async def ListDoctors(self, request: pb.ListDoctorsRequest, context) -> pb.ListDoctorsResponse:
         if request.include_inactive and not auth.current_caller().is_(ADMIN):
             raise errors.PermissionDenied("only admins list inactive doctors")
-        asked = PageRequest.of(request, str)
-        uow = self.ctx.unit_of_work()
-        async with uow:
-            found = await Stores(uow.session).doctors.page(
-                specialty=request.specialty or None,
-                include_inactive=request.include_inactive,
-                after=asked.after_key,
-                limit=asked.limit,
-            )
-        page, token = asked.cut(found, lambda doctor: (doctor.id,))
+        query = views.DoctorsQuery(request.specialty or None, request.include_inactive)
+        page, token = await views.doctors(
+            self.ctx.unit_of_work(), query, PageRequest.of(request, str)
+        )
         return pb.ListDoctorsResponse(
             doctors=[doctor_message(d) for d in page], next_page_token=token
         )
 
     async def ListSlots(self, request: pb.ListSlotsRequest, context) -> pb.ListSlotsResponse:
-        asked = PageRequest.of(request, str, str)
         now = self.ctx.clock()
-        starts_after = timestamp_or_none(request.starts_after, "starts_after") or now
-        uow = self.ctx.unit_of_work()
-        async with uow:
-            stores = Stores(uow.session)
-            doctor = await doctors.load_doctor(stores, request.doctor_id)
-            found = await stores.slots.page(
-                doctor_id=doctor.id,
-                starts_after=starts_after,
-                starts_before=timestamp_or_none(request.starts_before, "starts_before"),
-                status=slot_status_from(request.status),
-                now=now,
-                after=asked.after,
-                limit=asked.limit,
-            )
-        page, token = asked.cut(found, lambda slot: (slot.starts_at, slot.id))
+        query = views.SlotsQuery(
+            doctor_id=request.doctor_id,
+            starts_after=timestamp_or_none(request.starts_after, "starts_after") or now,
+            starts_before=timestamp_or_none(request.starts_before, "starts_before"),
+            status=slot_status_from(request.status),
+            now=now,
+        )
+        doctor, page, token = await views.slots(
+            self.ctx.unit_of_work(), query, PageRequest.of(request, str, str)
+        )
         return pb.ListSlotsResponse(
             slots=[slot_message(s, now, doctor.appointment_fee) for s in page],
             next_page_token=token,
@@ -271,19 +251,16 @@ class BookingServicer(booking_service_pb2_grpc.BookingServiceServicer):
         viewer = _reservation_viewer()
         if (request.patient_id or request.doctor_id) and not auth.current_caller().is_(ADMIN):
             raise errors.PermissionDenied("only admins list another person's reservations")
-        asked = PageRequest.of(request, str, str)
-        uow = self.ctx.unit_of_work()
-        async with uow:
-            found = await Stores(uow.session).reservations.page(
-                patient_id=viewer.patient_id or request.patient_id or None,
-                doctor_id=viewer.doctor_id or request.doctor_id or None,
-                status=reservation_status_from(request.status),
-                starts_after=timestamp_or_none(request.starts_after, "starts_after"),
-                starts_before=timestamp_or_none(request.starts_before, "starts_before"),
-                after=asked.after,
-                limit=asked.limit,
-            )
-        page, token = asked.cut(found, lambda reservation: (reservation.starts_at, reservation.id))
+        query = views.ReservationsQuery(
+            patient_id=viewer.patient_id or request.patient_id or None,
+            doctor_id=viewer.doctor_id or request.doctor_id or None,
+            status=reservation_status_from(request.status),
+            starts_after=timestamp_or_none(request.starts_after, "starts_after"),
+            starts_before=timestamp_or_none(request.starts_before, "starts_before"),
+        )
+        page, token = await views.reservations(
+            self.ctx.unit_of_work(), query, PageRequest.of(request, str, str)
+        )
         return pb.ListReservationsResponse(
             reservations=[reservation_message(r) for r in page], next_page_token=token
         )

@@ -7,7 +7,6 @@ their own payouts) and enforced by the handlers as NOT_FOUND.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 from google.protobuf.message import Message
@@ -38,13 +37,11 @@ from services.payment.adapters.messages import (
     wallet_shortfall_message,
     wallet_transaction_message,
 )
-from services.payment.adapters.repository import Ledger, Payouts, Wallets
 from services.payment.domain.currency import currency_of
 from services.payment.domain.errors import InsufficientWalletBalance
 from services.payment.domain.refund import check_reason
-from services.payment.handlers import payments, refunds
+from services.payment.handlers import payments, refunds, views
 from services.payment.handlers.context import Context
-from services.payment.handlers.recording import Stores
 
 R = TypeVar("R", bound=Message)
 
@@ -129,17 +126,10 @@ class PaymentServicer(payment_service_pb2_grpc.PaymentServiceServicer):
         kind = request.purchase_kind or service
         if service not in (None, kind):
             raise errors.PermissionDenied(f"{caller.subject} may list only its own purchases")
-        asked = PageRequest.of(request, str, str)
-        uow = self.ctx.unit_of_work()
-        async with uow:
-            found = await Stores(uow.session).payments.page(
-                patient_id=patient_id,
-                status=payment_status_from(request.status),
-                kind=kind or None,
-                after=asked.after,
-                limit=asked.limit,
-            )
-        page, token = asked.cut(found, lambda payment: (payment.created_at, payment.id))
+        query = views.PaymentsQuery(patient_id, payment_status_from(request.status), kind or None)
+        page, token = await views.payments(
+            self.ctx.unit_of_work(), query, PageRequest.of(request, str, str)
+        )
         return pb.ListPaymentsResponse(
             payments=[payment_message(p) for p in page], next_page_token=token
         )
@@ -200,10 +190,7 @@ class PaymentServicer(payment_service_pb2_grpc.PaymentServiceServicer):
         )
 
     async def GetWallet(self, request: pb.GetWalletRequest, context) -> pb.GetWalletResponse:
-        patient_id = _subject(request.patient_id)
-        uow = self.ctx.unit_of_work()
-        async with uow:
-            wallet = await Wallets(uow.session).get(patient_id)
+        wallet = await views.wallet(self.ctx.unit_of_work(), _subject(request.patient_id))
         return pb.GetWalletResponse(wallet=wallet_message(wallet))
 
     async def ListWalletTransactions(
@@ -211,11 +198,8 @@ class PaymentServicer(payment_service_pb2_grpc.PaymentServiceServicer):
     ) -> pb.ListWalletTransactionsResponse:
         patient_id = _subject(request.patient_id)
         currency = request.currency and currency_of(request.currency, "currency").code
-        rows, token = await self._page(
-            request,
-            lambda session, after, limit: Wallets(session).history(
-                patient_id, currency or None, after, limit
-            ),
+        rows, token = await views.wallet_transactions(
+            self.ctx.unit_of_work(), patient_id, currency or None, PageRequest.of(request, int)
         )
         return pb.ListWalletTransactionsResponse(
             transactions=[wallet_transaction_message(t) for _, t in rows], next_page_token=token
@@ -240,9 +224,8 @@ class PaymentServicer(payment_service_pb2_grpc.PaymentServiceServicer):
     async def ListPayouts(self, request: pb.ListPayoutsRequest, context) -> pb.ListPayoutsResponse:
         doctor_id = _subject(request.doctor_id, "doctor_id")
         status = payout_status_from(request.status)
-        rows, token = await self._page(
-            request,
-            lambda session, after, limit: Payouts(session).page(doctor_id, status, after, limit),
+        rows, token = await views.payouts(
+            self.ctx.unit_of_work(), doctor_id, status, PageRequest.of(request, int)
         )
         return pb.ListPayoutsResponse(
             payouts=[payout_message(p) for _, p in rows], next_page_token=token
@@ -251,31 +234,17 @@ class PaymentServicer(payment_service_pb2_grpc.PaymentServiceServicer):
     async def ListLedgerEntries(
         self, request: pb.ListLedgerEntriesRequest, context
     ) -> pb.ListLedgerEntriesResponse:
-        account = account_from(request.account)
-        asked = PageRequest.of(request, int)
-        uow = self.ctx.unit_of_work()
-        async with uow:
-            found = await Ledger(uow.session).page(
-                payment_id=request.payment_id or None,
-                transaction_id=request.transaction_id or None,
-                account=account,
-                after=asked.after_key,
-                limit=asked.limit,
-            )
-        page, token = asked.cut(found, lambda posted: (posted.id,))
+        query = views.LedgerQuery(
+            payment_id=request.payment_id or None,
+            transaction_id=request.transaction_id or None,
+            account=account_from(request.account),
+        )
+        page, token = await views.ledger_entries(
+            self.ctx.unit_of_work(), query, PageRequest.of(request, int)
+        )
         return pb.ListLedgerEntriesResponse(
             entries=[ledger_entry_message(posted) for posted in page], next_page_token=token
         )
-
-    async def _page(
-        self, request: Message, fetch: Callable[..., Awaitable[list[tuple[int, object]]]]
-    ) -> tuple[list[tuple[int, object]], str]:
-        """A page of rows keyed by a sequence number, newest first, and the next token."""
-        asked = PageRequest.of(request, int)
-        uow = self.ctx.unit_of_work()
-        async with uow:
-            found = await fetch(uow.session, asked.after_key, asked.limit)
-        return asked.cut(found, lambda row: (row[0],))
 
 
 # The services that buy through payment, each for its own kind of purchase only: they

@@ -1,0 +1,105 @@
+"""What booking shows: the read side of its List RPCs, each a page of one list, for a
+caller the servicer has already checked may see it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from runtime.db import UnitOfWork
+from runtime.wire import PageRequest
+from services.booking.adapters.repository import StoredAvailability
+from services.booking.domain.doctor import Doctor
+from services.booking.domain.reservation import Reservation, ReservationStatus
+from services.booking.domain.slot import Slot, SlotStatus
+from services.booking.handlers.doctors import DoctorNotFound, load_doctor
+from services.booking.handlers.stores import Stores
+
+
+async def doctor(uow: UnitOfWork, doctor_id: str) -> Doctor:
+    async with uow:
+        return await load_doctor(Stores(uow.session), doctor_id)
+
+
+async def weekly_availability(uow: UnitOfWork, doctor_id: str) -> StoredAvailability:
+    async with uow:
+        stored = await Stores(uow.session).availabilities.get(doctor_id)
+    if stored is None:
+        raise DoctorNotFound(doctor_id)
+    return stored
+
+
+@dataclass(frozen=True)
+class DoctorsQuery:
+    specialty: str | None
+    include_inactive: bool
+
+
+async def doctors(
+    uow: UnitOfWork, query: DoctorsQuery, asked: PageRequest
+) -> tuple[list[Doctor], str]:
+    """In id order."""
+    async with uow:
+        found = await Stores(uow.session).doctors.page(
+            specialty=query.specialty,
+            include_inactive=query.include_inactive,
+            after=asked.after_key,
+            limit=asked.limit,
+        )
+    return asked.cut(found, lambda doctor: (doctor.id,))
+
+
+@dataclass(frozen=True)
+class SlotsQuery:
+    doctor_id: str
+    starts_after: datetime
+    starts_before: datetime | None
+    status: SlotStatus | None
+    # What "held" means depends on it: a hold past its end holds nothing.
+    now: datetime
+
+
+async def slots(
+    uow: UnitOfWork, query: SlotsQuery, asked: PageRequest
+) -> tuple[Doctor, list[Slot], str]:
+    """A doctor's slots in time order, and the doctor (whose fee each slot shows)."""
+    async with uow:
+        stores = Stores(uow.session)
+        doctor = await load_doctor(stores, query.doctor_id)
+        found = await stores.slots.page(
+            doctor_id=doctor.id,
+            starts_after=query.starts_after,
+            starts_before=query.starts_before,
+            status=query.status,
+            now=query.now,
+            after=asked.after,
+            limit=asked.limit,
+        )
+    page, token = asked.cut(found, lambda slot: (slot.starts_at, slot.id))
+    return doctor, page, token
+
+
+@dataclass(frozen=True)
+class ReservationsQuery:
+    patient_id: str | None
+    doctor_id: str | None
+    status: ReservationStatus | None
+    starts_after: datetime | None
+    starts_before: datetime | None
+
+
+async def reservations(
+    uow: UnitOfWork, query: ReservationsQuery, asked: PageRequest
+) -> tuple[list[Reservation], str]:
+    """In time order."""
+    async with uow:
+        found = await Stores(uow.session).reservations.page(
+            patient_id=query.patient_id,
+            doctor_id=query.doctor_id,
+            status=query.status,
+            starts_after=query.starts_after,
+            starts_before=query.starts_before,
+            after=asked.after,
+            limit=asked.limit,
+        )
+    return asked.cut(found, lambda reservation: (reservation.starts_at, reservation.id))
