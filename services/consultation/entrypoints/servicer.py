@@ -38,9 +38,8 @@ from services.consultation.adapters.messages import (
     shifts_from,
     submission_from,
 )
-from services.consultation.adapters.repository import AuditEntries
 from services.consultation.domain.caller import Caller, Role
-from services.consultation.handlers import clinical, purchases
+from services.consultation.handlers import clinical, purchases, views
 from services.consultation.handlers.context import Context
 
 R = TypeVar("R", bound=Message)
@@ -293,16 +292,13 @@ class ConsultationServicer(consultation_service_pb2_grpc.ConsultationServiceServ
     async def ListAuditEntries(
         self, request: pb.ListAuditEntriesRequest, context
     ) -> pb.ListAuditEntriesResponse:
-        asked = PageRequest.of(request, str, str)
-        uow = self.ctx.unit_of_work()
-        async with uow:
-            found = await AuditEntries(uow.session).page(
-                subject_id=optional_id_from(request.subject_id, "subject_id"),
-                actor_id=request.actor_id or None,
-                after=asked.after,
-                limit=asked.limit,
-            )
-        page, token = asked.cut(found, lambda entry: (entry.occurred_at, entry.id))
+        query = views.AuditQuery(
+            subject_id=optional_id_from(request.subject_id, "subject_id"),
+            actor_id=request.actor_id or None,
+        )
+        page, token = await views.audit_entries(
+            self.ctx.unit_of_work(), query, PageRequest.of(request, str, str)
+        )
         return pb.ListAuditEntriesResponse(
             entries=[audit_entry_message(e) for e in page], next_page_token=token
         )
