@@ -193,8 +193,10 @@ class TokenVerifier:
 
     def _issuer_of(self, token: str) -> tuple[Issuer, object]:
         try:
-            key_id = jwt.get_unverified_header(token).get("kid")
-            named = jwt.decode(token, options={"verify_signature": False}).get("iss")
+            # Parsed once, unverified, only to find whose keys verify it next.
+            unverified = jwt.decode_complete(token, options={"verify_signature": False})
+            key_id = unverified["header"].get("kid")
+            named = unverified["payload"].get("iss")
         except jwt.InvalidTokenError as exc:
             raise Unauthenticated(f"invalid token: {exc}") from None
         issuer = self._issuers.get(named) if isinstance(named, str) else None

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import grpc
@@ -68,6 +69,20 @@ class ServiceUnderTest:
             assert time.monotonic() < deadline, f"{self.module} still running\n{self.log()}"
             await asyncio.sleep(0.05)
         return self.proc.returncode
+
+    @contextlib.asynccontextmanager
+    async def serving(self) -> AsyncIterator[ServiceUnderTest]:
+        """The started process once it is SERVING; stopped when the block ends, pass or
+        fail: SIGTERM, then SIGKILL if it has not exited within 10 s."""
+        try:
+            await self.wait_serving()
+            yield self
+        finally:
+            self.terminate()
+            try:
+                await self.wait_exit(10)
+            finally:
+                self.kill()
 
     def terminate(self) -> None:
         if self.proc is not None and self.proc.poll() is None:

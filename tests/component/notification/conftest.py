@@ -95,14 +95,11 @@ async def notification(
     engine = create_async_engine(notification_db)
     under_test = NotificationUnderTest(process, identities, engine, js)
     try:
-        await process.wait_serving()
-        yield under_test
+        async with process.serving():
+            try:
+                yield under_test
+            finally:
+                await under_test.close()
     finally:
-        await under_test.close()
-        process.terminate()
-        try:
-            await process.wait_exit(10)
-        finally:
-            process.kill()
-            await engine.dispose()
-            await nc.close()
+        await engine.dispose()
+        await nc.close()

@@ -125,13 +125,10 @@ async def payment(
         metrics_port=metrics_port,
     )
     try:
-        await process.wait_serving()
-        yield under_test
+        async with process.serving():
+            try:
+                yield under_test
+            finally:
+                await under_test.close()
     finally:
-        await under_test.close()
-        process.terminate()
-        try:
-            await process.wait_exit(10)
-        finally:
-            process.kill()
-            await engine.dispose()
+        await engine.dispose()

@@ -6,17 +6,11 @@ from __future__ import annotations
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.booking.adapters.repository import (
-    Availabilities,
-    Checkouts,
-    Doctors,
-    Reservations,
-    Slots,
-)
 from services.booking.domain.checkout import Checkout
 from services.booking.domain.doctor import Doctor
 from services.booking.domain.reservation import Reservation
 from services.booking.domain.slot import Slot
+from services.booking.handlers.stores import Stores
 from stack.databases import Databases
 from tests.conftest import migrated_template
 from tests.integration import conftest as integration
@@ -27,16 +21,12 @@ async def template(postgres: Databases) -> str:
     return await migrated_template(postgres, "booking")
 
 
-class Repositories:
-    """Booking's repositories over one session, as a handler's unit of work has them."""
+class Repositories(Stores):
+    """Booking's own Stores over one session, and which of them keeps an aggregate."""
 
     def __init__(self, session: AsyncSession) -> None:
+        super().__init__(session)
         self.session = session
-        self.doctors = Doctors(session)
-        self.availabilities = Availabilities(session)
-        self.slots = Slots(session)
-        self.checkouts = Checkouts(session)
-        self.reservations = Reservations(session)
 
     def of(self, aggregate: object):
         return {

@@ -6,21 +6,12 @@ from __future__ import annotations
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.consultation.adapters.repository import (
-    AuditEntries,
-    ChatMessages,
-    Checkouts,
-    ClinicalSessions,
-    Consultations,
-    Doctors,
-    Intakes,
-    PlatformPrices,
-)
 from services.consultation.domain.checkout import Checkout
 from services.consultation.domain.consultation import Consultation
 from services.consultation.domain.doctor import Doctor
 from services.consultation.domain.intake import Intake
 from services.consultation.domain.session import ClinicalSession
+from services.consultation.handlers.stores import Stores
 from stack.databases import Databases
 from tests.conftest import migrated_template
 from tests.integration import conftest as integration
@@ -31,19 +22,12 @@ async def template(postgres: Databases) -> str:
     return await migrated_template(postgres, "consultation")
 
 
-class Repositories:
-    """Consultation's repositories over one session, as a handler's unit of work has them."""
+class Repositories(Stores):
+    """Consultation's own Stores over one session, and which of them keeps an aggregate."""
 
     def __init__(self, session: AsyncSession) -> None:
+        super().__init__(session)
         self.session = session
-        self.doctors = Doctors(session)
-        self.prices = PlatformPrices(session)
-        self.intakes = Intakes(session)
-        self.checkouts = Checkouts(session)
-        self.sessions = ClinicalSessions(session)
-        self.consultations = Consultations(session)
-        self.messages = ChatMessages(session)
-        self.audit = AuditEntries(session)
 
     def of(self, aggregate: object):
         return {
