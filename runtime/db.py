@@ -9,7 +9,7 @@ import ssl
 import uuid
 from collections.abc import Awaitable, Callable
 from types import TracebackType
-from typing import Self, TypeVar
+from typing import ClassVar, Self, TypeVar
 
 from google.protobuf.message import Message
 from sqlalchemy import insert
@@ -61,11 +61,18 @@ class UnitOfWork:
     Events emitted during the use case are written to the outbox in the same commit, so
     a state change and the news of it are never separated.
 
+    A service subclasses it to put its repositories on the unit (`repositories`), built
+    on each transaction's session, and to say how its entities' facts become messages
+    (`event_message`).
+
     Units nest: when a caller has already opened the unit (the consumer recording an
     inbox row, the gRPC layer storing an idempotent answer), a handler's own
     `async with uow` and `commit()` join that transaction and the outermost commit is
     the real one. Handlers are written the same way whoever calls them.
     """
+
+    # How an entity's recorded fact becomes the message published for it.
+    event_message: ClassVar[Callable[[object], Message] | None] = None
 
     def __init__(
         self, sessions: async_sessionmaker[AsyncSession], publisher: Stream | None = None
@@ -81,6 +88,7 @@ class UnitOfWork:
     async def __aenter__(self) -> Self:
         if self._depth == 0:
             self.session = self._sessions()
+            self.repositories(self.session)
             self._events = []
             self._committed = False
         self._depth += 1
@@ -101,6 +109,9 @@ class UnitOfWork:
         finally:
             await self.session.close()
 
+    def repositories(self, session: AsyncSession) -> None:
+        """Puts the service's repositories, on this transaction's session, on the unit."""
+
     def emit(self, message: Message, *, correlation_id: str | None = None) -> uuid.UUID:
         """Queue an event for the outbox; it is written only if this unit commits."""
         if self._publisher is None:
@@ -112,6 +123,20 @@ class UnitOfWork:
             )
         )
         return event_id
+
+    def publish(self, *entities: object, correlation_id: str | None = None) -> None:
+        """Queues for the outbox the facts each entity recorded in its `events` list, as
+        the service's `event_message` makes them, and clears the lists."""
+        to_message = type(self).event_message
+        for entity in entities:
+            if entity is None:
+                continue
+            events = entity.events  # type: ignore[attr-defined]
+            for event in events:
+                if to_message is None:
+                    raise RuntimeError(f"{type(self).__name__} names no event_message")
+                self.emit(to_message(event), correlation_id=correlation_id)
+            events.clear()
 
     async def _write_outbox(self) -> None:
         if self._events:
@@ -150,20 +175,3 @@ async def retrying(
             log.info("retrying unit of work after %s", type(exc.orig).__name__)
             await asyncio.sleep(delay)
     raise AssertionError("unreachable")
-
-
-def emit_recorded(
-    uow: UnitOfWork,
-    to_message: Callable[[object], Message],
-    *entities: object,
-    correlation_id: str | None = None,
-) -> None:
-    """Queues for the outbox the facts each entity recorded in its `events` list, as
-    the protos `to_message` makes of them, and clears the lists."""
-    for entity in entities:
-        if entity is None:
-            continue
-        events = entity.events  # type: ignore[attr-defined]
-        for event in events:
-            uow.emit(to_message(event), correlation_id=correlation_id)
-        events.clear()

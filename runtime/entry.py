@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from runtime.config import Env, InvalidSetting, MissingSetting
+from runtime.db import UnitOfWork
 from runtime.logs import configure_logging
 from runtime.migrations import upgrade
 from runtime.service import ServiceProcess, run_until_stopped
@@ -26,6 +27,7 @@ def main(
     *,
     migrations: Path,
     build: Callable[[ServiceProcess, Env], None],
+    unit: type[UnitOfWork] = UnitOfWork,
     argv: Sequence[str] | None = None,
 ) -> None:
     parser = argparse.ArgumentParser(prog=f"python -m services.{name}")
@@ -42,7 +44,7 @@ def main(
             return
         settings = RuntimeSettings.from_env(env)
         configure_logging(name, settings.log_level)
-        process = ServiceProcess(name, settings, wiring=WIRING[name])
+        process = ServiceProcess(name, settings, wiring=WIRING[name], unit=unit)
         build(process, env)
     except (MissingSetting, InvalidSetting) as exc:
         sys.exit(f"{name}: {exc}")

@@ -48,9 +48,12 @@ class ServiceProcess:
         settings: RuntimeSettings,
         *,
         wiring: Wiring,
+        unit: type[UnitOfWork] = UnitOfWork,
         serve_metrics: bool = True,
     ) -> None:
+        """`unit`: the service's unit of work, the one with its repositories on it."""
         self.name = name
+        self._unit = unit
         self.settings = settings
         self._wiring = wiring
         self._serve_metrics = serve_metrics
@@ -72,7 +75,7 @@ class ServiceProcess:
         self._sessions = sessionmaker(self.engine)
 
     def unit_of_work(self) -> UnitOfWork:
-        return UnitOfWork(self._sessions, self._wiring.publishes)
+        return self._unit(self._sessions, self._wiring.publishes)
 
     def add_servicer(
         self,

@@ -18,6 +18,7 @@ from runtime.config import Env
 from runtime.events import PAYMENT
 from runtime.jobs import for_each
 from runtime.service import ServiceProcess
+from services.booking.adapters.unit_of_work import BookingUnitOfWork
 from services.booking.domain.cancellation import NoticePolicy
 from services.booking.entrypoints.events import event_handlers
 from services.booking.entrypoints.servicer import ACCESS, DESCRIBED, BookingServicer
@@ -78,5 +79,6 @@ def main(argv: Sequence[str] | None = None) -> None:
         "booking",
         migrations=Path(__file__).parent / "migrations",
         build=build,
+        unit=BookingUnitOfWork,
         argv=argv,
     )

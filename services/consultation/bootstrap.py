@@ -19,6 +19,7 @@ from runtime.config import Env
 from runtime.events import BOOKING, PAYMENT
 from runtime.jobs import for_each
 from runtime.service import ServiceProcess
+from services.consultation.adapters.unit_of_work import ConsultationUnitOfWork
 from services.consultation.domain.rule_table import load_rule_table
 from services.consultation.entrypoints.events import directory_handlers, payment_handlers
 from services.consultation.entrypoints.servicer import ACCESS, ConsultationServicer
@@ -101,5 +102,6 @@ def main(argv: Sequence[str] | None = None) -> None:
         "consultation",
         migrations=Path(__file__).parent / "migrations",
         build=build,
+        unit=ConsultationUnitOfWork,
         argv=argv,
     )

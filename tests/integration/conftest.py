@@ -2,9 +2,10 @@
 
 A folder names its migrated `template` database (session-scoped); each test then gets a
 fresh `database` copied from it and an `engine` on that. A folder that also names its
-`repositories` (a class over one session) gets `transaction`: `async with transaction()
-as db:` commits on leaving and rolls back on an exception. Where that class can say which
-of its repositories keeps an aggregate (`of`), `store` and `reload` round-trip aggregates.
+service's `unit` of work gets `transaction`: `async with transaction() as db:` opens one,
+with the service's repositories on it, commits on leaving and rolls back on an exception.
+Where the unit can say which of its repositories keeps an aggregate (`of`), `store` and
+`reload` round-trip aggregates.
 """
 
 from __future__ import annotations
@@ -14,9 +15,9 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any, Protocol, TypeVar
 
 import pytest
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from runtime.db import sessionmaker
+from runtime.db import UnitOfWork, sessionmaker
 from stack.databases import Databases
 from tests.conftest import fresh_database
 
@@ -44,15 +45,16 @@ async def engine(database: str) -> AsyncIterator[AsyncEngine]:
 
 
 @pytest.fixture
-def transaction(engine: AsyncEngine, repositories: Callable[[AsyncSession], R]) -> Transaction[R]:
+def transaction(engine: AsyncEngine, unit: type[UnitOfWork]) -> Transaction:
     sessions = sessionmaker(engine)
 
     @asynccontextmanager
-    async def unit() -> AsyncIterator[R]:
-        async with sessions() as session, session.begin():
-            yield repositories(session)
+    async def opened() -> AsyncIterator:
+        async with unit(sessions) as uow:
+            yield uow
+            await uow.commit()
 
-    return unit
+    return opened
 
 
 async def store(transaction: Transaction[KeepsAggregates], *aggregates: object) -> None:

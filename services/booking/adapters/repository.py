@@ -9,7 +9,6 @@ outbox in its commit, not state.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
 from sqlalchemy import ColumnElement, Select, Table, and_, bindparam, cast, func, or_, select
@@ -32,7 +31,12 @@ from services.booking.domain.checkout import Checkout, RefundReason
 from services.booking.domain.doctor import Doctor
 from services.booking.domain.money import Money
 from services.booking.domain.reservation import Cancellation, Reservation, ReservationStatus
-from services.booking.domain.schedule import AvailabilityWindow, Weekday, WeeklyAvailability
+from services.booking.domain.schedule import (
+    AvailabilityWindow,
+    StoredAvailability,
+    Weekday,
+    WeeklyAvailability,
+)
 from services.booking.domain.slot import Hold, Slot, SlotStatus
 
 _MINUTES_A_DAY = 24 * 60
@@ -123,16 +127,6 @@ class Doctors(Rows[Doctor]):
             query = query.where(doctors.c.id > after)
         rows = await self.session.execute(query.order_by(doctors.c.id).limit(limit))
         return [_doctor(row) for row in rows.mappings()]
-
-
-@dataclass(frozen=True)
-class StoredAvailability:
-    """A doctor's weekly pattern and the local dates it was last applied to."""
-
-    doctor_id: str
-    availability: WeeklyAvailability
-    first_date: date
-    last_date: date
 
 
 class Availabilities:

@@ -189,3 +189,13 @@ def replan(existing: Iterable[Slot], wanted: Sequence[SlotTime], now: datetime) 
     for slot in withdraw:
         slot.withdraw(now)
     return Replan(create, withdraw)
+
+
+@dataclass(frozen=True)
+class StoredAvailability:
+    """A doctor's weekly pattern and the local dates it was last applied to."""
+
+    doctor_id: str
+    availability: WeeklyAvailability
+    first_date: date
+    last_date: date

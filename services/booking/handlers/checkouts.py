@@ -25,13 +25,12 @@ from purchasing.handlers import (
 )
 from purchasing.news import PaymentConfirmed, PaymentExpired, PaymentFailed
 from runtime import errors
-from runtime.db import UnitOfWork
 from services.booking.domain.checkout import Checkout, start_checkout
 from services.booking.domain.errors import ReservationNotFound
 from services.booking.domain.slot import Slot
 from services.booking.handlers.context import Context
 from services.booking.handlers.doctors import load_doctor
-from services.booking.handlers.stores import Stores, derived_id, publish
+from services.booking.handlers.unit_of_work import BookingUnit, derived_id
 
 
 class SlotNotFound(errors.NotFound):
@@ -57,31 +56,30 @@ class RetryCheckout:
     method: PaymentMethod | None = None
 
 
-async def _slot(stores: Stores, slot_id: str) -> Slot:
-    slot = await stores.slots.get(slot_id, for_update=True)
+async def _slot(uow: BookingUnit, slot_id: str) -> Slot:
+    slot = await uow.slots.get(slot_id, for_update=True)
     if slot is None or slot.withdrawn:
         raise SlotNotFound(slot_id)
     return slot
 
 
 async def get_checkout(
-    ctx: Context, uow: UnitOfWork, checkout_id: str, viewer: str | None
+    ctx: Context, uow: BookingUnit, checkout_id: str, viewer: str | None
 ) -> Checkout:
     async with uow:
-        return await load_checkout(Stores(uow.session).checkouts, checkout_id, viewer)
+        return await load_checkout(uow.checkouts, checkout_id, viewer)
 
 
-async def start(ctx: Context, uow: UnitOfWork, cmd: StartCheckout) -> Checkout:
+async def start(ctx: Context, uow: BookingUnit, cmd: StartCheckout) -> Checkout:
     async with uow:
-        stores = Stores(uow.session)
-        slot = await _slot(stores, cmd.slot_id)
-        doctor = await load_doctor(stores, slot.doctor_id)
+        slot = await _slot(uow, cmd.slot_id)
+        doctor = await load_doctor(uow, slot.doctor_id)
         held_by = None
         if slot.hold is not None:
-            held_by = await stores.checkouts.get(slot.hold.checkout_id, for_update=True)
+            held_by = await uow.checkouts.get(slot.hold.checkout_id, for_update=True)
         rescheduling = None
         if cmd.rescheduling is not None:
-            rescheduling = await stores.reservations.get(cmd.rescheduling, for_update=True)
+            rescheduling = await uow.reservations.get(cmd.rescheduling, for_update=True)
             if rescheduling is None:
                 raise ReservationNotFound(cmd.rescheduling)
         now = ctx.clock()
@@ -98,7 +96,7 @@ async def start(ctx: Context, uow: UnitOfWork, cmd: StartCheckout) -> Checkout:
         )
         if held_by is not None:
             # A lapsed hold's checkout may have just expired here.
-            await stores.checkouts.save(held_by)
+            await uow.checkouts.save(held_by)
         if checkout is held_by:
             await uow.commit()
             return checkout
@@ -111,8 +109,8 @@ async def start(ctx: Context, uow: UnitOfWork, cmd: StartCheckout) -> Checkout:
             )
         )
         _opened(checkout, slot, opened, now)
-        await stores.slots.save(slot)
-        await stores.checkouts.save(checkout)
+        await uow.slots.save(slot)
+        await uow.checkouts.save(checkout)
         await uow.commit()
         return checkout
 
@@ -129,12 +127,11 @@ def _opened(checkout: Checkout, slot: Slot, opened: OpenedAttempt, now: datetime
         )
 
 
-async def retry(ctx: Context, uow: UnitOfWork, cmd: RetryCheckout, viewer: str | None) -> Checkout:
+async def retry(ctx: Context, uow: BookingUnit, cmd: RetryCheckout, viewer: str | None) -> Checkout:
     async with uow:
-        stores = Stores(uow.session)
-        found = await load_checkout(stores.checkouts, cmd.checkout_id, viewer)
-        slot = await _slot(stores, found.slot_id)
-        checkout = await load_checkout(stores.checkouts, cmd.checkout_id, viewer, lock=True)
+        found = await load_checkout(uow.checkouts, cmd.checkout_id, viewer)
+        slot = await _slot(uow, found.slot_id)
+        checkout = await load_checkout(uow.checkouts, cmd.checkout_id, viewer, lock=True)
         now = ctx.clock()
         checkout.retry(now, cmd.method)
         assert checkout.payment_id is not None
@@ -145,42 +142,41 @@ async def retry(ctx: Context, uow: UnitOfWork, cmd: RetryCheckout, viewer: str |
             ctx.settings.default_return_url,
         )
         _opened(checkout, slot, opened, now)
-        await stores.slots.save(slot)
-        await stores.checkouts.save(checkout)
+        await uow.slots.save(slot)
+        await uow.checkouts.save(checkout)
         await uow.commit()
         return checkout
 
 
 async def _locked(
-    ctx: Context, stores: Stores, checkout_id: str, happened_at: datetime | None = None
+    ctx: Context, uow: BookingUnit, checkout_id: str, happened_at: datetime | None = None
 ) -> tuple[Slot, Checkout] | None:
     """The checkout and its slot, locked; None for one that was never stored."""
-    found = await stores.checkouts.get(checkout_id)
+    found = await uow.checkouts.get(checkout_id)
     if found is None:
         wait = ctx.settings.unknown_checkout_after
         ensure_was_stored(checkout_id, happened_at=happened_at, now=ctx.clock(), wait=wait)
         return None
-    slot = await stores.slots.get(found.slot_id, for_update=True)
-    checkout = await stores.checkouts.get(checkout_id, for_update=True)
+    slot = await uow.slots.get(found.slot_id, for_update=True)
+    checkout = await uow.checkouts.get(checkout_id, for_update=True)
     assert slot is not None and checkout is not None
     return slot, checkout
 
 
-async def payment_confirmed(ctx: Context, uow: UnitOfWork, news: PaymentConfirmed) -> None:
+async def payment_confirmed(ctx: Context, uow: BookingUnit, news: PaymentConfirmed) -> None:
     """A paid checkout becomes a reservation if the slot can still be had for the price
     paid; otherwise PurchaseRejected asks payment for a full refund. A reschedule's new
     reservation cancels the one it replaces, in the same transaction."""
     payment = news.payment
     async with uow:
-        stores = Stores(uow.session)
-        locked = await _locked(ctx, stores, news.checkout_id, payment.confirmed_at)
+        locked = await _locked(ctx, uow, news.checkout_id, payment.confirmed_at)
         if locked is None:
             kind = Checkout.PURCHASE_KIND
             refund_unknown_checkout(uow, kind, news.checkout_id, payment.payment_id, ctx.clock())
             await uow.commit()
             return
         slot, checkout = locked
-        doctor = await load_doctor(stores, checkout.doctor_id)
+        doctor = await load_doctor(uow, checkout.doctor_id)
         now = ctx.clock()
         reservation = checkout.payment_confirmed(
             payment,
@@ -191,21 +187,21 @@ async def payment_confirmed(ctx: Context, uow: UnitOfWork, news: PaymentConfirme
         )
         replaced = None
         if reservation is not None:
-            await stores.reservations.save(reservation)
+            await uow.reservations.save(reservation)
             if checkout.rescheduled_reservation_id is not None:
-                replaced = await _replace(ctx, stores, checkout, reservation, now)
-        await stores.slots.save(slot)
-        await stores.checkouts.save(checkout)
-        publish(uow, checkout, reservation, replaced, correlation_id=checkout.id)
+                replaced = await _replace(ctx, uow, checkout, reservation, now)
+        await uow.slots.save(slot)
+        await uow.checkouts.save(checkout)
+        uow.publish(checkout, reservation, replaced, correlation_id=checkout.id)
         await uow.commit()
 
 
-async def _replace(ctx: Context, stores: Stores, checkout: Checkout, new, now):
+async def _replace(ctx: Context, uow: BookingUnit, checkout: Checkout, new, now):
     assert checkout.rescheduled_reservation_id is not None
-    old = await stores.reservations.get(checkout.rescheduled_reservation_id, for_update=True)
+    old = await uow.reservations.get(checkout.rescheduled_reservation_id, for_update=True)
     if old is None:
         return None
-    old_slot = await stores.slots.get(old.slot_id, for_update=True)
+    old_slot = await uow.slots.get(old.slot_id, for_update=True)
     assert old_slot is not None
     old.replaced_by(
         new,
@@ -214,15 +210,14 @@ async def _replace(ctx: Context, stores: Stores, checkout: Checkout, new, now):
         now=now,
         policy=ctx.settings.notice_policy,
     )
-    await stores.slots.save(old_slot)
-    await stores.reservations.save(old)
+    await uow.slots.save(old_slot)
+    await uow.reservations.save(old)
     return old
 
 
-async def payment_failed(ctx: Context, uow: UnitOfWork, news: PaymentFailed) -> None:
+async def payment_failed(ctx: Context, uow: BookingUnit, news: PaymentFailed) -> None:
     async with uow:
-        stores = Stores(uow.session)
-        locked = await _locked(ctx, stores, news.checkout_id, news.failed_at)
+        locked = await _locked(ctx, uow, news.checkout_id, news.failed_at)
         if locked is None:
             return  # a checkout never stored has nothing to fail
         slot, checkout = locked
@@ -233,33 +228,32 @@ async def payment_failed(ctx: Context, uow: UnitOfWork, news: PaymentFailed) -> 
             payment_id=news.payment_id,
             attempt_id=news.attempt_id,
         )
-        await stores.slots.save(slot)
-        await stores.checkouts.save(checkout)
+        await uow.slots.save(slot)
+        await uow.checkouts.save(checkout)
         await uow.commit()
 
 
-async def payment_expired(ctx: Context, uow: UnitOfWork, news: PaymentExpired) -> None:
+async def payment_expired(ctx: Context, uow: BookingUnit, news: PaymentExpired) -> None:
     """The payment expired unpaid: the slot goes back on sale. A payment confirmed later
     is still answered, by reservation or refund."""
     await _lapse(ctx, uow, news.checkout_id, news.expired_at, lapsed_only=False)
 
 
-async def hold_lapsed(ctx: Context, uow: UnitOfWork, checkout_id: str) -> None:
+async def hold_lapsed(ctx: Context, uow: BookingUnit, checkout_id: str) -> None:
     """The sweeper's: a checkout past its hold is expired, if it still is."""
     await _lapse(ctx, uow, checkout_id, None, lapsed_only=True)
 
 
 async def _lapse(
     ctx: Context,
-    uow: UnitOfWork,
+    uow: BookingUnit,
     checkout_id: str,
     happened_at: datetime | None,
     *,
     lapsed_only: bool,
 ) -> None:
     async with uow:
-        stores = Stores(uow.session)
-        locked = await _locked(ctx, stores, checkout_id, happened_at)
+        locked = await _locked(ctx, uow, checkout_id, happened_at)
         if locked is None:
             return
         slot, checkout = locked
@@ -267,11 +261,11 @@ async def _lapse(
         if lapsed_only and not checkout.lapsed(now):
             return
         checkout.lapse(slot=slot, now=now)
-        await stores.slots.save(slot)
-        await stores.checkouts.save(checkout)
+        await uow.slots.save(slot)
+        await uow.checkouts.save(checkout)
         await uow.commit()
 
 
-async def open_past_hold(ctx: Context, uow: UnitOfWork) -> Sequence[str]:
+async def open_past_hold(ctx: Context, uow: BookingUnit) -> Sequence[str]:
     async with uow:
-        return await Stores(uow.session).checkouts.open_past_hold(ctx.clock(), ctx.settings.batch)
+        return await uow.checkouts.open_past_hold(ctx.clock(), ctx.settings.batch)

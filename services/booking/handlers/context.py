@@ -7,10 +7,10 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from clients.payment import PaymentClient
-from runtime.db import UnitOfWork
 from runtime.instants import Clock, utc_now
 from services.booking.domain.cancellation import DEFAULT_NOTICE_POLICY, NoticePolicy
 from services.booking.domain.checkout import DEFAULT_HOLD_TTL
+from services.booking.handlers.unit_of_work import BookingUnit
 
 
 @dataclass(frozen=True)
@@ -29,7 +29,7 @@ class BookingSettings:
 
 @dataclass(frozen=True)
 class Context:
-    unit_of_work: Callable[[], UnitOfWork]
+    unit_of_work: Callable[[], BookingUnit]
     payments: PaymentClient
     settings: BookingSettings = field(default_factory=BookingSettings)
     clock: Clock = utc_now

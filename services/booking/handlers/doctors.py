@@ -11,15 +11,19 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from runtime import errors
-from runtime.db import UnitOfWork
 from runtime.instants import local_today
-from services.booking.adapters.repository import StoredAvailability
 from services.booking.domain.doctor import Doctor
 from services.booking.domain.money import Money
-from services.booking.domain.schedule import WeeklyAvailability, local_days_span, replan, slot_times
+from services.booking.domain.schedule import (
+    StoredAvailability,
+    WeeklyAvailability,
+    local_days_span,
+    replan,
+    slot_times,
+)
 from services.booking.domain.slot import Slot
 from services.booking.handlers.context import Context
-from services.booking.handlers.stores import Stores, derived_id, publish
+from services.booking.handlers.unit_of_work import BookingUnit, derived_id
 
 # How far ahead slots are generated when the admin gives no last date.
 DEFAULT_HORIZON_DAYS = 28
@@ -69,17 +73,16 @@ class ScheduleChange:
     removed: int
 
 
-async def load_doctor(stores: Stores, doctor_id: str, *, lock: bool = False) -> Doctor:
-    doctor = await stores.doctors.get(doctor_id, for_update=lock)
+async def load_doctor(uow: BookingUnit, doctor_id: str, *, lock: bool = False) -> Doctor:
+    doctor = await uow.doctors.get(doctor_id, for_update=lock)
     if doctor is None:
         raise DoctorNotFound(doctor_id)
     return doctor
 
 
-async def create_doctor(ctx: Context, uow: UnitOfWork, cmd: CreateDoctor) -> Doctor:
+async def create_doctor(ctx: Context, uow: BookingUnit, cmd: CreateDoctor) -> Doctor:
     async with uow:
-        stores = Stores(uow.session)
-        if await stores.doctors.get(cmd.doctor_id) is not None:
+        if await uow.doctors.get(cmd.doctor_id) is not None:
             raise DoctorAlreadyExists(cmd.doctor_id)
         doctor = Doctor.create(
             doctor_id=cmd.doctor_id,
@@ -89,16 +92,15 @@ async def create_doctor(ctx: Context, uow: UnitOfWork, cmd: CreateDoctor) -> Doc
             appointment_fee=cmd.appointment_fee,
             now=ctx.clock(),
         )
-        await stores.doctors.save(doctor)
-        publish(uow, doctor, correlation_id=doctor.id)
+        await uow.doctors.save(doctor)
+        uow.publish(doctor, correlation_id=doctor.id)
         await uow.commit()
         return doctor
 
 
-async def update_doctor(ctx: Context, uow: UnitOfWork, cmd: UpdateDoctor) -> Doctor:
+async def update_doctor(ctx: Context, uow: BookingUnit, cmd: UpdateDoctor) -> Doctor:
     async with uow:
-        stores = Stores(uow.session)
-        doctor = await load_doctor(stores, cmd.doctor_id, lock=True)
+        doctor = await load_doctor(uow, cmd.doctor_id, lock=True)
         if doctor.update(
             now=ctx.clock(),
             display_name=cmd.display_name,
@@ -107,19 +109,18 @@ async def update_doctor(ctx: Context, uow: UnitOfWork, cmd: UpdateDoctor) -> Doc
             appointment_fee=cmd.appointment_fee,
             active=cmd.active,
         ):
-            await stores.doctors.save(doctor)
-            publish(uow, doctor, correlation_id=doctor.id)
+            await uow.doctors.save(doctor)
+            uow.publish(doctor, correlation_id=doctor.id)
         await uow.commit()
         return doctor
 
 
 async def set_weekly_availability(
-    ctx: Context, uow: UnitOfWork, cmd: SetWeeklyAvailability
+    ctx: Context, uow: BookingUnit, cmd: SetWeeklyAvailability
 ) -> ScheduleChange:
     async with uow:
-        stores = Stores(uow.session)
         # The doctor's row lock serialises two admins regenerating one schedule.
-        doctor = await load_doctor(stores, cmd.doctor_id, lock=True)
+        doctor = await load_doctor(uow, cmd.doctor_id, lock=True)
         now = ctx.clock()
         first = cmd.first_date or local_today(doctor.zone, now)
         last = cmd.last_date or first + timedelta(days=DEFAULT_HORIZON_DAYS - 1)
@@ -127,7 +128,7 @@ async def set_weekly_availability(
         start, end = local_days_span(first, last, doctor.zone)
         existing = [
             slot
-            for slot in await stores.slots.between(doctor.id, start, end, for_update=True)
+            for slot in await uow.slots.between(doctor.id, start, end, for_update=True)
             if not slot.withdrawn
         ]
         plan = replan(existing, wanted, now)
@@ -135,8 +136,8 @@ async def set_weekly_availability(
             Slot(slot_id(doctor.id, time.starts_at), doctor.id, time.starts_at, time.ends_at)
             for time in plan.create
         ]
-        await stores.slots.save_all([*plan.withdraw, *created])
-        await stores.availabilities.save(doctor.id, cmd.availability, first, last, now)
+        await uow.slots.save_all([*plan.withdraw, *created])
+        await uow.availabilities.save(doctor.id, cmd.availability, first, last, now)
         await uow.commit()
         stored = StoredAvailability(doctor.id, cmd.availability, first, last)
         return ScheduleChange(stored, len(created), len(plan.withdraw))

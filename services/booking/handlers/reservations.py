@@ -7,14 +7,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from purchasing.checkout import PaymentMethod
-from runtime.db import UnitOfWork
 from services.booking.domain.cancellation import CancelledBy
 from services.booking.domain.checkout import Checkout
 from services.booking.domain.errors import ReservationNotFound
 from services.booking.domain.reservation import Reservation
 from services.booking.handlers import checkouts
 from services.booking.handlers.context import Context
-from services.booking.handlers.stores import Stores, publish
+from services.booking.handlers.unit_of_work import BookingUnit
 
 
 @dataclass(frozen=True)
@@ -48,29 +47,28 @@ class RescheduleReservation:
 
 
 async def load_reservation(
-    stores: Stores, reservation_id: str, viewer: Viewer, *, lock: bool = False
+    uow: BookingUnit, reservation_id: str, viewer: Viewer, *, lock: bool = False
 ) -> Reservation:
-    reservation = await stores.reservations.get(reservation_id, for_update=lock)
+    reservation = await uow.reservations.get(reservation_id, for_update=lock)
     if reservation is None or not viewer.may_see(reservation):
         raise ReservationNotFound(reservation_id)
     return reservation
 
 
 async def get_reservation(
-    ctx: Context, uow: UnitOfWork, reservation_id: str, viewer: Viewer
+    ctx: Context, uow: BookingUnit, reservation_id: str, viewer: Viewer
 ) -> Reservation:
     async with uow:
-        return await load_reservation(Stores(uow.session), reservation_id, viewer)
+        return await load_reservation(uow, reservation_id, viewer)
 
 
 async def cancel(
-    ctx: Context, uow: UnitOfWork, cmd: CancelReservation, viewer: Viewer
+    ctx: Context, uow: BookingUnit, cmd: CancelReservation, viewer: Viewer
 ) -> Reservation:
     async with uow:
-        stores = Stores(uow.session)
-        found = await load_reservation(stores, cmd.reservation_id, viewer)
-        slot = await stores.slots.get(found.slot_id, for_update=True)
-        reservation = await load_reservation(stores, cmd.reservation_id, viewer, lock=True)
+        found = await load_reservation(uow, cmd.reservation_id, viewer)
+        slot = await uow.slots.get(found.slot_id, for_update=True)
+        reservation = await load_reservation(uow, cmd.reservation_id, viewer, lock=True)
         assert slot is not None
         reservation.cancel(
             by=cmd.by,
@@ -79,20 +77,18 @@ async def cancel(
             now=ctx.clock(),
             policy=ctx.settings.notice_policy,
         )
-        await stores.slots.save(slot)
-        await stores.reservations.save(reservation)
-        publish(uow, reservation, correlation_id=reservation.checkout_id)
+        await uow.slots.save(slot)
+        await uow.reservations.save(reservation)
+        uow.publish(reservation, correlation_id=reservation.checkout_id)
         await uow.commit()
         return reservation
 
 
-async def reschedule(ctx: Context, uow: UnitOfWork, cmd: RescheduleReservation) -> Checkout:
+async def reschedule(ctx: Context, uow: BookingUnit, cmd: RescheduleReservation) -> Checkout:
     """Books the new slot first; the old reservation is cancelled only once the new one is
     paid and confirmed, so a patient never ends up with neither."""
     async with uow:
-        await load_reservation(
-            Stores(uow.session), cmd.reservation_id, Viewer(patient_id=cmd.patient_id)
-        )
+        await load_reservation(uow, cmd.reservation_id, Viewer(patient_id=cmd.patient_id))
         return await checkouts.start(
             ctx,
             uow,

@@ -6,24 +6,23 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from runtime.db import UnitOfWork
 from runtime.wire import PageRequest
-from services.booking.adapters.repository import StoredAvailability
 from services.booking.domain.doctor import Doctor
 from services.booking.domain.reservation import Reservation, ReservationStatus
+from services.booking.domain.schedule import StoredAvailability
 from services.booking.domain.slot import Slot, SlotStatus
 from services.booking.handlers.doctors import DoctorNotFound, load_doctor
-from services.booking.handlers.stores import Stores
+from services.booking.handlers.unit_of_work import BookingUnit
 
 
-async def doctor(uow: UnitOfWork, doctor_id: str) -> Doctor:
+async def doctor(uow: BookingUnit, doctor_id: str) -> Doctor:
     async with uow:
-        return await load_doctor(Stores(uow.session), doctor_id)
+        return await load_doctor(uow, doctor_id)
 
 
-async def weekly_availability(uow: UnitOfWork, doctor_id: str) -> StoredAvailability:
+async def weekly_availability(uow: BookingUnit, doctor_id: str) -> StoredAvailability:
     async with uow:
-        stored = await Stores(uow.session).availabilities.get(doctor_id)
+        stored = await uow.availabilities.get(doctor_id)
     if stored is None:
         raise DoctorNotFound(doctor_id)
     return stored
@@ -36,11 +35,11 @@ class DoctorsQuery:
 
 
 async def doctors(
-    uow: UnitOfWork, query: DoctorsQuery, asked: PageRequest
+    uow: BookingUnit, query: DoctorsQuery, asked: PageRequest
 ) -> tuple[list[Doctor], str]:
     """In id order."""
     async with uow:
-        found = await Stores(uow.session).doctors.page(
+        found = await uow.doctors.page(
             specialty=query.specialty,
             include_inactive=query.include_inactive,
             after=asked.after_key,
@@ -60,13 +59,12 @@ class SlotsQuery:
 
 
 async def slots(
-    uow: UnitOfWork, query: SlotsQuery, asked: PageRequest
+    uow: BookingUnit, query: SlotsQuery, asked: PageRequest
 ) -> tuple[Doctor, list[Slot], str]:
     """A doctor's slots in time order, and the doctor (whose fee each slot shows)."""
     async with uow:
-        stores = Stores(uow.session)
-        doctor = await load_doctor(stores, query.doctor_id)
-        found = await stores.slots.page(
+        doctor = await load_doctor(uow, query.doctor_id)
+        found = await uow.slots.page(
             doctor_id=doctor.id,
             starts_after=query.starts_after,
             starts_before=query.starts_before,
@@ -89,11 +87,11 @@ class ReservationsQuery:
 
 
 async def reservations(
-    uow: UnitOfWork, query: ReservationsQuery, asked: PageRequest
+    uow: BookingUnit, query: ReservationsQuery, asked: PageRequest
 ) -> tuple[list[Reservation], str]:
     """In time order."""
     async with uow:
-        found = await Stores(uow.session).reservations.page(
+        found = await uow.reservations.page(
             patient_id=query.patient_id,
             doctor_id=query.doctor_id,
             status=query.status,

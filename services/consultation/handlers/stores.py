@@ -7,8 +7,7 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from runtime.db import UnitOfWork, emit_recorded
-from services.consultation.adapters.messages import event_message
+from runtime.db import UnitOfWork
 from services.consultation.adapters.repository import (
     AuditEntries,
     ChatMessages,
@@ -60,4 +59,4 @@ class Stores:
 
 def publish(uow: UnitOfWork, *entities: object, correlation_id: str | None = None) -> None:
     """Queues the events the entities recorded for the outbox of this unit's commit."""
-    emit_recorded(uow, event_message, *entities, correlation_id=correlation_id)
+    uow.publish(*entities, correlation_id=correlation_id)

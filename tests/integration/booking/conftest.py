@@ -4,13 +4,12 @@ repositories (the fixtures themselves are tests/integration/conftest.py's)."""
 from __future__ import annotations
 
 import pytest
-from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.booking.adapters.unit_of_work import BookingUnitOfWork
 from services.booking.domain.checkout import Checkout
 from services.booking.domain.doctor import Doctor
 from services.booking.domain.reservation import Reservation
 from services.booking.domain.slot import Slot
-from services.booking.handlers.stores import Stores
 from stack.databases import Databases
 from tests.conftest import migrated_template
 from tests.integration import conftest as integration
@@ -21,12 +20,8 @@ async def template(postgres: Databases) -> str:
     return await migrated_template(postgres, "booking")
 
 
-class Repositories(Stores):
-    """Booking's own Stores over one session, and which of them keeps an aggregate."""
-
-    def __init__(self, session: AsyncSession) -> None:
-        super().__init__(session)
-        self.session = session
+class Repositories(BookingUnitOfWork):
+    """Booking's own unit of work, saying which repository keeps an aggregate."""
 
     def of(self, aggregate: object):
         return {
@@ -41,5 +36,5 @@ Transaction = integration.Transaction[Repositories]
 
 
 @pytest.fixture
-def repositories() -> type[Repositories]:
+def unit() -> type[Repositories]:
     return Repositories

@@ -11,7 +11,6 @@ import pytest
 from sqlalchemy.exc import IntegrityError
 
 from purchasing.checkout import ConfirmedPayment, PaymentMethod
-from services.booking.adapters.repository import StoredAvailability
 from services.booking.domain.cancellation import CancelledBy
 from services.booking.domain.checkout import RefundReason, start_checkout
 from services.booking.domain.doctor import Doctor
@@ -20,6 +19,7 @@ from services.booking.domain.reservation import Reservation, ReservationStatus
 from services.booking.domain.schedule import (
     END_OF_DAY,
     AvailabilityWindow,
+    StoredAvailability,
     Weekday,
     WeeklyAvailability,
 )

@@ -1,0 +1,26 @@
+"""Booking's unit of work: one transaction, with booking's repositories on it."""
+
+from __future__ import annotations
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from runtime.db import UnitOfWork
+from services.booking.adapters.messages import event_message
+from services.booking.adapters.repository import (
+    Availabilities,
+    Checkouts,
+    Doctors,
+    Reservations,
+    Slots,
+)
+
+
+class BookingUnitOfWork(UnitOfWork):
+    event_message = event_message
+
+    def repositories(self, session: AsyncSession) -> None:
+        self.doctors = Doctors(session)
+        self.availabilities = Availabilities(session)
+        self.slots = Slots(session)
+        self.checkouts = Checkouts(session)
+        self.reservations = Reservations(session)

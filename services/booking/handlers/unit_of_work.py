@@ -1,0 +1,34 @@
+"""What booking's handlers see of a transaction: booking's repositories and its outbox,
+whether the database keeps them (adapters/unit_of_work.py) or a unit test's memory."""
+
+from __future__ import annotations
+
+import uuid
+from typing import TYPE_CHECKING, Protocol
+
+from runtime.unit import Unit
+
+if TYPE_CHECKING:
+    from services.booking.adapters.repository import (
+        Availabilities,
+        Checkouts,
+        Doctors,
+        Reservations,
+        Slots,
+    )
+
+_NOBAT_BOOKING = uuid.uuid5(uuid.NAMESPACE_URL, "urn:nobat:booking")
+
+
+class BookingUnit(Unit, Protocol):
+    doctors: Doctors
+    availabilities: Availabilities
+    slots: Slots
+    checkouts: Checkouts
+    reservations: Reservations
+
+
+def derived_id(*parts: object) -> str:
+    """A stable id from what makes a thing unique: a retried request, or a redelivered
+    event, makes the same checkout or reservation rather than a second one."""
+    return str(uuid.uuid5(_NOBAT_BOOKING, "/".join(map(str, parts))))

@@ -1,0 +1,32 @@
+"""Consultation's unit of work: one transaction, with consultation's repositories on it."""
+
+from __future__ import annotations
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from runtime.db import UnitOfWork
+from services.consultation.adapters.messages import event_message
+from services.consultation.adapters.repository import (
+    AuditEntries,
+    ChatMessages,
+    Checkouts,
+    ClinicalSessions,
+    Consultations,
+    Doctors,
+    Intakes,
+    PlatformPrices,
+)
+
+
+class ConsultationUnitOfWork(UnitOfWork):
+    event_message = event_message
+
+    def repositories(self, session: AsyncSession) -> None:
+        self.doctors = Doctors(session)
+        self.prices = PlatformPrices(session)
+        self.intakes = Intakes(session)
+        self.checkouts = Checkouts(session)
+        self.sessions = ClinicalSessions(session)
+        self.consultations = Consultations(session)
+        self.messages = ChatMessages(session)
+        self.audit = AuditEntries(session)
