@@ -12,7 +12,7 @@ from purchasing.checkout import Checkout, PaymentFailure
 from purchasing.errors import CheckoutNotFound
 from purchasing.events import UNKNOWN_CHECKOUT, Purchase, PurchaseRejected
 from purchasing.messages import outcome_message
-from runtime.db import UnitOfWork
+from runtime.unit import Unit
 
 C = TypeVar("C", bound=Checkout)
 
@@ -87,7 +87,7 @@ def ensure_was_stored(
 
 
 def refund_unknown_checkout(
-    uow: UnitOfWork, kind: str, checkout_id: str, payment_id: str, now: datetime
+    uow: Unit, kind: str, checkout_id: str, payment_id: str, now: datetime
 ) -> None:
     """Payment took money for a checkout whose own transaction never committed: nothing
     was bought, so all of it goes back."""

@@ -89,7 +89,7 @@ async def reschedule(ctx: Context, uow: BookingUnit, cmd: RescheduleReservation)
     paid and confirmed, so a patient never ends up with neither."""
     async with uow:
         await load_reservation(uow, cmd.reservation_id, Viewer(patient_id=cmd.patient_id))
-        return await checkouts.start(
+        checkout = await checkouts.start(
             ctx,
             uow,
             checkouts.StartCheckout(
@@ -101,3 +101,6 @@ async def reschedule(ctx: Context, uow: BookingUnit, cmd: RescheduleReservation)
                 rescheduling=cmd.reservation_id,
             ),
         )
+        # start's own commit joins this unit; only this one ends it.
+        await uow.commit()
+        return checkout
