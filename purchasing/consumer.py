@@ -4,8 +4,7 @@ kind of purchase is another context's business and is passed over."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
 from datetime import UTC
 from typing import Any
 
@@ -16,32 +15,25 @@ from nobat.payment.v1 import events_pb2
 from purchasing.messages import confirmed_payment_from, payment_failure_from
 from purchasing.news import PaymentConfirmed, PaymentExpired, PaymentFailed
 from runtime.consumer import EventHandler
-from runtime.db import UnitOfWork
-
-
-@dataclass(frozen=True)
-class PaymentHandlers:
-    """A purchasing context's handlers of payment's news about its checkouts."""
-
-    confirmed: Callable[[UnitOfWork, PaymentConfirmed], Awaitable[object]]
-    failed: Callable[[UnitOfWork, PaymentFailed], Awaitable[object]]
-    expired: Callable[[UnitOfWork, PaymentExpired], Awaitable[object]]
+from runtime.handling import Handlers
+from runtime.unit import Unit
 
 
 def payment_event_handlers(
     kind: str,
-    handlers: PaymentHandlers,
+    handle: Handlers,
     money_from: Callable[[money_pb2.Money, str], Any],
 ) -> Mapping[type[Message], EventHandler]:
-    """The consumer's handlers of payment's events for purchases of `kind`; `money_from`
-    reads amounts into the context's Money."""
+    """The consumer's handlers of payment's events for purchases of `kind`: each becomes
+    the news (PaymentConfirmed, PaymentFailed, PaymentExpired) that `handle` gives to the
+    context's handler of it; `money_from` reads amounts into the context's Money."""
 
-    async def confirmed(event: events_pb2.PaymentConfirmed, uow: UnitOfWork) -> None:
+    async def confirmed(event: events_pb2.PaymentConfirmed, uow: Unit) -> None:
         if event.purchase.kind == kind:
             payment = confirmed_payment_from(event, money_from)
-            await handlers.confirmed(uow, PaymentConfirmed(event.purchase.ref, payment))
+            await handle(PaymentConfirmed(event.purchase.ref, payment), uow)
 
-    async def failed(event: events_pb2.PaymentFailed, uow: UnitOfWork) -> None:
+    async def failed(event: events_pb2.PaymentFailed, uow: Unit) -> None:
         if event.purchase.kind == kind:
             news = PaymentFailed(
                 checkout_id=event.purchase.ref,
@@ -50,12 +42,12 @@ def payment_event_handlers(
                 attempt_id=event.attempt_id or None,
                 failed_at=event.failed_at.ToDatetime(tzinfo=UTC),
             )
-            await handlers.failed(uow, news)
+            await handle(news, uow)
 
-    async def expired(event: events_pb2.PaymentExpired, uow: UnitOfWork) -> None:
+    async def expired(event: events_pb2.PaymentExpired, uow: Unit) -> None:
         if event.purchase.kind == kind:
             news = PaymentExpired(event.purchase.ref, event.expired_at.ToDatetime(tzinfo=UTC))
-            await handlers.expired(uow, news)
+            await handle(news, uow)
 
     return {
         events_pb2.PaymentConfirmed: confirmed,

@@ -22,8 +22,9 @@ from sqlalchemy import insert
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from runtime import faults, logs, metrics
-from runtime.db import UnitOfWork, retrying
+from runtime.db import UnitOfWork
 from runtime.events import CORRELATION_ID, EVENT_ID, Stream
+from runtime.retry import retrying
 from runtime.schema import dead_letters, inbox
 
 log = logging.getLogger(__name__)

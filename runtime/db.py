@@ -1,19 +1,16 @@
-"""The database side of a use case: engine, unit of work, and retry of lost races."""
+"""The database side of a use case: the engine and the unit of work."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import random
 import ssl
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from types import TracebackType
 from typing import ClassVar, Self, TypeVar
 
 from google.protobuf.message import Message
 from sqlalchemy import insert
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.ext.asyncio import create_async_engine as _create_async_engine
 
@@ -24,10 +21,6 @@ from runtime.schema import outbox
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-
-# Serialization failure and deadlock: the database chose us as the loser of a race; the
-# whole unit of work is safe to run again from the start.
-RETRYABLE_SQLSTATES = {"40001", "40P01"}
 
 
 def create_engine(
@@ -149,29 +142,3 @@ class UnitOfWork:
         await self._write_outbox()
         await self.session.commit()
         self._committed = True
-
-
-def is_retryable(exc: BaseException) -> bool:
-    if not isinstance(exc, DBAPIError):
-        return False
-    cause = exc.orig
-    code = getattr(cause, "sqlstate", None) or getattr(cause, "pgcode", None)
-    if code is None and cause is not None and cause.__cause__ is not None:
-        code = getattr(cause.__cause__, "sqlstate", None)
-    return code in RETRYABLE_SQLSTATES
-
-
-async def retrying(
-    work: Callable[[], Awaitable[T]], *, attempts: int = 5, base_delay: float = 0.02
-) -> T:
-    """Run a whole unit of work again when the database reports a lost race."""
-    for attempt in range(1, attempts + 1):
-        try:
-            return await work()
-        except DBAPIError as exc:
-            if attempt == attempts or not is_retryable(exc):
-                raise
-            delay = random.uniform(0, base_delay * 2**attempt)
-            log.info("retrying unit of work after %s", type(exc.orig).__name__)
-            await asyncio.sleep(delay)
-    raise AssertionError("unreachable")

@@ -17,8 +17,9 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from runtime import auth
-from runtime.db import UnitOfWork, retrying
+from runtime.db import UnitOfWork
 from runtime.errors import DomainError, IdempotencyKeyReused, InvalidArgument
+from runtime.retry import retrying
 from runtime.schema import idempotency_keys
 
 R = TypeVar("R", bound=Message)

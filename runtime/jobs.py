@@ -5,8 +5,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 
-from runtime.db import retrying
 from runtime.errors import DomainError
+from runtime.retry import retrying
 
 log = logging.getLogger(__name__)
 

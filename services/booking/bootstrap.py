@@ -8,6 +8,7 @@ consumer of payment's events and the expiry sweeper into the process.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import partial
 from pathlib import Path
 
 from nobat.booking.v1 import booking_service_pb2, booking_service_pb2_grpc
@@ -16,13 +17,12 @@ from clients.payment import PaymentClient
 from runtime import entry
 from runtime.config import Env
 from runtime.events import PAYMENT
-from runtime.jobs import for_each
 from runtime.service import ServiceProcess
 from services.booking.adapters.unit_of_work import BookingUnitOfWork
 from services.booking.domain.cancellation import NoticePolicy
 from services.booking.entrypoints.events import event_handlers
 from services.booking.entrypoints.servicer import ACCESS, DESCRIBED, BookingServicer
-from services.booking.handlers import checkouts
+from services.booking.handlers import JOBS
 from services.booking.handlers.context import BookingSettings, Context
 
 SERVICE_NAME = booking_service_pb2.DESCRIPTOR.services_by_name["BookingService"].full_name
@@ -59,19 +59,9 @@ def build(process: ServiceProcess, env: Env) -> None:
     )
     process.consume(PAYMENT, event_handlers(ctx))
 
-    async def expire_lapsed_checkouts() -> None:
-        ids = await checkouts.open_past_hold(ctx, ctx.unit_of_work())
-        await for_each(
-            ids,
-            lambda checkout_id: checkouts.hold_lapsed(ctx, ctx.unit_of_work(), checkout_id),
-            "expire checkout",
-        )
-
-    process.every(
-        env.float("NOBAT_BOOKING_JOB_INTERVAL_SECONDS", 5.0),
-        expire_lapsed_checkouts,
-        "expire-checkouts",
-    )
+    interval = env.float("NOBAT_BOOKING_JOB_INTERVAL_SECONDS", 5.0)
+    for name, job in JOBS.items():
+        process.every(interval, partial(job, ctx), name)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

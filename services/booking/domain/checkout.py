@@ -127,7 +127,7 @@ class Checkout(purchasing.Checkout):
             slot.release_hold(self.id)
 
 
-def start_checkout(
+def hold_slot(
     *,
     checkout_id: str,
     slot: Slot,

@@ -1,5 +1,5 @@
 """The events booking consumes: payment's news about its checkouts (purchase kind
-"booking"; other kinds are passed over), each given to the checkout handler for it."""
+"booking"; other kinds are passed over), each given to the handler EVENTS names for it."""
 
 from __future__ import annotations
 
@@ -7,18 +7,14 @@ from collections.abc import Mapping
 
 from google.protobuf.message import Message
 
-from purchasing.consumer import PaymentHandlers, payment_event_handlers
+from purchasing.consumer import payment_event_handlers
 from runtime.consumer import EventHandler
+from runtime.handling import Handlers
 from services.booking.adapters.messages import money_from
 from services.booking.domain.checkout import Checkout
-from services.booking.handlers import checkouts
+from services.booking.handlers import EVENTS
 from services.booking.handlers.context import Context
 
 
 def event_handlers(ctx: Context) -> Mapping[type[Message], EventHandler]:
-    handlers = PaymentHandlers(
-        confirmed=lambda uow, news: checkouts.payment_confirmed(ctx, uow, news),
-        failed=lambda uow, news: checkouts.payment_failed(ctx, uow, news),
-        expired=lambda uow, news: checkouts.payment_expired(ctx, uow, news),
-    )
-    return payment_event_handlers(Checkout.PURCHASE_KIND, handlers, money_from)
+    return payment_event_handlers(Checkout.PURCHASE_KIND, Handlers(ctx, EVENTS), money_from)

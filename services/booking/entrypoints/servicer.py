@@ -14,6 +14,7 @@ from nobat.booking.v1 import booking_service_pb2 as pb
 from nobat.booking.v1 import booking_service_pb2_grpc
 
 from runtime import auth, errors
+from runtime.handling import Handlers
 from runtime.idempotency import answer_call
 from runtime.wire import (
     PageRequest,
@@ -38,7 +39,7 @@ from services.booking.adapters.messages import (
 from services.booking.domain.cancellation import CancelledBy
 from services.booking.domain.errors import SlotAlreadyHeld
 from services.booking.domain.schedule import WeeklyAvailability
-from services.booking.handlers import checkouts, doctors, reservations, views
+from services.booking.handlers import COMMANDS, checkouts, doctors, reservations, views
 from services.booking.handlers.context import Context
 
 R = TypeVar("R", bound=Message)
@@ -67,6 +68,7 @@ def _text(value: str, field: str, *, required: bool = False, limit: int = MAX_TE
 class BookingServicer(booking_service_pb2_grpc.BookingServiceServicer):
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
+        self.handle = Handlers(ctx, COMMANDS)
 
     async def CreateDoctor(
         self, request: pb.CreateDoctorRequest, context
@@ -80,7 +82,7 @@ class BookingServicer(booking_service_pb2_grpc.BookingServiceServicer):
         )
 
         async def answer(uow) -> pb.CreateDoctorResponse:
-            doctor = await doctors.create_doctor(self.ctx, uow, command)
+            doctor = await self.handle(command, uow)
             return pb.CreateDoctorResponse(doctor=doctor_message(doctor))
 
         return await answer_call(
@@ -113,7 +115,7 @@ class BookingServicer(booking_service_pb2_grpc.BookingServiceServicer):
         )
 
         async def answer(uow) -> pb.UpdateDoctorResponse:
-            doctor = await doctors.update_doctor(self.ctx, uow, command)
+            doctor = await self.handle(command, uow)
             return pb.UpdateDoctorResponse(doctor=doctor_message(doctor))
 
         return await answer_call(
@@ -133,7 +135,7 @@ class BookingServicer(booking_service_pb2_grpc.BookingServiceServicer):
         )
 
         async def answer(uow) -> pb.SetWeeklyAvailabilityResponse:
-            change = await doctors.set_weekly_availability(self.ctx, uow, command)
+            change = await self.handle(command, uow)
             return pb.SetWeeklyAvailabilityResponse(
                 availability=await self._availability(uow, change.stored),
                 slots_created=change.created,
@@ -212,7 +214,7 @@ class BookingServicer(booking_service_pb2_grpc.BookingServiceServicer):
         )
 
         async def answer(uow) -> pb.StartCheckoutResponse:
-            checkout = await checkouts.start(self.ctx, uow, command)
+            checkout = await self.handle(command, uow)
             return pb.StartCheckoutResponse(checkout=checkout_message(checkout))
 
         return await answer_call(
@@ -220,8 +222,7 @@ class BookingServicer(booking_service_pb2_grpc.BookingServiceServicer):
         )
 
     async def GetCheckout(self, request: pb.GetCheckoutRequest, context) -> pb.GetCheckoutResponse:
-        checkout = await checkouts.get_checkout(
-            self.ctx,
+        checkout = await views.checkout(
             self.ctx.unit_of_work(),
             id_from(request.checkout_id, "checkout_id"),
             auth.viewing_patient(),
@@ -234,11 +235,11 @@ class BookingServicer(booking_service_pb2_grpc.BookingServiceServicer):
         command = checkouts.RetryCheckout(
             checkout_id=id_from(request.checkout_id, "checkout_id"),
             method=method_from(request.method, allow_unspecified=True),
+            viewer=auth.viewing_patient(),
         )
-        viewer = auth.viewing_patient()
 
         async def answer(uow) -> pb.RetryCheckoutResponse:
-            checkout = await checkouts.retry(self.ctx, uow, command, viewer)
+            checkout = await self.handle(command, uow)
             return pb.RetryCheckoutResponse(checkout=checkout_message(checkout))
 
         return await answer_call(
@@ -268,8 +269,7 @@ class BookingServicer(booking_service_pb2_grpc.BookingServiceServicer):
     async def GetReservation(
         self, request: pb.GetReservationRequest, context
     ) -> pb.GetReservationResponse:
-        reservation = await reservations.get_reservation(
-            self.ctx,
+        reservation = await views.reservation(
             self.ctx.unit_of_work(),
             id_from(request.reservation_id, "reservation_id"),
             _reservation_viewer(),
@@ -287,11 +287,11 @@ class BookingServicer(booking_service_pb2_grpc.BookingServiceServicer):
             reservation_id=id_from(request.reservation_id, "reservation_id"),
             by=by,
             reason=_text(request.reason, "reason"),
+            viewer=_reservation_viewer(),
         )
-        viewer = _reservation_viewer()
 
         async def answer(uow) -> pb.CancelReservationResponse:
-            reservation = await reservations.cancel(self.ctx, uow, command, viewer)
+            reservation = await self.handle(command, uow)
             return pb.CancelReservationResponse(reservation=reservation_message(reservation))
 
         return await answer_call(
@@ -315,7 +315,7 @@ class BookingServicer(booking_service_pb2_grpc.BookingServiceServicer):
         )
 
         async def answer(uow) -> pb.RescheduleReservationResponse:
-            checkout = await reservations.reschedule(self.ctx, uow, command)
+            checkout = await self.handle(command, uow)
             return pb.RescheduleReservationResponse(checkout=checkout_message(checkout))
 
         return await answer_call(

@@ -9,7 +9,6 @@ always taken slot first, then checkout, then reservation, so handlers never dead
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -25,7 +24,8 @@ from purchasing.handlers import (
 )
 from purchasing.news import PaymentConfirmed, PaymentExpired, PaymentFailed
 from runtime import errors
-from services.booking.domain.checkout import Checkout, start_checkout
+from runtime.jobs import for_each
+from services.booking.domain.checkout import Checkout, hold_slot
 from services.booking.domain.errors import ReservationNotFound
 from services.booking.domain.slot import Slot
 from services.booking.handlers.context import Context
@@ -54,6 +54,15 @@ class StartCheckout:
 class RetryCheckout:
     checkout_id: str
     method: PaymentMethod | None = None
+    # The patient whose checkout it must be; None for an admin.
+    viewer: str | None = None
+
+
+@dataclass(frozen=True)
+class ExpireCheckout:
+    """The sweeper's: a checkout found past its hold is expired, if it still is."""
+
+    checkout_id: str
 
 
 async def _slot(uow: BookingUnit, slot_id: str) -> Slot:
@@ -63,14 +72,7 @@ async def _slot(uow: BookingUnit, slot_id: str) -> Slot:
     return slot
 
 
-async def get_checkout(
-    ctx: Context, uow: BookingUnit, checkout_id: str, viewer: str | None
-) -> Checkout:
-    async with uow:
-        return await load_checkout(uow.checkouts, checkout_id, viewer)
-
-
-async def start(ctx: Context, uow: BookingUnit, cmd: StartCheckout) -> Checkout:
+async def start_checkout(ctx: Context, uow: BookingUnit, cmd: StartCheckout) -> Checkout:
     async with uow:
         slot = await _slot(uow, cmd.slot_id)
         doctor = await load_doctor(uow, slot.doctor_id)
@@ -83,7 +85,7 @@ async def start(ctx: Context, uow: BookingUnit, cmd: StartCheckout) -> Checkout:
             if rescheduling is None:
                 raise ReservationNotFound(cmd.rescheduling)
         now = ctx.clock()
-        checkout = start_checkout(
+        checkout = hold_slot(
             checkout_id=derived_id("checkout", cmd.patient_id, cmd.key),
             slot=slot,
             doctor=doctor,
@@ -127,11 +129,11 @@ def _opened(checkout: Checkout, slot: Slot, opened: OpenedAttempt, now: datetime
         )
 
 
-async def retry(ctx: Context, uow: BookingUnit, cmd: RetryCheckout, viewer: str | None) -> Checkout:
+async def retry_checkout(ctx: Context, uow: BookingUnit, cmd: RetryCheckout) -> Checkout:
     async with uow:
-        found = await load_checkout(uow.checkouts, cmd.checkout_id, viewer)
+        found = await load_checkout(uow.checkouts, cmd.checkout_id, cmd.viewer)
         slot = await _slot(uow, found.slot_id)
-        checkout = await load_checkout(uow.checkouts, cmd.checkout_id, viewer, lock=True)
+        checkout = await load_checkout(uow.checkouts, cmd.checkout_id, cmd.viewer, lock=True)
         now = ctx.clock()
         checkout.retry(now, cmd.method)
         assert checkout.payment_id is not None
@@ -239,9 +241,8 @@ async def payment_expired(ctx: Context, uow: BookingUnit, news: PaymentExpired) 
     await _lapse(ctx, uow, news.checkout_id, news.expired_at, lapsed_only=False)
 
 
-async def hold_lapsed(ctx: Context, uow: BookingUnit, checkout_id: str) -> None:
-    """The sweeper's: a checkout past its hold is expired, if it still is."""
-    await _lapse(ctx, uow, checkout_id, None, lapsed_only=True)
+async def expire_checkout(ctx: Context, uow: BookingUnit, cmd: ExpireCheckout) -> None:
+    await _lapse(ctx, uow, cmd.checkout_id, None, lapsed_only=True)
 
 
 async def _lapse(
@@ -266,6 +267,12 @@ async def _lapse(
         await uow.commit()
 
 
-async def open_past_hold(ctx: Context, uow: BookingUnit) -> Sequence[str]:
-    async with uow:
-        return await uow.checkouts.open_past_hold(ctx.clock(), ctx.settings.batch)
+async def expire_lapsed_checkouts(ctx: Context) -> None:
+    """The job: every open checkout past its hold is expired and its slot put back."""
+    async with ctx.unit_of_work() as uow:
+        lapsed = await uow.checkouts.open_past_hold(ctx.clock(), ctx.settings.batch)
+    await for_each(
+        lapsed,
+        lambda checkout_id: expire_checkout(ctx, ctx.unit_of_work(), ExpireCheckout(checkout_id)),
+        "expire checkout",
+    )

@@ -34,6 +34,8 @@ class CancelReservation:
     reservation_id: str
     by: CancelledBy
     reason: str
+    # Whose reservations the caller may cancel.
+    viewer: Viewer = Viewer()
 
 
 @dataclass(frozen=True)
@@ -55,20 +57,11 @@ async def load_reservation(
     return reservation
 
 
-async def get_reservation(
-    ctx: Context, uow: BookingUnit, reservation_id: str, viewer: Viewer
-) -> Reservation:
+async def cancel_reservation(ctx: Context, uow: BookingUnit, cmd: CancelReservation) -> Reservation:
     async with uow:
-        return await load_reservation(uow, reservation_id, viewer)
-
-
-async def cancel(
-    ctx: Context, uow: BookingUnit, cmd: CancelReservation, viewer: Viewer
-) -> Reservation:
-    async with uow:
-        found = await load_reservation(uow, cmd.reservation_id, viewer)
+        found = await load_reservation(uow, cmd.reservation_id, cmd.viewer)
         slot = await uow.slots.get(found.slot_id, for_update=True)
-        reservation = await load_reservation(uow, cmd.reservation_id, viewer, lock=True)
+        reservation = await load_reservation(uow, cmd.reservation_id, cmd.viewer, lock=True)
         assert slot is not None
         reservation.cancel(
             by=cmd.by,
@@ -84,12 +77,14 @@ async def cancel(
         return reservation
 
 
-async def reschedule(ctx: Context, uow: BookingUnit, cmd: RescheduleReservation) -> Checkout:
+async def reschedule_reservation(
+    ctx: Context, uow: BookingUnit, cmd: RescheduleReservation
+) -> Checkout:
     """Books the new slot first; the old reservation is cancelled only once the new one is
     paid and confirmed, so a patient never ends up with neither."""
     async with uow:
         await load_reservation(uow, cmd.reservation_id, Viewer(patient_id=cmd.patient_id))
-        checkout = await checkouts.start(
+        checkout = await checkouts.start_checkout(
             ctx,
             uow,
             checkouts.StartCheckout(

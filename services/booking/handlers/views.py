@@ -6,18 +6,32 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from purchasing.handlers import load_checkout
 from runtime.wire import PageRequest
+from services.booking.domain.checkout import Checkout
 from services.booking.domain.doctor import Doctor
 from services.booking.domain.reservation import Reservation, ReservationStatus
 from services.booking.domain.schedule import StoredAvailability
 from services.booking.domain.slot import Slot, SlotStatus
 from services.booking.handlers.doctors import DoctorNotFound, load_doctor
+from services.booking.handlers.reservations import Viewer, load_reservation
 from services.booking.handlers.unit_of_work import BookingUnit
 
 
 async def doctor(uow: BookingUnit, doctor_id: str) -> Doctor:
     async with uow:
         return await load_doctor(uow, doctor_id)
+
+
+async def checkout(uow: BookingUnit, checkout_id: str, viewer: str | None) -> Checkout:
+    """The checkout, if it is patient `viewer`'s (any for None: an admin)."""
+    async with uow:
+        return await load_checkout(uow.checkouts, checkout_id, viewer)
+
+
+async def reservation(uow: BookingUnit, reservation_id: str, viewer: Viewer) -> Reservation:
+    async with uow:
+        return await load_reservation(uow, reservation_id, viewer)
 
 
 async def weekly_availability(uow: BookingUnit, doctor_id: str) -> StoredAvailability:

@@ -9,9 +9,11 @@ from datetime import UTC
 from google.protobuf.message import Message
 from nobat.booking.v1 import events_pb2 as booking_events
 
-from purchasing.consumer import PaymentHandlers, payment_event_handlers
+from purchasing.consumer import payment_event_handlers
+from purchasing.news import PaymentConfirmed, PaymentExpired, PaymentFailed
 from runtime.consumer import EventHandler
 from runtime.db import UnitOfWork
+from runtime.handling import Handlers
 from services.consultation.adapters.messages import money_from
 from services.consultation.domain.checkout import Checkout
 from services.consultation.handlers import clinical, purchases
@@ -19,12 +21,15 @@ from services.consultation.handlers.context import Context
 
 
 def payment_handlers(ctx: Context) -> Mapping[type[Message], EventHandler]:
-    handlers = PaymentHandlers(
-        confirmed=lambda uow, news: purchases.payment_confirmed(ctx, uow, news),
-        failed=lambda uow, news: purchases.payment_failed(ctx, uow, news),
-        expired=lambda uow, news: purchases.payment_expired(ctx, uow, news),
+    handle = Handlers(
+        ctx,
+        {
+            PaymentConfirmed: purchases.payment_confirmed,
+            PaymentFailed: purchases.payment_failed,
+            PaymentExpired: purchases.payment_expired,
+        },
     )
-    return payment_event_handlers(Checkout.PURCHASE_KIND, handlers, money_from)
+    return payment_event_handlers(Checkout.PURCHASE_KIND, handle, money_from)
 
 
 def directory_handlers(ctx: Context) -> Mapping[type[Message], EventHandler]:

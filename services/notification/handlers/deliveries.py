@@ -13,7 +13,7 @@ import logging
 
 from prometheus_client import Counter
 
-from runtime.db import retrying
+from runtime.retry import retrying
 from services.notification.domain.delivery import Delivery, DeliveryFailed
 from services.notification.domain.notification import Notification
 from services.notification.handlers.context import Context

@@ -14,7 +14,7 @@ import logging
 
 from aiohttp import web
 
-from runtime.db import retrying
+from runtime.retry import retrying
 from services.payment.handlers.context import Context
 from services.payment.handlers.gateway import InvalidWebhook
 from services.payment.handlers.payments import settle_payment

@@ -12,7 +12,7 @@ from sqlalchemy.exc import IntegrityError
 
 from purchasing.checkout import ConfirmedPayment, PaymentMethod
 from services.booking.domain.cancellation import CancelledBy
-from services.booking.domain.checkout import RefundReason, start_checkout
+from services.booking.domain.checkout import RefundReason, hold_slot
 from services.booking.domain.doctor import Doctor
 from services.booking.domain.money import Money
 from services.booking.domain.reservation import Reservation, ReservationStatus
@@ -339,7 +339,7 @@ async def test_a_reservation_comes_back_confirmed_cancelled_and_rescheduled_from
     cancelled_slot, cancelled = booked(doctor, "cancelled", 4 * DAY)
     cancelled.cancel(by=CancelledBy.PATIENT, reason="feeling better", slot=cancelled_slot, now=NOW)
     new_slot = slot_of(doctor, "new", starts_in=5 * DAY)
-    moving = start_checkout(
+    moving = hold_slot(
         checkout_id="checkout-new",
         slot=new_slot,
         doctor=doctor,

@@ -6,7 +6,8 @@ import asyncio
 
 from sqlalchemy import text
 
-from runtime.db import UnitOfWork, retrying, sessionmaker
+from runtime.db import UnitOfWork, sessionmaker
+from runtime.retry import retrying
 from tests.integration.runtime.conftest import effect_counts
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from purchasing.checkout import ConfirmedPayment, PaymentFailure, PaymentMethod
-from services.booking.domain.checkout import Checkout, start_checkout
+from services.booking.domain.checkout import Checkout, hold_slot
 from services.booking.domain.doctor import Doctor
 from services.booking.domain.money import Money
 from services.booking.domain.reservation import Reservation
@@ -48,7 +48,7 @@ def a_checkout(
     held_by: Checkout | None = None,
 ) -> Checkout:
     """A started checkout whose payment (payment-<checkout id>, attempt 1) exists."""
-    checkout = start_checkout(
+    checkout = hold_slot(
         checkout_id=checkout_id,
         slot=slot,
         doctor=doctor or a_doctor(),

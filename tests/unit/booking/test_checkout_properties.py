@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from purchasing.checkout import CheckoutStatus, ConfirmedPayment, PaymentFailure, PaymentMethod
 from purchasing.events import PurchaseFulfilled, PurchaseRejected
 from runtime.errors import FailedPrecondition
-from services.booking.domain.checkout import Checkout, start_checkout
+from services.booking.domain.checkout import Checkout, hold_slot
 from services.booking.domain.money import Money
 from services.booking.domain.reservation import Reservation
 from services.booking.domain.slot import Slot
@@ -100,7 +100,7 @@ class World:
     def rival_books(self) -> None:
         held_by = self.checkouts[self.slot.hold.checkout_id] if self.slot.hold else None
         try:
-            checkout = start_checkout(
+            checkout = hold_slot(
                 checkout_id=f"rival-{len(self.checkouts)}",
                 slot=self.slot,
                 doctor=a_doctor(),

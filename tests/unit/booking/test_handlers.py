@@ -20,8 +20,8 @@ from services.booking.domain.errors import SlotAlreadyHeld
 from services.booking.domain.events import DoctorUpdated, ReservationCancelled, ReservationConfirmed
 from services.booking.domain.schedule import AvailabilityWindow, Weekday, WeeklyAvailability
 from services.booking.domain.slot import SlotStatus
-from services.booking.handlers import checkouts, doctors, reservations
-from services.booking.handlers.checkouts import SlotNotFound, StartCheckout
+from services.booking.handlers import checkouts, doctors, reservations, views
+from services.booking.handlers.checkouts import ExpireCheckout, SlotNotFound, StartCheckout
 from services.booking.handlers.doctors import DoctorAlreadyExists
 from services.booking.handlers.reservations import CancelReservation, RescheduleReservation, Viewer
 from tests.unit.booking.builders import DECLINED, FEE, NOW, a_doctor, a_reservation, a_slot
@@ -36,7 +36,7 @@ def start(patient_id: str = "patient-1", key: str = "key-1", slot_id: str = "slo
 
 async def started(uow, payments=None, **command):
     ctx = context(uow, payments)
-    return await checkouts.start(ctx, uow, start(**command))
+    return await checkouts.start_checkout(ctx, uow, start(**command))
 
 
 def confirmed(checkout, *, at=NOW, amount=None) -> PaymentConfirmed:
@@ -122,8 +122,8 @@ async def test_a_payment_for_a_slot_taken_meanwhile_is_refunded_in_full():
     uow = booking_unit(a_doctor(), a_slot())
     late = await started(uow)
     lapsed = NOW + HOLD + timedelta(minutes=1)
-    await checkouts.hold_lapsed(context(uow, now=lapsed), uow, late.id)
-    other = await checkouts.start(
+    await checkouts.expire_checkout(context(uow, now=lapsed), uow, ExpireCheckout(late.id))
+    other = await checkouts.start_checkout(
         context(uow, now=lapsed), uow, start(patient_id="patient-2", key="key-2")
     )
     await checkouts.payment_confirmed(context(uow, now=lapsed), uow, confirmed(late, at=lapsed))
@@ -174,9 +174,8 @@ async def test_a_retry_asks_payment_for_a_new_attempt_on_the_same_payment():
     checkout = await started(uow, payments)
     declined = failed(checkout, DECLINED)
     await checkouts.payment_failed(context(uow), uow, declined)
-    retried = await checkouts.retry(
-        context(uow, payments), uow, checkouts.RetryCheckout(checkout.id), "patient-1"
-    )
+    again = checkouts.RetryCheckout(checkout.id, viewer="patient-1")
+    retried = await checkouts.retry_checkout(context(uow, payments), uow, again)
     assert payments.retries == [(checkout.payment_id, f"{checkout.id}/attempt/2", "gateway")]
     assert retried.attempt == 2 and retried.status is CheckoutStatus.AWAITING_PAYMENT
 
@@ -185,17 +184,17 @@ async def test_another_patients_checkout_is_not_found():
     uow = booking_unit(a_doctor(), a_slot())
     checkout = await started(uow)
     with pytest.raises(CheckoutNotFound):
-        await checkouts.get_checkout(context(uow), uow, checkout.id, "patient-2")
+        await views.checkout(uow, checkout.id, "patient-2")
 
 
 async def test_the_sweeper_expires_only_lapsed_holds_and_frees_their_slots():
     uow = booking_unit(a_doctor(), a_slot(), a_slot("slot-2"))
     lapsing = await started(uow)
     later = NOW + timedelta(minutes=5)
-    await checkouts.start(context(uow, now=later), uow, start(key="key-2", slot_id="slot-2"))
-    sweep = context(uow, now=NOW + HOLD)
-    assert await checkouts.open_past_hold(sweep, uow) == [lapsing.id]
-    await checkouts.hold_lapsed(sweep, uow, lapsing.id)
+    await checkouts.start_checkout(
+        context(uow, now=later), uow, start(key="key-2", slot_id="slot-2")
+    )
+    await checkouts.expire_lapsed_checkouts(context(uow, now=NOW + HOLD))
     assert (await uow.checkouts.get(lapsing.id)).status is CheckoutStatus.EXPIRED
     assert (await uow.slots.get("slot-1")).hold is None
     assert (await uow.slots.get("slot-2")).hold is not None
@@ -212,8 +211,9 @@ async def test_an_expired_payment_puts_the_slot_back_on_sale():
 async def test_a_patients_early_cancellation_frees_the_slot_and_asks_for_a_full_refund():
     reservation, slot = a_reservation()
     uow = booking_unit(a_doctor(), slot, reservation)
-    command = CancelReservation(reservation.id, CancelledBy.PATIENT, "feeling better")
-    await reservations.cancel(context(uow), uow, command, Viewer(patient_id="patient-1"))
+    mine = Viewer(patient_id="patient-1")
+    command = CancelReservation(reservation.id, CancelledBy.PATIENT, "feeling better", mine)
+    await reservations.cancel_reservation(context(uow), uow, command)
     (refund,) = uow.of(RefundRequested)
     assert (refund.amount, refund.reason) == (FEE, "reservation_cancelled")
     assert len(uow.of(ReservationCancelled)) == 1
@@ -226,7 +226,7 @@ async def test_a_reschedule_cancels_the_old_reservation_only_once_the_new_one_is
     command = RescheduleReservation(
         "patient-1", "move-1", reservation.id, "slot-2", PaymentMethod.GATEWAY
     )
-    checkout = await reservations.reschedule(context(uow), uow, command)
+    checkout = await reservations.reschedule_reservation(context(uow), uow, command)
     assert (await uow.reservations.get(reservation.id)).cancellation is None
     await checkouts.payment_confirmed(context(uow), uow, confirmed(checkout))
     moved = await uow.reservations.get(reservation.id)

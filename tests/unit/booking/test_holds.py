@@ -5,7 +5,7 @@ from datetime import timedelta
 import pytest
 
 from purchasing.checkout import CheckoutStatus, PaymentMethod
-from services.booking.domain.checkout import DEFAULT_HOLD_TTL, start_checkout
+from services.booking.domain.checkout import DEFAULT_HOLD_TTL, hold_slot
 from services.booking.domain.errors import SlotAlreadyBooked, SlotAlreadyHeld, SlotNotBookable
 from services.booking.domain.money import Money
 from services.booking.domain.slot import SlotStatus
@@ -26,7 +26,7 @@ def test_a_free_slot_is_held_for_ten_minutes_by_default():
 def test_the_hold_length_is_configurable():
     slot = a_slot()
 
-    checkout = start_checkout(
+    checkout = hold_slot(
         checkout_id="checkout-1",
         slot=slot,
         doctor=a_doctor(),

@@ -39,7 +39,7 @@ from services.booking.adapters.messages import (
     windows_from,
 )
 from services.booking.domain.cancellation import CancelledBy
-from services.booking.domain.checkout import RefundReason, start_checkout
+from services.booking.domain.checkout import RefundReason, hold_slot
 from services.booking.domain.errors import SlotAlreadyHeld
 from services.booking.domain.events import ReservationCancelled, ReservationConfirmed
 from services.booking.domain.money import Money
@@ -290,7 +290,7 @@ def test_a_refunded_checkout_says_why() -> None:
 
 def test_a_rescheduling_checkout_names_the_reservation_it_replaces() -> None:
     old, _ = a_reservation()
-    checkout = start_checkout(
+    checkout = hold_slot(
         checkout_id="checkout-new",
         slot=a_slot("slot-new"),
         doctor=a_doctor(),

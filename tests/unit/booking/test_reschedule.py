@@ -7,7 +7,7 @@ import pytest
 from purchasing.checkout import CheckoutStatus, PaymentMethod
 from purchasing.events import RefundRequested
 from services.booking.domain.cancellation import CancelledBy, NoticePolicy
-from services.booking.domain.checkout import start_checkout
+from services.booking.domain.checkout import hold_slot
 from services.booking.domain.errors import (
     AppointmentAlreadyStarted,
     ReservationAlreadyCancelled,
@@ -32,7 +32,7 @@ HOUR = timedelta(hours=1)
 
 
 def reschedule(old: Reservation, new_slot: Slot, *, now=NOW, patient_id="patient-1"):
-    checkout = start_checkout(
+    checkout = hold_slot(
         checkout_id="checkout-new",
         slot=new_slot,
         doctor=a_doctor(),
