@@ -21,6 +21,7 @@ from runtime.events import BOOKING, CONSULTATION, PAYMENT
 from runtime.service import ServiceProcess, listen_dsn
 from services.notification.adapters.feed import FeedListener
 from services.notification.adapters.senders import LogSender, SmtpSender, WebhookSender
+from services.notification.adapters.unit_of_work import NotificationUnitOfWork
 from services.notification.domain.contact import Channel, Locale
 from services.notification.domain.delivery import RetryRules
 from services.notification.entrypoints.events import event_handlers
@@ -126,5 +127,6 @@ def main(argv: Sequence[str] | None = None) -> None:
         "notification",
         migrations=Path(__file__).parent / "migrations",
         build=build,
+        unit=NotificationUnitOfWork,
         argv=argv,
     )

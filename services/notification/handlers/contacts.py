@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from runtime.db import UnitOfWork
 from services.notification.domain.contact import Contact, ContactChannel, Locale
 from services.notification.domain.errors import ContactNotFound
 from services.notification.handlers.context import Context
-from services.notification.handlers.stores import Stores
+from services.notification.handlers.unit_of_work import NotificationUnit
 
 
 @dataclass(frozen=True)
@@ -18,7 +17,7 @@ class RegisterContact:
     channels: tuple[ContactChannel, ...]
 
 
-async def register_contact(ctx: Context, uow: UnitOfWork, cmd: RegisterContact) -> Contact:
+async def register_contact(ctx: Context, uow: NotificationUnit, cmd: RegisterContact) -> Contact:
     """Creates or replaces the user's contact; notifications created from now on use it."""
     contact = Contact.register(
         user_id=cmd.user_id,
@@ -28,14 +27,14 @@ async def register_contact(ctx: Context, uow: UnitOfWork, cmd: RegisterContact) 
         allow_http_webhooks=ctx.settings.allow_http_webhooks,
     )
     async with uow:
-        await Stores(uow.session).contacts.save(contact)
+        await uow.contacts.save(contact)
         await uow.commit()
     return contact
 
 
-async def get_contact(ctx: Context, uow: UnitOfWork, user_id: str) -> Contact:
+async def get_contact(ctx: Context, uow: NotificationUnit, user_id: str) -> Contact:
     async with uow:
-        contact = await Stores(uow.session).contacts.get(user_id)
+        contact = await uow.contacts.get(user_id)
     if contact is None:
         raise ContactNotFound(user_id)
     return contact

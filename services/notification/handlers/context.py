@@ -6,11 +6,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
-from runtime.db import UnitOfWork
 from runtime.instants import Clock, utc_now
 from services.notification.domain.contact import Channel, Locale
 from services.notification.domain.delivery import RetryRules
 from services.notification.handlers.ports import FeedWatch, Sender
+from services.notification.handlers.unit_of_work import NotificationUnit
 
 
 @dataclass(frozen=True)
@@ -32,7 +32,7 @@ class NotificationSettings:
 
 @dataclass(frozen=True)
 class Context:
-    unit_of_work: Callable[[], UnitOfWork]
+    unit_of_work: Callable[[], NotificationUnit]
     senders: Mapping[Channel, Sender]
     feed: FeedWatch
     settings: NotificationSettings = field(default_factory=NotificationSettings)

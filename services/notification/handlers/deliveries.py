@@ -17,7 +17,6 @@ from runtime.retry import retrying
 from services.notification.domain.delivery import Delivery, DeliveryFailed
 from services.notification.domain.notification import Notification
 from services.notification.handlers.context import Context
-from services.notification.handlers.stores import Stores
 
 log = logging.getLogger(__name__)
 
@@ -46,15 +45,14 @@ async def deliver_due(ctx: Context) -> int:
 async def _claim(ctx: Context) -> list[tuple[Delivery, Notification]]:
     uow = ctx.unit_of_work()
     async with uow:
-        stores = Stores(uow.session)
         now = ctx.clock()
-        due = await stores.deliveries.due(now, ctx.settings.batch)
+        due = await uow.deliveries.due(now, ctx.settings.batch)
         if not due:
             return []
         for delivery in due:
             delivery.claim(now, ctx.settings.retry)
-            await stores.deliveries.save(delivery)
-        found = await stores.notifications.get_many(list({d.notification_id for d in due}))
+            await uow.deliveries.save(delivery)
+        found = await uow.notifications.get_many(list({d.notification_id for d in due}))
         await uow.commit()
     by_id = {notification.id: notification for notification in found}
     return [(delivery, by_id[delivery.notification_id]) for delivery in due]
@@ -81,8 +79,7 @@ async def _send(
 async def _record(ctx: Context, claimed: Delivery, failure: DeliveryFailed | None) -> None:
     uow = ctx.unit_of_work()
     async with uow:
-        stores = Stores(uow.session)
-        delivery = await stores.deliveries.get(claimed.id, for_update=True)
+        delivery = await uow.deliveries.get(claimed.id, for_update=True)
         # Another claim took it after this one's lease ran out: that one records.
         if delivery is None or not delivery.is_open or delivery.attempts != claimed.attempts:
             return
@@ -101,6 +98,6 @@ async def _record(ctx: Context, claimed: Delivery, failure: DeliveryFailed | Non
                 failure.reason,
                 outcome,
             )
-        await stores.deliveries.save(delivery)
+        await uow.deliveries.save(delivery)
         await uow.commit()
     DELIVERIES.labels(delivery.channel.value, outcome).inc()

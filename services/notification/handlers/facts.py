@@ -4,7 +4,6 @@ the delivery job's work, never the consumer's, so a slow channel never holds up 
 
 from __future__ import annotations
 
-from runtime.db import UnitOfWork
 from services.notification.domain.facts import Fact
 from services.notification.domain.notification import (
     DoctorListing,
@@ -13,22 +12,21 @@ from services.notification.domain.notification import (
     notification_id,
 )
 from services.notification.handlers.context import Context
-from services.notification.handlers.stores import Stores
+from services.notification.handlers.unit_of_work import NotificationUnit
 
 
-async def notify(ctx: Context, uow: UnitOfWork, fact: Fact) -> list[Notification]:
+async def notify(ctx: Context, uow: NotificationUnit, fact: Fact) -> list[Notification]:
     """The notifications `fact` created; none for recipients who already have theirs."""
     async with uow:
-        stores = Stores(uow.session)
-        doctor = await stores.doctors.get(fact.doctor_id) if fact.doctor_id else None
+        doctor = await uow.doctors.get(fact.doctor_id) if fact.doctor_id else None
         created = []
         for recipient in fact.recipients:
             # The feed's lock first: a second copy of this fact, handled at the same time
             # elsewhere, waits here and then finds the notification below.
-            last = await stores.feeds.lock(recipient.user_id)
-            if await stores.notifications.exists(notification_id(fact.key, recipient)):
+            last = await uow.feeds.lock(recipient.user_id)
+            if await uow.notifications.exists(notification_id(fact.key, recipient)):
                 continue
-            contact = await stores.contacts.get(recipient.user_id)
+            contact = await uow.contacts.get(recipient.user_id)
             notification = compose(
                 fact,
                 recipient,
@@ -39,14 +37,14 @@ async def notify(ctx: Context, uow: UnitOfWork, fact: Fact) -> list[Notification
                 default_zone=ctx.settings.default_zone,
                 now=ctx.clock(),
             )
-            await stores.notifications.add(notification)
-            await stores.feeds.advance(recipient.user_id, notification.sequence)
+            await uow.notifications.add(notification)
+            await uow.feeds.advance(recipient.user_id, notification.sequence)
             created.append(notification)
         await uow.commit()
         return created
 
 
-async def doctor_updated(ctx: Context, uow: UnitOfWork, listing: DoctorListing) -> None:
+async def doctor_updated(ctx: Context, uow: NotificationUnit, listing: DoctorListing) -> None:
     async with uow:
-        await Stores(uow.session).doctors.save_if_newer(listing)
+        await uow.doctors.save_if_newer(listing)
         await uow.commit()

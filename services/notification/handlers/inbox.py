@@ -6,11 +6,10 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
-from runtime.db import UnitOfWork
 from services.notification.domain.errors import NotificationNotFound
 from services.notification.domain.notification import Notification
 from services.notification.handlers.context import Context
-from services.notification.handlers.stores import Stores
+from services.notification.handlers.unit_of_work import NotificationUnit
 
 
 @dataclass(frozen=True)
@@ -23,7 +22,7 @@ class MarkRead:
 
 async def page(
     ctx: Context,
-    uow: UnitOfWork,
+    uow: NotificationUnit,
     user_id: str,
     *,
     unread_only: bool,
@@ -31,21 +30,20 @@ async def page(
     limit: int,
 ) -> list[Notification]:
     async with uow:
-        return await Stores(uow.session).notifications.page(
+        return await uow.notifications.page(
             user_id, unread_only=unread_only, before=before, limit=limit
         )
 
 
-async def mark_read(ctx: Context, uow: UnitOfWork, cmd: MarkRead) -> int:
+async def mark_read(ctx: Context, uow: NotificationUnit, cmd: MarkRead) -> int:
     """How many of the chosen notifications were unread. Naming one that is not the
     user's marks nothing."""
     async with uow:
-        stores = Stores(uow.session)
-        owned = await stores.notifications.owned(cmd.user_id, cmd.notification_ids)
+        owned = await uow.notifications.owned(cmd.user_id, cmd.notification_ids)
         for notification_id in cmd.notification_ids:
             if notification_id not in owned:
                 raise NotificationNotFound(notification_id)
-        marked = await stores.notifications.mark_read(
+        marked = await uow.notifications.mark_read(
             cmd.user_id, cmd.notification_ids, cmd.up_to_sequence, ctx.clock()
         )
         await uow.commit()
@@ -60,9 +58,7 @@ async def follow(ctx: Context, user_id: str, after_sequence: int) -> AsyncIterat
         while True:
             uow = ctx.unit_of_work()
             async with uow:
-                found = await Stores(uow.session).notifications.after(
-                    user_id, cursor, ctx.settings.stream_batch
-                )
+                found = await uow.notifications.after(user_id, cursor, ctx.settings.stream_batch)
             for notification in found:
                 yield notification
                 cursor = notification.sequence

@@ -1,9 +1,11 @@
-"""The repositories of one unit of work."""
+"""Notification's unit of work: one transaction, with notification's repositories on it.
+Notification states no facts of its own, so it names no event_message."""
 
 from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from runtime.db import UnitOfWork
 from services.notification.adapters.repository import (
     Contacts,
     Deliveries,
@@ -13,8 +15,8 @@ from services.notification.adapters.repository import (
 )
 
 
-class Stores:
-    def __init__(self, session: AsyncSession) -> None:
+class NotificationUnitOfWork(UnitOfWork):
+    def repositories(self, session: AsyncSession) -> None:
         self.contacts = Contacts(session)
         self.doctors = Doctors(session)
         self.feeds = Feeds(session)

@@ -1,0 +1,160 @@
+"""Notification's repositories in memory, and fakes of what it reaches outside: the
+channels it sends through and the live feed's wake-up."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import defaultdict
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection
+from dataclasses import replace
+from datetime import datetime
+
+from services.notification.domain.contact import Contact
+from services.notification.domain.delivery import Delivery
+from services.notification.domain.notification import DoctorListing, Notification
+from tests.unit.fakes import FakeUnitOfWork, InMemoryRows
+
+
+class InMemoryContacts(InMemoryRows[Contact]):
+    key = "user_id"
+
+
+class InMemoryDoctors(InMemoryRows[DoctorListing]):
+    key = "doctor_id"
+
+    async def save_if_newer(self, listing: DoctorListing) -> None:
+        kept = await self.get(listing.doctor_id)
+        if kept is None or kept.updated_at < listing.updated_at:
+            await self.save(listing)
+
+
+class InMemoryFeeds(InMemoryRows[int]):
+    """Each user's last sequence, by user id."""
+
+    async def lock(self, user_id: str) -> int:
+        return self._rows.setdefault(user_id, 0)
+
+    async def advance(self, user_id: str, sequence: int) -> None:
+        self._rows[user_id] = sequence
+
+
+class InMemoryDeliveries(InMemoryRows[Delivery]):
+    async def due(self, now: datetime, limit: int) -> list[Delivery]:
+        due = [delivery for delivery in self.all() if delivery.is_due(now)]
+        return sorted(due, key=lambda delivery: delivery.next_attempt_at)[:limit]
+
+
+class InMemoryNotifications(InMemoryRows[Notification]):
+    """Notifications without their deliveries, which `deliveries` keeps, as the tables do:
+    a notification read back carries its deliveries as they stand now."""
+
+    def __init__(self, deliveries: InMemoryDeliveries) -> None:
+        super().__init__()
+        self._deliveries = deliveries
+
+    async def exists(self, notification_id: str) -> bool:
+        return notification_id in self._rows
+
+    async def add(self, notification: Notification) -> None:
+        await self.save(replace(notification, deliveries=[]))
+        for delivery in notification.deliveries:
+            await self._deliveries.save(delivery)
+
+    async def get_many(self, ids: Collection[str]) -> list[Notification]:
+        return self._with_deliveries([n for n in self.all() if n.id in ids])
+
+    async def after(self, user_id: str, sequence: int, limit: int) -> list[Notification]:
+        return [n for n in self.inbox(user_id) if n.sequence > sequence][:limit]
+
+    async def owned(self, user_id: str, ids: Collection[str]) -> set[str]:
+        return {n.id for n in self.inbox(user_id) if n.id in ids}
+
+    async def mark_read(
+        self, user_id: str, ids: Collection[str], up_to_sequence: int, now: datetime
+    ) -> int:
+        marked = 0
+        for notification in self.inbox(user_id):
+            chosen = notification.id in ids or notification.sequence <= up_to_sequence
+            if chosen and notification.read_at is None:
+                await self.save(replace(notification, read_at=now, deliveries=[]))
+                marked += 1
+        return marked
+
+    def inbox(self, user_id: str) -> list[Notification]:
+        """The user's notifications, oldest first, with their deliveries."""
+        mine = [n for n in self.all() if n.user_id == user_id]
+        return self._with_deliveries(sorted(mine, key=lambda n: n.sequence))
+
+    def _with_deliveries(self, found: list[Notification]) -> list[Notification]:
+        kept = sorted(self._deliveries.all(), key=lambda d: (d.created_at, d.channel.value))
+        for notification in found:
+            notification.deliveries = [d for d in kept if d.notification_id == notification.id]
+        return found
+
+
+def fake_unit(
+    *,
+    contacts: Collection[Contact] | InMemoryContacts = (),
+    doctors: Collection[DoctorListing] = (),
+    deliveries: InMemoryDeliveries | None = None,
+) -> FakeUnitOfWork:
+    """Notification's unit in memory; `contacts` and `deliveries` may be a test's own
+    repositories (one whose store fails, say)."""
+    if not isinstance(contacts, InMemoryContacts):
+        contacts = InMemoryContacts(*contacts)
+    deliveries = deliveries or InMemoryDeliveries()
+    return FakeUnitOfWork(
+        contacts=contacts,
+        doctors=InMemoryDoctors(*doctors),
+        feeds=InMemoryFeeds(),
+        notifications=InMemoryNotifications(deliveries),
+        deliveries=deliveries,
+    )
+
+
+class RecordingSender:
+    """A channel that keeps every try it is given; each try raises the next of `failures`
+    until they run out, then the channel accepts."""
+
+    def __init__(self, *failures: Exception) -> None:
+        self.tries: list[tuple[Delivery, Notification]] = []
+        self._failures = list(failures)
+
+    async def send(self, delivery: Delivery, notification: Notification) -> None:
+        self.tries.append((delivery, notification))
+        if self._failures:
+            raise self._failures.pop(0)
+
+
+class SilentSender:
+    """A channel that takes the message and never answers."""
+
+    async def send(self, delivery: Delivery, notification: Notification) -> None:
+        await asyncio.Event().wait()
+
+
+class FakeFeed:
+    """The live feed's wake-up: `grew(user_id)` wakes that user's watchers, as the NOTIFY
+    of a committed notification does; a wake-up before anyone waits is kept for them."""
+
+    def __init__(self) -> None:
+        self._grown: dict[str, asyncio.Event] = defaultdict(asyncio.Event)
+        self.watching: list[str] = []
+
+    @contextlib.asynccontextmanager
+    async def watch(self, user_id: str) -> AsyncIterator[Callable[[], Awaitable[None]]]:
+        grown = self._grown[user_id]
+
+        async def changed() -> None:
+            await grown.wait()
+            grown.clear()
+
+        self.watching.append(user_id)
+        try:
+            yield changed
+        finally:
+            self.watching.remove(user_id)
+
+    def grew(self, user_id: str) -> None:
+        self._grown[user_id].set()
