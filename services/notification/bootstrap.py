@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import timedelta
+from functools import partial
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -26,7 +27,7 @@ from services.notification.domain.contact import Channel, Locale
 from services.notification.domain.delivery import RetryRules
 from services.notification.entrypoints.events import event_handlers
 from services.notification.entrypoints.servicer import ACCESS, NotificationServicer
-from services.notification.handlers import deliveries
+from services.notification.handlers import JOBS
 from services.notification.handlers.context import Context, NotificationSettings
 from services.notification.handlers.ports import Sender
 
@@ -115,11 +116,9 @@ def build(process: ServiceProcess, env: Env) -> None:
     )
     for stream in STREAMS:
         process.consume(stream, event_handlers(ctx, stream), f"notification-{stream.name.lower()}")
-    process.every(
-        env.float("NOBAT_NOTIFICATION_DELIVERY_INTERVAL_SECONDS", 1.0),
-        lambda: deliveries.deliver_due(ctx),
-        "deliver-notifications",
-    )
+    interval = env.float("NOBAT_NOTIFICATION_DELIVERY_INTERVAL_SECONDS", 1.0)
+    for name, job in JOBS.items():
+        process.every(interval, partial(job, ctx), name)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -11,7 +11,7 @@ import sys
 
 import pytest
 
-SERVICES = ("booking",)
+SERVICES = ("booking", "notification")
 STORAGE = ("sqlalchemy", "asyncpg", "alembic")
 
 PROBE = """

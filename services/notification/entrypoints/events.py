@@ -1,6 +1,6 @@
 """The events notification consumes, by stream, each read as a fact and handed to
-`notify`. An event that cannot be read as a fact (no recipient, no id) never will be:
-it is dead-lettered rather than retried."""
+`notify` as a Notify command. An event that cannot be read as a fact (no recipient, no id)
+never will be: it is dead-lettered rather than retried."""
 
 from __future__ import annotations
 
@@ -13,13 +13,15 @@ from nobat.consultation.v1 import events_pb2 as consultation
 from nobat.payment.v1 import events_pb2 as payment
 
 from runtime.consumer import EventHandler, PermanentFailure
-from runtime.db import UnitOfWork
 from runtime.errors import InvalidArgument
 from runtime.events import BOOKING, CONSULTATION, PAYMENT, Stream
+from runtime.handling import Handlers
+from runtime.unit import Unit
 from services.notification.adapters import facts
 from services.notification.domain.facts import Fact
-from services.notification.handlers import facts as handlers
+from services.notification.handlers import COMMANDS, EVENTS
 from services.notification.handlers.context import Context
+from services.notification.handlers.facts import DoctorUpdated, Notify
 
 T = TypeVar("T")
 
@@ -51,19 +53,21 @@ def _read(read: Callable[[Message], T], event: Message) -> T:
 
 
 def event_handlers(ctx: Context, stream: Stream) -> Mapping[type[Message], EventHandler]:
-    def notifying(read: Callable[[Message], Fact]) -> EventHandler:
-        async def handle(event: Message, uow: UnitOfWork) -> None:
-            await handlers.notify(ctx, uow, _read(read, event))
+    handle = Handlers(ctx, COMMANDS, EVENTS)
 
-        return handle
+    def notifying(read: Callable[[Message], Fact]) -> EventHandler:
+        async def notify(event: Message, uow: Unit) -> None:
+            await handle(Notify(_read(read, event)), uow)
+
+        return notify
 
     consumed: dict[type[Message], EventHandler] = {
         message_type: notifying(read) for message_type, read in NOTIFYING[stream].items()
     }
     if stream == BOOKING:
 
-        async def doctor_updated(event: booking.DoctorUpdated, uow: UnitOfWork) -> None:
-            await handlers.doctor_updated(ctx, uow, _read(facts.doctor_listing, event))
+        async def doctor_updated(event: booking.DoctorUpdated, uow: Unit) -> None:
+            await handle(DoctorUpdated(_read(facts.doctor_listing, event)), uow)
 
         consumed[booking.DoctorUpdated] = doctor_updated
     return consumed

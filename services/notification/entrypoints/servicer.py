@@ -13,6 +13,7 @@ from nobat.notification.v1 import notification_service_pb2 as pb
 from nobat.notification.v1 import notification_service_pb2_grpc
 
 from runtime import auth, errors
+from runtime.handling import Handlers
 from runtime.idempotency import answer_call
 from runtime.wire import PageRequest
 from services.notification.adapters.messages import (
@@ -23,7 +24,7 @@ from services.notification.adapters.messages import (
 )
 from services.notification.domain.contact import Channel
 from services.notification.domain.errors import ContactNotFound
-from services.notification.handlers import contacts, inbox
+from services.notification.handlers import COMMANDS, contacts, inbox, views
 from services.notification.handlers.context import Context
 
 PATIENT, DOCTOR, ADMIN = auth.PATIENT, auth.DOCTOR, auth.ADMIN
@@ -54,6 +55,7 @@ def _contact_owner(requested: str, *, reading: bool) -> str:
 class NotificationServicer(notification_service_pb2_grpc.NotificationServiceServicer):
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
+        self.handle = Handlers(ctx, COMMANDS)
 
     async def RegisterContact(
         self, request: pb.RegisterContactRequest, context
@@ -67,7 +69,7 @@ class NotificationServicer(notification_service_pb2_grpc.NotificationServiceServ
         )
 
         async def answer(uow) -> pb.RegisterContactResponse:
-            contact = await contacts.register_contact(self.ctx, uow, command)
+            contact = await self.handle(command, uow)
             return pb.RegisterContactResponse(contact=contact_message(contact))
 
         return await answer_call(
@@ -79,8 +81,8 @@ class NotificationServicer(notification_service_pb2_grpc.NotificationServiceServ
         )
 
     async def GetContact(self, request: pb.GetContactRequest, context) -> pb.GetContactResponse:
-        contact = await contacts.get_contact(
-            self.ctx, self.ctx.unit_of_work(), _contact_owner(request.user_id, reading=True)
+        contact = await views.contact(
+            self.ctx.unit_of_work(), _contact_owner(request.user_id, reading=True)
         )
         return pb.GetContactResponse(contact=contact_message(contact))
 
@@ -88,8 +90,7 @@ class NotificationServicer(notification_service_pb2_grpc.NotificationServiceServ
         self, request: pb.ListNotificationsRequest, context
     ) -> pb.ListNotificationsResponse:
         asked = PageRequest.of(request, int)
-        found = await inbox.page(
-            self.ctx,
+        found = await views.inbox(
             self.ctx.unit_of_work(),
             auth.current_caller().subject,
             unread_only=request.unread_only,
@@ -116,7 +117,7 @@ class NotificationServicer(notification_service_pb2_grpc.NotificationServiceServ
         command = inbox.MarkRead(auth.current_caller().subject, ids, request.up_to_sequence)
 
         async def answer(uow) -> pb.MarkReadResponse:
-            return pb.MarkReadResponse(marked_count=await inbox.mark_read(self.ctx, uow, command))
+            return pb.MarkReadResponse(marked_count=await self.handle(command, uow))
 
         return await answer_call(
             self.ctx.unit_of_work(), "MarkRead", request, pb.MarkReadResponse, answer
@@ -127,7 +128,7 @@ class NotificationServicer(notification_service_pb2_grpc.NotificationServiceServ
     ) -> AsyncIterator[pb.StreamNotificationsResponse]:
         if request.after_sequence < 0:
             raise errors.InvalidArgument("after_sequence", "must not be negative")
-        async for notification in inbox.follow(
+        async for notification in views.follow(
             self.ctx, auth.current_caller().subject, request.after_sequence
         ):
             yield pb.StreamNotificationsResponse(notification=notification_message(notification))

@@ -1,11 +1,10 @@
-"""Contacts: registering how a user is reached and in which language, and reading it."""
+"""Contacts: registering how a user is reached and in which language."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from services.notification.domain.contact import Contact, ContactChannel, Locale
-from services.notification.domain.errors import ContactNotFound
 from services.notification.handlers.context import Context
 from services.notification.handlers.unit_of_work import NotificationUnit
 
@@ -29,12 +28,4 @@ async def register_contact(ctx: Context, uow: NotificationUnit, cmd: RegisterCon
     async with uow:
         await uow.contacts.save(contact)
         await uow.commit()
-    return contact
-
-
-async def get_contact(ctx: Context, uow: NotificationUnit, user_id: str) -> Contact:
-    async with uow:
-        contact = await uow.contacts.get(user_id)
-    if contact is None:
-        raise ContactNotFound(user_id)
     return contact

@@ -4,6 +4,8 @@ the delivery job's work, never the consumer's, so a slow channel never holds up 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from services.notification.domain.facts import Fact
 from services.notification.domain.notification import (
     DoctorListing,
@@ -15,8 +17,23 @@ from services.notification.handlers.context import Context
 from services.notification.handlers.unit_of_work import NotificationUnit
 
 
-async def notify(ctx: Context, uow: NotificationUnit, fact: Fact) -> list[Notification]:
-    """The notifications `fact` created; none for recipients who already have theirs."""
+@dataclass(frozen=True)
+class Notify:
+    """Tell a fact's recipients about it (the consumer's reading of another context's event)."""
+
+    fact: Fact
+
+
+@dataclass(frozen=True)
+class DoctorUpdated:
+    """Booking's directory entry of a doctor, as notifications name and time them."""
+
+    listing: DoctorListing
+
+
+async def notify(ctx: Context, uow: NotificationUnit, cmd: Notify) -> list[Notification]:
+    """The notifications the fact created; none for recipients who already have theirs."""
+    fact = cmd.fact
     async with uow:
         doctor = await uow.doctors.get(fact.doctor_id) if fact.doctor_id else None
         created = []
@@ -44,7 +61,7 @@ async def notify(ctx: Context, uow: NotificationUnit, fact: Fact) -> list[Notifi
         return created
 
 
-async def doctor_updated(ctx: Context, uow: NotificationUnit, listing: DoctorListing) -> None:
+async def doctor_updated(ctx: Context, uow: NotificationUnit, news: DoctorUpdated) -> None:
     async with uow:
-        await uow.doctors.save_if_newer(listing)
+        await uow.doctors.save_if_newer(news.listing)
         await uow.commit()

@@ -24,9 +24,9 @@ from services.notification.domain.errors import ContactNotFound, NotificationNot
 from services.notification.domain.facts import Fact
 from services.notification.domain.localized import RLE
 from services.notification.domain.notification import DoctorListing, Notification
-from services.notification.handlers import contacts, deliveries, inbox
+from services.notification.handlers import contacts, deliveries, inbox, views
 from services.notification.handlers.context import Context, NotificationSettings
-from services.notification.handlers.facts import doctor_updated, notify
+from services.notification.handlers.facts import DoctorUpdated, Notify, doctor_updated, notify
 from services.notification.handlers.ports import Sender
 from tests.unit.fakes import FakeUnitOfWork
 from tests.unit.notification import events
@@ -92,7 +92,7 @@ async def told(ctx: Context, *news: Fact) -> list[Notification]:
     """The notifications the facts created, each fact handled as the consumer does."""
     created = []
     for fact in news:
-        created += await notify(ctx, ctx.unit_of_work(), fact)
+        created += await notify(ctx, ctx.unit_of_work(), Notify(fact))
     return created
 
 
@@ -103,7 +103,7 @@ async def test_a_registered_contact_is_what_the_user_reads_back():
         "patient-1", Locale.FA, (ContactChannel(SMS, "+989121234567"),)
     )
     registered = await contacts.register_contact(ctx, uow, command)
-    assert await contacts.get_contact(ctx, uow, "patient-1") == registered
+    assert await views.contact(uow, "patient-1") == registered
     assert registered.updated_at == NOW and registered.locale is Locale.FA
 
 
@@ -131,7 +131,7 @@ async def test_a_contact_with_an_unusable_address_is_refused_and_nothing_is_kept
 async def test_a_user_who_registered_no_contact_is_not_found():
     uow = fake_unit()
     with pytest.raises(ContactNotFound):
-        await contacts.get_contact(context(uow), uow, "patient-1")
+        await views.contact(uow, "patient-1")
 
 
 async def test_a_fact_reaches_each_recipient_in_their_language_on_every_enabled_channel():
@@ -174,7 +174,7 @@ async def test_each_users_inbox_is_numbered_without_gaps():
 async def test_a_known_doctor_is_named_and_times_are_told_in_their_zone():
     uow = fake_unit(contacts=[a_contact()])
     ctx = context(uow)
-    await doctor_updated(ctx, uow, ROSTAMI)
+    await doctor_updated(ctx, uow, DoctorUpdated(ROSTAMI))
     await told(ctx, reservation())
     [notification] = uow.notifications.inbox("patient-1")
     assert "with Dr. Rostami on Sunday 3 May 2026, 09:30" in notification.body
@@ -191,10 +191,10 @@ async def test_an_older_directory_entry_never_replaces_a_newer_one():
     uow = fake_unit(doctors=[ROSTAMI])
     ctx = context(uow)
     stale = replace(ROSTAMI, display_name="Dr. R.", updated_at=ROSTAMI.updated_at - timedelta(1))
-    await doctor_updated(ctx, uow, stale)
+    await doctor_updated(ctx, uow, DoctorUpdated(stale))
     assert uow.doctors.all() == [ROSTAMI]
     renamed = replace(ROSTAMI, display_name="Dr. Sara Rostami", updated_at=NOW)
-    await doctor_updated(ctx, uow, renamed)
+    await doctor_updated(ctx, uow, DoctorUpdated(renamed))
     assert uow.doctors.all() == [renamed]
 
 
@@ -256,7 +256,7 @@ async def test_a_live_feed_replays_what_came_after_the_cursor_then_follows_new_o
     feed = FakeFeed()
     ctx = context(uow, feed=feed)
     await told(ctx, payment_failed(), payment_failed())
-    stream = inbox.follow(ctx, "patient-1", 1)
+    stream = views.follow(ctx, "patient-1", 1)
     assert (await anext(stream)).sequence == 2
     following = asyncio.ensure_future(anext(stream))
     for _ in range(3):
@@ -273,7 +273,7 @@ async def test_a_live_feed_reads_a_long_backlog_in_batches_without_waiting():
     uow = fake_unit()
     ctx = context(uow, stream_batch=2)
     await told(ctx, payment_failed(), payment_failed(), payment_failed())
-    stream = inbox.follow(ctx, "patient-1", 0)
+    stream = views.follow(ctx, "patient-1", 0)
     read = [await asyncio.wait_for(anext(stream), 1) for _ in range(3)]
     await stream.aclose()
     assert [n.sequence for n in read] == [1, 2, 3]
