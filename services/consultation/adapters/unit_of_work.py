@@ -26,7 +26,7 @@ class ConsultationUnitOfWork(UnitOfWork):
         self.prices = PlatformPrices(session)
         self.intakes = Intakes(session)
         self.checkouts = Checkouts(session)
-        self.sessions = ClinicalSessions(session)
+        self.clinical_sessions = ClinicalSessions(session)
         self.consultations = Consultations(session)
         self.messages = ChatMessages(session)
         self.audit = AuditEntries(session)

@@ -47,6 +47,11 @@ class PriceList:
     def __post_init__(self) -> None:
         object.__setattr__(self, "prices", MappingProxyType(dict(self.prices)))
 
+    def __deepcopy__(self, memo: dict) -> PriceList:
+        # Nothing in it can change, so a copy may be itself (a read-only mapping cannot be
+        # deep-copied, and a doctor copied with their prices would fail).
+        return self
+
     def get(self, consultation_type: ConsultationType) -> Money | None:
         return self.prices.get(consultation_type)
 

@@ -7,13 +7,13 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from clients.payment import PaymentClient
-from runtime.db import UnitOfWork
 from runtime.instants import Clock, utc_now
 from services.consultation.domain.checkout import DEFAULT_CHECKOUT_TTL
 from services.consultation.domain.consultation import DEFAULT_ACCEPT_WITHIN
 from services.consultation.domain.intake import DEFAULT_INTAKE_TTL
 from services.consultation.domain.session import DEFAULT_SESSION_TTL
 from services.consultation.domain.triage import TriagePort
+from services.consultation.handlers.unit_of_work import ConsultationUnit
 
 
 @dataclass(frozen=True)
@@ -34,7 +34,7 @@ class ConsultationSettings:
 
 @dataclass(frozen=True)
 class Context:
-    unit_of_work: Callable[[], UnitOfWork]
+    unit_of_work: Callable[[], ConsultationUnit]
     payments: PaymentClient
     triage: TriagePort
     settings: ConsultationSettings = field(default_factory=ConsultationSettings)

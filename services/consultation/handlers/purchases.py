@@ -23,7 +23,6 @@ from purchasing.handlers import (
     retry_key,
 )
 from purchasing.news import PaymentConfirmed, PaymentExpired, PaymentFailed
-from runtime.db import UnitOfWork
 from services.consultation.domain.audit import SubjectKind
 from services.consultation.domain.caller import Caller
 from services.consultation.domain.checkout import Checkout, start_checkout
@@ -32,7 +31,7 @@ from services.consultation.domain.intake import Intake, start_intake
 from services.consultation.domain.offers import ConsultationType
 from services.consultation.domain.triage import ReportedSymptom, Sex
 from services.consultation.handlers.context import Context
-from services.consultation.handlers.stores import Stores, derived_id, publish
+from services.consultation.handlers.unit_of_work import ConsultationUnit, audited, derived_id
 
 
 @dataclass(frozen=True)
@@ -56,9 +55,8 @@ class StartCheckout:
     return_url: str = ""
 
 
-async def start_the_intake(ctx: Context, uow: UnitOfWork, cmd: StartIntake) -> Intake:
+async def start_the_intake(ctx: Context, uow: ConsultationUnit, cmd: StartIntake) -> Intake:
     async with uow:
-        stores = Stores(uow.session)
         now = ctx.clock()
         intake = start_intake(
             intake_id=derived_id("intake", cmd.patient.id, cmd.key),
@@ -68,32 +66,31 @@ async def start_the_intake(ctx: Context, uow: UnitOfWork, cmd: StartIntake) -> I
             age_years=cmd.age_years,
             sex=cmd.sex,
             triage=ctx.triage,
-            prices=await stores.prices.get_all(),
+            prices=await uow.prices.get_all(),
             now=now,
             ttl=ctx.settings.intake_ttl,
         )
-        await stores.intakes.save(intake)
-        await stores.audited(cmd.patient, "StartIntake", SubjectKind.INTAKE, intake.id, now)
+        await uow.intakes.save(intake)
+        await audited(uow, cmd.patient, "StartIntake", SubjectKind.INTAKE, intake.id, now=now)
         await uow.commit()
         return intake
 
 
 async def get_checkout(
-    ctx: Context, uow: UnitOfWork, checkout_id: str, viewer: str | None
+    ctx: Context, uow: ConsultationUnit, checkout_id: str, viewer: str | None
 ) -> Checkout:
     async with uow:
-        return await load_checkout(Stores(uow.session).checkouts, checkout_id, viewer)
+        return await load_checkout(uow.checkouts, checkout_id, viewer)
 
 
-async def start(ctx: Context, uow: UnitOfWork, cmd: StartCheckout) -> Checkout:
+async def start(ctx: Context, uow: ConsultationUnit, cmd: StartCheckout) -> Checkout:
     async with uow:
-        stores = Stores(uow.session)
-        intake = await stores.intakes.get(cmd.intake_id)
+        intake = await uow.intakes.get(cmd.intake_id)
         if intake is None:
             raise IntakeNotFound(cmd.intake_id)
         doctor = None
         if cmd.doctor_id:
-            doctor = await stores.doctors.get(cmd.doctor_id)
+            doctor = await uow.doctors.get(cmd.doctor_id)
             if doctor is None:
                 raise DoctorNotFound(cmd.doctor_id)
         now = ctx.clock()
@@ -116,7 +113,7 @@ async def start(ctx: Context, uow: UnitOfWork, cmd: StartCheckout) -> Checkout:
             )
         )
         _opened(checkout, opened, now)
-        await stores.checkouts.save(checkout)
+        await uow.checkouts.save(checkout)
         await uow.commit()
         return checkout
 
@@ -131,14 +128,13 @@ def _opened(checkout: Checkout, opened: OpenedAttempt, now: datetime) -> None:
 
 async def retry(
     ctx: Context,
-    uow: UnitOfWork,
+    uow: ConsultationUnit,
     checkout_id: str,
     method: PaymentMethod | None,
     viewer: str | None,
 ) -> Checkout:
     async with uow:
-        stores = Stores(uow.session)
-        checkout = await load_checkout(stores.checkouts, checkout_id, viewer, lock=True)
+        checkout = await load_checkout(uow.checkouts, checkout_id, viewer, lock=True)
         now = ctx.clock()
         checkout.retry(now, method)
         assert checkout.payment_id is not None
@@ -149,35 +145,34 @@ async def retry(
             ctx.settings.default_return_url,
         )
         _opened(checkout, opened, now)
-        await stores.checkouts.save(checkout)
+        await uow.checkouts.save(checkout)
         await uow.commit()
         return checkout
 
 
 async def _locked(
-    ctx: Context, stores: Stores, checkout_id: str, happened_at: datetime
+    ctx: Context, uow: ConsultationUnit, checkout_id: str, happened_at: datetime
 ) -> Checkout | None:
     """The checkout, locked; None for one that was never stored."""
-    checkout = await stores.checkouts.get(checkout_id, for_update=True)
+    checkout = await uow.checkouts.get(checkout_id, for_update=True)
     if checkout is None:
         wait = ctx.settings.unknown_checkout_after
         ensure_was_stored(checkout_id, happened_at=happened_at, now=ctx.clock(), wait=wait)
     return checkout
 
 
-async def payment_confirmed(ctx: Context, uow: UnitOfWork, news: PaymentConfirmed) -> None:
+async def payment_confirmed(ctx: Context, uow: ConsultationUnit, news: PaymentConfirmed) -> None:
     """A paid checkout opens its clinical session, and nothing else; a checkout that can
     no longer be honoured (the chosen doctor left, a wrong amount) is refunded in full."""
     payment = news.payment
     async with uow:
-        stores = Stores(uow.session)
-        checkout = await _locked(ctx, stores, news.checkout_id, payment.confirmed_at)
+        checkout = await _locked(ctx, uow, news.checkout_id, payment.confirmed_at)
         if checkout is None:
             kind = Checkout.PURCHASE_KIND
             refund_unknown_checkout(uow, kind, news.checkout_id, payment.payment_id, ctx.clock())
             await uow.commit()
             return
-        doctor = await stores.doctors.get(checkout.doctor_id) if checkout.doctor_id else None
+        doctor = await uow.doctors.get(checkout.doctor_id) if checkout.doctor_id else None
         session = checkout.payment_confirmed(
             payment,
             doctor=doctor,
@@ -186,42 +181,40 @@ async def payment_confirmed(ctx: Context, uow: UnitOfWork, news: PaymentConfirme
             session_ttl=ctx.settings.session_ttl,
         )
         if session is not None:
-            await stores.sessions.save(session)
-        await stores.checkouts.save(checkout)
-        publish(uow, checkout, session, correlation_id=checkout.id)
+            await uow.clinical_sessions.save(session)
+        await uow.checkouts.save(checkout)
+        uow.publish(checkout, session, correlation_id=checkout.id)
         await uow.commit()
 
 
-async def payment_failed(ctx: Context, uow: UnitOfWork, news: PaymentFailed) -> None:
+async def payment_failed(ctx: Context, uow: ConsultationUnit, news: PaymentFailed) -> None:
     async with uow:
-        stores = Stores(uow.session)
-        checkout = await _locked(ctx, stores, news.checkout_id, news.failed_at)
+        checkout = await _locked(ctx, uow, news.checkout_id, news.failed_at)
         if checkout is None:
             return  # a checkout never stored has nothing to fail
         checkout.payment_failed(
             news.failure, now=ctx.clock(), payment_id=news.payment_id, attempt_id=news.attempt_id
         )
-        await stores.checkouts.save(checkout)
+        await uow.checkouts.save(checkout)
         await uow.commit()
 
 
-async def payment_expired(ctx: Context, uow: UnitOfWork, news: PaymentExpired) -> None:
+async def payment_expired(ctx: Context, uow: ConsultationUnit, news: PaymentExpired) -> None:
     """The payment ran out unpaid."""
     async with uow:
-        stores = Stores(uow.session)
-        checkout = await _locked(ctx, stores, news.checkout_id, news.expired_at)
+        checkout = await _locked(ctx, uow, news.checkout_id, news.expired_at)
         if checkout is None:
             return
         checkout.expire(ctx.clock())
-        await stores.checkouts.save(checkout)
+        await uow.checkouts.save(checkout)
         await uow.commit()
 
 
-async def checkout_lapsed(ctx: Context, uow: UnitOfWork, checkout_id: str) -> None:
+async def checkout_lapsed(ctx: Context, uow: ConsultationUnit, checkout_id: str) -> None:
     """The sweeper's: a checkout past its expiry ends, as if payment had said so."""
     await payment_expired(ctx, uow, PaymentExpired(checkout_id, ctx.clock()))
 
 
-async def open_past_expiry(ctx: Context, uow: UnitOfWork) -> Sequence[str]:
+async def open_past_expiry(ctx: Context, uow: ConsultationUnit) -> Sequence[str]:
     async with uow:
-        return await Stores(uow.session).checkouts.open_past_expiry(ctx.clock(), ctx.settings.batch)
+        return await uow.checkouts.open_past_expiry(ctx.clock(), ctx.settings.batch)

@@ -6,10 +6,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from runtime.db import UnitOfWork
 from runtime.wire import PageRequest
-from services.consultation.adapters.repository import AuditEntries
 from services.consultation.domain.audit import AuditEntry
+from services.consultation.handlers.unit_of_work import ConsultationUnit
 
 
 @dataclass(frozen=True)
@@ -19,11 +18,11 @@ class AuditQuery:
 
 
 async def audit_entries(
-    uow: UnitOfWork, query: AuditQuery, asked: PageRequest
+    uow: ConsultationUnit, query: AuditQuery, asked: PageRequest
 ) -> tuple[list[AuditEntry], str]:
     """Newest first."""
     async with uow:
-        found = await AuditEntries(uow.session).page(
+        found = await uow.audit.page(
             subject_id=query.subject_id,
             actor_id=query.actor_id,
             after=asked.after,

@@ -29,7 +29,7 @@ class Repositories(ConsultationUnitOfWork):
             Doctor: self.doctors,
             Intake: self.intakes,
             Checkout: self.checkouts,
-            ClinicalSession: self.sessions,
+            ClinicalSession: self.clinical_sessions,
             Consultation: self.consultations,
         }[type(aggregate)]
 

@@ -131,8 +131,8 @@ async def test_unknown_ids_load_as_none(transaction: Transaction):
         assert await db.doctors.get("nobody") is None
         assert await db.intakes.get("nothing") is None
         assert await db.checkouts.get("nothing") is None
-        assert await db.sessions.get("nothing") is None
-        assert await db.sessions.by_checkout("nothing") is None
+        assert await db.clinical_sessions.get("nothing") is None
+        assert await db.clinical_sessions.by_checkout("nothing") is None
         assert await db.consultations.get("nothing") is None
         assert await db.prices.get_all() == PriceList()
         assert await db.messages.last_sequence("nothing") == 0
@@ -317,7 +317,9 @@ async def test_a_clinical_session_comes_back_awaiting_submitted_and_expired(
     assert loaded[1].consultation_id == consultation.id
     assert expired.events and all(session.events == [] for session in loaded)
     async with transaction() as db:
-        assert await db.sessions.by_checkout("checkout-expired", for_update=True) == expired
+        assert (
+            await db.clinical_sessions.by_checkout("checkout-expired", for_update=True) == expired
+        )
 
 
 async def test_awaiting_past_expiry_lists_sessions_still_without_symptoms_longest_lapsed_first(
@@ -332,9 +334,11 @@ async def test_awaiting_past_expiry_lists_sessions_still_without_symptoms_longes
     await store(transaction, *late, *early, *done, *refunded)
 
     async with transaction() as db:
-        due = await db.sessions.awaiting_past_expiry(NOW + 73 * HOUR, limit=10)
-        first = await db.sessions.awaiting_past_expiry(NOW + 73 * HOUR, limit=1)
-        none_yet = await db.sessions.awaiting_past_expiry(NOW + 72 * HOUR - SECOND, limit=10)
+        due = await db.clinical_sessions.awaiting_past_expiry(NOW + 73 * HOUR, limit=10)
+        first = await db.clinical_sessions.awaiting_past_expiry(NOW + 73 * HOUR, limit=1)
+        none_yet = await db.clinical_sessions.awaiting_past_expiry(
+            NOW + 72 * HOUR - SECOND, limit=10
+        )
 
     assert due == ["session-checkout-early", "session-checkout-late"]
     assert first == ["session-checkout-early"]

@@ -1,0 +1,557 @@
+"""Consultation's use cases, run by its handlers on the in-memory unit of work: what is
+stored, what is published, what is refused, and that a refusal or a payment out of reach
+leaves nothing behind."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+
+import pytest
+
+from clients.payment import Failure
+from purchasing.checkout import CheckoutStatus, ConfirmedPayment, PaymentMethod
+from purchasing.errors import CheckoutNotFound
+from purchasing.events import PurchaseFulfilled, PurchaseRejected, RefundRequested
+from purchasing.handlers import CheckoutNotYetVisible
+from purchasing.news import PaymentConfirmed, PaymentExpired, PaymentFailed
+from runtime import errors
+from services.consultation.domain.caller import Caller, Role
+from services.consultation.domain.consultation import Consultation, ConsultationStatus
+from services.consultation.domain.doctor import Doctor
+from services.consultation.domain.errors import (
+    ClinicalSessionNotFound,
+    ConsultationNotFound,
+    DoctorNotFound,
+    IntakeNotFound,
+    SymptomsAlreadySubmitted,
+)
+from services.consultation.domain.events import (
+    ClinicalSessionOpened,
+    ConsultationAccepted,
+    ConsultationAssigned,
+    ConsultationCompleted,
+    ConsultationCreated,
+    ConsultationDeclined,
+    RefundReason,
+)
+from services.consultation.domain.money import Money
+from services.consultation.domain.offers import PriceList
+from services.consultation.domain.session import ClinicalSessionStatus
+from services.consultation.domain.triage import Sex
+from services.consultation.handlers import clinical, purchases
+from services.consultation.handlers.context import Context
+from tests.unit.consultation.builders import (
+    ALWAYS,
+    CHAT,
+    DECLINED,
+    NEVER,
+    NOW,
+    PATIENT,
+    RULES,
+    SORE_THROAT,
+    VIDEO,
+    a_checkout,
+    a_consultation,
+    a_doctor,
+    a_session,
+    an_intake,
+    doctor_caller,
+)
+from tests.unit.consultation.fakes import FakePayments, fake_unit
+from tests.unit.fakes import FakeUnitOfWork
+
+MINUTE = timedelta(minutes=1)
+STRANGER = Caller("patient-2", Role.PATIENT)
+
+
+def context(uow: FakeUnitOfWork, payments: FakePayments | None = None, at: datetime = NOW):
+    return Context(
+        unit_of_work=lambda: uow,
+        payments=payments or FakePayments(),
+        triage=RULES,
+        clock=lambda: at,
+    )
+
+
+def intake_request(key: str = "key-1", complaint: str = "Sore throat since yesterday."):
+    return purchases.StartIntake(PATIENT, key, complaint, SORE_THROAT, 30, Sex.FEMALE)
+
+
+def checkout_request(
+    *, doctor_id: str | None = None, method: PaymentMethod = PaymentMethod.GATEWAY
+) -> purchases.StartCheckout:
+    return purchases.StartCheckout("patient-1", "key-1", "intake-1", CHAT, doctor_id, method)
+
+
+def confirmed(checkout, amount: Money | None = None) -> PaymentConfirmed:
+    payment = ConfirmedPayment(checkout.payment_id, amount or checkout.price, confirmed_at=NOW)
+    return PaymentConfirmed(checkout.id, payment)
+
+
+def audited_actions(uow: FakeUnitOfWork) -> list[tuple[str, str, str]]:
+    return [(e.actor_id, e.action, e.subject_id) for e in uow.audit.added]
+
+
+def awaiting_symptoms(
+    *doctors: Doctor, consultations: Sequence[Consultation] = ()
+) -> tuple[FakeUnitOfWork, clinical.SubmitSymptoms]:
+    """A paid session awaiting its symptoms among these doctors, and the patient's
+    command sending them."""
+    session = a_session()
+    uow = fake_unit(
+        intakes=[an_intake()],
+        clinical_sessions=[session],
+        doctors=doctors,
+        consultations=consultations,
+    )
+    return uow, clinical.SubmitSymptoms(PATIENT, session.id, "Worse at night.", ())
+
+
+# Intake and checkout
+
+
+async def test_an_intake_is_offered_at_the_platform_prices_and_audited():
+    uow = fake_unit()
+
+    intake = await purchases.start_the_intake(context(uow), uow, intake_request())
+
+    assert uow.intakes.all() == [intake]
+    assert {offer.type: offer.price for offer in intake.offers}[CHAT] == Money(500_000, "IRR")
+    assert audited_actions(uow) == [("patient-1", "StartIntake", intake.id)]
+    [entry] = uow.audit.added
+    assert (entry.client_address, entry.user_agent) == ("203.0.113.7", "nobat-android/3.1")
+
+
+async def test_the_same_intake_request_twice_keeps_one_intake():
+    uow = fake_unit()
+    ctx = context(uow)
+
+    first = await purchases.start_the_intake(ctx, uow, intake_request())
+    again = await purchases.start_the_intake(ctx, uow, intake_request())
+    other = await purchases.start_the_intake(ctx, uow, intake_request(key="key-2"))
+
+    assert again.id == first.id != other.id
+    assert [i.id for i in uow.intakes.all()] == [first.id, other.id]
+
+
+async def test_a_blank_complaint_is_refused_and_nothing_is_stored_or_audited():
+    uow = fake_unit()
+
+    with pytest.raises(errors.InvalidArgument):
+        await purchases.start_the_intake(context(uow), uow, intake_request(complaint="  "))
+
+    assert uow.intakes.all() == []
+    assert uow.audit.added == []
+    assert uow.commits == 0
+
+
+async def test_a_checkout_asks_payment_for_exactly_the_offered_price_and_waits_for_it():
+    uow, payments = fake_unit(intakes=[an_intake()]), FakePayments()
+
+    checkout = await purchases.start(context(uow, payments), uow, checkout_request())
+
+    [order] = payments.orders
+    assert (order.purchase_kind, order.purchase_ref) == ("consultation", checkout.id)
+    assert (order.amount_minor, order.currency, order.doctor_id) == (500_000, "IRR", None)
+    assert order.expires_at == checkout.expires_at == NOW + timedelta(minutes=30)
+    [stored] = uow.checkouts.all()
+    assert stored.status is CheckoutStatus.AWAITING_PAYMENT
+    assert stored.payment_id == f"payment-{checkout.id}"
+    assert stored.checkout_url == f"https://pay.example/{checkout.id}"
+    assert uow.published == []
+
+
+async def test_a_chosen_doctor_is_paid_their_own_price():
+    doctor = a_doctor(prices=PriceList({CHAT: Money(700_000, "IRR")}))
+    uow, payments = fake_unit(intakes=[an_intake()], doctors=[doctor]), FakePayments()
+
+    await purchases.start(context(uow, payments), uow, checkout_request(doctor_id="doctor-1"))
+
+    [order] = payments.orders
+    assert (order.amount_minor, order.doctor_id) == (700_000, "doctor-1")
+
+
+@pytest.mark.parametrize(
+    ("intakes", "doctor_id", "error"),
+    [([], None, IntakeNotFound), ([an_intake()], "doctor-9", DoctorNotFound)],
+)
+async def test_a_checkout_for_what_is_not_there_is_refused_before_payment_is_asked(
+    intakes, doctor_id, error
+):
+    uow, payments = fake_unit(intakes=intakes), FakePayments()
+
+    with pytest.raises(error):
+        await purchases.start(context(uow, payments), uow, checkout_request(doctor_id=doctor_id))
+
+    assert payments.orders == []
+    assert uow.checkouts.all() == []
+
+
+async def test_payment_out_of_reach_leaves_no_checkout_behind():
+    uow, payments = fake_unit(intakes=[an_intake()]), FakePayments()
+    payments.reachable = False
+
+    with pytest.raises(errors.Unavailable):
+        await purchases.start(context(uow, payments), uow, checkout_request())
+
+    assert uow.checkouts.all() == []
+
+
+async def test_a_wallet_too_short_fails_the_checkout_and_a_retry_by_gateway_is_a_new_attempt():
+    uow, payments = fake_unit(intakes=[an_intake()]), FakePayments()
+    ctx = context(uow, payments)
+    payments.failure = Failure("insufficient_funds", "The wallet is short.", retryable=True)
+
+    checkout = await purchases.start(ctx, uow, checkout_request(method=PaymentMethod.WALLET))
+    assert checkout.status is CheckoutStatus.PAYMENT_FAILED
+    payments.failure = None
+    retried = await purchases.retry(ctx, uow, checkout.id, PaymentMethod.GATEWAY, "patient-1")
+
+    assert payments.retries == [(checkout.payment_id, f"{checkout.id}/attempt/2", "gateway")]
+    [stored] = uow.checkouts.all()
+    assert stored == retried
+    assert (stored.status, stored.attempt) == (CheckoutStatus.AWAITING_PAYMENT, 2)
+    assert stored.method is PaymentMethod.GATEWAY
+
+
+async def test_a_retry_while_payment_is_out_of_reach_leaves_the_failed_checkout_as_it_was():
+    checkout = a_checkout()
+    checkout.payment_failed(DECLINED, now=NOW)
+    uow, payments = fake_unit(checkouts=[checkout]), FakePayments()
+    payments.reachable = False
+
+    with pytest.raises(errors.Unavailable):
+        await purchases.retry(context(uow, payments), uow, checkout.id, None, "patient-1")
+
+    assert uow.checkouts.all() == [checkout]
+
+
+async def test_another_patients_checkout_is_not_found_nor_retried():
+    checkout = a_checkout()
+    checkout.payment_failed(DECLINED, now=NOW)
+    uow, payments = fake_unit(checkouts=[checkout]), FakePayments()
+    ctx = context(uow, payments)
+
+    with pytest.raises(CheckoutNotFound):
+        await purchases.get_checkout(ctx, uow, checkout.id, "patient-2")
+    with pytest.raises(CheckoutNotFound):
+        await purchases.retry(ctx, uow, checkout.id, None, "patient-2")
+
+    assert payments.retries == []
+    assert await purchases.get_checkout(ctx, uow, checkout.id, None) == checkout
+
+
+# What payment says about a checkout
+
+
+async def test_a_confirmed_payment_opens_one_clinical_session_even_when_told_twice():
+    checkout = a_checkout()
+    uow = fake_unit(checkouts=[checkout])
+    ctx = context(uow)
+
+    await purchases.payment_confirmed(ctx, uow, confirmed(checkout))
+    await purchases.payment_confirmed(ctx, uow, confirmed(checkout))
+
+    [session] = uow.clinical_sessions.all()
+    [stored] = uow.checkouts.all()
+    assert session.status is ClinicalSessionStatus.AWAITING_SYMPTOMS
+    assert session.price == checkout.price and session.checkout_id == checkout.id
+    assert (stored.status, stored.clinical_session_id) == (CheckoutStatus.CONFIRMED, session.id)
+    assert [type(fact) for fact in uow.published] == [PurchaseFulfilled, ClinicalSessionOpened]
+
+
+@pytest.mark.parametrize(
+    ("amount", "doctor_active", "reason"),
+    [
+        (Money(1, "IRR"), True, RefundReason.AMOUNT_MISMATCH),
+        (None, False, RefundReason.DOCTOR_UNAVAILABLE),
+    ],
+)
+async def test_a_payment_that_cannot_be_honoured_is_refunded_in_full_and_opens_nothing(
+    amount, doctor_active, reason
+):
+    checkout = a_checkout(doctor=a_doctor())
+    uow = fake_unit(checkouts=[checkout], doctors=[a_doctor(active=doctor_active)])
+
+    await purchases.payment_confirmed(context(uow), uow, confirmed(checkout, amount))
+
+    assert uow.clinical_sessions.all() == []
+    assert uow.checkouts.all()[0].status is CheckoutStatus.REFUNDED
+    [rejected] = uow.published
+    assert isinstance(rejected, PurchaseRejected)
+    assert (rejected.payment_id, rejected.reason) == (checkout.payment_id, reason.value)
+
+
+async def test_a_payment_for_a_checkout_not_yet_stored_is_redelivered_then_refunded():
+    uow = fake_unit()
+    news = PaymentConfirmed("checkout-gone", ConfirmedPayment("payment-9", None, NOW))
+
+    with pytest.raises(CheckoutNotYetVisible):
+        await purchases.payment_confirmed(context(uow, at=NOW + MINUTE / 2), uow, news)
+    assert uow.published == []
+
+    await purchases.payment_confirmed(context(uow, at=NOW + 2 * MINUTE), uow, news)
+
+    [rejected] = uow.published
+    assert (rejected.payment_id, rejected.purchase.ref) == ("payment-9", "checkout-gone")
+    assert rejected.reason == "unknown_checkout"
+
+
+async def test_a_failed_payment_is_recorded_and_one_for_no_checkout_changes_nothing():
+    checkout = a_checkout()
+    uow = fake_unit(checkouts=[checkout])
+    ctx = context(uow, at=NOW + 5 * MINUTE)
+
+    await purchases.payment_failed(
+        ctx, uow, PaymentFailed(checkout.id, DECLINED, checkout.payment_id, None, NOW)
+    )
+    await purchases.payment_failed(
+        ctx, uow, PaymentFailed("checkout-gone", DECLINED, "p", None, NOW)
+    )
+
+    [stored] = uow.checkouts.all()
+    assert (stored.status, stored.payment_failure) == (CheckoutStatus.PAYMENT_FAILED, DECLINED)
+    assert uow.published == []
+
+
+async def test_the_sweeper_expires_only_checkouts_past_their_expiry_and_each_once():
+    lapsed = a_checkout(checkout_id="checkout-old", now=NOW - 31 * MINUTE)
+    fresh = a_checkout(checkout_id="checkout-new")
+    uow = fake_unit(checkouts=[lapsed, fresh])
+    ctx = context(uow)
+
+    due = await purchases.open_past_expiry(ctx, uow)
+    for checkout_id in [*due, *due]:
+        await purchases.checkout_lapsed(ctx, uow, checkout_id)
+    await purchases.payment_expired(ctx, uow, PaymentExpired("checkout-gone", NOW - 5 * MINUTE))
+
+    assert due == ["checkout-old"]
+    statuses = {c.id: c.status for c in uow.checkouts.all()}
+    assert statuses == {
+        "checkout-old": CheckoutStatus.EXPIRED,
+        "checkout-new": CheckoutStatus.AWAITING_PAYMENT,
+    }
+    assert await purchases.open_past_expiry(ctx, uow) == []
+
+
+# The clinical session and the consultation
+
+
+async def test_symptoms_make_a_consultation_for_the_least_loaded_doctor_on_shift():
+    busy, free = a_doctor("doctor-1"), a_doctor("doctor-2")
+    earlier = a_consultation(on_shift=[busy], consultation_id="consultation-earlier")
+    uow, command = awaiting_symptoms(busy, free, consultations=[earlier])
+
+    consultation = await clinical.submit(context(uow), uow, command)
+
+    assert (consultation.status, consultation.doctor_id) == (
+        ConsultationStatus.DOCTOR_REVIEW_PENDING,
+        "doctor-2",
+    )
+    [session] = uow.clinical_sessions.all()
+    assert (session.status, session.consultation_id) == (
+        ClinicalSessionStatus.SYMPTOMS_SUBMITTED,
+        consultation.id,
+    )
+    [created] = uow.published
+    assert isinstance(created, ConsultationCreated) and created.doctor_id == "doctor-2"
+    assert audited_actions(uow) == [("patient-1", "SubmitSymptoms", consultation.id)]
+
+
+async def test_symptoms_sent_twice_make_one_consultation():
+    uow, command = awaiting_symptoms(a_doctor())
+    ctx = context(uow)
+
+    first = await clinical.submit(ctx, uow, command)
+    with pytest.raises(SymptomsAlreadySubmitted):
+        await clinical.submit(ctx, uow, command)
+
+    assert uow.consultations.all() == [first]
+    assert len(uow.of(ConsultationCreated)) == 1
+    assert len(uow.audit.added) == 1
+
+
+async def test_with_nobody_on_shift_the_consultation_waits_for_a_shift_to_start():
+    uow, command = awaiting_symptoms(a_doctor(shifts=NEVER))
+    ctx = context(uow)
+
+    waiting = await clinical.submit(ctx, uow, command)
+    assert waiting.status is ConsultationStatus.WAITING_FOR_DOCTOR
+    assert await clinical.assign_queue(ctx, uow) == 0
+    await clinical.set_shifts(ctx, uow, "doctor-1", ALWAYS)
+
+    assert await clinical.assign_queue(ctx, uow) == 1
+    assert await clinical.assign_queue(ctx, uow) == 0
+    [assigned] = uow.of(ConsultationAssigned)
+    assert (assigned.consultation_id, assigned.doctor_id) == (waiting.id, "doctor-1")
+    assert uow.consultations.all()[0].doctor_id == "doctor-1"
+
+
+async def test_a_doctor_accepts_then_completes_and_each_step_is_published_and_audited():
+    consultation = a_consultation(on_shift=[a_doctor()])
+    uow = fake_unit(consultations=[consultation])
+    ctx, doctor = context(uow), doctor_caller()
+
+    await clinical.act(ctx, uow, consultation.id, doctor, "AcceptConsultation")
+    done = await clinical.act(
+        ctx, uow, consultation.id, doctor, "CompleteConsultation", notes="Rest and fluids."
+    )
+
+    assert uow.consultations.all() == [done]
+    assert (done.status, done.notes) == (ConsultationStatus.COMPLETED, "Rest and fluids.")
+    assert [type(fact) for fact in uow.published] == [ConsultationAccepted, ConsultationCompleted]
+    assert [action for _, action, _ in audited_actions(uow)] == [
+        "AcceptConsultation",
+        "CompleteConsultation",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("also_on_shift", "status", "then"),
+    [
+        ([a_doctor("doctor-2")], ConsultationStatus.DOCTOR_REVIEW_PENDING, ConsultationAssigned),
+        ([], ConsultationStatus.REFUNDED, RefundRequested),
+    ],
+)
+async def test_a_declined_consultation_goes_to_another_doctor_on_shift_or_is_refunded(
+    also_on_shift, status, then
+):
+    consultation = a_consultation(on_shift=[a_doctor()])
+    uow = fake_unit(consultations=[consultation], doctors=[a_doctor(), *also_on_shift])
+
+    declined = await clinical.act(
+        context(uow), uow, consultation.id, doctor_caller(), "DeclineConsultation", reason="Busy."
+    )
+
+    assert declined.status is status
+    assert [type(fact) for fact in uow.published] == [ConsultationDeclined, then]
+
+
+async def test_a_doctor_not_assigned_cannot_act_and_leaves_no_trace():
+    consultation = a_consultation(on_shift=[a_doctor()])
+    uow = fake_unit(consultations=[consultation])
+
+    with pytest.raises(ConsultationNotFound):
+        await clinical.act(
+            context(uow), uow, consultation.id, doctor_caller("doctor-2"), "AcceptConsultation"
+        )
+
+    assert uow.consultations.all() == [consultation]
+    assert uow.published == [] and uow.audit.added == []
+
+
+async def test_the_chat_is_numbered_in_order_and_read_by_the_patient_and_their_doctor_only():
+    consultation = a_consultation(on_shift=[a_doctor()])
+    uow = fake_unit(consultations=[consultation])
+    ctx = context(uow)
+
+    await clinical.post(ctx, uow, consultation.id, PATIENT, "It hurts to swallow.")
+    await clinical.post(ctx, uow, consultation.id, doctor_caller(), "Since when?")
+    seen_by_patient = await clinical.messages_after(
+        ctx, uow, consultation.id, PATIENT, 0, audit=True
+    )
+    seen_by_doctor = await clinical.messages_after(
+        ctx, uow, consultation.id, doctor_caller(), 1, audit=False
+    )
+    with pytest.raises(ConsultationNotFound):
+        await clinical.messages_after(ctx, uow, consultation.id, STRANGER, 0, audit=True)
+
+    assert [(m.sequence, m.sender_id) for m in seen_by_patient] == [
+        (1, "patient-1"),
+        (2, "doctor-1"),
+    ]
+    assert [m.text for m in seen_by_doctor] == ["Since when?"]
+    assert uow.consultations.all()[0].last_message_sequence == 2
+    assert audited_actions(uow) == [("patient-1", "StreamMessages", consultation.id)]
+
+
+async def test_every_look_at_clinical_records_is_audited_and_strangers_find_nothing():
+    session = a_session()
+    consultation = a_consultation(on_shift=[a_doctor()])
+    uow = fake_unit(clinical_sessions=[session], consultations=[consultation])
+    ctx = context(uow)
+
+    await clinical.get_session(ctx, uow, session.id, PATIENT)
+    await clinical.get_consultation(ctx, uow, consultation.id, doctor_caller())
+    page = {"patient_id": "patient-1", "doctor_id": None, "status": None, "after": None}
+    listed = await clinical.list_consultations(ctx, uow, PATIENT, **page, limit=10)
+    with pytest.raises(ClinicalSessionNotFound):
+        await clinical.get_session(ctx, uow, session.id, STRANGER)
+    with pytest.raises(ConsultationNotFound):
+        await clinical.get_consultation(ctx, uow, consultation.id, STRANGER)
+
+    assert listed == [consultation]
+    assert audited_actions(uow) == [
+        ("patient-1", "GetClinicalSession", session.id),
+        ("doctor-1", "GetConsultation", consultation.id),
+        ("patient-1", "ListConsultations", consultation.id),
+    ]
+
+
+async def test_a_session_whose_symptoms_never_came_is_refunded_once():
+    session = a_session()
+    uow = fake_unit(clinical_sessions=[session])
+    ctx = context(uow, at=session.expires_at)
+
+    sessions, untaken = await clinical.due(ctx, uow)
+    for session_id in [*sessions, *sessions]:
+        await clinical.expire_session(ctx, uow, session_id)
+
+    assert (sessions, untaken) == ([session.id], [])
+    [refund] = uow.published
+    assert isinstance(refund, RefundRequested)
+    assert (refund.amount, refund.reason) == (session.price, "symptoms_not_submitted")
+    assert uow.clinical_sessions.all()[0].status is ClinicalSessionStatus.EXPIRED
+
+
+async def test_a_consultation_nobody_took_by_its_deadline_is_refunded_once():
+    consultation = a_consultation(on_shift=[a_doctor()])
+    uow = fake_unit(consultations=[consultation])
+    early, late = (
+        context(uow, at=consultation.accept_by - MINUTE),
+        context(uow, at=consultation.accept_by),
+    )
+
+    assert await clinical.due(early, uow) == ([], [])
+    _, untaken = await clinical.due(late, uow)
+    for consultation_id in [*untaken, *untaken]:
+        await clinical.refund_untaken(late, uow, consultation_id)
+
+    assert untaken == [consultation.id]
+    [refund] = uow.of(RefundRequested)
+    assert refund.reason == "no_doctor_accepted"
+    assert uow.consultations.all()[0].status is ConsultationStatus.REFUNDED
+
+
+# What consultation keeps of doctors and prices
+
+
+async def test_booking_directory_news_keeps_the_newest_copy_and_consultations_own_shifts():
+    uow = fake_unit()
+    ctx = context(uow)
+    newer = NOW + MINUTE
+
+    await clinical.doctor_updated(ctx, uow, "doctor-7", "Asia/Tehran", True, NOW)
+    await clinical.set_shifts(ctx, uow, "doctor-7", ALWAYS)
+    await clinical.doctor_updated(ctx, uow, "doctor-7", "Europe/London", False, newer)
+    await clinical.doctor_updated(ctx, uow, "doctor-7", "Asia/Dubai", True, NOW)
+
+    [doctor] = uow.doctors.all()
+    assert (doctor.time_zone, doctor.active, doctor.updated_at) == ("Europe/London", False, newer)
+    assert doctor.shifts == ALWAYS
+    assert await clinical.get_doctor(ctx, uow, "doctor-7") == doctor
+
+
+async def test_new_platform_prices_price_the_next_intake_and_an_unknown_doctor_has_none():
+    uow = fake_unit()
+    ctx = context(uow)
+    prices = PriceList({CHAT: Money(650_000, "IRR"), VIDEO: Money(990_000, "IRR")})
+
+    await clinical.set_prices(ctx, uow, None, prices)
+    intake = await purchases.start_the_intake(ctx, uow, intake_request())
+    with pytest.raises(DoctorNotFound):
+        await clinical.set_prices(ctx, uow, "doctor-9", prices)
+
+    assert {offer.type: offer.price for offer in intake.offers}[CHAT] == Money(650_000, "IRR")
+    assert uow.doctors.all() == []
