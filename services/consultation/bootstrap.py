@@ -9,6 +9,7 @@ periodic jobs (expiries, refunds of untaken consultations, the queue) into the p
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import partial
 from pathlib import Path
 
 from nobat.consultation.v1 import consultation_service_pb2, consultation_service_pb2_grpc
@@ -17,13 +18,12 @@ from clients.payment import PaymentClient
 from runtime import entry
 from runtime.config import Env
 from runtime.events import BOOKING, PAYMENT
-from runtime.jobs import for_each
 from runtime.service import ServiceProcess
 from services.consultation.adapters.unit_of_work import ConsultationUnitOfWork
 from services.consultation.domain.rule_table import load_rule_table
 from services.consultation.entrypoints.events import directory_handlers, payment_handlers
 from services.consultation.entrypoints.servicer import ACCESS, ConsultationServicer
-from services.consultation.handlers import clinical, purchases
+from services.consultation.handlers import JOBS
 from services.consultation.handlers.context import ConsultationSettings, Context
 
 SERVICE_NAME = consultation_service_pb2.DESCRIPTOR.services_by_name["ConsultationService"].full_name
@@ -68,33 +68,9 @@ def build(process: ServiceProcess, env: Env) -> None:
     process.consume(PAYMENT, payment_handlers(ctx), name="consultation")
     process.consume(BOOKING, directory_handlers(ctx), name="consultation-directory")
 
-    async def expire_checkouts() -> None:
-        ids = await purchases.open_past_expiry(ctx, ctx.unit_of_work())
-        await for_each(
-            ids,
-            lambda checkout_id: purchases.checkout_lapsed(ctx, ctx.unit_of_work(), checkout_id),
-            "expire checkout",
-        )
-
-    async def refund_and_assign() -> None:
-        sessions, untaken = await clinical.due(ctx, ctx.unit_of_work())
-        await for_each(
-            sessions,
-            lambda session_id: clinical.expire_session(ctx, ctx.unit_of_work(), session_id),
-            "expire clinical session",
-        )
-        await for_each(
-            untaken,
-            lambda consultation_id: clinical.refund_untaken(
-                ctx, ctx.unit_of_work(), consultation_id
-            ),
-            "refund untaken consultation",
-        )
-        await clinical.assign_queue(ctx, ctx.unit_of_work())
-
-    every = env.float("NOBAT_CONSULTATION_JOB_INTERVAL_SECONDS", 5.0)
-    process.every(every, expire_checkouts, "expire-checkouts")
-    process.every(every, refund_and_assign, "sessions-and-queue")
+    interval = env.float("NOBAT_CONSULTATION_JOB_INTERVAL_SECONDS", 5.0)
+    for name, job in JOBS.items():
+        process.every(interval, partial(job, ctx), name)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

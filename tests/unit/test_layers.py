@@ -11,7 +11,7 @@ import sys
 
 import pytest
 
-SERVICES = ("booking", "notification")
+SERVICES = ("booking", "consultation", "notification")
 STORAGE = ("sqlalchemy", "asyncpg", "alembic")
 
 PROBE = """

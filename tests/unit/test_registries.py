@@ -13,7 +13,7 @@ import pytest
 
 from runtime.handling import handler_name
 
-SERVICES = ("booking", "notification")
+SERVICES = ("booking", "consultation", "notification")
 
 
 def tables(service: str):

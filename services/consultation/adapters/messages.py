@@ -476,7 +476,7 @@ def _symptoms_gathered(
 
 @dataclass(frozen=True)
 class IntakeRequest:
-    """A StartIntakeRequest's content, in the domain's terms, for start_intake."""
+    """A StartIntakeRequest's content, in the domain's terms, for open_intake."""
 
     complaint: str
     symptoms: tuple[ReportedSymptom, ...]
@@ -499,7 +499,7 @@ def intake_request_from(request: pb.StartIntakeRequest) -> IntakeRequest:
 
 @dataclass(frozen=True)
 class SymptomsSubmission:
-    """A SubmitSymptomsRequest's content, in the domain's terms, for submit_symptoms."""
+    """A SubmitSymptomsRequest's content, in the domain's terms, for open_consultation."""
 
     clinical_session_id: str
     details: str

@@ -49,7 +49,7 @@ def chat_role(consultation: Consultation, caller: Caller) -> ChatRole:
     raise ConsultationNotFound(consultation.id)
 
 
-def post_message(
+def write_message(
     consultation: Consultation, caller: Caller, *, message_id: str, text: str, now: datetime
 ) -> ChatMessage:
     require_utc(now, "now")

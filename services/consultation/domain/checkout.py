@@ -84,7 +84,7 @@ class Checkout(purchasing.Checkout):
         return None
 
 
-def start_checkout(
+def open_checkout(
     *,
     checkout_id: str,
     intake: Intake,

@@ -7,7 +7,7 @@
     in_progress            → completed               the doctor completes it, with notes
     waiting / review       → refunded                nobody accepted by accept_by
 
-It exists only once a paid clinical session got its symptoms (`submit_symptoms`), so
+It exists only once a paid clinical session got its symptoms (`open_consultation`), so
 every consultation is paid for, and every way out of it that is not a completion is a
 full refund, requested once.
 """
@@ -212,7 +212,7 @@ class Consultation:
         return self.last_message_sequence
 
 
-def submit_symptoms(
+def open_consultation(
     session: ClinicalSession,
     *,
     patient_id: str,

@@ -80,7 +80,7 @@ class Intake:
         )
 
 
-def start_intake(
+def open_intake(
     *,
     intake_id: str,
     patient_id: str,

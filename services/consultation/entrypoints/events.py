@@ -10,38 +10,28 @@ from google.protobuf.message import Message
 from nobat.booking.v1 import events_pb2 as booking_events
 
 from purchasing.consumer import payment_event_handlers
-from purchasing.news import PaymentConfirmed, PaymentExpired, PaymentFailed
 from runtime.consumer import EventHandler
-from runtime.db import UnitOfWork
 from runtime.handling import Handlers
+from runtime.unit import Unit
 from services.consultation.adapters.messages import money_from
 from services.consultation.domain.checkout import Checkout
-from services.consultation.handlers import clinical, purchases
+from services.consultation.handlers import EVENTS
+from services.consultation.handlers.clinical import DoctorUpdated
 from services.consultation.handlers.context import Context
 
 
 def payment_handlers(ctx: Context) -> Mapping[type[Message], EventHandler]:
-    handle = Handlers(
-        ctx,
-        {
-            PaymentConfirmed: purchases.payment_confirmed,
-            PaymentFailed: purchases.payment_failed,
-            PaymentExpired: purchases.payment_expired,
-        },
-    )
-    return payment_event_handlers(Checkout.PURCHASE_KIND, handle, money_from)
+    return payment_event_handlers(Checkout.PURCHASE_KIND, Handlers(ctx, EVENTS), money_from)
 
 
 def directory_handlers(ctx: Context) -> Mapping[type[Message], EventHandler]:
-    async def doctor_updated(event: booking_events.DoctorUpdated, uow: UnitOfWork) -> None:
+    handle = Handlers(ctx, EVENTS)
+
+    async def doctor_updated(event: booking_events.DoctorUpdated, uow: Unit) -> None:
         doctor = event.doctor
-        await clinical.doctor_updated(
-            ctx,
-            uow,
-            doctor.id,
-            doctor.time_zone,
-            doctor.active,
-            doctor.updated_at.ToDatetime(tzinfo=UTC),
+        news = DoctorUpdated(
+            doctor.id, doctor.time_zone, doctor.active, doctor.updated_at.ToDatetime(tzinfo=UTC)
         )
+        await handle(news, uow)
 
     return {booking_events.DoctorUpdated: doctor_updated}

@@ -16,6 +16,7 @@ from nobat.consultation.v1 import consultation_service_pb2 as pb
 from nobat.consultation.v1 import consultation_service_pb2_grpc
 
 from runtime import auth
+from runtime.handling import Handlers
 from runtime.idempotency import answer_call
 from runtime.wire import PageRequest, id_from
 from services.consultation.adapters.messages import (
@@ -39,7 +40,7 @@ from services.consultation.adapters.messages import (
     submission_from,
 )
 from services.consultation.domain.caller import Caller, Role
-from services.consultation.handlers import clinical, purchases, views
+from services.consultation.handlers import COMMANDS, clinical, purchases, views
 from services.consultation.handlers.context import Context
 
 R = TypeVar("R", bound=Message)
@@ -57,6 +58,7 @@ def _caller(context) -> Caller:
 class ConsultationServicer(consultation_service_pb2_grpc.ConsultationServiceServicer):
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
+        self.handle = Handlers(ctx, COMMANDS)
 
     async def StartIntake(self, request: pb.StartIntakeRequest, context) -> pb.StartIntakeResponse:
         asked = intake_request_from(request)
@@ -70,7 +72,7 @@ class ConsultationServicer(consultation_service_pb2_grpc.ConsultationServiceServ
         )
 
         async def answer(uow) -> pb.StartIntakeResponse:
-            intake = await purchases.start_the_intake(self.ctx, uow, command)
+            intake = await self.handle(command, uow)
             return pb.StartIntakeResponse(intake=intake_message(intake))
 
         return await answer_call(
@@ -91,7 +93,7 @@ class ConsultationServicer(consultation_service_pb2_grpc.ConsultationServiceServ
         )
 
         async def answer(uow) -> pb.StartCheckoutResponse:
-            checkout = await purchases.start(self.ctx, uow, command)
+            checkout = await self.handle(command, uow)
             return pb.StartCheckoutResponse(checkout=checkout_message(checkout))
 
         return await answer_call(
@@ -99,8 +101,7 @@ class ConsultationServicer(consultation_service_pb2_grpc.ConsultationServiceServ
         )
 
     async def GetCheckout(self, request: pb.GetCheckoutRequest, context) -> pb.GetCheckoutResponse:
-        checkout = await purchases.get_checkout(
-            self.ctx,
+        checkout = await views.checkout(
             self.ctx.unit_of_work(),
             id_from(request.checkout_id, "checkout_id"),
             auth.viewing_patient(),
@@ -110,12 +111,14 @@ class ConsultationServicer(consultation_service_pb2_grpc.ConsultationServiceServ
     async def RetryCheckout(
         self, request: pb.RetryCheckoutRequest, context
     ) -> pb.RetryCheckoutResponse:
-        checkout_id = id_from(request.checkout_id, "checkout_id")
-        method = method_from(request.method, allow_unspecified=True)
-        viewer = auth.viewing_patient()
+        command = purchases.RetryCheckout(
+            checkout_id=id_from(request.checkout_id, "checkout_id"),
+            method=method_from(request.method, allow_unspecified=True),
+            viewer=auth.viewing_patient(),
+        )
 
         async def answer(uow) -> pb.RetryCheckoutResponse:
-            checkout = await purchases.retry(self.ctx, uow, checkout_id, method, viewer)
+            checkout = await self.handle(command, uow)
             return pb.RetryCheckoutResponse(checkout=checkout_message(checkout))
 
         return await answer_call(
@@ -125,7 +128,7 @@ class ConsultationServicer(consultation_service_pb2_grpc.ConsultationServiceServ
     async def GetClinicalSession(
         self, request: pb.GetClinicalSessionRequest, context
     ) -> pb.GetClinicalSessionResponse:
-        session = await clinical.get_session(
+        session = await views.clinical_session(
             self.ctx,
             self.ctx.unit_of_work(),
             id_from(request.clinical_session_id, "clinical_session_id"),
@@ -145,7 +148,7 @@ class ConsultationServicer(consultation_service_pb2_grpc.ConsultationServiceServ
         )
 
         async def answer(uow) -> pb.SubmitSymptomsResponse:
-            consultation = await clinical.submit(self.ctx, uow, command)
+            consultation = await self.handle(command, uow)
             return pb.SubmitSymptomsResponse(consultation=consultation_message(consultation))
 
         return await answer_call(
@@ -155,7 +158,7 @@ class ConsultationServicer(consultation_service_pb2_grpc.ConsultationServiceServ
     async def GetConsultation(
         self, request: pb.GetConsultationRequest, context
     ) -> pb.GetConsultationResponse:
-        consultation = await clinical.get_consultation(
+        consultation = await views.consultation(
             self.ctx,
             self.ctx.unit_of_work(),
             id_from(request.consultation_id, "consultation_id"),
@@ -168,62 +171,51 @@ class ConsultationServicer(consultation_service_pb2_grpc.ConsultationServiceServ
     ) -> pb.ListConsultationsResponse:
         caller = _caller(context)
         asked = PageRequest.of(request, str, str)
-        found = await clinical.list_consultations(
-            self.ctx,
-            self.ctx.unit_of_work(),
-            caller,
+        query = views.ConsultationsQuery(
             patient_id=caller.id if caller.role is Role.PATIENT else None,
             doctor_id=caller.id if caller.role is Role.DOCTOR else None,
             status=consultation_status_from(request.status),
-            after=asked.after,
-            limit=asked.limit,
         )
-        page, token = asked.cut(
-            found, lambda consultation: (consultation.created_at, consultation.id)
+        page, token = await views.consultations(
+            self.ctx, self.ctx.unit_of_work(), caller, query, asked
         )
         return pb.ListConsultationsResponse(
             consultations=[consultation_message(c) for c in page], next_page_token=token
         )
 
-    async def _act(self, name: str, request: Message, response_type: type[R], context, **kw):
-        consultation_id = id_from(request.consultation_id, "consultation_id")
-        caller = _caller(context)
-
+    async def _doctors_action(self, command, request: Message, response_type: type[R]):
         async def answer(uow):
-            consultation = await clinical.act(self.ctx, uow, consultation_id, caller, name, **kw)
+            consultation = await self.handle(command, uow)
             return response_type(consultation=consultation_message(consultation))
 
+        name = type(command).__name__
         return await answer_call(self.ctx.unit_of_work(), name, request, response_type, answer)
 
     async def AcceptConsultation(self, request, context) -> pb.AcceptConsultationResponse:
-        return await self._act(
-            "AcceptConsultation", request, pb.AcceptConsultationResponse, context
+        command = clinical.AcceptConsultation(
+            id_from(request.consultation_id, "consultation_id"), _caller(context)
         )
+        return await self._doctors_action(command, request, pb.AcceptConsultationResponse)
 
     async def DeclineConsultation(self, request, context) -> pb.DeclineConsultationResponse:
-        return await self._act(
-            "DeclineConsultation",
-            request,
-            pb.DeclineConsultationResponse,
-            context,
-            reason=request.reason,
+        command = clinical.DeclineConsultation(
+            id_from(request.consultation_id, "consultation_id"), _caller(context), request.reason
         )
+        return await self._doctors_action(command, request, pb.DeclineConsultationResponse)
 
     async def CompleteConsultation(self, request, context) -> pb.CompleteConsultationResponse:
-        return await self._act(
-            "CompleteConsultation",
-            request,
-            pb.CompleteConsultationResponse,
-            context,
-            notes=request.notes,
+        command = clinical.CompleteConsultation(
+            id_from(request.consultation_id, "consultation_id"), _caller(context), request.notes
         )
+        return await self._doctors_action(command, request, pb.CompleteConsultationResponse)
 
     async def PostMessage(self, request: pb.PostMessageRequest, context) -> pb.PostMessageResponse:
-        consultation_id = id_from(request.consultation_id, "consultation_id")
-        caller = _caller(context)
+        command = clinical.PostMessage(
+            id_from(request.consultation_id, "consultation_id"), _caller(context), request.text
+        )
 
         async def answer(uow) -> pb.PostMessageResponse:
-            message = await clinical.post(self.ctx, uow, consultation_id, caller, request.text)
+            message = await self.handle(command, uow)
             return pb.PostMessageResponse(message=chat_message(message))
 
         return await answer_call(
@@ -240,7 +232,7 @@ class ConsultationServicer(consultation_service_pb2_grpc.ConsultationServiceServ
         seen = request.after_sequence
         first = True
         while True:
-            found = await clinical.messages_after(
+            found = await views.messages_after(
                 self.ctx, self.ctx.unit_of_work(), consultation_id, caller, seen, audit=first
             )
             first = False
@@ -253,11 +245,12 @@ class ConsultationServicer(consultation_service_pb2_grpc.ConsultationServiceServ
     async def SetDoctorShifts(
         self, request: pb.SetDoctorShiftsRequest, context
     ) -> pb.SetDoctorShiftsResponse:
-        doctor_id = doctor_id_from(request.doctor_id, required=True)
-        shifts = shifts_from(request.shifts)
+        command = clinical.SetDoctorShifts(
+            doctor_id_from(request.doctor_id, required=True), shifts_from(request.shifts)
+        )
 
         async def answer(uow) -> pb.SetDoctorShiftsResponse:
-            doctor = await clinical.set_shifts(self.ctx, uow, doctor_id, shifts)
+            doctor = await self.handle(command, uow)
             return doctor_shifts_set_message(doctor)
 
         return await answer_call(
@@ -268,18 +261,19 @@ class ConsultationServicer(consultation_service_pb2_grpc.ConsultationServiceServ
         self, request: pb.ListDoctorShiftsRequest, context
     ) -> pb.ListDoctorShiftsResponse:
         doctor_id = doctor_id_from(request.doctor_id, required=True)
-        doctor = await clinical.get_doctor(self.ctx, self.ctx.unit_of_work(), doctor_id)
+        doctor = await views.doctor(self.ctx.unit_of_work(), doctor_id)
         return doctor_shifts_message(doctor)
 
     async def SetConsultationPrices(
         self, request: pb.SetConsultationPricesRequest, context
     ) -> pb.SetConsultationPricesResponse:
-        doctor_id = doctor_id_from(request.doctor_id)
-        prices = prices_from(request.prices)
+        command = clinical.SetConsultationPrices(
+            doctor_id_from(request.doctor_id), prices_from(request.prices)
+        )
 
         async def answer(uow) -> pb.SetConsultationPricesResponse:
-            saved = await clinical.set_prices(self.ctx, uow, doctor_id, prices)
-            return prices_set_message(doctor_id, saved)
+            saved = await self.handle(command, uow)
+            return prices_set_message(command.doctor_id, saved)
 
         return await answer_call(
             self.ctx.unit_of_work(),

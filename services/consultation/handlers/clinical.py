@@ -9,14 +9,15 @@ never take one consultation.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
+from runtime.jobs import for_each
 from services.consultation.domain.assignment import Candidate
 from services.consultation.domain.audit import SubjectKind
 from services.consultation.domain.caller import Caller
-from services.consultation.domain.chat import ChatMessage, chat_role, post_message
-from services.consultation.domain.consultation import Consultation, submit_symptoms
+from services.consultation.domain.chat import ChatMessage, write_message
+from services.consultation.domain.consultation import Consultation, open_consultation
 from services.consultation.domain.doctor import Doctor
 from services.consultation.domain.errors import (
     ClinicalSessionNotFound,
@@ -40,7 +41,71 @@ class SubmitSymptoms:
     symptoms: tuple[ReportedSymptom, ...]
 
 
-async def _session(
+@dataclass(frozen=True)
+class AcceptConsultation:
+    consultation_id: str
+    doctor: Caller
+
+
+@dataclass(frozen=True)
+class DeclineConsultation:
+    consultation_id: str
+    doctor: Caller
+    reason: str
+
+
+@dataclass(frozen=True)
+class CompleteConsultation:
+    consultation_id: str
+    doctor: Caller
+    notes: str
+
+
+@dataclass(frozen=True)
+class PostMessage:
+    consultation_id: str
+    author: Caller
+    text: str
+
+
+@dataclass(frozen=True)
+class SetDoctorShifts:
+    doctor_id: str
+    shifts: WeeklyShifts
+
+
+@dataclass(frozen=True)
+class SetConsultationPrices:
+    # None: the platform's defaults.
+    doctor_id: str | None
+    prices: PriceList
+
+
+@dataclass(frozen=True)
+class DoctorUpdated:
+    """Booking's directory entry of a doctor changed (its shifts and prices are ours)."""
+
+    doctor_id: str
+    time_zone: str
+    active: bool
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class ExpireSession:
+    """The sweeper's: a session whose symptoms never came, found past its expiry."""
+
+    clinical_session_id: str
+
+
+@dataclass(frozen=True)
+class RefundUntakenConsultation:
+    """The sweeper's: a consultation no doctor took by its deadline."""
+
+    consultation_id: str
+
+
+async def load_session(
     uow: ConsultationUnit, session_id: str, *, lock: bool = False
 ) -> ClinicalSession:
     session = await uow.clinical_sessions.get(session_id, for_update=lock)
@@ -49,37 +114,19 @@ async def _session(
     return session
 
 
-async def get_session(
-    ctx: Context, uow: ConsultationUnit, session_id: str, caller: Caller
-) -> ClinicalSession:
-    async with uow:
-        session = await _session(uow, session_id)
-        session.ensure_visible_to(caller)
-        await audited(
-            uow,
-            caller,
-            "GetClinicalSession",
-            SubjectKind.CLINICAL_SESSION,
-            session.id,
-            now=ctx.clock(),
-        )
-        await uow.commit()
-        return session
-
-
 async def candidates(ctx: Context, uow: ConsultationUnit) -> list[Candidate]:
     """The active doctors on shift now, with their loads, in one query."""
     return await uow.doctors.on_shift_candidates(ctx.clock())
 
 
-async def submit(ctx: Context, uow: ConsultationUnit, cmd: SubmitSymptoms) -> Consultation:
+async def submit_symptoms(ctx: Context, uow: ConsultationUnit, cmd: SubmitSymptoms) -> Consultation:
     async with uow:
-        session = await _session(uow, cmd.clinical_session_id, lock=True)
+        session = await load_session(uow, cmd.clinical_session_id, lock=True)
         intake = await uow.intakes.get(session.intake_id)
         assert intake is not None
         chosen = await uow.doctors.get(session.doctor_id) if session.doctor_id else None
         now = ctx.clock()
-        consultation = submit_symptoms(
+        consultation = open_consultation(
             session,
             patient_id=cmd.patient.id,
             consultation_id=derived_id("consultation", session.id),
@@ -102,7 +149,7 @@ async def submit(ctx: Context, uow: ConsultationUnit, cmd: SubmitSymptoms) -> Co
         return consultation
 
 
-async def _consultation(
+async def load_consultation(
     uow: ConsultationUnit, consultation_id: str, caller: Caller, *, lock: bool = False
 ) -> Consultation:
     consultation = await uow.consultations.get(consultation_id, for_update=lock)
@@ -112,66 +159,69 @@ async def _consultation(
     return consultation
 
 
-async def get_consultation(
-    ctx: Context, uow: ConsultationUnit, consultation_id: str, caller: Caller
+async def load_doctor(uow: ConsultationUnit, doctor_id: str, *, lock: bool = False) -> Doctor:
+    doctor = await uow.doctors.get(doctor_id, for_update=lock)
+    if doctor is None:
+        raise DoctorNotFound(doctor_id)
+    return doctor
+
+
+async def _changed_by_doctor(
+    ctx: Context, uow: ConsultationUnit, consultation_id: str, doctor: Caller, action: str, change
 ) -> Consultation:
+    """One doctor's action on a consultation: locked, changed, saved, audited, announced."""
     async with uow:
-        consultation = await _consultation(uow, consultation_id, caller)
-        await audited(
-            uow,
-            caller,
-            "GetConsultation",
-            SubjectKind.CONSULTATION,
-            consultation.id,
-            now=ctx.clock(),
-        )
-        await uow.commit()
-        return consultation
-
-
-async def list_consultations(
-    ctx: Context, uow: ConsultationUnit, caller: Caller, **page: object
-) -> list[Consultation]:
-    """A patient's or a doctor's own consultations; each one shown is audited."""
-    async with uow:
-        found = await uow.consultations.page(**page)
-        shown = (consultation.id for consultation in found)
-        await audited(
-            uow, caller, "ListConsultations", SubjectKind.CONSULTATION, *shown, now=ctx.clock()
-        )
-        await uow.commit()
-        return found
-
-
-async def act(
-    ctx: Context, uow: ConsultationUnit, consultation_id: str, caller: Caller, action: str, **kw
-) -> Consultation:
-    """A doctor accepts, declines (handed on, or refunded) or completes a consultation."""
-    async with uow:
-        consultation = await _consultation(uow, consultation_id, caller, lock=True)
+        consultation = await load_consultation(uow, consultation_id, doctor, lock=True)
         now = ctx.clock()
-        if action == "AcceptConsultation":
-            consultation.accept(caller.id, now)
-        elif action == "DeclineConsultation":
-            consultation.decline(
-                caller.id, str(kw["reason"]), candidates=await candidates(ctx, uow), now=now
-            )
-        else:
-            consultation.complete(caller.id, str(kw["notes"]), now)
+        await change(consultation, now)
         await uow.consultations.save(consultation)
-        await audited(uow, caller, action, SubjectKind.CONSULTATION, consultation.id, now=now)
+        await audited(uow, doctor, action, SubjectKind.CONSULTATION, consultation.id, now=now)
         uow.publish(consultation, correlation_id=consultation.checkout_id)
         await uow.commit()
         return consultation
 
 
-async def post(
-    ctx: Context, uow: ConsultationUnit, consultation_id: str, caller: Caller, text: str
-) -> ChatMessage:
+async def accept_consultation(
+    ctx: Context, uow: ConsultationUnit, cmd: AcceptConsultation
+) -> Consultation:
+    async def accept(consultation: Consultation, now: datetime) -> None:
+        consultation.accept(cmd.doctor.id, now)
+
+    return await _changed_by_doctor(
+        ctx, uow, cmd.consultation_id, cmd.doctor, "AcceptConsultation", accept
+    )
+
+
+async def decline_consultation(
+    ctx: Context, uow: ConsultationUnit, cmd: DeclineConsultation
+) -> Consultation:
+    """Handed on to another doctor on shift, or refunded when there is none."""
+
+    async def decline(consultation: Consultation, now: datetime) -> None:
+        others = await candidates(ctx, uow)
+        consultation.decline(cmd.doctor.id, cmd.reason, candidates=others, now=now)
+
+    return await _changed_by_doctor(
+        ctx, uow, cmd.consultation_id, cmd.doctor, "DeclineConsultation", decline
+    )
+
+
+async def complete_consultation(
+    ctx: Context, uow: ConsultationUnit, cmd: CompleteConsultation
+) -> Consultation:
+    async def complete(consultation: Consultation, now: datetime) -> None:
+        consultation.complete(cmd.doctor.id, cmd.notes, now)
+
+    return await _changed_by_doctor(
+        ctx, uow, cmd.consultation_id, cmd.doctor, "CompleteConsultation", complete
+    )
+
+
+async def post_message(ctx: Context, uow: ConsultationUnit, cmd: PostMessage) -> ChatMessage:
     async with uow:
-        consultation = await _consultation(uow, consultation_id, caller, lock=True)
-        message = post_message(
-            consultation, caller, message_id=str(uuid.uuid4()), text=text, now=ctx.clock()
+        consultation = await load_consultation(uow, cmd.consultation_id, cmd.author, lock=True)
+        message = write_message(
+            consultation, cmd.author, message_id=str(uuid.uuid4()), text=cmd.text, now=ctx.clock()
         )
         await uow.messages.add(message)
         await uow.consultations.save(consultation)
@@ -179,107 +229,66 @@ async def post(
         return message
 
 
-async def messages_after(
-    ctx: Context,
-    uow: ConsultationUnit,
-    consultation_id: str,
-    caller: Caller,
-    after_sequence: int,
-    *,
-    audit: bool,
-) -> list[ChatMessage]:
-    """The chat after what the caller has seen, for the patient and their doctor only."""
+async def set_doctor_shifts(ctx: Context, uow: ConsultationUnit, cmd: SetDoctorShifts) -> Doctor:
     async with uow:
-        consultation = await _consultation(uow, consultation_id, caller)
-        chat_role(consultation, caller)
-        found = await uow.messages.after(consultation.id, after_sequence, 500)
-        if audit:
-            await audited(
-                uow,
-                caller,
-                "StreamMessages",
-                SubjectKind.CONSULTATION,
-                consultation.id,
-                now=ctx.clock(),
-            )
-        await uow.commit()
-        return found
-
-
-async def set_shifts(
-    ctx: Context, uow: ConsultationUnit, doctor_id: str, shifts: WeeklyShifts
-) -> Doctor:
-    async with uow:
-        doctor = await _doctor(uow, doctor_id, lock=True)
-        doctor.shifts = shifts
+        doctor = await load_doctor(uow, cmd.doctor_id, lock=True)
+        doctor.shifts = cmd.shifts
         await uow.doctors.save(doctor)
         await uow.commit()
         return doctor
 
 
-async def _doctor(uow: ConsultationUnit, doctor_id: str, *, lock: bool = False) -> Doctor:
-    doctor = await uow.doctors.get(doctor_id, for_update=lock)
-    if doctor is None:
-        raise DoctorNotFound(doctor_id)
-    return doctor
-
-
-async def get_doctor(ctx: Context, uow: ConsultationUnit, doctor_id: str) -> Doctor:
-    async with uow:
-        return await _doctor(uow, doctor_id)
-
-
-async def set_prices(
-    ctx: Context, uow: ConsultationUnit, doctor_id: str | None, prices: PriceList
+async def set_consultation_prices(
+    ctx: Context, uow: ConsultationUnit, cmd: SetConsultationPrices
 ) -> PriceList:
     """A doctor's own prices, or the platform defaults when no doctor is named."""
     async with uow:
-        if doctor_id is None:
-            await uow.prices.save(prices, ctx.clock())
+        if cmd.doctor_id is None:
+            await uow.prices.save(cmd.prices, ctx.clock())
         else:
-            doctor = await _doctor(uow, doctor_id, lock=True)
-            doctor.prices = prices
+            doctor = await load_doctor(uow, cmd.doctor_id, lock=True)
+            doctor.prices = cmd.prices
             await uow.doctors.save(doctor)
         await uow.commit()
-        return prices
+        return cmd.prices
 
 
-async def doctor_updated(
-    ctx: Context, uow: ConsultationUnit, doctor_id: str, time_zone: str, active: bool, updated_at
-) -> None:
-    """Booking's directory changed: keep the newest copy (shifts and prices are ours)."""
+async def doctor_updated(ctx: Context, uow: ConsultationUnit, news: DoctorUpdated) -> None:
+    """Keep the newest copy of booking's directory entry."""
     async with uow:
-        doctor = await uow.doctors.get(doctor_id, for_update=True)
+        doctor = await uow.doctors.get(news.doctor_id, for_update=True)
         if doctor is None:
-            doctor = Doctor(doctor_id, time_zone, active, updated_at)
+            doctor = Doctor(news.doctor_id, news.time_zone, news.active, news.updated_at)
         elif not doctor.directory_updated(
-            time_zone=time_zone, active=active, updated_at=updated_at
+            time_zone=news.time_zone, active=news.active, updated_at=news.updated_at
         ):
             return
         await uow.doctors.save(doctor)
         await uow.commit()
 
 
-async def expire_session(ctx: Context, uow: ConsultationUnit, session_id: str) -> None:
+async def expire_session(ctx: Context, uow: ConsultationUnit, cmd: ExpireSession) -> None:
     """A session whose symptoms never came is refunded, once."""
     async with uow:
-        session = await _session(uow, session_id, lock=True)
+        session = await load_session(uow, cmd.clinical_session_id, lock=True)
         if session.expire(ctx.clock()):
             await uow.clinical_sessions.save(session)
             uow.publish(session, correlation_id=session.checkout_id)
         await uow.commit()
 
 
-async def refund_untaken(ctx: Context, uow: ConsultationUnit, consultation_id: str) -> None:
+async def refund_untaken_consultation(
+    ctx: Context, uow: ConsultationUnit, cmd: RefundUntakenConsultation
+) -> None:
     async with uow:
-        consultation = await uow.consultations.get(consultation_id, for_update=True)
+        consultation = await uow.consultations.get(cmd.consultation_id, for_update=True)
         if consultation is not None and consultation.refund_if_untaken(ctx.clock()):
             await uow.consultations.save(consultation)
             uow.publish(consultation, correlation_id=consultation.checkout_id)
         await uow.commit()
 
 
-async def assign_queue(ctx: Context, uow: ConsultationUnit) -> int:
+async def _assign_queue(ctx: Context, uow: ConsultationUnit) -> int:
     """Queued consultations go to doctors whose shift has started, most pressing first."""
     async with uow:
         waiting = await uow.consultations.waiting(ctx.settings.batch, for_update=True)
@@ -293,11 +302,24 @@ async def assign_queue(ctx: Context, uow: ConsultationUnit) -> int:
         return len(assigned)
 
 
-async def due(ctx: Context, uow: ConsultationUnit) -> tuple[Sequence[str], Sequence[str]]:
-    """Sessions past their expiry, and consultations nobody took by their deadline."""
-    async with uow:
+async def tend_sessions_and_queue(ctx: Context) -> None:
+    """The job, in this order: sessions past their expiry are refunded, consultations
+    nobody took by their deadline are refunded, and only then is the queue assigned, so
+    nothing refundable is handed to a doctor."""
+    async with ctx.unit_of_work() as uow:
         now = ctx.clock()
-        return (
-            await uow.clinical_sessions.awaiting_past_expiry(now, ctx.settings.batch),
-            await uow.consultations.untaken_past_deadline(now, ctx.settings.batch),
-        )
+        expired = await uow.clinical_sessions.awaiting_past_expiry(now, ctx.settings.batch)
+        untaken = await uow.consultations.untaken_past_deadline(now, ctx.settings.batch)
+    await for_each(
+        expired,
+        lambda session_id: expire_session(ctx, ctx.unit_of_work(), ExpireSession(session_id)),
+        "expire clinical session",
+    )
+    await for_each(
+        untaken,
+        lambda consultation_id: refund_untaken_consultation(
+            ctx, ctx.unit_of_work(), RefundUntakenConsultation(consultation_id)
+        ),
+        "refund untaken consultation",
+    )
+    await _assign_queue(ctx, ctx.unit_of_work())

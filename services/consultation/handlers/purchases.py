@@ -8,7 +8,6 @@ doctor until the detailed symptoms come (see `clinical`).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -23,11 +22,12 @@ from purchasing.handlers import (
     retry_key,
 )
 from purchasing.news import PaymentConfirmed, PaymentExpired, PaymentFailed
+from runtime.jobs import for_each
 from services.consultation.domain.audit import SubjectKind
 from services.consultation.domain.caller import Caller
-from services.consultation.domain.checkout import Checkout, start_checkout
+from services.consultation.domain.checkout import Checkout, open_checkout
 from services.consultation.domain.errors import DoctorNotFound, IntakeNotFound
-from services.consultation.domain.intake import Intake, start_intake
+from services.consultation.domain.intake import Intake, open_intake
 from services.consultation.domain.offers import ConsultationType
 from services.consultation.domain.triage import ReportedSymptom, Sex
 from services.consultation.handlers.context import Context
@@ -55,10 +55,25 @@ class StartCheckout:
     return_url: str = ""
 
 
-async def start_the_intake(ctx: Context, uow: ConsultationUnit, cmd: StartIntake) -> Intake:
+@dataclass(frozen=True)
+class RetryCheckout:
+    checkout_id: str
+    method: PaymentMethod | None = None
+    # The patient whose checkout it must be; None for an admin.
+    viewer: str | None = None
+
+
+@dataclass(frozen=True)
+class ExpireCheckout:
+    """The sweeper's: a checkout found past its expiry."""
+
+    checkout_id: str
+
+
+async def start_intake(ctx: Context, uow: ConsultationUnit, cmd: StartIntake) -> Intake:
     async with uow:
         now = ctx.clock()
-        intake = start_intake(
+        intake = open_intake(
             intake_id=derived_id("intake", cmd.patient.id, cmd.key),
             patient_id=cmd.patient.id,
             complaint=cmd.complaint,
@@ -76,14 +91,7 @@ async def start_the_intake(ctx: Context, uow: ConsultationUnit, cmd: StartIntake
         return intake
 
 
-async def get_checkout(
-    ctx: Context, uow: ConsultationUnit, checkout_id: str, viewer: str | None
-) -> Checkout:
-    async with uow:
-        return await load_checkout(uow.checkouts, checkout_id, viewer)
-
-
-async def start(ctx: Context, uow: ConsultationUnit, cmd: StartCheckout) -> Checkout:
+async def start_checkout(ctx: Context, uow: ConsultationUnit, cmd: StartCheckout) -> Checkout:
     async with uow:
         intake = await uow.intakes.get(cmd.intake_id)
         if intake is None:
@@ -94,7 +102,7 @@ async def start(ctx: Context, uow: ConsultationUnit, cmd: StartCheckout) -> Chec
             if doctor is None:
                 raise DoctorNotFound(cmd.doctor_id)
         now = ctx.clock()
-        checkout = start_checkout(
+        checkout = open_checkout(
             checkout_id=derived_id("checkout", cmd.patient_id, cmd.key),
             intake=intake,
             patient_id=cmd.patient_id,
@@ -126,17 +134,11 @@ def _opened(checkout: Checkout, opened: OpenedAttempt, now: datetime) -> None:
         )
 
 
-async def retry(
-    ctx: Context,
-    uow: ConsultationUnit,
-    checkout_id: str,
-    method: PaymentMethod | None,
-    viewer: str | None,
-) -> Checkout:
+async def retry_checkout(ctx: Context, uow: ConsultationUnit, cmd: RetryCheckout) -> Checkout:
     async with uow:
-        checkout = await load_checkout(uow.checkouts, checkout_id, viewer, lock=True)
+        checkout = await load_checkout(uow.checkouts, cmd.checkout_id, cmd.viewer, lock=True)
         now = ctx.clock()
-        checkout.retry(now, method)
+        checkout.retry(now, cmd.method)
         assert checkout.payment_id is not None
         opened = await ctx.payments.retry(
             checkout.payment_id,
@@ -210,11 +212,17 @@ async def payment_expired(ctx: Context, uow: ConsultationUnit, news: PaymentExpi
         await uow.commit()
 
 
-async def checkout_lapsed(ctx: Context, uow: ConsultationUnit, checkout_id: str) -> None:
-    """The sweeper's: a checkout past its expiry ends, as if payment had said so."""
-    await payment_expired(ctx, uow, PaymentExpired(checkout_id, ctx.clock()))
+async def expire_checkout(ctx: Context, uow: ConsultationUnit, cmd: ExpireCheckout) -> None:
+    """A checkout past its expiry ends, as if payment had said so."""
+    await payment_expired(ctx, uow, PaymentExpired(cmd.checkout_id, ctx.clock()))
 
 
-async def open_past_expiry(ctx: Context, uow: ConsultationUnit) -> Sequence[str]:
-    async with uow:
-        return await uow.checkouts.open_past_expiry(ctx.clock(), ctx.settings.batch)
+async def expire_lapsed_checkouts(ctx: Context) -> None:
+    """The job: every open checkout past its expiry ends."""
+    async with ctx.unit_of_work() as uow:
+        lapsed = await uow.checkouts.open_past_expiry(ctx.clock(), ctx.settings.batch)
+    await for_each(
+        lapsed,
+        lambda checkout_id: expire_checkout(ctx, ctx.unit_of_work(), ExpireCheckout(checkout_id)),
+        "expire checkout",
+    )

@@ -1,14 +1,130 @@
-"""What consultation shows without recording that it was seen: the admins' audit trail.
-(Every read of clinical data is itself audited, so those reads live with the clinical
-handlers, not here.)"""
+"""What consultation shows. Every read of clinical data (a session, a consultation, a page
+of them, a chat) is audited in the same transaction, so those reads write one entry per
+record shown and take the context for its clock; the doctor's shifts, a checkout and the
+admins' audit trail are read as they are."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from purchasing.handlers import load_checkout
 from runtime.wire import PageRequest
-from services.consultation.domain.audit import AuditEntry
-from services.consultation.handlers.unit_of_work import ConsultationUnit
+from services.consultation.domain.audit import AuditEntry, SubjectKind
+from services.consultation.domain.caller import Caller
+from services.consultation.domain.chat import ChatMessage, chat_role
+from services.consultation.domain.checkout import Checkout
+from services.consultation.domain.consultation import Consultation, ConsultationStatus
+from services.consultation.domain.doctor import Doctor
+from services.consultation.domain.session import ClinicalSession
+from services.consultation.handlers.clinical import load_consultation, load_doctor, load_session
+from services.consultation.handlers.context import Context
+from services.consultation.handlers.unit_of_work import ConsultationUnit, audited
+
+# The most chat messages one read returns; a stream reads again for the rest.
+CHAT_BATCH = 500
+
+
+async def checkout(uow: ConsultationUnit, checkout_id: str, viewer: str | None) -> Checkout:
+    """The checkout, if it is patient `viewer`'s (any for None: an admin)."""
+    async with uow:
+        return await load_checkout(uow.checkouts, checkout_id, viewer)
+
+
+async def clinical_session(
+    ctx: Context, uow: ConsultationUnit, session_id: str, caller: Caller
+) -> ClinicalSession:
+    async with uow:
+        session = await load_session(uow, session_id)
+        session.ensure_visible_to(caller)
+        await audited(
+            uow,
+            caller,
+            "GetClinicalSession",
+            SubjectKind.CLINICAL_SESSION,
+            session.id,
+            now=ctx.clock(),
+        )
+        await uow.commit()
+        return session
+
+
+async def consultation(
+    ctx: Context, uow: ConsultationUnit, consultation_id: str, caller: Caller
+) -> Consultation:
+    async with uow:
+        found = await load_consultation(uow, consultation_id, caller)
+        await audited(
+            uow, caller, "GetConsultation", SubjectKind.CONSULTATION, found.id, now=ctx.clock()
+        )
+        await uow.commit()
+        return found
+
+
+@dataclass(frozen=True)
+class ConsultationsQuery:
+    # A patient's or a doctor's own; both None for staff.
+    patient_id: str | None
+    doctor_id: str | None
+    status: ConsultationStatus | None
+
+
+async def consultations(
+    ctx: Context,
+    uow: ConsultationUnit,
+    caller: Caller,
+    query: ConsultationsQuery,
+    asked: PageRequest,
+) -> tuple[list[Consultation], str]:
+    """Newest first. Only the consultations on the page are audited as shown, not the one
+    read beyond it to know whether another page follows."""
+    async with uow:
+        found = await uow.consultations.page(
+            patient_id=query.patient_id,
+            doctor_id=query.doctor_id,
+            status=query.status,
+            after=asked.after,
+            limit=asked.limit,
+        )
+        page, token = asked.cut(found, lambda shown: (shown.created_at, shown.id))
+        shown = (consultation.id for consultation in page)
+        await audited(
+            uow, caller, "ListConsultations", SubjectKind.CONSULTATION, *shown, now=ctx.clock()
+        )
+        await uow.commit()
+        return page, token
+
+
+async def messages_after(
+    ctx: Context,
+    uow: ConsultationUnit,
+    consultation_id: str,
+    caller: Caller,
+    after_sequence: int,
+    *,
+    audit: bool,
+) -> list[ChatMessage]:
+    """The chat after what the caller has seen, for the patient and their doctor only;
+    `audit` for the first read of a stream (one entry per stream, not per poll)."""
+    async with uow:
+        found_in = await load_consultation(uow, consultation_id, caller)
+        chat_role(found_in, caller)
+        found = await uow.messages.after(found_in.id, after_sequence, CHAT_BATCH)
+        if audit:
+            await audited(
+                uow,
+                caller,
+                "StreamMessages",
+                SubjectKind.CONSULTATION,
+                found_in.id,
+                now=ctx.clock(),
+            )
+        await uow.commit()
+        return found
+
+
+async def doctor(uow: ConsultationUnit, doctor_id: str) -> Doctor:
+    async with uow:
+        return await load_doctor(uow, doctor_id)
 
 
 @dataclass(frozen=True)

@@ -17,12 +17,12 @@ from purchasing.checkout import CheckoutStatus, PaymentMethod
 from services.consultation.domain.assignment import Candidate
 from services.consultation.domain.audit import AuditEntry, SubjectKind
 from services.consultation.domain.caller import Caller, Role
-from services.consultation.domain.chat import post_message
-from services.consultation.domain.checkout import Checkout, start_checkout
+from services.consultation.domain.chat import write_message
+from services.consultation.domain.checkout import Checkout, open_checkout
 from services.consultation.domain.consultation import (
     Consultation,
     ConsultationStatus,
-    submit_symptoms,
+    open_consultation,
 )
 from services.consultation.domain.doctor import Doctor
 from services.consultation.domain.events import RefundReason
@@ -78,7 +78,7 @@ def started(
         patient_id=patient_id,
         now=at,
     )
-    checkout = start_checkout(
+    checkout = open_checkout(
         checkout_id=f"checkout-{name}",
         intake=intake,
         patient_id=patient_id,
@@ -111,7 +111,7 @@ def submitted(
     """[intake, checkout, session, consultation-<name>]: symptoms sent at `at`, so the
     consultation is assigned as the arguments make it."""
     intake, checkout, session = paid(name, at=at, doctor=chosen, **start)
-    consultation = submit_symptoms(
+    consultation = open_consultation(
         session,
         patient_id=session.patient_id,
         consultation_id=f"consultation-{name}",
@@ -360,7 +360,7 @@ async def test_a_consultation_comes_back_as_saved_in_every_state(transaction: Tr
         consultations[name].accept(first.id, NOW + MINUTE)
     chatting = consultations["chatting"]
     for _ in range(2):
-        post_message(chatting, PATIENT, message_id="unsaved", text="Still sore.", now=NOW)
+        write_message(chatting, PATIENT, message_id="unsaved", text="Still sore.", now=NOW)
     consultations["completed"].complete(first.id, "Rest, fluids, paracetamol.", NOW + HOUR)
     consultations["handed-on"].decline(
         first.id, "Off to theatre.", candidates=candidates(first, second), now=NOW + MINUTE
@@ -542,7 +542,7 @@ async def test_chat_messages_come_back_in_sequence_after_what_a_client_has_seen(
     consultation = await chatting(transaction, "1")
     speakers = [PATIENT, doctor_caller(), PATIENT]
     messages = [
-        post_message(
+        write_message(
             consultation, caller, message_id=f"message-{n}", text=f"#{n}", now=NOW + n * MINUTE
         )
         for n, caller in enumerate(speakers, start=1)
@@ -565,7 +565,7 @@ async def test_the_database_refuses_two_chat_messages_with_one_sequence(
     transaction: Transaction,
 ):
     consultation = await chatting(transaction, "1")
-    message = post_message(consultation, PATIENT, message_id="message-1", text="Hi", now=NOW)
+    message = write_message(consultation, PATIENT, message_id="message-1", text="Hi", now=NOW)
     async with transaction() as db:
         await db.messages.add(message)
 

@@ -8,10 +8,10 @@ from datetime import UTC, datetime, time, timedelta
 from purchasing.checkout import ConfirmedPayment, PaymentFailure, PaymentMethod
 from services.consultation.domain.assignment import Candidate
 from services.consultation.domain.caller import Caller, Role
-from services.consultation.domain.checkout import Checkout, start_checkout
-from services.consultation.domain.consultation import Consultation, submit_symptoms
+from services.consultation.domain.checkout import Checkout, open_checkout
+from services.consultation.domain.consultation import Consultation, open_consultation
 from services.consultation.domain.doctor import Doctor
-from services.consultation.domain.intake import Intake, start_intake
+from services.consultation.domain.intake import Intake, open_intake
 from services.consultation.domain.money import Money
 from services.consultation.domain.offers import ConsultationType, PriceList
 from services.consultation.domain.rule_table import load_rule_table
@@ -58,7 +58,7 @@ def an_intake(
     now: datetime = NOW,
     prices: PriceList = PRICES,
 ) -> Intake:
-    return start_intake(
+    return open_intake(
         intake_id=intake_id,
         patient_id=patient_id,
         complaint="Sore throat and fever since yesterday.",
@@ -99,7 +99,7 @@ def a_checkout(
     now: datetime = NOW,
 ) -> Checkout:
     """A started checkout whose first payment attempt is open (see attempt_opened)."""
-    checkout = start_checkout(
+    checkout = open_checkout(
         checkout_id=checkout_id,
         intake=intake or an_intake(now=now),
         patient_id="patient-1",
@@ -172,7 +172,7 @@ def a_consultation(
     """Symptoms submitted for a fresh session; assigned as the arguments make it."""
     intake = an_intake(now=at)
     session = a_session(intake, doctor=chosen, at=at)
-    return submit_symptoms(
+    return open_consultation(
         session,
         patient_id="patient-1",
         consultation_id=consultation_id,

@@ -11,7 +11,7 @@ from services.consultation.domain.chat import (
     ChatRole,
     chat_role,
     messages_after,
-    post_message,
+    write_message,
 )
 from services.consultation.domain.errors import ChatClosed, ConsultationNotFound
 from tests.unit.consultation.builders import (
@@ -27,7 +27,7 @@ DOCTOR = doctor_caller("doctor-1")
 
 
 def post(consultation, caller, text: str = "Hello", n: int = 1) -> ChatMessage:
-    return post_message(
+    return write_message(
         consultation, caller, message_id=f"m{n}", text=text, now=NOW + timedelta(seconds=n)
     )
 

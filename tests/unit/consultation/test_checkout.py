@@ -6,7 +6,7 @@ import pytest
 
 from purchasing.checkout import CheckoutStatus, ConfirmedPayment, PaymentMethod
 from purchasing.events import Purchase, PurchaseFulfilled, PurchaseRejected
-from services.consultation.domain.checkout import start_checkout
+from services.consultation.domain.checkout import open_checkout
 from services.consultation.domain.errors import (
     ConsultationTypeNotOffered,
     DoctorNotAvailable,
@@ -46,7 +46,7 @@ def start(**overrides):
         "now": NOW,
     }
     fields.update(overrides)
-    return start_checkout(**fields)
+    return open_checkout(**fields)
 
 
 def test_a_checkout_is_priced_by_the_server_from_the_intakes_offer():

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from purchasing.checkout import CheckoutStatus, PaymentFailure, PaymentMethod
 from purchasing.events import PurchaseFulfilled, PurchaseRejected, RefundRequested
 from runtime.errors import FailedPrecondition
-from services.consultation.domain.consultation import Consultation, submit_symptoms
+from services.consultation.domain.consultation import Consultation, open_consultation
 from services.consultation.domain.money import Money
 from services.consultation.domain.session import ClinicalSession, ClinicalSessionStatus
 from tests.unit.consultation.builders import (
@@ -102,7 +102,7 @@ class World:
     def submit(self) -> None:
         for session in self.sessions:
             try:
-                consultation = submit_symptoms(
+                consultation = open_consultation(
                     session,
                     patient_id="patient-1",
                     consultation_id=f"consultation-{len(self.consultations) + 1}",

@@ -7,7 +7,7 @@ import pytest
 from purchasing.events import RefundRequested
 from runtime.errors import InvalidArgument
 from services.consultation.domain.caller import Caller, Role
-from services.consultation.domain.consultation import ConsultationStatus, submit_symptoms
+from services.consultation.domain.consultation import ConsultationStatus, open_consultation
 from services.consultation.domain.errors import (
     ClinicalSessionExpired,
     ClinicalSessionNotFound,
@@ -58,7 +58,7 @@ def submit(session, intake, **overrides):
         "now": NOW,
     }
     fields.update(overrides)
-    return submit_symptoms(session, **fields)
+    return open_consultation(session, **fields)
 
 
 def test_symptoms_create_the_consultation_with_the_least_loaded_doctor_on_shift():

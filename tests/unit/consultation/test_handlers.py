@@ -16,6 +16,7 @@ from purchasing.events import PurchaseFulfilled, PurchaseRejected, RefundRequest
 from purchasing.handlers import CheckoutNotYetVisible
 from purchasing.news import PaymentConfirmed, PaymentExpired, PaymentFailed
 from runtime import errors
+from runtime.wire import PageRequest
 from services.consultation.domain.caller import Caller, Role
 from services.consultation.domain.consultation import Consultation, ConsultationStatus
 from services.consultation.domain.doctor import Doctor
@@ -39,7 +40,7 @@ from services.consultation.domain.money import Money
 from services.consultation.domain.offers import PriceList
 from services.consultation.domain.session import ClinicalSessionStatus
 from services.consultation.domain.triage import Sex
-from services.consultation.handlers import clinical, purchases
+from services.consultation.handlers import clinical, purchases, views
 from services.consultation.handlers.context import Context
 from tests.unit.consultation.builders import (
     ALWAYS,
@@ -114,7 +115,7 @@ def awaiting_symptoms(
 async def test_an_intake_is_offered_at_the_platform_prices_and_audited():
     uow = fake_unit()
 
-    intake = await purchases.start_the_intake(context(uow), uow, intake_request())
+    intake = await purchases.start_intake(context(uow), uow, intake_request())
 
     assert uow.intakes.all() == [intake]
     assert {offer.type: offer.price for offer in intake.offers}[CHAT] == Money(500_000, "IRR")
@@ -127,9 +128,9 @@ async def test_the_same_intake_request_twice_keeps_one_intake():
     uow = fake_unit()
     ctx = context(uow)
 
-    first = await purchases.start_the_intake(ctx, uow, intake_request())
-    again = await purchases.start_the_intake(ctx, uow, intake_request())
-    other = await purchases.start_the_intake(ctx, uow, intake_request(key="key-2"))
+    first = await purchases.start_intake(ctx, uow, intake_request())
+    again = await purchases.start_intake(ctx, uow, intake_request())
+    other = await purchases.start_intake(ctx, uow, intake_request(key="key-2"))
 
     assert again.id == first.id != other.id
     assert [i.id for i in uow.intakes.all()] == [first.id, other.id]
@@ -139,7 +140,7 @@ async def test_a_blank_complaint_is_refused_and_nothing_is_stored_or_audited():
     uow = fake_unit()
 
     with pytest.raises(errors.InvalidArgument):
-        await purchases.start_the_intake(context(uow), uow, intake_request(complaint="  "))
+        await purchases.start_intake(context(uow), uow, intake_request(complaint="  "))
 
     assert uow.intakes.all() == []
     assert uow.audit.added == []
@@ -149,7 +150,7 @@ async def test_a_blank_complaint_is_refused_and_nothing_is_stored_or_audited():
 async def test_a_checkout_asks_payment_for_exactly_the_offered_price_and_waits_for_it():
     uow, payments = fake_unit(intakes=[an_intake()]), FakePayments()
 
-    checkout = await purchases.start(context(uow, payments), uow, checkout_request())
+    checkout = await purchases.start_checkout(context(uow, payments), uow, checkout_request())
 
     [order] = payments.orders
     assert (order.purchase_kind, order.purchase_ref) == ("consultation", checkout.id)
@@ -166,7 +167,9 @@ async def test_a_chosen_doctor_is_paid_their_own_price():
     doctor = a_doctor(prices=PriceList({CHAT: Money(700_000, "IRR")}))
     uow, payments = fake_unit(intakes=[an_intake()], doctors=[doctor]), FakePayments()
 
-    await purchases.start(context(uow, payments), uow, checkout_request(doctor_id="doctor-1"))
+    await purchases.start_checkout(
+        context(uow, payments), uow, checkout_request(doctor_id="doctor-1")
+    )
 
     [order] = payments.orders
     assert (order.amount_minor, order.doctor_id) == (700_000, "doctor-1")
@@ -182,7 +185,9 @@ async def test_a_checkout_for_what_is_not_there_is_refused_before_payment_is_ask
     uow, payments = fake_unit(intakes=intakes), FakePayments()
 
     with pytest.raises(error):
-        await purchases.start(context(uow, payments), uow, checkout_request(doctor_id=doctor_id))
+        await purchases.start_checkout(
+            context(uow, payments), uow, checkout_request(doctor_id=doctor_id)
+        )
 
     assert payments.orders == []
     assert uow.checkouts.all() == []
@@ -193,7 +198,7 @@ async def test_payment_out_of_reach_leaves_no_checkout_behind():
     payments.reachable = False
 
     with pytest.raises(errors.Unavailable):
-        await purchases.start(context(uow, payments), uow, checkout_request())
+        await purchases.start_checkout(context(uow, payments), uow, checkout_request())
 
     assert uow.checkouts.all() == []
 
@@ -203,10 +208,13 @@ async def test_a_wallet_too_short_fails_the_checkout_and_a_retry_by_gateway_is_a
     ctx = context(uow, payments)
     payments.failure = Failure("insufficient_funds", "The wallet is short.", retryable=True)
 
-    checkout = await purchases.start(ctx, uow, checkout_request(method=PaymentMethod.WALLET))
+    checkout = await purchases.start_checkout(
+        ctx, uow, checkout_request(method=PaymentMethod.WALLET)
+    )
     assert checkout.status is CheckoutStatus.PAYMENT_FAILED
     payments.failure = None
-    retried = await purchases.retry(ctx, uow, checkout.id, PaymentMethod.GATEWAY, "patient-1")
+    retry = purchases.RetryCheckout(checkout.id, PaymentMethod.GATEWAY, viewer="patient-1")
+    retried = await purchases.retry_checkout(ctx, uow, retry)
 
     assert payments.retries == [(checkout.payment_id, f"{checkout.id}/attempt/2", "gateway")]
     [stored] = uow.checkouts.all()
@@ -222,7 +230,9 @@ async def test_a_retry_while_payment_is_out_of_reach_leaves_the_failed_checkout_
     payments.reachable = False
 
     with pytest.raises(errors.Unavailable):
-        await purchases.retry(context(uow, payments), uow, checkout.id, None, "patient-1")
+        await purchases.retry_checkout(
+            context(uow, payments), uow, purchases.RetryCheckout(checkout.id, viewer="patient-1")
+        )
 
     assert uow.checkouts.all() == [checkout]
 
@@ -234,12 +244,14 @@ async def test_another_patients_checkout_is_not_found_nor_retried():
     ctx = context(uow, payments)
 
     with pytest.raises(CheckoutNotFound):
-        await purchases.get_checkout(ctx, uow, checkout.id, "patient-2")
+        await views.checkout(uow, checkout.id, "patient-2")
     with pytest.raises(CheckoutNotFound):
-        await purchases.retry(ctx, uow, checkout.id, None, "patient-2")
+        await purchases.retry_checkout(
+            ctx, uow, purchases.RetryCheckout(checkout.id, viewer="patient-2")
+        )
 
     assert payments.retries == []
-    assert await purchases.get_checkout(ctx, uow, checkout.id, None) == checkout
+    assert await views.checkout(uow, checkout.id, None) == checkout
 
 
 # What payment says about a checkout
@@ -321,18 +333,16 @@ async def test_the_sweeper_expires_only_checkouts_past_their_expiry_and_each_onc
     uow = fake_unit(checkouts=[lapsed, fresh])
     ctx = context(uow)
 
-    due = await purchases.open_past_expiry(ctx, uow)
-    for checkout_id in [*due, *due]:
-        await purchases.checkout_lapsed(ctx, uow, checkout_id)
+    await purchases.expire_lapsed_checkouts(ctx)
+    await purchases.expire_lapsed_checkouts(ctx)
     await purchases.payment_expired(ctx, uow, PaymentExpired("checkout-gone", NOW - 5 * MINUTE))
 
-    assert due == ["checkout-old"]
     statuses = {c.id: c.status for c in uow.checkouts.all()}
     assert statuses == {
         "checkout-old": CheckoutStatus.EXPIRED,
         "checkout-new": CheckoutStatus.AWAITING_PAYMENT,
     }
-    assert await purchases.open_past_expiry(ctx, uow) == []
+    assert uow.published == []
 
 
 # The clinical session and the consultation
@@ -343,7 +353,7 @@ async def test_symptoms_make_a_consultation_for_the_least_loaded_doctor_on_shift
     earlier = a_consultation(on_shift=[busy], consultation_id="consultation-earlier")
     uow, command = awaiting_symptoms(busy, free, consultations=[earlier])
 
-    consultation = await clinical.submit(context(uow), uow, command)
+    consultation = await clinical.submit_symptoms(context(uow), uow, command)
 
     assert (consultation.status, consultation.doctor_id) == (
         ConsultationStatus.DOCTOR_REVIEW_PENDING,
@@ -363,9 +373,9 @@ async def test_symptoms_sent_twice_make_one_consultation():
     uow, command = awaiting_symptoms(a_doctor())
     ctx = context(uow)
 
-    first = await clinical.submit(ctx, uow, command)
+    first = await clinical.submit_symptoms(ctx, uow, command)
     with pytest.raises(SymptomsAlreadySubmitted):
-        await clinical.submit(ctx, uow, command)
+        await clinical.submit_symptoms(ctx, uow, command)
 
     assert uow.consultations.all() == [first]
     assert len(uow.of(ConsultationCreated)) == 1
@@ -376,13 +386,14 @@ async def test_with_nobody_on_shift_the_consultation_waits_for_a_shift_to_start(
     uow, command = awaiting_symptoms(a_doctor(shifts=NEVER))
     ctx = context(uow)
 
-    waiting = await clinical.submit(ctx, uow, command)
+    waiting = await clinical.submit_symptoms(ctx, uow, command)
     assert waiting.status is ConsultationStatus.WAITING_FOR_DOCTOR
-    assert await clinical.assign_queue(ctx, uow) == 0
-    await clinical.set_shifts(ctx, uow, "doctor-1", ALWAYS)
+    await clinical.tend_sessions_and_queue(ctx)
+    assert uow.of(ConsultationAssigned) == []
+    await clinical.set_doctor_shifts(ctx, uow, clinical.SetDoctorShifts("doctor-1", ALWAYS))
 
-    assert await clinical.assign_queue(ctx, uow) == 1
-    assert await clinical.assign_queue(ctx, uow) == 0
+    await clinical.tend_sessions_and_queue(ctx)
+    await clinical.tend_sessions_and_queue(ctx)
     [assigned] = uow.of(ConsultationAssigned)
     assert (assigned.consultation_id, assigned.doctor_id) == (waiting.id, "doctor-1")
     assert uow.consultations.all()[0].doctor_id == "doctor-1"
@@ -393,9 +404,11 @@ async def test_a_doctor_accepts_then_completes_and_each_step_is_published_and_au
     uow = fake_unit(consultations=[consultation])
     ctx, doctor = context(uow), doctor_caller()
 
-    await clinical.act(ctx, uow, consultation.id, doctor, "AcceptConsultation")
-    done = await clinical.act(
-        ctx, uow, consultation.id, doctor, "CompleteConsultation", notes="Rest and fluids."
+    await clinical.accept_consultation(
+        ctx, uow, clinical.AcceptConsultation(consultation.id, doctor)
+    )
+    done = await clinical.complete_consultation(
+        ctx, uow, clinical.CompleteConsultation(consultation.id, doctor, "Rest and fluids.")
     )
 
     assert uow.consultations.all() == [done]
@@ -420,8 +433,8 @@ async def test_a_declined_consultation_goes_to_another_doctor_on_shift_or_is_ref
     consultation = a_consultation(on_shift=[a_doctor()])
     uow = fake_unit(consultations=[consultation], doctors=[a_doctor(), *also_on_shift])
 
-    declined = await clinical.act(
-        context(uow), uow, consultation.id, doctor_caller(), "DeclineConsultation", reason="Busy."
+    declined = await clinical.decline_consultation(
+        context(uow), uow, clinical.DeclineConsultation(consultation.id, doctor_caller(), "Busy.")
     )
 
     assert declined.status is status
@@ -433,8 +446,10 @@ async def test_a_doctor_not_assigned_cannot_act_and_leaves_no_trace():
     uow = fake_unit(consultations=[consultation])
 
     with pytest.raises(ConsultationNotFound):
-        await clinical.act(
-            context(uow), uow, consultation.id, doctor_caller("doctor-2"), "AcceptConsultation"
+        await clinical.accept_consultation(
+            context(uow),
+            uow,
+            clinical.AcceptConsultation(consultation.id, doctor_caller("doctor-2")),
         )
 
     assert uow.consultations.all() == [consultation]
@@ -446,16 +461,14 @@ async def test_the_chat_is_numbered_in_order_and_read_by_the_patient_and_their_d
     uow = fake_unit(consultations=[consultation])
     ctx = context(uow)
 
-    await clinical.post(ctx, uow, consultation.id, PATIENT, "It hurts to swallow.")
-    await clinical.post(ctx, uow, consultation.id, doctor_caller(), "Since when?")
-    seen_by_patient = await clinical.messages_after(
-        ctx, uow, consultation.id, PATIENT, 0, audit=True
-    )
-    seen_by_doctor = await clinical.messages_after(
+    for author, text in ((PATIENT, "It hurts to swallow."), (doctor_caller(), "Since when?")):
+        await clinical.post_message(ctx, uow, clinical.PostMessage(consultation.id, author, text))
+    seen_by_patient = await views.messages_after(ctx, uow, consultation.id, PATIENT, 0, audit=True)
+    seen_by_doctor = await views.messages_after(
         ctx, uow, consultation.id, doctor_caller(), 1, audit=False
     )
     with pytest.raises(ConsultationNotFound):
-        await clinical.messages_after(ctx, uow, consultation.id, STRANGER, 0, audit=True)
+        await views.messages_after(ctx, uow, consultation.id, STRANGER, 0, audit=True)
 
     assert [(m.sequence, m.sender_id) for m in seen_by_patient] == [
         (1, "patient-1"),
@@ -466,20 +479,34 @@ async def test_the_chat_is_numbered_in_order_and_read_by_the_patient_and_their_d
     assert audited_actions(uow) == [("patient-1", "StreamMessages", consultation.id)]
 
 
+async def test_a_page_of_consultations_audits_only_those_shown_on_it():
+    older = a_consultation(on_shift=[a_doctor()], consultation_id="consultation-old")
+    newer = a_consultation(
+        on_shift=[a_doctor()], consultation_id="consultation-new", at=NOW + MINUTE
+    )
+    uow = fake_unit(consultations=[older, newer])
+    mine = views.ConsultationsQuery(patient_id="patient-1", doctor_id=None, status=None)
+
+    page, token = await views.consultations(context(uow), uow, PATIENT, mine, PageRequest(1, None))
+
+    assert [c.id for c in page] == ["consultation-new"] and token
+    assert audited_actions(uow) == [("patient-1", "ListConsultations", "consultation-new")]
+
+
 async def test_every_look_at_clinical_records_is_audited_and_strangers_find_nothing():
     session = a_session()
     consultation = a_consultation(on_shift=[a_doctor()])
     uow = fake_unit(clinical_sessions=[session], consultations=[consultation])
     ctx = context(uow)
 
-    await clinical.get_session(ctx, uow, session.id, PATIENT)
-    await clinical.get_consultation(ctx, uow, consultation.id, doctor_caller())
-    page = {"patient_id": "patient-1", "doctor_id": None, "status": None, "after": None}
-    listed = await clinical.list_consultations(ctx, uow, PATIENT, **page, limit=10)
+    await views.clinical_session(ctx, uow, session.id, PATIENT)
+    await views.consultation(ctx, uow, consultation.id, doctor_caller())
+    mine = views.ConsultationsQuery(patient_id="patient-1", doctor_id=None, status=None)
+    listed, _ = await views.consultations(ctx, uow, PATIENT, mine, PageRequest(10, None))
     with pytest.raises(ClinicalSessionNotFound):
-        await clinical.get_session(ctx, uow, session.id, STRANGER)
+        await views.clinical_session(ctx, uow, session.id, STRANGER)
     with pytest.raises(ConsultationNotFound):
-        await clinical.get_consultation(ctx, uow, consultation.id, STRANGER)
+        await views.consultation(ctx, uow, consultation.id, STRANGER)
 
     assert listed == [consultation]
     assert audited_actions(uow) == [
@@ -494,11 +521,9 @@ async def test_a_session_whose_symptoms_never_came_is_refunded_once():
     uow = fake_unit(clinical_sessions=[session])
     ctx = context(uow, at=session.expires_at)
 
-    sessions, untaken = await clinical.due(ctx, uow)
-    for session_id in [*sessions, *sessions]:
-        await clinical.expire_session(ctx, uow, session_id)
+    await clinical.tend_sessions_and_queue(ctx)
+    await clinical.expire_session(ctx, uow, clinical.ExpireSession(session.id))
 
-    assert (sessions, untaken) == ([session.id], [])
     [refund] = uow.published
     assert isinstance(refund, RefundRequested)
     assert (refund.amount, refund.reason) == (session.price, "symptoms_not_submitted")
@@ -513,12 +538,13 @@ async def test_a_consultation_nobody_took_by_its_deadline_is_refunded_once():
         context(uow, at=consultation.accept_by),
     )
 
-    assert await clinical.due(early, uow) == ([], [])
-    _, untaken = await clinical.due(late, uow)
-    for consultation_id in [*untaken, *untaken]:
-        await clinical.refund_untaken(late, uow, consultation_id)
+    await clinical.tend_sessions_and_queue(early)
+    assert uow.of(RefundRequested) == []
+    await clinical.tend_sessions_and_queue(late)
+    await clinical.refund_untaken_consultation(
+        late, uow, clinical.RefundUntakenConsultation(consultation.id)
+    )
 
-    assert untaken == [consultation.id]
     [refund] = uow.of(RefundRequested)
     assert refund.reason == "no_doctor_accepted"
     assert uow.consultations.all()[0].status is ConsultationStatus.REFUNDED
@@ -532,15 +558,21 @@ async def test_booking_directory_news_keeps_the_newest_copy_and_consultations_ow
     ctx = context(uow)
     newer = NOW + MINUTE
 
-    await clinical.doctor_updated(ctx, uow, "doctor-7", "Asia/Tehran", True, NOW)
-    await clinical.set_shifts(ctx, uow, "doctor-7", ALWAYS)
-    await clinical.doctor_updated(ctx, uow, "doctor-7", "Europe/London", False, newer)
-    await clinical.doctor_updated(ctx, uow, "doctor-7", "Asia/Dubai", True, NOW)
+    await clinical.doctor_updated(
+        ctx, uow, clinical.DoctorUpdated("doctor-7", "Asia/Tehran", True, NOW)
+    )
+    await clinical.set_doctor_shifts(ctx, uow, clinical.SetDoctorShifts("doctor-7", ALWAYS))
+    await clinical.doctor_updated(
+        ctx, uow, clinical.DoctorUpdated("doctor-7", "Europe/London", False, newer)
+    )
+    await clinical.doctor_updated(
+        ctx, uow, clinical.DoctorUpdated("doctor-7", "Asia/Dubai", True, NOW)
+    )
 
     [doctor] = uow.doctors.all()
     assert (doctor.time_zone, doctor.active, doctor.updated_at) == ("Europe/London", False, newer)
     assert doctor.shifts == ALWAYS
-    assert await clinical.get_doctor(ctx, uow, "doctor-7") == doctor
+    assert await views.doctor(uow, "doctor-7") == doctor
 
 
 async def test_new_platform_prices_price_the_next_intake_and_an_unknown_doctor_has_none():
@@ -548,10 +580,12 @@ async def test_new_platform_prices_price_the_next_intake_and_an_unknown_doctor_h
     ctx = context(uow)
     prices = PriceList({CHAT: Money(650_000, "IRR"), VIDEO: Money(990_000, "IRR")})
 
-    await clinical.set_prices(ctx, uow, None, prices)
-    intake = await purchases.start_the_intake(ctx, uow, intake_request())
+    await clinical.set_consultation_prices(ctx, uow, clinical.SetConsultationPrices(None, prices))
+    intake = await purchases.start_intake(ctx, uow, intake_request())
     with pytest.raises(DoctorNotFound):
-        await clinical.set_prices(ctx, uow, "doctor-9", prices)
+        await clinical.set_consultation_prices(
+            ctx, uow, clinical.SetConsultationPrices("doctor-9", prices)
+        )
 
     assert {offer.type: offer.price for offer in intake.offers}[CHAT] == Money(650_000, "IRR")
     assert uow.doctors.all() == []

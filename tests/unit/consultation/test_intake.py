@@ -6,7 +6,7 @@ import pytest
 
 from runtime.errors import InvalidArgument
 from services.consultation.domain.errors import UnknownSymptom
-from services.consultation.domain.intake import start_intake
+from services.consultation.domain.intake import open_intake
 from services.consultation.domain.money import Money
 from services.consultation.domain.offers import Offer, PriceList
 from services.consultation.domain.triage import ReportedSymptom, Urgency
@@ -35,7 +35,7 @@ def intake_with(**overrides):
         "now": NOW,
     }
     fields.update(overrides)
-    return start_intake(**fields)
+    return open_intake(**fields)
 
 
 def violations(**overrides) -> list[tuple[str, str]]:

@@ -58,7 +58,7 @@ from services.consultation.adapters.messages import (
 )
 from services.consultation.domain import events
 from services.consultation.domain.audit import AuditEntry, SubjectKind
-from services.consultation.domain.chat import ChatMessage, ChatRole, post_message
+from services.consultation.domain.chat import ChatMessage, ChatRole, write_message
 from services.consultation.domain.consultation import ConsultationStatus
 from services.consultation.domain.events import (
     ClinicalSessionOpened,
@@ -430,7 +430,7 @@ def test_a_consultation_nobody_took_is_refunded_and_keeps_the_declines_to_itself
 
 def test_a_chat_message_carries_its_sequence_and_sender() -> None:
     consultation = a_consultation(on_shift=[a_doctor()])
-    posted = post_message(
+    posted = write_message(
         consultation, PATIENT, message_id="message-1", text="Still feverish.", now=LATER
     )
     assert chat_message(posted) == pb.ChatMessage(
