@@ -19,6 +19,7 @@ from runtime.config import Env
 from runtime.events import BOOKING, CONSULTATION
 from runtime.service import ServiceProcess
 from services.payment.adapters.stripe_gateway import StripeGateway
+from services.payment.adapters.unit_of_work import PaymentUnitOfWork
 from services.payment.domain.fees import GatewayFees
 from services.payment.domain.payouts import FeeBearer, PayoutRules
 from services.payment.domain.reconciliation import ReconcileSchedule
@@ -111,5 +112,6 @@ def main(argv: Sequence[str] | None = None) -> None:
         "payment",
         migrations=Path(__file__).parent / "migrations",
         build=build,
+        unit=PaymentUnitOfWork,
         argv=argv,
     )

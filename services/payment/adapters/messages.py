@@ -27,11 +27,10 @@ from runtime.wire import (
     timestamp,
     timestamp_or_none,
 )
-from services.payment.adapters.repository import PostedEntry
 from services.payment.domain import events
 from services.payment.domain.attempt import Attempt, AttemptStatus, Failure
 from services.payment.domain.errors import InsufficientWalletBalance
-from services.payment.domain.ledger import Account, AccountKind
+from services.payment.domain.ledger import Account, AccountKind, PostedEntry
 from services.payment.domain.money import Money, parse_amount
 from services.payment.domain.payment import Payment, PaymentStatus
 from services.payment.domain.payouts import Payout, PayoutStatus

@@ -9,7 +9,6 @@ a wallet is loaded under the locks of its balance rows.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import and_, func, insert, or_, select, update
@@ -27,16 +26,25 @@ from services.payment.adapters.tables import (
     refunds,
     wallet_transactions,
     wallets,
+    webhook_events,
 )
 from services.payment.domain.attempt import Attempt, AttemptStatus, Failure
 from services.payment.domain.fees import FeeSplit
-from services.payment.domain.ledger import Account, AccountKind, Entry, LedgerTransaction, Memo
+from services.payment.domain.ledger import (
+    Account,
+    AccountKind,
+    Entry,
+    LedgerTransaction,
+    Memo,
+    PostedEntry,
+)
 from services.payment.domain.money import Money
 from services.payment.domain.payment import Closure, Payment, PaymentStatus
 from services.payment.domain.payouts import Payout, PayoutStatus
 from services.payment.domain.purchase import PayeeKind, PayeeLine, PaymentMethod, Purchase
 from services.payment.domain.refund import Refund, RefundDestination, RefundStatus
 from services.payment.domain.wallet import Wallet, WalletTransaction, WalletTransactionKind
+from services.payment.handlers.gateway import WebhookHint
 
 
 def _money(minor: int | None, currency: str | None) -> Money | None:
@@ -360,18 +368,6 @@ def _payment(row, attempt_rows: Iterable, refund_rows: Iterable) -> Payment:
     )
 
 
-@dataclass(frozen=True)
-class PostedEntry:
-    """One leg of a posted transaction, as the ledger's reader sees it."""
-
-    id: int
-    transaction_id: str
-    memo: Memo
-    payment_id: str
-    entry: Entry
-    created_at: datetime
-
-
 class Ledger:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
@@ -641,3 +637,18 @@ def _payout(row) -> Payout:
         released_at=row["released_at"],
         reversed_at=row["reversed_at"],
     )
+
+
+class WebhookEvents:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def remember(self, hint: WebhookHint) -> bool:
+        """Stores the event id under its unique key; False when it was seen before."""
+        stored = await self.session.execute(
+            pg_insert(webhook_events)
+            .values(event_id=hint.event_id, event_type=hint.event_type, payment_id=hint.payment_id)
+            .on_conflict_do_nothing()
+            .returning(webhook_events.c.event_id)
+        )
+        return stored.first() is not None

@@ -120,6 +120,18 @@ class LedgerTransaction:
         return balance(account, currency, self.entries)
 
 
+@dataclass(frozen=True)
+class PostedEntry:
+    """One leg of a posted transaction, as the ledger's reader sees it."""
+
+    id: int
+    transaction_id: str
+    memo: Memo
+    payment_id: str
+    entry: Entry
+    created_at: datetime
+
+
 def balance(account: Account, currency: str, entries: Iterable[Entry]) -> Money:
     """The sum of `entries` on `account` in `currency` (positive: a debit balance)."""
     amount = sum(

@@ -6,11 +6,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from runtime.db import UnitOfWork
 from runtime.instants import Clock, utc_now
 from services.payment.domain.payouts import PayoutRules
 from services.payment.domain.reconciliation import ReconcileSchedule
 from services.payment.handlers.gateway import Gateway
+from services.payment.handlers.unit_of_work import PaymentUnit
 
 
 @dataclass(frozen=True)
@@ -33,7 +33,7 @@ class PaymentSettings:
 
 @dataclass(frozen=True)
 class Context:
-    unit_of_work: Callable[[], UnitOfWork]
+    unit_of_work: Callable[[], PaymentUnit]
     gateway: Gateway
     settings: PaymentSettings = field(default_factory=PaymentSettings)
     # Injectable so tests can cross a payout hold or an expiry without waiting.

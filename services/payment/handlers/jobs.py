@@ -6,9 +6,7 @@ from __future__ import annotations
 
 import logging
 
-from runtime.db import UnitOfWork
 from runtime.jobs import for_each
-from services.payment.adapters.messages import event_message
 from services.payment.domain.events import Change
 from services.payment.domain.postings import post_release
 from services.payment.handlers.context import Context
@@ -19,7 +17,7 @@ from services.payment.handlers.payments import (
     open_past_expiry,
     settle_payment,
 )
-from services.payment.handlers.recording import Stores
+from services.payment.handlers.unit_of_work import PaymentUnit
 
 log = logging.getLogger(__name__)
 
@@ -41,22 +39,20 @@ async def release_payouts(ctx: Context) -> int:
     """Ends the hold of payouts whose time has come: payable becomes available."""
     uow = ctx.unit_of_work()
     async with uow:
-        ids = await Stores(uow.session).payouts.due(ctx.clock(), ctx.settings.batch)
+        ids = await uow.payouts.due(ctx.clock(), ctx.settings.batch)
     return await for_each(ids, lambda pid: _release(ctx, ctx.unit_of_work(), pid), "release payout")
 
 
-async def _release(ctx: Context, uow: UnitOfWork, payout_id: str) -> None:
+async def _release(ctx: Context, uow: PaymentUnit, payout_id: str) -> None:
     async with uow:
-        stores = Stores(uow.session)
-        payout = await stores.payouts.get(payout_id, for_update=True)
+        payout = await uow.payouts.get(payout_id, for_update=True)
         if payout is None or payout.release(ctx.clock()) is Change.NONE:
             return
         transaction = post_release(payout)
         if transaction is not None:
-            await stores.ledger.post(transaction)
-        await stores.payouts.save(payout)
-        for event in payout.events:
-            uow.emit(event_message(event), correlation_id=payout.payment_id)
+            await uow.ledger.post(transaction)
+        await uow.payouts.save(payout)
+        uow.publish(payout, correlation_id=payout.payment_id)
         await uow.commit()
 
 
@@ -68,17 +64,16 @@ async def republish_orphans(ctx: Context) -> int:
     uow = ctx.unit_of_work()
     async with uow:
         cutoff = ctx.clock() - ctx.settings.orphan_grace
-        count, due = await Stores(uow.session).payments.orphans(cutoff)
+        count, due = await uow.payments.orphans(cutoff)
     await for_each(due, lambda pid: _republish(ctx, ctx.unit_of_work(), pid), "republish")
     return count
 
 
-async def _republish(ctx: Context, uow: UnitOfWork, payment_id: str) -> None:
+async def _republish(ctx: Context, uow: PaymentUnit, payment_id: str) -> None:
     async with uow:
-        stores = Stores(uow.session)
-        payment = await load(stores, payment_id, None, lock=True)
+        payment = await load(uow, payment_id, None, lock=True)
         log.warning("payment %s is confirmed but unfulfilled; publishing it again", payment.id)
-        event = payment.confirmed_event()
-        uow.emit(event_message(event), correlation_id=payment.purchase.ref)
-        await stores.payments.mark_republished(payment.id, ctx.clock())
+        payment.repeat_confirmation()
+        uow.publish(payment, correlation_id=payment.purchase.ref)
+        await uow.payments.mark_republished(payment.id, ctx.clock())
         await uow.commit()

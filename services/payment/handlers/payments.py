@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from runtime import errors
-from runtime.db import UnitOfWork
 from runtime.idempotency import RefusedAfterEffect
 from services.payment.domain.errors import (
     AttemptStillOpen,
@@ -33,7 +32,8 @@ from services.payment.domain.settlement import GatewayTruth, settle, settle_refu
 from services.payment.domain.wallet import pay_from_wallet, top_up
 from services.payment.handlers.context import Context
 from services.payment.handlers.gateway import CheckoutRequest, GatewayUnavailable
-from services.payment.handlers.recording import Stores, book, follow_up
+from services.payment.handlers.recording import book, follow_up
+from services.payment.handlers.unit_of_work import PaymentUnit
 
 
 @dataclass(frozen=True)
@@ -80,22 +80,22 @@ class Viewer:
         )
 
 
-async def load(stores: Stores, payment_id: str, viewer: Viewer | None, *, lock: bool) -> Payment:
+async def load(uow: PaymentUnit, payment_id: str, viewer: Viewer | None, *, lock: bool) -> Payment:
     """The payment, if `viewer` may see it (None: anyone may)."""
-    payment = await stores.payments.get(payment_id, for_update=lock)
+    payment = await uow.payments.get(payment_id, for_update=lock)
     if payment is None or (viewer is not None and not viewer.may_see(payment)):
         raise PaymentNotFound(payment_id)
     return payment
 
 
 async def get_payment(
-    ctx: Context, uow: UnitOfWork, payment_id: str, viewer: Viewer | None
+    ctx: Context, uow: PaymentUnit, payment_id: str, viewer: Viewer | None
 ) -> Payment:
     async with uow:
-        return await load(Stores(uow.session), payment_id, viewer, lock=False)
+        return await load(uow, payment_id, viewer, lock=False)
 
 
-async def create_payment(ctx: Context, uow: UnitOfWork, cmd: CreatePayment) -> Payment:
+async def create_payment(ctx: Context, uow: PaymentUnit, cmd: CreatePayment) -> Payment:
     def build(now: datetime) -> Payment:
         return Payment.create(
             id=payment_id_for(cmd.purchase.kind, cmd.purchase.ref),
@@ -115,34 +115,31 @@ async def create_payment(ctx: Context, uow: UnitOfWork, cmd: CreatePayment) -> P
         uow,
         payment_id_for(cmd.purchase.kind, cmd.purchase.ref),
         build,
-        lambda stores, existing: _same_order(ctx, stores, existing, cmd),
+        lambda existing: _same_order(uow, existing, cmd),
     )
 
 
 async def _open(
     ctx: Context,
-    uow: UnitOfWork,
+    uow: PaymentUnit,
     payment_id: str,
     build: Callable[[datetime], Payment],
-    reuse: Callable[[Stores, Payment], Awaitable[Payment]],
+    reuse: Callable[[Payment], Awaitable[Payment]],
 ) -> Payment:
     """A new intent and its first attempt, or what `reuse` makes of the one there is."""
     async with uow:
-        stores = Stores(uow.session)
-        existing = await stores.payments.get(payment_id, for_update=True)
+        existing = await uow.payments.get(payment_id, for_update=True)
         if existing is not None:
-            return await reuse(stores, existing)
+            return await reuse(existing)
         now = ctx.clock()
         payment = build(now)
-        await stores.payments.add(payment)
-        await _attempt(ctx, uow, stores, payment, payment.method, now)
+        await uow.payments.add(payment)
+        await _attempt(ctx, uow, payment, payment.method, now)
         await uow.commit()
         return payment
 
 
-async def _same_order(
-    ctx: Context, stores: Stores, existing: Payment, cmd: CreatePayment
-) -> Payment:
+async def _same_order(uow: PaymentUnit, existing: Payment, cmd: CreatePayment) -> Payment:
     """A purchase asked to be paid again: the same terms get the same intent (a caller's
     retry with a new key), other terms are refused."""
     same = (existing.patient_id, existing.amount, existing.lines) == (
@@ -156,17 +153,16 @@ async def _same_order(
     if latest is not None and latest.method is PaymentMethod.WALLET and existing.is_open:
         # The first answer was a shortfall: it still is, unless the wallet was topped up
         # since, which RetryPayment (not a repeated create) turns into a payment.
-        wallet = await stores.wallets.get(existing.patient_id)
+        wallet = await uow.wallets.get(existing.patient_id)
         wallet.require(existing.amount)
     return existing
 
 
 async def retry_payment(
-    ctx: Context, uow: UnitOfWork, cmd: RetryPayment, viewer: Viewer | None
+    ctx: Context, uow: PaymentUnit, cmd: RetryPayment, viewer: Viewer | None
 ) -> Payment:
     async with uow:
-        stores = Stores(uow.session)
-        payment = await load(stores, cmd.payment_id, viewer, lock=True)
+        payment = await load(uow, cmd.payment_id, viewer, lock=True)
         now = ctx.clock()
         pending = payment.pending_attempt
         if pending is not None and pending.gateway_ref:
@@ -179,12 +175,12 @@ async def retry_payment(
                 raise RefusedAfterEffect(PaymentAlreadySettled(payment.id, payment.status.value))
         if cmd.return_url:
             payment.return_url = cmd.return_url
-        await _attempt(ctx, uow, stores, payment, cmd.method or payment.method, now)
+        await _attempt(ctx, uow, payment, cmd.method or payment.method, now)
         await uow.commit()
         return payment
 
 
-async def top_up_wallet(ctx: Context, uow: UnitOfWork, cmd: TopUpWallet) -> Payment:
+async def top_up_wallet(ctx: Context, uow: PaymentUnit, cmd: TopUpWallet) -> Payment:
     """A top-up is a purchase of the patient's own wallet, paid through the gateway; the
     same key is the same top-up."""
     payment_id = payment_id_for(WALLET_TOP_UP, f"{cmd.patient_id}/{cmd.key}")
@@ -199,7 +195,7 @@ async def top_up_wallet(ctx: Context, uow: UnitOfWork, cmd: TopUpWallet) -> Paym
             return_url=cmd.return_url,
         )
 
-    async def reuse(stores: Stores, existing: Payment) -> Payment:
+    async def reuse(existing: Payment) -> Payment:
         return existing
 
     return await _open(ctx, uow, payment_id, build, reuse)
@@ -207,15 +203,14 @@ async def top_up_wallet(ctx: Context, uow: UnitOfWork, cmd: TopUpWallet) -> Paym
 
 async def _attempt(
     ctx: Context,
-    uow: UnitOfWork,
-    stores: Stores,
+    uow: PaymentUnit,
     payment: Payment,
     method: PaymentMethod,
     now: datetime,
 ) -> None:
     """Starts an attempt: a gateway session to pay on, or a wallet debit at once."""
     if method is PaymentMethod.WALLET:
-        await _pay_from_wallet(ctx, uow, stores, payment, now)
+        await _pay_from_wallet(ctx, uow, payment, now)
         return
     attempt = payment.start_attempt(PaymentMethod.GATEWAY, now)
     try:
@@ -238,10 +233,8 @@ async def _attempt(
     await book(ctx, uow, payment, now)
 
 
-async def _pay_from_wallet(
-    ctx: Context, uow: UnitOfWork, stores: Stores, payment: Payment, now: datetime
-) -> None:
-    wallet = await stores.wallets.lock(payment.patient_id, [payment.currency], now)
+async def _pay_from_wallet(ctx: Context, uow: PaymentUnit, payment: Payment, now: datetime) -> None:
+    wallet = await uow.wallets.lock(payment.patient_id, [payment.currency], now)
     try:
         confirmation = pay_from_wallet(payment, wallet, ctx.settings.payouts, now)
     except InsufficientWalletBalance as short:
@@ -255,16 +248,16 @@ async def _pay_from_wallet(
             "attempt_id": attempt.id if attempt else "",
         }
         raise RefusedAfterEffect(short) from None
-    await stores.ledger.post(confirmation.transaction)
-    await stores.wallets.save(wallet)
+    await uow.ledger.post(confirmation.transaction)
+    await uow.wallets.save(wallet)
     for payout in confirmation.payouts:
-        await stores.payouts.save(payout)
+        await uow.payouts.save(payout)
     await book(ctx, uow, payment, now)
 
 
 async def settle_payment(
     ctx: Context,
-    uow: UnitOfWork,
+    uow: PaymentUnit,
     payment_id: str,
     *,
     viewer: Viewer | None = None,
@@ -275,8 +268,7 @@ async def settle_payment(
     then, under the payment's lock, moves it forward and books what that means. A
     gateway that cannot be reached changes nothing: the payment stays as it was."""
     async with uow:
-        stores = Stores(uow.session)
-        payment = await load(stores, payment_id, viewer, lock=False)
+        payment = await load(uow, payment_id, viewer, lock=False)
         refs = [a.gateway_ref for a in payment.attempts if a.gateway_ref and a.is_pending]
         if hint and hint not in refs and any(a.gateway_ref == hint for a in payment.attempts):
             refs.append(hint)
@@ -295,7 +287,7 @@ async def settle_payment(
                     )
                 except GatewayUnavailable:
                     continue
-        payment = await load(stores, payment_id, viewer, lock=True)
+        payment = await load(uow, payment_id, viewer, lock=True)
         now = ctx.clock()
         for truth in truths:
             await _settle_truth(ctx, payment, truth, now)
@@ -320,12 +312,11 @@ async def _expire(ctx: Context, checkout_ref: str) -> GatewayTruth | None:
         return None
 
 
-async def expire_payment(ctx: Context, uow: UnitOfWork, payment_id: str) -> Payment:
+async def expire_payment(ctx: Context, uow: PaymentUnit, payment_id: str) -> Payment:
     """Closes an intent never paid by its expiry, closing its gateway session first; a
     session paid at the last moment confirms the payment instead."""
     async with uow:
-        stores = Stores(uow.session)
-        payment = await load(stores, payment_id, None, lock=True)
+        payment = await load(uow, payment_id, None, lock=True)
         now = ctx.clock()
         for attempt in list(payment.attempts):
             if attempt.is_pending and attempt.gateway_ref and payment.is_open:
@@ -340,11 +331,11 @@ async def expire_payment(ctx: Context, uow: UnitOfWork, payment_id: str) -> Paym
         return payment
 
 
-async def due_for_check(ctx: Context, uow: UnitOfWork) -> Sequence[str]:
+async def due_for_check(ctx: Context, uow: PaymentUnit) -> Sequence[str]:
     async with uow:
-        return await Stores(uow.session).payments.due_for_check(ctx.clock(), ctx.settings.batch)
+        return await uow.payments.due_for_check(ctx.clock(), ctx.settings.batch)
 
 
-async def open_past_expiry(ctx: Context, uow: UnitOfWork) -> Sequence[str]:
+async def open_past_expiry(ctx: Context, uow: PaymentUnit) -> Sequence[str]:
     async with uow:
-        return await Stores(uow.session).payments.open_past_expiry(ctx.clock(), ctx.settings.batch)
+        return await uow.payments.open_past_expiry(ctx.clock(), ctx.settings.batch)

@@ -12,11 +12,6 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
-from runtime.db import UnitOfWork
-from services.payment.adapters.messages import event_message
-from services.payment.adapters.repository import Ledger, Payments, Payouts, Wallets
 from services.payment.domain.events import (
     CaptureRefunded,
     CaptureRejected,
@@ -42,6 +37,7 @@ from services.payment.domain.settlement import (
 from services.payment.domain.wallet import WalletTransactionKind
 from services.payment.handlers.context import Context
 from services.payment.handlers.gateway import GatewayRefused, GatewayUnavailable, RefundRequest
+from services.payment.handlers.unit_of_work import PaymentUnit
 
 log = logging.getLogger(__name__)
 
@@ -51,16 +47,6 @@ _WALLET_KIND = {
     Memo.PAYMENT_CONFIRMED: WalletTransactionKind.TOP_UP,
     Memo.REFUND: WalletTransactionKind.REFUND,
 }
-
-
-class Stores:
-    """The repositories of one unit of work."""
-
-    def __init__(self, session: AsyncSession) -> None:
-        self.payments = Payments(session)
-        self.ledger = Ledger(session)
-        self.wallets = Wallets(session)
-        self.payouts = Payouts(session)
 
 
 async def follow_up(ctx: Context, payment: Payment, at: datetime) -> None:
@@ -108,44 +94,40 @@ async def send_refund(ctx: Context, payment: Payment, refund: Refund) -> Gateway
         return GatewayRefundFailed(refund.id, refused.code, refused.message)
 
 
-async def book(ctx: Context, uow: UnitOfWork, payment: Payment, at: datetime) -> None:
+async def book(ctx: Context, uow: PaymentUnit, payment: Payment, at: datetime) -> None:
     """Writes the payment and what its new facts mean: ledger postings, wallet movements,
     payouts, and the public events for the outbox."""
-    stores = Stores(uow.session)
     for event in payment.events:
         match event:
             case PaymentConfirmed(method=PaymentMethod.GATEWAY):
                 confirmation = post_confirmation(payment, ctx.settings.payouts, ctx.gateway.fees)
-                await post(stores, confirmation.transaction)
+                await post(uow, confirmation.transaction)
                 for payout in confirmation.payouts:
-                    await stores.payouts.save(payout)
+                    await uow.payouts.save(payout)
             case CaptureRejected(attempt_id=attempt_id):
-                await post(stores, post_rejected_capture(payment, attempt_id, ctx.gateway.fees, at))
+                await post(uow, post_rejected_capture(payment, attempt_id, ctx.gateway.fees, at))
             case PaymentRefunded(refund_id=refund_id) | CaptureRefunded(refund_id=refund_id):
-                payouts = await stores.payouts.of_payment(payment.id, for_update=True)
-                await post(stores, post_refund(payment, refund_id, payouts, ctx.settings.payouts))
+                payouts = await uow.payouts.of_payment(payment.id, for_update=True)
+                await post(uow, post_refund(payment, refund_id, payouts, ctx.settings.payouts))
                 for payout in payouts:
-                    await stores.payouts.save(payout)
-        message = event_message(event)
-        if message is not None:
-            uow.emit(message, correlation_id=payment.purchase.ref)
-    payment.events.clear()
-    await stores.payments.save(
+                    await uow.payouts.save(payout)
+    uow.publish(payment, correlation_id=payment.purchase.ref)
+    await uow.payments.save(
         payment, next_check_at=next_check_at(payment, ctx.settings.reconcile, at)
     )
     if payment.purchase.is_top_up and payment.is_confirmed:
         # A top-up is fulfilled by its own confirmation: the wallet was credited above.
-        await stores.payments.mark_fulfilled(payment.id, payment.purchase.kind, at)
+        await uow.payments.mark_fulfilled(payment.id, payment.purchase.kind, at)
 
 
-async def post(stores: Stores, transaction: LedgerTransaction) -> None:
+async def post(uow: PaymentUnit, transaction: LedgerTransaction) -> None:
     """Writes a ledger transaction, moving the wallets it touches under their row locks."""
-    await stores.ledger.post(transaction)
+    await uow.ledger.post(transaction)
     touched: dict[str, set[str]] = {}
     for entry in transaction.entries:
         if entry.account.kind is AccountKind.PATIENT_WALLET:
             touched.setdefault(entry.account.owner_id, set()).add(entry.amount.currency)
     for patient_id, currencies in sorted(touched.items()):
-        wallet = await stores.wallets.lock(patient_id, sorted(currencies), transaction.created_at)
+        wallet = await uow.wallets.lock(patient_id, sorted(currencies), transaction.created_at)
         wallet.post(transaction, _WALLET_KIND[transaction.memo])
-        await stores.wallets.save(wallet)
+        await uow.wallets.save(wallet)

@@ -8,7 +8,6 @@ from __future__ import annotations
 import contextlib
 from dataclasses import dataclass
 
-from runtime.db import UnitOfWork
 from services.payment.domain.errors import NothingLeftToRefund, NotThePurchasersPayment
 from services.payment.domain.money import Money
 from services.payment.domain.payment import Payment
@@ -16,7 +15,8 @@ from services.payment.domain.refund import Refund, RefundDestination
 from services.payment.domain.refunding import request_refund
 from services.payment.handlers.context import Context
 from services.payment.handlers.payments import load
-from services.payment.handlers.recording import Stores, book, follow_up
+from services.payment.handlers.recording import book, follow_up
+from services.payment.handlers.unit_of_work import PaymentUnit
 
 
 @dataclass(frozen=True)
@@ -34,11 +34,10 @@ class RefundPayment:
 
 
 async def refund_payment(
-    ctx: Context, uow: UnitOfWork, cmd: RefundPayment
+    ctx: Context, uow: PaymentUnit, cmd: RefundPayment
 ) -> tuple[Payment, Refund]:
     async with uow:
-        stores = Stores(uow.session)
-        payment = await load(stores, cmd.payment_id, None, lock=True)
+        payment = await load(uow, cmd.payment_id, None, lock=True)
         ensure_purchaser(payment, cmd.purchaser)
         now = ctx.clock()
         refund = request_refund(
@@ -66,18 +65,17 @@ def rejection_refund(payment_id: str, reason: str, purchaser: str) -> RefundPaym
     return RefundPayment(payment_id, f"refund:{payment_id}", None, reason, purchaser=purchaser)
 
 
-async def refund_what_is_left(ctx: Context, uow: UnitOfWork, cmd: RefundPayment) -> None:
+async def refund_what_is_left(ctx: Context, uow: PaymentUnit, cmd: RefundPayment) -> None:
     """For events: a payment refunded in full already (by an admin, say) has nothing
     left to give back, which is not an error worth redelivering."""
     with contextlib.suppress(NothingLeftToRefund):
         await refund_payment(ctx, uow, cmd)
 
 
-async def mark_fulfilled(ctx: Context, uow: UnitOfWork, payment_id: str, purchaser: str) -> None:
+async def mark_fulfilled(ctx: Context, uow: PaymentUnit, payment_id: str, purchaser: str) -> None:
     """The purchasing context delivered what was paid for: the orphan check stops here."""
     async with uow:
-        stores = Stores(uow.session)
-        if not await stores.payments.mark_fulfilled(payment_id, purchaser, ctx.clock()):
+        if not await uow.payments.mark_fulfilled(payment_id, purchaser, ctx.clock()):
             # Fulfilled already, or not this purchaser's to say: only the second is wrong.
-            ensure_purchaser(await load(stores, payment_id, None, lock=False), purchaser)
+            ensure_purchaser(await load(uow, payment_id, None, lock=False), purchaser)
         await uow.commit()

@@ -5,14 +5,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from runtime.db import UnitOfWork
 from runtime.wire import PageRequest
-from services.payment.adapters.repository import Ledger, Payouts, PostedEntry, Wallets
-from services.payment.domain.ledger import Account
+from services.payment.domain.ledger import Account, PostedEntry
 from services.payment.domain.payment import Payment, PaymentStatus
 from services.payment.domain.payouts import Payout, PayoutStatus
 from services.payment.domain.wallet import Wallet, WalletTransaction
-from services.payment.handlers.recording import Stores
+from services.payment.handlers.unit_of_work import PaymentUnit
 
 
 @dataclass(frozen=True)
@@ -24,11 +22,11 @@ class PaymentsQuery:
 
 
 async def payments(
-    uow: UnitOfWork, query: PaymentsQuery, asked: PageRequest
+    uow: PaymentUnit, query: PaymentsQuery, asked: PageRequest
 ) -> tuple[list[Payment], str]:
     """Newest first."""
     async with uow:
-        found = await Stores(uow.session).payments.page(
+        found = await uow.payments.page(
             patient_id=query.patient_id,
             status=query.status,
             kind=query.kind,
@@ -38,28 +36,26 @@ async def payments(
     return asked.cut(found, lambda payment: (payment.created_at, payment.id))
 
 
-async def wallet(uow: UnitOfWork, patient_id: str) -> Wallet:
+async def wallet(uow: PaymentUnit, patient_id: str) -> Wallet:
     async with uow:
-        return await Wallets(uow.session).get(patient_id)
+        return await uow.wallets.get(patient_id)
 
 
 async def wallet_transactions(
-    uow: UnitOfWork, patient_id: str, currency: str | None, asked: PageRequest
+    uow: PaymentUnit, patient_id: str, currency: str | None, asked: PageRequest
 ) -> tuple[list[tuple[int, WalletTransaction]], str]:
     """A patient's wallet history, newest first, as (sequence, transaction) rows."""
     async with uow:
-        found = await Wallets(uow.session).history(
-            patient_id, currency, asked.after_key, asked.limit
-        )
+        found = await uow.wallets.history(patient_id, currency, asked.after_key, asked.limit)
     return asked.cut(found, lambda row: (row[0],))
 
 
 async def payouts(
-    uow: UnitOfWork, doctor_id: str, status: PayoutStatus | None, asked: PageRequest
+    uow: PaymentUnit, doctor_id: str, status: PayoutStatus | None, asked: PageRequest
 ) -> tuple[list[tuple[int, Payout]], str]:
     """A doctor's payouts, newest first, as (sequence, payout) rows."""
     async with uow:
-        found = await Payouts(uow.session).page(doctor_id, status, asked.after_key, asked.limit)
+        found = await uow.payouts.page(doctor_id, status, asked.after_key, asked.limit)
     return asked.cut(found, lambda row: (row[0],))
 
 
@@ -71,11 +67,11 @@ class LedgerQuery:
 
 
 async def ledger_entries(
-    uow: UnitOfWork, query: LedgerQuery, asked: PageRequest
+    uow: PaymentUnit, query: LedgerQuery, asked: PageRequest
 ) -> tuple[list[PostedEntry], str]:
     """In the order written."""
     async with uow:
-        found = await Ledger(uow.session).page(
+        found = await uow.ledger.page(
             payment_id=query.payment_id,
             transaction_id=query.transaction_id,
             account=query.account,

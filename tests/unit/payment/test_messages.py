@@ -33,7 +33,6 @@ from services.payment.adapters.messages import (
     wallet_shortfall_message,
     wallet_transaction_message,
 )
-from services.payment.adapters.repository import PostedEntry
 from services.payment.domain import attempt as attempts
 from services.payment.domain.attempt import Attempt
 from services.payment.domain.errors import (
@@ -60,6 +59,7 @@ from services.payment.domain.ledger import (
     AccountKind,
     Entry,
     Memo,
+    PostedEntry,
 )
 from services.payment.domain.payment import Payment, PaymentStatus
 from services.payment.domain.payouts import FeeBearer, Payout, PayoutRules, PayoutStatus

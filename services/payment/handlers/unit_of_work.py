@@ -1,0 +1,26 @@
+"""What payment's handlers see of a transaction: payment's repositories and its outbox,
+whether the database keeps them (adapters/unit_of_work.py) or a unit test's memory."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Protocol
+
+from runtime.unit import Unit
+
+if TYPE_CHECKING:
+    from services.payment.adapters.repository import (
+        Ledger,
+        Payments,
+        Payouts,
+        Wallets,
+        WebhookEvents,
+    )
+
+
+class PaymentUnit(Unit, Protocol):
+    payments: Payments
+    ledger: Ledger
+    wallets: Wallets
+    payouts: Payouts
+    # The gateway's webhook event ids already received.
+    webhooks: WebhookEvents
