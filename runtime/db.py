@@ -119,7 +119,8 @@ class UnitOfWork:
 
     def publish(self, *entities: object, correlation_id: str | None = None) -> None:
         """Queues for the outbox the facts each entity recorded in its `events` list, as
-        the service's `event_message` makes them, and clears the lists."""
+        the service's `event_message` makes them, and clears the lists. A fact it makes no
+        message of (None) is the service's own business, such as a refund still to send."""
         to_message = type(self).event_message
         for entity in entities:
             if entity is None:
@@ -128,7 +129,9 @@ class UnitOfWork:
             for event in events:
                 if to_message is None:
                     raise RuntimeError(f"{type(self).__name__} names no event_message")
-                self.emit(to_message(event), correlation_id=correlation_id)
+                message = to_message(event)
+                if message is not None:
+                    self.emit(message, correlation_id=correlation_id)
             events.clear()
 
     async def _write_outbox(self) -> None:

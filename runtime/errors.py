@@ -79,3 +79,14 @@ class Unauthenticated(DomainError):
 class IdempotencyKeyReused(InvalidArgument):
     def __init__(self) -> None:
         super().__init__("idempotency_key", "already used with a different request; use a new key")
+
+
+class RefusedAfterEffect(Exception):
+    """Raised by an answer that changed something worth keeping and must still refuse
+    the call: a wallet too short to pay leaves its failed attempt on the payment, so the
+    patient can switch to the gateway. The change is committed, the error reaches the
+    caller, and the key is released, so the same request asked again is judged again."""
+
+    def __init__(self, error: DomainError) -> None:
+        super().__init__(str(error))
+        self.error = error

@@ -18,24 +18,13 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from runtime import auth
 from runtime.db import UnitOfWork
-from runtime.errors import DomainError, IdempotencyKeyReused, InvalidArgument
+from runtime.errors import IdempotencyKeyReused, InvalidArgument, RefusedAfterEffect
 from runtime.retry import retrying
 from runtime.schema import idempotency_keys
 
 R = TypeVar("R", bound=Message)
 
 MAX_KEY_LENGTH = 255
-
-
-class RefusedAfterEffect(Exception):
-    """Raised by an answer that changed something worth keeping and must still refuse
-    the call: a wallet too short to pay leaves its failed attempt on the payment, so the
-    patient can switch to the gateway. The change is committed, the error reaches the
-    caller, and the key is released, so the same request asked again is judged again."""
-
-    def __init__(self, error: DomainError) -> None:
-        super().__init__(str(error))
-        self.error = error
 
 
 async def answer_once(

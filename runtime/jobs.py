@@ -23,3 +23,17 @@ async def for_each(ids: Sequence[str], work: Callable[[str], Awaitable[object]],
         except Exception:
             log.exception("%s %s failed; it is tried again next run", what, item)
     return done
+
+
+async def sweep(
+    ctx,
+    due: Callable[[object], Awaitable[Sequence[str]]],
+    handler: Callable[[object, object, object], Awaitable[object]],
+    command: Callable[[str], object],
+    what: str,
+) -> int:
+    """A job's whole round: the ids `due` finds in one unit of work, then `command` of each
+    given to `handler` in a unit of its own. Returns how many were handled."""
+    async with ctx.unit_of_work() as uow:
+        found = await due(uow)
+    return await for_each(found, lambda item: handler(ctx, ctx.unit_of_work(), command(item)), what)

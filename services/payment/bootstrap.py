@@ -7,8 +7,9 @@ servicer, the webhook endpoint, the consumer and the periodic jobs into the proc
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from decimal import Decimal
+from functools import partial
 from pathlib import Path
 
 from nobat.payment.v1 import payment_service_pb2, payment_service_pb2_grpc
@@ -27,7 +28,7 @@ from services.payment.domain.rounding import Rate
 from services.payment.entrypoints.events import event_handlers
 from services.payment.entrypoints.servicer import ACCESS, DESCRIBED, PaymentServicer
 from services.payment.entrypoints.webhooks import webhook_app
-from services.payment.handlers import jobs
+from services.payment.handlers import JOBS
 from services.payment.handlers.context import Context, PaymentSettings
 
 SERVICE_NAME = payment_service_pb2.DESCRIPTOR.services_by_name["PaymentService"].full_name
@@ -78,7 +79,11 @@ def build(process: ServiceProcess, env: Env) -> None:
     )
     process.on_shutdown(gateway.close)
     ctx = Context(
-        process.unit_of_work, gateway, payment_settings(env), clock=process.settings.clock
+        process.unit_of_work,
+        gateway,
+        payment_settings(env),
+        clock=process.settings.clock,
+        orphans=ORPHAN_PAYMENTS.set,
     )
     process.add_servicer(
         payment_service_pb2_grpc.add_PaymentServiceServicer_to_server,
@@ -92,19 +97,9 @@ def build(process: ServiceProcess, env: Env) -> None:
     for stream, purchaser in ((BOOKING, "booking"), (CONSULTATION, "consultation")):
         process.consume(stream, event_handlers(ctx, purchaser))
 
-    every = env.float("NOBAT_PAYMENT_JOB_INTERVAL_SECONDS", 5.0)
-
-    async def orphans() -> None:
-        ORPHAN_PAYMENTS.set(await jobs.republish_orphans(ctx))
-
-    periodic: dict[str, Callable[[], Awaitable[object]]] = {
-        "reconcile": lambda: jobs.reconcile(ctx),
-        "expire-payments": lambda: jobs.expire_payments(ctx),
-        "release-payouts": lambda: jobs.release_payouts(ctx),
-        "republish-orphans": orphans,
-    }
-    for name, job in periodic.items():
-        process.every(every, job, name)
+    interval = env.float("NOBAT_PAYMENT_JOB_INTERVAL_SECONDS", 5.0)
+    for name, job in JOBS.items():
+        process.every(interval, partial(job, ctx), name)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

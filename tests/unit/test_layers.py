@@ -11,7 +11,7 @@ import sys
 
 import pytest
 
-SERVICES = ("booking", "consultation", "notification")
+SERVICES = ("booking", "consultation", "notification", "payment")
 STORAGE = ("sqlalchemy", "asyncpg", "alembic")
 
 PROBE = """

@@ -13,7 +13,7 @@ import pytest
 
 from runtime.handling import handler_name
 
-SERVICES = ("booking", "consultation", "notification")
+SERVICES = ("booking", "consultation", "notification", "payment")
 
 
 def tables(service: str):

@@ -24,7 +24,7 @@ from purchasing.handlers import (
 )
 from purchasing.news import PaymentConfirmed, PaymentExpired, PaymentFailed
 from runtime import errors
-from runtime.jobs import for_each
+from runtime.jobs import sweep
 from services.booking.domain.checkout import Checkout, hold_slot
 from services.booking.domain.errors import ReservationNotFound
 from services.booking.domain.slot import Slot
@@ -269,10 +269,8 @@ async def _lapse(
 
 async def expire_lapsed_checkouts(ctx: Context) -> None:
     """The job: every open checkout past its hold is expired and its slot put back."""
-    async with ctx.unit_of_work() as uow:
-        lapsed = await uow.checkouts.open_past_hold(ctx.clock(), ctx.settings.batch)
-    await for_each(
-        lapsed,
-        lambda checkout_id: expire_checkout(ctx, ctx.unit_of_work(), ExpireCheckout(checkout_id)),
-        "expire checkout",
-    )
+
+    def lapsed(uow: BookingUnit):
+        return uow.checkouts.open_past_hold(ctx.clock(), ctx.settings.batch)
+
+    await sweep(ctx, lapsed, expire_checkout, ExpireCheckout, "expire checkout")

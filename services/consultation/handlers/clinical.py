@@ -12,7 +12,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
-from runtime.jobs import for_each
+from runtime.jobs import sweep
 from services.consultation.domain.assignment import Candidate
 from services.consultation.domain.audit import SubjectKind
 from services.consultation.domain.caller import Caller
@@ -306,20 +306,20 @@ async def tend_sessions_and_queue(ctx: Context) -> None:
     """The job, in this order: sessions past their expiry are refunded, consultations
     nobody took by their deadline are refunded, and only then is the queue assigned, so
     nothing refundable is handed to a doctor."""
-    async with ctx.unit_of_work() as uow:
-        now = ctx.clock()
-        expired = await uow.clinical_sessions.awaiting_past_expiry(now, ctx.settings.batch)
-        untaken = await uow.consultations.untaken_past_deadline(now, ctx.settings.batch)
-    await for_each(
-        expired,
-        lambda session_id: expire_session(ctx, ctx.unit_of_work(), ExpireSession(session_id)),
-        "expire clinical session",
-    )
-    await for_each(
+    now, batch = ctx.clock(), ctx.settings.batch
+
+    def expired(uow: ConsultationUnit):
+        return uow.clinical_sessions.awaiting_past_expiry(now, batch)
+
+    def untaken(uow: ConsultationUnit):
+        return uow.consultations.untaken_past_deadline(now, batch)
+
+    await sweep(ctx, expired, expire_session, ExpireSession, "expire clinical session")
+    await sweep(
+        ctx,
         untaken,
-        lambda consultation_id: refund_untaken_consultation(
-            ctx, ctx.unit_of_work(), RefundUntakenConsultation(consultation_id)
-        ),
+        refund_untaken_consultation,
+        RefundUntakenConsultation,
         "refund untaken consultation",
     )
     await _assign_queue(ctx, ctx.unit_of_work())

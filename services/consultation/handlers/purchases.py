@@ -22,7 +22,7 @@ from purchasing.handlers import (
     retry_key,
 )
 from purchasing.news import PaymentConfirmed, PaymentExpired, PaymentFailed
-from runtime.jobs import for_each
+from runtime.jobs import sweep
 from services.consultation.domain.audit import SubjectKind
 from services.consultation.domain.caller import Caller
 from services.consultation.domain.checkout import Checkout, open_checkout
@@ -219,10 +219,8 @@ async def expire_checkout(ctx: Context, uow: ConsultationUnit, cmd: ExpireChecko
 
 async def expire_lapsed_checkouts(ctx: Context) -> None:
     """The job: every open checkout past its expiry ends."""
-    async with ctx.unit_of_work() as uow:
-        lapsed = await uow.checkouts.open_past_expiry(ctx.clock(), ctx.settings.batch)
-    await for_each(
-        lapsed,
-        lambda checkout_id: expire_checkout(ctx, ctx.unit_of_work(), ExpireCheckout(checkout_id)),
-        "expire checkout",
-    )
+
+    def lapsed(uow: ConsultationUnit):
+        return uow.checkouts.open_past_expiry(ctx.clock(), ctx.settings.batch)
+
+    await sweep(ctx, lapsed, expire_checkout, ExpireCheckout, "expire checkout")

@@ -24,17 +24,3 @@ class PaymentUnitOfWork(UnitOfWork):
         self.wallets = Wallets(session)
         self.payouts = Payouts(session)
         self.webhooks = WebhookEvents(session)
-
-    def publish(self, *entities: object, correlation_id: str | None = None) -> None:
-        """As every unit publishes, except that some of payment's facts are its own
-        business (a refund to send, a capture to give back) and have no message: those
-        are cleared without reaching the outbox."""
-        for entity in entities:
-            if entity is None:
-                continue
-            events = entity.events  # type: ignore[attr-defined]
-            for event in events:
-                message = event_message(event)
-                if message is not None:
-                    self.emit(message, correlation_id=correlation_id)
-            events.clear()

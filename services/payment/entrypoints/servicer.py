@@ -14,6 +14,7 @@ from nobat.payment.v1 import payment_service_pb2 as pb
 from nobat.payment.v1 import payment_service_pb2_grpc
 
 from runtime import auth, errors
+from runtime.handling import Handlers
 from runtime.idempotency import answer_call
 from runtime.wire import (
     PageRequest,
@@ -40,7 +41,7 @@ from services.payment.adapters.messages import (
 from services.payment.domain.currency import currency_of
 from services.payment.domain.errors import InsufficientWalletBalance
 from services.payment.domain.refund import check_reason
-from services.payment.handlers import payments, refunds, views
+from services.payment.handlers import COMMANDS, payments, refunds, views
 from services.payment.handlers.context import Context
 
 R = TypeVar("R", bound=Message)
@@ -80,6 +81,7 @@ def _subject(requested: str, field: str = "patient_id") -> str:
 class PaymentServicer(payment_service_pb2_grpc.PaymentServiceServicer):
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
+        self.handle = Handlers(ctx, COMMANDS)
 
     async def CreatePayment(
         self, request: pb.CreatePaymentRequest, context
@@ -100,7 +102,7 @@ class PaymentServicer(payment_service_pb2_grpc.PaymentServiceServicer):
         )
 
         async def answer(uow) -> pb.CreatePaymentResponse:
-            payment = await payments.create_payment(self.ctx, uow, command)
+            payment = await self.handle(command, uow)
             return pb.CreatePaymentResponse(payment=payment_message(payment))
 
         return await answer_call(
@@ -108,9 +110,7 @@ class PaymentServicer(payment_service_pb2_grpc.PaymentServiceServicer):
         )
 
     async def GetPayment(self, request: pb.GetPaymentRequest, context) -> pb.GetPaymentResponse:
-        payment = await payments.get_payment(
-            self.ctx, self.ctx.unit_of_work(), request.payment_id, _viewer()
-        )
+        payment = await views.payment(self.ctx.unit_of_work(), request.payment_id, _viewer())
         return pb.GetPaymentResponse(payment=payment_message(payment))
 
     async def ListPayments(
@@ -141,11 +141,11 @@ class PaymentServicer(payment_service_pb2_grpc.PaymentServiceServicer):
             payment_id=request.payment_id,
             method=method_from(request.method, allow_unspecified=True),
             return_url=request.return_url,
+            viewer=_viewer(),
         )
-        viewer = _viewer()
 
         async def answer(uow) -> pb.RetryPaymentResponse:
-            payment = await payments.retry_payment(self.ctx, uow, command, viewer)
+            payment = await self.handle(command, uow)
             return pb.RetryPaymentResponse(payment=payment_message(payment))
 
         return await answer_call(
@@ -155,12 +155,10 @@ class PaymentServicer(payment_service_pb2_grpc.PaymentServiceServicer):
     async def ConfirmPayment(
         self, request: pb.ConfirmPaymentRequest, context
     ) -> pb.ConfirmPaymentResponse:
-        viewer = _viewer()
+        command = payments.SettlePayment(request.payment_id, _viewer(), request.gateway_ref)
 
         async def answer(uow) -> pb.ConfirmPaymentResponse:
-            payment = await payments.settle_payment(
-                self.ctx, uow, request.payment_id, viewer=viewer, hint=request.gateway_ref
-            )
+            payment = await self.handle(command, uow)
             return pb.ConfirmPaymentResponse(payment=payment_message(payment))
 
         return await answer_call(
@@ -180,7 +178,7 @@ class PaymentServicer(payment_service_pb2_grpc.PaymentServiceServicer):
         )
 
         async def answer(uow) -> pb.RefundPaymentResponse:
-            payment, refund = await refunds.refund_payment(self.ctx, uow, command)
+            payment, refund = await self.handle(command, uow)
             return pb.RefundPaymentResponse(
                 payment=payment_message(payment), refund=refund_message(refund, payment.id)
             )
@@ -214,7 +212,7 @@ class PaymentServicer(payment_service_pb2_grpc.PaymentServiceServicer):
         )
 
         async def answer(uow) -> pb.TopUpWalletResponse:
-            payment = await payments.top_up_wallet(self.ctx, uow, command)
+            payment = await self.handle(command, uow)
             return pb.TopUpWalletResponse(payment=payment_message(payment))
 
         return await answer_call(

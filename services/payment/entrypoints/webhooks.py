@@ -14,11 +14,13 @@ import logging
 
 from aiohttp import web
 
+from runtime.handling import Handlers
 from runtime.retry import retrying
+from services.payment.handlers import COMMANDS
 from services.payment.handlers.context import Context
 from services.payment.handlers.gateway import InvalidWebhook
-from services.payment.handlers.payments import settle_payment
-from services.payment.handlers.webhooks import remember_webhook
+from services.payment.handlers.payments import SettlePayment
+from services.payment.handlers.webhooks import RememberWebhook
 
 log = logging.getLogger(__name__)
 
@@ -29,10 +31,11 @@ MAX_BODY = 256 * 1024
 
 def webhook_app(ctx: Context) -> web.Application:
     settling: set[asyncio.Task] = set()
+    handle = Handlers(ctx, COMMANDS)
 
     async def settle(payment_id: str, hint: str) -> None:
         try:
-            await retrying(lambda: settle_payment(ctx, ctx.unit_of_work(), payment_id, hint=hint))
+            await retrying(lambda: handle(SettlePayment(payment_id, hint=hint)))
         except Exception:
             log.exception(
                 "settling payment %s after a webhook failed; reconciliation retries", payment_id
@@ -47,7 +50,7 @@ def webhook_app(ctx: Context) -> web.Application:
             return web.json_response({"error": str(exc)}, status=400)
         if not hint.payment_id:
             return web.json_response({"received": True, "ignored": "not a nobat payment"})
-        if await retrying(lambda: remember_webhook(ctx.unit_of_work(), hint)):
+        if await retrying(lambda: handle(RememberWebhook(hint))):
             task = asyncio.create_task(settle(hint.payment_id, hint.checkout_ref))
             settling.add(task)
             task.add_done_callback(settling.discard)

@@ -38,3 +38,6 @@ class Context:
     settings: PaymentSettings = field(default_factory=PaymentSettings)
     # Injectable so tests can cross a payout hold or an expiry without waiting.
     clock: Clock = utc_now
+    # Told how many payments are confirmed but unfulfilled past the grace period, each
+    # time the orphan job counts them (the composition root sets a gauge).
+    orphans: Callable[[int], object] = lambda count: None

@@ -5,16 +5,17 @@ two copies meeting on one item wait on its lock, and the second finds nothing to
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 
-from runtime.jobs import for_each
+from runtime.jobs import for_each, sweep
 from services.payment.domain.events import Change
 from services.payment.domain.postings import post_release
 from services.payment.handlers.context import Context
 from services.payment.handlers.payments import (
-    due_for_check,
+    ExpirePayment,
+    SettlePayment,
     expire_payment,
     load,
-    open_past_expiry,
     settle_payment,
 )
 from services.payment.handlers.unit_of_work import PaymentUnit
@@ -22,30 +23,46 @@ from services.payment.handlers.unit_of_work import PaymentUnit
 log = logging.getLogger(__name__)
 
 
+@dataclass(frozen=True)
+class ReleasePayout:
+    """A payout whose hold has ended: payable becomes available to the doctor."""
+
+    payout_id: str
+
+
+@dataclass(frozen=True)
+class RepublishConfirmation:
+    """A payment confirmed, but neither fulfilled nor refunded after the grace period."""
+
+    payment_id: str
+
+
 async def reconcile(ctx: Context) -> int:
     """Asks the gateway about payments whose sessions or refunds are still undecided."""
-    ids = await due_for_check(ctx, ctx.unit_of_work())
-    return await for_each(
-        ids, lambda pid: settle_payment(ctx, ctx.unit_of_work(), pid), "reconcile"
-    )
+
+    def due(uow: PaymentUnit):
+        return uow.payments.due_for_check(ctx.clock(), ctx.settings.batch)
+
+    return await sweep(ctx, due, settle_payment, SettlePayment, "reconcile")
 
 
 async def expire_payments(ctx: Context) -> int:
-    ids = await open_past_expiry(ctx, ctx.unit_of_work())
-    return await for_each(ids, lambda pid: expire_payment(ctx, ctx.unit_of_work(), pid), "expire")
+    def lapsed(uow: PaymentUnit):
+        return uow.payments.open_past_expiry(ctx.clock(), ctx.settings.batch)
+
+    return await sweep(ctx, lapsed, expire_payment, ExpirePayment, "expire")
 
 
 async def release_payouts(ctx: Context) -> int:
-    """Ends the hold of payouts whose time has come: payable becomes available."""
-    uow = ctx.unit_of_work()
-    async with uow:
-        ids = await uow.payouts.due(ctx.clock(), ctx.settings.batch)
-    return await for_each(ids, lambda pid: _release(ctx, ctx.unit_of_work(), pid), "release payout")
+    def due(uow: PaymentUnit):
+        return uow.payouts.due(ctx.clock(), ctx.settings.batch)
+
+    return await sweep(ctx, due, release_payout, ReleasePayout, "release payout")
 
 
-async def _release(ctx: Context, uow: PaymentUnit, payout_id: str) -> None:
+async def release_payout(ctx: Context, uow: PaymentUnit, cmd: ReleasePayout) -> None:
     async with uow:
-        payout = await uow.payouts.get(payout_id, for_update=True)
+        payout = await uow.payouts.get(cmd.payout_id, for_update=True)
         if payout is None or payout.release(ctx.clock()) is Change.NONE:
             return
         transaction = post_release(payout)
@@ -59,19 +76,27 @@ async def _release(ctx: Context, uow: PaymentUnit, payout_id: str) -> None:
 async def republish_orphans(ctx: Context) -> int:
     """Publishes PaymentConfirmed again for payments neither fulfilled nor refunded after
     the grace period (a lost event, a context that was down too long), at most once per
-    grace period each. Returns how many such payments there are: the orphan_payments
-    gauge, which must come back to 0."""
-    uow = ctx.unit_of_work()
-    async with uow:
+    grace period each. Reports how many such payments there are (`ctx.orphans`: the
+    orphan payments gauge, which must come back to 0)."""
+    async with ctx.unit_of_work() as uow:
         cutoff = ctx.clock() - ctx.settings.orphan_grace
         count, due = await uow.payments.orphans(cutoff)
-    await for_each(due, lambda pid: _republish(ctx, ctx.unit_of_work(), pid), "republish")
+    ctx.orphans(count)
+    await for_each(
+        due,
+        lambda payment_id: republish_confirmation(
+            ctx, ctx.unit_of_work(), RepublishConfirmation(payment_id)
+        ),
+        "republish",
+    )
     return count
 
 
-async def _republish(ctx: Context, uow: PaymentUnit, payment_id: str) -> None:
+async def republish_confirmation(
+    ctx: Context, uow: PaymentUnit, cmd: RepublishConfirmation
+) -> None:
     async with uow:
-        payment = await load(uow, payment_id, None, lock=True)
+        payment = await load(uow, cmd.payment_id, None, lock=True)
         log.warning("payment %s is confirmed but unfulfilled; publishing it again", payment.id)
         payment.repeat_confirmation()
         uow.publish(payment, correlation_id=payment.purchase.ref)

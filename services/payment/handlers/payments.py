@@ -9,12 +9,12 @@ may run inside the transaction: if it rolls back, asking again finds the same se
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 
 from runtime import errors
-from runtime.idempotency import RefusedAfterEffect
+from runtime.errors import RefusedAfterEffect
 from services.payment.domain.errors import (
     AttemptStillOpen,
     InsufficientWalletBalance,
@@ -54,6 +54,25 @@ class RetryPayment:
     # None keeps the last attempt's method.
     method: PaymentMethod | None = None
     return_url: str = ""
+    # Whose payment it must be (None: anyone's).
+    viewer: Viewer | None = None
+
+
+@dataclass(frozen=True)
+class SettlePayment:
+    """Read the gateway's truth about a payment and move it forward: ConfirmPayment's,
+    a webhook's (its `hint` names the session) and reconciliation's."""
+
+    payment_id: str
+    viewer: Viewer | None = None
+    hint: str = ""
+
+
+@dataclass(frozen=True)
+class ExpirePayment:
+    """The sweeper's: an intent found unpaid past its expiry."""
+
+    payment_id: str
 
 
 @dataclass(frozen=True)
@@ -86,13 +105,6 @@ async def load(uow: PaymentUnit, payment_id: str, viewer: Viewer | None, *, lock
     if payment is None or (viewer is not None and not viewer.may_see(payment)):
         raise PaymentNotFound(payment_id)
     return payment
-
-
-async def get_payment(
-    ctx: Context, uow: PaymentUnit, payment_id: str, viewer: Viewer | None
-) -> Payment:
-    async with uow:
-        return await load(uow, payment_id, viewer, lock=False)
 
 
 async def create_payment(ctx: Context, uow: PaymentUnit, cmd: CreatePayment) -> Payment:
@@ -158,11 +170,9 @@ async def _same_order(uow: PaymentUnit, existing: Payment, cmd: CreatePayment) -
     return existing
 
 
-async def retry_payment(
-    ctx: Context, uow: PaymentUnit, cmd: RetryPayment, viewer: Viewer | None
-) -> Payment:
+async def retry_payment(ctx: Context, uow: PaymentUnit, cmd: RetryPayment) -> Payment:
     async with uow:
-        payment = await load(uow, cmd.payment_id, viewer, lock=True)
+        payment = await load(uow, cmd.payment_id, cmd.viewer, lock=True)
         now = ctx.clock()
         pending = payment.pending_attempt
         if pending is not None and pending.gateway_ref:
@@ -255,18 +265,12 @@ async def _pay_from_wallet(ctx: Context, uow: PaymentUnit, payment: Payment, now
     await book(ctx, uow, payment, now)
 
 
-async def settle_payment(
-    ctx: Context,
-    uow: PaymentUnit,
-    payment_id: str,
-    *,
-    viewer: Viewer | None = None,
-    hint: str = "",
-) -> Payment:
+async def settle_payment(ctx: Context, uow: PaymentUnit, cmd: SettlePayment) -> Payment:
     """The one settle path of webhooks, ConfirmPayment and reconciliation: reads the truth
     of the payment's undecided sessions (or of the one a hint names) from the gateway,
     then, under the payment's lock, moves it forward and books what that means. A
     gateway that cannot be reached changes nothing: the payment stays as it was."""
+    payment_id, viewer, hint = cmd.payment_id, cmd.viewer, cmd.hint
     async with uow:
         payment = await load(uow, payment_id, viewer, lock=False)
         refs = [a.gateway_ref for a in payment.attempts if a.gateway_ref and a.is_pending]
@@ -312,11 +316,11 @@ async def _expire(ctx: Context, checkout_ref: str) -> GatewayTruth | None:
         return None
 
 
-async def expire_payment(ctx: Context, uow: PaymentUnit, payment_id: str) -> Payment:
+async def expire_payment(ctx: Context, uow: PaymentUnit, cmd: ExpirePayment) -> Payment:
     """Closes an intent never paid by its expiry, closing its gateway session first; a
     session paid at the last moment confirms the payment instead."""
     async with uow:
-        payment = await load(uow, payment_id, None, lock=True)
+        payment = await load(uow, cmd.payment_id, None, lock=True)
         now = ctx.clock()
         for attempt in list(payment.attempts):
             if attempt.is_pending and attempt.gateway_ref and payment.is_open:
@@ -329,13 +333,3 @@ async def expire_payment(ctx: Context, uow: PaymentUnit, payment_id: str) -> Pay
         await book(ctx, uow, payment, now)
         await uow.commit()
         return payment
-
-
-async def due_for_check(ctx: Context, uow: PaymentUnit) -> Sequence[str]:
-    async with uow:
-        return await uow.payments.due_for_check(ctx.clock(), ctx.settings.batch)
-
-
-async def open_past_expiry(ctx: Context, uow: PaymentUnit) -> Sequence[str]:
-    async with uow:
-        return await uow.payments.open_past_expiry(ctx.clock(), ctx.settings.batch)

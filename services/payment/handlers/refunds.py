@@ -59,23 +59,58 @@ def ensure_purchaser(payment: Payment, purchaser: str | None) -> None:
         raise NotThePurchasersPayment(payment.id, payment.purchase.kind, purchaser)
 
 
-def rejection_refund(payment_id: str, reason: str, purchaser: str) -> RefundPayment:
-    """The full refund of a purchase its context could not deliver. Its key is the
-    payment's own, so redelivered or republished rejections refund once."""
-    return RefundPayment(payment_id, f"refund:{payment_id}", None, reason, purchaser=purchaser)
+# What the purchasing contexts say about their purchases (`purchaser`: the kind of purchase
+# the stream it came on may speak of).
 
 
-async def refund_what_is_left(ctx: Context, uow: PaymentUnit, cmd: RefundPayment) -> None:
+@dataclass(frozen=True)
+class PurchaseRejected:
+    """The purchase could not be delivered: all of its money goes back."""
+
+    payment_id: str
+    reason: str
+    purchaser: str
+
+
+@dataclass(frozen=True)
+class RefundRequested:
+    """Part or all of a delivered purchase goes back (a cancellation's share, say)."""
+
+    refund: RefundPayment
+
+
+@dataclass(frozen=True)
+class PurchaseFulfilled:
+    """The purchase was delivered: the orphan check stops here."""
+
+    payment_id: str
+    purchaser: str
+
+
+async def purchase_rejected(ctx: Context, uow: PaymentUnit, news: PurchaseRejected) -> None:
+    """The full refund's key is the payment's own, so redelivered or republished
+    rejections refund once."""
+    refund = RefundPayment(
+        news.payment_id, f"refund:{news.payment_id}", None, news.reason, purchaser=news.purchaser
+    )
+    await _refund_what_is_left(ctx, uow, refund)
+
+
+async def refund_requested(ctx: Context, uow: PaymentUnit, news: RefundRequested) -> None:
+    await _refund_what_is_left(ctx, uow, news.refund)
+
+
+async def _refund_what_is_left(ctx: Context, uow: PaymentUnit, cmd: RefundPayment) -> None:
     """For events: a payment refunded in full already (by an admin, say) has nothing
     left to give back, which is not an error worth redelivering."""
     with contextlib.suppress(NothingLeftToRefund):
         await refund_payment(ctx, uow, cmd)
 
 
-async def mark_fulfilled(ctx: Context, uow: PaymentUnit, payment_id: str, purchaser: str) -> None:
-    """The purchasing context delivered what was paid for: the orphan check stops here."""
+async def purchase_fulfilled(ctx: Context, uow: PaymentUnit, news: PurchaseFulfilled) -> None:
     async with uow:
-        if not await uow.payments.mark_fulfilled(payment_id, purchaser, ctx.clock()):
+        fulfilled = await uow.payments.mark_fulfilled(news.payment_id, news.purchaser, ctx.clock())
+        if not fulfilled:
             # Fulfilled already, or not this purchaser's to say: only the second is wrong.
-            ensure_purchaser(await load(uow, payment_id, None, lock=False), purchaser)
+            ensure_purchaser(await load(uow, news.payment_id, None, lock=False), news.purchaser)
         await uow.commit()

@@ -10,6 +10,7 @@ from services.payment.domain.ledger import Account, PostedEntry
 from services.payment.domain.payment import Payment, PaymentStatus
 from services.payment.domain.payouts import Payout, PayoutStatus
 from services.payment.domain.wallet import Wallet, WalletTransaction
+from services.payment.handlers.payments import Viewer, load
 from services.payment.handlers.unit_of_work import PaymentUnit
 
 
@@ -34,6 +35,11 @@ async def payments(
             limit=asked.limit,
         )
     return asked.cut(found, lambda payment: (payment.created_at, payment.id))
+
+
+async def payment(uow: PaymentUnit, payment_id: str, viewer: Viewer | None) -> Payment:
+    async with uow:
+        return await load(uow, payment_id, viewer, lock=False)
 
 
 async def wallet(uow: PaymentUnit, patient_id: str) -> Wallet:

@@ -3,14 +3,24 @@ hint: the payment it names is settled from the gateway's truth, never from the e
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+from services.payment.handlers.context import Context
 from services.payment.handlers.gateway import WebhookHint
 from services.payment.handlers.unit_of_work import PaymentUnit
 
 
-async def remember_webhook(uow: PaymentUnit, hint: WebhookHint) -> bool:
+@dataclass(frozen=True)
+class RememberWebhook:
+    """A verified gateway event, remembered by its id."""
+
+    hint: WebhookHint
+
+
+async def remember_webhook(ctx: Context, uow: PaymentUnit, cmd: RememberWebhook) -> bool:
     """True the first time the gateway's event arrives, False after: a webhook delivered
     fifty times is acted on once."""
     async with uow:
-        new = await uow.webhooks.remember(hint)
+        new = await uow.webhooks.remember(cmd.hint)
         await uow.commit()
         return new

@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 import pytest
 
 from runtime import errors
-from runtime.idempotency import RefusedAfterEffect
+from runtime.errors import RefusedAfterEffect
 from services.payment.domain.errors import (
     InsufficientWalletBalance,
     NotThePurchasersPayment,
@@ -36,7 +36,9 @@ from services.payment.handlers.context import Context, PaymentSettings
 from services.payment.handlers.gateway import GatewayRefused, WebhookHint
 from services.payment.handlers.payments import (
     CreatePayment,
+    ExpirePayment,
     RetryPayment,
+    SettlePayment,
     TopUpWallet,
     create_payment,
     expire_payment,
@@ -45,13 +47,14 @@ from services.payment.handlers.payments import (
     top_up_wallet,
 )
 from services.payment.handlers.refunds import (
+    PurchaseFulfilled,
+    PurchaseRejected,
     RefundPayment,
-    mark_fulfilled,
+    purchase_fulfilled,
+    purchase_rejected,
     refund_payment,
-    refund_what_is_left,
-    rejection_refund,
 )
-from services.payment.handlers.webhooks import remember_webhook
+from services.payment.handlers.webhooks import RememberWebhook, remember_webhook
 from tests.unit.fakes import FakeUnitOfWork
 from tests.unit.payment.builders import PATIENT, T0, doctor_line, usd
 from tests.unit.payment.fakes import FakeGateway, fake_unit
@@ -98,7 +101,7 @@ async def paid_appointment(ctx: Context, uow: FakeUnitOfWork, gateway: FakeGatew
     """An appointment paid at the gateway and settled, as the webhook makes it."""
     payment = await create_payment(ctx, uow, APPOINTMENT)
     gateway.pay(payment.attempts[0].gateway_ref, payment.amount)
-    return await settle_payment(ctx, uow, payment.id)
+    return await settle_payment(ctx, uow, SettlePayment(payment.id))
 
 
 def cancellation(payment: Payment, amount: Money | None = None) -> RefundPayment:
@@ -194,9 +197,7 @@ async def test_a_wallet_too_short_refuses_but_keeps_the_attempt_so_the_gateway_c
     assert uow.ledger.all() == []
     assert [failed.retryable for failed in uow.of(PaymentFailed)] == [True]
 
-    retried = await retry_payment(
-        ctx, uow, RetryPayment(payment_id, PaymentMethod.GATEWAY), viewer=None
-    )
+    retried = await retry_payment(ctx, uow, RetryPayment(payment_id, PaymentMethod.GATEWAY))
 
     assert [a.method for a in retried.attempts] == [PaymentMethod.WALLET, PaymentMethod.GATEWAY]
     assert gateway.asked("create_checkout") == [retried.attempts[1].id]
@@ -206,7 +207,7 @@ async def test_a_payment_paid_at_the_gateway_is_confirmed_once_however_often_it_
     ctx, uow, gateway
 ):
     payment = await paid_appointment(ctx, uow, gateway)
-    await settle_payment(ctx, uow, payment.id)
+    await settle_payment(ctx, uow, SettlePayment(payment.id))
 
     assert stored(uow, payment.id).status is PaymentStatus.SUCCEEDED
     assert len(uow.of(PaymentConfirmed)) == 1
@@ -222,14 +223,14 @@ async def test_settling_while_the_gateway_is_unreachable_changes_nothing(ctx, uo
     gateway.down = True
     before = stored(uow, payment.id)
 
-    await settle_payment(ctx, uow, payment.id)
+    await settle_payment(ctx, uow, SettlePayment(payment.id))
 
     assert stored(uow, payment.id) == before
     assert uow.published == []
     assert uow.ledger.all() == []
 
     gateway.down = False
-    await settle_payment(ctx, uow, payment.id)
+    await settle_payment(ctx, uow, SettlePayment(payment.id))
 
     assert stored(uow, payment.id).status is PaymentStatus.SUCCEEDED
 
@@ -238,13 +239,13 @@ async def test_a_declined_card_fails_the_attempt_and_a_retry_opens_a_new_session
     payment = await create_payment(ctx, uow, APPOINTMENT)
     gateway.decline(payment.attempts[0].gateway_ref)
 
-    await settle_payment(ctx, uow, payment.id)
+    await settle_payment(ctx, uow, SettlePayment(payment.id))
 
     assert [(f.attempt_id, f.retryable) for f in uow.of(PaymentFailed)] == [
         (payment.attempts[0].id, True)
     ]
 
-    retried = await retry_payment(ctx, uow, RetryPayment(payment.id), viewer=None)
+    retried = await retry_payment(ctx, uow, RetryPayment(payment.id))
 
     assert len(retried.attempts) == 2
     assert gateway.asked("create_checkout") == [a.id for a in retried.attempts]
@@ -257,7 +258,7 @@ async def test_a_retry_after_the_last_page_was_paid_after_all_is_refused_and_con
     payment = await create_payment(ctx, uow, APPOINTMENT)
     gateway.pay(payment.attempts[0].gateway_ref, payment.amount)
 
-    refusal = await answered(uow, retry_payment(ctx, uow, RetryPayment(payment.id), None))
+    refusal = await answered(uow, retry_payment(ctx, uow, RetryPayment(payment.id)))
 
     assert isinstance(refusal, PaymentAlreadySettled)
     assert stored(uow, payment.id).status is PaymentStatus.SUCCEEDED
@@ -281,7 +282,7 @@ async def test_a_session_paid_at_the_last_moment_confirms_rather_than_expires(ct
     payment = await create_payment(ctx, uow, APPOINTMENT)
     gateway.pay(payment.attempts[0].gateway_ref, payment.amount)
 
-    await expire_payment(at(ctx, payment.expires_at), uow, payment.id)
+    await expire_payment(at(ctx, payment.expires_at), uow, ExpirePayment(payment.id))
 
     assert stored(uow, payment.id).status is PaymentStatus.SUCCEEDED
     assert len(uow.of(PaymentConfirmed)) == 1
@@ -306,7 +307,7 @@ async def test_a_top_up_paid_credits_the_wallet_and_the_same_key_is_the_same_top
     again = await top_up_wallet(ctx, uow, command)
     gateway.pay(first.attempts[0].gateway_ref, first.amount)
 
-    await settle_payment(ctx, uow, first.id)
+    await settle_payment(ctx, uow, SettlePayment(first.id))
 
     assert again.id == first.id
     assert len(gateway.asked("create_checkout")) == 1
@@ -380,8 +381,8 @@ async def test_a_purchasing_context_may_not_refund_another_contexts_payment(ctx,
     before = stored(uow, payment.id)
 
     with pytest.raises(NotThePurchasersPayment):
-        await refund_what_is_left(
-            ctx, uow, rejection_refund(payment.id, "slot_taken", "consultation")
+        await purchase_rejected(
+            ctx, uow, PurchaseRejected(payment.id, "slot_taken", "consultation")
         )
 
     assert stored(uow, payment.id) == before
@@ -392,7 +393,7 @@ async def test_a_rejection_after_a_full_refund_finds_nothing_left_and_is_done(ct
     payment = await paid_appointment(ctx, uow, gateway)
     await refund_payment(ctx, uow, RefundPayment(payment.id, "admin-1", None, "goodwill"))
 
-    await refund_what_is_left(ctx, uow, rejection_refund(payment.id, "slot_taken", "booking"))
+    await purchase_rejected(ctx, uow, PurchaseRejected(payment.id, "slot_taken", "booking"))
 
     assert len(gateway.asked("create_refund")) == 1
     assert len(uow.of(PaymentRefunded)) == 1
@@ -401,12 +402,13 @@ async def test_a_rejection_after_a_full_refund_finds_nothing_left_and_is_done(ct
 async def test_a_purchase_is_marked_fulfilled_once_and_only_by_its_purchaser(ctx, uow, gateway):
     payment = await paid_appointment(ctx, uow, gateway)
 
-    await mark_fulfilled(ctx, uow, payment.id, "booking")
-    await mark_fulfilled(at(ctx, NOW + timedelta(minutes=1)), uow, payment.id, "booking")
+    await purchase_fulfilled(ctx, uow, PurchaseFulfilled(payment.id, "booking"))
+    later = at(ctx, NOW + timedelta(minutes=1))
+    await purchase_fulfilled(later, uow, PurchaseFulfilled(payment.id, "booking"))
 
     assert uow.payments.fulfilled_at == {payment.id: NOW}
     with pytest.raises(NotThePurchasersPayment):
-        await mark_fulfilled(ctx, uow, payment.id, "consultation")
+        await purchase_fulfilled(ctx, uow, PurchaseFulfilled(payment.id, "consultation"))
 
 
 async def test_a_confirmation_nobody_answered_is_told_again_once_per_grace_period(
@@ -420,7 +422,7 @@ async def test_a_confirmation_nobody_answered_is_told_again_once_per_grace_perio
 
     assert [e.payment_id for e in uow.of(PaymentConfirmed)] == [payment.id, payment.id]
 
-    await mark_fulfilled(ctx, uow, payment.id, "booking")
+    await purchase_fulfilled(ctx, uow, PurchaseFulfilled(payment.id, "booking"))
 
     assert await jobs.republish_orphans(past_grace) == 0
 
@@ -438,8 +440,8 @@ async def test_payouts_are_released_after_their_hold_and_only_once(ctx, uow, gat
     assert [t.memo for t in uow.ledger.all()] == [Memo.PAYMENT_CONFIRMED, Memo.PAYOUT_RELEASED]
 
 
-async def test_a_webhook_delivered_twice_is_taken_as_a_hint_once(uow):
+async def test_a_webhook_delivered_twice_is_taken_as_a_hint_once(ctx, uow):
     hint = WebhookHint("evt_1", "checkout.session.completed", "payment-1", "cs_1")
 
-    assert await remember_webhook(uow, hint) is True
-    assert await remember_webhook(uow, hint) is False
+    assert await remember_webhook(ctx, uow, RememberWebhook(hint)) is True
+    assert await remember_webhook(ctx, uow, RememberWebhook(hint)) is False
