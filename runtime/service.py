@@ -31,6 +31,7 @@ from runtime.db import UnitOfWork, create_engine, sessionmaker
 from runtime.events import Stream
 from runtime.relay import OutboxRelay
 from runtime.settings import RuntimeSettings
+from runtime.wire import sign_page_tokens_with
 from runtime.wiring import Wiring, inbox_prefix
 
 log = logging.getLogger(__name__)
@@ -69,6 +70,8 @@ class ServiceProcess:
         self.health_port: int | None = None
         # Built once: every PostgreSQL connection of the process (pool, LISTEN) uses it.
         self.database_ssl = settings.tls.database_context()
+        # Every replica signs and reads page tokens alike, so a client may page across them.
+        sign_page_tokens_with(settings.page_token_secret)
         # Read before anything starts: a bad issuers file stops the service with its name.
         self._verifier = TokenVerifier(self._issuers())
         self.engine = create_engine(settings.database_url, ssl=self.database_ssl)

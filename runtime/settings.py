@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from runtime.auth import TokenKeys
-from runtime.config import Env
+from runtime.config import Env, InvalidSetting
 from runtime.instants import CLOCK_SHIFT_SETTING, Clock, shifted_clock
 from runtime.tls import TlsSettings
 
@@ -28,6 +28,8 @@ class RuntimeSettings:
     token_max_lifetime: float
     # This service's own key, for the tokens of its calls to others; None if it calls none.
     service_signing_key: TokenKeys | None
+    # What its List answers' page tokens are signed with, the same on every replica.
+    page_token_secret: bytes
     log_level: str
     clock: Clock
     tls: TlsSettings
@@ -48,10 +50,20 @@ class RuntimeSettings:
             token_issuers_file=env.str("NOBAT_TOKEN_ISSUERS_FILE"),
             token_max_lifetime=env.float("NOBAT_JWT_MAX_LIFETIME_SECONDS", 3600.0),
             service_signing_key=_signing_key(env),
+            page_token_secret=_page_token_secret(env),
             log_level=env.str("NOBAT_LOG_LEVEL", "INFO"),
             clock=shifted_clock(timedelta(seconds=env.float(CLOCK_SHIFT_SETTING, 0.0))),
             tls=TlsSettings.from_env(env),
         )
+
+
+def _page_token_secret(env: Env) -> bytes:
+    secret = env.str("NOBAT_PAGE_TOKEN_SECRET")
+    if len(secret) < 32:
+        raise InvalidSetting(
+            "NOBAT_PAGE_TOKEN_SECRET", "(hidden)", "at least 32 characters of random text"
+        )
+    return secret.encode()
 
 
 def _signing_key(env: Env) -> TokenKeys | None:

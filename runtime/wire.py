@@ -4,7 +4,9 @@ unset sub-messages and the field paths of bad input.
 Instants are aware UTC datetimes inside nobat (see `runtime.instants`) and
 google.protobuf.Timestamp on the wire. Lists take page_size (0 means 20, at most 100) and
 an opaque page_token that only the service that gave it out reads: urlsafe base64 of a
-JSON array of the cursor's parts, so a client can neither build nor edit one on purpose.
+JSON array of the cursor's parts, signed with the service's page-token secret for that
+list and its filters, so a client can neither build nor edit one, nor carry one over to
+another list or to other filters (AIP-158): any such token is INVALID_ARGUMENT.
 
 Enums are paired by name (PaymentStatus.SUCCEEDED is PAYMENT_STATUS_SUCCEEDED), and every
 pairing is checked when it is made, at import: a value added on one side only stops the
@@ -18,7 +20,10 @@ in canonical text, so anything else is refused as INVALID_ARGUMENT before any lo
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import json
+import secrets
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -79,31 +84,75 @@ def page_size_of(value: int, field: str = "page_size") -> int:
     return min(value or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
 
 
-def encode_page_token(*parts: str | int | float | bool | None) -> str:
+# The key page tokens are signed with: the process's own until the service is given the
+# one its replicas share (ServiceProcess, from NOBAT_PAGE_TOKEN_SECRET), so a unit test can
+# page without configuring anything and a running service takes its replicas' tokens.
+_page_secret = secrets.token_bytes(32)
+# Bytes of HMAC-SHA256 a token carries: 128 bits, beyond any guessing.
+_MAC_BYTES = 16
+
+
+def sign_page_tokens_with(secret: bytes) -> None:
+    global _page_secret
+    if len(secret) < 16:
+        raise ValueError("a page-token secret needs at least 16 bytes")
+    _page_secret = secret
+
+
+def _b64(raw: bytes) -> str:
+    # Padding is dropped so the token travels in a URL query without escaping.
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _unb64(text: str) -> bytes:
+    return base64.b64decode(text + "=" * (-len(text) % 4), altchars=b"-_", validate=True)
+
+
+def _mac(scope: bytes, payload: bytes) -> bytes:
+    signed = hmac.new(_page_secret, scope + b"\0" + payload, hashlib.sha256)
+    return signed.digest()[:_MAC_BYTES]
+
+
+def encode_page_token(*parts: str | int | float | bool | None, scope: bytes = b"") -> str:
     """The next_page_token for a page that ends at the cursor `parts` (such as the last
-    row's created_at and id). Datetimes go in as isoformat() strings."""
+    row's created_at and id), good only for the list and filters `scope` names.
+    Datetimes go in as isoformat() strings."""
     if not parts:
         raise ValueError('a page token needs a cursor; the last page has none (send "")')
-    text = json.dumps(list(parts), separators=(",", ":"))
-    # Padding is dropped so the token travels in a URL query without escaping.
-    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+    payload = json.dumps(list(parts), separators=(",", ":")).encode()
+    return f"{_b64(payload)}.{_b64(_mac(scope, payload))}"
 
 
-def decode_page_token(token: str, field: str = "page_token") -> tuple[Any, ...]:
+def decode_page_token(
+    token: str, field: str = "page_token", *, scope: bytes = b""
+) -> tuple[Any, ...]:
     """The cursor parts of a page_token; () for the empty token, which asks for the first
-    page. Anything this codec did not write is INVALID_ARGUMENT on `field`."""
+    page. Anything this service did not sign for `scope` is INVALID_ARGUMENT on `field`."""
     if not token:
         return ()
+    parts = None
+    payload_text, _, mac_text = token.partition(".")
     try:
-        raw = base64.b64decode(token + "=" * (-len(token) % 4), altchars=b"-_", validate=True)
-        parts = json.loads(raw.decode())
+        payload, mac = _unb64(payload_text), _unb64(mac_text)
+        if hmac.compare_digest(mac, _mac(scope, payload)):
+            parts = json.loads(payload.decode())
     except ValueError:
-        # Covers bad base64 (binascii.Error), non-ASCII tokens, and bytes that are not
-        # UTF-8 or not JSON: all of them a token this codec never wrote.
+        # Covers bad base64 (binascii.Error) and non-ASCII tokens: never one we wrote.
         parts = None
     if not isinstance(parts, list) or not parts:
         raise InvalidArgument(field, "is not a page token from this list; start again without")
     return tuple(parts)
+
+
+def list_scope(request: Message) -> bytes:
+    """What a List request's page token is good for: this list, with these filters (the
+    request as sent, but for its page size and token)."""
+    filters = type(request)()
+    filters.CopyFrom(request)
+    filters.ClearField("page_size")
+    filters.ClearField("page_token")
+    name = request.DESCRIPTOR.full_name.encode()
+    return name + b"\0" + filters.SerializeToString(deterministic=True)
 
 
 @dataclass(frozen=True)
@@ -114,21 +163,25 @@ class PageRequest:
 
     size: int
     after: tuple[Any, ...] | None
+    # The list and filters its tokens are good for (list_scope).
+    scope: bytes = b""
 
     @classmethod
     def of(cls, request: Message, *shape: type) -> PageRequest:
-        """The request's page_size and page_token; a token whose cursor is not of `shape`
-        (the types of its parts, as this list's `cut` writes them) is INVALID_ARGUMENT."""
+        """The request's page_size and page_token; a token not signed for this list and
+        these filters, or whose cursor is not of `shape` (the types of its parts, as this
+        list's `cut` writes them), is INVALID_ARGUMENT."""
         size = page_size_of(request.page_size)
+        scope = list_scope(request)
         if not request.page_token:
-            return cls(size, None)
-        parts = decode_page_token(request.page_token)
+            return cls(size, None, scope)
+        parts = decode_page_token(request.page_token, scope=scope)
         fits = len(parts) == len(shape) and all(
             type(part) is kind for part, kind in zip(parts, shape, strict=True)
         )
         if not fits:
             raise InvalidArgument("page_token", "is not a page token from this list")
-        return cls(size, parts)
+        return cls(size, parts, scope)
 
     @property
     def limit(self) -> int:
@@ -148,7 +201,7 @@ class PageRequest:
         if len(found) <= self.size:
             return page, ""
         parts = [p.isoformat() if isinstance(p, datetime) else p for p in cursor(page[-1])]
-        return page, encode_page_token(*parts)
+        return page, encode_page_token(*parts, scope=self.scope)
 
 
 # Presence, enums and field paths.

@@ -43,6 +43,9 @@ from stack.postgres import EmbeddedPostgres
 from stack.sandbox import SandboxGateway
 
 ROOT = Path(__file__).resolve().parents[1]
+# One per run of the local stack: page tokens outlive a restart of a service, as they do
+# a rollout in production, but not the stack.
+LOCAL_PAGE_TOKEN_SECRET = secrets.token_hex(32)
 SERVICES = ("payment", "booking", "consultation", "notification")
 # Test credentials of the local sandbox gateway; real keys only ever come from secrets.
 SANDBOX_API_KEY = "sk_test_nobat_local"
@@ -375,6 +378,7 @@ def service_environment(
     return {
         **inherited,
         **identity,
+        "NOBAT_PAGE_TOKEN_SECRET": LOCAL_PAGE_TOKEN_SECRET,
         "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "gen")]),
         "NOBAT_DATABASE_URL": database_url,
         "NOBAT_NATS_URL": nats_url,

@@ -1,20 +1,23 @@
 from __future__ import annotations
 
 import base64
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from google.protobuf.timestamp_pb2 import Timestamp
+from nobat.booking.v1.booking_service_pb2 import ListDoctorsRequest, ListSlotsRequest
 
+from runtime import wire
 from runtime.errors import InvalidArgument
 from runtime.instants import require_utc
 from runtime.wire import (
     PageRequest,
     decode_page_token,
     encode_page_token,
+    list_scope,
     optional_timestamp,
     page_size_of,
+    sign_page_tokens_with,
     timestamp,
     timestamp_or_none,
 )
@@ -126,28 +129,58 @@ def test_a_bad_token_is_reported_on_the_field_it_came_in() -> None:
     assert refused.value.violations[0][0] == "filter.page_token"
 
 
-@dataclass
-class ListRequest:
-    """What PageRequest reads of a List request."""
-
-    page_size: int = 0
-    page_token: str = ""
+def doctors_listed(**fields) -> ListDoctorsRequest:
+    """A real List request: a token is signed for its list and its filters."""
+    return ListDoctorsRequest(**fields)
 
 
 def test_a_page_is_cut_from_one_row_more_and_says_where_the_next_begins():
-    asked = PageRequest.of(ListRequest(page_size=2), str, str)
+    asked = PageRequest.of(doctors_listed(page_size=2), str, str)
     assert (asked.size, asked.limit, asked.after) == (2, 3, None)
     rows = [(datetime(2027, 1, d, tzinfo=UTC), f"row-{d}") for d in (1, 2, 3)]
     page, token = asked.cut(rows, lambda row: row)
     assert page == rows[:2]
-    following = PageRequest.of(ListRequest(page_size=2, page_token=token), str, str)
+    following = PageRequest.of(doctors_listed(page_size=2, page_token=token), str, str)
     assert following.after == ("2027-01-02T00:00:00+00:00", "row-2")
     assert asked.cut(rows[:2], lambda row: row) == (rows[:2], "")
 
 
-def test_a_token_from_another_list_is_refused_on_page_token():
-    by_id = encode_page_token(41)
+def test_a_token_whose_cursor_has_another_shape_is_refused_on_page_token():
+    token = encode_page_token(41, scope=list_scope(doctors_listed()))
     with pytest.raises(InvalidArgument) as refused:
-        PageRequest.of(ListRequest(page_token=by_id), str, str)
+        PageRequest.of(doctors_listed(page_token=token), str, str)
     assert refused.value.violations[0][0] == "page_token"
-    assert PageRequest.of(ListRequest(page_token=by_id), int).after_key == 41
+    assert PageRequest.of(doctors_listed(page_token=token), int).after_key == 41
+
+
+def test_a_token_is_good_only_for_the_filters_it_was_given_with():
+    cardiology = doctors_listed(specialty="cardiology")
+    token = encode_page_token("doctor-7", scope=list_scope(cardiology))
+    assert PageRequest.of(doctors_listed(specialty="cardiology", page_token=token), str).after
+    with pytest.raises(InvalidArgument):
+        PageRequest.of(doctors_listed(specialty="dermatology", page_token=token), str)
+    with pytest.raises(InvalidArgument):
+        PageRequest.of(ListSlotsRequest(page_token=token), str)
+
+
+def test_an_edited_or_forged_token_is_refused_on_page_token():
+    scope = list_scope(doctors_listed())
+    token = encode_page_token("doctor-7", scope=scope)
+    payload, _, mac = token.partition(".")
+    forged_payload = base64.urlsafe_b64encode(b'["doctor-8"]').decode().rstrip("=")
+    for edited in (f"{forged_payload}.{mac}", payload, f"{payload}.", f"{payload}.{mac[:-2]}AA"):
+        with pytest.raises(InvalidArgument) as refused:
+            decode_page_token(edited, scope=scope)
+        assert refused.value.violations[0][0] == "page_token"
+
+
+def test_a_token_signed_with_another_secret_is_refused():
+    scope = list_scope(doctors_listed())
+    token = encode_page_token("doctor-7", scope=scope)
+    ours = wire._page_secret
+    sign_page_tokens_with(b"another deployment's secret, 32 bytes")
+    try:
+        with pytest.raises(InvalidArgument):
+            decode_page_token(token, scope=scope)
+    finally:
+        sign_page_tokens_with(ours)
