@@ -5,6 +5,7 @@ once per channel whatever the channels and the streams do."""
 from __future__ import annotations
 
 import asyncio
+import base64
 
 import grpc
 import pytest
@@ -209,6 +210,19 @@ async def test_inbox_pages_newest_first_and_marks_read_once(notification):
         pb.ListNotificationsRequest(page_size=2, page_token=first.next_page_token)
     )
     assert [n.sequence for n in rest.notifications] == [1] and not rest.next_page_token
+
+    # The token is the service's own, for this list and these filters: edited to skip ahead,
+    # or sent with another filter, it is refused and nothing else happens.
+    mac = first.next_page_token.partition(".")[2]
+    skipping = base64.urlsafe_b64encode(b"[9]").decode().rstrip("=")
+    for bad in (
+        pb.ListNotificationsRequest(page_size=2, page_token=f"{skipping}.{mac}"),
+        pb.ListNotificationsRequest(page_token=first.next_page_token, unread_only=True),
+    ):
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await api.ListNotifications(bad)
+        assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert "page_token" in refused.value.details()
 
     request = pb.MarkReadRequest(idempotency_key=key(), up_to_sequence=2)
     assert (await api.MarkRead(request)).marked_count == 2
