@@ -16,7 +16,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from purchasing.checkout import CheckoutStatus, PaymentFailure, PaymentMethod
+from purchasing.tables import payment_progress_of, payment_progress_row
 from runtime.rows import Rows
 from services.booking.adapters.tables import (
     OPEN_CHECKOUT_STATUSES,
@@ -335,49 +335,24 @@ def _purchase(row) -> dict:
 
 
 def _checkout_row(checkout: Checkout) -> dict:
-    failure = checkout.payment_failure
     return {
         **_purchase_row(checkout),
-        "method": checkout.method.value,
-        "status": checkout.status.value,
-        "attempt": checkout.attempt,
-        "payment_id": checkout.payment_id,
-        "attempt_id": checkout.attempt_id,
-        "checkout_url": checkout.checkout_url,
-        "failure_code": failure.code if failure else None,
-        "failure_message": failure.message if failure else None,
-        "failure_retryable": failure.retryable if failure else None,
+        **payment_progress_row(checkout),
         "reservation_id": checkout.reservation_id,
         "refund_reason": checkout.refund_reason.value if checkout.refund_reason else None,
         "rescheduled_reservation_id": checkout.rescheduled_reservation_id,
-        "duplicate_payment_ids": list(checkout.duplicate_payment_ids),
         "hold_expires_at": checkout.expires_at,
-        "created_at": checkout.created_at,
-        "updated_at": checkout.updated_at,
     }
 
 
 def _checkout(row) -> Checkout:
     return Checkout(
         **_purchase(row),
-        method=PaymentMethod(row["method"]),
+        **payment_progress_of(row),
         expires_at=row["hold_expires_at"],
-        created_at=row["created_at"],
-        updated_at=row["updated_at"],
-        status=CheckoutStatus(row["status"]),
-        attempt=row["attempt"],
-        payment_id=row["payment_id"],
-        attempt_id=row["attempt_id"],
-        checkout_url=row["checkout_url"],
-        payment_failure=(
-            PaymentFailure(row["failure_code"], row["failure_message"], row["failure_retryable"])
-            if row["failure_code"] is not None
-            else None
-        ),
         reservation_id=row["reservation_id"],
         refund_reason=RefundReason(row["refund_reason"]) if row["refund_reason"] else None,
         rescheduled_reservation_id=row["rescheduled_reservation_id"],
-        duplicate_payment_ids=tuple(row["duplicate_payment_ids"]),
     )
 
 

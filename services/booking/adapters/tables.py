@@ -7,15 +7,12 @@ cannot reach (a hold or a failure half written, a status nobody knows).
 
 from __future__ import annotations
 
-from enum import Enum
-
 from sqlalchemy import (
     BigInteger,
     Boolean,
     CheckConstraint,
     Column,
     Date,
-    DateTime,
     ForeignKey,
     Index,
     Integer,
@@ -25,9 +22,11 @@ from sqlalchemy import (
     UniqueConstraint,
     text,
 )
-from sqlalchemy.dialects.postgresql import ARRAY, JSONB
+from sqlalchemy.dialects.postgresql import JSONB
 
-from purchasing.checkout import OPEN, CheckoutStatus, PaymentMethod
+from purchasing.checkout import OPEN
+from purchasing.tables import payment_progress
+from runtime.columns import all_or_none, instant, one_of, sql_list
 from services.booking.domain.cancellation import CancelledBy
 from services.booking.domain.checkout import RefundReason
 from services.booking.domain.reservation import ReservationStatus
@@ -38,31 +37,12 @@ metadata = MetaData()
 OPEN_CHECKOUT_STATUSES = tuple(sorted(status.value for status in OPEN))
 
 
-def _instant(name: str, nullable: bool = True) -> Column:
-    return Column(name, DateTime(timezone=True), nullable=nullable)
-
-
 def _currency() -> Column:
     return Column("currency", Text, CheckConstraint("currency ~ '^[A-Z]{3}$'"), nullable=False)
 
 
 def _minor(name: str, nullable: bool = False) -> Column:
     return Column(name, BigInteger, CheckConstraint(f"{name} >= 0"), nullable=nullable)
-
-
-def _sql_list(values: tuple[str, ...] | list[str]) -> str:
-    return ", ".join(f"'{value}'" for value in values)
-
-
-def _one_of(column: str, values: type[Enum]) -> CheckConstraint:
-    """The column holds one of the enum's values (or NULL, where the column allows it)."""
-    return CheckConstraint(f"{column} IN ({_sql_list([v.value for v in values])})")
-
-
-def _all_or_none(*columns: str) -> CheckConstraint:
-    """The columns are set together or not at all: the parts of one optional value."""
-    first = f"({columns[0]} IS NULL)"
-    return CheckConstraint(" AND ".join(f"{first} = ({other} IS NULL)" for other in columns[1:]))
 
 
 def _purchase() -> tuple[Column, ...]:
@@ -88,7 +68,7 @@ doctors = Table(
     _minor("fee_minor"),
     _currency(),
     Column("active", Boolean, nullable=False),
-    _instant("updated_at", nullable=False),
+    instant("updated_at", nullable=False),
     # The directory is listed by specialty, a page at a time in id order.
     Index("doctors_by_specialty", "specialty", "id"),
 )
@@ -121,7 +101,7 @@ availabilities = Table(
     ),
     Column("first_date", Date, nullable=False),
     Column("last_date", Date, nullable=False),
-    _instant("updated_at", nullable=False),
+    instant("updated_at", nullable=False),
     CheckConstraint("first_date <= last_date"),
 )
 
@@ -130,17 +110,17 @@ slots = Table(
     metadata,
     Column("id", Text, primary_key=True),
     Column("doctor_id", Text, ForeignKey("doctors.id"), nullable=False),
-    _instant("starts_at", nullable=False),
-    _instant("ends_at", nullable=False),
+    instant("starts_at", nullable=False),
+    instant("ends_at", nullable=False),
     Column("hold_checkout_id", Text),
     Column("hold_patient_id", Text),
-    _instant("hold_expires_at"),
+    instant("hold_expires_at"),
     # The active reservation; none once it is cancelled and the slot is for sale again.
     Column("reservation_id", Text),
     # Off sale but kept: checkouts and reservations name it.
     Column("withdrawn", Boolean, nullable=False),
     CheckConstraint("ends_at > starts_at"),
-    _all_or_none("hold_checkout_id", "hold_patient_id", "hold_expires_at"),
+    all_or_none("hold_checkout_id", "hold_patient_id", "hold_expires_at"),
     # Also the index a doctor's slots are read by, in time order.
     UniqueConstraint("doctor_id", "starts_at", name="slots_one_per_doctor_and_start"),
 )
@@ -151,24 +131,11 @@ checkouts = Table(
     Column("id", Text, primary_key=True),
     *_purchase(),
     *_price(),
-    Column("method", Text, _one_of("method", PaymentMethod), nullable=False),
-    Column("status", Text, _one_of("status", CheckoutStatus), nullable=False),
-    Column("attempt", Integer, CheckConstraint("attempt > 0"), nullable=False),
-    Column("payment_id", Text),
-    Column("attempt_id", Text),
-    Column("checkout_url", Text),
-    Column("failure_code", Text),
-    Column("failure_message", Text),
-    Column("failure_retryable", Boolean),
+    *payment_progress(),
     Column("reservation_id", Text),
-    Column("refund_reason", Text, _one_of("refund_reason", RefundReason)),
+    Column("refund_reason", Text, one_of("refund_reason", RefundReason)),
     Column("rescheduled_reservation_id", Text),
-    # Payments confirmed after this checkout was settled by another, in arrival order.
-    Column("duplicate_payment_ids", ARRAY(Text), nullable=False, server_default=text("'{}'")),
-    _instant("hold_expires_at", nullable=False),
-    _instant("created_at", nullable=False),
-    _instant("updated_at", nullable=False),
-    _all_or_none("failure_code", "failure_message", "failure_retryable"),
+    instant("hold_expires_at", nullable=False),
     # A payment confirmed is answered with exactly one of a reservation or a refund.
     CheckConstraint(
         "(status = 'confirmed') = (reservation_id IS NOT NULL)", name="checkouts_confirmed"
@@ -182,7 +149,7 @@ checkouts = Table(
     Index(
         "checkouts_open_by_hold",
         "hold_expires_at",
-        postgresql_where=text(f"status IN ({_sql_list(OPEN_CHECKOUT_STATUSES)})"),
+        postgresql_where=text(f"status IN ({sql_list(OPEN_CHECKOUT_STATUSES)})"),
     ),
     # Payment's events name the payment; a late or duplicate one is matched by it.
     Index("checkouts_by_payment", "payment_id"),
@@ -193,22 +160,22 @@ reservations = Table(
     metadata,
     Column("id", Text, primary_key=True),
     *_purchase(),
-    _instant("starts_at", nullable=False),
-    _instant("ends_at", nullable=False),
+    instant("starts_at", nullable=False),
+    instant("ends_at", nullable=False),
     *_price(),
     Column("checkout_id", Text, nullable=False, unique=True),
     # One reservation per confirmed payment: a redelivered PaymentConfirmed that slipped
     # past the checkout's state would otherwise book a second time for the same money.
     Column("payment_id", Text, nullable=False, unique=True),
-    _instant("confirmed_at", nullable=False),
-    Column("status", Text, _one_of("status", ReservationStatus), nullable=False),
-    Column("cancelled_by", Text, _one_of("cancelled_by", CancelledBy)),
+    instant("confirmed_at", nullable=False),
+    Column("status", Text, one_of("status", ReservationStatus), nullable=False),
+    Column("cancelled_by", Text, one_of("cancelled_by", CancelledBy)),
     Column("cancel_reason", Text),
     _minor("refund_minor", nullable=True),
-    _instant("cancelled_at"),
+    instant("cancelled_at"),
     Column("rescheduled_from_reservation_id", Text),
     CheckConstraint("ends_at > starts_at"),
-    _all_or_none("cancelled_by", "cancel_reason", "refund_minor", "cancelled_at"),
+    all_or_none("cancelled_by", "cancel_reason", "refund_minor", "cancelled_at"),
     CheckConstraint(
         "(status = 'cancelled') = (cancelled_at IS NOT NULL)", name="reservations_cancelled"
     ),

@@ -30,7 +30,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from purchasing.checkout import CheckoutStatus, PaymentFailure, PaymentMethod
+from purchasing.tables import payment_progress_of, payment_progress_row
 from runtime.rows import Rows
 from services.consultation.adapters.tables import (
     AWAITING_SYMPTOMS,
@@ -337,7 +337,6 @@ class Intakes(Rows[Intake]):
 
 
 def _checkout_row(checkout: Checkout) -> dict:
-    failure = checkout.payment_failure
     return {
         "id": checkout.id,
         "intake_id": checkout.intake_id,
@@ -345,21 +344,10 @@ def _checkout_row(checkout: Checkout) -> dict:
         "consultation_type": checkout.type.value,
         "doctor_id": checkout.doctor_id,
         **_price_row(checkout.price),
-        "method": checkout.method.value,
-        "status": checkout.status.value,
-        "attempt": checkout.attempt,
-        "payment_id": checkout.payment_id,
-        "attempt_id": checkout.attempt_id,
-        "checkout_url": checkout.checkout_url,
-        "failure_code": failure.code if failure else None,
-        "failure_message": failure.message if failure else None,
-        "failure_retryable": failure.retryable if failure else None,
+        **payment_progress_row(checkout),
         "clinical_session_id": checkout.clinical_session_id,
         "refund_reason": checkout.refund_reason.value if checkout.refund_reason else None,
-        "duplicate_payment_ids": list(checkout.duplicate_payment_ids),
         "expires_at": checkout.expires_at,
-        "created_at": checkout.created_at,
-        "updated_at": checkout.updated_at,
     }
 
 
@@ -371,23 +359,10 @@ def _checkout(row) -> Checkout:
         type=ConsultationType(row["consultation_type"]),
         doctor_id=row["doctor_id"],
         price=_price(row),
-        method=PaymentMethod(row["method"]),
+        **payment_progress_of(row),
         expires_at=row["expires_at"],
-        created_at=row["created_at"],
-        updated_at=row["updated_at"],
-        status=CheckoutStatus(row["status"]),
-        attempt=row["attempt"],
-        payment_id=row["payment_id"],
-        attempt_id=row["attempt_id"],
-        checkout_url=row["checkout_url"],
-        payment_failure=(
-            PaymentFailure(row["failure_code"], row["failure_message"], row["failure_retryable"])
-            if row["failure_code"] is not None
-            else None
-        ),
         clinical_session_id=row["clinical_session_id"],
         refund_reason=RefundReason(row["refund_reason"]) if row["refund_reason"] else None,
-        duplicate_payment_ids=tuple(row["duplicate_payment_ids"]),
     )
 
 

@@ -21,7 +21,6 @@ from sqlalchemy import (
     CheckConstraint,
     Column,
     ColumnElement,
-    DateTime,
     ForeignKey,
     Index,
     Integer,
@@ -32,11 +31,12 @@ from sqlalchemy import (
     UniqueConstraint,
     event,
     literal_column,
-    text,
 )
-from sqlalchemy.dialects.postgresql import ARRAY, JSONB
+from sqlalchemy.dialects.postgresql import JSONB
 
-from purchasing.checkout import OPEN, CheckoutStatus, PaymentMethod
+from purchasing.checkout import OPEN
+from purchasing.tables import payment_progress
+from runtime.columns import all_or_none, instant, one_of
 from services.consultation.domain.audit import SubjectKind
 from services.consultation.domain.caller import Role
 from services.consultation.domain.chat import ChatRole
@@ -54,25 +54,6 @@ CHAT_CHANNEL = "nobat_consultation_chat"
 metadata = MetaData()
 
 
-def _instant(name: str, nullable: bool = True) -> Column:
-    return Column(name, DateTime(timezone=True), nullable=nullable)
-
-
-def _values(values: Iterable[Enum]) -> str:
-    return ", ".join(f"'{value.value}'" for value in values)
-
-
-def _one_of(column: str, values: type[Enum]) -> CheckConstraint:
-    """The column holds one of the enum's values (or NULL, where the column allows it)."""
-    return CheckConstraint(f"{column} IN ({_values(values)})")
-
-
-def _all_or_none(*columns: str) -> CheckConstraint:
-    """The columns are set together or not at all: the parts of one optional value."""
-    first = f"({columns[0]} IS NULL)"
-    return CheckConstraint(" AND ".join(f"{first} = ({other} IS NULL)" for other in columns[1:]))
-
-
 def _price() -> tuple[Column, ...]:
     """What was quoted or paid: consultation sells nothing for free."""
     return (
@@ -85,7 +66,7 @@ def _consultation_type() -> Column:
     return Column(
         "consultation_type",
         Text,
-        _one_of("consultation_type", ConsultationType),
+        one_of("consultation_type", ConsultationType),
         nullable=False,
     )
 
@@ -127,7 +108,7 @@ doctors = Table(
     # Booking's directory owns these three; DoctorUpdated keeps the copy current.
     Column("time_zone", Text, nullable=False),
     Column("active", Boolean, nullable=False),
-    _instant("updated_at", nullable=False),
+    instant("updated_at", nullable=False),
     # [{day, start_minute, end_minute}]: ISO day (1 is Monday) and minutes from local
     # midnight, so an end of 1440 is the domain's END_OF_DAY (an end time of 00:00).
     _json(
@@ -154,12 +135,12 @@ platform_prices = Table(
     Column(
         "consultation_type",
         Text,
-        _one_of("consultation_type", ConsultationType),
+        one_of("consultation_type", ConsultationType),
         primary_key=True,
     ),
     Column("amount_minor", BigInteger, CheckConstraint("amount_minor > 0"), nullable=False),
     Column("currency", Text, CheckConstraint("currency ~ '^[A-Z]{3}$'"), nullable=False),
-    _instant("updated_at", nullable=False),
+    instant("updated_at", nullable=False),
 )
 
 intakes = Table(
@@ -176,15 +157,15 @@ intakes = Table(
         CheckConstraint(f"age_years BETWEEN 0 AND {MAX_AGE_YEARS}"),
         nullable=False,
     ),
-    Column("sex", Text, _one_of("sex", Sex)),
+    Column("sex", Text, one_of("sex", Sex)),
     # The whole Triage: {likely_conditions, urgency, red_flags, allowed_types, rules_version}.
     _json("triage", "object"),
     # [{type, amount_minor, currency}] in the order offered.
     _json(
         "offers", "array", _prices_sound("intakes_offers_sound", "offers", "$[*]", "@.type", "@")
     ),
-    _instant("created_at", nullable=False),
-    _instant("expires_at", nullable=False),
+    instant("created_at", nullable=False),
+    instant("expires_at", nullable=False),
     Index("intakes_by_patient", "patient_id", "created_at"),
 )
 
@@ -198,24 +179,11 @@ checkouts = Table(
     # The doctor the patient chose; none lets assignment pick one.
     Column("doctor_id", Text),
     *_price(),
-    Column("method", Text, _one_of("method", PaymentMethod), nullable=False),
-    Column("status", Text, _one_of("status", CheckoutStatus), nullable=False),
-    Column("attempt", Integer, CheckConstraint("attempt > 0"), nullable=False),
-    Column("payment_id", Text),
-    Column("attempt_id", Text),
-    Column("checkout_url", Text),
-    Column("failure_code", Text),
-    Column("failure_message", Text),
-    Column("failure_retryable", Boolean),
+    *payment_progress(),
     Column("clinical_session_id", Text),
-    Column("refund_reason", Text, _one_of("refund_reason", RefundReason)),
-    # Payments confirmed after this checkout was settled by another, in arrival order.
-    Column("duplicate_payment_ids", ARRAY(Text), nullable=False, server_default=text("'{}'")),
-    _instant("expires_at", nullable=False),
-    _instant("created_at", nullable=False),
-    _instant("updated_at", nullable=False),
+    Column("refund_reason", Text, one_of("refund_reason", RefundReason)),
+    instant("expires_at", nullable=False),
     CheckConstraint("expires_at > created_at"),
-    _all_or_none("failure_code", "failure_message", "failure_retryable"),
     # A payment confirmed is answered with exactly one of a clinical session or a refund.
     CheckConstraint(
         "(status = 'confirmed') = (clinical_session_id IS NOT NULL)", name="checkouts_confirmed"
@@ -246,10 +214,10 @@ clinical_sessions = Table(
     _consultation_type(),
     Column("doctor_id", Text),
     *_price(),
-    Column("status", Text, _one_of("status", ClinicalSessionStatus), nullable=False),
+    Column("status", Text, one_of("status", ClinicalSessionStatus), nullable=False),
     Column("consultation_id", Text),
-    _instant("opened_at", nullable=False),
-    _instant("expires_at", nullable=False),
+    instant("opened_at", nullable=False),
+    instant("expires_at", nullable=False),
     CheckConstraint("expires_at > opened_at"),
     CheckConstraint(
         "(status = 'symptoms_submitted') = (consultation_id IS NOT NULL)",
@@ -292,17 +260,17 @@ consultations = Table(
         CheckConstraint(f"urgency BETWEEN {min(Urgency).value} AND {max(Urgency).value}"),
         nullable=False,
     ),
-    Column("status", Text, _one_of("status", ConsultationStatus), nullable=False),
+    Column("status", Text, one_of("status", ConsultationStatus), nullable=False),
     Column("doctor_id", Text),
-    _instant("created_at", nullable=False),
-    _instant("accept_by", nullable=False),
-    _instant("assigned_at"),
-    _instant("accepted_at"),
-    _instant("completed_at"),
+    instant("created_at", nullable=False),
+    instant("accept_by", nullable=False),
+    instant("assigned_at"),
+    instant("accepted_at"),
+    instant("completed_at"),
     Column("notes", Text, nullable=False),
     # [{doctor_id, reason, declined_at}] in the order they declined.
     _json("declines", "array"),
-    Column("refund_reason", Text, _one_of("refund_reason", RefundReason)),
+    Column("refund_reason", Text, one_of("refund_reason", RefundReason)),
     Column(
         "last_message_sequence",
         BigInteger,
@@ -310,7 +278,7 @@ consultations = Table(
         nullable=False,
     ),
     CheckConstraint("urgency = (triage ->> 'urgency')::smallint", name="consultations_urgency"),
-    _all_or_none("doctor_id", "assigned_at"),
+    all_or_none("doctor_id", "assigned_at"),
     # Queued means nobody has it yet; from review on, somebody does.
     CheckConstraint(
         "CASE status WHEN 'waiting_for_doctor' THEN doctor_id IS NULL"
@@ -361,9 +329,9 @@ chat_messages = Table(
     Column("consultation_id", Text, ForeignKey("consultations.id"), nullable=False),
     Column("sequence", BigInteger, CheckConstraint("sequence > 0"), nullable=False),
     Column("sender_id", Text, nullable=False),
-    Column("sender_role", Text, _one_of("sender_role", ChatRole), nullable=False),
+    Column("sender_role", Text, one_of("sender_role", ChatRole), nullable=False),
     Column("text", Text, nullable=False),
-    _instant("sent_at", nullable=False),
+    instant("sent_at", nullable=False),
     # Two posts never share a number, whatever the handlers race; also the index a
     # stream resumes by.
     UniqueConstraint("consultation_id", "sequence", name="chat_messages_one_per_sequence"),
@@ -386,13 +354,13 @@ audit_entries = Table(
     metadata,
     Column("id", Text, primary_key=True),
     Column("actor_id", Text, nullable=False),
-    Column("actor_role", Text, _one_of("actor_role", Role), nullable=False),
+    Column("actor_role", Text, one_of("actor_role", Role), nullable=False),
     Column("action", Text, CheckConstraint("action <> ''"), nullable=False),
-    Column("subject_kind", Text, _one_of("subject_kind", SubjectKind), nullable=False),
+    Column("subject_kind", Text, one_of("subject_kind", SubjectKind), nullable=False),
     Column("subject_id", Text, CheckConstraint("subject_id <> ''"), nullable=False),
     Column("client_address", Text, nullable=False),
     Column("user_agent", Text, nullable=False),
-    _instant("occurred_at", nullable=False),
+    instant("occurred_at", nullable=False),
     # Newest first: who looked at one record, what one actor looked at, or everything.
     Index("audit_entries_by_subject", "subject_id", "occurred_at", "id"),
     Index("audit_entries_by_actor", "actor_id", "occurred_at", "id"),

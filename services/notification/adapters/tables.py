@@ -9,14 +9,11 @@ rows that made it.
 
 from __future__ import annotations
 
-from enum import Enum
-
 from sqlalchemy import (
     DDL,
     BigInteger,
     CheckConstraint,
     Column,
-    DateTime,
     ForeignKey,
     Index,
     Integer,
@@ -29,6 +26,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import JSONB
 
+from runtime.columns import instant, one_of
 from services.notification.domain.contact import Channel, Locale
 from services.notification.domain.delivery import OPEN, DeliveryStatus
 from services.notification.domain.facts import Kind
@@ -41,22 +39,14 @@ OPEN_STATUSES = tuple(sorted(status.value for status in OPEN))
 _IS_OPEN = f"status IN ({', '.join(repr(status) for status in OPEN_STATUSES)})"
 
 
-def _instant(name: str, nullable: bool = True) -> Column:
-    return Column(name, DateTime(timezone=True), nullable=nullable)
-
-
-def _one_of(column: str, values: type[Enum]) -> CheckConstraint:
-    return CheckConstraint(f"{column} IN ({', '.join(repr(v.value) for v in values)})")
-
-
 contacts = Table(
     "contacts",
     metadata,
     Column("user_id", Text, primary_key=True),
-    Column("locale", Text, _one_of("locale", Locale), nullable=False),
+    Column("locale", Text, one_of("locale", Locale), nullable=False),
     # [{channel, address, enabled}] in the order the user gave them.
     Column("channels", JSONB, CheckConstraint("jsonb_typeof(channels) = 'array'"), nullable=False),
-    _instant("updated_at", nullable=False),
+    instant("updated_at", nullable=False),
 )
 
 # Booking's directory as far as notifications need it: the name to write and the time
@@ -67,7 +57,7 @@ doctors = Table(
     Column("id", Text, primary_key=True),
     Column("display_name", Text, nullable=False),
     Column("time_zone", Text, nullable=False),
-    _instant("updated_at", nullable=False),
+    instant("updated_at", nullable=False),
 )
 
 # The last sequence given in each user's feed. Its row lock serialises the notifications
@@ -86,13 +76,13 @@ notifications = Table(
     Column("id", Text, primary_key=True),
     Column("user_id", Text, nullable=False),
     Column("sequence", BigInteger, CheckConstraint("sequence > 0"), nullable=False),
-    Column("kind", Text, _one_of("kind", Kind), nullable=False),
-    Column("locale", Text, _one_of("locale", Locale), nullable=False),
+    Column("kind", Text, one_of("kind", Kind), nullable=False),
+    Column("locale", Text, one_of("locale", Locale), nullable=False),
     Column("title", Text, nullable=False),
     Column("body", Text, nullable=False),
     Column("subject_id", Text, nullable=False),
-    _instant("created_at", nullable=False),
-    _instant("read_at"),
+    instant("created_at", nullable=False),
+    instant("read_at"),
     # Also the index of the feed, the inbox pages and the live stream.
     UniqueConstraint("user_id", "sequence", name="notifications_one_per_user_sequence"),
     Index("notifications_unread", "user_id", "sequence", postgresql_where=text("read_at IS NULL")),
@@ -103,14 +93,14 @@ deliveries = Table(
     metadata,
     Column("id", Text, primary_key=True),
     Column("notification_id", Text, ForeignKey("notifications.id"), nullable=False),
-    Column("channel", Text, _one_of("channel", Channel), nullable=False),
+    Column("channel", Text, one_of("channel", Channel), nullable=False),
     Column("address", Text, nullable=False),
-    Column("status", Text, _one_of("status", DeliveryStatus), nullable=False),
+    Column("status", Text, one_of("status", DeliveryStatus), nullable=False),
     Column("attempts", Integer, CheckConstraint("attempts >= 0"), nullable=False),
     Column("last_error", Text, nullable=False),
-    _instant("next_attempt_at"),
-    _instant("delivered_at"),
-    _instant("created_at", nullable=False),
+    instant("next_attempt_at"),
+    instant("delivered_at"),
+    instant("created_at", nullable=False),
     UniqueConstraint("notification_id", "channel", name="deliveries_one_per_channel"),
     CheckConstraint(
         f"({_IS_OPEN}) = (next_attempt_at IS NOT NULL)",

@@ -28,11 +28,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 
+from runtime.columns import instant
+
 metadata = MetaData()
-
-
-def _instant(name: str, nullable: bool = True) -> Column:
-    return Column(name, DateTime(timezone=True), nullable=nullable)
 
 
 def _currency(name: str = "currency") -> Column:
@@ -55,18 +53,18 @@ payments = Table(
     Column("return_url", Text, nullable=False),
     Column("description", Text, nullable=False),
     Column("confirmed_attempt_id", Text),
-    _instant("created_at", nullable=False),
-    _instant("expires_at", nullable=False),
-    _instant("confirmed_at"),
+    instant("created_at", nullable=False),
+    instant("expires_at", nullable=False),
+    instant("confirmed_at"),
     Column("closure", Text),
-    _instant("closed_at"),
-    _instant("updated_at", nullable=False),
+    instant("closed_at"),
+    instant("updated_at", nullable=False),
     # When reconciliation asks the gateway next; NULL when nothing is in doubt.
-    _instant("next_check_at"),
+    instant("next_check_at"),
     # When the purchasing context said it delivered what was paid for.
-    _instant("fulfilled_at"),
+    instant("fulfilled_at"),
     # When the orphan check last published PaymentConfirmed again.
-    _instant("republished_at"),
+    instant("republished_at"),
     UniqueConstraint("purchase_kind", "purchase_ref", name="payments_one_per_purchase"),
     CheckConstraint(
         "status IN ('requires_payment', 'processing', 'succeeded', 'canceled', 'expired',"
@@ -108,8 +106,8 @@ payment_attempts = Table(
     Column("failure_message", Text),
     Column("captured_minor", BigInteger, CheckConstraint("captured_minor > 0")),
     Column("captured_currency", Text),
-    _instant("created_at", nullable=False),
-    _instant("settled_at"),
+    instant("created_at", nullable=False),
+    instant("settled_at"),
     UniqueConstraint("payment_id", "number"),
     Index(
         "payment_attempts_one_per_session",
@@ -137,8 +135,8 @@ refunds = Table(
     Column("failure_code", Text),
     Column("failure_message", Text),
     Column("allocation", ARRAY(BigInteger), nullable=False),
-    _instant("created_at", nullable=False),
-    _instant("settled_at"),
+    instant("created_at", nullable=False),
+    instant("settled_at"),
     UniqueConstraint("payment_id", "key", name="refunds_one_per_key"),
     Index("refunds_pending", "created_at", postgresql_where=text("status = 'pending'")),
 )
@@ -151,7 +149,7 @@ payment_statuses = Table(
     Column("id", BigInteger, Identity(), primary_key=True),
     Column("payment_id", Text, ForeignKey("payments.id"), nullable=False),
     Column("status", Text, nullable=False),
-    _instant("at", nullable=False),
+    instant("at", nullable=False),
     Index("payment_statuses_by_payment", "payment_id", "id"),
 )
 
@@ -161,7 +159,7 @@ ledger_transactions = Table(
     Column("id", Text, primary_key=True),
     Column("memo", Text, nullable=False),
     Column("payment_id", Text, nullable=False),
-    _instant("created_at", nullable=False),
+    instant("created_at", nullable=False),
     Index("ledger_transactions_by_payment", "payment_id"),
 )
 
@@ -214,7 +212,7 @@ wallets = Table(
         CheckConstraint("balance_minor >= 0", name="wallets_never_negative"),
         nullable=False,
     ),
-    _instant("updated_at", nullable=False),
+    instant("updated_at", nullable=False),
     PrimaryKeyConstraint("patient_id", "currency"),
 )
 
@@ -228,7 +226,7 @@ wallet_transactions = Table(
     _currency(),
     Column("balance_after_minor", BigInteger, CheckConstraint("balance_after_minor >= 0")),
     Column("payment_id", Text, nullable=False),
-    _instant("created_at", nullable=False),
+    instant("created_at", nullable=False),
     Column("seq", BigInteger, Identity(), nullable=False, unique=True),
     Index("wallet_transactions_by_patient", "patient_id", text("seq DESC")),
 )
@@ -246,10 +244,10 @@ payouts = Table(
     *(Column(f"earned_{name}", BigInteger, nullable=False) for name in _SPLIT),
     *(Column(name, BigInteger, CheckConstraint(f"{name} >= 0"), nullable=False) for name in _SPLIT),
     Column("status", Text, nullable=False),
-    _instant("earned_at", nullable=False),
-    _instant("release_at", nullable=False),
-    _instant("released_at"),
-    _instant("reversed_at"),
+    instant("earned_at", nullable=False),
+    instant("release_at", nullable=False),
+    instant("released_at"),
+    instant("reversed_at"),
     Column("seq", BigInteger, Identity(), nullable=False, unique=True),
     UniqueConstraint("payment_id", "line"),
     CheckConstraint(
