@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -23,6 +24,10 @@ from nobat.payment.v1 import payment_service_pb2_grpc
 from runtime import errors
 from runtime.rpc import client_channel
 from runtime.tls import TlsIdentity
+
+if TYPE_CHECKING:
+    from runtime.config import Env
+    from runtime.service import ServiceProcess
 
 _METHODS = {
     "gateway": checkout_pb2.PAYMENT_METHOD_GATEWAY,
@@ -170,3 +175,16 @@ def _error_info(error: grpc.aio.AioRpcError) -> dict:
             detail.Unpack(info)
             return {"reason": info.reason, "metadata": dict(info.metadata)}
     return {}
+
+
+def payment_client(process: ServiceProcess, env: Env) -> PaymentClient:
+    """The client a purchasing context's process calls payment with: at
+    NOBAT_PAYMENT_ADDRESS, with the process's own token (and TLS identity), closed when the
+    process stops."""
+    client = PaymentClient(
+        env.str("NOBAT_PAYMENT_ADDRESS"),
+        process.service_token("payment"),
+        identity=process.settings.tls.identity,
+    )
+    process.on_shutdown(client.close)
+    return client

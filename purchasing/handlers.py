@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from typing import Protocol, TypeVar
 
 from clients.payment import OpenedAttempt, PaymentOrder
-from purchasing.checkout import Checkout, PaymentFailure
+from purchasing.checkout import Checkout, PaymentFailure, PaymentMethod
 from purchasing.errors import CheckoutNotFound
 from purchasing.events import UNKNOWN_CHECKOUT, Purchase, PurchaseRejected
 from purchasing.messages import outcome_message
@@ -20,6 +20,12 @@ C = TypeVar("C", bound=Checkout)
 class CheckoutNotYetVisible(Exception):
     """Payment's news about a checkout whose transaction has not committed yet (a wallet
     payment confirms within StartCheckout's own call): worth redelivering shortly."""
+
+
+class Payments(Protocol):
+    async def retry(
+        self, payment_id: str, key: str, method: str, return_url: str
+    ) -> OpenedAttempt: ...
 
 
 class Checkouts(Protocol[C]):
@@ -74,6 +80,19 @@ def attempt_opened(
     if opened.failure is None:
         return None
     return PaymentFailure(opened.failure.code, opened.failure.message, opened.failure.retryable)
+
+
+async def attempt_again(
+    payments: Payments, checkout: Checkout, method: PaymentMethod | None, *, now, return_url: str
+) -> OpenedAttempt:
+    """The checkout's next attempt (RetryCheckout): it moves to the attempt, by `method` or
+    the one it had, and payment is asked for it under that attempt's own key, so a retried
+    call opens one attempt."""
+    checkout.retry(now, method)
+    assert checkout.payment_id is not None
+    return await payments.retry(
+        checkout.payment_id, retry_key(checkout), checkout.method.value, return_url
+    )
 
 
 def ensure_was_stored(

@@ -11,11 +11,18 @@ from google.protobuf.message import Message
 from nobat.common.v1 import checkout_pb2, money_pb2
 from nobat.payment.v1 import events_pb2, payment_service_pb2
 
-from purchasing.checkout import ConfirmedPayment, PaymentFailure, PaymentMethod
+from purchasing.checkout import (
+    Checkout,
+    CheckoutStatus,
+    ConfirmedPayment,
+    PaymentFailure,
+    PaymentMethod,
+)
 from purchasing.events import Purchase, PurchaseFulfilled, PurchaseRejected, RefundRequested
 from runtime.wire import enum_pair, field_required, timestamp, timestamp_or_none
 
 _METHODS = enum_pair(PaymentMethod, checkout_pb2.PaymentMethod, "PAYMENT_METHOD_")
+_CHECKOUT_STATUSES = enum_pair(CheckoutStatus, checkout_pb2.CheckoutStatus, "CHECKOUT_STATUS_")
 
 
 def method_message(method: PaymentMethod) -> checkout_pb2.PaymentMethod.ValueType:
@@ -50,6 +57,23 @@ def payment_failure_message(
     return checkout_pb2.PaymentFailure(
         code=failure.code, message=failure.message, retryable=failure.retryable and still_open
     )
+
+
+def payment_progress_fields(checkout: Checkout) -> dict[str, Any]:
+    """The fields of a context's Checkout message that tell how it is being paid."""
+    return {
+        "method": method_message(checkout.method),
+        "status": _CHECKOUT_STATUSES.to_proto[checkout.status],
+        "payment_id": checkout.payment_id,
+        "checkout_url": checkout.checkout_url,
+        # An open checkout past its expiry still says what payment said until the expiry
+        # job runs, minutes later; RetryCheckout refuses it meanwhile (no clock here).
+        "payment_failure": payment_failure_message(
+            checkout.payment_failure, still_open=checkout.is_open
+        ),
+        "created_at": timestamp(checkout.created_at),
+        "updated_at": timestamp(checkout.updated_at),
+    }
 
 
 def confirmed_payment_from(

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from nobat.booking.v1 import booking_service_pb2, booking_service_pb2_grpc
 
-from clients.payment import PaymentClient
+from clients.payment import payment_client
 from runtime import entry
 from runtime.config import Env
 from runtime.events import PAYMENT
@@ -41,12 +41,7 @@ def booking_settings(env: Env) -> BookingSettings:
 
 
 def build(process: ServiceProcess, env: Env) -> None:
-    payments = PaymentClient(
-        env.str("NOBAT_PAYMENT_ADDRESS"),
-        process.service_token("payment"),
-        identity=process.settings.tls.identity,
-    )
-    process.on_shutdown(payments.close)
+    payments = payment_client(process, env)
     ctx = Context(
         process.unit_of_work, payments, booking_settings(env), clock=process.settings.clock
     )

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from nobat.consultation.v1 import consultation_service_pb2, consultation_service_pb2_grpc
 
-from clients.payment import PaymentClient
+from clients.payment import payment_client
 from runtime import entry
 from runtime.config import Env
 from runtime.events import BOOKING, PAYMENT
@@ -46,12 +46,7 @@ def consultation_settings(env: Env) -> ConsultationSettings:
 
 
 def build(process: ServiceProcess, env: Env) -> None:
-    payments = PaymentClient(
-        env.str("NOBAT_PAYMENT_ADDRESS"),
-        process.service_token("payment"),
-        identity=process.settings.tls.identity,
-    )
-    process.on_shutdown(payments.close)
+    payments = payment_client(process, env)
     ctx = Context(
         process.unit_of_work,
         payments,

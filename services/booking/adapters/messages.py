@@ -22,14 +22,12 @@ from google.protobuf.duration_pb2 import Duration
 from google.protobuf.message import Message
 from google.type import date_pb2, dayofweek_pb2
 from nobat.booking.v1 import booking_service_pb2, events_pb2
-from nobat.common.v1 import checkout_pb2, money_pb2
+from nobat.common.v1 import money_pb2
 
-from purchasing.checkout import CheckoutStatus
 from purchasing.messages import (
     method_from,
-    method_message,
     outcome_messages,
-    payment_failure_message,
+    payment_progress_fields,
 )
 from runtime.errors import InvalidArgument
 from runtime.wire import (
@@ -83,7 +81,6 @@ __all__ = [
 
 pb = booking_service_pb2
 
-_CHECKOUT_STATUSES = enum_pair(CheckoutStatus, checkout_pb2.CheckoutStatus, "CHECKOUT_STATUS_")
 _REFUND_REASONS = enum_pair(RefundReason, pb.RefundReason, "REFUND_REASON_")
 _SLOT_STATUSES = enum_pair(SlotStatus, pb.SlotStatus, "SLOT_STATUS_")
 _RESERVATION_STATUSES = enum_pair(ReservationStatus, pb.ReservationStatus, "RESERVATION_STATUS_")
@@ -170,21 +167,11 @@ def checkout_message(checkout: Checkout) -> pb.Checkout:
         doctor_id=checkout.doctor_id,
         patient_id=checkout.patient_id,
         price=money_message(checkout.price),
-        method=method_message(checkout.method),
-        status=_CHECKOUT_STATUSES.to_proto[checkout.status],
-        payment_id=checkout.payment_id,
-        checkout_url=checkout.checkout_url,
+        **payment_progress_fields(checkout),
         hold_expires_at=timestamp(checkout.expires_at),
-        # An open checkout past its hold still says what payment said until the expiry
-        # job runs, minutes later; RetryCheckout refuses it meanwhile (no clock here).
-        payment_failure=payment_failure_message(
-            checkout.payment_failure, still_open=checkout.is_open
-        ),
         reservation_id=checkout.reservation_id,
         refund_reason=None if reason is None else _REFUND_REASONS.to_proto[reason],
         rescheduled_reservation_id=checkout.rescheduled_reservation_id,
-        created_at=timestamp(checkout.created_at),
-        updated_at=timestamp(checkout.updated_at),
     )
 
 

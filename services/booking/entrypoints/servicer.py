@@ -13,6 +13,7 @@ from google.protobuf.message import Message
 from nobat.booking.v1 import booking_service_pb2 as pb
 from nobat.booking.v1 import booking_service_pb2_grpc
 
+from purchasing.servicer import CheckoutCalls
 from runtime import auth, errors
 from runtime.handling import Handlers
 from runtime.idempotency import answer_call
@@ -65,7 +66,11 @@ def _text(value: str, field: str, *, required: bool = False, limit: int = MAX_TE
     return value
 
 
-class BookingServicer(booking_service_pb2_grpc.BookingServiceServicer):
+class BookingServicer(CheckoutCalls, booking_service_pb2_grpc.BookingServiceServicer):
+    protos = pb
+    views = views
+    checkout_message = staticmethod(checkout_message)
+
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
         self.handle = Handlers(ctx, COMMANDS)
@@ -219,31 +224,6 @@ class BookingServicer(booking_service_pb2_grpc.BookingServiceServicer):
 
         return await answer_call(
             self.ctx.unit_of_work(), "StartCheckout", request, pb.StartCheckoutResponse, answer
-        )
-
-    async def GetCheckout(self, request: pb.GetCheckoutRequest, context) -> pb.GetCheckoutResponse:
-        checkout = await views.checkout(
-            self.ctx.unit_of_work(),
-            id_from(request.checkout_id, "checkout_id"),
-            auth.viewing_patient(),
-        )
-        return pb.GetCheckoutResponse(checkout=checkout_message(checkout))
-
-    async def RetryCheckout(
-        self, request: pb.RetryCheckoutRequest, context
-    ) -> pb.RetryCheckoutResponse:
-        command = checkouts.RetryCheckout(
-            checkout_id=id_from(request.checkout_id, "checkout_id"),
-            method=method_from(request.method, allow_unspecified=True),
-            viewer=auth.viewing_patient(),
-        )
-
-        async def answer(uow) -> pb.RetryCheckoutResponse:
-            checkout = await self.handle(command, uow)
-            return pb.RetryCheckoutResponse(checkout=checkout_message(checkout))
-
-        return await answer_call(
-            self.ctx.unit_of_work(), "RetryCheckout", request, pb.RetryCheckoutResponse, answer
         )
 
     async def ListReservations(

@@ -3,10 +3,9 @@ does on its own. The servicer, the consumer and bootstrap read these tables."""
 
 from __future__ import annotations
 
+from purchasing.commands import ExpireCheckout, RetryCheckout
 from purchasing.news import PaymentConfirmed, PaymentExpired, PaymentFailed
 from services.booking.handlers.checkouts import (
-    ExpireCheckout,
-    RetryCheckout,
     StartCheckout,
     expire_checkout,
     expire_lapsed_checkouts,

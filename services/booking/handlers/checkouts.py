@@ -14,13 +14,14 @@ from datetime import datetime
 
 from clients.payment import OpenedAttempt
 from purchasing.checkout import PaymentMethod
+from purchasing.commands import ExpireCheckout, RetryCheckout
 from purchasing.handlers import (
+    attempt_again,
     attempt_opened,
     ensure_was_stored,
     load_checkout,
     payment_order,
     refund_unknown_checkout,
-    retry_key,
 )
 from purchasing.news import PaymentConfirmed, PaymentExpired, PaymentFailed
 from runtime import errors
@@ -48,21 +49,6 @@ class StartCheckout:
     return_url: str = ""
     # Set by RescheduleReservation: the reservation this checkout replaces once paid.
     rescheduling: str | None = None
-
-
-@dataclass(frozen=True)
-class RetryCheckout:
-    checkout_id: str
-    method: PaymentMethod | None = None
-    # The patient whose checkout it must be; None for an admin.
-    viewer: str | None = None
-
-
-@dataclass(frozen=True)
-class ExpireCheckout:
-    """The sweeper's: a checkout found past its hold is expired, if it still is."""
-
-    checkout_id: str
 
 
 async def _slot(uow: BookingUnit, slot_id: str) -> Slot:
@@ -135,13 +121,9 @@ async def retry_checkout(ctx: Context, uow: BookingUnit, cmd: RetryCheckout) -> 
         slot = await _slot(uow, found.slot_id)
         checkout = await load_checkout(uow.checkouts, cmd.checkout_id, cmd.viewer, lock=True)
         now = ctx.clock()
-        checkout.retry(now, cmd.method)
-        assert checkout.payment_id is not None
-        opened = await ctx.payments.retry(
-            checkout.payment_id,
-            retry_key(checkout),
-            checkout.method.value,
-            ctx.settings.default_return_url,
+        return_url = ctx.settings.default_return_url
+        opened = await attempt_again(
+            ctx.payments, checkout, cmd.method, now=now, return_url=return_url
         )
         _opened(checkout, slot, opened, now)
         await uow.slots.save(slot)

@@ -26,15 +26,13 @@ from typing import Any
 
 from google.protobuf.message import Message
 from google.type import dayofweek_pb2
-from nobat.common.v1 import checkout_pb2, money_pb2
+from nobat.common.v1 import money_pb2
 from nobat.consultation.v1 import consultation_service_pb2, events_pb2
 
-from purchasing.checkout import CheckoutStatus
 from purchasing.messages import (
     method_from,
-    method_message,
     outcome_messages,
-    payment_failure_message,
+    payment_progress_fields,
 )
 from runtime.errors import InvalidArgument
 from runtime.wire import (
@@ -118,7 +116,6 @@ pb = consultation_service_pb2
 # Booking's directory takes doctor ids up to this long; a longer one names no doctor.
 MAX_DOCTOR_ID_LENGTH = 128
 
-_CHECKOUT_STATUSES = enum_pair(CheckoutStatus, checkout_pb2.CheckoutStatus, "CHECKOUT_STATUS_")
 _SEXES = enum_pair(Sex, pb.Sex, "SEX_")
 _SEVERITIES = enum_pair(Severity, pb.SymptomSeverity, "SYMPTOM_SEVERITY_")
 _URGENCIES = enum_pair(Urgency, pb.Urgency, "URGENCY_")
@@ -210,20 +207,10 @@ def checkout_message(checkout: Checkout) -> pb.Checkout:
         type=_TYPES.to_proto[checkout.type],
         doctor_id=checkout.doctor_id,
         price=money_message(checkout.price),
-        method=method_message(checkout.method),
-        status=_CHECKOUT_STATUSES.to_proto[checkout.status],
-        payment_id=checkout.payment_id,
-        checkout_url=checkout.checkout_url,
+        **payment_progress_fields(checkout),
         expires_at=timestamp(checkout.expires_at),
-        # An open checkout past expires_at still says what payment said until the expiry
-        # job runs; RetryCheckout refuses it meanwhile (no clock here).
-        payment_failure=payment_failure_message(
-            checkout.payment_failure, still_open=checkout.is_open
-        ),
         clinical_session_id=checkout.clinical_session_id,
         refund_reason=_refund_reason(checkout.refund_reason),
-        created_at=timestamp(checkout.created_at),
-        updated_at=timestamp(checkout.updated_at),
     )
 
 

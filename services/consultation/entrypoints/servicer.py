@@ -15,6 +15,7 @@ from google.protobuf.message import Message
 from nobat.consultation.v1 import consultation_service_pb2 as pb
 from nobat.consultation.v1 import consultation_service_pb2_grpc
 
+from purchasing.servicer import CheckoutCalls
 from runtime import auth
 from runtime.handling import Handlers
 from runtime.idempotency import answer_call
@@ -55,7 +56,13 @@ def _caller(context) -> Caller:
     return Caller(verified.subject, Role(verified.role), context.peer() or "", agent)
 
 
-class ConsultationServicer(consultation_service_pb2_grpc.ConsultationServiceServicer):
+class ConsultationServicer(
+    CheckoutCalls, consultation_service_pb2_grpc.ConsultationServiceServicer
+):
+    protos = pb
+    views = views
+    checkout_message = staticmethod(checkout_message)
+
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
         self.handle = Handlers(ctx, COMMANDS)
@@ -98,31 +105,6 @@ class ConsultationServicer(consultation_service_pb2_grpc.ConsultationServiceServ
 
         return await answer_call(
             self.ctx.unit_of_work(), "StartCheckout", request, pb.StartCheckoutResponse, answer
-        )
-
-    async def GetCheckout(self, request: pb.GetCheckoutRequest, context) -> pb.GetCheckoutResponse:
-        checkout = await views.checkout(
-            self.ctx.unit_of_work(),
-            id_from(request.checkout_id, "checkout_id"),
-            auth.viewing_patient(),
-        )
-        return pb.GetCheckoutResponse(checkout=checkout_message(checkout))
-
-    async def RetryCheckout(
-        self, request: pb.RetryCheckoutRequest, context
-    ) -> pb.RetryCheckoutResponse:
-        command = purchases.RetryCheckout(
-            checkout_id=id_from(request.checkout_id, "checkout_id"),
-            method=method_from(request.method, allow_unspecified=True),
-            viewer=auth.viewing_patient(),
-        )
-
-        async def answer(uow) -> pb.RetryCheckoutResponse:
-            checkout = await self.handle(command, uow)
-            return pb.RetryCheckoutResponse(checkout=checkout_message(checkout))
-
-        return await answer_call(
-            self.ctx.unit_of_work(), "RetryCheckout", request, pb.RetryCheckoutResponse, answer
         )
 
     async def GetClinicalSession(

@@ -4,6 +4,7 @@ tables."""
 
 from __future__ import annotations
 
+from purchasing.commands import ExpireCheckout, RetryCheckout
 from purchasing.news import PaymentConfirmed, PaymentExpired, PaymentFailed
 from services.consultation.handlers.clinical import (
     AcceptConsultation,
@@ -29,8 +30,6 @@ from services.consultation.handlers.clinical import (
     tend_sessions_and_queue,
 )
 from services.consultation.handlers.purchases import (
-    ExpireCheckout,
-    RetryCheckout,
     StartCheckout,
     StartIntake,
     expire_checkout,

@@ -13,13 +13,14 @@ from datetime import datetime
 
 from clients.payment import OpenedAttempt
 from purchasing.checkout import PaymentMethod
+from purchasing.commands import ExpireCheckout, RetryCheckout
 from purchasing.handlers import (
+    attempt_again,
     attempt_opened,
     ensure_was_stored,
     load_checkout,
     payment_order,
     refund_unknown_checkout,
-    retry_key,
 )
 from purchasing.news import PaymentConfirmed, PaymentExpired, PaymentFailed
 from runtime.jobs import sweep
@@ -53,21 +54,6 @@ class StartCheckout:
     doctor_id: str | None
     method: PaymentMethod
     return_url: str = ""
-
-
-@dataclass(frozen=True)
-class RetryCheckout:
-    checkout_id: str
-    method: PaymentMethod | None = None
-    # The patient whose checkout it must be; None for an admin.
-    viewer: str | None = None
-
-
-@dataclass(frozen=True)
-class ExpireCheckout:
-    """The sweeper's: a checkout found past its expiry."""
-
-    checkout_id: str
 
 
 async def start_intake(ctx: Context, uow: ConsultationUnit, cmd: StartIntake) -> Intake:
@@ -138,13 +124,9 @@ async def retry_checkout(ctx: Context, uow: ConsultationUnit, cmd: RetryCheckout
     async with uow:
         checkout = await load_checkout(uow.checkouts, cmd.checkout_id, cmd.viewer, lock=True)
         now = ctx.clock()
-        checkout.retry(now, cmd.method)
-        assert checkout.payment_id is not None
-        opened = await ctx.payments.retry(
-            checkout.payment_id,
-            retry_key(checkout),
-            checkout.method.value,
-            ctx.settings.default_return_url,
+        return_url = ctx.settings.default_return_url
+        opened = await attempt_again(
+            ctx.payments, checkout, cmd.method, now=now, return_url=return_url
         )
         _opened(checkout, opened, now)
         await uow.checkouts.save(checkout)

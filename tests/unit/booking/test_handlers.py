@@ -11,6 +11,7 @@ from nobat.payment.v1 import events_pb2
 
 from clients.payment import Failure
 from purchasing.checkout import CheckoutStatus, ConfirmedPayment, PaymentMethod
+from purchasing.commands import ExpireCheckout, RetryCheckout
 from purchasing.errors import CheckoutNotFound
 from purchasing.events import UNKNOWN_CHECKOUT, PurchaseFulfilled, PurchaseRejected, RefundRequested
 from purchasing.handlers import CheckoutNotYetVisible
@@ -21,7 +22,7 @@ from services.booking.domain.events import DoctorUpdated, ReservationCancelled, 
 from services.booking.domain.schedule import AvailabilityWindow, Weekday, WeeklyAvailability
 from services.booking.domain.slot import SlotStatus
 from services.booking.handlers import checkouts, doctors, reservations, views
-from services.booking.handlers.checkouts import ExpireCheckout, SlotNotFound, StartCheckout
+from services.booking.handlers.checkouts import SlotNotFound, StartCheckout
 from services.booking.handlers.doctors import DoctorAlreadyExists
 from services.booking.handlers.reservations import CancelReservation, RescheduleReservation, Viewer
 from tests.unit.booking.builders import DECLINED, FEE, NOW, a_doctor, a_reservation, a_slot
@@ -174,7 +175,7 @@ async def test_a_retry_asks_payment_for_a_new_attempt_on_the_same_payment():
     checkout = await started(uow, payments)
     declined = failed(checkout, DECLINED)
     await checkouts.payment_failed(context(uow), uow, declined)
-    again = checkouts.RetryCheckout(checkout.id, viewer="patient-1")
+    again = RetryCheckout(checkout.id, viewer="patient-1")
     retried = await checkouts.retry_checkout(context(uow, payments), uow, again)
     assert payments.retries == [(checkout.payment_id, f"{checkout.id}/attempt/2", "gateway")]
     assert retried.attempt == 2 and retried.status is CheckoutStatus.AWAITING_PAYMENT

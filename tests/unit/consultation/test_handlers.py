@@ -11,6 +11,7 @@ import pytest
 
 from clients.payment import Failure
 from purchasing.checkout import CheckoutStatus, ConfirmedPayment, PaymentMethod
+from purchasing.commands import RetryCheckout
 from purchasing.errors import CheckoutNotFound
 from purchasing.events import PurchaseFulfilled, PurchaseRejected, RefundRequested
 from purchasing.handlers import CheckoutNotYetVisible
@@ -213,7 +214,7 @@ async def test_a_wallet_too_short_fails_the_checkout_and_a_retry_by_gateway_is_a
     )
     assert checkout.status is CheckoutStatus.PAYMENT_FAILED
     payments.failure = None
-    retry = purchases.RetryCheckout(checkout.id, PaymentMethod.GATEWAY, viewer="patient-1")
+    retry = RetryCheckout(checkout.id, PaymentMethod.GATEWAY, viewer="patient-1")
     retried = await purchases.retry_checkout(ctx, uow, retry)
 
     assert payments.retries == [(checkout.payment_id, f"{checkout.id}/attempt/2", "gateway")]
@@ -231,7 +232,7 @@ async def test_a_retry_while_payment_is_out_of_reach_leaves_the_failed_checkout_
 
     with pytest.raises(errors.Unavailable):
         await purchases.retry_checkout(
-            context(uow, payments), uow, purchases.RetryCheckout(checkout.id, viewer="patient-1")
+            context(uow, payments), uow, RetryCheckout(checkout.id, viewer="patient-1")
         )
 
     assert uow.checkouts.all() == [checkout]
@@ -246,9 +247,7 @@ async def test_another_patients_checkout_is_not_found_nor_retried():
     with pytest.raises(CheckoutNotFound):
         await views.checkout(uow, checkout.id, "patient-2")
     with pytest.raises(CheckoutNotFound):
-        await purchases.retry_checkout(
-            ctx, uow, purchases.RetryCheckout(checkout.id, viewer="patient-2")
-        )
+        await purchases.retry_checkout(ctx, uow, RetryCheckout(checkout.id, viewer="patient-2"))
 
     assert payments.retries == []
     assert await views.checkout(uow, checkout.id, None) == checkout
