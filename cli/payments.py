@@ -33,7 +33,7 @@ from cli.calls import (
     watched,
 )
 from cli.manifest import load_manifest
-from services.payment.domain.money import Money
+from runtime.money import Money
 
 PATIENT = "patient:patient-1"
 DOCTOR = "doctor:doctor-1"

@@ -17,7 +17,7 @@ from nobat.notification.v1 import notification_service_pb2 as npb
 from nobat.payment.v1 import payment_service_pb2 as pb
 
 from runtime.errors import DomainError
-from services.payment.domain.money import Money
+from runtime.money import Money
 
 NOTHING = "-"
 

@@ -20,11 +20,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from purchasing.errors import CheckoutExpired, CheckoutNotRetryable
 from purchasing.events import DUPLICATE_PAYMENT, Purchase, PurchaseFulfilled, PurchaseRejected
 from runtime.instants import require_utc
+from runtime.money import Money
 
 
 class PaymentMethod(Enum):
@@ -66,8 +67,8 @@ class ConfirmedPayment:
     """What a PaymentConfirmed says that a purchasing context needs to decide."""
 
     payment_id: str
-    # The context's Money: compared with the checkout's price, never computed with.
-    amount: Any
+    # Compared with the checkout's price, never computed with.
+    amount: Money
     confirmed_at: datetime
 
 
@@ -81,7 +82,7 @@ class Checkout:
     id: str
     patient_id: str
     # Fixed at the start; the payment is created for exactly this.
-    price: Any
+    price: Money
     method: PaymentMethod
     # Until when it waits for a payment (a booking's: while its slot is held).
     expires_at: datetime

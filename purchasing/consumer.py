@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from datetime import UTC
-from typing import Any
 
 from google.protobuf.message import Message
 from nobat.common.v1 import money_pb2
@@ -16,17 +15,18 @@ from purchasing.messages import confirmed_payment_from, payment_failure_from
 from purchasing.news import PaymentConfirmed, PaymentExpired, PaymentFailed
 from runtime.consumer import EventHandler
 from runtime.handling import Handlers
+from runtime.money import Money
 from runtime.unit import Unit
 
 
 def payment_event_handlers(
     kind: str,
     handle: Handlers,
-    money_from: Callable[[money_pb2.Money, str], Any],
+    money_from: Callable[[money_pb2.Money, str], Money],
 ) -> Mapping[type[Message], EventHandler]:
     """The consumer's handlers of payment's events for purchases of `kind`: each becomes
     the news (PaymentConfirmed, PaymentFailed, PaymentExpired) that `handle` gives to the
-    context's handler of it; `money_from` reads amounts into the context's Money."""
+    context's handler of it; `money_from` reads amounts as the context's edge reads them."""
 
     async def confirmed(event: events_pb2.PaymentConfirmed, uow: Unit) -> None:
         if event.purchase.kind == kind:

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+
+from runtime.money import Money
 
 # PurchaseRejected reasons every purchasing context may give, beside its own.
 # A second payment confirmed for a checkout another payment already settled.
@@ -54,8 +55,7 @@ class RefundRequested:
     idempotency_key: str
     payment_id: str
     purchase: Purchase
-    # The context's Money.
-    amount: Any
+    amount: Money
     # A machine code, such as "patient_cancelled" or "no_doctor_accepted".
     reason: str
     requested_at: datetime

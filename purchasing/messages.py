@@ -19,6 +19,7 @@ from purchasing.checkout import (
     PaymentMethod,
 )
 from purchasing.events import Purchase, PurchaseFulfilled, PurchaseRejected, RefundRequested
+from runtime.money import Money
 from runtime.wire import enum_pair, field_required, timestamp, timestamp_or_none
 
 _METHODS = enum_pair(PaymentMethod, checkout_pb2.PaymentMethod, "PAYMENT_METHOD_")
@@ -77,7 +78,7 @@ def payment_progress_fields(checkout: Checkout) -> dict[str, Any]:
 
 
 def confirmed_payment_from(
-    message: events_pb2.PaymentConfirmed, money_from: Callable[[money_pb2.Money, str], Any]
+    message: events_pb2.PaymentConfirmed, money_from: Callable[[money_pb2.Money, str], Money]
 ) -> ConfirmedPayment:
     """What a purchasing context decides a PaymentConfirmed on (the checkout is
     purchase.ref): the payment, the amount (read by the context's own `money_from`) and
@@ -125,10 +126,10 @@ def outcome_message(event: PurchaseFulfilled | PurchaseRejected) -> Message:
 
 
 def outcome_messages(
-    money_message: Callable[[Any], money_pb2.Money],
+    money_message: Callable[[Money], money_pb2.Money],
 ) -> Mapping[type, Callable[[Any], Message]]:
     """The translations of what a purchasing context tells payment, for its table of
-    events; `money_message` writes its Money."""
+    events; `money_message` writes the Money in them."""
 
     def refund_requested(event: RefundRequested) -> events_pb2.RefundRequested:
         # No destination: unspecified is back the way the money came, as payment's proto says.

@@ -9,6 +9,10 @@ caller only as INTERNAL with a correlation id.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from runtime.money import Money
 
 
 class DomainError(Exception):
@@ -39,12 +43,60 @@ class InvalidArgument(DomainError):
         error.args = (error.message,)
         return error
 
+    def naming(self, violations: list[tuple[str, str]]) -> InvalidArgument:
+        """This error naming `violations` instead, its class (its reason for the caller)
+        kept: for moving paths under a request's field, or naming every bad part at once."""
+        plain = InvalidArgument.many(violations)
+        self.violations, self.metadata = plain.violations, plain.metadata
+        self.message, self.args = plain.message, plain.args
+        return self
+
 
 class FieldRequired(InvalidArgument):
     """A field left unset that has no meaning unset."""
 
     def __init__(self, field: str) -> None:
         super().__init__(field, "is required")
+
+
+class MalformedField(InvalidArgument):
+    """A value not written the way its field is written (a kind in lower case, a number)."""
+
+
+class UnknownCurrency(InvalidArgument):
+    def __init__(self, code: str, field: str = "currency") -> None:
+        super().__init__(field, f"{code!r} is not a currency nobat accepts (ISO 4217, like USD)")
+
+
+class CurrencyMismatch(InvalidArgument):
+    """Money in two currencies was added, compared or mixed in one payment."""
+
+    def __init__(self, expected: str, got: str, field: str = "currency") -> None:
+        super().__init__(field, f"must be {expected}, not {got}")
+        self.expected = expected
+        self.got = got
+
+
+class AmountNotPositive(InvalidArgument):
+    def __init__(self, field: str = "amount") -> None:
+        super().__init__(field, "must be a positive count of minor units")
+
+
+class AmountNegative(InvalidArgument):
+    def __init__(self, field: str = "amount") -> None:
+        super().__init__(field, "must not be negative")
+
+
+class AmountAboveLimit(InvalidArgument):
+    def __init__(self, limit: Money, field: str = "amount") -> None:
+        super().__init__(field, f"must not exceed {limit}")
+
+
+class AmountTooPrecise(InvalidArgument):
+    """More decimals than the currency has minor units (12.345 USD)."""
+
+    def __init__(self, text: str, exponent: int, field: str = "amount") -> None:
+        super().__init__(field, f"{text!r} is not a number with at most {exponent} decimals")
 
 
 class NotFound(DomainError):

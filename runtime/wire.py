@@ -278,10 +278,7 @@ def rooted(domain_root: str, field: str) -> Iterator[None]:
         yield
     except InvalidArgument as error:
         if field != domain_root:
-            moved = [(_moved(f, domain_root, field), d) for f, d in error.violations]
-            plain = InvalidArgument.many(moved)
-            error.violations, error.metadata = plain.violations, plain.metadata
-            error.message, error.args = plain.message, plain.args
+            error.naming([(_moved(f, domain_root, field), d) for f, d in error.violations])
         raise
 
 

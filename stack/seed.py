@@ -42,7 +42,7 @@ from nobat.notification.v1 import notification_service_pb2_grpc
 from nobat.payment.v1 import payment_service_pb2 as ppb
 from nobat.payment.v1 import payment_service_pb2_grpc
 
-from services.payment.domain.money import Money
+from runtime.money import Money
 from stack.local import LocalStack
 
 RPC_TIMEOUT = 15.0

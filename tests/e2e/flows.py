@@ -7,7 +7,7 @@ import os
 import shutil
 import tempfile
 import uuid
-from collections.abc import Iterator
+from collections.abc import Awaitable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -15,8 +15,11 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import grpc
+import pytest
 from google.protobuf import duration_pb2
+from google.rpc import error_details_pb2
 from google.type import date_pb2, dayofweek_pb2, timeofday_pb2
+from grpc_status import rpc_status
 from nobat.booking.v1 import booking_service_pb2 as bpb
 from nobat.booking.v1 import booking_service_pb2_grpc
 from nobat.common.v1 import checkout_pb2, money_pb2
@@ -37,6 +40,31 @@ WALLET = checkout_pb2.PAYMENT_METHOD_WALLET
 
 def key() -> str:
     return uuid.uuid4().hex
+
+
+# Amounts no payment could charge, each with the part of a Money message named for it: a
+# currency outside the table, and more than the currency's limit.
+UNCHARGEABLE = pytest.mark.parametrize(
+    ("money", "part"),
+    [
+        (money_pb2.Money(amount_minor=5_000, currency="XYZ"), "currency"),
+        (money_pb2.Money(amount_minor=100_000_001, currency="USD"), "amount_minor"),
+    ],
+    ids=["unknown-currency", "above-limit"],
+)
+
+
+async def refusal(call: Awaitable[object]) -> tuple[grpc.StatusCode, list[str], str]:
+    """How the server refused `call`: its code, the fields it names (google.rpc.BadRequest)
+    and the rule broken (google.rpc.ErrorInfo's reason)."""
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await call
+    status = rpc_status.from_call(refused.value)
+    bad, info = error_details_pb2.BadRequest(), error_details_pb2.ErrorInfo()
+    for detail in status.details if status else ():
+        if not detail.Unpack(bad):
+            detail.Unpack(info)
+    return refused.value.code(), [v.field for v in bad.field_violations], info.reason
 
 
 @contextmanager

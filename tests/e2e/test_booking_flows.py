@@ -12,6 +12,7 @@ import grpc
 import nats
 import pytest
 from nobat.booking.v1 import booking_service_pb2 as bpb
+from nobat.common.v1 import money_pb2
 from nobat.payment.v1 import events_pb2 as payment_events
 from nobat.payment.v1 import payment_service_pb2 as ppb
 
@@ -24,10 +25,12 @@ from tests.e2e.flows import (
     EXPIRED,
     FAILED,
     GATEWAY,
+    UNCHARGEABLE,
     WALLET,
     Caller,
     date_message,
     key,
+    refusal,
     running_stack,
 )
 from tests.instants import NEW_YEARS_EVE
@@ -372,6 +375,28 @@ async def test_bad_checkout_requests_are_refused_with_the_field(nobat):
         "booking", "SELECT count(*) FROM checkouts WHERE patient_id = :p", p=other.subject
     )
     assert rows[0][0] == 0
+
+
+@UNCHARGEABLE
+async def test_a_fee_payment_could_not_charge_makes_no_doctor(nobat, money, part):
+    doctor_id = f"doctor-{key()[:8]}"
+    request = bpb.CreateDoctorRequest(
+        idempotency_key=key(),
+        doctor_id=doctor_id,
+        display_name="Dr. Test",
+        specialty="general",
+        time_zone="Asia/Tehran",
+        appointment_fee=money,
+    )
+    code, fields, _ = await refusal(nobat.admin().booking.CreateDoctor(request))
+    assert (code, fields) == (grpc.StatusCode.INVALID_ARGUMENT, [f"appointment_fee.{part}"])
+    count = "SELECT count(*) FROM doctors WHERE id = :d"
+    assert (await nobat.rows("booking", count, d=doctor_id))[0][0] == 0
+
+    request.idempotency_key = key()
+    request.appointment_fee.CopyFrom(money_pb2.Money(amount_minor=50_000, currency="USD"))
+    await nobat.admin().booking.CreateDoctor(request)  # the same doctor at a fee it can charge
+    assert (await nobat.rows("booking", count, d=doctor_id))[0][0] == 1
 
 
 async def test_the_invariant_checker_reports_a_reservation_nobody_paid_for(nobat, stack):

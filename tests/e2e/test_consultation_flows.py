@@ -9,10 +9,20 @@ import asyncio
 import grpc
 import pytest
 from google.type import timeofday_pb2
+from nobat.common.v1 import money_pb2
 from nobat.consultation.v1 import consultation_service_pb2 as cpb
 
 from cli import invariants
-from tests.e2e.flows import CONFIRMED, FAILED, GATEWAY, Nobat, key, running_stack
+from tests.e2e.flows import (
+    CONFIRMED,
+    FAILED,
+    GATEWAY,
+    UNCHARGEABLE,
+    Nobat,
+    key,
+    refusal,
+    running_stack,
+)
 from tests.instants import LEAP_DAY
 from tests.processes import eventually
 
@@ -83,8 +93,8 @@ async def prices(nobat: Nobat) -> None:
     )
 
 
-async def paid_session(nobat: Nobat, patient, doctor_id: str | None = None):
-    intake = (
+async def coughing_intake(patient) -> cpb.Intake:
+    return (
         await patient.consultation.StartIntake(
             cpb.StartIntakeRequest(
                 idempotency_key=key(),
@@ -95,6 +105,10 @@ async def paid_session(nobat: Nobat, patient, doctor_id: str | None = None):
             )
         )
     ).intake
+
+
+async def paid_session(nobat: Nobat, patient, doctor_id: str | None = None):
+    intake = await coughing_intake(patient)
     assert cpb.CONSULTATION_TYPE_CHAT in [offer.type for offer in intake.offers]
     checkout = (
         await patient.consultation.StartCheckout(
@@ -277,6 +291,20 @@ async def test_red_flags_advise_emergency_care_and_offer_no_checkout(nobat):
             )
         )
     assert refused.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+
+
+@UNCHARGEABLE
+async def test_a_price_payment_could_not_charge_changes_no_offer(nobat, money, part):
+    await prices(nobat)
+    request = cpb.SetConsultationPricesRequest(
+        idempotency_key=key(),
+        prices=[cpb.ConsultationPrice(type=cpb.CONSULTATION_TYPE_CHAT, price=money)],
+    )
+    code, fields, _ = await refusal(nobat.admin().consultation.SetConsultationPrices(request))
+    assert (code, fields) == (grpc.StatusCode.INVALID_ARGUMENT, [f"prices[0].price.{part}"])
+    offers = (await coughing_intake(nobat.patient())).offers
+    chat = next(offer for offer in offers if offer.type == cpb.CONSULTATION_TYPE_CHAT)
+    assert chat.price == money_pb2.Money(amount_minor=2_000, currency="USD")
 
 
 async def _holds(stack) -> bool:

@@ -30,6 +30,7 @@ from purchasing.messages import (
     payment_progress_fields,
 )
 from runtime.errors import InvalidArgument
+from runtime.money import Money, parse_amount
 from runtime.wire import (
     Violations,
     enum_pair,
@@ -39,7 +40,6 @@ from runtime.wire import (
     is_unset,
     microseconds_of,
     optional_timestamp,
-    rooted,
     time_of_day_from,
     time_of_day_message,
     timestamp,
@@ -50,7 +50,6 @@ from services.booking.domain.cancellation import CancelledBy
 from services.booking.domain.checkout import Checkout, RefundReason
 from services.booking.domain.doctor import Doctor
 from services.booking.domain.errors import SlotAlreadyHeld
-from services.booking.domain.money import Money
 from services.booking.domain.reservation import Cancellation, Reservation, ReservationStatus
 from services.booking.domain.schedule import (
     AvailabilityWindow,
@@ -267,13 +266,13 @@ def event_message(event: object) -> Message:
 
 
 def money_from(message: money_pb2.Money, field: str) -> Money:
-    """An amount as given; Money refuses a bad currency (on `field.currency`) and a
-    negative amount (on `field.amount_minor`). Whether zero will do is the domain's call
-    (no doctor's fee may be)."""
+    """An amount as given: parse_amount refuses a currency outside the table (on
+    `field.currency`) and an amount below zero or above the currency's limit (on
+    `field.amount_minor`). Whether zero will do is the domain's call (no doctor's fee may
+    be, said on the fee itself)."""
     if is_unset(message):
         raise field_required(field)
-    with rooted("", field):
-        return Money(message.amount_minor, message.currency)
+    return parse_amount(message.amount_minor, message.currency, field, zero_allowed=True)
 
 
 def windows_from(

@@ -17,6 +17,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from purchasing.tables import payment_progress_of, payment_progress_row
+from runtime.money import Money
 from runtime.rows import Rows
 from services.booking.adapters.tables import (
     OPEN_CHECKOUT_STATUSES,
@@ -29,7 +30,6 @@ from services.booking.adapters.tables import (
 from services.booking.domain.cancellation import CancelledBy
 from services.booking.domain.checkout import Checkout, RefundReason
 from services.booking.domain.doctor import Doctor
-from services.booking.domain.money import Money
 from services.booking.domain.reservation import Cancellation, Reservation, ReservationStatus
 from services.booking.domain.schedule import (
     AvailabilityWindow,

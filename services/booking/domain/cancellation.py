@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from enum import Enum
 
-from services.booking.domain.money import Money
+from runtime.money import Money
 
 _TIER = re.compile(r"\s*(\d+)\s*([hm])\s*:\s*(\d+)\s*%?\s*")
 

@@ -12,8 +12,8 @@ from zoneinfo import ZoneInfo
 
 from runtime.errors import InvalidArgument
 from runtime.instants import require_utc, zone_named
+from runtime.money import Money
 from services.booking.domain.events import DoctorUpdated
-from services.booking.domain.money import Money
 
 MAX_NAME_LENGTH = 200
 

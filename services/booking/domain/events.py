@@ -13,8 +13,8 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from runtime.money import Money
     from services.booking.domain.cancellation import CancelledBy
-    from services.booking.domain.money import Money
 
 
 # What payment knows a booking by: Purchase(kind=PURCHASE_KIND, ref=the checkout id).

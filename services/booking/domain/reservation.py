@@ -12,6 +12,7 @@ from enum import Enum
 
 from purchasing.events import Purchase, RefundRequested
 from runtime.instants import require_utc
+from runtime.money import Money
 from services.booking.domain.cancellation import (
     DEFAULT_NOTICE_POLICY,
     CancelledBy,
@@ -24,7 +25,6 @@ from services.booking.domain.events import (
     ReservationCancelled,
     ReservationConfirmed,
 )
-from services.booking.domain.money import Money
 from services.booking.domain.slot import Slot
 
 RESCHEDULED = "rescheduled"

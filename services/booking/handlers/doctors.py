@@ -12,8 +12,8 @@ from datetime import date, datetime, timedelta
 
 from runtime import errors
 from runtime.instants import local_today
+from runtime.money import Money
 from services.booking.domain.doctor import Doctor
-from services.booking.domain.money import Money
 from services.booking.domain.schedule import (
     StoredAvailability,
     WeeklyAvailability,

@@ -35,6 +35,7 @@ from purchasing.messages import (
     payment_progress_fields,
 )
 from runtime.errors import InvalidArgument
+from runtime.money import Money, parse_amount
 from runtime.wire import (
     Violations,
     enum_pair,
@@ -62,7 +63,6 @@ from services.consultation.domain.consultation import (
 from services.consultation.domain.doctor import Doctor
 from services.consultation.domain.events import RefundReason
 from services.consultation.domain.intake import MAX_COMPLAINT_LENGTH, Intake, text_violations
-from services.consultation.domain.money import Money, amount_problem, currency_problem
 from services.consultation.domain.offers import ConsultationType, PriceList, price_list
 from services.consultation.domain.session import ClinicalSession, ClinicalSessionStatus
 from services.consultation.domain.shifts import END_OF_DAY, Shift, WeeklyShifts
@@ -397,18 +397,12 @@ def event_message(event: object) -> Message:
 
 
 def money_from(message: money_pb2.Money, field: str) -> Money:
-    """An amount as given: more than zero, in an upper-case ISO 4217 code, each refused
-    on its own part (`field.amount_minor`, `field.currency`)."""
+    """An amount as given: parse_amount refuses an amount not above zero or above the
+    currency's limit (on `field.amount_minor`) and a currency outside the table (on
+    `field.currency`), both at once."""
     if is_unset(message):
         raise field_required(field)
-    problems = [
-        (f"{field}.amount_minor", amount_problem(message.amount_minor)),
-        (f"{field}.currency", currency_problem(message.currency)),
-    ]
-    violations = [(path, problem) for path, problem in problems if problem is not None]
-    if violations:
-        raise InvalidArgument.many(violations)
-    return Money(message.amount_minor, message.currency)
+    return parse_amount(message.amount_minor, message.currency, field)
 
 
 def _type_name(value: int) -> str:

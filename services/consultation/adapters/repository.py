@@ -31,6 +31,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from purchasing.tables import payment_progress_of, payment_progress_row
+from runtime.money import Money
 from runtime.rows import Rows
 from services.consultation.adapters.tables import (
     AWAITING_SYMPTOMS,
@@ -61,7 +62,6 @@ from services.consultation.domain.consultation import (
 from services.consultation.domain.doctor import Doctor
 from services.consultation.domain.events import RefundReason
 from services.consultation.domain.intake import Intake
-from services.consultation.domain.money import Money
 from services.consultation.domain.offers import ConsultationType, Offer, PriceList
 from services.consultation.domain.session import ClinicalSession, ClinicalSessionStatus
 from services.consultation.domain.shifts import Shift, WeeklyShifts

@@ -21,6 +21,7 @@ from enum import Enum
 
 from runtime.errors import InvalidArgument
 from runtime.instants import require_utc
+from runtime.money import Money
 from services.consultation.domain.assignment import Candidate, least_loaded
 from services.consultation.domain.caller import Caller
 from services.consultation.domain.doctor import Doctor
@@ -39,7 +40,6 @@ from services.consultation.domain.events import (
     full_refund,
 )
 from services.consultation.domain.intake import Intake, text_violations
-from services.consultation.domain.money import Money
 from services.consultation.domain.offers import ConsultationType
 from services.consultation.domain.session import ClinicalSession
 from services.consultation.domain.triage import (

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 from purchasing.events import Purchase, RefundRequested
 
 if TYPE_CHECKING:
-    from services.consultation.domain.money import Money
+    from runtime.money import Money
     from services.consultation.domain.offers import ConsultationType
     from services.consultation.domain.triage import Urgency
 

@@ -14,8 +14,8 @@ from enum import Enum
 from types import MappingProxyType
 
 from runtime.errors import InvalidArgument
+from runtime.money import Money, parse_amount
 from services.consultation.domain.errors import UnknownConsultationType
-from services.consultation.domain.money import Money, amount_problem, currency_problem
 
 
 class ConsultationType(Enum):
@@ -79,13 +79,13 @@ def price_list(entries: Sequence[tuple[str, int, str]], field: str = "prices") -
             kind = None
         if kind in prices:
             violations.append((f"{at}.type", f"{kind.value} is priced twice"))
-        problems = [
-            (f"{at}.price.amount_minor", amount_problem(amount)),
-            (f"{at}.price.currency", currency_problem(currency)),
-        ]
-        violations += [(name, problem) for name, problem in problems if problem is not None]
-        if kind is not None and not any(problem for _, problem in problems):
-            prices.setdefault(kind, Money(amount, currency))
+        try:
+            price = parse_amount(amount, currency, f"{at}.price")
+        except InvalidArgument as error:
+            violations += error.violations
+            price = None
+        if kind is not None and price is not None:
+            prices.setdefault(kind, price)
     if violations:
         raise InvalidArgument.many(violations)
     return PriceList(prices)

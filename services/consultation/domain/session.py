@@ -16,6 +16,7 @@ from enum import Enum
 from typing import TYPE_CHECKING
 
 from runtime.instants import require_utc
+from runtime.money import Money
 from services.consultation.domain.caller import Caller
 from services.consultation.domain.errors import (
     ClinicalSessionExpired,
@@ -23,7 +24,6 @@ from services.consultation.domain.errors import (
     SymptomsAlreadySubmitted,
 )
 from services.consultation.domain.events import ClinicalSessionOpened, RefundReason, full_refund
-from services.consultation.domain.money import Money
 from services.consultation.domain.offers import ConsultationType
 
 if TYPE_CHECKING:

@@ -19,6 +19,7 @@ from nobat.common.v1 import checkout_pb2, money_pb2
 from nobat.payment.v1 import events_pb2, payment_service_pb2
 
 from runtime.errors import FieldRequired, InvalidArgument
+from runtime.money import Money, parse_amount
 from runtime.wire import (
     enum_pair,
     is_unset,
@@ -31,7 +32,6 @@ from services.payment.domain import events
 from services.payment.domain.attempt import Attempt, AttemptStatus, Failure
 from services.payment.domain.errors import InsufficientWalletBalance
 from services.payment.domain.ledger import Account, AccountKind, PostedEntry
-from services.payment.domain.money import Money, parse_amount
 from services.payment.domain.payment import Payment, PaymentStatus
 from services.payment.domain.payouts import Payout, PayoutStatus
 from services.payment.domain.purchase import PayeeKind, PayeeLine, PaymentMethod, Purchase

@@ -16,6 +16,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from runtime import errors
+from runtime.money import Money
 from services.payment.adapters.tables import (
     ledger_entries,
     ledger_transactions,
@@ -38,7 +39,6 @@ from services.payment.domain.ledger import (
     Memo,
     PostedEntry,
 )
-from services.payment.domain.money import Money
 from services.payment.domain.payment import Closure, Payment, PaymentStatus
 from services.payment.domain.payouts import Payout, PayoutStatus
 from services.payment.domain.purchase import PayeeKind, PayeeLine, PaymentMethod, Purchase

@@ -16,8 +16,8 @@ from urllib.parse import urlsplit, urlunsplit
 import aiohttp
 import stripe
 
+from runtime.money import Money
 from services.payment.domain.fees import STRIPE_LIKE_FEES, GatewayFees
-from services.payment.domain.money import Money
 from services.payment.domain.settlement import (
     GatewayCanceled,
     GatewayDeclined,

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
 
-from services.payment.domain.money import Money
+from runtime.money import Money
 from services.payment.domain.purchase import PaymentMethod
 
 

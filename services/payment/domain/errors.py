@@ -22,47 +22,12 @@ from runtime.errors import (
 )
 
 if TYPE_CHECKING:
-    from services.payment.domain.money import Money
-
-
-class UnknownCurrency(InvalidArgument):
-    def __init__(self, code: str, field: str = "currency") -> None:
-        super().__init__(field, f"{code!r} is not a currency nobat accepts (ISO 4217, like USD)")
-
-
-class CurrencyMismatch(InvalidArgument):
-    """Money in two currencies was added, compared or mixed in one payment."""
-
-    def __init__(self, expected: str, got: str, field: str = "currency") -> None:
-        super().__init__(field, f"must be {expected}, not {got}")
-        self.expected = expected
-        self.got = got
-
-
-class AmountNotPositive(InvalidArgument):
-    def __init__(self, field: str = "amount") -> None:
-        super().__init__(field, "must be a positive count of minor units")
-
-
-class AmountAboveLimit(InvalidArgument):
-    def __init__(self, limit: Money, field: str = "amount") -> None:
-        super().__init__(field, f"must not exceed {limit}")
-
-
-class AmountTooPrecise(InvalidArgument):
-    """More decimals than the currency has minor units (12.345 USD)."""
-
-    def __init__(self, text: str, exponent: int, field: str = "amount") -> None:
-        super().__init__(field, f"{text!r} is not a number with at most {exponent} decimals")
+    from runtime.money import Money
 
 
 class FieldTooLong(InvalidArgument):
     def __init__(self, field: str, limit: int) -> None:
         super().__init__(field, f"must be at most {limit} characters")
-
-
-class MalformedField(InvalidArgument):
-    pass
 
 
 class PayeeLinesMissing(InvalidArgument):

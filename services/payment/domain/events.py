@@ -13,8 +13,8 @@ from datetime import datetime
 from enum import Enum
 from typing import TypeAlias
 
+from runtime.money import Money
 from services.payment.domain.attempt import Failure
-from services.payment.domain.money import Money
 from services.payment.domain.purchase import PayeeLine, PaymentMethod, Purchase
 from services.payment.domain.refund import RefundDestination
 

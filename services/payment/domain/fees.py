@@ -14,8 +14,8 @@ from decimal import Decimal
 from fractions import Fraction
 from types import MappingProxyType
 
-from services.payment.domain.currency import currency_of
-from services.payment.domain.money import Money
+from runtime.currency import currency_of
+from runtime.money import Money
 from services.payment.domain.rounding import Rate, allocate, round_half_up
 
 

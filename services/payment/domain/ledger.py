@@ -24,8 +24,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
 
+from runtime.money import Money
 from services.payment.domain.errors import LedgerTransactionUnbalanced
-from services.payment.domain.money import Money
 
 
 class AccountKind(Enum):

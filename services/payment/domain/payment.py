@@ -28,6 +28,7 @@ from datetime import datetime, timedelta
 from enum import Enum
 
 from runtime.instants import require_utc
+from runtime.money import Money, parse_amount
 from services.payment.domain import attempt as attempts
 from services.payment.domain.attempt import Attempt
 from services.payment.domain.errors import (
@@ -51,7 +52,6 @@ from services.payment.domain.events import (
     PaymentFailed,
 )
 from services.payment.domain.ids import derived_id
-from services.payment.domain.money import Money, parse_amount
 from services.payment.domain.purchase import (
     MAX_TEXT,
     PayeeLine,

@@ -23,11 +23,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import Enum
 
+from runtime.money import Money
 from services.payment.domain.errors import PayoutStillHeld
 from services.payment.domain.events import Change, PayoutReleased
 from services.payment.domain.fees import FeeSplit
 from services.payment.domain.ids import derived_id
-from services.payment.domain.money import Money
 from services.payment.domain.rounding import Rate
 
 

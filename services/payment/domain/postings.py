@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from runtime.money import Money
 from services.payment.domain.fees import GatewayFees, split_lines
 from services.payment.domain.ids import derived_id
 from services.payment.domain.ledger import (
@@ -34,7 +35,6 @@ from services.payment.domain.ledger import (
     LedgerTransaction,
     Memo,
 )
-from services.payment.domain.money import Money
 from services.payment.domain.payment import Payment
 from services.payment.domain.payouts import Payout, PayoutRules, PayoutStatus
 from services.payment.domain.purchase import PayeeKind, PayeeLine, PaymentMethod

@@ -11,17 +11,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import Enum
 
-from runtime.errors import FieldRequired
+from runtime.errors import CurrencyMismatch, FieldRequired, MalformedField
+from runtime.money import Money, total
 from services.payment.domain.errors import (
-    CurrencyMismatch,
     FieldTooLong,
     InvalidPayee,
-    MalformedField,
     PayeeLinesDoNotAddUp,
     PayeeLinesMissing,
     TooManyPayeeLines,
 )
-from services.payment.domain.money import Money, total
 
 WALLET_TOP_UP = "wallet_topup"
 MAX_LINES = 50

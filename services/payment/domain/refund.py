@@ -15,9 +15,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
 
+from runtime.errors import MalformedField
+from runtime.money import Money, total
 from services.payment.domain.attempt import Failure
-from services.payment.domain.errors import MalformedField, RefundOutcomeContradicted
-from services.payment.domain.money import Money, total
+from services.payment.domain.errors import RefundOutcomeContradicted
 
 _REASON = re.compile(r"[a-z][a-z0-9_]{0,63}")
 

@@ -15,10 +15,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+from runtime.errors import AmountNotPositive, CurrencyMismatch
+from runtime.money import Money
 from services.payment.domain.attempt import Attempt, Failure
 from services.payment.domain.errors import (
-    AmountNotPositive,
-    CurrencyMismatch,
     NothingLeftToRefund,
     PaymentNotCaptured,
     RefundExceedsCaptured,
@@ -33,7 +33,6 @@ from services.payment.domain.events import (
     RefundStarted,
 )
 from services.payment.domain.ids import derived_id
-from services.payment.domain.money import Money
 from services.payment.domain.purchase import PaymentMethod, require_text
 from services.payment.domain.refund import (
     Refund,

@@ -12,11 +12,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TypeAlias
 
+from runtime.money import Money
 from services.payment.domain import attempt as attempts
 from services.payment.domain.attempt import Attempt, AttemptStatus, Failure
 from services.payment.domain.errors import CaptureContradictsRecord
 from services.payment.domain.events import CaptureRejected, Change, PaymentFailed
-from services.payment.domain.money import Money
 from services.payment.domain.payment import Payment
 from services.payment.domain.refunding import (
     record_refund_failure,

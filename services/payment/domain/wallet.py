@@ -15,13 +15,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
 
+from runtime.money import Money
 from services.payment.domain import attempt as attempts
 from services.payment.domain.attempt import AttemptStatus
 from services.payment.domain.errors import InsufficientWalletBalance
 from services.payment.domain.fees import NO_GATEWAY_FEES
 from services.payment.domain.ids import derived_id
 from services.payment.domain.ledger import Account, Entry, LedgerTransaction
-from services.payment.domain.money import Money
 from services.payment.domain.payment import Payment
 from services.payment.domain.payouts import PayoutRules
 from services.payment.domain.postings import Confirmation, post_confirmation

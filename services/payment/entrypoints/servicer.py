@@ -14,6 +14,7 @@ from nobat.payment.v1 import payment_service_pb2 as pb
 from nobat.payment.v1 import payment_service_pb2_grpc
 
 from runtime import auth, errors
+from runtime.currency import currency_of
 from runtime.handling import Handlers
 from runtime.idempotency import answer_call
 from runtime.wire import (
@@ -38,7 +39,6 @@ from services.payment.adapters.messages import (
     wallet_shortfall_message,
     wallet_transaction_message,
 )
-from services.payment.domain.currency import currency_of
 from services.payment.domain.errors import InsufficientWalletBalance
 from services.payment.domain.refund import check_reason
 from services.payment.handlers import COMMANDS, payments, refunds, views

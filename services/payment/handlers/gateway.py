@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
+from runtime.money import Money
 from services.payment.domain.fees import GatewayFees
-from services.payment.domain.money import Money
 from services.payment.domain.settlement import GatewayRefundTruth, GatewayTruth
 
 

@@ -15,6 +15,7 @@ from datetime import datetime
 
 from runtime import errors
 from runtime.errors import RefusedAfterEffect
+from runtime.money import Money
 from services.payment.domain.errors import (
     AttemptStillOpen,
     InsufficientWalletBalance,
@@ -24,7 +25,6 @@ from services.payment.domain.errors import (
 )
 from services.payment.domain.events import Change
 from services.payment.domain.ids import payment_id_for
-from services.payment.domain.money import Money
 from services.payment.domain.payment import Payment
 from services.payment.domain.purchase import WALLET_TOP_UP, PayeeLine, PaymentMethod, Purchase
 from services.payment.domain.refund import RefundStatus

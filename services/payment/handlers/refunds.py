@@ -8,8 +8,8 @@ from __future__ import annotations
 import contextlib
 from dataclasses import dataclass
 
+from runtime.money import Money
 from services.payment.domain.errors import NothingLeftToRefund, NotThePurchasersPayment
-from services.payment.domain.money import Money
 from services.payment.domain.payment import Payment
 from services.payment.domain.refund import Refund, RefundDestination
 from services.payment.domain.refunding import request_refund

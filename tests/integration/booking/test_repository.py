@@ -11,10 +11,10 @@ import pytest
 from sqlalchemy.exc import IntegrityError
 
 from purchasing.checkout import ConfirmedPayment, PaymentMethod
+from runtime.money import Money
 from services.booking.domain.cancellation import CancelledBy
 from services.booking.domain.checkout import RefundReason, hold_slot
 from services.booking.domain.doctor import Doctor
-from services.booking.domain.money import Money
 from services.booking.domain.reservation import Reservation, ReservationStatus
 from services.booking.domain.schedule import (
     END_OF_DAY,

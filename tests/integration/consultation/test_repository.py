@@ -14,6 +14,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 
 from purchasing.checkout import CheckoutStatus, PaymentMethod
+from runtime.money import Money
 from services.consultation.domain.assignment import Candidate
 from services.consultation.domain.audit import AuditEntry, SubjectKind
 from services.consultation.domain.caller import Caller, Role
@@ -27,7 +28,6 @@ from services.consultation.domain.consultation import (
 from services.consultation.domain.doctor import Doctor
 from services.consultation.domain.events import RefundReason
 from services.consultation.domain.intake import Intake
-from services.consultation.domain.money import Money
 from services.consultation.domain.offers import ConsultationType, PriceList
 from services.consultation.domain.queue import queue_order
 from services.consultation.domain.session import ClinicalSessionStatus

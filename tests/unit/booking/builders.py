@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from purchasing.checkout import ConfirmedPayment, PaymentFailure, PaymentMethod
+from runtime.money import Money
 from services.booking.domain.checkout import Checkout, hold_slot
 from services.booking.domain.doctor import Doctor
-from services.booking.domain.money import Money
 from services.booking.domain.reservation import Reservation
 from services.booking.domain.slot import Slot
 

@@ -7,6 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from purchasing.events import Purchase, RefundRequested
+from runtime.money import Money
 from services.booking.domain.cancellation import (
     DEFAULT_NOTICE_POLICY,
     CancelledBy,
@@ -16,7 +17,6 @@ from services.booking.domain.cancellation import (
 )
 from services.booking.domain.errors import AppointmentAlreadyStarted, ReservationAlreadyCancelled
 from services.booking.domain.events import ReservationCancelled
-from services.booking.domain.money import Money
 from services.booking.domain.reservation import Cancellation, ReservationStatus
 from services.booking.domain.slot import SlotStatus
 from tests.unit.booking.builders import NOW, a_checkout, a_doctor, a_reservation

@@ -6,9 +6,9 @@ import pytest
 
 from purchasing.checkout import CheckoutStatus, PaymentMethod
 from purchasing.events import PurchaseFulfilled, PurchaseRejected
+from runtime.money import Money
 from services.booking.domain.checkout import RefundReason
 from services.booking.domain.events import ReservationConfirmed
-from services.booking.domain.money import Money
 from services.booking.domain.reservation import ReservationStatus
 from services.booking.domain.slot import SlotStatus
 from tests.unit.booking.builders import (

@@ -12,8 +12,8 @@ from hypothesis import strategies as st
 from purchasing.checkout import CheckoutStatus, ConfirmedPayment, PaymentFailure, PaymentMethod
 from purchasing.events import PurchaseFulfilled, PurchaseRejected
 from runtime.errors import FailedPrecondition
+from runtime.money import Money
 from services.booking.domain.checkout import Checkout, hold_slot
-from services.booking.domain.money import Money
 from services.booking.domain.reservation import Reservation
 from services.booking.domain.slot import Slot
 from tests.unit.booking.builders import FEE, NOW, a_checkout, a_doctor, a_slot

@@ -6,9 +6,9 @@ import pytest
 
 from runtime.errors import InvalidArgument
 from runtime.instants import UnknownTimeZone
+from runtime.money import Money
 from services.booking.domain.doctor import Doctor
 from services.booking.domain.events import DoctorUpdated
-from services.booking.domain.money import Money
 from tests.unit.booking.builders import FEE, NOW, a_doctor
 
 

@@ -5,9 +5,9 @@ from datetime import timedelta
 import pytest
 
 from purchasing.checkout import CheckoutStatus, PaymentMethod
+from runtime.money import Money
 from services.booking.domain.checkout import DEFAULT_HOLD_TTL, hold_slot
 from services.booking.domain.errors import SlotAlreadyBooked, SlotAlreadyHeld, SlotNotBookable
-from services.booking.domain.money import Money
 from services.booking.domain.slot import SlotStatus
 from tests.unit.booking.builders import DECLINED, FEE, NOW, a_checkout, a_doctor, a_slot, confirm
 

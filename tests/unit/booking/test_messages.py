@@ -21,6 +21,7 @@ from purchasing.checkout import CheckoutStatus, ConfirmedPayment, PaymentFailure
 from purchasing.events import PurchaseFulfilled, PurchaseRejected, RefundRequested
 from runtime import rpc, wire
 from runtime.errors import InvalidArgument
+from runtime.money import Money
 from services.booking.adapters.messages import (
     availability_message,
     checkout_message,
@@ -42,7 +43,6 @@ from services.booking.domain.cancellation import CancelledBy
 from services.booking.domain.checkout import RefundReason, hold_slot
 from services.booking.domain.errors import SlotAlreadyHeld
 from services.booking.domain.events import ReservationCancelled, ReservationConfirmed
-from services.booking.domain.money import Money
 from services.booking.domain.reservation import ReservationStatus
 from services.booking.domain.schedule import (
     END_OF_DAY,
@@ -465,6 +465,9 @@ def test_money_comes_in_as_domain_money_zero_included() -> None:
         (irr(-5), "doctor.appointment_fee.amount_minor"),
         (money_pb2.Money(amount_minor=100, currency="irr"), "doctor.appointment_fee.currency"),
         (money_pb2.Money(amount_minor=100), "doctor.appointment_fee.currency"),
+        # Only what payment can charge: a currency of the table, within its limit.
+        (money_pb2.Money(amount_minor=100, currency="XYZ"), "doctor.appointment_fee.currency"),
+        (irr(10**12 + 1), "doctor.appointment_fee.amount_minor"),
     ],
 )
 def test_bad_money_is_invalid_on_its_exact_field(money: money_pb2.Money, field: str) -> None:

@@ -6,6 +6,7 @@ import pytest
 
 from purchasing.checkout import CheckoutStatus, PaymentMethod
 from purchasing.events import RefundRequested
+from runtime.money import Money
 from services.booking.domain.cancellation import CancelledBy, NoticePolicy
 from services.booking.domain.checkout import hold_slot
 from services.booking.domain.errors import (
@@ -15,7 +16,6 @@ from services.booking.domain.errors import (
     SlotAlreadyBooked,
 )
 from services.booking.domain.events import ReservationCancelled
-from services.booking.domain.money import Money
 from services.booking.domain.reservation import RESCHEDULED, Reservation, ReservationStatus
 from services.booking.domain.slot import Slot, SlotStatus
 from tests.unit.booking.builders import (

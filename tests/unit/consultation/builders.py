@@ -6,13 +6,13 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, time, timedelta
 
 from purchasing.checkout import ConfirmedPayment, PaymentFailure, PaymentMethod
+from runtime.money import Money
 from services.consultation.domain.assignment import Candidate
 from services.consultation.domain.caller import Caller, Role
 from services.consultation.domain.checkout import Checkout, open_checkout
 from services.consultation.domain.consultation import Consultation, open_consultation
 from services.consultation.domain.doctor import Doctor
 from services.consultation.domain.intake import Intake, open_intake
-from services.consultation.domain.money import Money
 from services.consultation.domain.offers import ConsultationType, PriceList
 from services.consultation.domain.rule_table import load_rule_table
 from services.consultation.domain.session import ClinicalSession

@@ -6,6 +6,7 @@ import pytest
 
 from purchasing.checkout import CheckoutStatus, ConfirmedPayment, PaymentMethod
 from purchasing.events import Purchase, PurchaseFulfilled, PurchaseRejected
+from runtime.money import Money
 from services.consultation.domain.checkout import open_checkout
 from services.consultation.domain.errors import (
     ConsultationTypeNotOffered,
@@ -15,7 +16,6 @@ from services.consultation.domain.errors import (
     IntakeNotFound,
 )
 from services.consultation.domain.events import ClinicalSessionOpened, RefundReason
-from services.consultation.domain.money import Money
 from services.consultation.domain.offers import PriceList
 from services.consultation.domain.session import ClinicalSessionStatus
 from tests.unit.consultation.builders import (

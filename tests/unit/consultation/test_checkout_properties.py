@@ -12,8 +12,8 @@ from hypothesis import strategies as st
 from purchasing.checkout import CheckoutStatus, PaymentFailure, PaymentMethod
 from purchasing.events import PurchaseFulfilled, PurchaseRejected, RefundRequested
 from runtime.errors import FailedPrecondition
+from runtime.money import Money
 from services.consultation.domain.consultation import Consultation, open_consultation
-from services.consultation.domain.money import Money
 from services.consultation.domain.session import ClinicalSession, ClinicalSessionStatus
 from tests.unit.consultation.builders import (
     NOW,

@@ -17,6 +17,7 @@ from purchasing.events import PurchaseFulfilled, PurchaseRejected, RefundRequest
 from purchasing.handlers import CheckoutNotYetVisible
 from purchasing.news import PaymentConfirmed, PaymentExpired, PaymentFailed
 from runtime import errors
+from runtime.money import Money
 from runtime.wire import PageRequest
 from services.consultation.domain.caller import Caller, Role
 from services.consultation.domain.consultation import Consultation, ConsultationStatus
@@ -37,7 +38,6 @@ from services.consultation.domain.events import (
     ConsultationDeclined,
     RefundReason,
 )
-from services.consultation.domain.money import Money
 from services.consultation.domain.offers import PriceList
 from services.consultation.domain.session import ClinicalSessionStatus
 from services.consultation.domain.triage import Sex

@@ -5,9 +5,9 @@ from datetime import timedelta
 import pytest
 
 from runtime.errors import InvalidArgument
+from runtime.money import Money
 from services.consultation.domain.errors import UnknownSymptom
 from services.consultation.domain.intake import open_intake
-from services.consultation.domain.money import Money
 from services.consultation.domain.offers import Offer, PriceList
 from services.consultation.domain.triage import ReportedSymptom, Urgency
 from tests.unit.consultation.builders import (

@@ -23,6 +23,7 @@ from purchasing.checkout import CheckoutStatus, ConfirmedPayment, PaymentMethod
 from purchasing.events import PurchaseFulfilled, PurchaseRejected, RefundRequested
 from runtime import rpc, wire
 from runtime.errors import InvalidArgument
+from runtime.money import Money
 from services.consultation.adapters import messages
 from services.consultation.adapters.messages import (
     IntakeRequest,
@@ -70,7 +71,6 @@ from services.consultation.domain.events import (
     RefundReason,
 )
 from services.consultation.domain.intake import Intake
-from services.consultation.domain.money import Money
 from services.consultation.domain.offers import ConsultationType, Offer, PriceList
 from services.consultation.domain.session import ClinicalSessionStatus
 from services.consultation.domain.shifts import END_OF_DAY, Shift, WeeklyShifts
@@ -939,9 +939,11 @@ def test_prices_come_in_as_a_price_list() -> None:
         (price(pb.CONSULTATION_TYPE_VIDEO, 0), ["prices[1].price.amount_minor"]),
         (price(pb.CONSULTATION_TYPE_VIDEO, -5), ["prices[1].price.amount_minor"]),
         (price(pb.CONSULTATION_TYPE_VIDEO, currency="irr"), ["prices[1].price.currency"]),
+        (price(pb.CONSULTATION_TYPE_VIDEO, currency="XYZ"), ["prices[1].price.currency"]),
+        (price(pb.CONSULTATION_TYPE_VIDEO, 10**12 + 1), ["prices[1].price.amount_minor"]),
         (
             pb.ConsultationPrice(type=pb.CONSULTATION_TYPE_VIDEO),
-            ["prices[1].price.amount_minor", "prices[1].price.currency"],
+            ["prices[1].price.currency", "prices[1].price.amount_minor"],
         ),
     ],
 )
@@ -973,7 +975,10 @@ def test_money_comes_in_as_domain_money() -> None:
         (irr(-5), ["price.amount_minor"]),
         (money_pb2.Money(amount_minor=100, currency="irr"), ["price.currency"]),
         (money_pb2.Money(amount_minor=100, currency="RIAL"), ["price.currency"]),
-        (money_pb2.Money(amount_minor=-1, currency="I"), ["price.amount_minor", "price.currency"]),
+        (money_pb2.Money(amount_minor=-1, currency="I"), ["price.currency", "price.amount_minor"]),
+        # Only what payment can charge: a currency of the table, within its limit.
+        (money_pb2.Money(amount_minor=100, currency="XYZ"), ["price.currency"]),
+        (irr(10**12 + 1), ["price.amount_minor"]),
     ],
 )
 def test_bad_money_is_invalid_on_its_exact_field(money: money_pb2.Money, fields: list[str]) -> None:

@@ -5,6 +5,7 @@ from datetime import timedelta
 import pytest
 
 from purchasing.events import Purchase, RefundRequested
+from runtime.money import Money
 from services.consultation.domain.caller import Caller, Role
 from services.consultation.domain.errors import (
     ClinicalSessionExpired,
@@ -12,7 +13,6 @@ from services.consultation.domain.errors import (
     SymptomsAlreadySubmitted,
 )
 from services.consultation.domain.events import RefundReason
-from services.consultation.domain.money import Money
 from services.consultation.domain.session import ClinicalSessionStatus
 from tests.unit.consultation.builders import NOW, PATIENT, a_session
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
+from runtime.money import Money
 from services.payment.domain.attempt import Attempt
-from services.payment.domain.money import Money
 from services.payment.domain.payment import Payment
 from services.payment.domain.purchase import PayeeKind, PayeeLine, PaymentMethod, Purchase
 from services.payment.domain.settlement import GatewayPaid

@@ -15,9 +15,9 @@ from datetime import datetime
 from typing import ClassVar, TypeVar
 
 from runtime import errors
+from runtime.money import Money
 from services.payment.domain.fees import STRIPE_LIKE_FEES
 from services.payment.domain.ledger import LedgerTransaction
-from services.payment.domain.money import Money
 from services.payment.domain.payment import Payment, PaymentStatus
 from services.payment.domain.payouts import Payout, PayoutStatus
 from services.payment.domain.settlement import (

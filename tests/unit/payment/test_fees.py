@@ -7,7 +7,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from services.payment.domain.currency import CURRENCIES
+from runtime.currency import CURRENCIES
+from runtime.money import Money
 from services.payment.domain.fees import (
     NO_GATEWAY_FEES,
     STRIPE_LIKE_FEES,
@@ -16,7 +17,6 @@ from services.payment.domain.fees import (
     split_line,
     split_lines,
 )
-from services.payment.domain.money import Money
 from services.payment.domain.rounding import Rate, allocate, round_half_up
 
 PLATFORM_FEE = Rate.percent(3)

@@ -11,6 +11,7 @@ import pytest
 
 from runtime import errors
 from runtime.errors import RefusedAfterEffect
+from runtime.money import Money
 from services.payment.domain.errors import (
     InsufficientWalletBalance,
     NotThePurchasersPayment,
@@ -25,7 +26,6 @@ from services.payment.domain.events import (
     PayoutReleased,
 )
 from services.payment.domain.ledger import Memo
-from services.payment.domain.money import Money
 from services.payment.domain.payment import Payment, PaymentStatus
 from services.payment.domain.payouts import PayoutStatus
 from services.payment.domain.purchase import PaymentMethod, Purchase

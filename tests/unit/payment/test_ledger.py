@@ -3,6 +3,7 @@ from __future__ import annotations
 import pytest
 
 from runtime.errors import FailedPrecondition
+from runtime.money import Money
 from services.payment.domain.errors import LedgerTransactionUnbalanced
 from services.payment.domain.ledger import (
     GATEWAY_CLEARING,
@@ -14,7 +15,6 @@ from services.payment.domain.ledger import (
     Memo,
     balance,
 )
-from services.payment.domain.money import Money
 from tests.unit.payment.builders import T0, usd
 
 WALLET = Account.patient_wallet("patient-1")

@@ -13,7 +13,14 @@ from nobat.payment.v1 import events_pb2
 from nobat.payment.v1 import payment_service_pb2 as pb
 
 from runtime import rpc, wire
-from runtime.errors import FieldRequired, InvalidArgument
+from runtime.errors import (
+    AmountAboveLimit,
+    AmountNotPositive,
+    FieldRequired,
+    InvalidArgument,
+    MalformedField,
+    UnknownCurrency,
+)
 from services.payment.adapters.messages import (
     account_from,
     destination_from,
@@ -35,13 +42,7 @@ from services.payment.adapters.messages import (
 )
 from services.payment.domain import attempt as attempts
 from services.payment.domain.attempt import Attempt
-from services.payment.domain.errors import (
-    AmountAboveLimit,
-    AmountNotPositive,
-    InsufficientWalletBalance,
-    MalformedField,
-    UnknownCurrency,
-)
+from services.payment.domain.errors import InsufficientWalletBalance
 from services.payment.domain.events import (
     CaptureRefunded,
     CaptureRejected,

@@ -12,12 +12,12 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 from runtime.errors import DomainError
+from runtime.money import Money
 from services.payment.domain.errors import InsufficientWalletBalance
 from services.payment.domain.events import CaptureRejected
 from services.payment.domain.fees import STRIPE_LIKE_FEES
 from services.payment.domain.ids import derived_id
 from services.payment.domain.ledger import Account, LedgerTransaction, balance
-from services.payment.domain.money import Money
 from services.payment.domain.payment import Payment
 from services.payment.domain.payouts import FeeBearer, Payout, PayoutRules, PayoutStatus
 from services.payment.domain.postings import (

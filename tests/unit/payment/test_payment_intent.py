@@ -4,17 +4,22 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from runtime.errors import FailedPrecondition, FieldRequired, InvalidArgument
+from runtime.errors import (
+    CurrencyMismatch,
+    FailedPrecondition,
+    FieldRequired,
+    InvalidArgument,
+    MalformedField,
+)
+from runtime.money import Money
 from services.payment.domain.attempt import AttemptStatus
 from services.payment.domain.errors import (
     AttemptInProgress,
     AttemptStillOpen,
     CheckoutAlreadyAttached,
-    CurrencyMismatch,
     ExpiryNotInFuture,
     FieldTooLong,
     InvalidPayee,
-    MalformedField,
     PayeeLinesDoNotAddUp,
     PayeeLinesMissing,
     PaymentAlreadySettled,
@@ -25,7 +30,6 @@ from services.payment.domain.errors import (
     WalletCannotPayTopUp,
 )
 from services.payment.domain.events import Change, PaymentExpired, PaymentFailed
-from services.payment.domain.money import Money
 from services.payment.domain.payment import Payment, PaymentStatus
 from services.payment.domain.purchase import PayeeKind, PayeeLine, PaymentMethod, Purchase
 from services.payment.domain.settlement import GatewayDeclined, settle

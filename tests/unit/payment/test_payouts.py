@@ -6,10 +6,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from runtime.money import Money
 from services.payment.domain.errors import PayoutStillHeld
 from services.payment.domain.events import Change, PayoutReleased
 from services.payment.domain.fees import FeeSplit, split_line
-from services.payment.domain.money import Money
 from services.payment.domain.payouts import FeeBearer, Payout, PayoutRules, PayoutStatus
 from services.payment.domain.rounding import Rate
 from tests.unit.payment.builders import DOCTOR, T0, usd

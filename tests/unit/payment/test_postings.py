@@ -9,7 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from services.payment.domain.currency import CURRENCIES
+from runtime.currency import CURRENCIES
+from runtime.money import Money
 from services.payment.domain.fees import STRIPE_LIKE_FEES, GatewayFees
 from services.payment.domain.ledger import (
     GATEWAY_CLEARING,
@@ -22,7 +23,6 @@ from services.payment.domain.ledger import (
     Memo,
     balance,
 )
-from services.payment.domain.money import Money
 from services.payment.domain.payment import Payment
 from services.payment.domain.payouts import FeeBearer, PayoutRules, PayoutStatus
 from services.payment.domain.postings import (

@@ -4,11 +4,9 @@ from datetime import timedelta
 
 import pytest
 
-from runtime.errors import IdempotencyKeyReused
+from runtime.errors import AmountNotPositive, CurrencyMismatch, IdempotencyKeyReused, MalformedField
+from runtime.money import Money
 from services.payment.domain.errors import (
-    AmountNotPositive,
-    CurrencyMismatch,
-    MalformedField,
     NothingLeftToRefund,
     PaymentNotCaptured,
     RefundExceedsCaptured,
@@ -17,7 +15,6 @@ from services.payment.domain.errors import (
     TopUpNotRefundable,
 )
 from services.payment.domain.events import Change, PaymentRefunded, RefundFailed, RefundStarted
-from services.payment.domain.money import Money
 from services.payment.domain.payment import Payment, PaymentStatus
 from services.payment.domain.refund import Refund, RefundDestination, RefundStatus
 from services.payment.domain.refunding import request_refund

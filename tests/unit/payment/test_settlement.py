@@ -4,6 +4,7 @@ from datetime import timedelta
 
 import pytest
 
+from runtime.money import Money
 from services.payment.domain.attempt import AttemptStatus
 from services.payment.domain.errors import CaptureContradictsRecord
 from services.payment.domain.events import (
@@ -13,7 +14,6 @@ from services.payment.domain.events import (
     PaymentFailed,
     RefundStarted,
 )
-from services.payment.domain.money import Money
 from services.payment.domain.payment import PaymentStatus
 from services.payment.domain.purchase import PaymentMethod
 from services.payment.domain.refund import RefundStatus

@@ -11,9 +11,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from runtime.errors import FailedPrecondition, NotFound
+from runtime.money import Money
 from services.payment.domain.events import PaymentConfirmed
 from services.payment.domain.ids import derived_id
-from services.payment.domain.money import Money
 from services.payment.domain.payment import CAPTURED_STATUSES, Payment
 from services.payment.domain.settlement import (
     GatewayCanceled,

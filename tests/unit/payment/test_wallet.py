@@ -5,12 +5,12 @@ from datetime import timedelta
 import pytest
 
 from runtime.errors import FailedPrecondition
+from runtime.money import Money
 from services.payment.domain.attempt import AttemptStatus
 from services.payment.domain.errors import InsufficientWalletBalance
 from services.payment.domain.events import PaymentConfirmed, PaymentFailed, PaymentRefunded
 from services.payment.domain.fees import STRIPE_LIKE_FEES
 from services.payment.domain.ledger import Account, Entry, LedgerTransaction, Memo
-from services.payment.domain.money import Money
 from services.payment.domain.payment import PaymentStatus
 from services.payment.domain.payouts import PayoutRules
 from services.payment.domain.postings import post_confirmation, post_refund

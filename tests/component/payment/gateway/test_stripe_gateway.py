@@ -19,8 +19,8 @@ import aiohttp
 import pytest
 import stripe
 
+from runtime.money import Money
 from services.payment.adapters.stripe_gateway import SESSION_GRACE, StripeGateway
-from services.payment.domain.money import Money
 from services.payment.domain.settlement import (
     GatewayCanceled,
     GatewayDeclined,

@@ -1,20 +1,24 @@
+"""The one Money every context holds, the currency table and `parse_amount`, the one way
+an amount comes in from a caller."""
+
 from __future__ import annotations
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from runtime.errors import InvalidArgument
-from services.payment.domain.currency import CURRENCIES, currency_of
-from services.payment.domain.errors import (
+from runtime.currency import CURRENCIES, currency_of
+from runtime.errors import (
     AmountAboveLimit,
+    AmountNegative,
     AmountNotPositive,
     AmountTooPrecise,
     CurrencyMismatch,
+    InvalidArgument,
     MalformedField,
     UnknownCurrency,
 )
-from services.payment.domain.money import Money, parse_amount, total
+from runtime.money import Money, parse_amount, total
 
 
 @pytest.mark.parametrize(
@@ -134,6 +138,58 @@ def test_a_requested_amount_that_breaks_a_rule_names_the_field(
     with pytest.raises(error) as refused:
         parse_amount(amount, currency)
     assert refused.value.violations[0][0] == field
+
+
+def test_zero_may_be_left_to_the_fields_own_rule_but_never_a_negative_amount() -> None:
+    assert parse_amount(0, "IRR", "fee", zero_allowed=True) == Money(0, "IRR")
+    with pytest.raises(AmountNegative) as refused:
+        parse_amount(-1, "IRR", "fee", zero_allowed=True)
+    assert refused.value.violations == [("fee.amount_minor", "must not be negative")]
+
+
+def test_every_bad_part_of_an_amount_is_named_in_one_answer() -> None:
+    with pytest.raises(UnknownCurrency) as refused:
+        parse_amount(-1, "I", "price")
+    assert [field for field, _ in refused.value.violations] == [
+        "price.currency",
+        "price.amount_minor",
+    ]
+    assert refused.value.metadata == {"field": "price.currency"}
+
+
+@given(st.sampled_from(sorted(CURRENCIES)), st.data())
+def test_an_amount_parses_exactly_up_to_its_currencys_limit_and_never_beyond(code, data) -> None:
+    limit = CURRENCIES[code].limit_minor
+    amount = data.draw(st.integers(1, limit))
+    assert parse_amount(amount, code) == Money(amount, code)
+    beyond = data.draw(st.integers(limit + 1, 2**63 - 1))
+    with pytest.raises(AmountAboveLimit):
+        parse_amount(beyond, code)
+
+
+def test_half_of_an_odd_amount_rounds_half_up_to_the_patient() -> None:
+    assert Money(1001, "USD").percent(50) == Money(501, "USD")
+    assert Money(250_001, "IRR").percent(50) == Money(125_001, "IRR")
+    assert Money(1001, "USD").percent(49) == Money(490, "USD")
+
+
+@pytest.mark.parametrize("percent", [-1, 101])
+def test_a_percentage_is_between_none_and_all(percent: int) -> None:
+    with pytest.raises(ValueError):
+        Money(1000, "USD").percent(percent)
+
+
+@given(st.integers(0, 10**15), st.integers(0, 100), st.integers(0, 100))
+def test_a_percentage_never_exceeds_the_whole_and_grows_with_the_percentage(
+    amount: int, low: int, high: int
+) -> None:
+    low, high = sorted((low, high))
+    money = Money(amount, "KWD")
+
+    assert money.percent(low).amount_minor <= money.percent(high).amount_minor
+    assert money.percent(high).amount_minor <= amount
+    assert money.percent(100) == money
+    assert money.percent(0) == Money.zero("KWD")
 
 
 def test_total_of_nothing_is_zero_in_the_currency() -> None:

@@ -1,7 +1,9 @@
 """The currencies nobat takes, with the exponent that relates their minor and major units.
 
-Amounts travel as integer minor units; the exponent is needed only where a human or a
-configuration speaks in major units ("0.30 USD", "12.345 KWD") and for sanity limits.
+One table for every context, so a price booking or consultation accepts is one payment
+can charge. Amounts travel as integer minor units; the exponent is needed only where a
+human or a configuration speaks in major units ("0.30 USD", "12.345 KWD") and for sanity
+limits.
 """
 
 from __future__ import annotations
@@ -9,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from types import MappingProxyType
 
-from services.payment.domain.errors import UnknownCurrency
+from runtime.errors import UnknownCurrency
 
 
 @dataclass(frozen=True)
