@@ -4,33 +4,27 @@ kind of purchase is another context's business and is passed over."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from datetime import UTC
 
 from google.protobuf.message import Message
-from nobat.common.v1 import money_pb2
 from nobat.payment.v1 import events_pb2
 
 from purchasing.messages import confirmed_payment_from, payment_failure_from
 from purchasing.news import PaymentConfirmed, PaymentExpired, PaymentFailed
 from runtime.consumer import EventHandler
 from runtime.handling import Handlers
-from runtime.money import Money
 from runtime.unit import Unit
 
 
-def payment_event_handlers(
-    kind: str,
-    handle: Handlers,
-    money_from: Callable[[money_pb2.Money, str], Money],
-) -> Mapping[type[Message], EventHandler]:
+def payment_event_handlers(kind: str, handle: Handlers) -> Mapping[type[Message], EventHandler]:
     """The consumer's handlers of payment's events for purchases of `kind`: each becomes
     the news (PaymentConfirmed, PaymentFailed, PaymentExpired) that `handle` gives to the
-    context's handler of it; `money_from` reads amounts as the context's edge reads them."""
+    context's handler of it."""
 
     async def confirmed(event: events_pb2.PaymentConfirmed, uow: Unit) -> None:
         if event.purchase.kind == kind:
-            payment = confirmed_payment_from(event, money_from)
+            payment = confirmed_payment_from(event)
             await handle(PaymentConfirmed(event.purchase.ref, payment), uow)
 
     async def failed(event: events_pb2.PaymentFailed, uow: Unit) -> None:

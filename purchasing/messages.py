@@ -8,7 +8,7 @@ from types import MappingProxyType
 from typing import Any, Literal, overload
 
 from google.protobuf.message import Message
-from nobat.common.v1 import checkout_pb2, money_pb2
+from nobat.common.v1 import checkout_pb2
 from nobat.payment.v1 import events_pb2, payment_service_pb2
 
 from purchasing.checkout import (
@@ -19,8 +19,14 @@ from purchasing.checkout import (
     PaymentMethod,
 )
 from purchasing.events import Purchase, PurchaseFulfilled, PurchaseRejected, RefundRequested
-from runtime.money import Money
-from runtime.wire import enum_pair, field_required, timestamp, timestamp_or_none
+from runtime.wire import (
+    enum_pair,
+    field_required,
+    money_from,
+    money_message,
+    timestamp,
+    timestamp_or_none,
+)
 
 _METHODS = enum_pair(PaymentMethod, checkout_pb2.PaymentMethod, "PAYMENT_METHOD_")
 _CHECKOUT_STATUSES = enum_pair(CheckoutStatus, checkout_pb2.CheckoutStatus, "CHECKOUT_STATUS_")
@@ -77,12 +83,10 @@ def payment_progress_fields(checkout: Checkout) -> dict[str, Any]:
     }
 
 
-def confirmed_payment_from(
-    message: events_pb2.PaymentConfirmed, money_from: Callable[[money_pb2.Money, str], Money]
-) -> ConfirmedPayment:
+def confirmed_payment_from(message: events_pb2.PaymentConfirmed) -> ConfirmedPayment:
     """What a purchasing context decides a PaymentConfirmed on (the checkout is
-    purchase.ref): the payment, the amount (read by the context's own `money_from`) and
-    when. Payment always sends all three, so one missing is refused rather than guessed."""
+    purchase.ref): the payment, the amount and when. Payment always sends all three, so
+    one missing is refused rather than guessed."""
     if not message.payment_id:
         raise field_required("payment_id")
     confirmed_at = timestamp_or_none(message.confirmed_at, "confirmed_at")
@@ -125,11 +129,9 @@ def outcome_message(event: PurchaseFulfilled | PurchaseRejected) -> Message:
     return _fulfilled(event) if isinstance(event, PurchaseFulfilled) else _rejected(event)
 
 
-def outcome_messages(
-    money_message: Callable[[Money], money_pb2.Money],
-) -> Mapping[type, Callable[[Any], Message]]:
+def outcome_messages() -> Mapping[type, Callable[[Any], Message]]:
     """The translations of what a purchasing context tells payment, for its table of
-    events; `money_message` writes the Money in them."""
+    events."""
 
     def refund_requested(event: RefundRequested) -> events_pb2.RefundRequested:
         # No destination: unspecified is back the way the money came, as payment's proto says.

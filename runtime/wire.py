@@ -37,8 +37,10 @@ from google.protobuf.internal.enum_type_wrapper import EnumTypeWrapper
 from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 from google.type import timeofday_pb2
+from nobat.common.v1 import money_pb2
 
 from runtime.errors import FieldRequired, InvalidArgument
+from runtime.money import Money, parse_amount
 
 DEFAULT_PAGE_SIZE = 20
 MAX_PAGE_SIZE = 100
@@ -372,3 +374,25 @@ def event_proto(translations: Mapping[type, Callable[[Any], T]], event: object) 
     except KeyError:
         raise TypeError(f"no proto mapping for event {type(event).__name__}") from None
     return translate(event)
+
+
+# Money, in nobat.common.v1.Money, the same in every service's protos.
+
+
+def money_message(money: Money) -> money_pb2.Money:
+    return money_pb2.Money(amount_minor=money.amount_minor, currency=money.currency)
+
+
+def money_from(message: money_pb2.Money, field: str, *, zero_allowed: bool = False) -> Money:
+    """An amount as given: parse_amount refuses a currency outside the table (on
+    `field.currency`) and an amount not above zero (at or above, with `zero_allowed`, for
+    a field whose own rule says whether zero will do) or above the currency's limit (on
+    `field.amount_minor`). Signed amounts never come in from callers."""
+    if is_unset(message):
+        raise FieldRequired(field)
+    return parse_amount(message.amount_minor, message.currency, field, zero_allowed=zero_allowed)
+
+
+def optional_money_from(message: money_pb2.Money, field: str) -> Money | None:
+    """For the amounts whose absence means "all of it" (a refund of everything left)."""
+    return None if is_unset(message) else money_from(message, field)

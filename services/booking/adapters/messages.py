@@ -22,7 +22,6 @@ from google.protobuf.duration_pb2 import Duration
 from google.protobuf.message import Message
 from google.type import date_pb2, dayofweek_pb2
 from nobat.booking.v1 import booking_service_pb2, events_pb2
-from nobat.common.v1 import money_pb2
 
 from purchasing.messages import (
     method_from,
@@ -30,7 +29,7 @@ from purchasing.messages import (
     payment_progress_fields,
 )
 from runtime.errors import InvalidArgument
-from runtime.money import Money, parse_amount
+from runtime.money import Money
 from runtime.wire import (
     Violations,
     enum_pair,
@@ -39,6 +38,7 @@ from runtime.wire import (
     gathered,
     is_unset,
     microseconds_of,
+    money_message,
     optional_timestamp,
     time_of_day_from,
     time_of_day_message,
@@ -65,8 +65,6 @@ __all__ = [
     "doctor_message",
     "event_message",
     "method_from",
-    "money_from",
-    "money_message",
     "reservation_message",
     "reservation_status_from",
     "slot_held_message",
@@ -89,10 +87,6 @@ _WEEKDAYS = enum_pair(Weekday, dayofweek_pb2.DayOfWeek, "")
 
 
 # Domain -> proto.
-
-
-def money_message(money: Money) -> money_pb2.Money:
-    return money_pb2.Money(amount_minor=money.amount_minor, currency=money.currency)
 
 
 def _directory_entry(doctor_id: str, entry: Doctor | events.DoctorUpdated) -> pb.Doctor:
@@ -251,7 +245,7 @@ _EVENTS: Mapping[type, Callable[[Any], Message]] = MappingProxyType(
         events.DoctorUpdated: _doctor_updated,
         events.ReservationConfirmed: _reservation_confirmed,
         events.ReservationCancelled: _reservation_cancelled,
-        **outcome_messages(money_message),
+        **outcome_messages(),
     }
 )
 
@@ -263,16 +257,6 @@ def event_message(event: object) -> Message:
 
 
 # Proto -> domain, for requests and consumed events.
-
-
-def money_from(message: money_pb2.Money, field: str) -> Money:
-    """An amount as given: parse_amount refuses a currency outside the table (on
-    `field.currency`) and an amount below zero or above the currency's limit (on
-    `field.amount_minor`). Whether zero will do is the domain's call (no doctor's fee may
-    be, said on the fee itself)."""
-    if is_unset(message):
-        raise field_required(field)
-    return parse_amount(message.amount_minor, message.currency, field, zero_allowed=True)
 
 
 def windows_from(

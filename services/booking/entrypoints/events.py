@@ -10,11 +10,10 @@ from google.protobuf.message import Message
 from purchasing.consumer import payment_event_handlers
 from runtime.consumer import EventHandler
 from runtime.handling import Handlers
-from services.booking.adapters.messages import money_from
 from services.booking.domain.checkout import Checkout
 from services.booking.handlers import EVENTS
 from services.booking.handlers.context import Context
 
 
 def event_handlers(ctx: Context) -> Mapping[type[Message], EventHandler]:
-    return payment_event_handlers(Checkout.PURCHASE_KIND, Handlers(ctx, EVENTS), money_from)
+    return payment_event_handlers(Checkout.PURCHASE_KIND, Handlers(ctx, EVENTS))

@@ -20,6 +20,7 @@ from runtime.idempotency import answer_call
 from runtime.wire import (
     PageRequest,
     id_from,
+    money_from,
     timestamp_or_none,
 )
 from services.booking.adapters.messages import (
@@ -28,7 +29,6 @@ from services.booking.adapters.messages import (
     date_from,
     doctor_message,
     method_from,
-    money_from,
     reservation_message,
     reservation_status_from,
     slot_held_message,
@@ -83,7 +83,9 @@ class BookingServicer(CheckoutCalls, booking_service_pb2_grpc.BookingServiceServ
             display_name=_text(request.display_name, "display_name", required=True),
             specialty=_text(request.specialty, "specialty", required=True),
             time_zone=request.time_zone,
-            appointment_fee=money_from(request.appointment_fee, "appointment_fee"),
+            appointment_fee=money_from(
+                request.appointment_fee, "appointment_fee", zero_allowed=True
+            ),
         )
 
         async def answer(uow) -> pb.CreateDoctorResponse:
@@ -113,7 +115,9 @@ class BookingServicer(CheckoutCalls, booking_service_pb2_grpc.BookingServiceServ
             if "specialty" in paths
             else None,
             time_zone=given.time_zone if "time_zone" in paths else None,
-            appointment_fee=money_from(given.appointment_fee, "doctor.appointment_fee")
+            appointment_fee=money_from(
+                given.appointment_fee, "doctor.appointment_fee", zero_allowed=True
+            )
             if "appointment_fee" in paths
             else None,
             active=given.active if "active" in paths else None,

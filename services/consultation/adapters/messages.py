@@ -26,7 +26,6 @@ from typing import Any
 
 from google.protobuf.message import Message
 from google.type import dayofweek_pb2
-from nobat.common.v1 import money_pb2
 from nobat.consultation.v1 import consultation_service_pb2, events_pb2
 
 from purchasing.messages import (
@@ -35,7 +34,7 @@ from purchasing.messages import (
     payment_progress_fields,
 )
 from runtime.errors import InvalidArgument
-from runtime.money import Money, parse_amount
+from runtime.money import Money
 from runtime.wire import (
     Violations,
     enum_pair,
@@ -43,7 +42,7 @@ from runtime.wire import (
     field_required,
     gathered,
     id_from,
-    is_unset,
+    money_message,
     optional_timestamp,
     rooted,
     time_of_day_from,
@@ -94,8 +93,6 @@ __all__ = [
     "intake_message",
     "intake_request_from",
     "method_from",
-    "money_from",
-    "money_message",
     "optional_id_from",
     "price_messages",
     "prices_from",
@@ -137,10 +134,6 @@ if [dayofweek_pb2.DayOfWeek.Value(name) for name in _ISO_DAYS] != list(range(1, 
 
 
 # Domain -> proto.
-
-
-def money_message(money: Money) -> money_pb2.Money:
-    return money_pb2.Money(amount_minor=money.amount_minor, currency=money.currency)
 
 
 def symptom_message(symptom: ReportedSymptom) -> pb.ReportedSymptom:
@@ -382,7 +375,7 @@ _EVENTS: Mapping[type, Callable[[Any], Message]] = MappingProxyType(
         events.ConsultationAccepted: _accepted,
         events.ConsultationDeclined: _declined,
         events.ConsultationCompleted: _completed,
-        **outcome_messages(money_message),
+        **outcome_messages(),
     }
 )
 
@@ -394,15 +387,6 @@ def event_message(event: object) -> Message:
 
 
 # Proto -> domain, for requests and consumed events.
-
-
-def money_from(message: money_pb2.Money, field: str) -> Money:
-    """An amount as given: parse_amount refuses an amount not above zero or above the
-    currency's limit (on `field.amount_minor`) and a currency outside the table (on
-    `field.currency`), both at once."""
-    if is_unset(message):
-        raise field_required(field)
-    return parse_amount(message.amount_minor, message.currency, field)
 
 
 def _type_name(value: int) -> str:

@@ -13,7 +13,6 @@ from purchasing.consumer import payment_event_handlers
 from runtime.consumer import EventHandler
 from runtime.handling import Handlers
 from runtime.unit import Unit
-from services.consultation.adapters.messages import money_from
 from services.consultation.domain.checkout import Checkout
 from services.consultation.handlers import EVENTS
 from services.consultation.handlers.clinical import DoctorUpdated
@@ -21,7 +20,7 @@ from services.consultation.handlers.context import Context
 
 
 def payment_handlers(ctx: Context) -> Mapping[type[Message], EventHandler]:
-    return payment_event_handlers(Checkout.PURCHASE_KIND, Handlers(ctx, EVENTS), money_from)
+    return payment_event_handlers(Checkout.PURCHASE_KIND, Handlers(ctx, EVENTS))
 
 
 def directory_handlers(ctx: Context) -> Mapping[type[Message], EventHandler]:

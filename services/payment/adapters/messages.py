@@ -15,14 +15,15 @@ from types import MappingProxyType
 from typing import Any, TypeVar
 
 from google.protobuf.message import Message
-from nobat.common.v1 import checkout_pb2, money_pb2
+from nobat.common.v1 import checkout_pb2
 from nobat.payment.v1 import events_pb2, payment_service_pb2
 
 from runtime.errors import FieldRequired, InvalidArgument
-from runtime.money import Money, parse_amount
 from runtime.wire import (
     enum_pair,
     is_unset,
+    money_from,
+    money_message,
     optional_timestamp,
     rooted,
     timestamp,
@@ -44,9 +45,6 @@ __all__ = [
     "event_message",
     "ledger_entry_message",
     "method_from",
-    "money_from",
-    "money_message",
-    "optional_money_from",
     "payee_lines_from",
     "payment_message",
     "payment_status_from",
@@ -79,10 +77,6 @@ _ACCOUNT_KINDS = enum_pair(AccountKind, pb.LedgerAccountKind, "LEDGER_ACCOUNT_KI
 
 
 # Domain -> proto.
-
-
-def money_message(money: Money) -> money_pb2.Money:
-    return money_pb2.Money(amount_minor=money.amount_minor, currency=money.currency)
 
 
 def _purchase(purchase: Purchase) -> pb.Purchase:
@@ -331,20 +325,6 @@ def event_message(event: events.PaymentEvent | events.PayoutReleased) -> Message
 
 
 # Proto -> domain, for requests and consumed events.
-
-
-def money_from(message: money_pb2.Money, field: str) -> Money:
-    """An amount a caller asks for: parse_amount refuses an unknown currency (on
-    `field.currency`) and an amount not positive or above the currency's sanity limit (on
-    `field.amount_minor`). Signed amounts never come in from callers."""
-    if is_unset(message):
-        raise FieldRequired(field)
-    return parse_amount(message.amount_minor, message.currency, field)
-
-
-def optional_money_from(message: money_pb2.Money, field: str) -> Money | None:
-    """For the amounts whose absence means "all of it" (a refund of everything left)."""
-    return None if is_unset(message) else money_from(message, field)
 
 
 def purchase_from(message: pb.Purchase, field: str = "purchase") -> Purchase:

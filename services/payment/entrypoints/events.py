@@ -18,7 +18,8 @@ from runtime.consumer import EventHandler, PermanentFailure
 from runtime.errors import DomainError
 from runtime.handling import Handlers
 from runtime.unit import Unit
-from services.payment.adapters.messages import destination_from, optional_money_from
+from runtime.wire import optional_money_from
+from services.payment.adapters.messages import destination_from
 from services.payment.handlers import EVENTS
 from services.payment.handlers.context import Context
 from services.payment.handlers.refunds import (

@@ -19,6 +19,8 @@ from runtime.handling import Handlers
 from runtime.idempotency import answer_call
 from runtime.wire import (
     PageRequest,
+    money_from,
+    optional_money_from,
     timestamp_or_none,
 )
 from services.payment.adapters.messages import (
@@ -26,8 +28,6 @@ from services.payment.adapters.messages import (
     destination_from,
     ledger_entry_message,
     method_from,
-    money_from,
-    optional_money_from,
     payee_lines_from,
     payment_message,
     payment_status_from,

@@ -22,6 +22,7 @@ from purchasing.events import PurchaseFulfilled, PurchaseRejected, RefundRequest
 from runtime import rpc, wire
 from runtime.errors import InvalidArgument
 from runtime.money import Money
+from runtime.wire import money_from, money_message
 from services.booking.adapters.messages import (
     availability_message,
     checkout_message,
@@ -29,8 +30,6 @@ from services.booking.adapters.messages import (
     doctor_message,
     event_message,
     method_from,
-    money_from,
-    money_message,
     reservation_message,
     reservation_status_from,
     slot_held_message,
@@ -147,7 +146,7 @@ def invalid_field(translate: Callable[[], object]) -> str:
 
 def confirmed_payment_from(message: payment_events_pb2.PaymentConfirmed) -> ConfirmedPayment:
     """A PaymentConfirmed read as the consumer reads it, with this context's Money."""
-    return purchasing_messages.confirmed_payment_from(message, money_from)
+    return purchasing_messages.confirmed_payment_from(message)
 
 
 def test_a_doctor_carries_every_directory_field() -> None:
@@ -453,9 +452,11 @@ def test_an_event_nobody_mapped_is_a_bug() -> None:
 # Proto -> domain.
 
 
-def test_money_comes_in_as_domain_money_zero_included() -> None:
-    assert money_from(FEE_MESSAGE, "fee") == FEE
-    assert money_from(money_pb2.Money(currency="IRR"), "fee") == Money(0, "IRR")
+def test_a_fee_comes_in_as_domain_money_zero_included() -> None:
+    # Zero is the doctor rule's to refuse, on the fee itself, so the edge lets it through.
+    assert money_from(FEE_MESSAGE, "fee", zero_allowed=True) == FEE
+    zero = money_pb2.Money(currency="IRR")
+    assert money_from(zero, "fee", zero_allowed=True) == Money(0, "IRR")
 
 
 @pytest.mark.parametrize(
@@ -471,7 +472,8 @@ def test_money_comes_in_as_domain_money_zero_included() -> None:
     ],
 )
 def test_bad_money_is_invalid_on_its_exact_field(money: money_pb2.Money, field: str) -> None:
-    assert invalid_field(lambda: money_from(money, "doctor.appointment_fee")) == field
+    fee = "doctor.appointment_fee"
+    assert invalid_field(lambda: money_from(money, fee, zero_allowed=True)) == field
 
 
 def test_a_method_is_required_unless_unspecified_means_something() -> None:

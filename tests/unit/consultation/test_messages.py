@@ -24,6 +24,7 @@ from purchasing.events import PurchaseFulfilled, PurchaseRejected, RefundRequest
 from runtime import rpc, wire
 from runtime.errors import InvalidArgument
 from runtime.money import Money
+from runtime.wire import money_from, money_message
 from services.consultation.adapters import messages
 from services.consultation.adapters.messages import (
     IntakeRequest,
@@ -43,8 +44,6 @@ from services.consultation.adapters.messages import (
     intake_message,
     intake_request_from,
     method_from,
-    money_from,
-    money_message,
     optional_id_from,
     price_messages,
     prices_from,
@@ -224,7 +223,7 @@ def invalid_field(translate: Callable[[], object]) -> str:
 
 def confirmed_payment_from(message: payment_events_pb2.PaymentConfirmed) -> ConfirmedPayment:
     """A PaymentConfirmed read as the consumer reads it, with this context's Money."""
-    return purchasing_messages.confirmed_payment_from(message, money_from)
+    return purchasing_messages.confirmed_payment_from(message)
 
 
 def test_an_intake_carries_its_triage_and_its_offers_with_prices() -> None:

@@ -21,15 +21,13 @@ from runtime.errors import (
     MalformedField,
     UnknownCurrency,
 )
+from runtime.wire import money_from, money_message, optional_money_from
 from services.payment.adapters.messages import (
     account_from,
     destination_from,
     event_message,
     ledger_entry_message,
     method_from,
-    money_from,
-    money_message,
-    optional_money_from,
     payee_lines_from,
     payment_message,
     payment_status_from,
