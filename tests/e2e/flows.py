@@ -7,7 +7,7 @@ import os
 import shutil
 import tempfile
 import uuid
-from collections.abc import Iterator
+from collections.abc import Awaitable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -15,8 +15,11 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import grpc
+import pytest
 from google.protobuf import duration_pb2
+from google.rpc import error_details_pb2
 from google.type import date_pb2, dayofweek_pb2, timeofday_pb2
+from grpc_status import rpc_status
 from nobat.booking.v1 import booking_service_pb2 as bpb
 from nobat.booking.v1 import booking_service_pb2_grpc
 from nobat.common.v1 import checkout_pb2, money_pb2
@@ -225,6 +228,22 @@ class Nobat:
         """What the patient does on the gateway's page for this checkout's payment."""
         session_id = checkout.checkout_url.rstrip("/").rsplit("/", 1)[-1]
         await getattr(self.sandbox, outcome)(session_id)
+
+
+Refusal = tuple[grpc.StatusCode, list[str], str]
+
+
+async def refusal(call: Awaitable[object]) -> Refusal:
+    """How the server refused `call`: its code, the fields it names (google.rpc.BadRequest)
+    and the rule broken (google.rpc.ErrorInfo's reason)."""
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await call
+    status = rpc_status.from_call(refused.value)
+    bad, info = error_details_pb2.BadRequest(), error_details_pb2.ErrorInfo()
+    for detail in status.details if status else ():
+        if not detail.Unpack(bad):
+            detail.Unpack(info)
+    return refused.value.code(), [v.field for v in bad.field_violations], info.reason
 
 
 def date_message(day: date, days: int = 0) -> date_pb2.Date:

@@ -17,15 +17,14 @@ from zoneinfo import ZoneInfo
 
 import grpc
 import pytest
-from google.rpc import error_details_pb2
 from google.type import timeofday_pb2
-from grpc_status import rpc_status
 from nobat.consultation.v1 import consultation_service_pb2 as cpb
 from nobat.payment.v1 import events_pb2 as payment_events_pb2
 from nobat.payment.v1 import payment_service_pb2 as ppb
 
 from cli import invariants
-from tests.e2e.flows import GATEWAY, Nobat, key, running_stack
+from tests.e2e.flows import GATEWAY, Nobat, key, refusal, running_stack
+from tests.e2e.test_booking_flows import FOREIGN_RETURN_URLS
 from tests.e2e.test_consultation_flows import doctor_on_shift, paid_session, prices
 from tests.instants import THURSDAY_NIGHT
 from tests.processes import eventually
@@ -33,7 +32,6 @@ from tests.processes import eventually
 pytestmark = pytest.mark.e2e
 
 T = TypeVar("T")
-Refusal = tuple[grpc.StatusCode, list[str], str]
 
 PRICE = 2_000  # a chat, as `prices` sets it
 WAITING = cpb.CONSULTATION_STATUS_WAITING_FOR_DOCTOR
@@ -145,19 +143,6 @@ async def consultation_for(nobat: Nobat, doctor_id: str | None = None):
     patient = nobat.patient()
     checkout = await paid_session(nobat, patient, doctor_id)
     return patient, checkout, await submit(patient, checkout.clinical_session_id)
-
-
-async def refusal(call: Awaitable[object]) -> Refusal:
-    """How the server refused `call`: its code, the fields it names (google.rpc.BadRequest)
-    and the rule broken (google.rpc.ErrorInfo's reason)."""
-    with pytest.raises(grpc.aio.AioRpcError) as refused:
-        await call
-    status = rpc_status.from_call(refused.value)
-    bad, info = error_details_pb2.BadRequest(), error_details_pb2.ErrorInfo()
-    for detail in status.details if status else ():
-        if not detail.Unpack(bad):
-            detail.Unpack(info)
-    return refused.value.code(), [v.field for v in bad.field_violations], info.reason
 
 
 async def refund_requests(nobat: Nobat, payment_id: str) -> int:
@@ -396,6 +381,16 @@ async def test_bad_checkouts_and_symptoms_are_refused_and_store_nothing(nobat, s
         )
         code, named, _ = await refusal(patient.consultation.StartCheckout(request))
         assert (code, named) == (INVALID, ["type"])
+    for url in FOREIGN_RETURN_URLS:
+        request = cpb.StartCheckoutRequest(
+            idempotency_key=key(),
+            intake_id=intake_id,
+            type=cpb.CONSULTATION_TYPE_CHAT,
+            method=GATEWAY,
+            return_url=url,
+        )
+        code, named, _ = await refusal(patient.consultation.StartCheckout(request))
+        assert (code, named) == (INVALID, ["return_url"]), url
     for service, table in (("consultation", "checkouts"), ("payment", "payments")):
         sql = f"SELECT count(*) FROM {table} WHERE patient_id = :p"
         assert (await nobat.rows(service, sql, p=patient.subject))[0][0] == 0
