@@ -83,16 +83,15 @@ def attempt_opened(
 
 
 async def attempt_again(
-    payments: Payments, checkout: Checkout, method: PaymentMethod | None, *, now, return_url: str
+    payments: Payments, checkout: Checkout, method: PaymentMethod | None, *, now
 ) -> OpenedAttempt:
     """The checkout's next attempt (RetryCheckout): it moves to the attempt, by `method` or
     the one it had, and payment is asked for it under that attempt's own key, so a retried
-    call opens one attempt."""
+    call opens one attempt. It returns the patient where the first attempt would have: ""
+    keeps the return URL the payment intent was opened with."""
     checkout.retry(now, method)
     assert checkout.payment_id is not None
-    return await payments.retry(
-        checkout.payment_id, retry_key(checkout), checkout.method.value, return_url
-    )
+    return await payments.retry(checkout.payment_id, retry_key(checkout), checkout.method.value, "")
 
 
 def ensure_was_stored(

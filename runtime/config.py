@@ -15,6 +15,10 @@ T = TypeVar("T")
 
 _MISSING = object()
 
+# Set only by the local stack on a developer's machine (stack/local.py): it lets return
+# URLs and webhooks use plain http and loopback addresses. No deploy/ overlay sets it.
+DEVELOPMENT = "NOBAT_DEVELOPMENT"
+
 
 class MissingSetting(RuntimeError):
     def __init__(self, name: str) -> None:

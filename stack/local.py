@@ -29,6 +29,7 @@ from pathlib import Path
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from runtime.config import DEVELOPMENT
 from runtime.instants import CLOCK_SHIFT_SETTING, require_utc
 from runtime.tls import IDENTITY_SETTINGS, TlsIdentity
 from runtime.wiring import OBSERVER, nats_permissions, observer_permissions
@@ -58,6 +59,18 @@ SANDBOX_PORT_OFFSET = 90
 HEALTH_PORT_OFFSET = 60
 # The certificate of the stack's own clients: health waits, seeding, tests.
 CLIENT_CERT = "stack-client"
+# Where gateways send a browser back on a developer's machine: the app they run locally.
+LOCAL_APP = "http://localhost"
+# What makes a service process a development one (runtime.config.DEVELOPMENT): plain
+# http and localhost for return URLs and webhooks, and defaults that point at LOCAL_APP.
+# Only processes started here get these; deploy/ sets real values and never DEVELOPMENT.
+DEVELOPMENT_SETTINGS = {
+    DEVELOPMENT: "true",
+    "NOBAT_RETURN_URL_HOSTS": "localhost,127.0.0.1",
+    "NOBAT_PAYMENT_RETURN_URL": f"{LOCAL_APP}/nobat/payment-return",
+    "NOBAT_BOOKING_RETURN_URL": f"{LOCAL_APP}/nobat/booking-return",
+    "NOBAT_CONSULTATION_RETURN_URL": f"{LOCAL_APP}/nobat/consultation-return",
+}
 
 
 @dataclass
@@ -372,11 +385,12 @@ def service_environment(
     database_url: str, nats_url: str, identity: Mapping[str, str]
 ) -> dict[str, str]:
     """What a service process needs to start here: this environment less any NOBAT_*
-    setting of the caller's, the import path of the source tree, its connections and its
-    token settings (Identities.env)."""
+    setting of the caller's, the development settings, the import path of the source
+    tree, its connections and its token settings (Identities.env)."""
     inherited = {k: v for k, v in os.environ.items() if not k.startswith("NOBAT_")}
     return {
         **inherited,
+        **DEVELOPMENT_SETTINGS,
         **identity,
         "NOBAT_PAGE_TOKEN_SECRET": LOCAL_PAGE_TOKEN_SECRET,
         "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "gen")]),

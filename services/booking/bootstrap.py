@@ -15,8 +15,9 @@ from nobat.booking.v1 import booking_service_pb2, booking_service_pb2_grpc
 
 from clients.payment import payment_client
 from runtime import entry
-from runtime.config import Env
+from runtime.config import DEVELOPMENT, Env
 from runtime.events import PAYMENT
+from runtime.return_urls import ReturnUrls
 from runtime.service import ServiceProcess
 from services.booking.adapters.unit_of_work import BookingUnitOfWork
 from services.booking.domain.cancellation import NoticePolicy
@@ -30,10 +31,15 @@ SERVICE_NAME = booking_service_pb2.DESCRIPTOR.services_by_name["BookingService"]
 
 def booking_settings(env: Env) -> BookingSettings:
     defaults = BookingSettings()
+    hosts = env.str("NOBAT_RETURN_URL_HOSTS")
+    return_urls = ReturnUrls.parse(hosts, development=env.bool(DEVELOPMENT, False))
     return BookingSettings(
         hold_ttl=env.seconds("NOBAT_BOOKING_HOLD_SECONDS", defaults.hold_ttl),
         notice_policy=NoticePolicy.parse(env.str("NOBAT_BOOKING_NOTICE_POLICY", "24h:100,2h:50")),
-        default_return_url=env.str("NOBAT_BOOKING_RETURN_URL", defaults.default_return_url),
+        default_return_url=return_urls.default(
+            "NOBAT_BOOKING_RETURN_URL", env.str("NOBAT_BOOKING_RETURN_URL")
+        ),
+        return_urls=return_urls,
         unknown_checkout_after=env.seconds(
             "NOBAT_BOOKING_UNKNOWN_CHECKOUT_SECONDS", defaults.unknown_checkout_after
         ),

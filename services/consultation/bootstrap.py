@@ -16,8 +16,9 @@ from nobat.consultation.v1 import consultation_service_pb2, consultation_service
 
 from clients.payment import payment_client
 from runtime import entry
-from runtime.config import Env
+from runtime.config import DEVELOPMENT, Env
 from runtime.events import BOOKING, PAYMENT
+from runtime.return_urls import ReturnUrls
 from runtime.service import ServiceProcess
 from services.consultation.adapters.unit_of_work import ConsultationUnitOfWork
 from services.consultation.domain.rule_table import load_rule_table
@@ -31,6 +32,8 @@ SERVICE_NAME = consultation_service_pb2.DESCRIPTOR.services_by_name["Consultatio
 
 def consultation_settings(env: Env) -> ConsultationSettings:
     defaults = ConsultationSettings()
+    hosts = env.str("NOBAT_RETURN_URL_HOSTS")
+    return_urls = ReturnUrls.parse(hosts, development=env.bool(DEVELOPMENT, False))
     return ConsultationSettings(
         intake_ttl=env.seconds("NOBAT_CONSULTATION_INTAKE_SECONDS", defaults.intake_ttl),
         checkout_ttl=env.seconds("NOBAT_CONSULTATION_CHECKOUT_SECONDS", defaults.checkout_ttl),
@@ -38,7 +41,10 @@ def consultation_settings(env: Env) -> ConsultationSettings:
         accept_within=env.seconds(
             "NOBAT_CONSULTATION_ACCEPT_WITHIN_SECONDS", defaults.accept_within
         ),
-        default_return_url=env.str("NOBAT_CONSULTATION_RETURN_URL", defaults.default_return_url),
+        default_return_url=return_urls.default(
+            "NOBAT_CONSULTATION_RETURN_URL", env.str("NOBAT_CONSULTATION_RETURN_URL")
+        ),
+        return_urls=return_urls,
         unknown_checkout_after=env.seconds(
             "NOBAT_CONSULTATION_UNKNOWN_CHECKOUT_SECONDS", defaults.unknown_checkout_after
         ),

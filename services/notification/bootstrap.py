@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 from nobat.notification.v1 import notification_service_pb2, notification_service_pb2_grpc
 
 from runtime import entry
-from runtime.config import Env, InvalidSetting
+from runtime.config import DEVELOPMENT, Env, InvalidSetting
 from runtime.events import BOOKING, CONSULTATION, PAYMENT
 from runtime.service import ServiceProcess, listen_dsn
 from services.notification.adapters.feed import FeedListener
@@ -65,14 +65,16 @@ def notification_settings(env: Env) -> NotificationSettings:
         retry=rules,
         send_timeout=send_timeout,
         batch=env.int("NOBAT_NOTIFICATION_DELIVERY_BATCH", defaults.batch),
-        allow_http_webhooks=env.bool("NOBAT_NOTIFICATION_ALLOW_HTTP_WEBHOOKS", False),
+        development=env.bool(DEVELOPMENT, False),
     )
 
 
-def senders(process: ServiceProcess, env: Env, send_timeout: float) -> dict[Channel, Sender]:
-    """The log sink for every channel, but e-mail through SMTP once a server is configured
-    and webhooks once there is a secret to sign them with. SMS and push have no adapter
-    yet: they go to the log."""
+def senders(
+    process: ServiceProcess, env: Env, settings: NotificationSettings
+) -> dict[Channel, Sender]:
+    """The log sink for every channel, but e-mail through SMTP once a server is configured,
+    and webhooks, signed with each contact's own secret. SMS and push have no adapter yet:
+    they go to the log."""
     chosen: dict[Channel, Sender] = dict.fromkeys(Channel, LogSender())
     smtp_host = env.str("NOBAT_NOTIFICATION_SMTP_HOST", "")
     if smtp_host:
@@ -83,13 +85,11 @@ def senders(process: ServiceProcess, env: Env, send_timeout: float) -> dict[Chan
             username=env.str("NOBAT_NOTIFICATION_SMTP_USERNAME", None),
             password=env.str("NOBAT_NOTIFICATION_SMTP_PASSWORD", None),
             start_tls=env.bool("NOBAT_NOTIFICATION_SMTP_STARTTLS", None),
-            timeout=send_timeout,
+            timeout=settings.send_timeout,
         )
-    secret = env.str("NOBAT_NOTIFICATION_WEBHOOK_SECRET", "")
-    if secret:
-        webhooks = WebhookSender(secret, timeout=send_timeout)
-        process.on_shutdown(webhooks.close)
-        chosen[Channel.WEBHOOK] = webhooks
+    webhooks = WebhookSender(settings.send_timeout, development=settings.development)
+    process.on_shutdown(webhooks.close)
+    chosen[Channel.WEBHOOK] = webhooks
     return chosen
 
 
@@ -103,7 +103,7 @@ def build(process: ServiceProcess, env: Env) -> None:
     process.on_shutdown(feed.close)
     ctx = Context(
         process.unit_of_work,
-        senders(process, env, settings.send_timeout),
+        senders(process, env, settings),
         feed,
         settings,
         clock=process.settings.clock,

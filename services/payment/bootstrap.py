@@ -16,8 +16,9 @@ from nobat.payment.v1 import payment_service_pb2, payment_service_pb2_grpc
 from prometheus_client import Gauge
 
 from runtime import entry
-from runtime.config import Env
+from runtime.config import DEVELOPMENT, Env
 from runtime.events import BOOKING, CONSULTATION
+from runtime.return_urls import ReturnUrls
 from runtime.service import ServiceProcess
 from services.payment.adapters.stripe_gateway import StripeGateway
 from services.payment.adapters.unit_of_work import PaymentUnitOfWork
@@ -43,11 +44,16 @@ def payment_settings(env: Env) -> PaymentSettings:
     defaults = PaymentSettings()
     schedule = defaults.reconcile
     rules = defaults.payouts
+    hosts = env.str("NOBAT_RETURN_URL_HOSTS")
+    return_urls = ReturnUrls.parse(hosts, development=env.bool(DEVELOPMENT, False))
     return PaymentSettings(
         default_ttl=env.seconds("NOBAT_PAYMENT_TTL_SECONDS", defaults.default_ttl),
         pending_grace=env.seconds("NOBAT_PAYMENT_PENDING_GRACE_SECONDS", defaults.pending_grace),
         orphan_grace=env.seconds("NOBAT_PAYMENT_ORPHAN_GRACE_SECONDS", defaults.orphan_grace),
-        default_return_url=env.str("NOBAT_PAYMENT_RETURN_URL", defaults.default_return_url),
+        default_return_url=return_urls.default(
+            "NOBAT_PAYMENT_RETURN_URL", env.str("NOBAT_PAYMENT_RETURN_URL")
+        ),
+        return_urls=return_urls,
         reconcile=ReconcileSchedule(
             first=env.seconds("NOBAT_PAYMENT_RECONCILE_FIRST_SECONDS", schedule.first),
             then_every=env.seconds("NOBAT_PAYMENT_RECONCILE_EVERY_SECONDS", schedule.then_every),

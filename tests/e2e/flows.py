@@ -54,19 +54,6 @@ UNCHARGEABLE = pytest.mark.parametrize(
 )
 
 
-async def refusal(call: Awaitable[object]) -> tuple[grpc.StatusCode, list[str], str]:
-    """How the server refused `call`: its code, the fields it names (google.rpc.BadRequest)
-    and the rule broken (google.rpc.ErrorInfo's reason)."""
-    with pytest.raises(grpc.aio.AioRpcError) as refused:
-        await call
-    status = rpc_status.from_call(refused.value)
-    bad, info = error_details_pb2.BadRequest(), error_details_pb2.ErrorInfo()
-    for detail in status.details if status else ():
-        if not detail.Unpack(bad):
-            detail.Unpack(info)
-    return refused.value.code(), [v.field for v in bad.field_violations], info.reason
-
-
 @contextmanager
 def running_stack(at: datetime, *, tls: bool = False, **overrides: str) -> Iterator[LocalStack]:
     """All of nobat with its clock at `at` (tests.instants) and the NOBAT_* `overrides`;
@@ -253,6 +240,22 @@ class Nobat:
         """What the patient does on the gateway's page for this checkout's payment."""
         session_id = checkout.checkout_url.rstrip("/").rsplit("/", 1)[-1]
         await getattr(self.sandbox, outcome)(session_id)
+
+
+Refusal = tuple[grpc.StatusCode, list[str], str]
+
+
+async def refusal(call: Awaitable[object]) -> Refusal:
+    """How the server refused `call`: its code, the fields it names (google.rpc.BadRequest)
+    and the rule broken (google.rpc.ErrorInfo's reason)."""
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await call
+    status = rpc_status.from_call(refused.value)
+    bad, info = error_details_pb2.BadRequest(), error_details_pb2.ErrorInfo()
+    for detail in status.details if status else ():
+        if not detail.Unpack(bad):
+            detail.Unpack(info)
+    return refused.value.code(), [v.field for v in bad.field_violations], info.reason
 
 
 def date_message(day: date, days: int = 0) -> date_pb2.Date:

@@ -18,6 +18,7 @@ from nobat.payment.v1 import payment_service_pb2 as ppb
 
 from cli import invariants
 from runtime.events import PAYMENT
+from stack.local import LOCAL_APP
 from tests.component.payment.harness import publish_as
 from tests.e2e.flows import (
     AWAITING,
@@ -399,6 +400,55 @@ async def test_a_fee_payment_could_not_charge_makes_no_doctor(nobat, money, part
     assert (await nobat.rows("booking", count, d=doctor_id))[0][0] == 1
 
 
+# Where a gateway must never send a patient's browser, with its checkout session's id.
+FOREIGN_RETURN_URLS = [
+    "https://evil.example.net/steal?x=1",
+    "https://localhost@evil.example.net/",
+    "https://localhost.evil.example.net/",
+    "javascript:alert(1)//localhost",
+    "//evil.example.net/",
+    f"{LOCAL_APP}/" + "x" * 2048,
+]
+
+
+async def test_a_return_url_off_the_allowed_hosts_is_refused_and_holds_nothing(nobat):
+    doctor = await nobat.new_doctor()
+    booked, wanted, *_ = await nobat.free_slots(doctor)
+    patient = nobat.patient()
+    checkout = await nobat.book(patient, booked.id)
+    await nobat.pay(checkout)
+    reservation_id = (await nobat.checkout_until(patient, checkout.id, CONFIRMED)).reservation_id
+
+    for url in FOREIGN_RETURN_URLS:
+        start = bpb.StartCheckoutRequest(
+            idempotency_key=key(), slot_id=wanted.id, method=GATEWAY, return_url=url
+        )
+        move = bpb.RescheduleReservationRequest(
+            idempotency_key=key(),
+            reservation_id=reservation_id,
+            new_slot_id=wanted.id,
+            method=GATEWAY,
+            return_url=url,
+        )
+        for call in (
+            patient.booking.StartCheckout(start),
+            patient.booking.RescheduleReservation(move),
+        ):
+            code, fields, _ = await refusal(call)
+            assert (code, fields) == (grpc.StatusCode.INVALID_ARGUMENT, ["return_url"]), url
+    count = "SELECT count(*) FROM checkouts WHERE patient_id = :p"
+    assert (await nobat.rows("booking", count, p=patient.subject))[0][0] == 1
+    assert wanted.id in {s.id for s in await nobat.free_slots(doctor)}
+
+    # The app's own page is where the gateway sends the patient back, session id and all.
+    start = bpb.StartCheckoutRequest(
+        idempotency_key=key(), slot_id=wanted.id, method=GATEWAY, return_url=f"{LOCAL_APP}/back"
+    )
+    opened = (await patient.booking.StartCheckout(start)).checkout
+    session = await nobat.sandbox.session(opened.checkout_url.rstrip("/").rsplit("/", 1)[-1])
+    assert session["session"]["success_url"].startswith(f"{LOCAL_APP}/back?session_id=")
+
+
 async def test_the_invariant_checker_reports_a_reservation_nobody_paid_for(nobat, stack):
     doctor = await nobat.new_doctor()
     [slot, *_] = await nobat.free_slots(doctor)
@@ -440,7 +490,7 @@ async def test_money_taken_for_a_checkout_never_stored_is_refunded(nobat):
                     )
                 ],
                 method=GATEWAY,
-                return_url="https://app.example/return",
+                return_url=f"{LOCAL_APP}/return",
             )
         )
     ).payment

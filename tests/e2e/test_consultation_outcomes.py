@@ -24,6 +24,7 @@ from nobat.payment.v1 import payment_service_pb2 as ppb
 
 from cli import invariants
 from tests.e2e.flows import GATEWAY, Nobat, key, refusal, running_stack
+from tests.e2e.test_booking_flows import FOREIGN_RETURN_URLS
 from tests.e2e.test_consultation_flows import doctor_on_shift, paid_session, prices
 from tests.instants import THURSDAY_NIGHT
 from tests.processes import eventually
@@ -380,6 +381,16 @@ async def test_bad_checkouts_and_symptoms_are_refused_and_store_nothing(nobat, s
         )
         code, named, _ = await refusal(patient.consultation.StartCheckout(request))
         assert (code, named) == (INVALID, ["type"])
+    for url in FOREIGN_RETURN_URLS:
+        request = cpb.StartCheckoutRequest(
+            idempotency_key=key(),
+            intake_id=intake_id,
+            type=cpb.CONSULTATION_TYPE_CHAT,
+            method=GATEWAY,
+            return_url=url,
+        )
+        code, named, _ = await refusal(patient.consultation.StartCheckout(request))
+        assert (code, named) == (INVALID, ["return_url"]), url
     for service, table in (("consultation", "checkouts"), ("payment", "payments")):
         sql = f"SELECT count(*) FROM {table} WHERE patient_id = :p"
         assert (await nobat.rows(service, sql, p=patient.subject))[0][0] == 0

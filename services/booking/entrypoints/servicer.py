@@ -219,7 +219,7 @@ class BookingServicer(CheckoutCalls, booking_service_pb2_grpc.BookingServiceServ
             key=request.idempotency_key,
             slot_id=id_from(request.slot_id, "slot_id"),
             method=method_from(request.method),
-            return_url=_text(request.return_url, "return_url", limit=2048),
+            return_url=self.ctx.settings.return_urls.checked(request.return_url),
         )
 
         async def answer(uow) -> pb.StartCheckoutResponse:
@@ -295,7 +295,7 @@ class BookingServicer(CheckoutCalls, booking_service_pb2_grpc.BookingServiceServ
             reservation_id=id_from(request.reservation_id, "reservation_id"),
             new_slot_id=id_from(request.new_slot_id, "new_slot_id"),
             method=method_from(request.method),
-            return_url=_text(request.return_url, "return_url", limit=2048),
+            return_url=self.ctx.settings.return_urls.checked(request.return_url),
         )
 
         async def answer(uow) -> pb.RescheduleReservationResponse:

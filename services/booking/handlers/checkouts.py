@@ -121,10 +121,7 @@ async def retry_checkout(ctx: Context, uow: BookingUnit, cmd: RetryCheckout) -> 
         slot = await _slot(uow, found.slot_id)
         checkout = await load_checkout(uow.checkouts, cmd.checkout_id, cmd.viewer, lock=True)
         now = ctx.clock()
-        return_url = ctx.settings.default_return_url
-        opened = await attempt_again(
-            ctx.payments, checkout, cmd.method, now=now, return_url=return_url
-        )
+        opened = await attempt_again(ctx.payments, checkout, cmd.method, now=now)
         _opened(checkout, slot, opened, now)
         await uow.slots.save(slot)
         await uow.checkouts.save(checkout)

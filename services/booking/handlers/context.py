@@ -8,6 +8,7 @@ from datetime import timedelta
 
 from clients.payment import PaymentClient
 from runtime.instants import Clock, utc_now
+from runtime.return_urls import ReturnUrls
 from services.booking.domain.cancellation import DEFAULT_NOTICE_POLICY, NoticePolicy
 from services.booking.domain.checkout import DEFAULT_HOLD_TTL
 from services.booking.handlers.unit_of_work import BookingUnit
@@ -17,8 +18,11 @@ from services.booking.handlers.unit_of_work import BookingUnit
 class BookingSettings:
     hold_ttl: timedelta = DEFAULT_HOLD_TTL
     notice_policy: NoticePolicy = DEFAULT_NOTICE_POLICY
-    # Where the gateway sends the browser back when the app gave no return URL.
-    default_return_url: str = "http://localhost/nobat/booking-return"
+    # Where the gateway sends the browser back when the app gave no return URL (required
+    # by bootstrap; a placeholder would send real patients nowhere).
+    default_return_url: str = ""
+    # The hosts a return URL may name (runtime.return_urls).
+    return_urls: ReturnUrls = field(default_factory=ReturnUrls)
     # Rows the expiry sweeper takes per run.
     batch: int = 100
     # A checkout is stored, or not, within this long of payment creating its intent (the

@@ -96,7 +96,7 @@ class ConsultationServicer(
             type=consultation_type_from(request.type),
             doctor_id=doctor_id_from(request.doctor_id),
             method=method_from(request.method),
-            return_url=request.return_url,
+            return_url=self.ctx.settings.return_urls.checked(request.return_url),
         )
 
         async def answer(uow) -> pb.StartCheckoutResponse:

@@ -8,6 +8,7 @@ from datetime import timedelta
 
 from clients.payment import PaymentClient
 from runtime.instants import Clock, utc_now
+from runtime.return_urls import ReturnUrls
 from services.consultation.domain.checkout import DEFAULT_CHECKOUT_TTL
 from services.consultation.domain.consultation import DEFAULT_ACCEPT_WITHIN
 from services.consultation.domain.intake import DEFAULT_INTAKE_TTL
@@ -24,7 +25,11 @@ class ConsultationSettings:
     session_ttl: timedelta = DEFAULT_SESSION_TTL
     # How long a consultation waits for a doctor to accept it before it is refunded.
     accept_within: timedelta = DEFAULT_ACCEPT_WITHIN
-    default_return_url: str = "http://localhost/nobat/consultation-return"
+    # Where the gateway sends the browser back when the app gave no return URL (required
+    # by bootstrap; a placeholder would send real patients nowhere).
+    default_return_url: str = ""
+    # The hosts a return URL may name (runtime.return_urls).
+    return_urls: ReturnUrls = field(default_factory=ReturnUrls)
     batch: int = 100
     # A checkout is stored, or not, within this long of payment creating its intent (the
     # payment call's deadline, with room to spare); a payment event about a checkout still

@@ -124,10 +124,7 @@ async def retry_checkout(ctx: Context, uow: ConsultationUnit, cmd: RetryCheckout
     async with uow:
         checkout = await load_checkout(uow.checkouts, cmd.checkout_id, cmd.viewer, lock=True)
         now = ctx.clock()
-        return_url = ctx.settings.default_return_url
-        opened = await attempt_again(
-            ctx.payments, checkout, cmd.method, now=now, return_url=return_url
-        )
+        opened = await attempt_again(ctx.payments, checkout, cmd.method, now=now)
         _opened(checkout, opened, now)
         await uow.checkouts.save(checkout)
         await uow.commit()

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import delete, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -17,6 +17,7 @@ from services.notification.adapters.tables import (
     doctors,
     feeds,
     notifications,
+    signing_secrets,
 )
 from services.notification.domain.contact import Channel, Contact, ContactChannel, Locale
 from services.notification.domain.delivery import Delivery, DeliveryStatus
@@ -29,11 +30,13 @@ class Contacts:
         self.session = session
 
     async def get(self, user_id: str) -> Contact | None:
-        row = (
-            (await self.session.execute(select(contacts).where(contacts.c.user_id == user_id)))
-            .mappings()
-            .first()
+        """The contact, with its signing secret: for the owner's registration to replace."""
+        query = (
+            select(contacts, signing_secrets.c.secret)
+            .outerjoin(signing_secrets)
+            .where(contacts.c.user_id == user_id)
         )
+        row = (await self.session.execute(query)).mappings().first()
         if row is None:
             return None
         return Contact(
@@ -44,7 +47,15 @@ class Contacts:
                 for entry in row["channels"]
             ),
             updated_at=row["updated_at"],
+            signing_secret=row["secret"] or "",
         )
+
+    async def signing_secrets(self, user_ids: Collection[str]) -> dict[str, str]:
+        """The webhook signing secret of each of these users who has one."""
+        rows = await self.session.execute(
+            select(signing_secrets).where(signing_secrets.c.user_id.in_(list(user_ids)))
+        )
+        return {row.user_id: row.secret for row in rows}
 
     async def save(self, contact: Contact) -> None:
         row = {
@@ -60,6 +71,16 @@ class Contacts:
             pg_insert(contacts)
             .values(**row)
             .on_conflict_do_update(index_elements=[contacts.c.user_id], set_=row)
+        )
+        mine = signing_secrets.c.user_id == contact.user_id
+        if not contact.signing_secret:
+            await self.session.execute(delete(signing_secrets).where(mine))
+            return
+        secret = {"user_id": contact.user_id, "secret": contact.signing_secret}
+        await self.session.execute(
+            pg_insert(signing_secrets)
+            .values(**secret)
+            .on_conflict_do_update(index_elements=[signing_secrets.c.user_id], set_=secret)
         )
 
 

@@ -2,28 +2,38 @@
 
 Each says whether a failure is worth retrying: a server that is down or busy (SMTP 4xx, a
 dropped connection, HTTP 5xx, 408 or 429) is; a server that refuses for good (SMTP 5xx
-for the mailbox, HTTP 4xx) is not, and the delivery is dead-lettered at once.
+for the mailbox, HTTP 4xx) is not, and the delivery is dead-lettered at once. What the
+receiving end answered is the user's to read; why it could not be reached (which host,
+which address, refused or timed out) goes to the log only.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 import json
 import logging
+import socket
 import time
 from email.message import EmailMessage
 
 import aiohttp
 import aiosmtplib
+from aiohttp.abc import AbstractResolver, ResolveResult
+from aiohttp.resolver import DefaultResolver
 
 from services.notification.domain.delivery import Delivery, DeliveryFailed
 from services.notification.domain.notification import Notification
+from services.notification.domain.webhooks import refusal, webhook_problem
 
 log = logging.getLogger(__name__)
 
 SIGNATURE_HEADER = "Nobat-Signature"
 DELIVERY_HEADER = "Nobat-Delivery-Id"
+# What a user reads of a send that never reached the receiving end; the log has the rest.
+UNREACHABLE = "the receiving server could not be reached"
+NOT_ALLOWED = "the webhook's address is not allowed; register a public https URL"
 
 
 def masked(address: str) -> str:
@@ -105,7 +115,7 @@ class SmtpSender:
                 f"SMTP answered {exc.code} {exc.message}", permanent=exc.code >= 500
             ) from None
         except (aiosmtplib.SMTPException, OSError) as exc:
-            raise DeliveryFailed(f"SMTP server unreachable: {exc}") from None
+            raise DeliveryFailed(UNREACHABLE, detail=f"SMTP server unreachable: {exc}") from None
 
 
 def signature(secret: str, timestamp: int, body: bytes) -> str:
@@ -115,18 +125,64 @@ def signature(secret: str, timestamp: int, body: bytes) -> str:
     return f"t={timestamp},v1={digest.hexdigest()}"
 
 
-class WebhookSender:
-    """POSTs each notification as JSON to the user's https URL, signed with the shared
-    secret, carrying the delivery id so a receiver can drop a retried copy."""
+class DestinationRefused(OSError):
+    """A webhook's name resolved to an address inside the network."""
 
-    def __init__(self, secret: str, timeout: float = 10.0) -> None:
-        self._secret = secret
+
+class PublicResolver(AbstractResolver):
+    """Resolves a webhook's host once and hands the connector only public addresses, so
+    the connection goes to the address checked here, never to a second lookup's answer: a
+    name that resolves inside now, whatever it resolved to when it was registered, is
+    refused. IP literals never reach a resolver; WebhookSender checks those itself."""
+
+    def __init__(self, inner: AbstractResolver, *, development: bool = False) -> None:
+        self._inner = inner
+        self._development = development
+
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
+        # Looked up as an absolute name: a cluster's search domains would otherwise turn
+        # "payment.nobat" into one of its own services.
+        absolute = f"{host.rstrip('.')}." if "." in host else host
+        found = await self._inner.resolve(absolute, port, family)
+        for result in found:
+            why = refusal(ipaddress.ip_address(result["host"]), development=self._development)
+            if why:
+                raise DestinationRefused(f"{host} resolved to {result['host']}, which {why}")
+        return found
+
+    async def close(self) -> None:
+        await self._inner.close()
+
+
+class WebhookSender:
+    """POSTs each notification as JSON to the user's https URL, signed with the contact's
+    own secret, carrying the delivery id so a receiver can drop a retried copy. It goes
+    only to public addresses (domain/webhooks.py): the URL is judged again before each
+    send, as it may have been stored before today's rules, and every address its name
+    resolves to by PublicResolver."""
+
+    def __init__(
+        self,
+        timeout: float = 10.0,
+        *,
+        development: bool = False,
+        resolver: AbstractResolver | None = None,
+    ) -> None:
         self._timeout = aiohttp.ClientTimeout(total=timeout)
+        self._development = development
+        self._resolver = resolver
         self._session: aiohttp.ClientSession | None = None
 
     async def send(self, delivery: Delivery, notification: Notification) -> None:
-        if self._session is None:
-            self._session = aiohttp.ClientSession(timeout=self._timeout)
+        problem = webhook_problem(delivery.address, development=self._development)
+        if problem:
+            raise DeliveryFailed(NOT_ALLOWED, permanent=True, detail=f"webhook {problem}")
+        if not delivery.signing_secret:
+            raise DeliveryFailed(
+                "the webhook has no signing secret; register the contact again", permanent=True
+            )
         body = json.dumps(
             {
                 "id": notification.id,
@@ -144,11 +200,11 @@ class WebhookSender:
         ).encode()
         headers = {
             "Content-Type": "application/json; charset=utf-8",
-            SIGNATURE_HEADER: signature(self._secret, int(time.time()), body),
+            SIGNATURE_HEADER: signature(delivery.signing_secret, int(time.time()), body),
             DELIVERY_HEADER: delivery.id,
         }
         try:
-            async with self._session.post(
+            async with self._open().post(
                 delivery.address, data=body, headers=headers, allow_redirects=False
             ) as answer:
                 if 200 <= answer.status < 300:
@@ -156,7 +212,25 @@ class WebhookSender:
                 retryable = answer.status >= 500 or answer.status in (408, 429)
                 raise DeliveryFailed(f"webhook answered {answer.status}", permanent=not retryable)
         except (aiohttp.ClientError, OSError) as exc:
-            raise DeliveryFailed(f"webhook unreachable: {exc!r}") from None
+            # A name resolved inside reads to its user like any server that is down, and is
+            # retried like one: they learn nothing of what the name means inside.
+            refused = isinstance(getattr(exc, "os_error", None), DestinationRefused)
+            detail = f"webhook {'refused' if refused else 'unreachable'}: {exc!r}"
+            raise DeliveryFailed(UNREACHABLE, detail=detail) from None
+
+    def _open(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            resolver = PublicResolver(
+                self._resolver or DefaultResolver(), development=self._development
+            )
+            # Proxy settings from the environment stay unread (trust_env is off): a proxy
+            # would make the lookup, and reach addresses this sender never saw.
+            self._session = aiohttp.ClientSession(
+                timeout=self._timeout,
+                connector=aiohttp.TCPConnector(resolver=resolver),
+                trust_env=False,
+            )
+        return self._session
 
     async def close(self) -> None:
         if self._session is not None:

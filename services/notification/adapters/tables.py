@@ -49,6 +49,15 @@ contacts = Table(
     instant("updated_at", nullable=False),
 )
 
+# The secret each contact's webhook is signed with (domain/contact.py): a row while the
+# contact has a webhook channel, read by the delivery job without the contacts.
+signing_secrets = Table(
+    "signing_secrets",
+    metadata,
+    Column("user_id", Text, ForeignKey("contacts.user_id"), primary_key=True),
+    Column("secret", Text, CheckConstraint("secret <> ''"), nullable=False),
+)
+
 # Booking's directory as far as notifications need it: the name to write and the time
 # zone appointments are told in.
 doctors = Table(

@@ -3,22 +3,28 @@ that keeps phone numbers and e-mail addresses.
 
 Addresses are checked by channel when registered, so a delivery never meets one that could
 not work: an e-mail address with a line break in it would be a header injection, a webhook
-to plain http would send signed messages in the clear.
+to plain http would send signed messages in the clear, one to an address inside the
+clinic's network would reach what listens there (domain/webhooks.py).
+
+A contact with a webhook has a signing secret of its own, so a receiver can tell its
+notifications from anyone's forgery, and a secret given to one receiver forges nothing
+for another. It lives as long as the contact keeps a webhook channel (whatever its URL):
+registering without one drops it, and registering one again makes a new one.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+import secrets
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
-from urllib.parse import urlsplit
 
 from runtime.errors import InvalidArgument
 from runtime.instants import require_utc
+from services.notification.domain.webhooks import webhook_problem
 
 MAX_EMAIL = 254
-MAX_URL = 2048
 MAX_PUSH_TOKEN = 4096
 
 # RFC 5321 limits and the dot-atom of RFC 5322, without quoted local parts or IP literals:
@@ -53,12 +59,19 @@ class ContactChannel:
     enabled: bool = True
 
 
+def new_signing_secret() -> str:
+    """256 random bits, as the receiver keys its HMAC with them."""
+    return "nbwh_" + secrets.token_urlsafe(32)
+
+
 @dataclass(frozen=True)
 class Contact:
     user_id: str
     locale: Locale
     channels: tuple[ContactChannel, ...]
     updated_at: datetime
+    # Keys the HMAC of every POST to the webhook; "" without a webhook channel.
+    signing_secret: str = field(default="", repr=False)
 
     def __post_init__(self) -> None:
         require_utc(self.updated_at, "updated_at")
@@ -71,21 +84,26 @@ class Contact:
         locale: Locale,
         channels: tuple[ContactChannel, ...],
         now: datetime,
-        allow_http_webhooks: bool = False,
+        previous: Contact | None = None,
+        development: bool = False,
     ) -> Contact:
-        """A contact whose every address can be used; anything else is InvalidArgument
-        naming each bad entry as `channels[i].address` or `channels[i].channel`."""
-        violations = channel_violations(channels, allow_http_webhooks)
+        """A contact whose every address can be used, replacing `previous`; anything else
+        is InvalidArgument naming each bad entry as `channels[i].address` or
+        `channels[i].channel`. A webhook keeps the previous contact's secret, or gets one."""
+        violations = channel_violations(channels, development)
         if violations:
             raise InvalidArgument.many(violations)
-        return cls(user_id, locale, channels, now)
+        secret = ""
+        if any(entry.channel is Channel.WEBHOOK for entry in channels):
+            secret = (previous.signing_secret if previous else "") or new_signing_secret()
+        return cls(user_id, locale, channels, now, secret)
 
     def reachable(self) -> tuple[ContactChannel, ...]:
         return tuple(channel for channel in self.channels if channel.enabled)
 
 
 def channel_violations(
-    channels: tuple[ContactChannel, ...], allow_http_webhooks: bool = False
+    channels: tuple[ContactChannel, ...], development: bool = False
 ) -> list[tuple[str, str]]:
     violations = []
     seen: set[Channel] = set()
@@ -93,14 +111,15 @@ def channel_violations(
         if entry.channel in seen:
             violations.append((f"channels[{index}].channel", "appears twice; one per channel"))
         seen.add(entry.channel)
-        problem = address_problem(entry.channel, entry.address, allow_http_webhooks)
+        problem = address_problem(entry.channel, entry.address, development)
         if problem:
             violations.append((f"channels[{index}].address", problem))
     return violations
 
 
-def address_problem(channel: Channel, address: str, allow_http_webhooks: bool = False) -> str:
-    """Why `address` cannot be used for `channel`, or "" when it can."""
+def address_problem(channel: Channel, address: str, development: bool = False) -> str:
+    """Why `address` cannot be used for `channel`, or "" when it can; `development` lets
+    a webhook use plain http and loopback."""
     if not address:
         return "is required"
     if channel is Channel.EMAIL:
@@ -117,23 +136,5 @@ def address_problem(channel: Channel, address: str, allow_http_webhooks: bool = 
         if not _PUSH_TOKEN.fullmatch(address):
             return "is not a device push token (8 or more printable characters, no spaces)"
     elif channel is Channel.WEBHOOK:
-        return _webhook_problem(address, allow_http_webhooks)
-    return ""
-
-
-def _webhook_problem(address: str, allow_http: bool) -> str:
-    if len(address) > MAX_URL:
-        return f"must be at most {MAX_URL} characters"
-    schemes = ("https", "http") if allow_http else ("https",)
-    try:
-        url = urlsplit(address)
-        url.port  # noqa: B018 (parses the port, raising ValueError when it is not one)
-    except ValueError:
-        return "is not a URL"
-    if url.scheme not in schemes or not url.hostname:
-        return "must be an https URL, like https://example.com/hooks/nobat"
-    if url.username is not None or url.password is not None or url.fragment:
-        return "must not carry credentials or a fragment"
-    if any(char.isspace() or ord(char) < 0x20 for char in address):
-        return "must not contain spaces or control characters"
+        return webhook_problem(address, development=development)
     return ""

@@ -10,7 +10,7 @@ why each carries its own id for the receiver to drop a repeat.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import Enum
 
@@ -32,12 +32,18 @@ OPEN = frozenset({DeliveryStatus.PENDING, DeliveryStatus.RETRYING})
 
 class DeliveryFailed(Exception):
     """A channel's verdict on one send. `permanent` failures (a mailbox that does not
-    exist, a webhook answering 404) are not worth retrying."""
+    exist, a webhook answering 404) are not worth retrying.
 
-    def __init__(self, reason: str, *, permanent: bool = False) -> None:
+    `reason` is what the user reads in their inbox: what the receiving end answered, or a
+    general reason when it could not be reached. Which host, address or port refused,
+    and how, is `detail`, for the log alone: shown to the user, it would let a webhook's
+    owner map whatever it points at."""
+
+    def __init__(self, reason: str, *, permanent: bool = False, detail: str = "") -> None:
         super().__init__(reason)
         self.reason = reason
         self.permanent = permanent
+        self.detail = detail or reason
 
 
 @dataclass(frozen=True)
@@ -82,6 +88,9 @@ class Delivery:
     created_at: datetime
     last_error: str = ""
     delivered_at: datetime | None = None
+    # The contact's webhook signing secret, read with the claim of a webhook delivery for
+    # its sender; never stored with the delivery.
+    signing_secret: str = field(default="", repr=False, compare=False)
 
     def __post_init__(self) -> None:
         require_utc(self.created_at, "created_at")

@@ -69,8 +69,11 @@ class NotificationServicer(notification_service_pb2_grpc.NotificationServiceServ
         )
 
         async def answer(uow) -> pb.RegisterContactResponse:
-            contact = await self.handle(command, uow)
-            return pb.RegisterContactResponse(contact=contact_message(contact))
+            registered = await self.handle(command, uow)
+            return pb.RegisterContactResponse(
+                contact=contact_message(registered.contact),
+                webhook_signing_secret=registered.new_signing_secret,
+            )
 
         return await answer_call(
             self.ctx.unit_of_work(),

@@ -16,16 +16,28 @@ class RegisterContact:
     channels: tuple[ContactChannel, ...]
 
 
-async def register_contact(ctx: Context, uow: NotificationUnit, cmd: RegisterContact) -> Contact:
+@dataclass(frozen=True)
+class Registered:
+    contact: Contact
+    # The webhook's signing secret when this registration made it, for its owner to see
+    # this once; "" when the contact kept its secret or has no webhook.
+    new_signing_secret: str = ""
+
+
+async def register_contact(ctx: Context, uow: NotificationUnit, cmd: RegisterContact) -> Registered:
     """Creates or replaces the user's contact; notifications created from now on use it."""
-    contact = Contact.register(
-        user_id=cmd.user_id,
-        locale=cmd.locale,
-        channels=cmd.channels,
-        now=ctx.clock(),
-        allow_http_webhooks=ctx.settings.allow_http_webhooks,
-    )
     async with uow:
+        previous = await uow.contacts.get(cmd.user_id)
+        contact = Contact.register(
+            user_id=cmd.user_id,
+            locale=cmd.locale,
+            channels=cmd.channels,
+            now=ctx.clock(),
+            previous=previous,
+            development=ctx.settings.development,
+        )
         await uow.contacts.save(contact)
         await uow.commit()
-    return contact
+    kept = previous.signing_secret if previous else ""
+    new = contact.signing_secret if contact.signing_secret != kept else ""
+    return Registered(contact, new)

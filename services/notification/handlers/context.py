@@ -24,8 +24,9 @@ class NotificationSettings:
     send_timeout: float = 10.0
     # Deliveries the delivery job claims per run.
     batch: int = 50
-    # Plain-http webhook addresses, for development and tests only.
-    allow_http_webhooks: bool = False
+    # Webhooks to plain http and to loopback, for a receiver on a developer's machine
+    # (runtime.config.DEVELOPMENT); never anything else inside the network.
+    development: bool = False
     # Notifications a live stream reads per query.
     stream_batch: int = 100
 

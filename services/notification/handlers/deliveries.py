@@ -14,6 +14,7 @@ import logging
 from prometheus_client import Counter
 
 from runtime.retry import retrying
+from services.notification.domain.contact import Channel
 from services.notification.domain.delivery import Delivery, DeliveryFailed
 from services.notification.domain.notification import Notification
 from services.notification.handlers.context import Context
@@ -53,8 +54,12 @@ async def _claim(ctx: Context) -> list[tuple[Delivery, Notification]]:
             delivery.claim(now, ctx.settings.retry)
             await uow.deliveries.save(delivery)
         found = await uow.notifications.get_many(list({d.notification_id for d in due}))
+        by_id = {notification.id: notification for notification in found}
+        signing = {by_id[d.notification_id].user_id for d in due if d.channel is Channel.WEBHOOK}
+        secret_of = await uow.contacts.signing_secrets(signing) if signing else {}
         await uow.commit()
-    by_id = {notification.id: notification for notification in found}
+    for delivery in due:
+        delivery.signing_secret = secret_of.get(by_id[delivery.notification_id].user_id, "")
     return [(delivery, by_id[delivery.notification_id]) for delivery in due]
 
 
@@ -72,7 +77,7 @@ async def _send(
         return DeliveryFailed(f"no answer within {ctx.settings.send_timeout:g}s")
     except Exception as exc:
         log.exception("sending delivery %s failed unexpectedly", delivery.id)
-        return DeliveryFailed(f"unexpected error: {exc!r}")
+        return DeliveryFailed("could not be sent", detail=f"unexpected error: {exc!r}")
     return None
 
 
@@ -95,7 +100,7 @@ async def _record(ctx: Context, claimed: Delivery, failure: DeliveryFailed | Non
                 delivery.id,
                 delivery.channel.value,
                 delivery.attempts,
-                failure.reason,
+                failure.detail,
                 outcome,
             )
         await uow.deliveries.save(delivery)

@@ -96,7 +96,7 @@ class PaymentServicer(payment_service_pb2_grpc.PaymentServiceServicer):
             amount=money_from(request.amount, "amount"),
             lines=tuple(payee_lines_from(request.lines)),
             method=method_from(request.method),
-            return_url=request.return_url,
+            return_url=self.ctx.settings.return_urls.checked(request.return_url),
             description=request.description,
             expires_at=timestamp_or_none(request.expires_at, "expires_at"),
         )
@@ -140,7 +140,7 @@ class PaymentServicer(payment_service_pb2_grpc.PaymentServiceServicer):
         command = payments.RetryPayment(
             payment_id=request.payment_id,
             method=method_from(request.method, allow_unspecified=True),
-            return_url=request.return_url,
+            return_url=self.ctx.settings.return_urls.checked(request.return_url),
             viewer=_viewer(),
         )
 
@@ -208,7 +208,7 @@ class PaymentServicer(payment_service_pb2_grpc.PaymentServiceServicer):
             patient_id=auth.current_caller().subject,
             key=request.idempotency_key,
             amount=money_from(request.amount, "amount"),
-            return_url=request.return_url,
+            return_url=self.ctx.settings.return_urls.checked(request.return_url),
         )
 
         async def answer(uow) -> pb.TopUpWalletResponse:

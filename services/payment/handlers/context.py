@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from runtime.instants import Clock, utc_now
+from runtime.return_urls import ReturnUrls
 from services.payment.domain.payouts import PayoutRules
 from services.payment.domain.reconciliation import ReconcileSchedule
 from services.payment.handlers.gateway import Gateway
@@ -23,8 +24,11 @@ class PaymentSettings:
     # How long a confirmed payment may go neither fulfilled nor refunded before its
     # PaymentConfirmed is published again.
     orphan_grace: timedelta = timedelta(minutes=5)
-    # Where the gateway sends the browser back when the caller gave no return URL.
-    default_return_url: str = "http://localhost/nobat/payment-return"
+    # Where the gateway sends the browser back when the caller gave no return URL (a
+    # wallet top-up's, mostly; required by bootstrap).
+    default_return_url: str = ""
+    # The hosts a return URL may name (runtime.return_urls).
+    return_urls: ReturnUrls = field(default_factory=ReturnUrls)
     reconcile: ReconcileSchedule = field(default_factory=ReconcileSchedule)
     payouts: PayoutRules = field(default_factory=PayoutRules)
     # Rows a periodic job takes per run, so one run stays short.

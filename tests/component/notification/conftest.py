@@ -15,6 +15,7 @@ import pytest
 from nats.js.errors import NotFoundError
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from runtime.config import DEVELOPMENT
 from runtime.events import BOOKING, CONSULTATION, PAYMENT
 from runtime.messaging import ensure_stream
 from stack.databases import Databases
@@ -22,7 +23,6 @@ from stack.identity import Identities
 from stack.local import SERVICES, service_environment
 from stack.ports import free_port
 from tests.component.notification.harness import (
-    WEBHOOK_SECRET,
     Mailbox,
     NotificationUnderTest,
     WebhookReceiver,
@@ -38,7 +38,8 @@ FAST = {
     "NOBAT_NOTIFICATION_LONGEST_RETRY_SECONDS": "1",
     "NOBAT_NOTIFICATION_SEND_TIMEOUT_SECONDS": "2",
     "NOBAT_NOTIFICATION_STREAM_POLL_SECONDS": "0.5",
-    "NOBAT_NOTIFICATION_ALLOW_HTTP_WEBHOOKS": "true",
+    # The webhook receiver listens on loopback, over plain http.
+    DEVELOPMENT: "true",
     "NOBAT_CONSUMER_ACK_WAIT_SECONDS": "5",
     "NOBAT_SHUTDOWN_GRACE_SECONDS": "2",
 }
@@ -87,7 +88,6 @@ async def notification(
         "NOBAT_NOTIFICATION_SMTP_HOST": "127.0.0.1",
         "NOBAT_NOTIFICATION_SMTP_PORT": str(mailbox.port),
         "NOBAT_NOTIFICATION_SMTP_STARTTLS": "false",
-        "NOBAT_NOTIFICATION_WEBHOOK_SECRET": WEBHOOK_SECRET,
         **FAST,
     }
     log_path = Path(tmp_path_factory.mktemp("notification")) / "notification.log"

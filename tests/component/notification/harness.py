@@ -35,7 +35,6 @@ from tests.processes import ServiceUnderTest, eventually
 
 # Mail to this domain is refused with a temporary error, as by a server that is busy.
 REFUSING_DOMAIN = "refusing.example"
-WEBHOOK_SECRET = "whsec_notification_tests"
 TERMINAL = (pb.DELIVERY_STATUS_DELIVERED, pb.DELIVERY_STATUS_DEAD_LETTERED)
 
 

@@ -46,6 +46,18 @@ BAD_CONTACTS = {
         contact((WEBHOOK, "https://example.com/" + "x" * 2100)),
         ["channels[0].address"],
     ),
+    **{
+        # Refused even here, where development lets a webhook reach loopback.
+        f"webhook to {where}": (contact((WEBHOOK, url)), ["channels[0].address"])
+        for where, url in {
+            "a private network": "https://10.0.0.1/",
+            "the cloud metadata service": "https://169.254.169.254/latest/meta-data/",
+            "a cluster service": "https://kubernetes.default.svc/",
+            "a hex loopback": "https://0x7f000001/",
+            "a mapped loopback": "https://[::ffff:127.0.0.1]/",
+            "shared address space": "https://100.64.0.1/",
+        }.items()
+    },
     "empty address": (contact((SMS, "")), ["channels[0].address"]),
     "two bad addresses": (
         contact((EMAIL, "nope"), (SMS, "nope")),

@@ -13,7 +13,6 @@ from nobat.notification.v1 import notification_service_pb2 as pb
 
 from tests.component.notification.harness import (
     REFUSING_DOMAIN,
-    WEBHOOK_SECRET,
     inbox,
     inbox_until,
     key,
@@ -29,13 +28,15 @@ EMAIL, SMS, WEBHOOK = pb.CHANNEL_EMAIL, pb.CHANNEL_SMS, pb.CHANNEL_WEBHOOK
 DELIVERED, DEAD = pb.DELIVERY_STATUS_DELIVERED, pb.DELIVERY_STATUS_DEAD_LETTERED
 
 
-async def register(notification, user_id: str, locale: int, *channels: tuple[int, str]):
+async def register(
+    notification, user_id: str, locale: int, *channels: tuple[int, str]
+) -> pb.RegisterContactResponse:
     request = pb.RegisterContactRequest(
         idempotency_key=key(),
         locale=locale,
         channels=[pb.ContactChannel(channel=c, address=a, enabled=True) for c, a in channels],
     )
-    return (await notification.api(user_id).RegisterContact(request)).contact
+    return await notification.api(user_id).RegisterContact(request)
 
 
 async def test_a_confirmed_reservation_tells_patient_and_doctor_each_in_their_language(
@@ -44,7 +45,8 @@ async def test_a_confirmed_reservation_tells_patient_and_doctor_each_in_their_la
     patient, doctor = user(), user("doctor")
     patient_mail = f"{patient}@example.com"
     await register(notification, patient, pb.LOCALE_FA, (EMAIL, patient_mail))
-    await register(notification, doctor, pb.LOCALE_EN, (WEBHOOK, webhooks.url("/ok")))
+    hooked = await register(notification, doctor, pb.LOCALE_EN, (WEBHOOK, webhooks.url("/ok")))
+    secret = hooked.webhook_signing_secret
     await notification.publish(events.doctor_updated(doctor, "Dr. Rostami"))
     await asyncio.sleep(0.3)  # the directory entry first, as booking publishes it
     reservation = events.reservation_confirmed(patient, doctor)
@@ -67,8 +69,8 @@ async def test_a_confirmed_reservation_tells_patient_and_doctor_each_in_their_la
     assert heard.body == "A patient booked your appointment on Sunday 3 May 2026, 09:30."
     [(headers, payload)] = webhooks.posts("/ok", doctor)
     raw = next(body for path, h, body in webhooks.received if h is headers)
-    assert signature_is_valid(headers, raw, WEBHOOK_SECRET)
-    assert not signature_is_valid(headers, raw + b" ", WEBHOOK_SECRET)
+    assert signature_is_valid(headers, raw, secret)
+    assert not signature_is_valid(headers, raw + b" ", secret)
     assert payload["id"] == heard.id and payload["body"] == heard.body
     assert headers["Nobat-Delivery-Id"] == payload["delivery_id"]
 

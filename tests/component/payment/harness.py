@@ -29,6 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from runtime.events import BOOKING, CONSULTATION, EVENT_ID, EVENT_TYPE, PAYMENT, Stream
 from stack.identity import Identities
+from stack.local import LOCAL_APP
 from tests.processes import ServiceUnderTest, eventually
 
 SERVICE = "nobat.payment.v1.PaymentService"
@@ -131,7 +132,7 @@ class PaymentApi:
                 )
             ],
             method=method,
-            return_url="https://app.example/return",
+            return_url=f"{LOCAL_APP}/return",
             description="Appointment with Dr. One",
         )
         if expires_in is not None:

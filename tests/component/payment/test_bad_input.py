@@ -10,6 +10,7 @@ from grpc_status import rpc_status
 from nobat.common.v1 import checkout_pb2
 from nobat.payment.v1 import payment_service_pb2 as pb
 
+from stack.local import LOCAL_APP
 from tests.component.payment.harness import key, usd
 
 GATEWAY = checkout_pb2.PAYMENT_METHOD_GATEWAY
@@ -25,7 +26,7 @@ def request(**changes) -> pb.CreatePaymentRequest:
             pb.PayeeLine(payee_kind=pb.PAYEE_KIND_DOCTOR, payee_id="doctor-1", amount=usd(10_000))
         ],
         method=GATEWAY,
-        return_url="https://app.example/return",
+        return_url=f"{LOCAL_APP}/return",
     )
     for name, value in changes.items():
         if value is None:

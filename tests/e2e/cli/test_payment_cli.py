@@ -20,7 +20,7 @@ from nobat.payment.v1 import payment_service_pb2_grpc
 
 from cli import main as cli
 from cli.render import money
-from stack.local import LocalStack
+from stack.local import LOCAL_APP, LocalStack
 from tests.instants import THURSDAY_NIGHT, stack_instant
 
 pytestmark = pytest.mark.e2e
@@ -48,7 +48,7 @@ class Stack:
                 )
             ],
             method=checkout_pb2.PAYMENT_METHOD_GATEWAY,
-            return_url="https://app.example/return",
+            return_url=f"{LOCAL_APP}/return",
             description="Appointment with Dr. One",
         )
         token = self.local.token("booking", "service", to="payment")

@@ -77,7 +77,8 @@ class Payments:
     failure: Failure | None = None
     down: Exception | None = None
     orders: list[PaymentOrder] = field(default_factory=list)
-    retries: list[tuple[str, str, str]] = field(default_factory=list)
+    # (payment id, key, method, return URL) of each retry.
+    retries: list[tuple[str, str, str, str]] = field(default_factory=list)
 
     async def open(self, order: PaymentOrder) -> OpenedAttempt:
         if self.down is not None:
@@ -88,7 +89,7 @@ class Payments:
     async def retry(self, payment_id: str, key: str, method: str, return_url: str) -> OpenedAttempt:
         if self.down is not None:
             raise self.down
-        self.retries.append((payment_id, key, method))
+        self.retries.append((payment_id, key, method, return_url))
         return self._attempt(payment_id, len(self.retries) + 1)
 
     def _attempt(self, payment_id: str, number: int) -> OpenedAttempt:

@@ -23,6 +23,7 @@ from services.booking.domain.schedule import AvailabilityWindow, Weekday, Weekly
 from services.booking.domain.slot import SlotStatus
 from services.booking.handlers import checkouts, doctors, reservations, views
 from services.booking.handlers.checkouts import SlotNotFound, StartCheckout
+from services.booking.handlers.context import BookingSettings
 from services.booking.handlers.doctors import DoctorAlreadyExists
 from services.booking.handlers.reservations import CancelReservation, RescheduleReservation, Viewer
 from tests.unit.booking.builders import DECLINED, FEE, NOW, a_doctor, a_reservation, a_slot
@@ -171,13 +172,18 @@ async def test_a_final_failure_frees_the_slot():
 
 
 async def test_a_retry_asks_payment_for_a_new_attempt_on_the_same_payment():
+    """...which keeps the return URL the intent was opened with ("" asks for that),
+    rather than sending the patient back to the service's default."""
     uow, payments = booking_unit(a_doctor(), a_slot()), Payments()
     checkout = await started(uow, payments)
     declined = failed(checkout, DECLINED)
     await checkouts.payment_failed(context(uow), uow, declined)
     again = RetryCheckout(checkout.id, viewer="patient-1")
-    retried = await checkouts.retry_checkout(context(uow, payments), uow, again)
-    assert payments.retries == [(checkout.payment_id, f"{checkout.id}/attempt/2", "gateway")]
+    settings = BookingSettings(default_return_url="https://app.clinic.example/booking")
+    ctx = replace(context(uow, payments), settings=settings)
+    retried = await checkouts.retry_checkout(ctx, uow, again)
+    key = f"{checkout.id}/attempt/2"
+    assert payments.retries == [(checkout.payment_id, key, "gateway", "")]
     assert retried.attempt == 2 and retried.status is CheckoutStatus.AWAITING_PAYMENT
 
 

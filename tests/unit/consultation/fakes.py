@@ -191,7 +191,8 @@ class FakePayments:
 
     def __init__(self) -> None:
         self.orders: list[PaymentOrder] = []
-        self.retries: list[tuple[str, str, str]] = []
+        # (payment id, key, method, return URL) of each retry.
+        self.retries: list[tuple[str, str, str, str]] = []
         self.failure: Failure | None = None
         self.reachable = True
 
@@ -202,7 +203,7 @@ class FakePayments:
 
     async def retry(self, payment_id: str, key: str, method: str, return_url: str) -> OpenedAttempt:
         self._ensure_reachable()
-        self.retries.append((payment_id, key, method))
+        self.retries.append((payment_id, key, method, return_url))
         return self._attempt(payment_id, key)
 
     def _ensure_reachable(self) -> None:

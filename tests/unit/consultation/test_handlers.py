@@ -217,7 +217,7 @@ async def test_a_wallet_too_short_fails_the_checkout_and_a_retry_by_gateway_is_a
     retry = RetryCheckout(checkout.id, PaymentMethod.GATEWAY, viewer="patient-1")
     retried = await purchases.retry_checkout(ctx, uow, retry)
 
-    assert payments.retries == [(checkout.payment_id, f"{checkout.id}/attempt/2", "gateway")]
+    assert payments.retries == [(checkout.payment_id, f"{checkout.id}/attempt/2", "gateway", "")]
     [stored] = uow.checkouts.all()
     assert stored == retried
     assert (stored.status, stored.attempt) == (CheckoutStatus.AWAITING_PAYMENT, 2)

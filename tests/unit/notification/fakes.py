@@ -19,6 +19,13 @@ from tests.unit.fakes import FakeUnitOfWork, InMemoryRows
 class InMemoryContacts(InMemoryRows[Contact]):
     key = "user_id"
 
+    async def signing_secrets(self, user_ids: Collection[str]) -> dict[str, str]:
+        return {
+            c.user_id: c.signing_secret
+            for c in self.all()
+            if c.user_id in user_ids and c.signing_secret
+        }
+
 
 class InMemoryDoctors(InMemoryRows[DoctorListing]):
     key = "doctor_id"

@@ -60,8 +60,9 @@ def test_an_unusable_address_is_named(channel, address):
     assert address_problem(channel, address)
 
 
-def test_plain_http_webhooks_only_when_allowed():
-    assert address_problem(WEBHOOK, "http://127.0.0.1:8080/hook", allow_http_webhooks=True) == ""
+def test_plain_http_webhooks_to_this_machine_only_in_development():
+    assert address_problem(WEBHOOK, "http://127.0.0.1:8080/hook", development=True) == ""
+    assert address_problem(WEBHOOK, "http://127.0.0.1:8080/hook")
 
 
 def test_registering_names_every_bad_entry():
@@ -93,3 +94,42 @@ def test_only_enabled_channels_are_reachable():
         now=NOW,
     )
     assert [c.channel for c in contact.reachable()] == [SMS]
+
+
+def hooked(url: str = "https://hooks.clinic.example/nobat", **changes) -> Contact:
+    return Contact.register(
+        **{
+            "user_id": "doctor-1",
+            "locale": Locale.EN,
+            "channels": (ContactChannel(EMAIL, "d@example.com"), ContactChannel(WEBHOOK, url)),
+            "now": NOW,
+            **changes,
+        }
+    )
+
+
+def test_a_webhook_gets_a_secret_of_its_own():
+    first, second = hooked(), hooked()
+    assert first.signing_secret and second.signing_secret
+    assert first.signing_secret != second.signing_secret
+    assert first.signing_secret not in repr(first)
+
+
+def test_a_contact_keeps_its_secret_while_it_keeps_a_webhook_whatever_its_url():
+    first = hooked()
+    moved = hooked("https://new-hooks.clinic.example/nobat", previous=first)
+    assert moved.signing_secret == first.signing_secret
+
+
+def test_a_contact_without_a_webhook_has_no_secret_and_a_webhook_added_again_gets_a_new_one():
+    first = hooked()
+    dropped = Contact.register(
+        user_id="doctor-1",
+        locale=Locale.EN,
+        channels=(ContactChannel(EMAIL, "d@example.com"),),
+        now=NOW,
+        previous=first,
+    )
+    assert dropped.signing_secret == ""
+    again = hooked(previous=dropped)
+    assert again.signing_secret not in ("", first.signing_secret)

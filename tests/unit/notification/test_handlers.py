@@ -46,7 +46,7 @@ RULES = RetryRules(
     longest_retry=timedelta(minutes=2),
     lease=timedelta(seconds=60),
 )
-EMAIL, SMS = Channel.EMAIL, Channel.SMS
+EMAIL, SMS, WEBHOOK = Channel.EMAIL, Channel.SMS, Channel.WEBHOOK
 ROSTAMI = DoctorListing("doctor-1", "Dr. Rostami", "Asia/Tehran", NOW - timedelta(days=1))
 
 
@@ -102,9 +102,24 @@ async def test_a_registered_contact_is_what_the_user_reads_back():
     command = contacts.RegisterContact(
         "patient-1", Locale.FA, (ContactChannel(SMS, "+989121234567"),)
     )
-    registered = await contacts.register_contact(ctx, uow, command)
+    registered = (await contacts.register_contact(ctx, uow, command)).contact
     assert await views.contact(uow, "patient-1") == registered
     assert registered.updated_at == NOW and registered.locale is Locale.FA
+
+
+async def test_a_webhooks_secret_is_told_by_the_registration_that_made_it_and_never_again():
+    uow = fake_unit()
+    ctx = context(uow)
+    hook = ContactChannel(WEBHOOK, "https://hooks.clinic.example/nobat")
+    first = await contacts.register_contact(
+        ctx, uow, contacts.RegisterContact("doctor-1", Locale.EN, (hook,))
+    )
+    assert first.new_signing_secret == first.contact.signing_secret != ""
+    again = await contacts.register_contact(
+        ctx, uow, contacts.RegisterContact("doctor-1", Locale.FA, (hook,))
+    )
+    assert again.new_signing_secret == ""
+    assert (await views.contact(uow, "doctor-1")).signing_secret == first.new_signing_secret
 
 
 async def test_registering_again_replaces_the_contact():
@@ -327,21 +342,50 @@ async def test_a_channel_that_refuses_for_good_is_dead_lettered_at_once():
 
 
 @pytest.mark.parametrize(
-    ("sender", "reason"),
+    ("sender", "reason", "logged"),
     [
-        (SilentSender(), "no answer within 0.01s"),
-        (RecordingSender(RuntimeError("bug in the adapter")), "unexpected error: RuntimeError"),
+        (SilentSender(), "no answer within 0.01s", "no answer within 0.01s"),
+        (
+            RecordingSender(RuntimeError("bug in the adapter")),
+            "could not be sent",
+            "unexpected error: RuntimeError('bug in the adapter')",
+        ),
     ],
     ids=["silent", "crashing"],
 )
-async def test_a_channel_that_never_answers_or_crashes_has_used_a_try(sender, reason):
+async def test_a_channel_that_never_answers_or_crashes_has_used_a_try(
+    sender, reason, logged, caplog
+):
     uow = fake_unit(contacts=[a_contact()])
     ctx = context(uow, senders={EMAIL: sender}, send_timeout=0.01)
     await told(ctx, payment_failed())
     assert await deliveries.deliver_due(ctx) == 1
     [kept] = uow.deliveries.all()
-    assert (kept.status, kept.attempts) == (DeliveryStatus.RETRYING, 1)
-    assert kept.last_error.startswith(reason)
+    assert (kept.status, kept.attempts, kept.last_error) == (DeliveryStatus.RETRYING, 1, reason)
+    assert logged in caplog.text
+
+
+async def test_the_user_reads_a_failures_reason_and_only_the_log_reads_its_detail(caplog):
+    uow = fake_unit(contacts=[a_contact()])
+    failure = DeliveryFailed("unreachable", detail="connect to 10.1.2.3:443 refused")
+    ctx = context(uow, senders={EMAIL: RecordingSender(failure)})
+    await told(ctx, payment_failed())
+    await deliveries.deliver_due(ctx)
+    [kept] = uow.deliveries.all()
+    assert kept.last_error == "unreachable"
+    assert "10.1.2.3:443" in caplog.text
+
+
+async def test_each_webhook_is_sent_with_its_own_contacts_secret():
+    hook = ContactChannel(WEBHOOK, "https://hooks.clinic.example/nobat")
+    uow = fake_unit(contacts=[a_contact("patient-1", hook), a_contact("patient-2", hook)])
+    webhooks = RecordingSender()
+    ctx = context(uow, senders={WEBHOOK: webhooks})
+    await told(ctx, payment_failed("patient-1"), payment_failed("patient-2"))
+    assert await deliveries.deliver_due(ctx) == 2
+    used = {sent.user_id: delivery.signing_secret for delivery, sent in webhooks.tries}
+    secrets = {c.user_id: c.signing_secret for c in uow.contacts.all()}
+    assert used == secrets and len(set(used.values())) == 2
 
 
 class AnswersAfterItsLease:
