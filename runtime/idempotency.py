@@ -38,8 +38,9 @@ async def answer_once(
 ) -> R:
     """Run `answer` once for this request's idempotency key and store what it returns.
 
-    `scope` separates callers and methods (`StartCheckout/patient-42`), so two patients
-    who happen to choose the same key never see each other's answers.
+    `scope` separates callers and methods (`StartCheckout/patient/patient-42`, see
+    `caller_scope`), so two callers who happen to choose the same key never see each
+    other's answers.
     """
     if not key:
         raise InvalidArgument("idempotency_key", "is required for this call")
@@ -93,9 +94,19 @@ async def answer_call(
     the method and the verified caller, with `answer` run in the same unit of work."""
     return await answer_once(
         uow,
-        scope=f"{method}/{auth.current_caller().subject}",
+        scope=caller_scope(method),
         key=request.idempotency_key,
         request=request,
         response_type=response_type,
         answer=lambda: answer(uow),
     )
+
+
+def caller_scope(method: str) -> str:
+    """Whose keys a key of `method` is among: the verified caller's, by role and subject.
+    The role is part of it because a subject names a person only within one role: one
+    person may call as a patient and as a doctor, and a service's name may be some user's
+    subject too, and neither may be answered with the other's stored answers. The subject
+    goes last, so whatever it holds ("/" included) no two callers share a scope."""
+    caller = auth.current_caller()
+    return f"{method}/{caller.role}/{caller.subject}"

@@ -117,9 +117,10 @@ class Doctors(Rows[Doctor]):
     async def page(
         self, *, specialty: str | None, include_inactive: bool, after: str | None, limit: int
     ) -> list[Doctor]:
-        """By id; `after` is the id of the last one seen. No specialty (None or "") is all."""
+        """By id; `after` is the id of the last one seen. No specialty (None) is all; a
+        blank one is a specialty no doctor has."""
         query = select(doctors)
-        if specialty:
+        if specialty is not None:
             query = query.where(doctors.c.specialty == specialty)
         if not include_inactive:
             query = query.where(doctors.c.active)

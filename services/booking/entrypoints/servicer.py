@@ -236,9 +236,10 @@ class BookingServicer(CheckoutCalls, booking_service_pb2_grpc.BookingServiceServ
         viewer = _reservation_viewer()
         if (request.patient_id or request.doctor_id) and not auth.current_caller().is_(ADMIN):
             raise errors.PermissionDenied("only admins list another person's reservations")
+        patient_id, doctor_id = viewer.listing(request.patient_id, request.doctor_id)
         query = views.ReservationsQuery(
-            patient_id=viewer.patient_id or request.patient_id or None,
-            doctor_id=viewer.doctor_id or request.doctor_id or None,
+            patient_id=patient_id,
+            doctor_id=doctor_id,
             status=reservation_status_from(request.status),
             starts_after=timestamp_or_none(request.starts_after, "starts_after"),
             starts_before=timestamp_or_none(request.starts_before, "starts_before"),

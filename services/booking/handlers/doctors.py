@@ -7,6 +7,7 @@ or booked ones stay whatever the pattern says, since a patient holds or paid for
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
@@ -23,7 +24,7 @@ from services.booking.domain.schedule import (
 )
 from services.booking.domain.slot import Slot
 from services.booking.handlers.context import Context
-from services.booking.handlers.unit_of_work import BookingUnit, derived_id
+from services.booking.handlers.unit_of_work import BOOKING_IDS, BookingUnit
 
 # How far ahead slots are generated when the admin gives no last date.
 DEFAULT_HORIZON_DAYS = 28
@@ -144,5 +145,12 @@ async def set_weekly_availability(
 
 
 def slot_id(doctor_id: str, starts_at: datetime) -> str:
-    """A doctor's slot at an instant is one slot, however often the schedule is redone."""
-    return derived_id("slot", doctor_id, starts_at.isoformat())
+    """A doctor's slot at an instant is one slot, however often the schedule is redone.
+
+    Its name is the plain join "slot/<doctor id>/<start>", not runtime.ids' escaped one:
+    the doctor's id is its only free part and the start's text never holds "/", so no two
+    slots share a name. And stored slots are derived again (a schedule redone with another
+    slot length, a withdrawn slot reopened), where an id that moved would meet the slot
+    already at that start and fail: escaping would move the slot ids of every doctor whose
+    id holds "/" or "%"."""
+    return str(uuid.uuid5(BOOKING_IDS, f"slot/{doctor_id}/{starts_at.isoformat()}"))

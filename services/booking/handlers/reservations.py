@@ -28,6 +28,15 @@ class Viewer:
             self.doctor_id is None or reservation.doctor_id == self.doctor_id
         )
 
+    def listing(self, patient_id: str = "", doctor_id: str = "") -> tuple[str | None, str | None]:
+        """The patient and the doctor a list is narrowed to (None: any). The viewer's own
+        wherever the viewer has one, blank or not, so no subject ever reads as "everyone";
+        elsewhere the one asked for, where unset ("") means any."""
+        return (
+            self.patient_id if self.patient_id is not None else patient_id or None,
+            self.doctor_id if self.doctor_id is not None else doctor_id or None,
+        )
+
 
 @dataclass(frozen=True)
 class CancelReservation:

@@ -3,9 +3,9 @@ whether the database keeps them (adapters/unit_of_work.py) or a unit test's memo
 
 from __future__ import annotations
 
-import uuid
 from typing import TYPE_CHECKING, Protocol
 
+from runtime import ids
 from runtime.unit import Unit
 
 if TYPE_CHECKING:
@@ -17,7 +17,7 @@ if TYPE_CHECKING:
         Slots,
     )
 
-_NOBAT_BOOKING = uuid.uuid5(uuid.NAMESPACE_URL, "urn:nobat:booking")
+BOOKING_IDS = ids.namespace("booking")
 
 
 class BookingUnit(Unit, Protocol):
@@ -31,4 +31,4 @@ class BookingUnit(Unit, Protocol):
 def derived_id(*parts: object) -> str:
     """A stable id from what makes a thing unique: a retried request, or a redelivered
     event, makes the same checkout or reservation rather than a second one."""
-    return str(uuid.uuid5(_NOBAT_BOOKING, "/".join(map(str, parts))))
+    return ids.derived_id(BOOKING_IDS, *parts)

@@ -8,6 +8,7 @@ import uuid
 from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
 
+from runtime import ids
 from runtime.unit import Unit
 from services.consultation.domain.audit import AuditEntry, SubjectKind
 from services.consultation.domain.caller import Caller
@@ -24,7 +25,7 @@ if TYPE_CHECKING:
         PlatformPrices,
     )
 
-_NOBAT_CONSULTATION = uuid.uuid5(uuid.NAMESPACE_URL, "urn:nobat:consultation")
+_CONSULTATION_IDS = ids.namespace("consultation")
 
 
 class ConsultationUnit(Unit, Protocol):
@@ -41,7 +42,7 @@ class ConsultationUnit(Unit, Protocol):
 def derived_id(*parts: object) -> str:
     """A stable id from what makes a thing unique, so a retried request or a redelivered
     event makes the same intake, checkout or session rather than a second one."""
-    return str(uuid.uuid5(_NOBAT_CONSULTATION, "/".join(map(str, parts))))
+    return ids.derived_id(_CONSULTATION_IDS, *parts)
 
 
 async def audited(

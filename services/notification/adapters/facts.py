@@ -50,7 +50,7 @@ def _fact(
 ) -> Fact:
     return Fact(
         kind,
-        "/".join((kind.value, subject_id, *identity)),
+        (kind.value, subject_id, *identity),
         subject_id,
         recipients,
         {name: value for name, value in (details or {}).items() if value is not None},

@@ -51,8 +51,11 @@ class Recipient:
 @dataclass(frozen=True)
 class Fact:
     kind: Kind
-    # What makes this fact one fact ("reservation_confirmed/<reservation id>").
-    key: str
+    # What makes this fact one fact: its kind, its subject's id and, where one subject can
+    # see the same kind twice, what tells the two apart (("consultation_assigned",
+    # <consultation id>, <doctor id>)). Parts, never one string joined by "/", so that no
+    # id or user id, whatever it holds, can make two facts' notifications share an id.
+    key: tuple[str, ...]
     # The id of what it is about: a reservation, consultation, payment or payout.
     subject_id: str
     recipients: tuple[Recipient, ...]

@@ -11,18 +11,18 @@ rows that already exist, and the primary keys make the second a no-op.
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+from runtime import ids
 from runtime.instants import require_utc
 from services.notification.domain.contact import Channel, ContactChannel, Locale
 from services.notification.domain.delivery import Delivery
 from services.notification.domain.facts import Fact, Kind, Phrase, Recipient, Value
 from services.notification.domain.templates import render
 
-_NOBAT_NOTIFICATION = uuid.uuid5(uuid.NAMESPACE_URL, "urn:nobat:notification")
+_NOTIFICATION_IDS = ids.namespace("notification")
 
 
 @dataclass(frozen=True)
@@ -46,11 +46,14 @@ class DoctorListing:
 
 
 def derived_id(*parts: object) -> str:
-    return str(uuid.uuid5(_NOBAT_NOTIFICATION, "/".join(map(str, parts))))
+    return ids.derived_id(_NOTIFICATION_IDS, *parts)
 
 
-def notification_id(fact_key: str, recipient: Recipient) -> str:
-    return derived_id("notification", fact_key, recipient.user_id, recipient.audience.value)
+def notification_id(fact_key: tuple[str, ...], recipient: Recipient) -> str:
+    """The fact's key parts go in one by one: when none holds "/" or "%" the name is the
+    one the key joined by "/" gave, so a fact notified before and published again later
+    still names the notification it made then (runtime.ids)."""
+    return derived_id("notification", *fact_key, recipient.user_id, recipient.audience.value)
 
 
 def delivery_id(notification_id: str, channel: Channel) -> str:

@@ -95,7 +95,7 @@ class Payments:
             query = query.where(payments.c.patient_id == patient_id)
         if status is not None:
             query = query.where(payments.c.status == status.value)
-        if kind:
+        if kind is not None:
             query = query.where(payments.c.purchase_kind == kind)
         if after is not None:
             created, last_id = datetime.fromisoformat(after[0]), after[1]
@@ -412,9 +412,9 @@ class Ledger:
             ledger_transactions.c.payment_id,
             ledger_transactions.c.created_at,
         ).join(ledger_transactions)
-        if payment_id:
+        if payment_id is not None:
             query = query.where(ledger_transactions.c.payment_id == payment_id)
-        if transaction_id:
+        if transaction_id is not None:
             query = query.where(ledger_entries.c.transaction_id == transaction_id)
         if account is not None:
             query = query.where(
@@ -507,7 +507,7 @@ class Wallets:
     ) -> list[tuple[int, WalletTransaction]]:
         """Newest first; `after` is the sequence number of the last one seen."""
         query = select(wallet_transactions).where(wallet_transactions.c.patient_id == patient_id)
-        if currency:
+        if currency is not None:
             query = query.where(wallet_transactions.c.currency == currency)
         if after is not None:
             query = query.where(wallet_transactions.c.seq < after)

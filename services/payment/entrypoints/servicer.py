@@ -117,16 +117,15 @@ class PaymentServicer(payment_service_pb2_grpc.PaymentServiceServicer):
         self, request: pb.ListPaymentsRequest, context
     ) -> pb.ListPaymentsResponse:
         caller = auth.current_caller()
-        patient_id = (
-            request.patient_id or None
-            if caller.is_(ADMIN, SERVICE)
-            else _subject(request.patient_id)
-        )
+        if caller.is_(PATIENT):
+            _subject(request.patient_id)
         service = _purchasing_service()
-        kind = request.purchase_kind or service
-        if service not in (None, kind):
+        if service is not None and request.purchase_kind not in ("", service):
             raise errors.PermissionDenied(f"{caller.subject} may list only its own purchases")
-        query = views.PaymentsQuery(patient_id, payment_status_from(request.status), kind or None)
+        patient_id, kind = (_viewer() or payments.Viewer()).listing(
+            request.patient_id, request.purchase_kind
+        )
+        query = views.PaymentsQuery(patient_id, payment_status_from(request.status), kind)
         page, token = await views.payments(
             self.ctx.unit_of_work(), query, PageRequest.of(request, str, str)
         )

@@ -24,9 +24,9 @@ from services.payment.domain.errors import (
     PurchaseHasAnotherPayment,
 )
 from services.payment.domain.events import Change
-from services.payment.domain.ids import payment_id_for
+from services.payment.domain.ids import payment_id_for, top_up_id
 from services.payment.domain.payment import Payment
-from services.payment.domain.purchase import WALLET_TOP_UP, PayeeLine, PaymentMethod, Purchase
+from services.payment.domain.purchase import PayeeLine, PaymentMethod, Purchase
 from services.payment.domain.refund import RefundStatus
 from services.payment.domain.settlement import GatewayTruth, settle, settle_refund
 from services.payment.domain.wallet import pay_from_wallet, top_up
@@ -96,6 +96,15 @@ class Viewer:
         return self.patient_id in (None, payment.patient_id) and self.purchase_kind in (
             None,
             payment.purchase.kind,
+        )
+
+    def listing(self, patient_id: str = "", kind: str = "") -> tuple[str | None, str | None]:
+        """The patient and the kind of purchase a list is narrowed to (None: any). The
+        viewer's own wherever the viewer has one, blank or not, so no subject ever reads as
+        "everyone"; elsewhere the one asked for, where unset ("") means any."""
+        return (
+            self.patient_id if self.patient_id is not None else patient_id or None,
+            self.purchase_kind if self.purchase_kind is not None else kind or None,
         )
 
 
@@ -193,7 +202,7 @@ async def retry_payment(ctx: Context, uow: PaymentUnit, cmd: RetryPayment) -> Pa
 async def top_up_wallet(ctx: Context, uow: PaymentUnit, cmd: TopUpWallet) -> Payment:
     """A top-up is a purchase of the patient's own wallet, paid through the gateway; the
     same key is the same top-up."""
-    payment_id = payment_id_for(WALLET_TOP_UP, f"{cmd.patient_id}/{cmd.key}")
+    payment_id = top_up_id(cmd.patient_id, cmd.key)
 
     def build(now: datetime) -> Payment:
         return top_up(

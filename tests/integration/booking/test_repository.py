@@ -110,6 +110,8 @@ async def test_doctors_page_by_id_within_a_specialty_hiding_the_inactive_unless_
         "doctor-d",
     ]
     assert await ids(after="doctor-a", limit=2) == ["doctor-b", "doctor-d"]
+    # Only None is "any specialty": a blank one is a specialty nobody has.
+    assert await ids(specialty="") == []
 
 
 async def test_an_availability_comes_back_with_its_windows_to_midnight_and_its_dates(
@@ -399,6 +401,8 @@ async def test_reservations_page_by_start_then_id_for_a_patient_or_a_doctor(
     assert await names() == ["c", "d", "a", "b", "e"]
     assert await names(patient_id="patient-1") == ["d", "a", "e"]
     assert await names(doctor_id="doctor-2") == ["d", "b"]
+    # Only None is "anyone's": a blank patient or doctor is nobody.
+    assert await names(patient_id="") == [] == await names(doctor_id="")
     assert await names(patient_id="patient-1", status=ReservationStatus.CONFIRMED) == ["d", "a"]
     assert await names(status=ReservationStatus.CANCELLED) == ["e"]
     assert await names(starts_after=NOW + 2 * DAY, starts_before=NOW + 4 * DAY) == [

@@ -20,7 +20,7 @@ from runtime.config import Env
 from runtime.consumer import PermanentFailure
 from runtime.db import UnitOfWork
 from runtime.events import Stream
-from runtime.idempotency import answer_once
+from runtime.idempotency import answer_once, caller_scope
 from runtime.service import ServiceProcess
 from runtime.settings import RuntimeSettings
 from runtime.wiring import Reader, Wiring
@@ -69,7 +69,6 @@ def build(process: ServiceProcess) -> None:
         return empty_pb2.Empty()
 
     async def charge(request: struct_pb2.Struct, context) -> struct_pb2.Struct:
-        caller = auth.current_caller()
         if request["amount"] <= 0:
             raise errors.InvalidArgument("amount", "must be positive")
 
@@ -90,7 +89,7 @@ def build(process: ServiceProcess) -> None:
         uow = process.unit_of_work()
         return await answer_once(
             uow,
-            scope=f"Charge/{caller.subject}",
+            scope=caller_scope("Charge"),
             key=request["idempotency_key"],
             request=request,
             response_type=struct_pb2.Struct,
@@ -143,7 +142,7 @@ def build(process: ServiceProcess) -> None:
             "Upload": anyone,
             "Sleep": anyone,
             "Emit": anyone,
-            "Charge": frozenset({auth.PATIENT}),
+            "Charge": frozenset({auth.PATIENT, auth.DOCTOR}),
             "Administer": frozenset({auth.ADMIN}),
             "Crash": anyone,
         },

@@ -276,6 +276,19 @@ async def test_an_unexpected_error_is_internal_with_a_correlation_id_and_no_trac
     assert correlation in logged
 
 
+async def test_the_same_subject_in_another_role_has_keys_of_its_own(channel, token_for, engine):
+    """One person may call as a patient and as a doctor: the same key in each role is two
+    requests, not one answered with the other's stored answer."""
+    as_patient = await call(
+        channel, "Charge", charge_request("k", 5), struct_pb2.Struct, token_for(auth.PATIENT, "u-7")
+    )
+    as_doctor = await call(
+        channel, "Charge", charge_request("k", 5), struct_pb2.Struct, token_for(auth.DOCTOR, "u-7")
+    )
+    assert as_patient["charge_id"] != as_doctor["charge_id"]
+    assert await effect_counts(engine) == {"charge 5": 2}
+
+
 async def test_the_same_key_and_request_gets_the_first_answer_and_one_effect(
     channel, token_for, engine
 ):

@@ -58,6 +58,22 @@ class Availabilities(InMemoryRows[StoredAvailability]):
         await super().save(StoredAvailability(doctor_id, availability, first_date, last_date))
 
 
+class Reservations(InMemoryRows[Reservation]):
+    async def page(self, *, patient_id, doctor_id, status, limit, **_) -> list[Reservation]:
+        """The repository's filters on people and status (None: any), in time order; the
+        time bounds and cursor are left to the integration tests."""
+        return sorted(
+            (
+                r
+                for r in self.all()
+                if patient_id in (None, r.patient_id)
+                and doctor_id in (None, r.doctor_id)
+                and status in (None, r.status)
+            ),
+            key=lambda r: (r.starts_at, r.id),
+        )[:limit]
+
+
 def booking_unit(*stored: Doctor | Slot | Checkout | Reservation) -> FakeUnitOfWork:
     """Booking's unit with `stored` already kept, each in its own repository."""
     return FakeUnitOfWork(
@@ -65,7 +81,7 @@ def booking_unit(*stored: Doctor | Slot | Checkout | Reservation) -> FakeUnitOfW
         availabilities=Availabilities(),
         slots=Slots(*(s for s in stored if isinstance(s, Slot))),
         checkouts=Checkouts(*(s for s in stored if isinstance(s, Checkout))),
-        reservations=InMemoryRows(*(s for s in stored if isinstance(s, Reservation))),
+        reservations=Reservations(*(s for s in stored if isinstance(s, Reservation))),
     )
 
 

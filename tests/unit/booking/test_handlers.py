@@ -74,6 +74,15 @@ async def test_the_same_key_again_is_the_same_checkout_and_one_payment():
     assert [c.id for c in uow.checkouts.all()] == [first.id]
 
 
+async def test_a_key_that_looks_like_another_patients_id_is_still_the_patients_own_checkout():
+    uow = booking_unit(a_doctor(), a_slot("slot-1"), a_slot("slot-2", timedelta(days=3)))
+    mine = await started(uow, patient_id="a", key="b/c", slot_id="slot-1")
+    theirs = await started(uow, patient_id="a/b", key="c", slot_id="slot-2")
+    assert mine.id != theirs.id
+    assert (theirs.patient_id, theirs.slot_id) == ("a/b", "slot-2")
+    assert (await uow.slots.get("slot-2")).hold.checkout_id == theirs.id
+
+
 async def test_another_patient_cannot_take_a_held_slot_and_nothing_is_stored():
     uow = booking_unit(a_doctor(), a_slot())
     await started(uow)

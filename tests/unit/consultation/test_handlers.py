@@ -5,6 +5,7 @@ leaves nothing behind."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 import pytest
@@ -135,6 +136,18 @@ async def test_the_same_intake_request_twice_keeps_one_intake():
 
     assert again.id == first.id != other.id
     assert [i.id for i in uow.intakes.all()] == [first.id, other.id]
+
+
+async def test_a_key_that_looks_like_another_patients_id_is_still_the_patients_own_intake():
+    uow = fake_unit()
+    ctx = context(uow)
+    patient_a, patient_ab = replace(PATIENT, id="a"), replace(PATIENT, id="a/b")
+    mine = await purchases.start_intake(ctx, uow, replace(intake_request("b/c"), patient=patient_a))
+    theirs = await purchases.start_intake(
+        ctx, uow, replace(intake_request("c", "Rash on both arms."), patient=patient_ab)
+    )
+    assert mine.id != theirs.id
+    assert (theirs.patient_id, theirs.complaint) == ("a/b", "Rash on both arms.")
 
 
 async def test_a_blank_complaint_is_refused_and_nothing_is_stored_or_audited():

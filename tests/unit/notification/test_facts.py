@@ -100,7 +100,7 @@ def test_a_notification_has_a_pending_delivery_per_enabled_channel():
 
 
 def test_an_unknown_doctor_is_your_doctor_in_the_default_zone():
-    fact = Fact(Kind.CONSULTATION_COMPLETED, "k", "c-1", (PATIENT,), doctor_id="doctor-unknown")
+    fact = Fact(Kind.CONSULTATION_COMPLETED, ("k",), "c-1", (PATIENT,), doctor_id="doctor-unknown")
     notification = compose(
         fact,
         PATIENT,

@@ -77,6 +77,21 @@ class InMemoryPayments(_RowsAndColumns[Payment]):
         await super().save(payment)
         self.next_check_at[payment.id] = next_check_at
 
+    async def page(self, *, patient_id, status, kind, limit, **_) -> list[Payment]:
+        """The repository's filters (None: any), newest first; the cursor is left to the
+        component tests."""
+        return sorted(
+            (
+                p
+                for p in self.all()
+                if patient_id in (None, p.patient_id)
+                and status in (None, p.status)
+                and kind in (None, p.purchase.kind)
+            ),
+            key=lambda p: (p.created_at, p.id),
+            reverse=True,
+        )[:limit]
+
     async def mark_fulfilled(self, payment_id: str, kind: str, at: datetime) -> bool:
         payment = self._rows.get(payment_id)
         if payment is None or payment.purchase.kind != kind or payment_id in self.fulfilled_at:

@@ -317,6 +317,16 @@ async def test_a_top_up_paid_credits_the_wallet_and_the_same_key_is_the_same_top
     assert first.id in uow.payments.fulfilled_at
 
 
+async def test_a_key_that_looks_like_another_patients_id_is_still_the_patients_own_top_up(
+    ctx, uow, gateway
+):
+    mine = await top_up_wallet(ctx, uow, TopUpWallet("a", "b/c", usd(1_000)))
+    theirs = await top_up_wallet(ctx, uow, TopUpWallet("a/b", "c", usd(9_000)))
+    assert mine.id != theirs.id
+    assert (theirs.patient_id, theirs.amount) == ("a/b", usd(9_000))
+    assert len(gateway.asked("create_checkout")) == 2
+
+
 async def test_a_refund_through_the_gateway_gives_the_money_back_and_reverses_the_payout(
     ctx, uow, gateway
 ):
