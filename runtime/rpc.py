@@ -24,7 +24,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from grpc_status import rpc_status
 
-from runtime import auth, errors, logs, metrics
+from runtime import auth, errors, logs, metrics, text
 
 log = logging.getLogger(__name__)
 
@@ -104,7 +104,8 @@ def to_status(
 
 
 class ServiceInterceptor(grpc.aio.ServerInterceptor):
-    """Auth, correlation, metrics and error mapping around every RPC but health and reflection."""
+    """Auth, the request's text (runtime.text), correlation, metrics and error mapping
+    around every RPC but health and reflection."""
 
     def __init__(
         self,
@@ -112,12 +113,15 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
         verifier: auth.TokenVerifier,
         access: Mapping[str, frozenset[str]],
         described: ErrorDetails = MappingProxyType({}),
+        multi_line: frozenset[str] = frozenset(),
     ) -> None:
         self._domain = domain
         self._described = described
         self._verifier = verifier
         # Methods are named in full: /nobat.booking.v1.BookingService/StartCheckout.
         self._access = access
+        # Full names of the request fields that may hold several lines of text.
+        self._multi_line = multi_line
 
     async def intercept_service(self, continuation, details):
         handler = await continuation(details)
@@ -141,19 +145,21 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
         return _refused(handler, method)
 
     @contextlib.asynccontextmanager
-    async def _scope(self, method: str, context: grpc.aio.ServicerContext) -> AsyncIterator[None]:
-        """Correlation id and verified caller for the duration of one RPC. A failure is
-        turned into its status inside, so an INTERNAL answer and its log line carry the
-        correlation id."""
+    async def _scope(
+        self, method: str, context: grpc.aio.ServicerContext, request: Message
+    ) -> AsyncIterator[None]:
+        """Correlation id, verified caller and checked text for the duration of one RPC. A
+        failure is turned into its status inside, so an INTERNAL answer and its log line
+        carry the correlation id."""
         metadata = {k: v for k, v in (context.invocation_metadata() or ()) if isinstance(v, str)}
-        correlation = logs.correlation_id.set(
-            metadata.get(CORRELATION_METADATA) or uuid.uuid4().hex
-        )
+        correlation = logs.correlation_id.set(correlation_of(metadata.get(CORRELATION_METADATA)))
         caller = None
         try:
             verified = await self._verifier.verify(metadata)
             auth.authorize(verified, self._access.get(method), method.rsplit("/", 1)[-1])
             caller = auth.set_caller(verified)
+            # After the caller is known: a stranger learns nothing of a request's fields.
+            text.check_text(request, self._multi_line)
             yield
         except Exception as exc:
             raise _Failed(self._status(exc)) from exc
@@ -167,7 +173,7 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
             started = time.perf_counter()
             code = "OK"
             try:
-                async with self._scope(method, context):
+                async with self._scope(method, context, request):
                     return await behavior(request, context)
             except _Failed as failed:
                 code = failed.status.code.name
@@ -180,7 +186,7 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
     def _wrap_stream(self, method: str, behavior: Callable):
         async def wrapped(request, context) -> AsyncIterator:
             try:
-                async with self._scope(method, context):
+                async with self._scope(method, context, request):
                     async for response in behavior(request, context):
                         yield response
             except _Failed as failed:
@@ -193,13 +199,28 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
             raise exc
         if isinstance(exc, errors.DomainError):
             return to_status(exc, self._domain, self._described)
-        log.exception("unexpected error serving an RPC")
+        correlation = logs.correlation_id.get()
+        log.exception("unexpected error serving an RPC; correlation id %s", correlation)
         return rpc_status.to_status(
             status_pb2.Status(
                 code=code_pb2.INTERNAL,
-                message=f"internal error; correlation id {logs.correlation_id.get()}",
+                message=f"internal error; correlation id {correlation}",
+                details=[_pack(error_details_pb2.RequestInfo(request_id=correlation))],
             )
         )
+
+
+# A correlation id a caller sends is kept when it looks like one; anything else (empty,
+# blank, huge, with control characters that would forge log lines) is replaced, so every
+# answer and log line has one worth searching for.
+_CORRELATION = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
+
+
+def correlation_of(sent: str | None) -> str:
+    """The correlation id of an RPC: the caller's, if well formed, or a new one."""
+    if sent and _CORRELATION.fullmatch(sent):
+        return sent
+    return uuid.uuid4().hex
 
 
 class _Failed(Exception):

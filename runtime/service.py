@@ -64,6 +64,7 @@ class ServiceProcess:
         self._http: list[tuple[web.Application, int]] = []
         self._closers: list[Callable[[], Awaitable[object]]] = []
         self._described: rpc.ErrorDetails = {}
+        self._multi_line: frozenset[str] = frozenset()
         self.http_ports: list[int] = []
         self._stop = asyncio.Event()
         self.port: int | None = None
@@ -87,11 +88,14 @@ class ServiceProcess:
         service_name: str,
         access: Mapping[str, frozenset[str]],
         described: rpc.ErrorDetails = MappingProxyType({}),
+        multi_line: frozenset[str] = frozenset(),
     ) -> None:
         """`access` maps each RPC's short name to the roles allowed to call it (and the
-        services, by name); `described`, kinds of error to the details they carry."""
+        services, by name); `described`, kinds of error to the details they carry;
+        `multi_line`, the request fields whose text may span lines (runtime.text)."""
         self._servicers.append((add_to_server, servicer, service_name, access))
         self._described = {**self._described, **described}
+        self._multi_line |= multi_line
 
     def consume(
         self,
@@ -174,7 +178,9 @@ class ServiceProcess:
             for _, _, service_name, methods in self._servicers
             for method, roles in methods.items()
         }
-        interceptor = rpc.ServiceInterceptor(self.name, self._verifier, access, self._described)
+        interceptor = rpc.ServiceInterceptor(
+            self.name, self._verifier, access, self._described, self._multi_line
+        )
         server, health = rpc.create_server(interceptor)
         service_names = [service_name for _, _, service_name, _ in self._servicers]
         for add_to_server, servicer, _, _ in self._servicers:

@@ -22,7 +22,7 @@ from runtime.service import ServiceProcess
 from services.booking.adapters.unit_of_work import BookingUnitOfWork
 from services.booking.domain.cancellation import NoticePolicy
 from services.booking.entrypoints.events import event_handlers
-from services.booking.entrypoints.servicer import ACCESS, DESCRIBED, BookingServicer
+from services.booking.entrypoints.servicer import ACCESS, DESCRIBED, MULTI_LINE, BookingServicer
 from services.booking.handlers import JOBS
 from services.booking.handlers.context import BookingSettings, Context
 
@@ -56,6 +56,7 @@ def build(process: ServiceProcess, env: Env) -> None:
         BookingServicer(ctx),
         SERVICE_NAME,
         access=ACCESS,
+        multi_line=MULTI_LINE,
         described=DESCRIBED,
     )
     process.consume(PAYMENT, event_handlers(ctx))

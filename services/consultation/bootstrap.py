@@ -23,7 +23,7 @@ from runtime.service import ServiceProcess
 from services.consultation.adapters.unit_of_work import ConsultationUnitOfWork
 from services.consultation.domain.rule_table import load_rule_table
 from services.consultation.entrypoints.events import directory_handlers, payment_handlers
-from services.consultation.entrypoints.servicer import ACCESS, ConsultationServicer
+from services.consultation.entrypoints.servicer import ACCESS, MULTI_LINE, ConsultationServicer
 from services.consultation.handlers import JOBS
 from services.consultation.handlers.context import ConsultationSettings, Context
 
@@ -65,6 +65,7 @@ def build(process: ServiceProcess, env: Env) -> None:
         ConsultationServicer(ctx),
         SERVICE_NAME,
         access=ACCESS,
+        multi_line=MULTI_LINE,
     )
     process.consume(PAYMENT, payment_handlers(ctx), name="consultation")
     process.consume(BOOKING, directory_handlers(ctx), name="consultation-directory")

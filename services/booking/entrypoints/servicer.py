@@ -17,6 +17,7 @@ from purchasing.servicer import CheckoutCalls
 from runtime import auth, errors
 from runtime.handling import Handlers
 from runtime.idempotency import answer_call
+from runtime.text import multi_line
 from runtime.wire import (
     PageRequest,
     id_from,
@@ -335,3 +336,7 @@ ACCESS = {
 
 # The typed details a client reads off these errors.
 DESCRIBED = {SlotAlreadyHeld: slot_held_message}
+
+# The request fields a person writes in sentences, which may span lines (runtime.text);
+# every other text is one line.
+MULTI_LINE = multi_line(pb.CancelReservationRequest, "reason")

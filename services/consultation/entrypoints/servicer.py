@@ -19,6 +19,7 @@ from purchasing.servicer import CheckoutCalls
 from runtime import auth
 from runtime.handling import Handlers
 from runtime.idempotency import answer_call
+from runtime.text import multi_line
 from runtime.wire import PageRequest, id_from
 from services.consultation.adapters.messages import (
     audit_entry_message,
@@ -305,3 +306,14 @@ ACCESS = {
     "SetConsultationPrices": ADMINS,
     "ListAuditEntries": ADMINS,
 }
+
+# The request fields a person writes in sentences, which may span lines (runtime.text):
+# the patient's complaint and account, the doctor's reason and notes, the chat. Every
+# other text (ids, codes, URLs) is one line.
+MULTI_LINE = (
+    multi_line(pb.StartIntakeRequest, "complaint")
+    | multi_line(pb.SubmitSymptomsRequest, "details")
+    | multi_line(pb.DeclineConsultationRequest, "reason")
+    | multi_line(pb.CompleteConsultationRequest, "notes")
+    | multi_line(pb.PostMessageRequest, "text")
+)

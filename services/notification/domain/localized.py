@@ -3,10 +3,16 @@
 Persian text is written right to left with Persian digits, the Arabic thousands and decimal
 separators (U+066C, U+066B) and the Solar Hijri calendar that Iran lives by. A notification
 body is shown by apps, mail readers and SMS handsets that do not all know its language, so
-Persian text carries its own direction: the whole is wrapped in RIGHT-TO-LEFT EMBEDDING …
-POP DIRECTIONAL FORMATTING, and a Latin run inside it (a doctor's name in Latin letters,
-a currency code) in LEFT-TO-RIGHT EMBEDDING … PDF, so neither is reordered by its
-neighbours. English is left as it is.
+Persian text carries its own direction: the whole is wrapped in RIGHT-TO-LEFT ISOLATE …
+POP DIRECTIONAL ISOLATE, and a Latin run inside it (a doctor's name in Latin letters, a
+currency code) in LEFT-TO-RIGHT ISOLATE … PDI. Isolates, not embeddings: an isolate's
+content and its surroundings do not reorder each other, and an isolate a reader's software
+does not close is closed at the end of the paragraph, so a title never leaks its direction
+into whatever an app shows after it. English is left as it is.
+
+A quoted value (a doctor's name) is written with its own bidirectional formatting
+characters removed: the services refuse them in new text (runtime.text), and a name stored
+before they did must not close the isolate it sits in or reorder the sentence around it.
 """
 
 from __future__ import annotations
@@ -18,9 +24,13 @@ from zoneinfo import ZoneInfo
 
 from services.notification.domain.contact import Locale
 
-RLE = "\u202b"
-LRE = "\u202a"
-PDF = "\u202c"
+RLI = "\u2067"
+LRI = "\u2066"
+PDI = "\u2069"
+# Embeddings, overrides and isolates, and the pops that end them.
+_BIDI_CONTROLS = str.maketrans(
+    dict.fromkeys(map(chr, [*range(0x202A, 0x202F), *range(0x2066, 0x206A)]))
+)
 
 _PERSIAN_DIGITS = str.maketrans("0123456789", "۰۱۲۳۴۵۶۷۸۹")
 _PERSIAN_THOUSANDS = "\u066c"
@@ -154,16 +164,17 @@ def has_persian(text: str) -> bool:
 
 
 def right_to_left(text: str) -> str:
-    return f"{RLE}{text}{PDF}"
+    return f"{RLI}{text}{PDI}"
 
 
 def left_to_right(text: str) -> str:
-    return f"{LRE}{text}{PDF}"
+    return f"{LRI}{text}{PDI}"
 
 
 def as_written(text: str, locale: Locale) -> str:
-    """A name or code quoted verbatim: isolated left to right inside Persian text unless
-    it is Persian itself."""
+    """A name or code quoted verbatim, less any bidirectional formatting of its own:
+    isolated left to right inside Persian text unless it is Persian itself."""
+    text = text.translate(_BIDI_CONTROLS)
     if locale is Locale.FA and text and not has_persian(text):
         return left_to_right(text)
     return text

@@ -11,6 +11,7 @@ import grpc
 import pytest
 from nobat.notification.v1 import notification_service_pb2 as pb
 
+from services.notification.domain.localized import PDI, RLI
 from tests.component.notification.harness import (
     REFUSING_DOMAIN,
     inbox,
@@ -23,7 +24,6 @@ from tests.component.notification.harness import (
 from tests.processes import eventually
 from tests.unit.notification import events
 
-RLE, PDF = "\u202b", "\u202c"
 EMAIL, SMS, WEBHOOK = pb.CHANNEL_EMAIL, pb.CHANNEL_SMS, pb.CHANNEL_WEBHOOK
 DELIVERED, DEAD = pb.DELIVERY_STATUS_DELIVERED, pb.DELIVERY_STATUS_DEAD_LETTERED
 
@@ -56,7 +56,7 @@ async def test_a_confirmed_reservation_tells_patient_and_doctor_each_in_their_la
     assert told.kind == pb.NOTIFICATION_KIND_RESERVATION_CONFIRMED
     assert told.locale == pb.LOCALE_FA and told.sequence == 1
     assert told.subject_id == reservation.reservation_id
-    assert told.title.startswith(RLE) and told.title.endswith(PDF)
+    assert told.title.startswith(RLI) and told.title.endswith(PDI)
     # Persian digits, Solar Hijri date, the rial grouped with the Arabic separator.
     assert "۱۳ اردیبهشت ۱۴۰۵" in told.body and "۰۹:۳۰" in told.body
     assert "۵٬۰۰۰٬۰۰۰ ریال" in told.body and "Dr. Rostami" in told.body  # noqa: RUF001

@@ -276,6 +276,57 @@ async def test_an_unexpected_error_is_internal_with_a_correlation_id_and_no_trac
     assert correlation in logged
 
 
+async def test_an_internal_answer_always_carries_a_correlation_id_of_its_own_making(
+    channel, token_for, probe
+):
+    """A caller who sends none, a blank one or one no log line should carry gets one the
+    service made: in the answer's message, as its RequestInfo, and in the log line."""
+    crash = channel.unary_unary(
+        f"/{SERVICE_NAME}/Crash",
+        request_serializer=lambda m: m.SerializeToString(),
+        response_deserializer=empty_pb2.Empty.FromString,
+    )
+    made = []
+    for sent in ([], [("x-correlation-id", " ")], [("x-correlation-id", "x" * 300)]):
+        metadata = [("authorization", f"Bearer {token_for(auth.PATIENT)}"), *sent]
+        error = await expect_code(
+            crash(empty_pb2.Empty(), metadata=metadata, timeout=10), grpc.StatusCode.INTERNAL
+        )
+        correlation = error.details().rsplit(" ", 1)[-1]
+        assert len(correlation) == 32 and correlation.isalnum(), error.details()
+        info = error_details_pb2.RequestInfo()
+        assert any(detail.Unpack(info) for detail in details_of(error))
+        assert info.request_id == correlation
+        made.append(correlation)
+    assert len(set(made)) == 3
+    await asyncio.sleep(0.2)
+    logged = [line for line in probe.log().splitlines() if "deliberate bug" in line]
+    assert [any(c in line for line in logged) for c in made] == [True] * 3
+    assert "x" * 300 not in probe.log()
+
+
+async def test_text_with_a_control_character_is_refused_before_the_handler_runs(
+    channel, token_for, engine
+):
+    for bad in ("k\x00", "k\x1b[2J", "k\u202e"):
+        error = await expect_code(
+            call(
+                channel,
+                "Charge",
+                charge_request(bad, 5),
+                struct_pb2.Struct,
+                token_for(auth.PATIENT),
+            ),
+            grpc.StatusCode.INVALID_ARGUMENT,
+        )
+        bad_request = error_details_pb2.BadRequest()
+        assert any(detail.Unpack(bad_request) for detail in details_of(error))
+        assert [v.field for v in bad_request.field_violations] == [
+            'fields["idempotency_key"].string_value'
+        ]
+    assert await effect_counts(engine) == {}
+
+
 async def test_the_same_subject_in_another_role_has_keys_of_its_own(channel, token_for, engine):
     """One person may call as a patient and as a doctor: the same key in each role is two
     requests, not one answered with the other's stored answer."""

@@ -22,7 +22,7 @@ from services.notification.domain.delivery import (
 )
 from services.notification.domain.errors import ContactNotFound, NotificationNotFound
 from services.notification.domain.facts import Fact
-from services.notification.domain.localized import RLE
+from services.notification.domain.localized import RLI
 from services.notification.domain.notification import DoctorListing, Notification
 from services.notification.handlers import contacts, deliveries, inbox, views
 from services.notification.handlers.context import Context, NotificationSettings
@@ -164,7 +164,7 @@ async def test_a_fact_reaches_each_recipient_in_their_language_on_every_enabled_
     ]
     # The doctor registered no contact: the default language, and nothing to send.
     [to_doctor] = uow.notifications.inbox("doctor-1")
-    assert to_doctor.locale is Locale.FA and to_doctor.title.startswith(RLE)
+    assert to_doctor.locale is Locale.FA and to_doctor.title.startswith(RLI)
     assert to_doctor.deliveries == []
     assert len(uow.deliveries.all()) == 1
 

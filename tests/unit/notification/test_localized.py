@@ -12,9 +12,9 @@ import pytest
 
 from services.notification.domain.contact import Locale
 from services.notification.domain.localized import (
-    LRE,
-    PDF,
-    RLE,
+    LRI,
+    PDI,
+    RLI,
     Amount,
     as_written,
     date_time,
@@ -22,10 +22,12 @@ from services.notification.domain.localized import (
     money,
     number,
     persian_digits,
+    right_to_left,
 )
 
 FA, EN = Locale.FA, Locale.EN
 TEHRAN = ZoneInfo("Asia/Tehran")
+YEN = Amount(1_500, "JPY")
 
 
 def test_persian_digits_replace_every_ascii_digit():
@@ -45,7 +47,7 @@ def test_numbers_are_grouped_by_thousands_with_each_locales_separator():
         (Amount(1_250_050, "USD"), "12,500.50 USD", "۱۲\u066c۵۰۰\u066b۵۰ دلار"),
         (Amount(7, "USD"), "0.07 USD", "۰\u066b۰۷ دلار"),
         (Amount(12_345, "KWD"), "12.345 KWD", "۱۲\u066b۳۴۵ دینار کویت"),
-        (Amount(1_500, "JPY"), "1,500 JPY", f"۱\u066c۵۰۰ {LRE}JPY{PDF}"),
+        (YEN, "1,500 JPY", f"۱\u066c۵۰۰ {LRI}JPY{PDI}"),
     ],
 )
 def test_money_has_its_currencys_decimals_and_name(amount, en, fa):
@@ -75,7 +77,23 @@ def test_a_time_is_told_in_the_zone_with_persian_month_names_and_digits():
 
 
 def test_a_latin_name_inside_persian_text_keeps_left_to_right():
-    assert as_written("Dr. Rostami", FA) == f"{LRE}Dr. Rostami{PDF}"
+    assert as_written("Dr. Rostami", FA) == f"{LRI}Dr. Rostami{PDI}"
     assert as_written("دکتر رستمی", FA) == "دکتر رستمی"
     assert as_written("Dr. Rostami", EN) == "Dr. Rostami"
-    assert RLE not in as_written("Dr. Rostami", FA)
+    assert RLI not in as_written("Dr. Rostami", FA)
+
+
+def test_persian_text_is_isolated_so_its_direction_never_leaks_past_it():
+    """Embeddings (U+202A-C) stay open across what follows when a reader's software drops
+    the closing pop; isolates end at the paragraph and do not reorder their neighbours."""
+    for wrapped in (right_to_left("سلام"), as_written("Dr. Rostami", FA), money(YEN, FA)):
+        assert not {"\u202a", "\u202b", "\u202c"} & set(wrapped)
+        assert wrapped.count(PDI) == wrapped.count(LRI) + wrapped.count(RLI) == 1
+
+
+def test_a_stored_name_cannot_reorder_the_sentence_it_is_quoted_in():
+    """A doctor's name saved before the services refused bidi controls (runtime.text) is
+    quoted without them: it can neither close its isolate early nor override the rest."""
+    stored = "Dr. \u202eimalhA\u2069\u202b"
+    assert as_written(stored, FA) == f"{LRI}Dr. imalhA{PDI}"
+    assert as_written(stored, EN) == "Dr. imalhA"

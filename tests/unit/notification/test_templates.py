@@ -14,7 +14,7 @@ import pytest
 
 from services.notification.domain.contact import Locale
 from services.notification.domain.facts import Audience, Kind, Phrase
-from services.notification.domain.localized import PDF, RLE, Amount
+from services.notification.domain.localized import PDI, RLI, Amount
 from services.notification.domain.templates import (
     PHRASES,
     TEMPLATES,
@@ -62,7 +62,7 @@ def test_every_phrase_is_written_in_both_languages():
 def test_persian_renders_right_to_left_in_persian_digits(key):
     title, body = render(*key, Locale.FA, EVERY_VALUE, ZONE)
     for text in (title, body):
-        assert text.startswith(RLE) and text.endswith(PDF)
+        assert text.startswith(RLI) and text.endswith(PDI)
         assert "{" not in text
     assert not re.search(r"[0-9]", body.replace("Dr. Rostami", ""))
 
@@ -70,7 +70,7 @@ def test_persian_renders_right_to_left_in_persian_digits(key):
 @pytest.mark.parametrize("key", list(TEMPLATES), ids=lambda k: f"{k[0].value}-{k[1].value}")
 def test_english_renders_without_direction_marks(key):
     title, body = render(*key, Locale.EN, EVERY_VALUE, ZONE)
-    assert RLE not in title + body and "{" not in body
+    assert RLI not in title + body and "{" not in body
     assert not body[0].islower()
 
 
@@ -82,7 +82,7 @@ def test_a_reservation_confirmed_reads_naturally_in_both_languages():
         " Paid: 5,000,000 IRR.",
     )
     title, body = render(*key, Locale.FA, EVERY_VALUE, ZONE)
-    assert title == f"{RLE}نوبت شما ثبت شد{PDF}"
+    assert title == f"{RLI}نوبت شما ثبت شد{PDI}"
     assert "یکشنبه ۱۳ اردیبهشت ۱۴۰۵، ساعت ۰۹:۳۰" in body
     assert "۵\u066c۰۰۰\u066c۰۰۰ ریال" in body
 
