@@ -33,6 +33,9 @@ def create_engine(
         max_overflow=pool_size,
         pool_pre_ping=True,
         connect_args=connect_args(ssl),
+        # A database error's text is logged with the statement; its bound values (chat
+        # text, symptoms, addresses) must not be.
+        hide_parameters=True,
     )
 
 

@@ -41,3 +41,5 @@ def configure_logging(service: str, level: str = "INFO") -> None:
     root.setLevel(level)
     # The NATS client and asyncpg are chatty at INFO about reconnects we already report.
     logging.getLogger("nats").setLevel(logging.WARNING)
+    # The gateway's SDK logs every request's URL at INFO, checkout session ids included.
+    logging.getLogger("stripe").setLevel(logging.WARNING)

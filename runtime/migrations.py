@@ -60,6 +60,7 @@ def run_migrations() -> None:
         engine = create_async_engine(
             url,
             poolclass=NullPool,
+            hide_parameters=True,
             connect_args=context.config.attributes.get("connect_args", connect_args(None)),
         )
         try:

@@ -3,7 +3,8 @@ doctors, each open Saturday to Wednesday from 09:00 to 13:00 in their own zone i
 slots for the next 14 days and on consultation shifts around the clock; the platform's
 consultation prices, in the currency of the wallet; and a demo patient, patient-1, whose
 wallet is topped up once and whose contact (Persian, e-mail and SMS, which development
-delivers to the notification service's log) makes their inbox speak Persian.
+hands to the log sink: it notes each delivery, the inbox shows what it said) makes their
+inbox speak Persian.
 
 Everything goes through the services' public APIs, as an admin and as the patient would,
 and may run on every start, since the data outlives it in .data/: fixed idempotency keys
@@ -381,7 +382,7 @@ def _seed_contact(patient: _Caller) -> str:
     )
     return (
         f"seeded {PATIENT}'s contact: {locale}, {channels or 'no channel'}"
-        " (development delivers to the notification log)"
+        " (development's log sink notes each delivery; `nobat inbox` shows the text)"
     )
 
 

@@ -23,6 +23,7 @@ import aiosmtplib
 from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.resolver import DefaultResolver
 
+from services.notification.domain.contact import masked
 from services.notification.domain.delivery import Delivery, DeliveryFailed
 from services.notification.domain.notification import Notification
 from services.notification.domain.webhooks import refusal, webhook_problem
@@ -36,27 +37,24 @@ UNREACHABLE = "the receiving server could not be reached"
 NOT_ALLOWED = "the webhook's address is not allowed; register a public https URL"
 
 
-def masked(address: str) -> str:
-    """Enough of an address to tell deliveries apart in a log, not enough to use it."""
-    if "@" in address:
-        name, _, domain = address.partition("@")
-        return f"{name[:1]}***@{domain}"
-    return f"{address[:4]}***{address[-2:]}" if len(address) > 8 else "***"
-
-
 class LogSender:
-    """The default for every channel: writes what would be sent to the service's log. A
-    development setup delivers everything without a mail server or a phone gateway."""
+    """The default for every channel: notes in the service's log that a message went out,
+    so a development setup delivers everything without a mail server or a phone gateway.
+
+    Not what it says: a body tells who sees which doctor when, for how much and how
+    urgently, and logs are kept longer and read by more people than an inbox. The text is
+    in the recipient's inbox (ListNotifications, `nobat inbox`); the log has its kind,
+    its length and a masked address."""
 
     async def send(self, delivery: Delivery, notification: Notification) -> None:
         log.info(
-            "notification %s to %s by %s (%s): %s | %s",
+            "notification %s (%s, %d characters, text not logged) to %s by %s (%s)",
             notification.id,
+            notification.kind.value,
+            len(notification.title) + len(notification.body),
             notification.user_id,
             delivery.channel.value,
             masked(delivery.address),
-            notification.title,
-            notification.body,
             extra={"delivery_id": delivery.id, "sink": "log"},
         )
 

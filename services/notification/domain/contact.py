@@ -102,6 +102,14 @@ class Contact:
         return tuple(channel for channel in self.channels if channel.enabled)
 
 
+def masked(address: str) -> str:
+    """Enough of an address to tell deliveries apart in a log, not enough to use it."""
+    if "@" in address:
+        name, _, domain = address.partition("@")
+        return f"{name[:1]}***@{domain}"
+    return f"{address[:4]}***{address[-2:]}" if len(address) > 8 else "***"
+
+
 def channel_violations(
     channels: tuple[ContactChannel, ...], development: bool = False
 ) -> list[tuple[str, str]]:

@@ -14,7 +14,7 @@ import logging
 from prometheus_client import Counter
 
 from runtime.retry import retrying
-from services.notification.domain.contact import Channel
+from services.notification.domain.contact import Channel, masked
 from services.notification.domain.delivery import Delivery, DeliveryFailed
 from services.notification.domain.notification import Notification
 from services.notification.handlers.context import Context
@@ -100,7 +100,9 @@ async def _record(ctx: Context, claimed: Delivery, failure: DeliveryFailed | Non
                 delivery.id,
                 delivery.channel.value,
                 delivery.attempts,
-                failure.detail,
+                # The detail stays in the log, but a mail server's refusal often quotes
+                # the mailbox it refused, and a webhook's error its URL.
+                failure.detail.replace(delivery.address, masked(delivery.address)),
                 outcome,
             )
         await uow.deliveries.save(delivery)

@@ -46,7 +46,7 @@ def test_the_seed_sets_consultation_prices_shifts_and_the_patients_contact(stack
         "seeded doctor-2's consultation shifts: around the clock, every day (Asia/Tehran)",
         "seeded doctor-3's consultation shifts: around the clock, every day (Europe/London)",
         "seeded patient-1's contact: fa, email patient-1@example.com, sms +989121234567"
-        " (development delivers to the notification log)",
+        " (development's log sink notes each delivery; `nobat inbox` shows the text)",
     ]
     again = seeded_once(stack)
     assert again[4:] == seeded[4:]

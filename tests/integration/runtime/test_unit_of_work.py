@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 
-from runtime.db import UnitOfWork, sessionmaker
+from runtime.db import UnitOfWork, create_engine, sessionmaker
 from runtime.retry import retrying
 from tests.integration.runtime.conftest import effect_counts
 
@@ -38,3 +40,21 @@ async def test_two_units_that_deadlock_both_complete_after_a_retry(engine):
         "exactly one of the two should have been chosen as the deadlock victim"
     )
     assert await effect_counts(engine) == {"a++": 1, "b++": 1}
+
+
+async def test_a_database_error_names_the_statement_but_not_the_values_bound_to_it(database):
+    """What the gRPC layer logs of an unexpected error is the exception's text: it must not
+    carry what a patient wrote or where they live."""
+    engine = create_engine(database)
+    try:
+        with pytest.raises(DBAPIError) as caught:
+            async with engine.connect() as conn:
+                await conn.execute(
+                    text("INSERT INTO effects (value) VALUES (:value)"),
+                    {"value": "chest pain, write to sara@example.com\x00"},
+                )
+    finally:
+        await engine.dispose()
+    told = str(caught.value)
+    assert "INSERT INTO effects" in told
+    assert "sara@example.com" not in told and "chest pain" not in told

@@ -341,6 +341,19 @@ async def test_a_channel_that_refuses_for_good_is_dead_lettered_at_once():
     assert await deliveries.deliver_due(later(ctx, timedelta(days=1))) == 0
 
 
+async def test_a_refusal_quoting_the_mailbox_is_logged_with_the_address_masked(caplog):
+    uow = fake_unit(contacts=[a_contact()])
+    quoted = "550 5.1.1 <sara@example.com>: Recipient address rejected"
+    ctx = context(uow, senders={EMAIL: RecordingSender(DeliveryFailed(quoted, permanent=True))})
+    await told(ctx, payment_failed())
+    with caplog.at_level("INFO"):
+        await deliveries.deliver_due(ctx)
+    assert "<s***@example.com>: Recipient address rejected" in caplog.text
+    assert "sara@example.com" not in caplog.text
+    # The owner reads their own address back in their inbox.
+    assert uow.deliveries.all()[0].last_error == quoted
+
+
 @pytest.mark.parametrize(
     ("sender", "reason", "logged"),
     [
