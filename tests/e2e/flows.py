@@ -23,6 +23,7 @@ from grpc_status import rpc_status
 from nobat.booking.v1 import booking_service_pb2 as bpb
 from nobat.booking.v1 import booking_service_pb2_grpc
 from nobat.common.v1 import checkout_pb2, money_pb2
+from nobat.consultation.v1 import consultation_service_pb2 as cpb
 from nobat.consultation.v1 import consultation_service_pb2_grpc
 from nobat.payment.v1 import payment_service_pb2 as ppb
 from nobat.payment.v1 import payment_service_pb2_grpc
@@ -216,14 +217,22 @@ class Nobat:
         return list((await self.patient().booking.ListSlots(request)).slots)
 
     async def checkout_until(
-        self, patient: Caller, checkout_id: str, *statuses: int, timeout: float = 30
+        self,
+        patient: Caller,
+        checkout_id: str,
+        *statuses: int,
+        timeout: float = 30,
+        context: str = "booking",
     ):
-        found: list[bpb.Checkout] = []
+        """The checkout, booking's or consultation's (`context`), once its status is one of
+        `statuses`."""
+        found: list = []
+        calls, messages = (
+            (patient.booking, bpb) if context == "booking" else (patient.consultation, cpb)
+        )
 
         async def reached() -> bool:
-            reply = await patient.booking.GetCheckout(
-                bpb.GetCheckoutRequest(checkout_id=checkout_id)
-            )
+            reply = await calls.GetCheckout(messages.GetCheckoutRequest(checkout_id=checkout_id))
             found[:] = [reply.checkout]
             return reply.checkout.status in statuses
 
@@ -235,6 +244,27 @@ class Nobat:
             bpb.StartCheckoutRequest(idempotency_key=key(), slot_id=slot_id, method=method)
         )
         return reply.checkout
+
+    async def chat_checkout(
+        self,
+        patient: Caller,
+        intake: cpb.StartIntakeRequest,
+        *,
+        method: int = GATEWAY,
+        doctor_id: str = "",
+    ) -> tuple[cpb.Intake, cpb.Checkout]:
+        """The patient's intake as asked, then the checkout of a chat consultation on it."""
+        made = (await patient.consultation.StartIntake(intake)).intake
+        reply = await patient.consultation.StartCheckout(
+            cpb.StartCheckoutRequest(
+                idempotency_key=key(),
+                intake_id=made.id,
+                type=cpb.CONSULTATION_TYPE_CHAT,
+                doctor_id=doctor_id,
+                method=method,
+            )
+        )
+        return made, reply.checkout
 
     async def pay(self, checkout: bpb.Checkout, outcome: str = "pay") -> None:
         """What the patient does on the gateway's page for this checkout's payment."""

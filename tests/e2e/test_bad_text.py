@@ -5,6 +5,8 @@ stored (runtime.text)."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
+
 import grpc
 import pytest
 from nobat.booking.v1 import booking_service_pb2 as bpb
@@ -14,8 +16,7 @@ from nobat.notification.v1 import notification_service_pb2 as npb
 from nobat.notification.v1 import notification_service_pb2_grpc
 from nobat.payment.v1 import payment_service_pb2 as ppb
 
-from tests.component.payment.test_bad_input import violated_fields
-from tests.e2e.flows import key, running_stack
+from tests.e2e.flows import key, refusal, running_stack
 from tests.instants import NEW_YEARS_EVE
 
 pytestmark = pytest.mark.e2e
@@ -29,13 +30,11 @@ def stack():
         yield stack
 
 
-async def refused(call, request) -> list[str]:
-    """The fields an INVALID_ARGUMENT answer to `request` names."""
-    with pytest.raises(grpc.aio.AioRpcError) as caught:
-        await call(request)
-    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT, caught.value.details()
-    assert "correlation id" not in caught.value.details()
-    return violated_fields(caught.value)
+async def refused(call: Awaitable[object]) -> list[str]:
+    """The fields an INVALID_ARGUMENT answer to `call` names."""
+    code, fields, rule = await refusal(call)
+    assert (code, rule) == (grpc.StatusCode.INVALID_ARGUMENT, "INVALID_ARGUMENT")
+    return fields
 
 
 async def test_a_nul_is_invalid_argument_naming_the_field_in_every_service(nobat):
@@ -44,14 +43,11 @@ async def test_a_nul_is_invalid_argument_naming_the_field_in_every_service(nobat
         nobat.channel("notification")
     )
 
-    async def register(request):
-        return await notifications.RegisterContact(request, metadata=patient.metadata, timeout=20)
-
     assert await refused(
-        patient.booking.GetDoctor, bpb.GetDoctorRequest(doctor_id="doc\x00tor")
+        patient.booking.GetDoctor(bpb.GetDoctorRequest(doctor_id="doc\x00tor"))
     ) == ["doctor_id"]
     assert await refused(
-        patient.payment.GetPayment, ppb.GetPaymentRequest(payment_id="pay\x00x")
+        patient.payment.GetPayment(ppb.GetPaymentRequest(payment_id="pay\x00x"))
     ) == ["payment_id"]
     contact = npb.RegisterContactRequest(
         idempotency_key=key(),
@@ -61,10 +57,10 @@ async def test_a_nul_is_invalid_argument_naming_the_field_in_every_service(nobat
             npb.ContactChannel(channel=npb.CHANNEL_SMS, address="+98912\x001234567"),
         ],
     )
-    assert await refused(register, contact) == ["channels[1].address"]
-    assert await refused(
-        admin.consultation.ListAuditEntries, cpb.ListAuditEntriesRequest(actor_id="\x00")
-    ) == ["actor_id"]
+    registered = notifications.RegisterContact(contact, metadata=patient.metadata, timeout=20)
+    assert await refused(registered) == ["channels[1].address"]
+    audit = cpb.ListAuditEntriesRequest(actor_id="\x00")
+    assert await refused(admin.consultation.ListAuditEntries(audit)) == ["actor_id"]
 
 
 async def test_a_refused_intake_stores_nothing_and_leaves_its_key_free(nobat):
@@ -75,7 +71,7 @@ async def test_a_refused_intake_stores_nothing_and_leaves_its_key_free(nobat):
         symptoms=[cpb.ReportedSymptom(code="cough\x1b")],
         age_years=34,
     )
-    assert await refused(patient.consultation.StartIntake, request) == [
+    assert await refused(patient.consultation.StartIntake(request)) == [
         "complaint",
         "symptoms[0].code",
     ]
@@ -99,12 +95,15 @@ async def test_a_stream_is_refused_before_it_opens(nobat):
         async for _ in stream:
             pass
     assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-    assert violated_fields(caught.value) == ["consultation_id"]
+    assert caught.value.details().startswith("consultation_id: must not contain control")
 
 
 async def test_a_name_that_would_display_reordered_or_on_two_lines_is_refused(nobat):
     admin = nobat.admin()
-    for name, rule in ((f"Dr. {RLO}imalhA", "bidirectional"), ("Dr. Sara\nAhmadi", "single line")):
+    for name, rule in (
+        (f"Dr. {RLO}imalhA", "not contain bidirectional embedding, override or isolate"),
+        ("Dr. Sara\nAhmadi", "be a single line"),
+    ):
         doctor_id = f"doctor-{key()[:8]}"
         request = bpb.CreateDoctorRequest(
             idempotency_key=key(),
@@ -117,8 +116,7 @@ async def test_a_name_that_would_display_reordered_or_on_two_lines_is_refused(no
         with pytest.raises(grpc.aio.AioRpcError) as caught:
             await admin.booking.CreateDoctor(request)
         assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-        assert violated_fields(caught.value) == ["display_name"]
-        assert rule in caught.value.details()
+        assert caught.value.details().startswith(f"display_name: must {rule}")
         with pytest.raises(grpc.aio.AioRpcError) as absent:
             await admin.booking.GetDoctor(bpb.GetDoctorRequest(doctor_id=doctor_id))
         assert absent.value.code() == grpc.StatusCode.NOT_FOUND
@@ -133,4 +131,4 @@ async def test_a_chat_line_with_a_bidi_override_is_refused_before_its_consultati
         consultation_id="3f2c9a4e-8b1d-4c7a-9e2f-5d6b7a8c9d0e",
         text=f"Please pay the fee to {RLO}0987654321",
     )
-    assert await refused(patient.consultation.PostMessage, request) == ["text"]
+    assert await refused(patient.consultation.PostMessage(request)) == ["text"]

@@ -93,47 +93,26 @@ async def prices(nobat: Nobat) -> None:
     )
 
 
+def coughing() -> cpb.StartIntakeRequest:
+    return cpb.StartIntakeRequest(
+        idempotency_key=key(),
+        complaint="A dry cough for four days",
+        symptoms=[cpb.ReportedSymptom(code="cough", days_since_onset=4)],
+        age_years=34,
+        sex=cpb.SEX_FEMALE,
+    )
+
+
 async def coughing_intake(patient) -> cpb.Intake:
-    return (
-        await patient.consultation.StartIntake(
-            cpb.StartIntakeRequest(
-                idempotency_key=key(),
-                complaint="A dry cough for four days",
-                symptoms=[cpb.ReportedSymptom(code="cough", days_since_onset=4)],
-                age_years=34,
-                sex=cpb.SEX_FEMALE,
-            )
-        )
-    ).intake
+    return (await patient.consultation.StartIntake(coughing())).intake
 
 
 async def paid_session(nobat: Nobat, patient, doctor_id: str | None = None):
-    intake = await coughing_intake(patient)
+    intake, checkout = await nobat.chat_checkout(patient, coughing(), doctor_id=doctor_id or "")
     assert cpb.CONSULTATION_TYPE_CHAT in [offer.type for offer in intake.offers]
-    checkout = (
-        await patient.consultation.StartCheckout(
-            cpb.StartCheckoutRequest(
-                idempotency_key=key(),
-                intake_id=intake.id,
-                type=cpb.CONSULTATION_TYPE_CHAT,
-                doctor_id=doctor_id or "",
-                method=GATEWAY,
-            )
-        )
-    ).checkout
     assert checkout.price.amount_minor == 2_000
     await nobat.pay(checkout)
-    found: list = []
-
-    async def confirmed() -> bool:
-        reply = await patient.consultation.GetCheckout(
-            cpb.GetCheckoutRequest(checkout_id=checkout.id)
-        )
-        found[:] = [reply.checkout]
-        return reply.checkout.status == CONFIRMED
-
-    await eventually(confirmed, 30, "the consultation checkout confirmed")
-    return found[0]
+    return await nobat.checkout_until(patient, checkout.id, CONFIRMED, context="consultation")
 
 
 async def test_the_two_phase_flow_from_intake_to_completed_chat(nobat, stack):
@@ -226,35 +205,17 @@ async def test_the_two_phase_flow_from_intake_to_completed_chat(nobat, stack):
 async def test_a_failed_payment_opens_no_clinical_session(nobat):
     await prices(nobat)
     patient = nobat.patient()
-    intake = (
-        await patient.consultation.StartIntake(
-            cpb.StartIntakeRequest(
-                idempotency_key=key(),
-                complaint="Headache",
-                symptoms=[cpb.ReportedSymptom(code="headache")],
-                age_years=40,
-            )
-        )
-    ).intake
-    checkout = (
-        await patient.consultation.StartCheckout(
-            cpb.StartCheckoutRequest(
-                idempotency_key=key(),
-                intake_id=intake.id,
-                type=cpb.CONSULTATION_TYPE_CHAT,
-                method=GATEWAY,
-            )
-        )
-    ).checkout
+    _, checkout = await nobat.chat_checkout(
+        patient,
+        cpb.StartIntakeRequest(
+            idempotency_key=key(),
+            complaint="Headache",
+            symptoms=[cpb.ReportedSymptom(code="headache")],
+            age_years=40,
+        ),
+    )
     await nobat.pay(checkout, "decline")
-
-    async def failed() -> bool:
-        reply = await patient.consultation.GetCheckout(
-            cpb.GetCheckoutRequest(checkout_id=checkout.id)
-        )
-        return reply.checkout.status == FAILED
-
-    await eventually(failed, 20, "the checkout failed")
+    await nobat.checkout_until(patient, checkout.id, FAILED, timeout=20, context="consultation")
     rows = await nobat.rows(
         "consultation",
         "SELECT count(*) FROM clinical_sessions WHERE checkout_id = :c",

@@ -10,14 +10,13 @@ import contextlib
 import json
 
 import pytest
-from nobat.common.v1 import checkout_pb2
 from nobat.consultation.v1 import consultation_service_pb2 as cpb
 from nobat.notification.v1 import notification_service_pb2 as npb
 from nobat.notification.v1 import notification_service_pb2_grpc
 
 from stack.local import SERVICES
 from stack.seed import CONTACT, PATIENT, seed
-from tests.e2e.flows import CONFIRMED, key, running_stack
+from tests.e2e.flows import CONFIRMED, WALLET, key, running_stack
 from tests.instants import LEAP_DAY
 from tests.processes import eventually
 
@@ -43,41 +42,19 @@ def stack():
 
 async def consulted(nobat, patient) -> cpb.Consultation:
     """A chat consultation paid from the seeded wallet, with the symptoms submitted."""
-    intake = (
-        await patient.consultation.StartIntake(
-            cpb.StartIntakeRequest(
-                idempotency_key=key(),
-                complaint=COMPLAINT,
-                symptoms=[cpb.ReportedSymptom(code="rash", days_since_onset=3)],
-                age_years=41,
-            )
-        )
-    ).intake
-    checkout = (
-        await patient.consultation.StartCheckout(
-            cpb.StartCheckoutRequest(
-                idempotency_key=key(),
-                intake_id=intake.id,
-                type=cpb.CONSULTATION_TYPE_CHAT,
-                method=checkout_pb2.PAYMENT_METHOD_WALLET,
-            )
-        )
-    ).checkout
-    confirmed: list[cpb.ConsultationCheckout] = []
-
-    async def paid() -> bool:
-        reply = await patient.consultation.GetCheckout(
-            cpb.GetCheckoutRequest(checkout_id=checkout.id)
-        )
-        confirmed[:] = [reply.checkout]
-        return reply.checkout.status == CONFIRMED
-
-    await eventually(paid, 30, "the consultation paid from the wallet")
+    intake = cpb.StartIntakeRequest(
+        idempotency_key=key(),
+        complaint=COMPLAINT,
+        symptoms=[cpb.ReportedSymptom(code="rash", days_since_onset=3)],
+        age_years=41,
+    )
+    _, checkout = await nobat.chat_checkout(patient, intake, method=WALLET)
+    paid = await nobat.checkout_until(patient, checkout.id, CONFIRMED, context="consultation")
     return (
         await patient.consultation.SubmitSymptoms(
             cpb.SubmitSymptomsRequest(
                 idempotency_key=key(),
-                clinical_session_id=confirmed[0].clinical_session_id,
+                clinical_session_id=paid.clinical_session_id,
                 details=DETAILS,
             )
         )
