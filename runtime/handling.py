@@ -12,19 +12,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any, Protocol
+from typing import Any
 
 from runtime.unit import Unit
 
 Handler = Callable[[Any, Any, Any], Awaitable[Any]]
-# A job gets the context and opens its own units, one per item it handles.
-Job = Callable[[Any], Awaitable[object]]
-
-
-class HasUnits(Protocol):
-    def unit_of_work(self) -> Unit: ...
-
-
 class Handlers:
     """Handlers bound to the service's context: `await handle(command)` runs the one the
     tables name for it, in a unit of its own or, when given one, the caller's."""

@@ -3,7 +3,7 @@ caller the servicer has already checked may see it."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime
 
 from purchasing.handlers import load_checkout
@@ -53,12 +53,7 @@ async def doctors(
 ) -> tuple[list[Doctor], str]:
     """In id order."""
     async with uow:
-        found = await uow.doctors.page(
-            specialty=query.specialty,
-            include_inactive=query.include_inactive,
-            after=asked.after_key,
-            limit=asked.limit,
-        )
+        found = await uow.doctors.page(**asdict(query), after=asked.after_key, limit=asked.limit)
     return asked.cut(found, lambda doctor: (doctor.id,))
 
 
@@ -105,13 +100,5 @@ async def reservations(
 ) -> tuple[list[Reservation], str]:
     """In time order."""
     async with uow:
-        found = await uow.reservations.page(
-            patient_id=query.patient_id,
-            doctor_id=query.doctor_id,
-            status=query.status,
-            starts_after=query.starts_after,
-            starts_before=query.starts_before,
-            after=asked.after,
-            limit=asked.limit,
-        )
+        found = await uow.reservations.page(**asdict(query), after=asked.after, limit=asked.limit)
     return asked.cut(found, lambda reservation: (reservation.starts_at, reservation.id))

@@ -3,7 +3,7 @@ for a caller the servicer has already checked may see it."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 from runtime.wire import PageRequest
 from services.payment.domain.ledger import Account, PostedEntry
@@ -27,13 +27,7 @@ async def payments(
 ) -> tuple[list[Payment], str]:
     """Newest first."""
     async with uow:
-        found = await uow.payments.page(
-            patient_id=query.patient_id,
-            status=query.status,
-            kind=query.kind,
-            after=asked.after,
-            limit=asked.limit,
-        )
+        found = await uow.payments.page(**asdict(query), after=asked.after, limit=asked.limit)
     return asked.cut(found, lambda payment: (payment.created_at, payment.id))
 
 
@@ -77,11 +71,5 @@ async def ledger_entries(
 ) -> tuple[list[PostedEntry], str]:
     """In the order written."""
     async with uow:
-        found = await uow.ledger.page(
-            payment_id=query.payment_id,
-            transaction_id=query.transaction_id,
-            account=query.account,
-            after=asked.after_key,
-            limit=asked.limit,
-        )
+        found = await uow.ledger.page(**asdict(query), after=asked.after_key, limit=asked.limit)
     return asked.cut(found, lambda posted: (posted.id,))
