@@ -17,6 +17,8 @@ from typing import Any
 from runtime.unit import Unit
 
 Handler = Callable[[Any, Any, Any], Awaitable[Any]]
+
+
 class Handlers:
     """Handlers bound to the service's context: `await handle(command)` runs the one the
     tables name for it, in a unit of its own or, when given one, the caller's."""
