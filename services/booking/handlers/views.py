@@ -3,7 +3,7 @@ caller the servicer has already checked may see it."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import datetime
 
 from purchasing.handlers import load_checkout
@@ -53,7 +53,7 @@ async def doctors(
 ) -> tuple[list[Doctor], str]:
     """In id order."""
     async with uow:
-        found = await uow.doctors.page(**asdict(query), after=asked.after_key, limit=asked.limit)
+        found = await uow.doctors.page(**vars(query), after=asked.after_key, limit=asked.limit)
     return asked.cut(found, lambda doctor: (doctor.id,))
 
 
@@ -100,5 +100,5 @@ async def reservations(
 ) -> tuple[list[Reservation], str]:
     """In time order."""
     async with uow:
-        found = await uow.reservations.page(**asdict(query), after=asked.after, limit=asked.limit)
+        found = await uow.reservations.page(**vars(query), after=asked.after, limit=asked.limit)
     return asked.cut(found, lambda reservation: (reservation.starts_at, reservation.id))

@@ -5,7 +5,7 @@ admins' audit trail are read as they are."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 from purchasing.handlers import load_checkout
 from runtime.wire import PageRequest
@@ -78,7 +78,7 @@ async def consultations(
     """Newest first. Only the consultations on the page are audited as shown, not the one
     read beyond it to know whether another page follows."""
     async with uow:
-        found = await uow.consultations.page(**asdict(query), after=asked.after, limit=asked.limit)
+        found = await uow.consultations.page(**vars(query), after=asked.after, limit=asked.limit)
         page, token = asked.cut(found, lambda shown: (shown.created_at, shown.id))
         shown = (consultation.id for consultation in page)
         await audited(
@@ -132,5 +132,5 @@ async def audit_entries(
 ) -> tuple[list[AuditEntry], str]:
     """Newest first."""
     async with uow:
-        found = await uow.audit.page(**asdict(query), after=asked.after, limit=asked.limit)
+        found = await uow.audit.page(**vars(query), after=asked.after, limit=asked.limit)
     return asked.cut(found, lambda entry: (entry.occurred_at, entry.id))

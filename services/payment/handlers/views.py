@@ -3,7 +3,7 @@ for a caller the servicer has already checked may see it."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 from runtime.wire import PageRequest
 from services.payment.domain.ledger import Account, PostedEntry
@@ -27,7 +27,7 @@ async def payments(
 ) -> tuple[list[Payment], str]:
     """Newest first."""
     async with uow:
-        found = await uow.payments.page(**asdict(query), after=asked.after, limit=asked.limit)
+        found = await uow.payments.page(**vars(query), after=asked.after, limit=asked.limit)
     return asked.cut(found, lambda payment: (payment.created_at, payment.id))
 
 
@@ -71,5 +71,5 @@ async def ledger_entries(
 ) -> tuple[list[PostedEntry], str]:
     """In the order written."""
     async with uow:
-        found = await uow.ledger.page(**asdict(query), after=asked.after_key, limit=asked.limit)
+        found = await uow.ledger.page(**vars(query), after=asked.after_key, limit=asked.limit)
     return asked.cut(found, lambda posted: (posted.id,))
