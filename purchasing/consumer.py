@@ -12,39 +12,39 @@ from nobat.payment.v1 import events_pb2
 
 from purchasing.messages import confirmed_payment_from, payment_failure_from
 from purchasing.news import PaymentConfirmed, PaymentExpired, PaymentFailed
-from runtime.consumer import EventHandler
+from runtime.consumer import Concerning
 from runtime.handling import Handlers
 from runtime.unit import Unit
 
 
-def payment_event_handlers(kind: str, handle: Handlers) -> Mapping[type[Message], EventHandler]:
+def payment_event_handlers(kind: str, handle: Handlers) -> Mapping[type[Message], Concerning]:
     """The consumer's handlers of payment's events for purchases of `kind`: each becomes
     the news (PaymentConfirmed, PaymentFailed, PaymentExpired) that `handle` gives to the
     context's handler of it."""
 
+    def ours(event) -> bool:
+        return event.purchase.kind == kind
+
     async def confirmed(event: events_pb2.PaymentConfirmed, uow: Unit) -> None:
-        if event.purchase.kind == kind:
-            payment = confirmed_payment_from(event)
-            await handle(PaymentConfirmed(event.purchase.ref, payment), uow)
+        payment = confirmed_payment_from(event)
+        await handle(PaymentConfirmed(event.purchase.ref, payment), uow)
 
     async def failed(event: events_pb2.PaymentFailed, uow: Unit) -> None:
-        if event.purchase.kind == kind:
-            news = PaymentFailed(
-                checkout_id=event.purchase.ref,
-                failure=payment_failure_from(event),
-                payment_id=event.payment_id,
-                attempt_id=event.attempt_id or None,
-                failed_at=event.failed_at.ToDatetime(tzinfo=UTC),
-            )
-            await handle(news, uow)
+        news = PaymentFailed(
+            checkout_id=event.purchase.ref,
+            failure=payment_failure_from(event),
+            payment_id=event.payment_id,
+            attempt_id=event.attempt_id or None,
+            failed_at=event.failed_at.ToDatetime(tzinfo=UTC),
+        )
+        await handle(news, uow)
 
     async def expired(event: events_pb2.PaymentExpired, uow: Unit) -> None:
-        if event.purchase.kind == kind:
-            news = PaymentExpired(event.purchase.ref, event.expired_at.ToDatetime(tzinfo=UTC))
-            await handle(news, uow)
+        news = PaymentExpired(event.purchase.ref, event.expired_at.ToDatetime(tzinfo=UTC))
+        await handle(news, uow)
 
     return {
-        events_pb2.PaymentConfirmed: confirmed,
-        events_pb2.PaymentFailed: failed,
-        events_pb2.PaymentExpired: expired,
+        events_pb2.PaymentConfirmed: Concerning(ours, confirmed),
+        events_pb2.PaymentFailed: Concerning(ours, failed),
+        events_pb2.PaymentExpired: Concerning(ours, expired),
     }

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from typing import TypeVar
 
 from google.protobuf.message import DecodeError, Message
@@ -19,18 +20,36 @@ from nats.aio.msg import Msg
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.client import JetStreamContext
 from sqlalchemy import insert
-from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from runtime import faults, logs, metrics
 from runtime.db import UnitOfWork
 from runtime.events import CORRELATION_ID, EVENT_ID, Stream
 from runtime.retry import retrying
+from runtime.rows import claim
 from runtime.schema import dead_letters, inbox
 
 log = logging.getLogger(__name__)
 
 E = TypeVar("E", bound=Message)
 EventHandler = Callable[[E, UnitOfWork], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Concerning:
+    """A handler of only the events of its type that `concerns` picks out (payment's
+    events about another context's purchases, say). The others are acked as they come,
+    without a transaction: nothing could come of them, so a redelivery is as harmless."""
+
+    concerns: Callable[[Message], bool]
+    handle: EventHandler
+
+
+# What a consumer is given: each event type it takes, and who handles it.
+EventHandlers = Mapping[type[Message], EventHandler | Concerning]
+
+
+def _all(event: Message) -> bool:
+    return True
 
 
 class PermanentFailure(Exception):
@@ -44,7 +63,7 @@ class EventConsumer:
         *,
         name: str,
         stream: Stream,
-        handlers: Mapping[type[Message], EventHandler],
+        handlers: EventHandlers,
         unit_of_work: Callable[[], UnitOfWork],
         ack_wait: float = 30.0,
         max_deliver: int = 20,
@@ -55,7 +74,13 @@ class EventConsumer:
         self.name = name
         self._js = js
         self._stream = stream
-        self._handlers = {stream.subject_for(t): (t, h) for t, h in handlers.items()}
+        self._handlers = {
+            stream.subject_for(t): (
+                t,
+                h if isinstance(h, Concerning) else Concerning(_all, h),
+            )
+            for t, h in handlers.items()
+        }
         self._unit_of_work = unit_of_work
         self._ack_wait = ack_wait
         self._max_deliver = max_deliver
@@ -134,11 +159,16 @@ class EventConsumer:
         except DecodeError as exc:
             await self._dead_letter(msg, event_id, f"undecodable {msg.subject}: {exc}")
             return
+        if not handler.concerns(event):
+            metrics.events_consumed.labels(self.name, "passed_over").inc()
+            with contextlib.suppress(Exception):
+                await msg.ack()
+            return
 
         token = logs.correlation_id.set(headers.get(CORRELATION_ID, ""))
         try:
             async with self._in_progress(msg):
-                outcome = await retrying(lambda: self._apply(event_id, event, handler))
+                outcome = await retrying(lambda: self._apply(event_id, event, handler.handle))
         except PermanentFailure as exc:
             await self._dead_letter(msg, event_id, f"{type(exc).__name__}: {exc}")
             return
@@ -174,10 +204,7 @@ class EventConsumer:
         uow = self._unit_of_work()
         async with uow:
             first_time = await uow.session.execute(
-                pg_insert(inbox)
-                .values(consumer=self.name, event_id=event_id)
-                .on_conflict_do_nothing()
-                .returning(inbox.c.event_id)
+                claim(inbox), {"consumer": self.name, "event_id": event_id}
             )
             if first_time.first() is None:
                 return "duplicate"

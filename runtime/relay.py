@@ -18,13 +18,30 @@ import time
 
 import asyncpg
 from nats.js.client import JetStreamContext
-from sqlalchemy import func, select, update
+from sqlalchemy import BigInteger, any_, bindparam, func, select, update
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from runtime import faults, metrics
 from runtime.schema import OUTBOX_CHANNEL, outbox
 
 log = logging.getLogger(__name__)
+
+
+# Built once: the relay runs them for every batch.
+_UNPUBLISHED = (
+    select(outbox.c.id, outbox.c.subject, outbox.c.payload, outbox.c.headers)
+    .where(outbox.c.published_at.is_(None))
+    .order_by(outbox.c.id)
+    .limit(bindparam("batch"))
+    .with_for_update(skip_locked=True)
+)
+# One array parameter, so a batch of any size is the same prepared statement.
+_PUBLISHED = (
+    update(outbox)
+    .where(outbox.c.id == any_(bindparam("ids", type_=ARRAY(BigInteger))))
+    .values(published_at=func.now())
+)
 
 
 class OutboxRelay:
@@ -102,15 +119,7 @@ class OutboxRelay:
     async def publish_batch(self) -> int:
         """Publish one batch of unpublished rows; returns how many were published."""
         async with self._engine.begin() as conn:
-            rows = (
-                await conn.execute(
-                    select(outbox.c.id, outbox.c.subject, outbox.c.payload, outbox.c.headers)
-                    .where(outbox.c.published_at.is_(None))
-                    .order_by(outbox.c.id)
-                    .limit(self._batch_size)
-                    .with_for_update(skip_locked=True)
-                )
-            ).all()
+            rows = (await conn.execute(_UNPUBLISHED, {"batch": self._batch_size})).all()
             if not rows:
                 return 0
             faults.crash_point(faults.RELAY_BEFORE_PUBLISH)
@@ -125,9 +134,7 @@ class OutboxRelay:
                 if not isinstance(ack, Exception)
             ]
             if published:
-                await conn.execute(
-                    update(outbox).where(outbox.c.id.in_(published)).values(published_at=func.now())
-                )
+                await conn.execute(_PUBLISHED, {"ids": published})
         metrics.events_published.inc(len(published))
         failure = next((ack for ack in acks if isinstance(ack, Exception)), None)
         if failure is not None:

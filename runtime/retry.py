@@ -1,4 +1,5 @@
-"""Running a unit of work again when the database chose it as the loser of a race.
+"""Running a unit of work again when the database chose it as the loser of a race, or
+lost its connection.
 
 Kept apart from runtime.db, and free of any database library, so that handlers and jobs
 can retry their units whether the database or a unit test's memory keeps them.
@@ -22,6 +23,10 @@ RETRYABLE_SQLSTATES = {"40001", "40P01"}
 
 
 def is_retryable(exc: BaseException) -> bool:
+    # A connection lost before the commit was answered: nothing of the unit was kept, or
+    # all of it was and running it again finds it done (every unit is idempotent).
+    if getattr(exc, "connection_invalidated", False):
+        return True
     # SQLAlchemy wraps the driver's error as `orig`; asyncpg's carries the SQLSTATE, or
     # its own cause does when the async adapter wrapped it once more.
     cause = getattr(exc, "orig", None)
@@ -44,6 +49,6 @@ async def retrying(
             if attempt == attempts or not is_retryable(exc):
                 raise
             delay = random.uniform(0, base_delay * 2**attempt)
-            log.info("retrying unit of work after %s", type(exc.orig).__name__)  # type: ignore[attr-defined]
+            log.info("retrying unit of work after %s", type(getattr(exc, "orig", exc)).__name__)
             await asyncio.sleep(delay)
     raise AssertionError("unreachable")

@@ -199,6 +199,11 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
             raise exc
         if isinstance(exc, errors.DomainError):
             return to_status(exc, self._domain, self._described)
+        if getattr(exc, "connection_invalidated", False):
+            # The database connection was lost mid-call; the pool has already replaced
+            # it, and the same call may simply be made again.
+            lost = errors.Unavailable("the database connection was lost; retry")
+            return to_status(lost, self._domain, self._described)
         correlation = logs.correlation_id.get()
         log.exception("unexpected error serving an RPC; correlation id %s", correlation)
         return rpc_status.to_status(

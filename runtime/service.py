@@ -19,14 +19,13 @@ from collections.abc import Awaitable, Callable, Mapping
 from types import MappingProxyType
 
 from aiohttp import web
-from google.protobuf.message import Message
 from nats.aio.client import Client
 from sqlalchemy.engine import make_url
 
 from runtime import messaging, metrics, rpc
 from runtime.auth import Issuer, ServiceToken, TokenVerifier, read_issuers
 from runtime.config import InvalidSetting, MissingSetting
-from runtime.consumer import EventConsumer, EventHandler
+from runtime.consumer import EventConsumer, EventHandlers
 from runtime.db import UnitOfWork, create_engine, sessionmaker
 from runtime.events import Stream
 from runtime.relay import OutboxRelay
@@ -59,7 +58,7 @@ class ServiceProcess:
         self._wiring = wiring
         self._serve_metrics = serve_metrics
         self._servicers: list[tuple[Callable, object, str, Mapping[str, frozenset[str]]]] = []
-        self._subscriptions: list[tuple[str, Stream, Mapping[type[Message], EventHandler]]] = []
+        self._subscriptions: list[tuple[str, Stream, EventHandlers]] = []
         self._jobs: list[tuple[str, float, Callable[[], Awaitable[object]]]] = []
         self._http: list[tuple[web.Application, int]] = []
         self._closers: list[Callable[[], Awaitable[object]]] = []
@@ -100,7 +99,7 @@ class ServiceProcess:
     def consume(
         self,
         stream: Stream,
-        handlers: Mapping[type[Message], EventHandler],
+        handlers: EventHandlers,
         name: str | None = None,
     ) -> None:
         reader = self._wiring.reader(stream, name or self.name)

@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from purchasing.tables import payment_progress_of, payment_progress_row
 from runtime.money import Money
-from runtime.rows import Rows
+from runtime.rows import ROW_KEY, Rows, by_key, upsert
 from services.booking.adapters.tables import (
     OPEN_CHECKOUT_STATUSES,
     availabilities,
@@ -40,23 +40,6 @@ from services.booking.domain.schedule import (
 from services.booking.domain.slot import Hold, Slot, SlotStatus
 
 _MINUTES_A_DAY = 24 * 60
-
-
-async def _get(session: AsyncSession, table: Table, key: str, for_update: bool):
-    """The row whose primary key is `key`, under its lock when `for_update`; or None."""
-    (column,) = table.primary_key.columns
-    query = select(table).where(column == key)
-    if for_update:
-        query = query.with_for_update()
-    return (await session.execute(query)).mappings().first()
-
-
-async def _upsert(session: AsyncSession, table: Table, row: dict) -> None:
-    await session.execute(
-        pg_insert(table)
-        .values(**row)
-        .on_conflict_do_update(index_elements=list(table.primary_key), set_=row)
-    )
 
 
 def _by_start(query: Select, table: Table, after: tuple[str, str] | None) -> Select:
@@ -135,7 +118,8 @@ class Availabilities:
         self.session = session
 
     async def get(self, doctor_id: str) -> StoredAvailability | None:
-        row = await _get(self.session, availabilities, doctor_id, for_update=False)
+        found = await self.session.execute(by_key(availabilities), {ROW_KEY: doctor_id})
+        row = found.mappings().first()
         if row is None:
             return None
         return StoredAvailability(
@@ -156,19 +140,16 @@ class Availabilities:
         last_date: date,
         at: datetime,
     ) -> None:
-        await _upsert(
-            self.session,
-            availabilities,
-            {
-                "doctor_id": doctor_id,
-                "windows": [_window_row(window) for window in availability.windows],
-                # Whole minutes (the domain insists), so whole seconds lose nothing.
-                "slot_length_seconds": int(availability.slot_length.total_seconds()),
-                "first_date": first_date,
-                "last_date": last_date,
-                "updated_at": at,
-            },
-        )
+        row = {
+            "doctor_id": doctor_id,
+            "windows": [_window_row(window) for window in availability.windows],
+            # Whole minutes (the domain insists), so whole seconds lose nothing.
+            "slot_length_seconds": int(availability.slot_length.total_seconds()),
+            "first_date": first_date,
+            "last_date": last_date,
+            "updated_at": at,
+        }
+        await self.session.execute(upsert(availabilities, row), row)
 
 
 def _minute_of_day(value: time) -> int:
@@ -236,6 +217,12 @@ def _slot_status_is(status: SlotStatus, now: datetime) -> ColumnElement[bool]:
     return and_(~booked, or_(slots.c.hold_expires_at.is_(None), ~held))
 
 
+_CHECKOUTS_SLOT = select(checkouts.c.slot_id).where(checkouts.c.id == bindparam(ROW_KEY))
+_SLOT_OF_CHECKOUT = select(slots).where(slots.c.id == _CHECKOUTS_SLOT.scalar_subquery())
+# Only the slot's row is locked: the checkout's is locked after it, in the usual order.
+_SLOT_OF_CHECKOUT_LOCKED = _SLOT_OF_CHECKOUT.with_for_update(of=slots)
+
+
 class Slots(Rows[Slot]):
     table = slots
     _load = staticmethod(_slot)
@@ -262,6 +249,14 @@ class Slots(Rows[Slot]):
         if for_update:
             query = query.with_for_update()
         return [_slot(row) for row in (await self.session.execute(query)).mappings()]
+
+    async def of_checkout(self, checkout_id: str, *, for_update: bool = False) -> Slot | None:
+        """The slot a checkout is for, found and locked in one round trip; None if no such
+        checkout was ever stored."""
+        query = _SLOT_OF_CHECKOUT_LOCKED if for_update else _SLOT_OF_CHECKOUT
+        found = await self.session.execute(query, {ROW_KEY: checkout_id})
+        row = found.mappings().first()
+        return self._seen(row) if row else None
 
     async def save_all(self, batch: Sequence[Slot]) -> None:
         """Upserts many slots in one statement, whatever their number.

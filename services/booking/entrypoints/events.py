@@ -8,12 +8,12 @@ from collections.abc import Mapping
 from google.protobuf.message import Message
 
 from purchasing.consumer import payment_event_handlers
-from runtime.consumer import EventHandler
+from runtime.consumer import Concerning
 from runtime.handling import Handlers
 from services.booking.domain.checkout import Checkout
 from services.booking.handlers import EVENTS
 from services.booking.handlers.context import Context
 
 
-def event_handlers(ctx: Context) -> Mapping[type[Message], EventHandler]:
+def event_handlers(ctx: Context) -> Mapping[type[Message], Concerning]:
     return payment_event_handlers(Checkout.PURCHASE_KIND, Handlers(ctx, EVENTS))

@@ -132,13 +132,13 @@ async def retry_checkout(ctx: Context, uow: BookingUnit, cmd: RetryCheckout) -> 
 async def _locked(
     ctx: Context, uow: BookingUnit, checkout_id: str, happened_at: datetime | None = None
 ) -> tuple[Slot, Checkout] | None:
-    """The checkout and its slot, locked; None for one that was never stored."""
-    found = await uow.checkouts.get(checkout_id)
-    if found is None:
+    """The checkout and its slot, locked, the slot first as everywhere; None for a checkout
+    that was never stored."""
+    slot = await uow.slots.of_checkout(checkout_id, for_update=True)
+    if slot is None:
         wait = ctx.settings.unknown_checkout_after
         ensure_was_stored(checkout_id, happened_at=happened_at, now=ctx.clock(), wait=wait)
         return None
-    slot = await uow.slots.get(found.slot_id, for_update=True)
     checkout = await uow.checkouts.get(checkout_id, for_update=True)
     assert slot is not None and checkout is not None
     return slot, checkout

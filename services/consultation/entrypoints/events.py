@@ -10,7 +10,7 @@ from google.protobuf.message import Message
 from nobat.booking.v1 import events_pb2 as booking_events
 
 from purchasing.consumer import payment_event_handlers
-from runtime.consumer import EventHandler
+from runtime.consumer import Concerning, EventHandler
 from runtime.handling import Handlers
 from runtime.unit import Unit
 from services.consultation.domain.checkout import Checkout
@@ -19,7 +19,7 @@ from services.consultation.handlers.clinical import DoctorUpdated
 from services.consultation.handlers.context import Context
 
 
-def payment_handlers(ctx: Context) -> Mapping[type[Message], EventHandler]:
+def payment_handlers(ctx: Context) -> Mapping[type[Message], Concerning]:
     return payment_event_handlers(Checkout.PURCHASE_KIND, Handlers(ctx, EVENTS))
 
 

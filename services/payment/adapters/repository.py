@@ -11,12 +11,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 
-from sqlalchemy import and_, func, insert, or_, select, update
+from sqlalchemy import and_, bindparam, func, insert, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from runtime import errors
 from runtime.money import Money
+from runtime.rows import ROW_KEY, Snapshots, children_json, claim, from_json, upsert
 from services.payment.adapters.tables import (
     ledger_entries,
     ledger_transactions,
@@ -60,23 +61,29 @@ class Payments:
         self.session = session
         # The status each payment had when loaded, to record only real moves.
         self._loaded: dict[str, PaymentStatus] = {}
+        self._payments = Snapshots(session, payments)
+        self._attempts = Snapshots(session, payment_attempts)
+        self._refunds = Snapshots(session, refunds)
 
     async def get(self, payment_id: str, *, for_update: bool = False) -> Payment | None:
-        query = select(payments).where(payments.c.id == payment_id)
         if for_update:
-            query = query.with_for_update()
-        row = (await self.session.execute(query)).mappings().first()
+            # The lock first, then the read: a read in the locking statement would see
+            # the attempts and refunds as they were before the lock was waited for.
+            locked = await self.session.execute(_LOCK, {ROW_KEY: payment_id})
+            if locked.first() is None:
+                return None
+        found = await self.session.execute(_WHOLE, {ROW_KEY: payment_id})
+        row = found.mappings().first()
         if row is None:
             return None
-        attempt_rows = await self.session.execute(
-            select(payment_attempts)
-            .where(payment_attempts.c.payment_id == payment_id)
-            .order_by(payment_attempts.c.number)
-        )
-        refund_rows = await self.session.execute(
-            select(refunds).where(refunds.c.payment_id == payment_id).order_by(refunds.c.created_at)
-        )
-        payment = _payment(row, attempt_rows.mappings(), refund_rows.mappings())
+        attempt_rows = [_attempt_from_json(item) for item in row["attempts"]]
+        refund_rows = [_refund_from_json(item) for item in row["refunds"]]
+        self._payments.seen(row)
+        for attempt in attempt_rows:
+            self._attempts.seen(attempt)
+        for refund in refund_rows:
+            self._refunds.seen(refund)
+        payment = _payment(row, attempt_rows, refund_rows)
         self._loaded[payment.id] = payment.status
         return payment
 
@@ -112,50 +119,32 @@ class Payments:
 
     async def add(self, payment: Payment) -> None:
         """Claims a new payment's id; two requests racing to create it meet here."""
-        claimed = await self.session.execute(
-            pg_insert(payments)
-            .values(**_payment_row(payment))
-            .on_conflict_do_nothing(index_elements=[payments.c.id])
-            .returning(payments.c.id)
-        )
+        row = _payment_row(payment)
+        claimed = await self.session.execute(claim(payments), row)
         if claimed.first() is None:
             raise errors.Conflict(
                 f"payment {payment.id} is being created by another request; retry",
                 payment_id=payment.id,
             )
+        self._payments.seen(row)
 
     async def save(self, payment: Payment, *, next_check_at: datetime | None = None) -> None:
-        """Writes the payment as it is now; `next_check_at` is when reconciliation asks the
-        gateway about it again (None: nothing in doubt)."""
-        values = _payment_row(payment)
-        values["next_check_at"] = next_check_at
-        await self.session.execute(
-            pg_insert(payments)
-            .values(**values)
-            .on_conflict_do_update(
-                index_elements=[payments.c.id],
-                set_={k: v for k, v in values.items() if k not in _FIXED_AT_CREATION},
-            )
-        )
+        """Writes what changed of the payment, its attempts and refunds since they were
+        read; `next_check_at` is when reconciliation asks the gateway about it again
+        (None: nothing in doubt)."""
+        await self._payments.write({**_payment_row(payment), "next_check_at": next_check_at})
         for attempt in payment.attempts:
-            row = _attempt_row(payment.id, attempt)
-            await self.session.execute(
-                pg_insert(payment_attempts)
-                .values(**row)
-                .on_conflict_do_update(index_elements=[payment_attempts.c.id], set_=row)
-            )
+            await self._attempts.write(_attempt_row(payment.id, attempt))
         for refund in payment.refunds:
-            row = _refund_row(payment, refund)
-            await self.session.execute(
-                pg_insert(refunds)
-                .values(**row)
-                .on_conflict_do_update(index_elements=[refunds.c.id], set_=row)
-            )
+            await self._refunds.write(_refund_row(payment, refund))
         if self._loaded.get(payment.id) is not payment.status:
             await self.session.execute(
-                insert(payment_statuses).values(
-                    payment_id=payment.id, status=payment.status.value, at=payment.updated_at
-                )
+                _RECORD_STATUS,
+                {
+                    "payment_id": payment.id,
+                    "status": payment.status.value,
+                    "at": payment.updated_at,
+                },
             )
             self._loaded[payment.id] = payment.status
 
@@ -228,9 +217,16 @@ class Payments:
         return count, list(due.scalars())
 
 
-_FIXED_AT_CREATION = frozenset(
-    {"id", "purchase_kind", "purchase_ref", "patient_id", "amount_minor", "currency", "lines"}
-)
+# A payment whole: its row, with its attempts and refunds as two JSON arrays.
+_WHOLE = select(
+    payments,
+    children_json(payment_attempts, payments.c.id, payment_attempts.c.number, "attempts"),
+    children_json(refunds, payments.c.id, refunds.c.created_at, "refunds"),
+).where(payments.c.id == bindparam(ROW_KEY))
+_LOCK = select(payments.c.id).where(payments.c.id == bindparam(ROW_KEY)).with_for_update()
+_attempt_from_json = from_json(payment_attempts)
+_refund_from_json = from_json(refunds)
+_RECORD_STATUS = insert(payment_statuses)
 
 
 def _payment_row(payment: Payment) -> dict:
@@ -559,11 +555,7 @@ class Payouts:
 
     async def save(self, payout: Payout) -> None:
         row = _payout_row(payout)
-        await self.session.execute(
-            pg_insert(payouts)
-            .values(**row)
-            .on_conflict_do_update(index_elements=[payouts.c.id], set_=row)
-        )
+        await self.session.execute(upsert(payouts, row), row)
 
     async def due(self, now: datetime, limit: int) -> list[str]:
         rows = await self.session.execute(
@@ -645,10 +637,8 @@ class WebhookEvents:
 
     async def remember(self, hint: WebhookHint) -> bool:
         """Stores the event id under its unique key; False when it was seen before."""
+        row = {"event_id": hint.event_id, "event_type": hint.event_type}
         stored = await self.session.execute(
-            pg_insert(webhook_events)
-            .values(event_id=hint.event_id, event_type=hint.event_type, payment_id=hint.payment_id)
-            .on_conflict_do_nothing()
-            .returning(webhook_events.c.event_id)
+            claim(webhook_events), {**row, "payment_id": hint.payment_id}
         )
         return stored.first() is not None

@@ -1,15 +1,15 @@
 """The HTTP endpoint the gateway posts webhooks to.
 
-It answers fast and trusts nothing: the signature is checked on the raw body (with the
-gateway's timestamp tolerance, in constant time, by the SDK's verifier), the event id is
-stored so duplicates are no-ops, and the payment is then settled in the background from
-the gateway's own truth. A webhook that is lost costs nothing but time: reconciliation
-asks the gateway anyway.
+It trusts nothing: the signature is checked on the raw body (with the gateway's
+timestamp tolerance, in constant time, by the SDK's verifier); then, in one commit, the
+event id is stored so duplicates are no-ops and the payment is settled from the
+gateway's own truth. The gateway gets its 200 only after that commit: an answer lost to
+a crash or an outage means the gateway delivers the event again, and a webhook lost
+for good costs nothing but time, because reconciliation asks the gateway anyway.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
 from aiohttp import web
@@ -19,8 +19,7 @@ from runtime.retry import retrying
 from services.payment.handlers import COMMANDS
 from services.payment.handlers.context import Context
 from services.payment.handlers.gateway import InvalidWebhook
-from services.payment.handlers.payments import SettlePayment
-from services.payment.handlers.webhooks import RememberWebhook
+from services.payment.handlers.webhooks import ActOnWebhook
 
 log = logging.getLogger(__name__)
 
@@ -30,16 +29,7 @@ MAX_BODY = 256 * 1024
 
 
 def webhook_app(ctx: Context) -> web.Application:
-    settling: set[asyncio.Task] = set()
     handle = Handlers(ctx, COMMANDS)
-
-    async def settle(payment_id: str, hint: str) -> None:
-        try:
-            await retrying(lambda: handle(SettlePayment(payment_id, hint=hint)))
-        except Exception:
-            log.exception(
-                "settling payment %s after a webhook failed; reconciliation retries", payment_id
-            )
 
     async def receive(request: web.Request) -> web.Response:
         payload = await request.read()
@@ -50,17 +40,15 @@ def webhook_app(ctx: Context) -> web.Application:
             return web.json_response({"error": str(exc)}, status=400)
         if not hint.payment_id:
             return web.json_response({"received": True, "ignored": "not a nobat payment"})
-        if await retrying(lambda: handle(RememberWebhook(hint))):
-            task = asyncio.create_task(settle(hint.payment_id, hint.checkout_ref))
-            settling.add(task)
-            task.add_done_callback(settling.discard)
+        try:
+            await retrying(lambda: handle(ActOnWebhook(hint)))
+        except Exception:
+            log.exception(
+                "acting on webhook %s for payment %s failed", hint.event_id, hint.payment_id
+            )
+            return web.json_response({"error": "not processed; deliver it again"}, status=500)
         return web.json_response({"received": True})
-
-    async def finish_settling(app: web.Application) -> None:
-        if settling:
-            await asyncio.wait(settling, timeout=5)
 
     app = web.Application(client_max_size=MAX_BODY)
     app.router.add_post(WEBHOOK_PATH, receive)
-    app.on_shutdown.append(finish_settling)
     return app

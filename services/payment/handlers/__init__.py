@@ -36,7 +36,7 @@ from services.payment.handlers.refunds import (
     refund_payment,
     refund_requested,
 )
-from services.payment.handlers.webhooks import RememberWebhook, remember_webhook
+from services.payment.handlers.webhooks import ActOnWebhook, act_on_webhook
 
 COMMANDS = {
     CreatePayment: create_payment,
@@ -47,7 +47,7 @@ COMMANDS = {
     RefundPayment: refund_payment,
     ReleasePayout: release_payout,
     RepublishConfirmation: republish_confirmation,
-    RememberWebhook: remember_webhook,
+    ActOnWebhook: act_on_webhook,
 }
 
 # The purchasing contexts' outcomes, each about its own kind of purchase.

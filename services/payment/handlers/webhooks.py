@@ -1,26 +1,36 @@
-"""A gateway webhook, once verified, is remembered by its event id and then taken as a
-hint: the payment it names is settled from the gateway's truth, never from the event."""
+"""A gateway webhook, once verified, is remembered by its event id and taken as a hint:
+the payment it names is settled from the gateway's truth, never from the event."""
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 
+from services.payment.domain.errors import PaymentNotFound
 from services.payment.handlers.context import Context
 from services.payment.handlers.gateway import WebhookHint
+from services.payment.handlers.payments import SettlePayment, settle_payment
 from services.payment.handlers.unit_of_work import PaymentUnit
 
 
 @dataclass(frozen=True)
-class RememberWebhook:
-    """A verified gateway event, remembered by its id."""
+class ActOnWebhook:
+    """A verified gateway event about one of nobat's payments."""
 
     hint: WebhookHint
 
 
-async def remember_webhook(ctx: Context, uow: PaymentUnit, cmd: RememberWebhook) -> bool:
-    """True the first time the gateway's event arrives, False after: a webhook delivered
-    fifty times is acted on once."""
+async def act_on_webhook(ctx: Context, uow: PaymentUnit, cmd: ActOnWebhook) -> bool:
+    """The first time the gateway's event arrives, remembers it and settles its payment in
+    the same commit; after that does nothing (False): a webhook delivered fifty times is
+    acted on once. If the commit fails, the event is not remembered either, so the
+    gateway's next delivery of it is acted on."""
     async with uow:
-        new = await uow.webhooks.remember(cmd.hint)
+        if not await uow.webhooks.remember(cmd.hint):
+            return False
+        hint = cmd.hint
+        # Metadata naming a payment nobat never made: remembered, nothing to settle.
+        with contextlib.suppress(PaymentNotFound):
+            await settle_payment(ctx, uow, SettlePayment(hint.payment_id, hint=hint.checkout_ref))
         await uow.commit()
-        return new
+        return True

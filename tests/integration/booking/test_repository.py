@@ -8,6 +8,7 @@ from dataclasses import replace
 from datetime import date, time, timedelta
 
 import pytest
+from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 
 from purchasing.checkout import ConfirmedPayment, PaymentMethod
@@ -463,3 +464,60 @@ async def test_the_database_refuses_two_slots_of_one_doctor_starting_together(
         with pytest.raises(IntegrityError, match="slots_one_per_doctor_and_start"):
             async with transaction() as db:
                 await save(db)
+
+
+async def test_a_checkouts_slot_is_found_by_the_checkout_and_none_for_an_unknown_one(
+    transaction: Transaction,
+):
+    doctor = a_doctor()
+    slot = slot_of(doctor, "a", HOUR)
+    checkout = a_checkout(slot, doctor=doctor)
+    await store(transaction, doctor, slot, checkout)
+
+    async with transaction() as db:
+        found = await db.slots.of_checkout(checkout.id, for_update=True)
+        assert found is not None and found.id == slot.id
+        assert found.status(NOW) is SlotStatus.HELD
+        assert await db.slots.of_checkout("checkout-never-stored", for_update=True) is None
+
+
+async def _version(transaction: Transaction, table: str, key: str) -> str:
+    """The row's current version (xmin): it moves with every write of the row."""
+    async with transaction() as db:
+        found = await db.session.execute(
+            text(f"SELECT xmin::text FROM {table} WHERE id = :id"), {"id": key}
+        )
+        return found.scalar_one()
+
+
+async def test_saving_what_was_loaded_unchanged_writes_nothing(transaction: Transaction):
+    doctor = a_doctor()
+    await store(transaction, doctor)
+    before = await _version(transaction, "doctors", doctor.id)
+
+    async with transaction() as db:
+        loaded = await db.doctors.get(doctor.id, for_update=True)
+        await db.doctors.save(loaded)
+
+    assert await _version(transaction, "doctors", doctor.id) == before
+
+
+async def test_saving_writes_only_what_changed_so_another_writers_column_survives(
+    transaction: Transaction,
+):
+    """A change the transaction did not make (here an operator's, mid-way) is not
+    overwritten with the value the transaction loaded."""
+    doctor = a_doctor()
+    await store(transaction, doctor)
+
+    async with transaction() as db:
+        loaded = await db.doctors.get(doctor.id)
+        async with transaction() as operator:
+            await operator.session.execute(
+                text("UPDATE doctors SET specialty = 'cardiology' WHERE id = :id"),
+                {"id": doctor.id},
+            )
+        await db.doctors.save(replace(loaded, display_name="Dr. Renamed"))
+
+    (again,) = await reload(transaction, doctor)
+    assert (again.display_name, again.specialty) == ("Dr. Renamed", "cardiology")

@@ -17,7 +17,7 @@ from sqlalchemy import Column, Integer, MetaData, Table, Text, insert
 
 from runtime import auth, errors, logs
 from runtime.config import Env
-from runtime.consumer import PermanentFailure
+from runtime.consumer import Concerning, PermanentFailure
 from runtime.db import UnitOfWork
 from runtime.events import Stream
 from runtime.idempotency import answer_once, caller_scope
@@ -147,7 +147,10 @@ def build(process: ServiceProcess) -> None:
             "Crash": anyone,
         },
     )
-    process.consume(PROBE_STREAM, {wrappers_pb2.StringValue: record_effect}, name="probe")
+    # Events for "elsewhere" are some other consumer's business, as another context's
+    # purchases are to booking: passed over before any transaction.
+    ours = Concerning(lambda event: not event.value.startswith("elsewhere"), record_effect)
+    process.consume(PROBE_STREAM, {wrappers_pb2.StringValue: ours}, name="probe")
 
     if os.environ.get("NOBAT_PROBE_TICKS"):
         runs = 0

@@ -5,7 +5,7 @@ from __future__ import annotations
 from google.protobuf import wrappers_pb2
 from sqlalchemy import select
 
-from runtime.schema import dead_letters
+from runtime.schema import dead_letters, inbox
 from tests.integration.runtime.conftest import effect_counts
 from tests.integration.runtime.probe import PROBE_STREAM
 from tests.integration.runtime.test_exactly_once import assert_each_effect_once, commit_events
@@ -59,3 +59,20 @@ async def test_an_event_that_keeps_failing_is_dead_lettered_after_max_deliver(en
     await eventually(dead_lettered, what="the failing event's dead letter")
     await assert_each_effect_once(engine, ["after-it"])
     assert "always-fails" not in await effect_counts(engine)
+
+
+async def test_events_the_consumer_is_not_concerned_with_are_acked_without_a_trace(
+    engine, js, probes
+):
+    probe = probes()
+    await probe.wait_serving()
+    await commit_events(engine, ["elsewhere-1", "ours-1", "elsewhere-2", "ours-2"])
+
+    await assert_each_effect_once(engine, ["ours-1", "ours-2"])
+    assert set(await effect_counts(engine)) == {"ours-1", "ours-2"}
+    async with engine.connect() as conn:
+        # Only the two events it handled left an inbox row; nothing was dead-lettered.
+        assert len((await conn.execute(select(inbox.c.event_id))).all()) == 2
+        assert (await conn.execute(select(dead_letters.c.id))).all() == []
+    info = await js.consumer_info(PROBE_STREAM.name, "probe")
+    assert info.num_ack_pending == 0 and info.num_pending == 0

@@ -58,3 +58,62 @@ async def test_a_database_error_names_the_statement_but_not_the_values_bound_to_
     told = str(caught.value)
     assert "INSERT INTO effects" in told
     assert "sara@example.com" not in told and "chest pain" not in told
+
+
+async def _terminate_others(engine, backends: set[int]) -> None:
+    """Ends the given server backends, as a PostgreSQL restart or an operator would."""
+    async with engine.connect() as conn:
+        for pid in backends:
+            await conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+
+
+async def _backend(engine) -> int:
+    async with engine.connect() as conn:
+        return await conn.scalar(text("SELECT pg_backend_pid()"))
+
+
+async def test_a_connection_the_server_closed_is_replaced_before_a_unit_uses_it(database):
+    """The pool does not ping before each use; a connection whose backend was ended is
+    noticed all the same and the unit runs on a fresh one, without an error."""
+    engine = create_engine(database, pool_size=1)
+    bystander = create_engine(database, pool_size=1)
+    try:
+        first = await _backend(engine)
+        await _terminate_others(bystander, {first})
+        await asyncio.sleep(0.2)  # the close reaches the pooled connection's socket
+
+        uow = UnitOfWork(sessionmaker(engine))
+        async with uow:
+            await uow.session.execute(text("INSERT INTO effects (value) VALUES ('after')"))
+            await uow.commit()
+        assert await _backend(engine) != first
+        assert await effect_counts(engine) == {"after": 1}
+    finally:
+        await engine.dispose()
+        await bystander.dispose()
+
+
+async def test_a_unit_whose_connection_is_lost_mid_way_is_run_again(database):
+    engine = create_engine(database, pool_size=1)
+    bystander = create_engine(database, pool_size=1)
+    sessions = sessionmaker(engine)
+    runs = []
+    try:
+
+        async def unit() -> None:
+            runs.append(1)
+            uow = UnitOfWork(sessions)
+            async with uow:
+                pid = await uow.session.scalar(text("SELECT pg_backend_pid()"))
+                if len(runs) == 1:
+                    # Lost between two statements: the second meets a dead connection.
+                    await _terminate_others(bystander, {pid})
+                await uow.session.execute(text("INSERT INTO effects (value) VALUES ('once')"))
+                await uow.commit()
+
+        await retrying(unit)
+        assert len(runs) == 2
+        assert await effect_counts(engine) == {"once": 1}
+    finally:
+        await engine.dispose()
+        await bystander.dispose()

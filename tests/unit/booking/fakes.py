@@ -18,6 +18,13 @@ from tests.unit.fakes import FakeUnitOfWork, InMemoryRows
 
 
 class Slots(InMemoryRows[Slot]):
+    # The unit's checkouts, for `of_checkout`.
+    checkouts: InMemoryRows[Checkout]
+
+    async def of_checkout(self, checkout_id: str, *, for_update=False) -> Slot | None:
+        checkout = await self.checkouts.get(checkout_id)
+        return None if checkout is None else await self.get(checkout.slot_id)
+
     async def between(
         self, doctor_id: str, starts_from: datetime, starts_before: datetime, *, for_update=False
     ) -> list[Slot]:
@@ -76,11 +83,13 @@ class Reservations(InMemoryRows[Reservation]):
 
 def booking_unit(*stored: Doctor | Slot | Checkout | Reservation) -> FakeUnitOfWork:
     """Booking's unit with `stored` already kept, each in its own repository."""
+    slots = Slots(*(s for s in stored if isinstance(s, Slot)))
+    slots.checkouts = Checkouts(*(s for s in stored if isinstance(s, Checkout)))
     return FakeUnitOfWork(
         doctors=InMemoryRows(*(s for s in stored if isinstance(s, Doctor))),
         availabilities=Availabilities(),
-        slots=Slots(*(s for s in stored if isinstance(s, Slot))),
-        checkouts=Checkouts(*(s for s in stored if isinstance(s, Checkout))),
+        slots=slots,
+        checkouts=slots.checkouts,
         reservations=Reservations(*(s for s in stored if isinstance(s, Reservation))),
     )
 

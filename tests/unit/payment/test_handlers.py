@@ -54,7 +54,7 @@ from services.payment.handlers.refunds import (
     purchase_rejected,
     refund_payment,
 )
-from services.payment.handlers.webhooks import RememberWebhook, remember_webhook
+from services.payment.handlers.webhooks import ActOnWebhook, act_on_webhook
 from tests.unit.fakes import FakeUnitOfWork
 from tests.unit.payment.builders import PATIENT, T0, doctor_line, usd
 from tests.unit.payment.fakes import FakeGateway, fake_unit
@@ -450,8 +450,26 @@ async def test_payouts_are_released_after_their_hold_and_only_once(ctx, uow, gat
     assert [t.memo for t in uow.ledger.all()] == [Memo.PAYMENT_CONFIRMED, Memo.PAYOUT_RELEASED]
 
 
-async def test_a_webhook_delivered_twice_is_taken_as_a_hint_once(ctx, uow):
-    hint = WebhookHint("evt_1", "checkout.session.completed", "payment-1", "cs_1")
+async def test_a_webhook_settles_its_payment_in_the_same_commit_and_its_duplicate_does_nothing(
+    ctx, uow, gateway
+):
+    payment = await create_payment(ctx, uow, APPOINTMENT)
+    session = payment.attempts[0].gateway_ref
+    gateway.pay(session, payment.amount)
+    hint = WebhookHint("evt_1", "checkout.session.completed", payment.id, session)
 
-    assert await remember_webhook(ctx, uow, RememberWebhook(hint)) is True
-    assert await remember_webhook(ctx, uow, RememberWebhook(hint)) is False
+    assert await act_on_webhook(ctx, uow, ActOnWebhook(hint)) is True
+    assert stored(uow, payment.id).status is PaymentStatus.SUCCEEDED
+    reads = len(gateway.asked("read_checkout"))
+
+    assert await act_on_webhook(ctx, uow, ActOnWebhook(hint)) is False
+    assert len(gateway.asked("read_checkout")) == reads
+    assert len(uow.of(PaymentConfirmed)) == 1
+
+
+async def test_a_webhook_naming_a_payment_nobat_never_made_is_remembered_and_ignored(ctx, uow):
+    hint = WebhookHint("evt_2", "checkout.session.completed", "payment-unknown", "cs_x")
+
+    assert await act_on_webhook(ctx, uow, ActOnWebhook(hint)) is True
+    assert await act_on_webhook(ctx, uow, ActOnWebhook(hint)) is False
+    assert uow.published == []
