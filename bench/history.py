@@ -26,6 +26,7 @@ from google.protobuf.message import Message
 from nobat.booking.v1 import events_pb2 as booking_events
 from nobat.payment.v1 import events_pb2 as payment_events
 
+from bench import say
 from bench.servers import Cluster
 from runtime.events import BOOKING, PAYMENT, Stream
 from stack.local import ROOT
@@ -238,6 +239,7 @@ async def prepare(cluster: Cluster, rows: int) -> tuple[bool, float]:
     if len(found) == len(TEMPLATES) and all(row["note"] == wanted for row in found):
         return False, 0.0
     started = time.monotonic()
+    say(f"history: building {rows:,} paid bookings (once a week; a few minutes)…")
     for template in TEMPLATES.values():
         await cluster.execute(
             f'DROP DATABASE IF EXISTS "{template}" WITH (FORCE)', f'CREATE DATABASE "{template}"'
@@ -245,6 +247,7 @@ async def prepare(cluster: Cluster, rows: int) -> tuple[bool, float]:
     await asyncio.gather(
         *(asyncio.to_thread(cluster.migrate, *service) for service in TEMPLATES.items())
     )
+    say("history: databases migrated")
     await _build({name: cluster.dsn(template) for name, template in TEMPLATES.items()}, rows)
     # Closed to connections, so that not even autovacuum is in one when a run copies it;
     # marked only once complete, so that an interrupted build is built again next time.
@@ -280,10 +283,13 @@ async def _build(dsns: dict[str, str], rows: int) -> None:
     schemas = {name: await _strip(dsn) for name, dsn in dsns.items()}
     filling = {"payment": PAYMENT_SQL, "booking": BOOKING_SQL}
     await _parallel(
-        {name: [_bind(sql, rows, doctors, start) for sql in filling[name]] for name in dsns}, dsns
+        {name: [_bind(sql, rows, doctors, start) for sql in filling[name]] for name in dsns},
+        dsns,
+        "rows loaded",
     )
-    await _parallel({name: schema[0] for name, schema in schemas.items()}, dsns)
-    await _parallel({name: schema[1] for name, schema in schemas.items()}, dsns)
+    await _parallel({name: schema[0] for name, schema in schemas.items()}, dsns, "keys and indexes")
+    await _parallel({name: schema[1] for name, schema in schemas.items()}, dsns, "foreign keys")
+    say("history: checking that every ledger transaction balances…")
     conn = await asyncpg.connect(dsns["payment"])
     try:
         if found := await conn.fetchval(LEDGER_CHECK):
@@ -293,7 +299,7 @@ async def _build(dsns: dict[str, str], rows: int) -> None:
     vacuums = {
         name: [f"VACUUM ANALYZE {table}" for table in schema[2]] for name, schema in schemas.items()
     }
-    await _parallel(vacuums, dsns)
+    await _parallel(vacuums, dsns, "tables vacuumed and analysed")
 
 
 async def _strip(dsn: str) -> tuple[list[str], list[str], list[str]]:
@@ -330,17 +336,20 @@ async def _strip(dsn: str) -> tuple[list[str], list[str], list[str]]:
 
 
 async def _parallel(
-    statements: dict[str, list[str]], dsns: dict[str, str], workers: int = 2
+    statements: dict[str, list[str]], dsns: dict[str, str], what: str, workers: int = 2
 ) -> None:
     """Runs each database's statements, each in a transaction of its own, `workers` at a
-    time; the databases' lists are taken in turns, so both cores stay busy to the end."""
+    time; the databases' lists are taken in turns, so both cores stay busy to the end.
+    Says how far it has got, as `what`, after each statement."""
     queue: asyncio.Queue[tuple[str, str]] = asyncio.Queue()
     for turn in itertools.zip_longest(*(statements[name] for name in dsns)):
         for name, sql in zip(dsns, turn, strict=True):
             if sql is not None:
                 queue.put_nowait((dsns[name], sql))
+    total, done = queue.qsize(), 0
 
     async def work() -> None:
+        nonlocal done
         conns: dict[str, asyncpg.Connection] = {}
         try:
             while not queue.empty():
@@ -354,6 +363,8 @@ async def _parallel(
                         " SET session_replication_role = replica"
                     )
                 await conns[dsn].execute(sql)
+                done += 1
+                say(f"history: {what}, {done} of {total} steps")
         finally:
             for conn in conns.values():
                 await conn.close()

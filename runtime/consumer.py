@@ -21,7 +21,7 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.client import JetStreamContext
 from sqlalchemy import insert
 
-from runtime import faults, logs, metrics
+from runtime import faults, logs, metrics, sql
 from runtime.db import UnitOfWork
 from runtime.events import CORRELATION_ID, EVENT_ID, Stream
 from runtime.retry import retrying
@@ -203,10 +203,10 @@ class EventConsumer:
     async def _apply(self, event_id: str, event: Message, handler: EventHandler) -> str:
         uow = self._unit_of_work()
         async with uow:
-            first_time = await uow.session.execute(
-                claim(inbox), {"consumer": self.name, "event_id": event_id}
+            first_time = await sql.fetch_one(
+                uow.session, claim(inbox), {"consumer": self.name, "event_id": event_id}
             )
-            if first_time.first() is None:
+            if first_time is None:
                 return "duplicate"
             await handler(event, uow)
             faults.crash_point(faults.CONSUMER_BEFORE_COMMIT)

@@ -15,7 +15,7 @@ from sqlalchemy.event import listen
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.ext.asyncio import create_async_engine as _create_async_engine
 
-from runtime import logs
+from runtime import logs, sql
 from runtime.events import Stream, envelope
 from runtime.schema import outbox
 
@@ -64,6 +64,9 @@ def connect_args(ssl: ssl.SSLContext | None) -> dict:
 
 def sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False)
+
+
+_OUTBOX_ROW = insert(outbox)
 
 
 class UnitOfWork:
@@ -154,7 +157,7 @@ class UnitOfWork:
 
     async def _write_outbox(self) -> None:
         if self._events:
-            await self.session.execute(insert(outbox), self._events)
+            await sql.execute_many(self.session, _OUTBOX_ROW, self._events)
             self._events = []
 
     async def commit(self) -> None:

@@ -22,7 +22,7 @@ from sqlalchemy import BigInteger, any_, bindparam, func, select, update
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from runtime import faults, metrics
+from runtime import faults, metrics, sql
 from runtime.schema import OUTBOX_CHANNEL, outbox
 
 log = logging.getLogger(__name__)
@@ -119,22 +119,22 @@ class OutboxRelay:
     async def publish_batch(self) -> int:
         """Publish one batch of unpublished rows; returns how many were published."""
         async with self._engine.begin() as conn:
-            rows = (await conn.execute(_UNPUBLISHED, {"batch": self._batch_size})).all()
+            rows = await sql.fetch(conn, _UNPUBLISHED, {"batch": self._batch_size})
             if not rows:
                 return 0
             faults.crash_point(faults.RELAY_BEFORE_PUBLISH)
             acks = await asyncio.gather(
-                *(self._publish(row.subject, row.payload, row.headers) for row in rows),
+                *(self._publish(row["subject"], row["payload"], row["headers"]) for row in rows),
                 return_exceptions=True,
             )
             faults.crash_point(faults.RELAY_AFTER_PUBLISH)
             published = [
-                row.id
+                row["id"]
                 for row, ack in zip(rows, acks, strict=True)
                 if not isinstance(ack, Exception)
             ]
             if published:
-                await conn.execute(_PUBLISHED, {"ids": published})
+                await sql.execute(conn, _PUBLISHED, {"ids": published})
         metrics.events_published.inc(len(published))
         failure = next((ack for ack in acks if isinstance(ack, Exception)), None)
         if failure is not None:

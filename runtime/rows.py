@@ -3,8 +3,8 @@ only what a transaction changed.
 
 Building a statement is most of what SQLAlchemy costs per call (coercing every value
 into a bound parameter, then a cache key over all of them). The statements here are
-built once per table (and per set of columns), with named parameters, so each call
-only looks up its compiled form and binds the values.
+built once per table (and per set of columns), with named parameters, and the hot ones
+run through runtime.sql, compiled once.
 
 A transaction remembers each row as it read or last wrote it (`Snapshots`); saving an
 aggregate then updates only the columns that differ, and writes nothing if none do.
@@ -34,6 +34,8 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
+
+from runtime import sql
 
 T = TypeVar("T")
 
@@ -170,7 +172,7 @@ class Rows(Generic[T]):
     # Positional only: the key is a doctor_id, a slot_id... by repository.
     async def get(self, key: str, /, *, for_update: bool = False) -> T | None:
         query = by_key(self.table, for_update=for_update)
-        row = (await self.session.execute(query, {ROW_KEY: key})).mappings().first()
+        row = await sql.fetch_one(self.session, query, {ROW_KEY: key})
         return self._seen(row) if row else None
 
     async def save(self, aggregate: T) -> None:

@@ -17,6 +17,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from purchasing.tables import payment_progress_of, payment_progress_row
+from runtime import sql
 from runtime.money import Money
 from runtime.rows import ROW_KEY, Rows, by_key, upsert
 from services.booking.adapters.tables import (
@@ -254,8 +255,7 @@ class Slots(Rows[Slot]):
         """The slot a checkout is for, found and locked in one round trip; None if no such
         checkout was ever stored."""
         query = _SLOT_OF_CHECKOUT_LOCKED if for_update else _SLOT_OF_CHECKOUT
-        found = await self.session.execute(query, {ROW_KEY: checkout_id})
-        row = found.mappings().first()
+        row = await sql.fetch_one(self.session, query, {ROW_KEY: checkout_id})
         return self._seen(row) if row else None
 
     async def save_all(self, batch: Sequence[Slot]) -> None:

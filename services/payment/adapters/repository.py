@@ -15,7 +15,7 @@ from sqlalchemy import and_, bindparam, func, insert, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from runtime import errors
+from runtime import errors, sql
 from runtime.money import Money
 from runtime.rows import ROW_KEY, Snapshots, children_json, claim, from_json, upsert
 from services.payment.adapters.tables import (
@@ -66,14 +66,12 @@ class Payments:
         self._refunds = Snapshots(session, refunds)
 
     async def get(self, payment_id: str, *, for_update: bool = False) -> Payment | None:
-        if for_update:
-            # The lock first, then the read: a read in the locking statement would see
-            # the attempts and refunds as they were before the lock was waited for.
-            locked = await self.session.execute(_LOCK, {ROW_KEY: payment_id})
-            if locked.first() is None:
-                return None
-        found = await self.session.execute(_WHOLE, {ROW_KEY: payment_id})
-        row = found.mappings().first()
+        # The lock first, then the read: a read in the locking statement would see the
+        # attempts and refunds as they were before the lock was waited for.
+        key = {ROW_KEY: payment_id}
+        if for_update and await sql.fetch_one(self.session, _LOCK, key) is None:
+            return None
+        row = await sql.fetch_one(self.session, _WHOLE, key)
         if row is None:
             return None
         attempt_rows = [_attempt_from_json(item) for item in row["attempts"]]
@@ -120,8 +118,7 @@ class Payments:
     async def add(self, payment: Payment) -> None:
         """Claims a new payment's id; two requests racing to create it meet here."""
         row = _payment_row(payment)
-        claimed = await self.session.execute(claim(payments), row)
-        if claimed.first() is None:
+        if await sql.fetch_one(self.session, claim(payments), row) is None:
             raise errors.Conflict(
                 f"payment {payment.id} is being created by another request; retry",
                 payment_id=payment.id,
@@ -138,29 +135,17 @@ class Payments:
         for refund in payment.refunds:
             await self._refunds.write(_refund_row(payment, refund))
         if self._loaded.get(payment.id) is not payment.status:
-            await self.session.execute(
-                _RECORD_STATUS,
-                {
-                    "payment_id": payment.id,
-                    "status": payment.status.value,
-                    "at": payment.updated_at,
-                },
-            )
+            status = {"payment_id": payment.id, "status": payment.status.value}
+            await sql.execute(self.session, _RECORD_STATUS, {**status, "at": payment.updated_at})
             self._loaded[payment.id] = payment.status
 
     async def mark_fulfilled(self, payment_id: str, kind: str, at: datetime) -> bool:
         """Marks the payment for a purchase of `kind` fulfilled; False if it was already, or
         is not such a payment."""
-        marked = await self.session.execute(
-            update(payments)
-            .where(
-                payments.c.id == payment_id,
-                payments.c.purchase_kind == kind,
-                payments.c.fulfilled_at.is_(None),
-            )
-            .values(fulfilled_at=at)
+        marked = await sql.execute(
+            self.session, _MARK_FULFILLED, {"payment_id": payment_id, "kind": kind, "at": at}
         )
-        return bool(marked.rowcount)
+        return marked > 0
 
     async def mark_republished(self, payment_id: str, at: datetime) -> None:
         await self.session.execute(
@@ -227,6 +212,17 @@ _LOCK = select(payments.c.id).where(payments.c.id == bindparam(ROW_KEY)).with_fo
 _attempt_from_json = from_json(payment_attempts)
 _refund_from_json = from_json(refunds)
 _RECORD_STATUS = insert(payment_statuses)
+_LEDGER_TRANSACTION = insert(ledger_transactions)
+_LEDGER_ENTRY = insert(ledger_entries)
+_MARK_FULFILLED = (
+    update(payments)
+    .where(
+        payments.c.id == bindparam("payment_id"),
+        payments.c.purchase_kind == bindparam("kind"),
+        payments.c.fulfilled_at.is_(None),
+    )
+    .values(fulfilled_at=bindparam("at"))
+)
 
 
 def _payment_row(payment: Payment) -> dict:
@@ -370,16 +366,19 @@ class Ledger:
 
     async def post(self, transaction: LedgerTransaction) -> None:
         """Writes a balanced transaction; the same fact posted twice is refused by its id."""
-        await self.session.execute(
-            insert(ledger_transactions).values(
-                id=transaction.id,
-                memo=transaction.memo.value,
-                payment_id=transaction.payment_id,
-                created_at=transaction.created_at,
-            )
+        await sql.execute(
+            self.session,
+            _LEDGER_TRANSACTION,
+            {
+                "id": transaction.id,
+                "memo": transaction.memo.value,
+                "payment_id": transaction.payment_id,
+                "created_at": transaction.created_at,
+            },
         )
-        await self.session.execute(
-            insert(ledger_entries),
+        await sql.execute_many(
+            self.session,
+            _LEDGER_ENTRY,
             [
                 {
                     "transaction_id": transaction.id,
@@ -555,7 +554,7 @@ class Payouts:
 
     async def save(self, payout: Payout) -> None:
         row = _payout_row(payout)
-        await self.session.execute(upsert(payouts, row), row)
+        await sql.execute(self.session, upsert(payouts, row), row)
 
     async def due(self, now: datetime, limit: int) -> list[str]:
         rows = await self.session.execute(
@@ -638,7 +637,5 @@ class WebhookEvents:
     async def remember(self, hint: WebhookHint) -> bool:
         """Stores the event id under its unique key; False when it was seen before."""
         row = {"event_id": hint.event_id, "event_type": hint.event_type}
-        stored = await self.session.execute(
-            claim(webhook_events), {**row, "payment_id": hint.payment_id}
-        )
-        return stored.first() is not None
+        row["payment_id"] = hint.payment_id
+        return await sql.fetch_one(self.session, claim(webhook_events), row) is not None

@@ -5,11 +5,13 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from sqlalchemy import text
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy import bindparam, insert, select, text
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
+from runtime import sql
 from runtime.db import UnitOfWork, create_engine, sessionmaker
 from runtime.retry import retrying
+from tests.integration.runtime import probe
 from tests.integration.runtime.conftest import effect_counts
 
 
@@ -109,6 +111,61 @@ async def test_a_unit_whose_connection_is_lost_mid_way_is_run_again(database):
                     # Lost between two statements: the second meets a dead connection.
                     await _terminate_others(bystander, {pid})
                 await uow.session.execute(text("INSERT INTO effects (value) VALUES ('once')"))
+                await uow.commit()
+
+        await retrying(unit)
+        assert len(runs) == 2
+        assert await effect_counts(engine) == {"once": 1}
+    finally:
+        await engine.dispose()
+        await bystander.dispose()
+
+
+_EFFECT = insert(probe.effects)
+_EFFECT_BY_ID = select(probe.effects).where(probe.effects.c.id == bindparam("id"))
+
+
+async def test_statements_run_by_asyncpg_itself_are_part_of_the_unit(engine):
+    """runtime.sql's statements share the unit's transaction with SQLAlchemy's: rolled
+    back with it, committed with it, seen by it."""
+    sessions = sessionmaker(engine)
+    uow = UnitOfWork(sessions)
+    async with uow:
+        await sql.execute(uow.session, _EFFECT, {"id": 1, "value": "rolled back"})
+    assert await effect_counts(engine) == {}
+
+    uow = UnitOfWork(sessions)
+    async with uow:
+        await uow.session.execute(text("INSERT INTO effects (id, value) VALUES (2, 'first')"))
+        await sql.execute_many(
+            uow.session, _EFFECT, [{"id": 3, "value": "kept"}, {"id": 4, "value": "kept"}]
+        )
+        seen = await sql.fetch_one(uow.session, _EFFECT_BY_ID, {"id": 2})
+        assert seen is not None and seen["value"] == "first"
+        await uow.commit()
+    assert await effect_counts(engine) == {"first": 1, "kept": 2}
+
+
+async def test_their_errors_are_sqlalchemys_and_a_lost_connection_is_run_again(database):
+    engine = create_engine(database, pool_size=1)
+    bystander = create_engine(database, pool_size=1)
+    sessions = sessionmaker(engine)
+    runs = []
+    try:
+        uow = UnitOfWork(sessions)
+        async with uow:
+            await sql.execute(uow.session, _EFFECT, {"id": 1, "value": "one"})
+            with pytest.raises(IntegrityError):
+                await sql.execute(uow.session, _EFFECT, {"id": 1, "value": "again"})
+
+        async def unit() -> None:
+            runs.append(1)
+            uow = UnitOfWork(sessions)
+            async with uow:
+                pid = await uow.session.scalar(text("SELECT pg_backend_pid()"))
+                if len(runs) == 1:
+                    await _terminate_others(bystander, {pid})
+                await sql.execute(uow.session, _EFFECT, {"id": 5, "value": "once"})
                 await uow.commit()
 
         await retrying(unit)
