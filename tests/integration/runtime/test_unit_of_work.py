@@ -95,32 +95,6 @@ async def test_a_connection_the_server_closed_is_replaced_before_a_unit_uses_it(
         await bystander.dispose()
 
 
-async def test_a_unit_whose_connection_is_lost_mid_way_is_run_again(database):
-    engine = create_engine(database, pool_size=1)
-    bystander = create_engine(database, pool_size=1)
-    sessions = sessionmaker(engine)
-    runs = []
-    try:
-
-        async def unit() -> None:
-            runs.append(1)
-            uow = UnitOfWork(sessions)
-            async with uow:
-                pid = await uow.session.scalar(text("SELECT pg_backend_pid()"))
-                if len(runs) == 1:
-                    # Lost between two statements: the second meets a dead connection.
-                    await _terminate_others(bystander, {pid})
-                await uow.session.execute(text("INSERT INTO effects (value) VALUES ('once')"))
-                await uow.commit()
-
-        await retrying(unit)
-        assert len(runs) == 2
-        assert await effect_counts(engine) == {"once": 1}
-    finally:
-        await engine.dispose()
-        await bystander.dispose()
-
-
 _EFFECT = insert(probe.effects)
 _EFFECT_BY_ID = select(probe.effects).where(probe.effects.c.id == bindparam("id"))
 
@@ -146,17 +120,29 @@ async def test_statements_run_by_asyncpg_itself_are_part_of_the_unit(engine):
     assert await effect_counts(engine) == {"first": 1, "kept": 2}
 
 
-async def test_their_errors_are_sqlalchemys_and_a_lost_connection_is_run_again(database):
+async def test_their_errors_are_sqlalchemys(engine):
+    uow = UnitOfWork(sessionmaker(engine))
+    async with uow:
+        await sql.execute(uow.session, _EFFECT, {"id": 1, "value": "one"})
+        with pytest.raises(IntegrityError):
+            await sql.execute(uow.session, _EFFECT, {"id": 1, "value": "again"})
+
+
+async def _insert_by_sqlalchemy(session) -> None:
+    await session.execute(text("INSERT INTO effects (value) VALUES ('once')"))
+
+
+async def _insert_by_asyncpg(session) -> None:
+    await sql.execute(session, _EFFECT, {"value": "once"})
+
+
+@pytest.mark.parametrize("insert_once", [_insert_by_sqlalchemy, _insert_by_asyncpg])
+async def test_a_unit_whose_connection_is_lost_mid_way_is_run_again(database, insert_once):
     engine = create_engine(database, pool_size=1)
     bystander = create_engine(database, pool_size=1)
     sessions = sessionmaker(engine)
     runs = []
     try:
-        uow = UnitOfWork(sessions)
-        async with uow:
-            await sql.execute(uow.session, _EFFECT, {"id": 1, "value": "one"})
-            with pytest.raises(IntegrityError):
-                await sql.execute(uow.session, _EFFECT, {"id": 1, "value": "again"})
 
         async def unit() -> None:
             runs.append(1)
@@ -164,8 +150,9 @@ async def test_their_errors_are_sqlalchemys_and_a_lost_connection_is_run_again(d
             async with uow:
                 pid = await uow.session.scalar(text("SELECT pg_backend_pid()"))
                 if len(runs) == 1:
+                    # Lost between two statements: the second meets a dead connection.
                     await _terminate_others(bystander, {pid})
-                await sql.execute(uow.session, _EFFECT, {"id": 5, "value": "once"})
+                await insert_once(uow.session)
                 await uow.commit()
 
         await retrying(unit)
