@@ -166,9 +166,12 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
         except Exception as exc:
             raise _Failed(self._status(exc)) from exc
         finally:
-            if caller is not None:
-                auth.reset_caller(caller)
-            logs.correlation_id.reset(correlation)
+            # A stream its caller cancelled after a message is closed later by asyncio, in a
+            # task of its own whose context never held these values: nothing to reset there.
+            with contextlib.suppress(ValueError):
+                if caller is not None:
+                    auth.reset_caller(caller)
+                logs.correlation_id.reset(correlation)
 
     def _wrap_unary(self, method: str, behavior: Callable):
         async def wrapped(request, context):

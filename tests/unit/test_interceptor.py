@@ -1,9 +1,12 @@
-"""Bytes that are not the RPC's request message (text that is not UTF-8, a field cut
-short) are refused as INVALID_ARGUMENT by the service interceptor (runtime.rpc), after
-the caller is checked, and the servicer never runs; gRPC alone would answer UNKNOWN."""
+"""The service interceptor (runtime.rpc) around one RPC, with a fake caller and context.
+
+Bytes that are not the RPC's request message (text that is not UTF-8, a field cut short)
+are refused as INVALID_ARGUMENT after the caller is checked, and the servicer never runs;
+gRPC alone would answer UNKNOWN. A stream its caller cancels ends without an error."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import Mapping
 
@@ -46,7 +49,8 @@ class Context:
 
 
 class Details:
-    method = METHOD
+    def __init__(self, method: str = METHOD) -> None:
+        self.method = method
 
 
 async def answer(raw: bytes, metadata=(("authorization", "Bearer t"),)):
@@ -98,3 +102,35 @@ async def test_a_readable_request_still_reaches_the_servicer():
     status, served = await answer(bpb.GetDoctorRequest(doctor_id="doctor-1").SerializeToString())
     assert status is None
     assert served == [bpb.GetDoctorRequest(doctor_id="doctor-1")]
+
+
+async def test_a_stream_cancelled_after_a_message_closes_cleanly_in_another_task():
+    """asyncio closes an abandoned stream's generator from a task of its own, whose
+    context never held the caller and correlation id the stream's scope set."""
+    method = "/nobat.notification.v1.NotificationService/StreamNotifications"
+
+    async def follow(request, context):
+        while True:
+            yield bpb.GetDoctorResponse()
+            await asyncio.sleep(0)
+
+    async def continuation(details):
+        return grpc.unary_stream_rpc_method_handler(
+            follow,
+            request_deserializer=bpb.GetDoctorRequest.FromString,
+            response_serializer=bpb.GetDoctorResponse.SerializeToString,
+        )
+
+    interceptor = ServiceInterceptor(
+        "notification", Verifier(), {method: frozenset({auth.PATIENT})}
+    )
+    handler = await interceptor.intercept_service(continuation, Details(method))
+    stream = handler.unary_stream(bpb.GetDoctorRequest(), Context((("authorization", "Bearer t"),)))
+
+    async def first() -> None:
+        await anext(stream)
+        assert auth.current_caller().subject == "patient-1"
+
+    await asyncio.create_task(first())
+    # Raised "was created in a different Context", logged as a task's unretrieved error.
+    await asyncio.create_task(stream.aclose())
