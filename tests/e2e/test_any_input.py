@@ -50,7 +50,7 @@ from tests.instants import THURSDAY_NIGHT, stack_instant
 pytestmark = pytest.mark.e2e
 
 AT = stack_instant(THURSDAY_NIGHT)
-EXAMPLES = int(os.environ.get("NOBAT_FUZZ_EXAMPLES", "24"))
+EXAMPLES = int(os.environ.get("NOBAT_FUZZ_EXAMPLES", "20"))
 # A stream that has let its caller in waits for news; this long tells a refusal from that.
 STREAM_WAIT = 0.5
 # A stream that should have refused its caller gets this long to, before it counts as
