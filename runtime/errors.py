@@ -52,6 +52,17 @@ class InvalidArgument(DomainError):
         return self
 
 
+class UnreadableRequest(InvalidArgument):
+    """Bytes that are not a message of the RPC's request type (text that is not UTF-8, a
+    field cut short): nothing in them can be read, so no field is named."""
+
+    def __init__(self, message_name: str, problem: str) -> None:
+        DomainError.__init__(
+            self, f"request is not a valid {message_name}: {problem}", type=message_name
+        )
+        self.violations = []
+
+
 class FieldRequired(InvalidArgument):
     """A field left unset that has no meaning unset."""
 

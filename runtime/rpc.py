@@ -18,7 +18,7 @@ from typing import Any
 
 import grpc
 from google.protobuf import any_pb2
-from google.protobuf.message import Message
+from google.protobuf.message import DecodeError, Message
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
@@ -131,13 +131,13 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
         if handler.unary_unary is not None:
             return grpc.unary_unary_rpc_method_handler(
                 self._wrap_unary(method, handler.unary_unary),
-                request_deserializer=handler.request_deserializer,
+                request_deserializer=_reading(handler.request_deserializer),
                 response_serializer=handler.response_serializer,
             )
         if handler.unary_stream is not None:
             return grpc.unary_stream_rpc_method_handler(
                 self._wrap_stream(method, handler.unary_stream),
-                request_deserializer=handler.request_deserializer,
+                request_deserializer=_reading(handler.request_deserializer),
                 response_serializer=handler.response_serializer,
             )
         # No RPC streams requests in; one that someday does is refused until this
@@ -159,14 +159,19 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
             auth.authorize(verified, self._access.get(method), method.rsplit("/", 1)[-1])
             caller = auth.set_caller(verified)
             # After the caller is known: a stranger learns nothing of a request's fields.
+            if isinstance(request, _Unreadable):
+                raise request.error
             text.check_text(request, self._multi_line)
             yield
         except Exception as exc:
             raise _Failed(self._status(exc)) from exc
         finally:
-            if caller is not None:
-                auth.reset_caller(caller)
-            logs.correlation_id.reset(correlation)
+            # A stream its caller cancelled after a message is closed later by asyncio, in a
+            # task of its own whose context never held these values: nothing to reset there.
+            with contextlib.suppress(ValueError):
+                if caller is not None:
+                    auth.reset_caller(caller)
+                logs.correlation_id.reset(correlation)
 
     def _wrap_unary(self, method: str, behavior: Callable):
         async def wrapped(request, context):
@@ -226,6 +231,39 @@ def correlation_of(sent: str | None) -> str:
     if sent and _CORRELATION.fullmatch(sent):
         return sent
     return uuid.uuid4().hex
+
+
+class _Unreadable:
+    """What a request's parser gives for bytes that are not its message (_reading)."""
+
+    def __init__(self, error: errors.UnreadableRequest) -> None:
+        self.error = error
+
+
+# protobuf's words for what it could not parse, after the message's name.
+_DECODE_PREFIX = re.compile(r"^Error parsing message(?: with type '[^']*')?:?\s*")
+
+
+def _reading(deserializer: Callable[[bytes], Message] | None) -> Callable | None:
+    """The handler's request parser (a generated `Request.FromString`), giving an
+    _Unreadable for bytes it cannot parse instead of raising. gRPC parses a request before
+    any interceptor code runs, and a parser that raises makes it answer UNKNOWN and log a
+    traceback; an _Unreadable reaches `_scope`, which refuses it as INVALID_ARGUMENT once
+    the caller is checked."""
+    if deserializer is None:
+        return None
+    message_type = getattr(deserializer, "__self__", None)
+    descriptor = getattr(message_type, "DESCRIPTOR", None)
+    name = descriptor.full_name if descriptor is not None else "request message"
+
+    def read(raw: bytes) -> Message | _Unreadable:
+        try:
+            return deserializer(raw)
+        except DecodeError as exc:
+            problem = _DECODE_PREFIX.sub("", str(exc)) or "its bytes cannot be parsed"
+            return _Unreadable(errors.UnreadableRequest(name, problem))
+
+    return read
 
 
 class _Failed(Exception):

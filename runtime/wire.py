@@ -157,6 +157,41 @@ def list_scope(request: Message) -> bytes:
     return name + b"\0" + filters.SerializeToString(deterministic=True)
 
 
+# The widest integer a cursor's query can bind: PostgreSQL's bigint.
+_BIGINT = range(-(2**63), 2**63)
+_MISFIT = object()
+
+
+def _cursor_part(part: object, kind: type) -> Any:
+    """A signed cursor's `part` as the `kind` its list's query binds, or _MISFIT. The
+    signature says this service wrote the token, not that this version of the list did
+    (a rollout may change a cursor), so what its parts hold is checked as well: text a
+    query could not bind (NUL, a lone surrogate), an instant that is not one, a number
+    beyond bigint would each fail the query instead of refusing the token."""
+    if kind is datetime:
+        try:
+            instant = datetime.fromisoformat(part)  # type: ignore[arg-type]
+            return instant.astimezone(UTC) if instant.utcoffset() is not None else _MISFIT
+        except (TypeError, ValueError, OverflowError):
+            return _MISFIT
+    if type(part) is not kind:
+        return _MISFIT
+    if kind is int and part not in _BIGINT:
+        return _MISFIT
+    if kind is str and not _bindable(part):  # type: ignore[arg-type]
+        return _MISFIT
+    return part
+
+
+def _bindable(text: str) -> bool:
+    """Whether PostgreSQL can take `text` as a parameter: UTF-8 without NUL."""
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return "\x00" not in text
+
+
 @dataclass(frozen=True)
 class PageRequest:
     """What a List request asks for: a page of `size` after the cursor of its page_token
@@ -171,19 +206,22 @@ class PageRequest:
     @classmethod
     def of(cls, request: Message, *shape: type) -> PageRequest:
         """The request's page_size and page_token; a token not signed for this list and
-        these filters, or whose cursor is not of `shape` (the types of its parts, as this
-        list's `cut` writes them), is INVALID_ARGUMENT."""
+        these filters, or whose cursor is not of `shape` (the kinds of its parts, as this
+        list's `cut` writes them: str, int, or datetime for an instant, which `after`
+        holds as an aware UTC datetime), is INVALID_ARGUMENT."""
         size = page_size_of(request.page_size)
         scope = list_scope(request)
         if not request.page_token:
             return cls(size, None, scope)
         parts = decode_page_token(request.page_token, scope=scope)
-        fits = len(parts) == len(shape) and all(
-            type(part) is kind for part, kind in zip(parts, shape, strict=True)
+        read = (
+            tuple(_cursor_part(part, kind) for part, kind in zip(parts, shape, strict=True))
+            if len(parts) == len(shape)
+            else None
         )
-        if not fits:
+        if read is None or _MISFIT in read:
             raise InvalidArgument("page_token", "is not a page token from this list")
-        return cls(size, parts, scope)
+        return cls(size, read, scope)
 
     @property
     def limit(self) -> int:

@@ -135,14 +135,53 @@ def doctors_listed(**fields) -> ListDoctorsRequest:
 
 
 def test_a_page_is_cut_from_one_row_more_and_says_where_the_next_begins():
-    asked = PageRequest.of(doctors_listed(page_size=2), str, str)
+    asked = PageRequest.of(doctors_listed(page_size=2), datetime, str)
     assert (asked.size, asked.limit, asked.after) == (2, 3, None)
     rows = [(datetime(2027, 1, d, tzinfo=UTC), f"row-{d}") for d in (1, 2, 3)]
     page, token = asked.cut(rows, lambda row: row)
     assert page == rows[:2]
-    following = PageRequest.of(doctors_listed(page_size=2, page_token=token), str, str)
-    assert following.after == ("2027-01-02T00:00:00+00:00", "row-2")
+    following = PageRequest.of(doctors_listed(page_size=2, page_token=token), datetime, str)
+    assert following.after == (datetime(2027, 1, 2, tzinfo=UTC), "row-2")
     assert asked.cut(rows[:2], lambda row: row) == (rows[:2], "")
+
+
+@pytest.mark.parametrize(
+    "cursor",
+    [
+        ("e3e70682-c209-4cac-629f-6fbed82c07cd", "row-2"),  # no instant
+        ("", "row-2"),
+        ("2027-01-02T00:00:00", "row-2"),  # an instant in no zone
+        ("0001-01-01T00:00:00+05:00", "row-2"),  # before the first UTC instant
+        ("2027-01-02T00:00:00+00:00", "row\x00-2"),  # text PostgreSQL cannot hold
+        ("2027-01-02T00:00:00+00:00", "row-\ud800"),  # a lone surrogate, as JSON allows
+    ],
+    ids=["id-for-instant", "empty", "naive", "before-utc-began", "nul", "surrogate"],
+)
+def test_a_signed_cursor_no_query_could_bind_is_refused_on_page_token(cursor):
+    """Signed by this service, but not by this version of the list: a cursor whose parts
+    a query could not use is refused like any token from elsewhere, never a failed query."""
+    token = encode_page_token(*cursor, scope=list_scope(doctors_listed()))
+    with pytest.raises(InvalidArgument) as refused:
+        PageRequest.of(doctors_listed(page_token=token), datetime, str)
+    assert refused.value.violations == [("page_token", "is not a page token from this list")]
+
+
+def test_a_signed_sequence_beyond_bigint_is_refused_on_page_token():
+    for sequence in (2**63, -(2**63) - 1):
+        token = encode_page_token(sequence, scope=list_scope(doctors_listed()))
+        with pytest.raises(InvalidArgument):
+            PageRequest.of(doctors_listed(page_token=token), int)
+    largest = encode_page_token(2**63 - 1, scope=list_scope(doctors_listed()))
+    assert PageRequest.of(doctors_listed(page_token=largest), int).after_key == 2**63 - 1
+
+
+def test_a_cursor_instant_in_another_zone_reads_as_the_same_utc_instant():
+    token = encode_page_token(
+        "2027-01-02T03:30:00+03:30", "row-2", scope=list_scope(doctors_listed())
+    )
+    after = PageRequest.of(doctors_listed(page_token=token), datetime, str).after
+    assert after == (datetime(2027, 1, 2, tzinfo=UTC), "row-2")
+    assert after[0].tzinfo is UTC
 
 
 def test_a_token_whose_cursor_has_another_shape_is_refused_on_page_token():

@@ -43,10 +43,10 @@ from services.booking.domain.slot import Hold, Slot, SlotStatus
 _MINUTES_A_DAY = 24 * 60
 
 
-def _by_start(query: Select, table: Table, after: tuple[str, str] | None) -> Select:
-    """Pages in (starts_at, id) order; `after` is the (starts_at iso, id) of the last seen."""
+def _by_start(query: Select, table: Table, after: tuple[datetime, str] | None) -> Select:
+    """Pages in (starts_at, id) order; `after` is the (starts_at, id) of the last seen."""
     if after is not None:
-        starts_at, last_id = datetime.fromisoformat(after[0]), after[1]
+        starts_at, last_id = after
         query = query.where(
             or_(
                 table.c.starts_at > starts_at,
@@ -292,11 +292,11 @@ class Slots(Rows[Slot]):
         starts_before: datetime | None,
         status: SlotStatus | None,
         now: datetime,
-        after: tuple[str, str] | None,
+        after: tuple[datetime, str] | None,
         limit: int,
     ) -> list[Slot]:
         """The doctor's slots on sale, in (starts_at, id) order, of `status` at `now` when
-        given; `after` is the (starts_at iso, id) of the last one seen."""
+        given; `after` is the (starts_at, id) of the last one seen."""
         query = select(slots).where(
             slots.c.doctor_id == doctor_id,
             ~slots.c.withdrawn,
@@ -427,10 +427,10 @@ class Reservations(Rows[Reservation]):
         status: ReservationStatus | None,
         starts_after: datetime | None,
         starts_before: datetime | None,
-        after: tuple[str, str] | None,
+        after: tuple[datetime, str] | None,
         limit: int,
     ) -> list[Reservation]:
-        """In (starts_at, id) order; `after` is the (starts_at iso, id) of the last seen."""
+        """In (starts_at, id) order; `after` is the (starts_at, id) of the last seen."""
         query = select(reservations).where(
             *_starting_within(reservations, starts_after, starts_before)
         )

@@ -7,6 +7,7 @@ admins and services all), and anything else is NOT_FOUND.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import TypeVar
 
 from google.protobuf.message import Message
@@ -205,7 +206,7 @@ class BookingServicer(CheckoutCalls, booking_service_pb2_grpc.BookingServiceServ
             now=now,
         )
         doctor, page, token = await views.slots(
-            self.ctx.unit_of_work(), query, PageRequest.of(request, str, str)
+            self.ctx.unit_of_work(), query, PageRequest.of(request, datetime, str)
         )
         return pb.ListSlotsResponse(
             slots=[slot_message(s, now, doctor.appointment_fee) for s in page],
@@ -246,7 +247,7 @@ class BookingServicer(CheckoutCalls, booking_service_pb2_grpc.BookingServiceServ
             starts_before=timestamp_or_none(request.starts_before, "starts_before"),
         )
         page, token = await views.reservations(
-            self.ctx.unit_of_work(), query, PageRequest.of(request, str, str)
+            self.ctx.unit_of_work(), query, PageRequest.of(request, datetime, str)
         )
         return pb.ListReservationsResponse(
             reservations=[reservation_message(r) for r in page], next_page_token=token

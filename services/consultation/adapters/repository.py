@@ -8,7 +8,7 @@ not state. Chat messages and audit entries are facts themselves: added once, nev
 changed.
 
 Lists page by a cursor: the id of the last one seen for doctors, and for the newest-first
-lists the (instant iso, id) of the last one seen.
+lists the (instant, id) of the last one seen.
 """
 
 from __future__ import annotations
@@ -83,10 +83,12 @@ def _where_given(query: Select, *filters: tuple[Column, object]) -> Select:
     return query.where(*(column == value for column, value in filters if value is not None))
 
 
-def _newest_first(query: Select, at: Column, table: Table, after: tuple[str, str] | None) -> Select:
-    """Pages in (at, id) order, newest first; `after` is the (at iso, id) of the last seen."""
+def _newest_first(
+    query: Select, at: Column, table: Table, after: tuple[datetime, str] | None
+) -> Select:
+    """Pages in (at, id) order, newest first; `after` is the (at, id) of the last seen."""
     if after is not None:
-        last_at, last_id = datetime.fromisoformat(after[0]), after[1]
+        last_at, last_id = after
         query = query.where(tuple_(at, table.c.id) < tuple_(literal(last_at, at.type), last_id))
     return query.order_by(at.desc(), table.c.id.desc())
 
@@ -506,10 +508,10 @@ class Consultations(Rows[Consultation]):
         patient_id: str | None,
         doctor_id: str | None,
         status: ConsultationStatus | None,
-        after: tuple[str, str] | None,
+        after: tuple[datetime, str] | None,
         limit: int,
     ) -> list[Consultation]:
-        """Newest first, by (created_at, id); `after` is the (created_at iso, id) of the
+        """Newest first, by (created_at, id); `after` is the (created_at, id) of the
         last one seen. A patient's own, a doctor's assigned ones, or all (None)."""
         query = _where_given(
             select(consultations),
@@ -638,10 +640,10 @@ class AuditEntries:
         subject_kind: SubjectKind | None = None,
         subject_id: str | None = None,
         actor_id: str | None = None,
-        after: tuple[str, str] | None,
+        after: tuple[datetime, str] | None,
         limit: int,
     ) -> list[AuditEntry]:
-        """Newest first, by (occurred_at, id); `after` is the (occurred_at iso, id) of the
+        """Newest first, by (occurred_at, id); `after` is the (occurred_at, id) of the
         last one seen. The filters combine with AND; None is any."""
         query = _where_given(
             select(audit_entries),

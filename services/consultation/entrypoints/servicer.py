@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from datetime import datetime
 from typing import TypeVar
 
 from google.protobuf.message import Message
@@ -153,7 +154,7 @@ class ConsultationServicer(
         self, request: pb.ListConsultationsRequest, context
     ) -> pb.ListConsultationsResponse:
         caller = _caller(context)
-        asked = PageRequest.of(request, str, str)
+        asked = PageRequest.of(request, datetime, str)
         query = views.ConsultationsQuery(
             patient_id=caller.id if caller.role is Role.PATIENT else None,
             doctor_id=caller.id if caller.role is Role.DOCTOR else None,
@@ -274,7 +275,7 @@ class ConsultationServicer(
             actor_id=request.actor_id or None,
         )
         page, token = await views.audit_entries(
-            self.ctx.unit_of_work(), query, PageRequest.of(request, str, str)
+            self.ctx.unit_of_work(), query, PageRequest.of(request, datetime, str)
         )
         return pb.ListAuditEntriesResponse(
             entries=[audit_entry_message(e) for e in page], next_page_token=token

@@ -91,10 +91,10 @@ class Payments:
         patient_id: str | None,
         status: PaymentStatus | None,
         kind: str | None,
-        after: tuple[str, str] | None,
+        after: tuple[datetime, str] | None,
         limit: int,
     ) -> list[Payment]:
-        """Newest first; `after` is the (created_at iso, id) of the last one seen."""
+        """Newest first; `after` is the (created_at, id) of the last one seen."""
         query = select(payments.c.id, payments.c.created_at)
         if patient_id is not None:
             query = query.where(payments.c.patient_id == patient_id)
@@ -103,7 +103,7 @@ class Payments:
         if kind is not None:
             query = query.where(payments.c.purchase_kind == kind)
         if after is not None:
-            created, last_id = datetime.fromisoformat(after[0]), after[1]
+            created, last_id = after
             query = query.where(
                 or_(
                     payments.c.created_at < created,

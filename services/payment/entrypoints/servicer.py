@@ -7,6 +7,7 @@ their own payouts) and enforced by the handlers as NOT_FOUND.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import TypeVar
 
 from google.protobuf.message import Message
@@ -127,7 +128,7 @@ class PaymentServicer(payment_service_pb2_grpc.PaymentServiceServicer):
         )
         query = views.PaymentsQuery(patient_id, payment_status_from(request.status), kind)
         page, token = await views.payments(
-            self.ctx.unit_of_work(), query, PageRequest.of(request, str, str)
+            self.ctx.unit_of_work(), query, PageRequest.of(request, datetime, str)
         )
         return pb.ListPaymentsResponse(
             payments=[payment_message(p) for p in page], next_page_token=token

@@ -420,7 +420,7 @@ async def test_consultations_page_newest_first_for_a_patient_a_doctor_or_a_statu
     review = ConsultationStatus.DOCTOR_REVIEW_PENDING
     assert await names(patient_id="patient-2", status=review) == ["b", "c"]
     b = made["b"][-1]
-    assert await names(limit=2, after=(b.created_at.isoformat(), b.id)) == ["a", "d"]
+    assert await names(limit=2, after=(b.created_at, b.id)) == ["a", "d"]
 
 
 async def test_the_queue_comes_most_pressing_first_and_a_locking_job_skips_what_another_holds(
@@ -677,7 +677,7 @@ async def test_audit_entries_page_newest_first_by_subject_or_actor(transaction: 
     assert await ids(subject_kind=SubjectKind.CLINICAL_SESSION) == ["2"]
     assert await ids(actor_id="doctor-1") == ["4"]
     last = entries[-1]
-    assert await ids(limit=2, after=(last.occurred_at.isoformat(), last.id)) == ["5", "4"]
+    assert await ids(limit=2, after=(last.occurred_at, last.id)) == ["5", "4"]
     async with transaction() as db:
         [stored] = await db.audit.page(actor_id="admin-1", after=None, limit=1)
     assert stored == entries[2]

@@ -327,6 +327,33 @@ async def test_text_with_a_control_character_is_refused_before_the_handler_runs(
     assert await effect_counts(engine) == {}
 
 
+async def test_bytes_that_are_not_the_request_message_are_invalid_argument_and_change_nothing(
+    channel, token_for, engine, probe
+):
+    """gRPC parses a request before any of our code runs; bytes it cannot parse are
+    refused as bad input, not answered UNKNOWN with a traceback in the log."""
+    charge = channel.unary_unary(
+        f"/{SERVICE_NAME}/Charge",
+        request_serializer=lambda raw: raw,
+        response_deserializer=struct_pb2.Struct.FromString,
+    )
+    # A Struct whose one key holds the bytes FF FE, which no UTF-8 text contains.
+    not_utf8 = b"\x0a\x08" + b"\x0a\x02\xff\xfe" + b"\x12\x02\x08\x00"
+    patient = [("authorization", f"Bearer {token_for(auth.PATIENT)}")]
+    error = await expect_code(
+        charge(not_utf8, metadata=patient, timeout=10), grpc.StatusCode.INVALID_ARGUMENT
+    )
+    assert error.details() == (
+        "request is not a valid google.protobuf.Struct: String field had bad UTF-8"
+    )
+    info = error_details_pb2.ErrorInfo()
+    assert any(detail.Unpack(info) for detail in details_of(error))
+    assert info.reason == "UNREADABLE_REQUEST"
+    await expect_code(charge(not_utf8, timeout=10), grpc.StatusCode.UNAUTHENTICATED)
+    assert await effect_counts(engine) == {}
+    assert "Traceback" not in probe.log()
+
+
 async def test_the_same_subject_in_another_role_has_keys_of_its_own(channel, token_for, engine):
     """One person may call as a patient and as a doctor: the same key in each role is two
     requests, not one answered with the other's stored answer."""

@@ -49,7 +49,7 @@ class InMemoryConsultations(InMemoryRows[Consultation]):
         patient_id: str | None,
         doctor_id: str | None,
         status: ConsultationStatus | None,
-        after: tuple[str, str] | None,
+        after: tuple[datetime, str] | None,
         limit: int,
     ) -> list[Consultation]:
         """Newest first; None filters nothing."""
@@ -59,7 +59,7 @@ class InMemoryConsultations(InMemoryRows[Consultation]):
             if patient_id in (None, c.patient_id)
             and doctor_id in (None, c.doctor_id)
             and status in (None, c.status)
-            and (after is None or (c.created_at.isoformat(), c.id) < after)
+            and (after is None or (c.created_at, c.id) < after)
         ]
         found.sort(key=lambda c: (c.created_at, c.id), reverse=True)
         return found[:limit]
