@@ -14,6 +14,7 @@ from sqlalchemy import (
     Column,
     Index,
     Integer,
+    Select,
     Table,
     Text,
     func,
@@ -129,18 +130,15 @@ class OpenByPatient:
         committed takes a snapshot per statement), so no two both pass at one below the cap."""
         key = f"{self.table.name}/open/{patient_id}"
         await session.execute(select(func.pg_advisory_xact_lock(func.hashtextextended(key, 0))))
-        awaiting = CheckoutStatus.AWAITING_PAYMENT.value
-        count, first = (
-            await session.execute(
-                select(func.count(), func.min(self.expires_at)).where(
-                    self.table.c.patient_id == patient_id,
-                    self.open,
-                    self.expires_at > now,
-                    or_(
-                        self.table.c.status == awaiting,
-                        self.table.c.failure_retryable.is_(True),
-                    ),
-                )
-            )
-        ).one()
+        count, first = (await session.execute(self.query(patient_id, now))).one()
         return OpenCheckouts(count, first)
+
+    def query(self, patient_id: str, now: datetime) -> Select:
+        """How many of the patient's checkouts wait for payment, and the first expiry."""
+        awaiting = CheckoutStatus.AWAITING_PAYMENT.value
+        return select(func.count(), func.min(self.expires_at)).where(
+            self.table.c.patient_id == patient_id,
+            self.open,
+            self.expires_at > now,
+            or_(self.table.c.status == awaiting, self.table.c.failure_retryable.is_(True)),
+        )
