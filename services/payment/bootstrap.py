@@ -62,7 +62,7 @@ def payment_settings(env: Env) -> PaymentSettings:
         ),
         gateway_calls=GatewayCallLimits(
             check_every=env.seconds("NOBAT_PAYMENT_GATEWAY_CHECK_SECONDS", limits.check_every),
-            attempts=env.int("NOBAT_PAYMENT_MAX_ATTEMPTS", limits.attempts),
+            attempts=env.limit("NOBAT_PAYMENT_MAX_ATTEMPTS", limits.attempts),
             window=env.seconds("NOBAT_PAYMENT_ATTEMPT_WINDOW_SECONDS", limits.window),
         ),
         payouts=PayoutRules(
