@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 import grpc
@@ -152,10 +152,14 @@ class PaymentClient:
 
 def _refusal(error: grpc.aio.AioRpcError) -> OpenedAttempt:
     """A wallet too short to pay is an answer (the attempt failed, the checkout may switch
-    to the gateway); payment out of reach is UNAVAILABLE for the caller to retry; anything
-    else is a bug between the two services and is raised as it is."""
+    to the gateway); payment out of reach is UNAVAILABLE for the caller to retry; a payment
+    out of attempts for now is the patient's to wait out, and goes back to them with the
+    delay payment gave; anything else is a bug between the two services and is raised as it
+    is."""
     if error.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
         raise errors.Unavailable("payment cannot be reached; retry with the same key") from error
+    if error.code() is grpc.StatusCode.RESOURCE_EXHAUSTED:
+        raise _exhausted(error) from error
     info = _error_info(error)
     if error.code() is grpc.StatusCode.FAILED_PRECONDITION and info.get("reason") == WALLET_SHORT:
         metadata = info["metadata"]
@@ -168,13 +172,31 @@ def _refusal(error: grpc.aio.AioRpcError) -> OpenedAttempt:
 
 
 def _error_info(error: grpc.aio.AioRpcError) -> dict:
-    status = rpc_status.from_call(error)
-    for detail in status.details if status else ():
-        if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
-            info = error_details_pb2.ErrorInfo()
-            detail.Unpack(info)
-            return {"reason": info.reason, "metadata": dict(info.metadata)}
+    info = error_details_pb2.ErrorInfo()
+    if _detail(error, info):
+        return {"reason": info.reason, "metadata": dict(info.metadata)}
     return {}
+
+
+def _exhausted(error: grpc.aio.AioRpcError) -> errors.ResourceExhausted:
+    retry, quota = error_details_pb2.RetryInfo(), error_details_pb2.QuotaFailure()
+    # Without a delay (gRPC's own limit on concurrent calls sends none), a short one.
+    retry_after = retry.retry_delay.ToTimedelta() if _detail(error, retry) else timedelta(0)
+    _detail(error, quota)
+    subject = quota.violations[0].subject if quota.violations else "payment"
+    limit = int(_error_info(error).get("metadata", {}).get("limit", 0))
+    return errors.ResourceExhausted(
+        error.details() or "payment is busy; try again later",
+        subject=subject,
+        limit=limit,
+        retry_after=retry_after,
+    )
+
+
+def _detail(error: grpc.aio.AioRpcError, message) -> bool:
+    """Fill `message` from the error's google.rpc detail of its type; False if none."""
+    status = rpc_status.from_call(error)
+    return any(detail.Unpack(message) for detail in (status.details if status else ()))
 
 
 def payment_client(process: ServiceProcess, env: Env) -> PaymentClient:

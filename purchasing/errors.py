@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from runtime.errors import FailedPrecondition, NotFound
+from runtime.errors import FailedPrecondition, NotFound, ResourceExhausted
 
 
 class CheckoutNotFound(NotFound):
@@ -31,4 +31,18 @@ class CheckoutNotRetryable(FailedPrecondition):
             f"checkout {checkout_id} cannot be retried: {why}",
             checkout_id=checkout_id,
             status=status,
+        )
+
+
+class TooManyOpenCheckouts(ResourceExhausted):
+    """A patient may keep only so many checkouts waiting for payment (purchasing.quota)."""
+
+    def __init__(self, patient_id: str, count: int, limit: int, retry_after: timedelta) -> None:
+        super().__init__(
+            f"patient has {count} open checkouts, the most allowed is {limit}; finish or let"
+            " one expire",
+            subject=f"patient:{patient_id}",
+            limit=limit,
+            retry_after=retry_after,
+            open_checkouts=count,
         )

@@ -1,13 +1,34 @@
 """The columns of a checkout's payment progress, the same in booking's and consultation's
-checkouts tables (their migrations made them alike), and the row form of that progress."""
+checkouts tables (their migrations made them alike), the row form of that progress, and
+how a patient's open checkouts are counted in either."""
 
 from __future__ import annotations
 
-from sqlalchemy import Boolean, CheckConstraint, Column, Integer, Text, text
+from collections.abc import Callable
+from datetime import datetime
+
+from alembic import op
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    Column,
+    Index,
+    Integer,
+    Select,
+    Table,
+    Text,
+    func,
+    literal_column,
+    or_,
+    select,
+    text,
+)
 from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.schema import SchemaItem
 
-from purchasing.checkout import Checkout, CheckoutStatus, PaymentFailure, PaymentMethod
+from purchasing.checkout import OPEN, Checkout, CheckoutStatus, PaymentFailure, PaymentMethod
+from purchasing.quota import OpenCheckouts
 from runtime.columns import all_or_none, instant, one_of
 
 
@@ -68,3 +89,56 @@ def payment_progress_of(row) -> dict:
         "created_at": row["created_at"],
         "updated_at": row["updated_at"],
     }
+
+
+class OpenByPatient:
+    """A patient's open checkouts in `table`, as purchasing.quota counts them, read from a
+    partial index of open checkouts by patient, so the count costs the same however long
+    the patient's (and everyone's) history grows."""
+
+    def __init__(self, table: Table, expires_at: Column) -> None:
+        self.table = table
+        self.expires_at = expires_at
+        # Written into the SQL rather than bound, so the count's filter matches the index's.
+        values = sorted(status.value for status in OPEN)
+        statuses = [literal_column(f"'{value}'") for value in values]
+        self.open = table.c.status.in_(statuses)
+        self.index = Index(
+            f"{table.name}_open_by_patient",
+            table.c.patient_id,
+            expires_at,
+            postgresql_where=self.open,
+        )
+
+    def migration(self) -> tuple[Callable[[], None], Callable[[], None]]:
+        """The upgrade and downgrade of the revision that adds the index: the first revision
+        creates today's tables, the index among them, on a new database; only a database
+        made before this revision lacks it."""
+
+        def upgrade() -> None:
+            self.index.create(op.get_bind(), checkfirst=True)
+
+        def downgrade() -> None:
+            self.index.drop(op.get_bind())
+
+        return upgrade, downgrade
+
+    async def count(self, session: AsyncSession, patient_id: str, now: datetime) -> OpenCheckouts:
+        """The patient's checkouts still waiting for payment at `now`, counted under the
+        patient's own lock, which the transaction keeps: two new checkouts of one patient
+        are counted one after the other, the second seeing the first once it commits (read
+        committed takes a snapshot per statement), so no two both pass at one below the cap."""
+        key = f"{self.table.name}/open/{patient_id}"
+        await session.execute(select(func.pg_advisory_xact_lock(func.hashtextextended(key, 0))))
+        count, first = (await session.execute(self.query(patient_id, now))).one()
+        return OpenCheckouts(count, first)
+
+    def query(self, patient_id: str, now: datetime) -> Select:
+        """How many of the patient's checkouts wait for payment, and the first expiry."""
+        awaiting = CheckoutStatus.AWAITING_PAYMENT.value
+        return select(func.count(), func.min(self.expires_at)).where(
+            self.table.c.patient_id == patient_id,
+            self.open,
+            self.expires_at > now,
+            or_(self.table.c.status == awaiting, self.table.c.failure_retryable.is_(True)),
+        )

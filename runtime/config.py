@@ -44,6 +44,18 @@ class Env:
     def int(self, name: str, default: object = _MISSING) -> int:
         return self._get(name, default, int)
 
+    def limit(self, name: str, default: object = _MISSING) -> int:
+        """How many of something are allowed: a whole number, at least 1 (0 would refuse
+        everyone, which is no limit an operator means)."""
+
+        def parse(raw: str) -> int:
+            value = int(raw)
+            if value < 1:
+                raise ValueError("expected a whole number of at least 1")
+            return value
+
+        return self._get(name, default, parse)
+
     def float(self, name: str, default: object = _MISSING) -> float:
         return self._get(name, default, float)
 

@@ -9,6 +9,7 @@ caller only as INTERNAL with a correlation id.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import timedelta
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -124,6 +125,21 @@ class FailedPrecondition(DomainError):
 
 class Conflict(DomainError):
     """Lost a race worth retrying (maps to ABORTED)."""
+
+
+class ResourceExhausted(DomainError):
+    """A quota of the caller's is used up (open checkouts, attempts at a payment): nothing
+    was changed, and the same call may succeed after `retry_after` (maps to
+    RESOURCE_EXHAUSTED, with the delay as google.rpc.RetryInfo and the quota as
+    QuotaFailure). `subject` names what the quota counts, `limit` how many it allows."""
+
+    def __init__(
+        self, message: str, *, subject: str, limit: int, retry_after: timedelta, **metadata: object
+    ) -> None:
+        super().__init__(message, subject=subject, limit=limit, **metadata)
+        self.subject = subject
+        # Never less than a second: "retry at once" would invite the loop the quota stops.
+        self.retry_after = max(retry_after, timedelta(seconds=1))
 
 
 class Unavailable(DomainError):

@@ -37,6 +37,7 @@ _CODES: dict[type[errors.DomainError], int] = {
     errors.AlreadyExists: code_pb2.ALREADY_EXISTS,
     errors.FailedPrecondition: code_pb2.FAILED_PRECONDITION,
     errors.Conflict: code_pb2.ABORTED,
+    errors.ResourceExhausted: code_pb2.RESOURCE_EXHAUSTED,
     errors.Unavailable: code_pb2.UNAVAILABLE,
     errors.PermissionDenied: code_pb2.PERMISSION_DENIED,
     errors.Unauthenticated: code_pb2.UNAUTHENTICATED,
@@ -95,12 +96,29 @@ def to_status(
                 )
             )
         )
+    elif isinstance(error, errors.ResourceExhausted):
+        details += _exhausted(error)
     details += [
         _pack(describe(error)) for kind, describe in described.items() if isinstance(error, kind)
     ]
     return rpc_status.to_status(
         status_pb2.Status(code=code, message=error.message, details=details)
     )
+
+
+def _exhausted(error: errors.ResourceExhausted) -> list[any_pb2.Any]:
+    """When to try again (RetryInfo, which gRPC clients and gateways honour) and which quota
+    ran out (QuotaFailure)."""
+    retry = error_details_pb2.RetryInfo()
+    retry.retry_delay.FromTimedelta(error.retry_after)
+    quota = error_details_pb2.QuotaFailure(
+        violations=[
+            error_details_pb2.QuotaFailure.Violation(
+                subject=error.subject, description=error.message
+            )
+        ]
+    )
+    return [_pack(retry), _pack(quota)]
 
 
 class ServiceInterceptor(grpc.aio.ServerInterceptor):

@@ -81,6 +81,7 @@ class Api:
     async def get_session(self, request: web.Request) -> web.StreamResponse:
         params = parse_form(request.query_string)
         session = self.payments.session(request.match_info["id"])
+        self.payments.session_reads += 1
         return web.json_response(session.to_json(_expands_intent(params)))
 
     async def expire_session(self, request: web.Request) -> web.StreamResponse:

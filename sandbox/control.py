@@ -78,6 +78,7 @@ class Control:
         return web.json_response(
             {
                 "sessions": len(sessions),
+                "session_reads": self.payments.session_reads,
                 "charges": sum(session.charges for session in sessions),
                 "refunds": len(self.payments.refunds),
                 "webhooks": webhooks | {"held": self.webhooks.held},

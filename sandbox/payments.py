@@ -58,6 +58,9 @@ class Payments:
         self.sessions: dict[str, CheckoutSession] = {}
         self.refunds: dict[str, Refund] = {}
         self._by_intent: dict[str, CheckoutSession] = {}
+        # How often the API was asked for a session, as a gateway counts calls against a
+        # merchant's rate limit.
+        self.session_reads = 0
 
     def create_session(self, params: dict[str, Any]) -> CheckoutSession:
         read_hash(params, "", _SESSION_PARAMS)

@@ -35,6 +35,9 @@ def booking_settings(env: Env) -> BookingSettings:
     return_urls = ReturnUrls.parse(hosts, development=env.bool(DEVELOPMENT, False))
     return BookingSettings(
         hold_ttl=env.seconds("NOBAT_BOOKING_HOLD_SECONDS", defaults.hold_ttl),
+        max_open_checkouts=env.limit(
+            "NOBAT_BOOKING_MAX_OPEN_CHECKOUTS", defaults.max_open_checkouts
+        ),
         notice_policy=NoticePolicy.parse(env.str("NOBAT_BOOKING_NOTICE_POLICY", "24h:100,2h:50")),
         default_return_url=return_urls.default(
             "NOBAT_BOOKING_RETURN_URL", env.str("NOBAT_BOOKING_RETURN_URL")

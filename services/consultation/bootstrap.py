@@ -37,6 +37,9 @@ def consultation_settings(env: Env) -> ConsultationSettings:
     return ConsultationSettings(
         intake_ttl=env.seconds("NOBAT_CONSULTATION_INTAKE_SECONDS", defaults.intake_ttl),
         checkout_ttl=env.seconds("NOBAT_CONSULTATION_CHECKOUT_SECONDS", defaults.checkout_ttl),
+        max_open_checkouts=env.limit(
+            "NOBAT_CONSULTATION_MAX_OPEN_CHECKOUTS", defaults.max_open_checkouts
+        ),
         session_ttl=env.seconds("NOBAT_CONSULTATION_SESSION_SECONDS", defaults.session_ttl),
         accept_within=env.seconds(
             "NOBAT_CONSULTATION_ACCEPT_WITHIN_SECONDS", defaults.accept_within

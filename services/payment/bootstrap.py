@@ -23,6 +23,7 @@ from runtime.service import ServiceProcess
 from services.payment.adapters.stripe_gateway import StripeGateway
 from services.payment.adapters.unit_of_work import PaymentUnitOfWork
 from services.payment.domain.fees import GatewayFees
+from services.payment.domain.gateway_calls import GatewayCallLimits
 from services.payment.domain.payouts import FeeBearer, PayoutRules
 from services.payment.domain.reconciliation import ReconcileSchedule
 from services.payment.domain.rounding import Rate
@@ -44,6 +45,7 @@ def payment_settings(env: Env) -> PaymentSettings:
     defaults = PaymentSettings()
     schedule = defaults.reconcile
     rules = defaults.payouts
+    limits = defaults.gateway_calls
     hosts = env.str("NOBAT_RETURN_URL_HOSTS")
     return_urls = ReturnUrls.parse(hosts, development=env.bool(DEVELOPMENT, False))
     return PaymentSettings(
@@ -57,6 +59,11 @@ def payment_settings(env: Env) -> PaymentSettings:
         reconcile=ReconcileSchedule(
             first=env.seconds("NOBAT_PAYMENT_RECONCILE_FIRST_SECONDS", schedule.first),
             then_every=env.seconds("NOBAT_PAYMENT_RECONCILE_EVERY_SECONDS", schedule.then_every),
+        ),
+        gateway_calls=GatewayCallLimits(
+            check_every=env.seconds("NOBAT_PAYMENT_GATEWAY_CHECK_SECONDS", limits.check_every),
+            attempts=env.limit("NOBAT_PAYMENT_MAX_ATTEMPTS", limits.attempts),
+            window=env.seconds("NOBAT_PAYMENT_ATTEMPT_WINDOW_SECONDS", limits.window),
         ),
         payouts=PayoutRules(
             platform_fee=Rate.percent(env.str("NOBAT_PLATFORM_FEE_PERCENT", "3")),

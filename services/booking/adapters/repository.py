@@ -16,11 +16,13 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from purchasing.quota import OpenCheckouts
 from purchasing.tables import payment_progress_of, payment_progress_row
 from runtime import sql
 from runtime.money import Money
 from runtime.rows import ROW_KEY, Rows, by_key, upsert
 from services.booking.adapters.tables import (
+    OPEN_BY_PATIENT,
     OPEN_CHECKOUT_STATUSES,
     availabilities,
     checkouts,
@@ -370,6 +372,11 @@ class Checkouts(Rows[Checkout]):
             .limit(limit)
         )
         return list(rows.scalars())
+
+    async def open_of(self, patient_id: str, now: datetime) -> OpenCheckouts:
+        """The patient's checkouts holding slots; counting locks the patient's new ones out
+        until this transaction ends."""
+        return await OPEN_BY_PATIENT.count(self.session, patient_id, now)
 
 
 def _reservation_row(reservation: Reservation) -> dict:

@@ -25,7 +25,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 
 from purchasing.checkout import OPEN
-from purchasing.tables import payment_progress
+from purchasing.tables import OpenByPatient, payment_progress
 from runtime.columns import all_or_none, instant, one_of, sql_list
 from services.booking.domain.cancellation import CancelledBy
 from services.booking.domain.checkout import RefundReason
@@ -154,6 +154,8 @@ checkouts = Table(
     # Payment's events name the payment; a late or duplicate one is matched by it.
     Index("checkouts_by_payment", "payment_id"),
 )
+# What a patient's open checkouts are counted on, against booking's cap.
+OPEN_BY_PATIENT = OpenByPatient(checkouts, checkouts.c.hold_expires_at)
 
 reservations = Table(
     "reservations",

@@ -24,6 +24,7 @@ from purchasing.handlers import (
     refund_unknown_checkout,
 )
 from purchasing.news import PaymentConfirmed, PaymentExpired, PaymentFailed
+from purchasing.quota import ensure_may_open_another
 from runtime import errors
 from runtime.jobs import sweep
 from services.booking.domain.checkout import Checkout, hold_slot
@@ -88,6 +89,10 @@ async def start_checkout(ctx: Context, uow: BookingUnit, cmd: StartCheckout) -> 
         if checkout is held_by:
             await uow.commit()
             return checkout
+        # Last of the locks (after the slot's and any reservation's), so none waits on it
+        # while holding the patient's.
+        open_now = await uow.checkouts.open_of(cmd.patient_id, now)
+        ensure_may_open_another(cmd.patient_id, open_now, ctx.settings.max_open_checkouts, now)
         opened = await ctx.payments.open(
             payment_order(
                 checkout,

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from clients.payment import PaymentClient
+from purchasing.quota import DEFAULT_MAX_OPEN_CHECKOUTS
 from runtime.instants import Clock, utc_now
 from runtime.return_urls import ReturnUrls
 from services.booking.domain.cancellation import DEFAULT_NOTICE_POLICY, NoticePolicy
@@ -18,6 +19,8 @@ from services.booking.handlers.unit_of_work import BookingUnit
 class BookingSettings:
     hold_ttl: timedelta = DEFAULT_HOLD_TTL
     notice_policy: NoticePolicy = DEFAULT_NOTICE_POLICY
+    # How many checkouts (each holding a slot) a patient may keep waiting for payment.
+    max_open_checkouts: int = DEFAULT_MAX_OPEN_CHECKOUTS
     # Where the gateway sends the browser back when the app gave no return URL (required
     # by bootstrap; a placeholder would send real patients nowhere).
     default_return_url: str = ""

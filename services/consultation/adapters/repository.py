@@ -30,12 +30,14 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from purchasing.quota import OpenCheckouts
 from purchasing.tables import payment_progress_of, payment_progress_row
 from runtime.money import Money
 from runtime.rows import Rows
 from services.consultation.adapters.tables import (
     AWAITING_SYMPTOMS,
     ONGOING_CONSULTATION,
+    OPEN_BY_PATIENT,
     OPEN_CHECKOUT,
     QUEUE_ORDER,
     QUEUED,
@@ -376,6 +378,11 @@ class Checkouts(Rows[Checkout]):
     async def open_past_expiry(self, now: datetime, limit: int) -> list[str]:
         """Ids of open checkouts that ran out by `now`, the longest lapsed first."""
         return await self._due(OPEN_CHECKOUT, checkouts.c.expires_at, now, limit)
+
+    async def open_of(self, patient_id: str, now: datetime) -> OpenCheckouts:
+        """The patient's checkouts awaiting payment, under the patient's lock (see
+        OpenByPatient.count)."""
+        return await OPEN_BY_PATIENT.count(self.session, patient_id, now)
 
 
 def _session_row(session: ClinicalSession) -> dict:

@@ -35,7 +35,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 
 from purchasing.checkout import OPEN
-from purchasing.tables import payment_progress
+from purchasing.tables import OpenByPatient, payment_progress
 from runtime.columns import all_or_none, instant, one_of
 from services.consultation.domain.audit import SubjectKind
 from services.consultation.domain.caller import Role
@@ -200,6 +200,8 @@ checkouts = Table(
 )
 # What the expiry sweeper reads.
 OPEN_CHECKOUT = _rows_in("checkouts_open_by_expiry", checkouts, OPEN, checkouts.c.expires_at)
+# What a patient's open checkouts are counted on, against consultation's cap.
+OPEN_BY_PATIENT = OpenByPatient(checkouts, checkouts.c.expires_at)
 
 clinical_sessions = Table(
     "clinical_sessions",

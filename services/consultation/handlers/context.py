@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from clients.payment import PaymentClient
+from purchasing.quota import DEFAULT_MAX_OPEN_CHECKOUTS
 from runtime.instants import Clock, utc_now
 from runtime.return_urls import ReturnUrls
 from services.consultation.domain.checkout import DEFAULT_CHECKOUT_TTL
@@ -21,6 +22,8 @@ from services.consultation.handlers.unit_of_work import ConsultationUnit
 class ConsultationSettings:
     intake_ttl: timedelta = DEFAULT_INTAKE_TTL
     checkout_ttl: timedelta = DEFAULT_CHECKOUT_TTL
+    # How many checkouts a patient may keep waiting for payment at once.
+    max_open_checkouts: int = DEFAULT_MAX_OPEN_CHECKOUTS
     # How long a paid clinical session waits for the detailed symptoms.
     session_ttl: timedelta = DEFAULT_SESSION_TTL
     # How long a consultation waits for a doctor to accept it before it is refunded.

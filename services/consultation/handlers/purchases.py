@@ -23,6 +23,7 @@ from purchasing.handlers import (
     refund_unknown_checkout,
 )
 from purchasing.news import PaymentConfirmed, PaymentExpired, PaymentFailed
+from purchasing.quota import ensure_may_open_another
 from runtime.jobs import sweep
 from services.consultation.domain.audit import SubjectKind
 from services.consultation.domain.caller import Caller
@@ -98,6 +99,8 @@ async def start_checkout(ctx: Context, uow: ConsultationUnit, cmd: StartCheckout
             now=now,
             ttl=ctx.settings.checkout_ttl,
         )
+        open_now = await uow.checkouts.open_of(cmd.patient_id, now)
+        ensure_may_open_another(cmd.patient_id, open_now, ctx.settings.max_open_checkouts, now)
         opened = await ctx.payments.open(
             payment_order(
                 checkout,

@@ -152,6 +152,17 @@ class Payments:
             update(payments).where(payments.c.id == payment_id).values(republished_at=at)
         )
 
+    async def gateway_checked_at(self, payment_id: str) -> datetime | None:
+        """When ConfirmPayment last read the gateway about the payment (None: never, or no
+        such payment). Takes the payment's row lock, held until the transaction ends."""
+        query = select(payments.c.gateway_checked_at).where(payments.c.id == payment_id)
+        return (await self.session.execute(query.with_for_update())).scalar_one_or_none()
+
+    async def mark_gateway_checked(self, payment_id: str, at: datetime) -> None:
+        await self.session.execute(
+            update(payments).where(payments.c.id == payment_id).values(gateway_checked_at=at)
+        )
+
     async def due_for_check(self, now: datetime, limit: int) -> list[str]:
         rows = await self.session.execute(
             select(payments.c.id)

@@ -65,6 +65,8 @@ payments = Table(
     instant("fulfilled_at"),
     # When the orphan check last published PaymentConfirmed again.
     instant("republished_at"),
+    # When ConfirmPayment last had the gateway read, which it does only so often.
+    instant("gateway_checked_at"),
     UniqueConstraint("purchase_kind", "purchase_ref", name="payments_one_per_purchase"),
     CheckConstraint(
         "status IN ('requires_payment', 'processing', 'succeeded', 'canceled', 'expired',"

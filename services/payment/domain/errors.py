@@ -9,7 +9,7 @@ client can build a WalletShortfall detail or a message without parsing text.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from runtime.errors import (
@@ -19,6 +19,7 @@ from runtime.errors import (
     InvalidArgument,
     NotFound,
     PermissionDenied,
+    ResourceExhausted,
 )
 
 if TYPE_CHECKING:
@@ -119,6 +120,24 @@ class PaymentAlreadySettled(FailedPrecondition):
             subject=f"payment:{payment_id}",
             payment_id=payment_id,
             status=status,
+        )
+
+
+class TooManyPaymentAttempts(ResourceExhausted):
+    """Each attempt is a new session at the gateway; a payment starts only so many in a
+    while (gateway_calls.GatewayCallLimits)."""
+
+    def __init__(
+        self, payment_id: str, attempts: int, limit: int, window: timedelta, retry_after: timedelta
+    ) -> None:
+        super().__init__(
+            f"payment {payment_id} had {attempts} attempts in the last"
+            f" {int(window.total_seconds())} seconds, the most allowed is {limit}; try again"
+            " later",
+            subject=f"payment:{payment_id}",
+            limit=limit,
+            retry_after=retry_after,
+            payment_id=payment_id,
         )
 
 

@@ -155,7 +155,7 @@ class PaymentServicer(payment_service_pb2_grpc.PaymentServiceServicer):
     async def ConfirmPayment(
         self, request: pb.ConfirmPaymentRequest, context
     ) -> pb.ConfirmPaymentResponse:
-        command = payments.SettlePayment(request.payment_id, _viewer(), request.gateway_ref)
+        command = payments.ConfirmPayment(request.payment_id, _viewer(), request.gateway_ref)
 
         async def answer(uow) -> pb.ConfirmPaymentResponse:
             payment = await self.handle(command, uow)

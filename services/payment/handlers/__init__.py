@@ -15,11 +15,13 @@ from services.payment.handlers.jobs import (
     republish_orphans,
 )
 from services.payment.handlers.payments import (
+    ConfirmPayment,
     CreatePayment,
     ExpirePayment,
     RetryPayment,
     SettlePayment,
     TopUpWallet,
+    confirm_payment,
     create_payment,
     expire_payment,
     retry_payment,
@@ -42,6 +44,7 @@ COMMANDS = {
     CreatePayment: create_payment,
     RetryPayment: retry_payment,
     SettlePayment: settle_payment,
+    ConfirmPayment: confirm_payment,
     ExpirePayment: expire_payment,
     TopUpWallet: top_up_wallet,
     RefundPayment: refund_payment,

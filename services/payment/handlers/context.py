@@ -8,6 +8,7 @@ from datetime import timedelta
 
 from runtime.instants import Clock, utc_now
 from runtime.return_urls import ReturnUrls
+from services.payment.domain.gateway_calls import GatewayCallLimits
 from services.payment.domain.payouts import PayoutRules
 from services.payment.domain.reconciliation import ReconcileSchedule
 from services.payment.handlers.gateway import Gateway
@@ -31,6 +32,8 @@ class PaymentSettings:
     return_urls: ReturnUrls = field(default_factory=ReturnUrls)
     reconcile: ReconcileSchedule = field(default_factory=ReconcileSchedule)
     payouts: PayoutRules = field(default_factory=PayoutRules)
+    # How often a patient's ConfirmPayment and RetryPayment may reach the gateway.
+    gateway_calls: GatewayCallLimits = field(default_factory=GatewayCallLimits)
     # Rows a periodic job takes per run, so one run stays short.
     batch: int = 50
 

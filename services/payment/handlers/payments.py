@@ -69,6 +69,16 @@ class SettlePayment:
 
 
 @dataclass(frozen=True)
+class ConfirmPayment:
+    """The patient's app back from the gateway's page, asking how the payment went;
+    `gateway_ref` names the session it paid on, if the return URL said."""
+
+    payment_id: str
+    viewer: Viewer | None = None
+    gateway_ref: str = ""
+
+
+@dataclass(frozen=True)
 class ExpirePayment:
     """The sweeper's: an intent found unpaid past its expiry."""
 
@@ -183,6 +193,9 @@ async def retry_payment(ctx: Context, uow: PaymentUnit, cmd: RetryPayment) -> Pa
     async with uow:
         payment = await load(uow, cmd.payment_id, cmd.viewer, lock=True)
         now = ctx.clock()
+        if payment.is_open:
+            # Before anything reaches the gateway; a closed payment is refused below.
+            ctx.settings.gateway_calls.ensure_may_attempt(payment, now)
         pending = payment.pending_attempt
         if pending is not None and pending.gateway_ref:
             # The patient left that page without paying: close it first, so the intent is
@@ -308,6 +321,27 @@ async def settle_payment(ctx: Context, uow: PaymentUnit, cmd: SettlePayment) -> 
             settle_refund(payment, refund_truth, now)
         await follow_up(ctx, payment, now)
         await book(ctx, uow, payment, now)
+        await uow.commit()
+        return payment
+
+
+async def confirm_payment(ctx: Context, uow: PaymentUnit, cmd: ConfirmPayment) -> Payment:
+    """Settle the payment as a webhook would, reading the gateway at most once per payment
+    every `gateway_calls.check_every`; in between, answer with the payment as stored.
+
+    The payment's row stays locked from the check to the commit, so of two confirmations
+    at once one reads the gateway and the other answers with what it found. A caller who
+    may not see the payment changes nothing: the whole unit rolls back.
+    """
+    async with uow:
+        last_checked_at = await uow.payments.gateway_checked_at(cmd.payment_id)
+        now = ctx.clock()
+        if not ctx.settings.gateway_calls.check_due(last_checked_at, now):
+            return await load(uow, cmd.payment_id, cmd.viewer, lock=False)
+        await uow.payments.mark_gateway_checked(cmd.payment_id, now)
+        settling = SettlePayment(cmd.payment_id, cmd.viewer, cmd.gateway_ref)
+        payment = await settle_payment(ctx, uow, settling)
+        # settle's own commit joins this unit; only this one ends it.
         await uow.commit()
         return payment
 

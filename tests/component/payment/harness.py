@@ -252,6 +252,10 @@ class SandboxControl:
     async def cancel(self, session_id: str) -> dict:
         return await self._post(f"checkout/{session_id}/cancel")
 
+    async def resend(self, session_id: str) -> dict:
+        """The session's webhooks delivered again, as the gateway's dashboard does."""
+        return await self._post(f"webhooks/resend/{session_id}")
+
     async def switches(self, **switches: object) -> dict:
         return await self._post("switches", switches)
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 
 from clients.payment import Failure, OpenedAttempt, PaymentOrder
+from purchasing.quota import OpenCheckouts, open_checkouts
 from services.booking.domain.checkout import Checkout
 from services.booking.domain.doctor import Doctor
 from services.booking.domain.reservation import Reservation
@@ -49,6 +50,9 @@ class Checkouts(InMemoryRows[Checkout]):
             key=lambda c: c.expires_at,
         )
         return [c.id for c in lapsed[:limit]]
+
+    async def open_of(self, patient_id: str, now: datetime) -> OpenCheckouts:
+        return open_checkouts(self.all(), patient_id, now)
 
 
 class Availabilities(InMemoryRows[StoredAvailability]):

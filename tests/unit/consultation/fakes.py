@@ -14,6 +14,7 @@ from typing import Generic, TypeVar
 
 from clients.payment import Failure, OpenedAttempt, PaymentOrder
 from purchasing.checkout import OPEN
+from purchasing.quota import OpenCheckouts, open_checkouts
 from runtime import errors
 from services.consultation.domain.assignment import Candidate
 from services.consultation.domain.audit import AuditEntry
@@ -95,6 +96,9 @@ class InMemoryDoctors(InMemoryRows[Doctor]):
 class InMemoryCheckouts(InMemoryRows[Checkout]):
     async def open_past_expiry(self, now: datetime, limit: int) -> list[str]:
         return _due((c for c in self.all() if c.status in OPEN), "expires_at", now, limit)
+
+    async def open_of(self, patient_id: str, now: datetime) -> OpenCheckouts:
+        return open_checkouts(self.all(), patient_id, now)
 
 
 class InMemoryClinicalSessions(InMemoryRows[ClinicalSession]):

@@ -60,13 +60,14 @@ class _RowsAndColumns(InMemoryRows[T]):
 
 
 class InMemoryPayments(_RowsAndColumns[Payment]):
-    columns = ("next_check_at", "fulfilled_at", "republished_at")
+    columns = ("next_check_at", "fulfilled_at", "republished_at", "gateway_checked")
 
     def __init__(self, *payments: Payment) -> None:
         super().__init__(*payments)
         self.next_check_at: dict[str, datetime | None] = {}
         self.fulfilled_at: dict[str, datetime] = {}
         self.republished_at: dict[str, datetime] = {}
+        self.gateway_checked: dict[str, datetime] = {}
 
     async def add(self, payment: Payment) -> None:
         if payment.id in self._rows:
@@ -101,6 +102,13 @@ class InMemoryPayments(_RowsAndColumns[Payment]):
 
     async def mark_republished(self, payment_id: str, at: datetime) -> None:
         self.republished_at[payment_id] = at
+
+    async def gateway_checked_at(self, payment_id: str) -> datetime | None:
+        return self.gateway_checked.get(payment_id)
+
+    async def mark_gateway_checked(self, payment_id: str, at: datetime) -> None:
+        if payment_id in self._rows:
+            self.gateway_checked[payment_id] = at
 
     async def due_for_check(self, now: datetime, limit: int) -> list[str]:
         due = [(at, pid) for pid, at in self.next_check_at.items() if at is not None and at <= now]
