@@ -111,6 +111,19 @@ class FailedPrecondition(DomainError):
     """The request is valid but the state forbids it now (slot held, balance short)."""
 
 
+class ResourceExhausted(DomainError):
+    """The caller holds as much of something as one caller may (open streams); it may try
+    again once it holds less. Told as a QuotaFailure on `subject`, and with `retry_after`
+    (seconds) as a RetryInfo."""
+
+    def __init__(
+        self, message: str, *, subject: str, retry_after: float | None = None, **metadata: object
+    ) -> None:
+        super().__init__(message, subject=subject, **metadata)
+        self.subject = subject
+        self.retry_after = retry_after
+
+
 class Conflict(DomainError):
     """Lost a race worth retrying (maps to ABORTED)."""
 

@@ -29,8 +29,10 @@ from runtime.config import InvalidSetting, MissingSetting
 from runtime.consumer import EventConsumer, EventHandler
 from runtime.db import UnitOfWork, create_engine, sessionmaker
 from runtime.events import Stream
+from runtime.listener import Listener
 from runtime.relay import OutboxRelay
 from runtime.settings import RuntimeSettings
+from runtime.streams import OpenStreams
 from runtime.wire import sign_page_tokens_with
 from runtime.wiring import Wiring, inbox_prefix
 
@@ -77,6 +79,13 @@ class ServiceProcess:
         self._verifier = TokenVerifier(self._issuers())
         self.engine = create_engine(settings.database_url, ssl=self.database_ssl)
         self._sessions = sessionmaker(self.engine)
+        # The LISTEN connection of the process's live streams; it connects when the first
+        # stream watches a channel of it, so a service without streams opens none.
+        self.listener = Listener(
+            listen_dsn(settings.database_url),
+            ssl=self.database_ssl,
+            safety_poll=settings.streams.safety_poll,
+        )
 
     def unit_of_work(self) -> UnitOfWork:
         return self._unit(self._sessions, self._wiring.publishes)
@@ -179,9 +188,14 @@ class ServiceProcess:
             for method, roles in methods.items()
         }
         interceptor = rpc.ServiceInterceptor(
-            self.name, self._verifier, access, self._described, self._multi_line
+            self.name,
+            self._verifier,
+            access,
+            self._described,
+            self._multi_line,
+            streams=OpenStreams(self.settings.streams),
         )
-        server, health = rpc.create_server(interceptor)
+        server, health = rpc.create_server(interceptor, connections=self.settings.connections)
         service_names = [service_name for _, _, service_name, _ in self._servicers]
         for add_to_server, servicer, _, _ in self._servicers:
             add_to_server(servicer, server)
@@ -229,6 +243,7 @@ class ServiceProcess:
             log.info("%s shutting down", self.name)
             await health.enter_graceful_shutdown()
             await server.stop(self.settings.shutdown_grace)
+            await self.listener.close()
             if probes is not None:
                 await probes.stop(None)
             for runner in runners:

@@ -9,6 +9,7 @@ from datetime import timedelta
 from clients.payment import PaymentClient
 from runtime.instants import Clock, utc_now
 from runtime.return_urls import ReturnUrls
+from runtime.streams import Watch
 from services.consultation.domain.checkout import DEFAULT_CHECKOUT_TTL
 from services.consultation.domain.consultation import DEFAULT_ACCEPT_WITHIN
 from services.consultation.domain.intake import DEFAULT_INTAKE_TTL
@@ -42,5 +43,7 @@ class Context:
     unit_of_work: Callable[[], ConsultationUnit]
     payments: PaymentClient
     triage: TriagePort
+    # A chat's news (a message, the consultation's status), watched by consultation id.
+    chats: Watch
     settings: ConsultationSettings = field(default_factory=ConsultationSettings)
     clock: Clock = utc_now
