@@ -24,6 +24,7 @@ from runtime.streams import StreamLimits, Wait
 
 log = logging.getLogger(__name__)
 
+APPLICATION_NAME = "nobat-stream-listener"
 # The faults a LISTEN connection ends with: the server gone, the network, a timeout.
 _LOST = (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError)
 
@@ -109,7 +110,13 @@ class Listener:
 
     async def _connected(self) -> None:
         """Listens until the connection is lost."""
-        connection = await asyncpg.connect(self._dsn, ssl=self._ssl, timeout=self._connect_timeout)
+        connection = await asyncpg.connect(
+            self._dsn,
+            ssl=self._ssl,
+            timeout=self._connect_timeout,
+            # Found by name in pg_stat_activity (and by the tests that cut it).
+            server_settings={"application_name": APPLICATION_NAME},
+        )
         lost = asyncio.Event()
         connection.add_termination_listener(lambda _: lost.set())
         try:
