@@ -55,6 +55,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--warmup", type=float, default=10.0, help="settling before each window")
     parser.add_argument("--code", type=Path, default=ROOT, help="the checkout whose service runs")
     parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
+    parser.add_argument("--service-log", type=Path, default=None, help="keep its log here")
     return parser.parse_args(argv)
 
 
@@ -185,6 +186,8 @@ async def window(args, process: psutil.Process, dsn: str, database: str) -> dict
             (db_after["rows_read"] - db_before["rows_read"]) / elapsed, 1
         ),
         "db_connections": db_after["connections"],
+        # Figures mean something only on a quiet machine.
+        "load_average_1m": round(os.getloadavg()[0], 2),
     }
 
 
@@ -254,6 +257,8 @@ async def measure(args: argparse.Namespace, folder: Path) -> dict:
                 proc.wait(30)
             if proc.poll() is None:
                 proc.kill()
+            if args.service_log:
+                shutil.copy(log, args.service_log)
     return {
         "service": args.service,
         "code": str(args.code.resolve()),

@@ -2,7 +2,8 @@
 
 A writer NOTIFYs a channel with a key in the transaction that stores the news
 (`runtime.streams.notify_trigger`); the listener wakes the streams watching that key,
-which read what is new from the database. It connects when the first stream watches,
+which read what is new from the database. The outbox relay waits on it too, for new
+outbox rows. It connects when the first stream watches,
 reconnects when the connection is lost (and then wakes every stream to read again, for
 what was sent while nobody listened), and checks an idle connection now and then, since
 one cut without a word says nothing until it is used.
@@ -13,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import random
 import ssl
 from collections import defaultdict
 from collections.abc import AsyncIterator
@@ -31,7 +33,7 @@ _LOST = (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError)
 
 class Listener:
     """The process's one LISTEN connection, reconnecting when lost, and the streams
-    waiting on it by channel and key."""
+    waiting on it (and the outbox relay) by channel and key."""
 
     def __init__(
         self,
@@ -58,18 +60,22 @@ class Listener:
         return Channel(self, name)
 
     @contextlib.asynccontextmanager
-    async def watch(self, channel: str, key: str) -> AsyncIterator[Wait]:
+    async def watch(
+        self, channel: str, key: str, *, poll: float | None = None
+    ) -> AsyncIterator[Wait]:
         """While open, the yielded function waits until `key` may have news on `channel`
-        (or a safety poll's time passes). Open it before reading, so that nothing
-        committed in between is missed."""
+        (or a safety poll's time passes: `poll`, or the listener's own). Open it before
+        reading, so that nothing committed in between is missed."""
         await self._listen_to(channel)
         changed = asyncio.Event()
         watchers = self._watchers[(channel, key)]
         watchers.add(changed)
+        # Streams opened together would otherwise poll together, forever.
+        every = (poll or self._safety_poll) * random.uniform(0.9, 1.1)
 
         async def wait() -> None:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(changed.wait(), self._safety_poll)
+                await asyncio.wait_for(changed.wait(), every)
             changed.clear()
 
         try:

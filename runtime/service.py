@@ -40,7 +40,7 @@ log = logging.getLogger(__name__)
 
 
 def listen_dsn(database_url: str) -> str:
-    """The plain libpq form of a SQLAlchemy URL, for the relay's LISTEN connection."""
+    """The plain libpq form of a SQLAlchemy URL, for the process's LISTEN connection."""
     return make_url(database_url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
@@ -79,8 +79,8 @@ class ServiceProcess:
         self._verifier = TokenVerifier(self._issuers())
         self.engine = create_engine(settings.database_url, ssl=self.database_ssl)
         self._sessions = sessionmaker(self.engine)
-        # The LISTEN connection of the process's live streams; it connects when the first
-        # stream watches a channel of it, so a service without streams opens none.
+        # The process's one LISTEN connection: the outbox relay's wake-up and the live
+        # streams'. It connects when the first of them watches a channel of it.
         self.listener = Listener(
             listen_dsn(settings.database_url),
             ssl=self.database_ssl,
@@ -220,12 +220,7 @@ class ServiceProcess:
             runners.append(runner)
             self.http_ports.append(site._server.sockets[0].getsockname()[1])
 
-        relay = OutboxRelay(
-            self.engine,
-            js,
-            listen_dsn=listen_dsn(self.settings.database_url),
-            listen_ssl=self.database_ssl,
-        )
+        relay = OutboxRelay(self.engine, js, listener=self.listener)
         tasks = [asyncio.create_task(relay.run(), name="outbox-relay")]
         consuming = [asyncio.create_task(c.run(), name=f"consumer-{c.name}") for c in consumers]
         tasks += [
@@ -243,7 +238,6 @@ class ServiceProcess:
             log.info("%s shutting down", self.name)
             await health.enter_graceful_shutdown()
             await server.stop(self.settings.shutdown_grace)
-            await self.listener.close()
             if probes is not None:
                 await probes.stop(None)
             for runner in runners:
@@ -255,6 +249,8 @@ class ServiceProcess:
             for task in tasks + consuming:
                 task.cancel()
             await asyncio.gather(*tasks, *consuming, return_exceptions=True)
+            # After the relay and the streams, the last to wait on it.
+            await self.listener.close()
             for close in self._closers:
                 try:
                     await close()
