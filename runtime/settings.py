@@ -42,6 +42,7 @@ class RuntimeSettings:
 
     @classmethod
     def from_env(cls, env: Env) -> RuntimeSettings:
+        streams, connections = streams_and_connections(env)
         return cls(
             database_url=env.str("NOBAT_DATABASE_URL"),
             nats_url=env.str("NOBAT_NATS_URL"),
@@ -60,7 +61,8 @@ class RuntimeSettings:
             log_level=env.str("NOBAT_LOG_LEVEL", "INFO"),
             clock=shifted_clock(timedelta(seconds=env.float(CLOCK_SHIFT_SETTING, 0.0))),
             tls=TlsSettings.from_env(env),
-            **_streams_and_connections(env),
+            streams=streams,
+            connections=connections,
         )
 
 
@@ -86,7 +88,9 @@ def _signing_key(env: Env) -> TokenKeys | None:
     )
 
 
-def _streams_and_connections(env: Env) -> dict:
+def streams_and_connections(env: Env) -> tuple[StreamLimits, Connections]:
+    """How long live streams live and how many a user holds; how the gRPC server keeps
+    its connections. The connection's grace must let a stream reach its own age."""
     default, kept = StreamLimits(), Connections()
     per_user = env.int("NOBAT_MAX_STREAMS_PER_USER", default.per_user)
     if per_user < 1:
@@ -121,7 +125,7 @@ def _streams_and_connections(env: Env) -> dict:
         # A refused caller's stream that lost its client is closed by then.
         retry_after=connections.keepalive_time + connections.keepalive_timeout,
     )
-    return {"streams": streams, "connections": connections}
+    return streams, connections
 
 
 def _positive(env: Env, name: str, default: float) -> float:

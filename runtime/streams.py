@@ -107,24 +107,33 @@ class OpenStreams:
         token expires (StreamExpired) or the stream reaches its maximum age (ends OK)."""
         with self._counted(caller):
             ends_at = time.monotonic() + self.limits.max_age
+            expired = False
             try:
                 while True:
-                    left = min(ends_at - time.monotonic(), self._token_left(caller))
-                    if left <= 0:
+                    age_left = ends_at - time.monotonic()
+                    token_left = self._token_left(caller)
+                    expired = token_left <= age_left
+                    if min(age_left, token_left) <= 0:
+                        break
+                    # A task of its own, so an idle stream's wait can be cut at its end.
+                    reading = asyncio.ensure_future(anext(responses))
+                    try:
+                        await asyncio.wait({reading}, timeout=min(age_left, token_left))
+                    finally:
+                        if not reading.done():
+                            reading.cancel()
+                            # The stream must have stopped before it is closed.
+                            await asyncio.wait({reading})
+                    if reading.cancelled():
                         break
                     try:
-                        # A task of its own, so an idle stream's wait is cut at the deadline.
-                        response = await asyncio.wait_for(anext(responses), left)
+                        response = reading.result()
                     except StopAsyncIteration:
                         return
-                    except TimeoutError:
-                        if min(ends_at - time.monotonic(), self._token_left(caller)) > 0:
-                            raise
-                        break
                     yield response
             finally:
                 await responses.aclose()
-            if self._token_left(caller) <= 0:
+            if expired:
                 raise StreamExpired()
 
     def _token_left(self, caller: auth.Caller) -> float:
