@@ -55,6 +55,7 @@ class Listener:
         self._changing = asyncio.Lock()
         self._up = asyncio.Event()
         self._task: asyncio.Task | None = None
+        self._failures = 0
 
     def channel(self, name: str) -> Channel:
         return Channel(self, name)
@@ -105,14 +106,14 @@ class Listener:
                 await self._connected()
             except _LOST as exc:
                 log.warning(
-                    "live streams lost their LISTEN connection (%s); they poll every %gs "
-                    "until it is back",
+                    "no LISTEN connection (%s); streams and the relay poll until it is back",
                     exc,
-                    self._safety_poll,
                 )
             except Exception:
-                log.exception("live streams' LISTEN connection failed; connecting again")
-            await asyncio.sleep(self._reconnect_wait)
+                log.exception("the LISTEN connection failed; connecting again")
+            # Backing off while the database stays away: a line in the log each time.
+            await asyncio.sleep(min(self._reconnect_wait * 2**self._failures, 30.0))
+            self._failures += 1
 
     async def _connected(self) -> None:
         """Listens until the connection is lost."""
@@ -131,6 +132,7 @@ class Listener:
                     await connection.add_listener(channel, self._notified)
                 self._connection = connection
             self._up.set()
+            self._failures = 0
             # What was sent while nobody listened is read now, by every stream.
             self._wake_all()
             while not lost.is_set():
