@@ -31,6 +31,9 @@ ROLES = frozenset({PATIENT, DOCTOR, ADMIN, SERVICE})
 class Caller:
     subject: str
     role: str
+    # When its token expires (`exp`, seconds since the epoch): a live stream ends then.
+    # None for a caller made in code, whose identity does not run out.
+    expires_at: float | None = field(default=None, compare=False)
 
     def is_(self, *roles: str) -> bool:
         return self.role in roles
@@ -242,7 +245,7 @@ class TokenVerifier:
             raise Unauthenticated(
                 f"token lives longer than the {issuer.max_lifetime:g} s its issuer's may"
             )
-        return Caller(subject=subject, role=role)
+        return Caller(subject=subject, role=role, expires_at=float(claims["exp"]))
 
 
 def viewing_patient() -> str | None:

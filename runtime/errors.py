@@ -128,7 +128,8 @@ class Conflict(DomainError):
 
 
 class ResourceExhausted(DomainError):
-    """A quota of the caller's is used up (open checkouts, attempts at a payment): nothing
+    """A quota of the caller's is used up (open checkouts, attempts at a payment, live
+    streams): nothing
     was changed, and the same call may succeed after `retry_after` (maps to
     RESOURCE_EXHAUSTED, with the delay as google.rpc.RetryInfo and the quota as
     QuotaFailure). `subject` names what the quota counts, `limit` how many it allows."""

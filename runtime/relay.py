@@ -11,18 +11,16 @@ late behind a higher id would be skipped forever.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import ssl
 import time
 
-import asyncpg
 from nats.js.client import JetStreamContext
 from sqlalchemy import BigInteger, any_, bindparam, func, select, update
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from runtime import faults, metrics, sql
+from runtime.listener import Listener
 from runtime.schema import OUTBOX_CHANNEL, outbox
 
 log = logging.getLogger(__name__)
@@ -50,30 +48,26 @@ class OutboxRelay:
         engine: AsyncEngine,
         js: JetStreamContext,
         *,
-        listen_dsn: str,
-        listen_ssl: ssl.SSLContext | None = None,
+        listener: Listener,
         batch_size: int = 100,
         poll_interval: float = 1.0,
         publish_timeout: float = 5.0,
     ) -> None:
         self._engine = engine
         self._js = js
-        self._listen_dsn = listen_dsn
-        self._listen_ssl = listen_ssl
+        self._listener = listener
         self._batch_size = batch_size
         self._poll_interval = poll_interval
         self._publish_timeout = publish_timeout
-        self._wake = asyncio.Event()
-        self._listener: asyncpg.Connection | None = None
         self._lag_measured_at = 0.0
 
     async def run(self) -> None:
-        """Publish until cancelled. NOTIFY wakes it at once; polling covers a lost listener."""
+        """Publish until cancelled. NOTIFY wakes it at once (on the process's listener);
+        polling covers a lost listener."""
         failures = 0
-        try:
+        # The outbox trigger NOTIFYs once per statement, with no key.
+        async with self._listener.watch(OUTBOX_CHANNEL, "", poll=self._poll_interval) as news:
             while True:
-                await self._listen()
-                self._wake.clear()
                 try:
                     published = await self.publish_batch()
                     failures = 0
@@ -84,12 +78,7 @@ class OutboxRelay:
                     continue
                 if published < self._batch_size:
                     await self._measure_lag()
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self._wake.wait(), self._poll_interval)
-        finally:
-            if self._listener is not None:
-                with contextlib.suppress(Exception):
-                    await self._listener.close(timeout=1)
+                    await news()
 
     async def _measure_lag(self) -> None:
         now = time.monotonic()
@@ -103,18 +92,6 @@ class OutboxRelay:
                 )
             )
         metrics.outbox_lag.set(float(oldest or 0))
-
-    async def _listen(self) -> None:
-        if self._listener is not None and not self._listener.is_closed():
-            return
-        try:
-            self._listener = await asyncpg.connect(
-                self._listen_dsn, ssl=self._listen_ssl, timeout=5
-            )
-            await self._listener.add_listener(OUTBOX_CHANNEL, lambda *_: self._wake.set())
-        except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
-            self._listener = None
-            log.warning("outbox relay cannot listen, polling instead: %s", exc)
 
     async def publish_batch(self) -> int:
         """Publish one batch of unpublished rows; returns how many were published."""

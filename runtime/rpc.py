@@ -13,6 +13,7 @@ import re
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Mapping
+from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
@@ -25,6 +26,7 @@ from grpc_reflection.v1alpha import reflection
 from grpc_status import rpc_status
 
 from runtime import auth, errors, logs, metrics, text
+from runtime.streams import OpenStreams, StreamLimits
 
 log = logging.getLogger(__name__)
 
@@ -132,8 +134,12 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
         access: Mapping[str, frozenset[str]],
         described: ErrorDetails = MappingProxyType({}),
         multi_line: frozenset[str] = frozenset(),
+        streams: OpenStreams | None = None,
     ) -> None:
+        """`streams`: how many live streams a caller may hold and for how long
+        (runtime.streams); by default StreamLimits' own."""
         self._domain = domain
+        self._streams = streams or OpenStreams(StreamLimits())
         self._described = described
         self._verifier = verifier
         # Methods are named in full: /nobat.booking.v1.BookingService/StartCheckout.
@@ -210,7 +216,8 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
         async def wrapped(request, context) -> AsyncIterator:
             try:
                 async with self._scope(method, context, request):
-                    async for response in behavior(request, context):
+                    responses = behavior(request, context)
+                    async for response in self._streams.serve(auth.current_caller(), responses):
                         yield response
             except _Failed as failed:
                 await _abort(context, failed.status)
@@ -314,8 +321,45 @@ def _refused(handler: grpc.RpcMethodHandler, method: str) -> grpc.RpcMethodHandl
     )
 
 
+@dataclass(frozen=True)
+class Connections:
+    """How the server keeps its clients' connections: keepalive pings find a client that
+    vanished (its streams end instead of waiting forever), and a connection's maximum age
+    makes clients reconnect now and then, so load spreads over new replicas."""
+
+    # Ping a client after this long without activity; give up on it after the timeout.
+    keepalive_time: float = 30.0
+    keepalive_timeout: float = 10.0
+    # The most often a client may ping without sending data; more often is a strike, and
+    # two strikes close its connection (gRPC's default policy).
+    min_client_ping_interval: float = 10.0
+    # After this long a connection is told to go away (GOAWAY, gRPC adds +/-10% jitter);
+    # calls on it have the grace to finish. The grace outlasts a stream's maximum age
+    # (runtime.streams), so streams end at their own age, OK, rather than cut.
+    max_age: float = 1800.0
+    max_age_grace: float = 1900.0
+
+    def options(self) -> list[tuple[str, int]]:
+        def ms(seconds: float) -> int:
+            return int(seconds * 1000)
+
+        return [
+            ("grpc.keepalive_time_ms", ms(self.keepalive_time)),
+            ("grpc.keepalive_timeout_ms", ms(self.keepalive_timeout)),
+            # Clients that keep an idle channel warm (no call open) are not punished.
+            ("grpc.keepalive_permit_without_calls", 1),
+            ("grpc.http2.min_ping_interval_without_data_ms", ms(self.min_client_ping_interval)),
+            ("grpc.http2.max_ping_strikes", 2),
+            ("grpc.max_connection_age_ms", ms(self.max_age)),
+            ("grpc.max_connection_age_grace_ms", ms(self.max_age_grace)),
+        ]
+
+
 def create_server(
-    interceptor: ServiceInterceptor, *, max_concurrent_rpcs: int = 1000
+    interceptor: ServiceInterceptor,
+    *,
+    max_concurrent_rpcs: int = 1000,
+    connections: Connections | None = None,
 ) -> tuple[grpc.aio.Server, health.aio.HealthServicer]:
     """A grpc.aio server with health and the service interceptor; bind ports and add
     servicers, then `enable_reflection` once every servicer is added."""
@@ -323,9 +367,12 @@ def create_server(
         interceptors=[interceptor],
         # Beyond this, calls get RESOURCE_EXHAUSTED at once instead of queueing without bound.
         maximum_concurrent_rpcs=max_concurrent_rpcs,
-        # gRPC sets SO_REUSEPORT by default, which would let a second copy of a service
-        # bind the same port silently and share its calls; a taken port must fail loudly.
-        options=[("grpc.so_reuseport", 0)],
+        options=[
+            # gRPC sets SO_REUSEPORT by default, which would let a second copy of a service
+            # bind the same port silently and share its calls; a taken port must fail loudly.
+            ("grpc.so_reuseport", 0),
+            *(connections or Connections()).options(),
+        ],
     )
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)

@@ -28,8 +28,10 @@ from runtime.config import InvalidSetting, MissingSetting
 from runtime.consumer import EventConsumer, EventHandlers
 from runtime.db import UnitOfWork, create_engine, sessionmaker
 from runtime.events import Stream
+from runtime.listener import Listener
 from runtime.relay import OutboxRelay
 from runtime.settings import RuntimeSettings
+from runtime.streams import OpenStreams
 from runtime.wire import sign_page_tokens_with
 from runtime.wiring import Wiring, inbox_prefix
 
@@ -37,7 +39,7 @@ log = logging.getLogger(__name__)
 
 
 def listen_dsn(database_url: str) -> str:
-    """The plain libpq form of a SQLAlchemy URL, for the relay's LISTEN connection."""
+    """The plain libpq form of a SQLAlchemy URL, for the process's LISTEN connection."""
     return make_url(database_url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
@@ -76,6 +78,13 @@ class ServiceProcess:
         self._verifier = TokenVerifier(self._issuers())
         self.engine = create_engine(settings.database_url, ssl=self.database_ssl)
         self._sessions = sessionmaker(self.engine)
+        # The process's one LISTEN connection: the outbox relay's wake-up and the live
+        # streams'. It connects when the first of them watches a channel of it.
+        self.listener = Listener(
+            listen_dsn(settings.database_url),
+            ssl=self.database_ssl,
+            safety_poll=settings.streams.safety_poll,
+        )
 
     def unit_of_work(self) -> UnitOfWork:
         return self._unit(self._sessions, self._wiring.publishes)
@@ -178,9 +187,14 @@ class ServiceProcess:
             for method, roles in methods.items()
         }
         interceptor = rpc.ServiceInterceptor(
-            self.name, self._verifier, access, self._described, self._multi_line
+            self.name,
+            self._verifier,
+            access,
+            self._described,
+            self._multi_line,
+            streams=OpenStreams(self.settings.streams),
         )
-        server, health = rpc.create_server(interceptor)
+        server, health = rpc.create_server(interceptor, connections=self.settings.connections)
         service_names = [service_name for _, _, service_name, _ in self._servicers]
         for add_to_server, servicer, _, _ in self._servicers:
             add_to_server(servicer, server)
@@ -205,12 +219,7 @@ class ServiceProcess:
             runners.append(runner)
             self.http_ports.append(site._server.sockets[0].getsockname()[1])
 
-        relay = OutboxRelay(
-            self.engine,
-            js,
-            listen_dsn=listen_dsn(self.settings.database_url),
-            listen_ssl=self.database_ssl,
-        )
+        relay = OutboxRelay(self.engine, js, listener=self.listener)
         tasks = [asyncio.create_task(relay.run(), name="outbox-relay")]
         consuming = [asyncio.create_task(c.run(), name=f"consumer-{c.name}") for c in consumers]
         tasks += [
@@ -239,6 +248,8 @@ class ServiceProcess:
             for task in tasks + consuming:
                 task.cancel()
             await asyncio.gather(*tasks, *consuming, return_exceptions=True)
+            # After the relay and the streams, the last to wait on it.
+            await self.listener.close()
             for close in self._closers:
                 try:
                     await close()

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 from runtime.auth import TokenKeys
 from runtime.config import Env, InvalidSetting
 from runtime.instants import CLOCK_SHIFT_SETTING, Clock, shifted_clock
+from runtime.rpc import Connections
+from runtime.streams import StreamLimits
 from runtime.tls import TlsSettings
 
 
@@ -33,9 +35,14 @@ class RuntimeSettings:
     log_level: str
     clock: Clock
     tls: TlsSettings
+    # Live streams' limits and how their news is heard (runtime.streams).
+    streams: StreamLimits = field(default_factory=StreamLimits)
+    # Keepalive and connection age of the gRPC server (runtime.rpc).
+    connections: Connections = field(default_factory=Connections)
 
     @classmethod
     def from_env(cls, env: Env) -> RuntimeSettings:
+        streams, connections = streams_and_connections(env)
         return cls(
             database_url=env.str("NOBAT_DATABASE_URL"),
             nats_url=env.str("NOBAT_NATS_URL"),
@@ -54,6 +61,8 @@ class RuntimeSettings:
             log_level=env.str("NOBAT_LOG_LEVEL", "INFO"),
             clock=shifted_clock(timedelta(seconds=env.float(CLOCK_SHIFT_SETTING, 0.0))),
             tls=TlsSettings.from_env(env),
+            streams=streams,
+            connections=connections,
         )
 
 
@@ -77,3 +86,50 @@ def _signing_key(env: Env) -> TokenKeys | None:
         # Without a key id, verifiers can hold only this one key for the service.
         key_id=env.str("NOBAT_SERVICE_KEY_ID", ""),
     )
+
+
+def streams_and_connections(env: Env) -> tuple[StreamLimits, Connections]:
+    """How long live streams live and how many a user holds; how the gRPC server keeps
+    its connections. The connection's grace must let a stream reach its own age."""
+    default, kept = StreamLimits(), Connections()
+    per_user = env.int("NOBAT_MAX_STREAMS_PER_USER", default.per_user)
+    if per_user < 1:
+        raise InvalidSetting("NOBAT_MAX_STREAMS_PER_USER", str(per_user), "at least 1")
+    max_age = _positive(env, "NOBAT_MAX_STREAM_AGE_SECONDS", default.max_age)
+    connections = Connections(
+        keepalive_time=_positive(env, "NOBAT_GRPC_KEEPALIVE_SECONDS", kept.keepalive_time),
+        keepalive_timeout=_positive(
+            env, "NOBAT_GRPC_KEEPALIVE_TIMEOUT_SECONDS", kept.keepalive_timeout
+        ),
+        min_client_ping_interval=_positive(
+            env, "NOBAT_GRPC_MIN_CLIENT_PING_SECONDS", kept.min_client_ping_interval
+        ),
+        max_age=_positive(env, "NOBAT_GRPC_MAX_CONNECTION_AGE_SECONDS", kept.max_age),
+        # By default enough for the longest stream to end at its own age.
+        max_age_grace=_positive(
+            env,
+            "NOBAT_GRPC_MAX_CONNECTION_AGE_GRACE_SECONDS",
+            max(kept.max_age_grace, max_age + 60),
+        ),
+    )
+    if connections.max_age_grace < max_age:
+        raise InvalidSetting(
+            "NOBAT_GRPC_MAX_CONNECTION_AGE_GRACE_SECONDS",
+            f"{connections.max_age_grace:g}",
+            f"at least NOBAT_MAX_STREAM_AGE_SECONDS ({max_age:g}), or streams are cut",
+        )
+    streams = StreamLimits(
+        per_user=per_user,
+        max_age=max_age,
+        safety_poll=_positive(env, "NOBAT_STREAM_SAFETY_POLL_SECONDS", default.safety_poll),
+        # A refused caller's stream that lost its client is closed by then.
+        retry_after=connections.keepalive_time + connections.keepalive_timeout,
+    )
+    return streams, connections
+
+
+def _positive(env: Env, name: str, default: float) -> float:
+    value = env.float(name, default)
+    if value <= 0:
+        raise InvalidSetting(name, f"{value:g}", "must be more than 0 seconds")
+    return value

@@ -20,6 +20,7 @@ from runtime.config import DEVELOPMENT, Env
 from runtime.events import BOOKING, PAYMENT
 from runtime.return_urls import ReturnUrls
 from runtime.service import ServiceProcess
+from services.consultation.adapters.tables import CHAT_CHANNEL
 from services.consultation.adapters.unit_of_work import ConsultationUnitOfWork
 from services.consultation.domain.rule_table import load_rule_table
 from services.consultation.entrypoints.events import directory_handlers, payment_handlers
@@ -60,6 +61,7 @@ def build(process: ServiceProcess, env: Env) -> None:
         process.unit_of_work,
         payments,
         load_rule_table(),
+        process.listener.channel(CHAT_CHANNEL),
         consultation_settings(env),
         clock=process.settings.clock,
     )

@@ -1,9 +1,9 @@
 """Composition root of the notification service.
 
 Contacts, templates, deliveries and each user's inbox: reads the configuration, builds
-the channels' senders and the live feed's listener, and wires the gRPC servicer, a
-consumer per stream it reads and the delivery job into the process. Notification only
-consumes; nothing upstream waits for it (DESIGN.md, invariant 7).
+the channels' senders, and wires the gRPC servicer (its live feed on the process's
+listener), a consumer per stream it reads and the delivery job into the process.
+Notification only consumes; nothing upstream waits for it (DESIGN.md, invariant 7).
 """
 
 from __future__ import annotations
@@ -19,9 +19,9 @@ from nobat.notification.v1 import notification_service_pb2, notification_service
 from runtime import entry
 from runtime.config import DEVELOPMENT, Env, InvalidSetting
 from runtime.events import BOOKING, CONSULTATION, PAYMENT
-from runtime.service import ServiceProcess, listen_dsn
-from services.notification.adapters.feed import FeedListener
+from runtime.service import ServiceProcess
 from services.notification.adapters.senders import LogSender, SmtpSender, WebhookSender
+from services.notification.adapters.tables import FEED_CHANNEL
 from services.notification.adapters.unit_of_work import NotificationUnitOfWork
 from services.notification.domain.contact import Channel, Locale
 from services.notification.domain.delivery import RetryRules
@@ -95,16 +95,11 @@ def senders(
 
 def build(process: ServiceProcess, env: Env) -> None:
     settings = notification_settings(env)
-    feed = FeedListener(
-        listen_dsn(process.settings.database_url),
-        poll_interval=env.float("NOBAT_NOTIFICATION_STREAM_POLL_SECONDS", 1.0),
-        ssl=process.database_ssl,
-    )
-    process.on_shutdown(feed.close)
     ctx = Context(
         process.unit_of_work,
         senders(process, env, settings),
-        feed,
+        # A committed notification NOTIFYs this channel with its user's id (adapters/tables.py).
+        process.listener.channel(FEED_CHANNEL),
         settings,
         clock=process.settings.clock,
     )

@@ -185,6 +185,18 @@ async def test_the_two_phase_flow_from_intake_to_completed_chat(nobat, stack):
         )
     assert hidden.value.code() == grpc.StatusCode.NOT_FOUND
 
+    # A stream open while the chat goes on hears what is said, then ends with the chat.
+    live = patient.consultation.stub.StreamMessages(
+        cpb.StreamMessagesRequest(consultation_id=consultation.id, after_sequence=2),
+        metadata=patient.metadata,
+    )
+    await doctor.consultation.PostMessage(
+        cpb.PostMessageRequest(
+            idempotency_key=key(), consultation_id=consultation.id, text="Rest and fluids"
+        )
+    )
+    said = (await asyncio.wait_for(live.read(), 10)).message
+    assert (said.sequence, said.text) == (3, "Rest and fluids")
     done = (
         await doctor.consultation.CompleteConsultation(
             cpb.CompleteConsultationRequest(
@@ -193,6 +205,8 @@ async def test_the_two_phase_flow_from_intake_to_completed_chat(nobat, stack):
         )
     ).consultation
     assert done.status == cpb.CONSULTATION_STATUS_COMPLETED
+    assert await asyncio.wait_for(live.read(), 10) is grpc.aio.EOF
+    assert await live.code() == grpc.StatusCode.OK
     audit = (
         await nobat.admin().consultation.ListAuditEntries(
             cpb.ListAuditEntriesRequest(subject_id=consultation.id)

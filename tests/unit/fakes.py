@@ -8,9 +8,15 @@ the messages emitted as they are (`emit`).
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import copy
 import uuid
+from collections import defaultdict
+from collections.abc import AsyncIterator
 from typing import ClassVar, Generic, Self, TypeVar
+
+from runtime.streams import Wait
 
 T = TypeVar("T")
 
@@ -112,3 +118,30 @@ class FakeUnitOfWork:
     def of(self, kind: type) -> list:
         """The published facts of one kind, in order."""
         return [fact for fact in self.published if isinstance(fact, kind)]
+
+
+class FakeWatch:
+    """A live stream's wake-up (runtime.streams.Watch): `news(key)` wakes the watchers of
+    `key`, as a committed NOTIFY does; news before anyone waits is kept for them. There is
+    no safety poll: a stream waits until it is told."""
+
+    def __init__(self) -> None:
+        self._news: dict[str, asyncio.Event] = defaultdict(asyncio.Event)
+        self.watching: list[str] = []
+
+    @contextlib.asynccontextmanager
+    async def watch(self, key: str) -> AsyncIterator[Wait]:
+        news = self._news[key]
+
+        async def wait() -> None:
+            await news.wait()
+            news.clear()
+
+        self.watching.append(key)
+        try:
+            yield wait
+        finally:
+            self.watching.remove(key)
+
+    def news(self, key: str) -> None:
+        self._news[key].set()

@@ -37,6 +37,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from purchasing.checkout import OPEN
 from purchasing.tables import OpenByPatient, payment_progress
 from runtime.columns import all_or_none, instant, one_of
+from runtime.streams import notify_trigger
 from services.consultation.domain.audit import SubjectKind
 from services.consultation.domain.caller import Role
 from services.consultation.domain.chat import ChatRole
@@ -339,17 +340,30 @@ chat_messages = Table(
     UniqueConstraint("consultation_id", "sequence", name="chat_messages_one_per_sequence"),
 )
 
+# A chat's live streams hear of news on CHAT_CHANNEL, keyed by the consultation's id: a
+# message posted, and the consultation's status changing (a chat that closed ends its
+# streams). The NOTIFY is sent in the writer's transaction, so only when it commits.
 for statement in (
-    f"""
-    CREATE OR REPLACE FUNCTION consultation_chat_notify() RETURNS trigger AS $$
-    BEGIN PERFORM pg_notify('{CHAT_CHANNEL}', NEW.consultation_id); RETURN NULL; END
-    $$ LANGUAGE plpgsql
-    """,
+    notify_trigger("consultation_chat_notify", CHAT_CHANNEL, "consultation_id"),
     "CREATE TRIGGER consultation_chat_notify AFTER INSERT ON chat_messages"
     " FOR EACH ROW EXECUTE FUNCTION consultation_chat_notify()",
 ):
     event.listen(chat_messages, "after_create", DDL(statement))
 event.listen(chat_messages, "after_drop", DDL("DROP FUNCTION IF EXISTS consultation_chat_notify()"))
+
+# Statements consultation_0002 runs too, on databases made before them: they replace
+# what is there.
+STATUS_NOTIFY = (
+    notify_trigger("consultation_status_notify", CHAT_CHANNEL, "id"),
+    "CREATE OR REPLACE TRIGGER consultation_status_notify AFTER UPDATE OF status ON consultations"
+    " FOR EACH ROW WHEN (OLD.status IS DISTINCT FROM NEW.status)"
+    " EXECUTE FUNCTION consultation_status_notify()",
+)
+for statement in STATUS_NOTIFY:
+    event.listen(consultations, "after_create", DDL(statement))
+event.listen(
+    consultations, "after_drop", DDL("DROP FUNCTION IF EXISTS consultation_status_notify()")
+)
 
 audit_entries = Table(
     "audit_entries",

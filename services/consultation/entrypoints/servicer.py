@@ -7,7 +7,6 @@ data a caller may see is the domain's rule (the patient, the assigned doctor, st
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import TypeVar
@@ -17,7 +16,7 @@ from nobat.consultation.v1 import consultation_service_pb2 as pb
 from nobat.consultation.v1 import consultation_service_pb2_grpc
 
 from purchasing.servicer import CheckoutCalls
-from runtime import auth
+from runtime import auth, errors
 from runtime.handling import Handlers
 from runtime.idempotency import answer_call
 from runtime.text import multi_line
@@ -48,8 +47,6 @@ from services.consultation.handlers.context import Context
 
 R = TypeVar("R", bound=Message)
 PATIENT, DOCTOR, ADMIN = auth.PATIENT, auth.DOCTOR, auth.ADMIN
-# How often a chat stream looks for new messages while the conversation is quiet.
-STREAM_POLL_SECONDS = 0.5
 
 
 def _caller(context) -> Caller:
@@ -209,22 +206,19 @@ class ConsultationServicer(
     async def StreamMessages(
         self, request: pb.StreamMessagesRequest, context
     ) -> AsyncIterator[pb.StreamMessagesResponse]:
-        """Everything after the caller's cursor, in order, then new messages as they come;
-        a reconnecting client passes the last sequence it saw and misses nothing."""
-        consultation_id = id_from(request.consultation_id, "consultation_id")
-        caller = _caller(context)
-        seen = request.after_sequence
-        first = True
-        while True:
-            found = await views.messages_after(
-                self.ctx, self.ctx.unit_of_work(), consultation_id, caller, seen, audit=first
-            )
-            first = False
-            for message in found:
-                seen = message.sequence
-                yield pb.StreamMessagesResponse(message=chat_message(message))
-            if not found:
-                await asyncio.sleep(STREAM_POLL_SECONDS)
+        """Everything after the caller's cursor, in order, then new messages as they come,
+        until the consultation is over; a reconnecting client passes the last sequence it
+        saw and misses nothing."""
+        if request.after_sequence < 0:
+            raise errors.InvalidArgument("after_sequence", "must be 0 or the last one received")
+        chat = views.chat(
+            self.ctx,
+            id_from(request.consultation_id, "consultation_id"),
+            _caller(context),
+            request.after_sequence,
+        )
+        async for message in chat:
+            yield pb.StreamMessagesResponse(message=chat_message(message))
 
     async def SetDoctorShifts(
         self, request: pb.SetDoctorShiftsRequest, context

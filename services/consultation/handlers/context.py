@@ -10,6 +10,7 @@ from clients.payment import PaymentClient
 from purchasing.quota import DEFAULT_MAX_OPEN_CHECKOUTS
 from runtime.instants import Clock, utc_now
 from runtime.return_urls import ReturnUrls
+from runtime.streams import Watch
 from services.consultation.domain.checkout import DEFAULT_CHECKOUT_TTL
 from services.consultation.domain.consultation import DEFAULT_ACCEPT_WITHIN
 from services.consultation.domain.intake import DEFAULT_INTAKE_TTL
@@ -45,5 +46,7 @@ class Context:
     unit_of_work: Callable[[], ConsultationUnit]
     payments: PaymentClient
     triage: TriagePort
+    # A chat's news (a message, the consultation's status), watched by consultation id.
+    chats: Watch
     settings: ConsultationSettings = field(default_factory=ConsultationSettings)
     clock: Clock = utc_now

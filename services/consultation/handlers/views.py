@@ -5,6 +5,7 @@ admins' audit trail are read as they are."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from purchasing.handlers import load_checkout
@@ -13,7 +14,7 @@ from services.consultation.domain.audit import AuditEntry, SubjectKind
 from services.consultation.domain.caller import Caller
 from services.consultation.domain.chat import ChatMessage, chat_role
 from services.consultation.domain.checkout import Checkout
-from services.consultation.domain.consultation import Consultation, ConsultationStatus
+from services.consultation.domain.consultation import ONGOING, Consultation, ConsultationStatus
 from services.consultation.domain.doctor import Doctor
 from services.consultation.domain.session import ClinicalSession
 from services.consultation.handlers.clinical import load_consultation, load_doctor, load_session
@@ -88,17 +89,35 @@ async def consultations(
         return page, token
 
 
-async def messages_after(
-    ctx: Context,
-    uow: ConsultationUnit,
-    consultation_id: str,
-    caller: Caller,
-    after_sequence: int,
-    *,
-    audit: bool,
-) -> list[ChatMessage]:
-    """The chat after what the caller has seen, for the patient and their doctor only;
-    `audit` for the first read of a stream (one entry per stream, not per poll)."""
+async def chat(
+    ctx: Context, consultation_id: str, caller: Caller, after_sequence: int
+) -> AsyncIterator[ChatMessage]:
+    """The chat after what the caller has seen, in order, then each new message as it
+    commits, for the patient and their doctor only; it ends once the consultation is over
+    and everything said in it has been sent. Audited once, at the first read."""
+    seen = after_sequence
+    audit = True
+    async with ctx.chats.watch(consultation_id) as news:
+        while True:
+            found, ongoing = await _messages_after(ctx, consultation_id, caller, seen, audit)
+            audit = False
+            for message in found:
+                yield message
+                seen = message.sequence
+            if len(found) == CHAT_BATCH:
+                continue
+            # The status was read before the messages, and nothing is posted to a chat
+            # after it closes: a closed chat's last read holds its last message.
+            if not ongoing:
+                return
+            await news()
+
+
+async def _messages_after(
+    ctx: Context, consultation_id: str, caller: Caller, after_sequence: int, audit: bool
+) -> tuple[list[ChatMessage], bool]:
+    """The messages after `after_sequence`, and whether the chat is still open."""
+    uow = ctx.unit_of_work()
     async with uow:
         found_in = await load_consultation(uow, consultation_id, caller)
         chat_role(found_in, caller)
@@ -112,8 +131,8 @@ async def messages_after(
                 found_in.id,
                 now=ctx.clock(),
             )
-        await uow.commit()
-        return found
+            await uow.commit()
+        return found, found_in.status in ONGOING
 
 
 async def doctor(uow: ConsultationUnit, doctor_id: str) -> Doctor:

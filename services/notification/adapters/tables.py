@@ -27,6 +27,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 
 from runtime.columns import instant, one_of
+from runtime.streams import notify_trigger
 from services.notification.domain.contact import Channel, Locale
 from services.notification.domain.delivery import OPEN, DeliveryStatus
 from services.notification.domain.facts import Kind
@@ -127,11 +128,7 @@ deliveries = Table(
 )
 
 for statement in (
-    f"""
-    CREATE OR REPLACE FUNCTION notification_feed_notify() RETURNS trigger AS $$
-    BEGIN PERFORM pg_notify('{FEED_CHANNEL}', NEW.user_id); RETURN NULL; END
-    $$ LANGUAGE plpgsql
-    """,
+    notify_trigger("notification_feed_notify", FEED_CHANNEL, "user_id"),
     """
     CREATE TRIGGER notification_feed_notify AFTER INSERT ON notifications
     FOR EACH ROW EXECUTE FUNCTION notification_feed_notify()

@@ -3,10 +3,9 @@ hear that a user's feed has grown. Adapters implement them; tests fake them."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from contextlib import AbstractAsyncContextManager
 from typing import Protocol
 
+from runtime.streams import Watch
 from services.notification.domain.delivery import Delivery
 from services.notification.domain.notification import Notification
 
@@ -18,8 +17,5 @@ class Sender(Protocol):
         """Returns once the channel accepted it; raises DeliveryFailed when it did not."""
 
 
-class FeedWatch(Protocol):
-    def watch(self, user_id: str) -> AbstractAsyncContextManager[Callable[[], Awaitable[None]]]:
-        """While open, the yielded function waits until the user may have a new
-        notification (or a polling interval passes). Open it before reading the feed, so
-        that nothing committed in between is missed."""
+# A user's feed grew: watched by the user's id (runtime.streams).
+FeedWatch = Watch

@@ -13,7 +13,7 @@ import os
 
 import grpc
 from google.protobuf import empty_pb2, struct_pb2, wrappers_pb2
-from sqlalchemy import Column, Integer, MetaData, Table, Text, insert
+from sqlalchemy import DDL, Column, Integer, MetaData, Table, Text, event, insert, select
 
 from runtime import auth, errors, logs
 from runtime.config import Env
@@ -23,6 +23,7 @@ from runtime.events import Stream
 from runtime.idempotency import answer_once, caller_scope
 from runtime.service import ServiceProcess
 from runtime.settings import RuntimeSettings
+from runtime.streams import notify_trigger
 from runtime.wiring import Reader, Wiring
 
 PROBE_STREAM = Stream("PROBE", "probe")
@@ -36,6 +37,23 @@ effects = Table(
     Column("event_id", Text),
     Column("value", Text, nullable=False),
 )
+
+
+# Notes on a topic, followed live by the Follow stream; each insert NOTIFYs its topic.
+NOTES_CHANNEL = "nobat_probe_notes"
+notes = Table(
+    "notes",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("topic", Text, nullable=False),
+    Column("text", Text, nullable=False),
+)
+for statement in (
+    notify_trigger("probe_notes_notify", NOTES_CHANNEL, "topic"),
+    "CREATE TRIGGER probe_notes_notify AFTER INSERT ON notes"
+    " FOR EACH ROW EXECUTE FUNCTION probe_notes_notify()",
+):
+    event.listen(notes, "after_create", DDL(statement))
 
 
 # Deliveries seen per "flaky-N" value: such an event fails its first N deliveries.
@@ -102,6 +120,23 @@ def build(process: ServiceProcess) -> None:
     async def crash(request: empty_pb2.Empty, context) -> empty_pb2.Empty:
         raise RuntimeError("the probe's deliberate bug")
 
+    async def follow(request: wrappers_pb2.StringValue, context):
+        """The topic's notes, oldest first, then each new one as it commits; a live stream
+        as the services' are, on the process's listener."""
+        seen = 0
+        async with process.listener.watch(NOTES_CHANNEL, request.value) as news:
+            while True:
+                async with process.engine.connect() as conn:
+                    found = await conn.execute(
+                        select(notes.c.id, notes.c.text)
+                        .where(notes.c.topic == request.value, notes.c.id > seen)
+                        .order_by(notes.c.id)
+                    )
+                for note_id, text in found:
+                    seen = note_id
+                    yield wrappers_pb2.StringValue(value=text)
+                await news()
+
     def unary(behavior, request_type):
         return grpc.unary_unary_rpc_method_handler(
             behavior,
@@ -119,6 +154,11 @@ def build(process: ServiceProcess) -> None:
         "Upload": grpc.stream_unary_rpc_method_handler(
             upload,
             request_deserializer=empty_pb2.Empty.FromString,
+            response_serializer=lambda message: message.SerializeToString(),
+        ),
+        "Follow": grpc.unary_stream_rpc_method_handler(
+            follow,
+            request_deserializer=wrappers_pb2.StringValue.FromString,
             response_serializer=lambda message: message.SerializeToString(),
         ),
         "Sleep": unary(sleep, wrappers_pb2.DoubleValue),
@@ -140,6 +180,7 @@ def build(process: ServiceProcess) -> None:
         SERVICE_NAME,
         {
             "Upload": anyone,
+            "Follow": anyone,
             "Sleep": anyone,
             "Emit": anyone,
             "Charge": frozenset({auth.PATIENT, auth.DOCTOR}),

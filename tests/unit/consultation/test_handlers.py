@@ -4,6 +4,7 @@ leaves nothing behind."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
@@ -62,17 +63,23 @@ from tests.unit.consultation.builders import (
     doctor_caller,
 )
 from tests.unit.consultation.fakes import FakePayments, fake_unit
-from tests.unit.fakes import FakeUnitOfWork
+from tests.unit.fakes import FakeUnitOfWork, FakeWatch
 
 MINUTE = timedelta(minutes=1)
 STRANGER = Caller("patient-2", Role.PATIENT)
 
 
-def context(uow: FakeUnitOfWork, payments: FakePayments | None = None, at: datetime = NOW):
+def context(
+    uow: FakeUnitOfWork,
+    payments: FakePayments | None = None,
+    at: datetime = NOW,
+    chats: FakeWatch | None = None,
+):
     return Context(
         unit_of_work=lambda: uow,
         payments=payments or FakePayments(),
         triage=RULES,
+        chats=chats or FakeWatch(),
         clock=lambda: at,
     )
 
@@ -475,20 +482,74 @@ async def test_the_chat_is_numbered_in_order_and_read_by_the_patient_and_their_d
 
     for author, text in ((PATIENT, "It hurts to swallow."), (doctor_caller(), "Since when?")):
         await clinical.post_message(ctx, uow, clinical.PostMessage(consultation.id, author, text))
-    seen_by_patient = await views.messages_after(ctx, uow, consultation.id, PATIENT, 0, audit=True)
-    seen_by_doctor = await views.messages_after(
-        ctx, uow, consultation.id, doctor_caller(), 1, audit=False
-    )
+    seen_by_patient = [
+        await anext(views.chat(ctx, consultation.id, PATIENT, 0)),
+        await anext(views.chat(ctx, consultation.id, PATIENT, 1)),
+    ]
+    seen_by_doctor = await anext(views.chat(ctx, consultation.id, doctor_caller(), 1))
     with pytest.raises(ConsultationNotFound):
-        await views.messages_after(ctx, uow, consultation.id, STRANGER, 0, audit=True)
+        await anext(views.chat(ctx, consultation.id, STRANGER, 0))
 
     assert [(m.sequence, m.sender_id) for m in seen_by_patient] == [
         (1, "patient-1"),
         (2, "doctor-1"),
     ]
-    assert [m.text for m in seen_by_doctor] == ["Since when?"]
+    assert seen_by_doctor.text == "Since when?"
     assert uow.consultations.all()[0].last_message_sequence == 2
-    assert audited_actions(uow) == [("patient-1", "StreamMessages", consultation.id)]
+    # One entry per stream opened, none per message sent on it.
+    assert audited_actions(uow) == [
+        ("patient-1", "StreamMessages", consultation.id),
+        ("patient-1", "StreamMessages", consultation.id),
+        ("doctor-1", "StreamMessages", consultation.id),
+    ]
+
+
+async def test_a_chat_stream_follows_what_is_posted_and_ends_once_the_consultation_is_over():
+    consultation = a_consultation(on_shift=[a_doctor()])
+    uow = fake_unit(consultations=[consultation])
+    chats = FakeWatch()
+    ctx, doctor = context(uow, chats=chats), doctor_caller()
+    accept = clinical.AcceptConsultation(consultation.id, doctor)
+    await clinical.accept_consultation(ctx, uow, accept)
+    stream = views.chat(ctx, consultation.id, PATIENT, 0)
+    following = asyncio.ensure_future(anext(stream))
+    await settled()
+    assert not following.done() and chats.watching == [consultation.id]
+
+    await clinical.post_message(ctx, uow, clinical.PostMessage(consultation.id, doctor, "Hi."))
+    chats.news(consultation.id)
+    assert (await asyncio.wait_for(following, 1)).text == "Hi."
+
+    # The doctor's last word and the completion, with one wake-up between them.
+    await clinical.post_message(ctx, uow, clinical.PostMessage(consultation.id, doctor, "Rest."))
+    await clinical.complete_consultation(
+        ctx, uow, clinical.CompleteConsultation(consultation.id, doctor, "Rest and fluids.")
+    )
+    chats.news(consultation.id)
+    assert (await asyncio.wait_for(anext(stream), 1)).text == "Rest."
+    with pytest.raises(StopAsyncIteration):
+        await asyncio.wait_for(anext(stream), 1)
+    assert chats.watching == []
+
+
+async def test_a_chat_stream_of_a_consultation_already_over_sends_its_history_and_ends():
+    consultation = a_consultation(on_shift=[a_doctor()])
+    uow = fake_unit(consultations=[consultation])
+    ctx, doctor = context(uow), doctor_caller()
+    await clinical.post_message(ctx, uow, clinical.PostMessage(consultation.id, PATIENT, "Hello?"))
+    await clinical.decline_consultation(
+        ctx, uow, clinical.DeclineConsultation(consultation.id, doctor, "Busy.")
+    )
+
+    sent = [message.text async for message in views.chat(ctx, consultation.id, PATIENT, 0)]
+
+    assert sent == ["Hello?"]
+
+
+async def settled() -> None:
+    """Lets every task that can run, run."""
+    for _ in range(5):
+        await asyncio.sleep(0)
 
 
 async def test_a_page_of_consultations_audits_only_those_shown_on_it():

@@ -4,9 +4,7 @@ channels it sends through and the live feed's wake-up."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections import defaultdict
-from collections.abc import AsyncIterator, Awaitable, Callable, Collection
+from collections.abc import Collection
 from dataclasses import replace
 from datetime import datetime
 
@@ -139,29 +137,3 @@ class SilentSender:
 
     async def send(self, delivery: Delivery, notification: Notification) -> None:
         await asyncio.Event().wait()
-
-
-class FakeFeed:
-    """The live feed's wake-up: `grew(user_id)` wakes that user's watchers, as the NOTIFY
-    of a committed notification does; a wake-up before anyone waits is kept for them."""
-
-    def __init__(self) -> None:
-        self._grown: dict[str, asyncio.Event] = defaultdict(asyncio.Event)
-        self.watching: list[str] = []
-
-    @contextlib.asynccontextmanager
-    async def watch(self, user_id: str) -> AsyncIterator[Callable[[], Awaitable[None]]]:
-        grown = self._grown[user_id]
-
-        async def changed() -> None:
-            await grown.wait()
-            grown.clear()
-
-        self.watching.append(user_id)
-        try:
-            yield changed
-        finally:
-            self.watching.remove(user_id)
-
-    def grew(self, user_id: str) -> None:
-        self._grown[user_id].set()

@@ -28,10 +28,9 @@ from services.notification.handlers import contacts, deliveries, inbox, views
 from services.notification.handlers.context import Context, NotificationSettings
 from services.notification.handlers.facts import DoctorUpdated, Notify, doctor_updated, notify
 from services.notification.handlers.ports import Sender
-from tests.unit.fakes import FakeUnitOfWork
+from tests.unit.fakes import FakeUnitOfWork, FakeWatch
 from tests.unit.notification import events
 from tests.unit.notification.fakes import (
-    FakeFeed,
     InMemoryContacts,
     InMemoryDeliveries,
     RecordingSender,
@@ -54,13 +53,13 @@ def context(
     uow: FakeUnitOfWork,
     *,
     senders: Mapping[Channel, Sender] | None = None,
-    feed: FakeFeed | None = None,
+    feed: FakeWatch | None = None,
     **settings: object,
 ) -> Context:
     return Context(
         lambda: uow,
         senders or dict.fromkeys(Channel, RecordingSender()),
-        feed or FakeFeed(),
+        feed or FakeWatch(),
         # The default zone is not the doctor's, so a test can tell which was used.
         NotificationSettings(**{"default_zone": ZoneInfo("UTC"), "retry": RULES, **settings}),
         clock=lambda: NOW,
@@ -268,7 +267,7 @@ async def test_naming_someone_elses_notification_marks_nothing():
 
 async def test_a_live_feed_replays_what_came_after_the_cursor_then_follows_new_ones():
     uow = fake_unit()
-    feed = FakeFeed()
+    feed = FakeWatch()
     ctx = context(uow, feed=feed)
     await told(ctx, payment_failed(), payment_failed())
     stream = views.follow(ctx, "patient-1", 1)
@@ -278,7 +277,7 @@ async def test_a_live_feed_replays_what_came_after_the_cursor_then_follows_new_o
         await asyncio.sleep(0)
     assert not following.done()
     [new] = await told(ctx, payment_failed())
-    feed.grew("patient-1")
+    feed.news("patient-1")
     assert await asyncio.wait_for(following, 1) == new
     await stream.aclose()
     assert feed.watching == []
