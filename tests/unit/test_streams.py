@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
+from datetime import timedelta
 
 import pytest
 
@@ -88,7 +89,7 @@ async def test_a_caller_holds_at_most_the_cap_and_another_once_one_ends():
     with pytest.raises(TooManyStreams) as refused:
         await anext(open_streams.serve(SARA, idle("hello")))
     assert refused.value.subject == "patient:patient-1"
-    assert refused.value.retry_after == StreamLimits().retry_after
+    assert refused.value.retry_after == timedelta(seconds=StreamLimits().retry_after)
     # The same id in another role is another caller.
     doctor = auth.Caller("patient-1", auth.DOCTOR, expires_at=EXPIRES)
     assert await anext(open_streams.serve(doctor, idle("hello"))) == "hello"

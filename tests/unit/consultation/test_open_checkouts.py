@@ -15,6 +15,7 @@ from services.consultation.handlers import purchases
 from services.consultation.handlers.context import ConsultationSettings, Context
 from tests.unit.consultation.builders import CHAT, NOW, RULES, an_intake
 from tests.unit.consultation.fakes import FakePayments, fake_unit
+from tests.unit.fakes import FakeWatch
 
 CAP = 2
 TTL = timedelta(minutes=30)
@@ -25,6 +26,7 @@ def capped(uow, payments: FakePayments, at=NOW) -> Context:
         unit_of_work=lambda: uow,
         payments=payments,
         triage=RULES,
+        chats=FakeWatch(),
         settings=ConsultationSettings(max_open_checkouts=CAP, checkout_ttl=TTL),
         clock=lambda: at,
     )
