@@ -18,6 +18,7 @@ from tests.integration.conftest import store
 from tests.integration.consultation.conftest import Transaction
 from tests.integration.open_checkouts import PaymentHeldOpen, plan
 from tests.unit.consultation.builders import CHAT, NOW, RULES, a_checkout, an_intake
+from tests.unit.fakes import FakeWatch
 
 TTL = timedelta(minutes=30)
 
@@ -47,6 +48,8 @@ async def test_two_checkouts_started_at_once_one_below_the_cap_are_one_accepted_
         unit_of_work=lambda: unit(sessionmaker(engine)),
         payments=payments,
         triage=RULES,
+        # Chat streams are not what this test is about.
+        chats=FakeWatch(),
         settings=ConsultationSettings(max_open_checkouts=2, checkout_ttl=TTL),
         clock=lambda: NOW,
     )
