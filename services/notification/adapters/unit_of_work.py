@@ -10,7 +10,6 @@ from services.notification.adapters.repository import (
     Contacts,
     Deliveries,
     Doctors,
-    Feeds,
     Notifications,
 )
 
@@ -19,6 +18,5 @@ class NotificationUnitOfWork(UnitOfWork):
     def repositories(self, session: AsyncSession) -> None:
         self.contacts = Contacts(session)
         self.doctors = Doctors(session)
-        self.feeds = Feeds(session)
         self.notifications = Notifications(session)
         self.deliveries = Deliveries(session)

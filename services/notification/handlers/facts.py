@@ -32,31 +32,39 @@ class DoctorUpdated:
 
 
 async def notify(ctx: Context, uow: NotificationUnit, cmd: Notify) -> list[Notification]:
-    """The notifications the fact created; none for recipients who already have theirs."""
+    """The notifications the fact created; none for recipients who already have theirs.
+
+    Two round trips whatever the recipients: one locks their feeds and reads what the
+    text needs, one adds the notifications with their deliveries."""
     fact = cmd.fact
+    ids = [notification_id(fact.key, recipient) for recipient in fact.recipients]
     async with uow:
-        doctor = await uow.doctors.get(fact.doctor_id) if fact.doctor_id else None
-        created = []
-        for recipient in fact.recipients:
-            # The feed's lock first: a second copy of this fact, handled at the same time
-            # elsewhere, waits here and then finds the notification below.
-            last = await uow.feeds.lock(recipient.user_id)
-            if await uow.notifications.exists(notification_id(fact.key, recipient)):
+        # The feeds' locks first: a second copy of this fact, handled at the same time
+        # elsewhere, waits here and then finds the notifications made.
+        known = await uow.notifications.addressees(
+            [recipient.user_id for recipient in fact.recipients], ids, fact.doctor_id
+        )
+        last = dict(known.last_sequences)
+        now = ctx.clock()
+        drafts = []
+        for recipient, made in zip(fact.recipients, ids, strict=True):
+            if made in known.notified:
                 continue
-            contact = await uow.contacts.get(recipient.user_id)
-            notification = compose(
-                fact,
-                recipient,
-                locale=contact.locale if contact else ctx.settings.default_locale,
-                sequence=last + 1,
-                channels=contact.reachable() if contact else (),
-                doctor=doctor,
-                default_zone=ctx.settings.default_zone,
-                now=ctx.clock(),
+            contact = known.contacts.get(recipient.user_id)
+            last[recipient.user_id] += 1
+            drafts.append(
+                compose(
+                    fact,
+                    recipient,
+                    locale=contact.locale if contact else ctx.settings.default_locale,
+                    sequence=last[recipient.user_id],
+                    channels=contact.reachable() if contact else (),
+                    doctor=known.doctor,
+                    default_zone=ctx.settings.default_zone,
+                    now=now,
+                )
             )
-            await uow.notifications.add(notification)
-            await uow.feeds.advance(recipient.user_id, notification.sequence)
-            created.append(notification)
+        created = await uow.notifications.add(drafts)
         await uow.commit()
         return created
 

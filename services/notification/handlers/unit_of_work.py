@@ -12,7 +12,6 @@ if TYPE_CHECKING:
         Contacts,
         Deliveries,
         Doctors,
-        Feeds,
         Notifications,
     )
 
@@ -20,6 +19,5 @@ if TYPE_CHECKING:
 class NotificationUnit(Unit, Protocol):
     contacts: Contacts
     doctors: Doctors
-    feeds: Feeds
     notifications: Notifications
     deliveries: Deliveries

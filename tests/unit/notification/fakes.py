@@ -6,13 +6,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import defaultdict
-from collections.abc import AsyncIterator, Awaitable, Callable, Collection
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Sequence
 from dataclasses import replace
 from datetime import datetime
 
 from services.notification.domain.contact import Contact
 from services.notification.domain.delivery import Delivery
-from services.notification.domain.notification import DoctorListing, Notification
+from services.notification.domain.notification import Addressees, DoctorListing, Notification
 from tests.unit.fakes import FakeUnitOfWork, InMemoryRows
 
 
@@ -39,11 +39,12 @@ class InMemoryDoctors(InMemoryRows[DoctorListing]):
 class InMemoryFeeds(InMemoryRows[int]):
     """Each user's last sequence, by user id."""
 
-    async def lock(self, user_id: str) -> int:
-        return self._rows.setdefault(user_id, 0)
+    def last(self, user_id: str) -> int:
+        return self._rows.get(user_id, 0)
 
-    async def advance(self, user_id: str, sequence: int) -> None:
-        self._rows[user_id] = sequence
+    def advance(self, user_id: str) -> int:
+        self._rows[user_id] = self.last(user_id) + 1
+        return self._rows[user_id]
 
 
 class InMemoryDeliveries(InMemoryRows[Delivery]):
@@ -56,17 +57,42 @@ class InMemoryNotifications(InMemoryRows[Notification]):
     """Notifications without their deliveries, which `deliveries` keeps, as the tables do:
     a notification read back carries its deliveries as they stand now."""
 
-    def __init__(self, deliveries: InMemoryDeliveries) -> None:
+    def __init__(
+        self,
+        deliveries: InMemoryDeliveries,
+        feeds: InMemoryFeeds,
+        contacts: InMemoryContacts,
+        doctors: InMemoryDoctors,
+    ) -> None:
         super().__init__()
         self._deliveries = deliveries
+        self._feeds = feeds
+        self._contacts = contacts
+        self._doctors = doctors
 
-    async def exists(self, notification_id: str) -> bool:
-        return notification_id in self._rows
+    async def addressees(
+        self, user_ids: Sequence[str], ids: Sequence[str], doctor_id: str
+    ) -> Addressees:
+        last = {user_id: self._feeds.last(user_id) for user_id in user_ids}
+        registered = {user_id: await self._contacts.get(user_id) for user_id in user_ids}
+        return Addressees(
+            last,
+            {user_id: contact for user_id, contact in registered.items() if contact},
+            await self._doctors.get(doctor_id) if doctor_id else None,
+            frozenset(made for made in ids if made in self._rows),
+        )
 
-    async def add(self, notification: Notification) -> None:
-        await self.save(replace(notification, deliveries=[]))
-        for delivery in notification.deliveries:
-            await self._deliveries.save(delivery)
+    async def add(self, drafts: Sequence[Notification]) -> list[Notification]:
+        added = []
+        for notification in drafts:
+            if notification.id in self._rows:
+                continue
+            notification.sequence = self._feeds.advance(notification.user_id)
+            await self.save(replace(notification, deliveries=[]))
+            for delivery in notification.deliveries:
+                await self._deliveries.save(delivery)
+            added.append(notification)
+        return added
 
     async def get_many(self, ids: Collection[str]) -> list[Notification]:
         return self._with_deliveries([n for n in self.all() if n.id in ids])
@@ -111,11 +137,13 @@ def fake_unit(
     if not isinstance(contacts, InMemoryContacts):
         contacts = InMemoryContacts(*contacts)
     deliveries = deliveries or InMemoryDeliveries()
+    feeds = InMemoryFeeds()
+    listed = InMemoryDoctors(*doctors)
     return FakeUnitOfWork(
         contacts=contacts,
-        doctors=InMemoryDoctors(*doctors),
-        feeds=InMemoryFeeds(),
-        notifications=InMemoryNotifications(deliveries),
+        doctors=listed,
+        feeds=feeds,
+        notifications=InMemoryNotifications(deliveries, feeds, contacts, listed),
         deliveries=deliveries,
     )
 
