@@ -6,10 +6,11 @@ from collections import defaultdict
 from collections.abc import Collection, Sequence
 from datetime import datetime
 
-from sqlalchemy import delete, or_, select, text, update
+from sqlalchemy import bindparam, delete, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from runtime.columns import sql_list
 from services.notification.adapters.tables import (
     OPEN_STATUSES,
     contacts,
@@ -315,8 +316,9 @@ class Notifications:
         return [notification for notification in drafts if notification.id in added]
 
     async def get_many(self, ids: Sequence[str]) -> list[Notification]:
+        """The notifications as their senders need them: without their deliveries."""
         rows = await self.session.execute(select(notifications).where(notifications.c.id.in_(ids)))
-        return await self._with_deliveries([_notification(row) for row in rows.mappings()])
+        return [_notification(row) for row in rows.mappings()]
 
     async def page(
         self, user_id: str, *, unread_only: bool, before: int | None, limit: int
@@ -401,15 +403,58 @@ class Deliveries:
         )
         return [_delivery(row) for row in rows.mappings()]
 
-    async def get(self, delivery_id: str, *, for_update: bool = False) -> Delivery | None:
-        query = select(deliveries).where(deliveries.c.id == delivery_id)
-        if for_update:
-            query = query.with_for_update()
-        row = (await self.session.execute(query)).mappings().first()
-        return _delivery(row) if row else None
+    async def save_all(self, batch: Sequence[Delivery]) -> None:
+        """Saves what a delivery's life changes, for the whole batch in one round trip."""
+        if batch:
+            await self.session.execute(_SAVE, [_delivery_change(d) for d in batch])
 
-    async def save(self, delivery: Delivery) -> None:
-        row = _delivery_row(delivery)
-        await self.session.execute(
-            update(deliveries).where(deliveries.c.id == delivery.id).values(**row)
-        )
+    async def record(self, batch: Sequence[Delivery]) -> set[str]:
+        """Saves each outcome unless another claim took its delivery after this one's
+        lease ran out (it counted a further try), or it is finished; the ids saved."""
+        if not batch:
+            return set()
+        changes = [_delivery_change(d) for d in batch]
+        given = {name: [change[name] for change in changes] for name in changes[0]}
+        return set((await self.session.execute(_RECORD, given)).scalars())
+
+
+def _delivery_change(delivery: Delivery) -> dict:
+    return {
+        "delivery_id": delivery.id,
+        "new_status": delivery.status.value,
+        "new_attempts": delivery.attempts,
+        "new_last_error": delivery.last_error,
+        "new_next_attempt_at": delivery.next_attempt_at,
+        "new_delivered_at": delivery.delivered_at,
+    }
+
+
+# Built once: what a claim or an outcome changes, never the columns a delivery keeps.
+_SAVE = (
+    update(deliveries)
+    .where(deliveries.c.id == bindparam("delivery_id"))
+    .values(
+        status=bindparam("new_status"),
+        attempts=bindparam("new_attempts"),
+        last_error=bindparam("new_last_error"),
+        next_attempt_at=bindparam("new_next_attempt_at"),
+        delivered_at=bindparam("new_delivered_at"),
+    )
+)
+# The outcomes of a batch's claims in one statement: each only where the delivery is
+# still open and has the tries its claim counted.
+_RECORD = text(
+    f"""
+    UPDATE deliveries
+    SET status = outcome.status, last_error = outcome.last_error,
+        next_attempt_at = outcome.next_attempt_at, delivered_at = outcome.delivered_at
+    FROM unnest(
+        CAST(:delivery_id AS text[]), CAST(:new_status AS text[]),
+        CAST(:new_attempts AS integer[]), CAST(:new_last_error AS text[]),
+        CAST(:new_next_attempt_at AS timestamptz[]), CAST(:new_delivered_at AS timestamptz[])
+    ) AS outcome (id, status, attempts, last_error, next_attempt_at, delivered_at)
+    WHERE deliveries.id = outcome.id AND deliveries.attempts = outcome.attempts
+      AND deliveries.status IN ({sql_list(OPEN_STATUSES)})
+    RETURNING deliveries.id
+    """
+)

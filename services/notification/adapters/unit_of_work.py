@@ -12,9 +12,10 @@ from services.notification.adapters.repository import (
     Doctors,
     Notifications,
 )
+from services.notification.handlers.unit_of_work import AfterCommit
 
 
-class NotificationUnitOfWork(UnitOfWork):
+class NotificationUnitOfWork(AfterCommit, UnitOfWork):
     def repositories(self, session: AsyncSession) -> None:
         self.contacts = Contacts(session)
         self.doctors = Doctors(session)

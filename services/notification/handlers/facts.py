@@ -1,6 +1,7 @@
 """Facts from other contexts, turned into notifications: one per recipient, in their
 inbox and sequence, with a pending delivery per channel they can be reached on. Sending is
-the delivery job's work, never the consumer's, so a slow channel never holds up events."""
+the delivery job's work, never the consumer's, so a slow channel never holds up events;
+the job is woken as soon as the deliveries are committed."""
 
 from __future__ import annotations
 
@@ -65,6 +66,8 @@ async def notify(ctx: Context, uow: NotificationUnit, cmd: Notify) -> list[Notif
                 )
             )
         created = await uow.notifications.add(drafts)
+        if any(notification.deliveries for notification in created):
+            uow.after_commit(ctx.deliveries_waiting)
         await uow.commit()
         return created
 

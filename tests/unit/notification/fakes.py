@@ -13,6 +13,7 @@ from datetime import datetime
 from services.notification.domain.contact import Contact
 from services.notification.domain.delivery import Delivery
 from services.notification.domain.notification import Addressees, DoctorListing, Notification
+from services.notification.handlers.unit_of_work import AfterCommit
 from tests.unit.fakes import FakeUnitOfWork, InMemoryRows
 
 
@@ -51,6 +52,19 @@ class InMemoryDeliveries(InMemoryRows[Delivery]):
     async def due(self, now: datetime, limit: int) -> list[Delivery]:
         due = [delivery for delivery in self.all() if delivery.is_due(now)]
         return sorted(due, key=lambda delivery: delivery.next_attempt_at)[:limit]
+
+    async def save_all(self, batch: Sequence[Delivery]) -> None:
+        for delivery in batch:
+            await self.save(delivery)
+
+    async def record(self, batch: Sequence[Delivery]) -> set[str]:
+        recorded = set()
+        for delivery in batch:
+            kept = await self.get(delivery.id)
+            if kept is not None and kept.is_open and kept.attempts == delivery.attempts:
+                await self.save(delivery)
+                recorded.add(delivery.id)
+        return recorded
 
 
 class InMemoryNotifications(InMemoryRows[Notification]):
@@ -95,7 +109,7 @@ class InMemoryNotifications(InMemoryRows[Notification]):
         return added
 
     async def get_many(self, ids: Collection[str]) -> list[Notification]:
-        return self._with_deliveries([n for n in self.all() if n.id in ids])
+        return [n for n in self.all() if n.id in ids]
 
     async def after(self, user_id: str, sequence: int, limit: int) -> list[Notification]:
         return [n for n in self.inbox(user_id) if n.sequence > sequence][:limit]
@@ -126,12 +140,16 @@ class InMemoryNotifications(InMemoryRows[Notification]):
         return found
 
 
+class FakeNotificationUnit(AfterCommit, FakeUnitOfWork):
+    """The in-memory unit, running what waits for its commit as the real one does."""
+
+
 def fake_unit(
     *,
     contacts: Collection[Contact] | InMemoryContacts = (),
     doctors: Collection[DoctorListing] = (),
     deliveries: InMemoryDeliveries | None = None,
-) -> FakeUnitOfWork:
+) -> FakeNotificationUnit:
     """Notification's unit in memory; `contacts` and `deliveries` may be a test's own
     repositories (one whose store fails, say)."""
     if not isinstance(contacts, InMemoryContacts):
@@ -139,7 +157,7 @@ def fake_unit(
     deliveries = deliveries or InMemoryDeliveries()
     feeds = InMemoryFeeds()
     listed = InMemoryDoctors(*doctors)
-    return FakeUnitOfWork(
+    return FakeNotificationUnit(
         contacts=contacts,
         doctors=listed,
         feeds=feeds,
