@@ -41,7 +41,7 @@ async def notify(ctx: Context, uow: NotificationUnit, cmd: Notify) -> list[Notif
     ids = [notification_id(fact.key, recipient) for recipient in fact.recipients]
     async with uow:
         # The feeds' locks first: a second copy of this fact, handled at the same time
-        # elsewhere, waits here and then finds the notifications made.
+        # elsewhere, waits here, and its add then finds the notifications made.
         known = await uow.notifications.addressees(
             [recipient.user_id for recipient in fact.recipients], ids, fact.doctor_id
         )

@@ -4,7 +4,7 @@ database keeps them (adapters/unit_of_work.py) or a unit test's memory."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Protocol, Self
+from typing import TYPE_CHECKING, Protocol, Self
 
 from runtime.unit import Unit
 
@@ -44,7 +44,7 @@ class AfterCommit:
     def after_commit(self, work: Callable[[], object]) -> None:
         self._after_commit.append(work)
 
-    async def commit(self) -> Any:
+    async def commit(self) -> None:
         outermost = self._depth == 1
         await super().commit()  # type: ignore[misc]
         if outermost:
