@@ -49,7 +49,8 @@ async def notify(ctx: Context, uow: NotificationUnit, cmd: Notify) -> list[Notif
         now = ctx.clock()
         drafts = []
         for recipient, made in zip(fact.recipients, ids, strict=True):
-            if made in known.notified:
+            # Made before, or drafted already for a recipient named twice.
+            if made in known.notified or any(draft.id == made for draft in drafts):
                 continue
             contact = known.contacts.get(recipient.user_id)
             last[recipient.user_id] += 1

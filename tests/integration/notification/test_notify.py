@@ -5,6 +5,7 @@ time still one notification per recipient."""
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
@@ -107,3 +108,11 @@ async def test_a_notification_is_stored_with_a_delivery_for_each_enabled_channel
     [notification] = await rows(engine, "SELECT locale, title, sequence FROM notifications")
     assert (notification.locale, notification.title) == ("en", created.title)
     assert notification.sequence == created.sequence == 1
+
+
+async def test_a_recipient_named_twice_in_the_same_part_is_told_once(ctx, engine):
+    told = facts.payment_failed(events.payment_failed("patient-1"))
+    fact = replace(told, recipients=told.recipients * 2)
+    [created] = await notify(ctx, ctx.unit_of_work(), Notify(fact))
+    assert created.sequence == 1
+    assert await sequences(engine, "patient-1") == [1]
