@@ -29,6 +29,7 @@ from services.notification.entrypoints.events import event_handlers
 from services.notification.entrypoints.servicer import ACCESS, NotificationServicer
 from services.notification.handlers import JOBS
 from services.notification.handlers.context import Context, NotificationSettings
+from services.notification.handlers.deliveries import Courier, deliver_due
 from services.notification.handlers.ports import Sender
 
 SERVICE_NAME = notification_service_pb2.DESCRIPTOR.services_by_name["NotificationService"].full_name
@@ -95,6 +96,9 @@ def senders(
 
 def build(process: ServiceProcess, env: Env) -> None:
     settings = notification_settings(env)
+    # Sends what a consumer committed at once; the schedule below is for retries.
+    courier = Courier(lambda: deliver_due(ctx), settings.batch)
+    process.on_shutdown(courier.close)
     ctx = Context(
         process.unit_of_work,
         senders(process, env, settings),
@@ -102,6 +106,7 @@ def build(process: ServiceProcess, env: Env) -> None:
         process.listener.channel(FEED_CHANNEL),
         settings,
         clock=process.settings.clock,
+        deliveries_waiting=courier.wake,
     )
     process.add_servicer(
         notification_service_pb2_grpc.add_NotificationServiceServicer_to_server,
@@ -111,7 +116,9 @@ def build(process: ServiceProcess, env: Env) -> None:
     )
     for stream in STREAMS:
         process.consume(stream, event_handlers(ctx, stream), f"notification-{stream.name.lower()}")
-    interval = env.float("NOBAT_NOTIFICATION_DELIVERY_INTERVAL_SECONDS", 1.0)
+    # The courier sends new notifications at once; the schedule only finds retries and
+    # leases run out, which are due no sooner than first_retry (30 s by default).
+    interval = env.float("NOBAT_NOTIFICATION_DELIVERY_INTERVAL_SECONDS", 5.0)
     for name, job in JOBS.items():
         process.every(interval, partial(job, ctx), name)
 

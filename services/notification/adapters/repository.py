@@ -6,23 +6,36 @@ from collections import defaultdict
 from collections.abc import Collection, Sequence
 from datetime import datetime
 
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import bindparam, delete, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from runtime.columns import sql_list
 from services.notification.adapters.tables import (
     OPEN_STATUSES,
     contacts,
     deliveries,
     doctors,
-    feeds,
     notifications,
     signing_secrets,
 )
 from services.notification.domain.contact import Channel, Contact, ContactChannel, Locale
 from services.notification.domain.delivery import Delivery, DeliveryStatus
 from services.notification.domain.facts import Kind
-from services.notification.domain.notification import DoctorListing, Notification
+from services.notification.domain.notification import Addressees, DoctorListing, Notification
+
+
+def _contact(row, signing_secret: str = "") -> Contact:
+    return Contact(
+        user_id=row["user_id"],
+        locale=Locale(row["locale"]),
+        channels=tuple(
+            ContactChannel(Channel(entry["channel"]), entry["address"], entry["enabled"])
+            for entry in row["channels"]
+        ),
+        updated_at=row["updated_at"],
+        signing_secret=signing_secret,
+    )
 
 
 class Contacts:
@@ -37,18 +50,7 @@ class Contacts:
             .where(contacts.c.user_id == user_id)
         )
         row = (await self.session.execute(query)).mappings().first()
-        if row is None:
-            return None
-        return Contact(
-            user_id=row["user_id"],
-            locale=Locale(row["locale"]),
-            channels=tuple(
-                ContactChannel(Channel(entry["channel"]), entry["address"], entry["enabled"])
-                for entry in row["channels"]
-            ),
-            updated_at=row["updated_at"],
-            signing_secret=row["secret"] or "",
-        )
+        return None if row is None else _contact(row, row["secret"] or "")
 
     async def signing_secrets(self, user_ids: Collection[str]) -> dict[str, str]:
         """The webhook signing secret of each of these users who has one."""
@@ -117,25 +119,6 @@ class Doctors:
         )
 
 
-class Feeds:
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
-
-    async def lock(self, user_id: str) -> int:
-        """The user's last sequence, under the feed row's lock until the commit."""
-        await self.session.execute(
-            pg_insert(feeds).values(user_id=user_id, last_sequence=0).on_conflict_do_nothing()
-        )
-        return await self.session.scalar(
-            select(feeds.c.last_sequence).where(feeds.c.user_id == user_id).with_for_update()
-        )
-
-    async def advance(self, user_id: str, sequence: int) -> None:
-        await self.session.execute(
-            update(feeds).where(feeds.c.user_id == user_id).values(last_sequence=sequence)
-        )
-
-
 def _delivery(row) -> Delivery:
     return Delivery(
         id=row["id"],
@@ -166,6 +149,111 @@ def _delivery_row(delivery: Delivery) -> dict:
     }
 
 
+# The columns a new delivery is given (_ADD's arrays), as _delivery_row names them.
+_DELIVERY_COLUMNS = (
+    "id",
+    "notification_id",
+    "channel",
+    "address",
+    "status",
+    "attempts",
+    "last_error",
+    "next_attempt_at",
+    "created_at",
+)
+
+
+def _notification_row(notification: Notification) -> dict:
+    return {
+        "id": notification.id,
+        "user_id": notification.user_id,
+        "kind": notification.kind.value,
+        "locale": notification.locale.value,
+        "title": notification.title,
+        "body": notification.body,
+        "subject_id": notification.subject_id,
+        "created_at": notification.created_at,
+    }
+
+
+# The recipients' feeds, each made if new and locked by a no-op update (in the order of
+# their ids, so two facts naming the same people never wait on each other crosswise), with
+# each one's contact, the doctor's listing and which of the fact's notifications exist.
+# A notification seen here exists for good; one not seen may still be committed by a copy
+# of the fact that held a lock first, which is why _ADD looks again.
+_ADDRESSEES = text(
+    """
+    WITH locked AS (
+        INSERT INTO feeds AS feed (user_id, last_sequence)
+        SELECT DISTINCT user_id, 0 FROM unnest(CAST(:user_ids AS text[])) AS given (user_id)
+        ORDER BY user_id
+        ON CONFLICT (user_id) DO UPDATE SET last_sequence = feed.last_sequence
+        RETURNING feed.user_id, feed.last_sequence
+    )
+    SELECT locked.user_id, locked.last_sequence,
+           contacts.locale, contacts.channels, contacts.updated_at,
+           doctors.id AS doctor_id, doctors.display_name, doctors.time_zone,
+           doctors.updated_at AS listed_at,
+           (SELECT array_agg(id) FROM notifications
+            WHERE id = ANY (CAST(:ids AS text[]))) AS notified
+    FROM locked
+    LEFT JOIN contacts ON contacts.user_id = locked.user_id
+    LEFT JOIN doctors ON doctors.id = :doctor_id
+    """
+)
+
+# The drafts no copy of the fact has made meanwhile (this statement's snapshot is taken
+# under the feeds' locks, so it sees any such copy committed), numbered after each user's
+# last sequence in the order given, their feeds advanced to the last number used, and the
+# deliveries of those added. One statement: a round trip per fact, not one per row.
+_ADD = text(
+    """
+    WITH given AS (
+        SELECT given.*
+        FROM unnest(
+            CAST(:id AS text[]), CAST(:user_id AS text[]), CAST(:kind AS text[]),
+            CAST(:locale AS text[]), CAST(:title AS text[]), CAST(:body AS text[]),
+            CAST(:subject_id AS text[]), CAST(:created_at AS timestamptz[])
+        ) WITH ORDINALITY
+            AS given (id, user_id, kind, locale, title, body, subject_id, created_at, position)
+        WHERE NOT EXISTS (SELECT FROM notifications WHERE notifications.id = given.id)
+    ),
+    added AS (
+        INSERT INTO notifications
+            (id, user_id, sequence, kind, locale, title, body, subject_id, created_at)
+        SELECT given.id, given.user_id,
+               feeds.last_sequence
+                 + row_number() OVER (PARTITION BY given.user_id ORDER BY given.position),
+               given.kind, given.locale, given.title, given.body, given.subject_id,
+               given.created_at
+        FROM given JOIN feeds ON feeds.user_id = given.user_id
+        RETURNING notifications.id, notifications.user_id, notifications.sequence
+    ),
+    advanced AS (
+        UPDATE feeds SET last_sequence = numbered.last
+        FROM (SELECT user_id, max(sequence) AS last FROM added GROUP BY user_id) AS numbered
+        WHERE feeds.user_id = numbered.user_id
+    ),
+    delivered AS (
+        INSERT INTO deliveries (id, notification_id, channel, address, status, attempts,
+                                last_error, next_attempt_at, created_at)
+        SELECT sent.*
+        FROM unnest(
+            CAST(:delivery_id AS text[]), CAST(:delivery_notification_id AS text[]),
+            CAST(:delivery_channel AS text[]), CAST(:delivery_address AS text[]),
+            CAST(:delivery_status AS text[]), CAST(:delivery_attempts AS integer[]),
+            CAST(:delivery_last_error AS text[]),
+            CAST(:delivery_next_attempt_at AS timestamptz[]),
+            CAST(:delivery_created_at AS timestamptz[])
+        ) AS sent (id, notification_id, channel, address, status, attempts, last_error,
+                   next_attempt_at, created_at)
+        WHERE sent.notification_id IN (SELECT id FROM added)
+    )
+    SELECT id, sequence FROM added
+    """
+)
+
+
 def _notification(row) -> Notification:
     return Notification(
         id=row["id"],
@@ -185,35 +273,52 @@ class Notifications:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    async def exists(self, notification_id: str) -> bool:
-        found = await self.session.scalar(
-            select(notifications.c.id).where(notifications.c.id == notification_id)
-        )
-        return found is not None
-
-    async def add(self, notification: Notification) -> None:
-        await self.session.execute(
-            pg_insert(notifications).values(
-                id=notification.id,
-                user_id=notification.user_id,
-                sequence=notification.sequence,
-                kind=notification.kind.value,
-                locale=notification.locale.value,
-                title=notification.title,
-                body=notification.body,
-                subject_id=notification.subject_id,
-                created_at=notification.created_at,
-                read_at=notification.read_at,
-            )
-        )
-        if notification.deliveries:
+    async def addressees(
+        self, user_ids: Sequence[str], ids: Sequence[str], doctor_id: str
+    ) -> Addressees:
+        """Locks the users' feeds until the commit, and reads what composing needs."""
+        rows = (
             await self.session.execute(
-                pg_insert(deliveries), [_delivery_row(d) for d in notification.deliveries]
+                _ADDRESSEES, {"user_ids": list(user_ids), "ids": list(ids), "doctor_id": doctor_id}
             )
+        ).mappings()
+        last_sequences: dict[str, int] = {}
+        registered: dict[str, Contact] = {}
+        doctor = None
+        notified: frozenset[str] = frozenset()
+        for row in rows:
+            last_sequences[row["user_id"]] = row["last_sequence"]
+            if row["locale"] is not None:
+                registered[row["user_id"]] = _contact(row)
+            if row["doctor_id"] is not None:
+                doctor = DoctorListing(
+                    row["doctor_id"], row["display_name"], row["time_zone"], row["listed_at"]
+                )
+            # The same on every row: the fact's notifications that exist.
+            notified = frozenset(row["notified"] or ())
+        return Addressees(last_sequences, registered, doctor, notified)
+
+    async def add(self, drafts: Sequence[Notification]) -> list[Notification]:
+        """Adds the drafts that do not exist yet, with their deliveries, each numbered
+        after its user's last sequence (under the lock `addressees` took); returns those
+        added, carrying the sequences they were given."""
+        if not drafts:
+            return []
+        rows = [_notification_row(n) for n in drafts]
+        sent = [_delivery_row(d) for n in drafts for d in n.deliveries]
+        given = {
+            **{name: [row[name] for row in rows] for name in rows[0]},
+            **{f"delivery_{name}": [row[name] for row in sent] for name in _DELIVERY_COLUMNS},
+        }
+        added = {row.id: row.sequence for row in await self.session.execute(_ADD, given)}
+        for notification in drafts:
+            notification.sequence = added.get(notification.id, notification.sequence)
+        return [notification for notification in drafts if notification.id in added]
 
     async def get_many(self, ids: Sequence[str]) -> list[Notification]:
+        """The notifications as their senders need them: without their deliveries."""
         rows = await self.session.execute(select(notifications).where(notifications.c.id.in_(ids)))
-        return await self._with_deliveries([_notification(row) for row in rows.mappings()])
+        return [_notification(row) for row in rows.mappings()]
 
     async def page(
         self, user_id: str, *, unread_only: bool, before: int | None, limit: int
@@ -298,15 +403,58 @@ class Deliveries:
         )
         return [_delivery(row) for row in rows.mappings()]
 
-    async def get(self, delivery_id: str, *, for_update: bool = False) -> Delivery | None:
-        query = select(deliveries).where(deliveries.c.id == delivery_id)
-        if for_update:
-            query = query.with_for_update()
-        row = (await self.session.execute(query)).mappings().first()
-        return _delivery(row) if row else None
+    async def save_all(self, batch: Sequence[Delivery]) -> None:
+        """Saves what a delivery's life changes, for the whole batch in one round trip."""
+        if batch:
+            await self.session.execute(_SAVE, [_delivery_change(d) for d in batch])
 
-    async def save(self, delivery: Delivery) -> None:
-        row = _delivery_row(delivery)
-        await self.session.execute(
-            update(deliveries).where(deliveries.c.id == delivery.id).values(**row)
-        )
+    async def record(self, batch: Sequence[Delivery]) -> set[str]:
+        """Saves each outcome unless another claim took its delivery after this one's
+        lease ran out (it counted a further try), or it is finished; the ids saved."""
+        if not batch:
+            return set()
+        changes = [_delivery_change(d) for d in batch]
+        given = {name: [change[name] for change in changes] for name in changes[0]}
+        return set((await self.session.execute(_RECORD, given)).scalars())
+
+
+def _delivery_change(delivery: Delivery) -> dict:
+    return {
+        "delivery_id": delivery.id,
+        "new_status": delivery.status.value,
+        "new_attempts": delivery.attempts,
+        "new_last_error": delivery.last_error,
+        "new_next_attempt_at": delivery.next_attempt_at,
+        "new_delivered_at": delivery.delivered_at,
+    }
+
+
+# Built once: what a claim or an outcome changes, never the columns a delivery keeps.
+_SAVE = (
+    update(deliveries)
+    .where(deliveries.c.id == bindparam("delivery_id"))
+    .values(
+        status=bindparam("new_status"),
+        attempts=bindparam("new_attempts"),
+        last_error=bindparam("new_last_error"),
+        next_attempt_at=bindparam("new_next_attempt_at"),
+        delivered_at=bindparam("new_delivered_at"),
+    )
+)
+# The outcomes of a batch's claims in one statement: each only where the delivery is
+# still open and has the tries its claim counted.
+_RECORD = text(
+    f"""
+    UPDATE deliveries
+    SET status = outcome.status, last_error = outcome.last_error,
+        next_attempt_at = outcome.next_attempt_at, delivered_at = outcome.delivered_at
+    FROM unnest(
+        CAST(:delivery_id AS text[]), CAST(:new_status AS text[]),
+        CAST(:new_attempts AS integer[]), CAST(:new_last_error AS text[]),
+        CAST(:new_next_attempt_at AS timestamptz[]), CAST(:new_delivered_at AS timestamptz[])
+    ) AS outcome (id, status, attempts, last_error, next_attempt_at, delivered_at)
+    WHERE deliveries.id = outcome.id AND deliveries.attempts = outcome.attempts
+      AND deliveries.status IN ({sql_list(OPEN_STATUSES)})
+    RETURNING deliveries.id
+    """
+)

@@ -10,15 +10,14 @@ from services.notification.adapters.repository import (
     Contacts,
     Deliveries,
     Doctors,
-    Feeds,
     Notifications,
 )
+from services.notification.handlers.unit_of_work import AfterCommit
 
 
-class NotificationUnitOfWork(UnitOfWork):
+class NotificationUnitOfWork(AfterCommit, UnitOfWork):
     def repositories(self, session: AsyncSession) -> None:
         self.contacts = Contacts(session)
         self.doctors = Doctors(session)
-        self.feeds = Feeds(session)
         self.notifications = Notifications(session)
         self.deliveries = Deliveries(session)

@@ -11,13 +11,14 @@ rows that already exist, and the primary keys make the second a no-op.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from runtime import ids
 from runtime.instants import require_utc
-from services.notification.domain.contact import Channel, ContactChannel, Locale
+from services.notification.domain.contact import Channel, Contact, ContactChannel, Locale
 from services.notification.domain.delivery import Delivery
 from services.notification.domain.facts import Fact, Kind, Phrase, Recipient, Value
 from services.notification.domain.templates import render
@@ -43,6 +44,18 @@ class DoctorListing:
             return ZoneInfo(self.time_zone)
         except (ValueError, KeyError):
             return None
+
+
+@dataclass(frozen=True)
+class Addressees:
+    """What composing a fact's notifications needs, read at once under the recipients'
+    feed locks: each recipient's last sequence and contact (when they registered one),
+    the doctor's listing, and which of the fact's notifications exist already."""
+
+    last_sequences: Mapping[str, int]
+    contacts: Mapping[str, Contact]
+    doctor: DoctorListing | None
+    notified: frozenset[str]
 
 
 def derived_id(*parts: object) -> str:

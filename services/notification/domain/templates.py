@@ -9,6 +9,7 @@ dates in the doctor's time zone; words that differ by language are `Phrase`s.
 
 from __future__ import annotations
 
+import functools
 import string
 from collections.abc import Mapping
 from datetime import datetime
@@ -226,8 +227,10 @@ def written(value: Value, locale: Locale, zone: ZoneInfo) -> str:
     return as_written(value, locale)
 
 
-def placeholders(text: str) -> set[str]:
-    return {name for _, name, _, _ in string.Formatter().parse(text) if name}
+# Only ever the templates' own sentences, parsed once each rather than once per notification.
+@functools.cache
+def placeholders(text: str) -> frozenset[str]:
+    return frozenset(name for _, name, _, _ in string.Formatter().parse(text) if name)
 
 
 def render(

@@ -38,3 +38,6 @@ class Context:
     feed: FeedWatch
     settings: NotificationSettings = field(default_factory=NotificationSettings)
     clock: Clock = utc_now
+    # Told, once they are committed, that new deliveries wait: the delivery job then runs
+    # at once instead of at its next turn (bootstrap's Courier). Nothing by default.
+    deliveries_waiting: Callable[[], None] = lambda: None

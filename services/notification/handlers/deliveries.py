@@ -2,14 +2,20 @@
 
 Claiming is one short transaction (FOR UPDATE SKIP LOCKED, so replicas share the work)
 that counts the try and leases the delivery; the sends run after its commit, side by side,
-each within the send timeout, so one slow or dead channel delays nobody else; each outcome
-is then recorded in a transaction of its own.
+each within the send timeout, so one slow or dead channel delays nobody else; the batch's
+outcomes are then recorded together, each only if its claim still holds the delivery.
+
+The job runs on a schedule, for retries and for leases that ran out, and also whenever the
+Courier is told that new deliveries were committed, so a notification goes out at once
+rather than at the next turn, and a service with nothing due polls seldom.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+from collections.abc import Awaitable, Callable
 
 from prometheus_client import Counter
 
@@ -34,13 +40,51 @@ async def deliver_due(ctx: Context) -> int:
     if not claimed:
         return 0
     failures = await asyncio.gather(*(_send(ctx, d, n) for d, n in claimed))
-    for (delivery, _), failure in zip(claimed, failures, strict=True):
-        try:
-            await retrying(lambda d=delivery, f=failure: _record(ctx, d, f))
-        except Exception:
-            # The lease runs out and the delivery is tried again; nothing is lost.
-            log.exception("recording delivery %s failed", delivery.id)
+    outcomes = [
+        (delivery, failure) for (delivery, _), failure in zip(claimed, failures, strict=True)
+    ]
+    try:
+        await retrying(lambda: _record(ctx, outcomes))
+    except Exception:
+        # The leases run out and the deliveries are tried again; nothing is lost.
+        log.exception("recording %d deliveries failed", len(outcomes))
     return len(claimed)
+
+
+class Courier:
+    """Runs the delivery job each time it is woken, in the background: never two runs at
+    once, and a wake-up during a run makes one more run, so nothing committed meanwhile
+    waits for the schedule. A run that claimed a full batch is followed by another."""
+
+    def __init__(self, job: Callable[[], Awaitable[int]], batch: int) -> None:
+        self._job = job
+        self._batch = batch
+        self._running: asyncio.Task[None] | None = None
+        self._again = False
+
+    def wake(self) -> None:
+        if self._running is not None and not self._running.done():
+            self._again = True
+            return
+        self._running = asyncio.create_task(self._run(), name="deliver-notifications-now")
+
+    async def _run(self) -> None:
+        while True:
+            self._again = False
+            try:
+                claimed = await self._job()
+            except Exception:
+                # What it held is claimed again by the schedule once its lease runs out.
+                log.exception("delivering new notifications failed; the schedule retries")
+                return
+            if not self._again and claimed < self._batch:
+                return
+
+    async def close(self) -> None:
+        """Lets the run in progress record what it sent."""
+        if self._running is not None:
+            with contextlib.suppress(Exception):
+                await self._running
 
 
 async def _claim(ctx: Context) -> list[tuple[Delivery, Notification]]:
@@ -52,7 +96,7 @@ async def _claim(ctx: Context) -> list[tuple[Delivery, Notification]]:
             return []
         for delivery in due:
             delivery.claim(now, ctx.settings.retry)
-            await uow.deliveries.save(delivery)
+        await uow.deliveries.save_all(due)
         found = await uow.notifications.get_many(list({d.notification_id for d in due}))
         by_id = {notification.id: notification for notification in found}
         signing = {by_id[d.notification_id].user_id for d in due if d.channel is Channel.WEBHOOK}
@@ -81,20 +125,23 @@ async def _send(
     return None
 
 
-async def _record(ctx: Context, claimed: Delivery, failure: DeliveryFailed | None) -> None:
-    uow = ctx.unit_of_work()
-    async with uow:
-        delivery = await uow.deliveries.get(claimed.id, for_update=True)
-        # Another claim took it after this one's lease ran out: that one records.
-        if delivery is None or not delivery.is_open or delivery.attempts != claimed.attempts:
-            return
-        now = ctx.clock()
+async def _record(ctx: Context, outcomes: list[tuple[Delivery, DeliveryFailed | None]]) -> None:
+    now = ctx.clock()
+    for delivery, failure in outcomes:
         if failure is None:
             delivery.succeeded(now)
-            outcome = "delivered"
         else:
             delivery.failed(failure, now, ctx.settings.retry)
-            outcome = delivery.status.value
+    uow = ctx.unit_of_work()
+    async with uow:
+        recorded = await uow.deliveries.record([delivery for delivery, _ in outcomes])
+        await uow.commit()
+    for delivery, failure in outcomes:
+        # Not recorded: another claim took it after this one's lease ran out, and records.
+        if delivery.id not in recorded:
+            continue
+        outcome = delivery.status.value
+        if failure is not None:
             log.warning(
                 "delivery %s by %s failed (try %d): %s; %s",
                 delivery.id,
@@ -105,6 +152,4 @@ async def _record(ctx: Context, claimed: Delivery, failure: DeliveryFailed | Non
                 failure.detail.replace(delivery.address, masked(delivery.address)),
                 outcome,
             )
-        await uow.deliveries.save(delivery)
-        await uow.commit()
-    DELIVERIES.labels(delivery.channel.value, outcome).inc()
+        DELIVERIES.labels(delivery.channel.value, outcome).inc()

@@ -1,6 +1,7 @@
 """Facts from other contexts, turned into notifications: one per recipient, in their
 inbox and sequence, with a pending delivery per channel they can be reached on. Sending is
-the delivery job's work, never the consumer's, so a slow channel never holds up events."""
+the delivery job's work, never the consumer's, so a slow channel never holds up events;
+the job is woken as soon as the deliveries are committed."""
 
 from __future__ import annotations
 
@@ -32,31 +33,42 @@ class DoctorUpdated:
 
 
 async def notify(ctx: Context, uow: NotificationUnit, cmd: Notify) -> list[Notification]:
-    """The notifications the fact created; none for recipients who already have theirs."""
+    """The notifications the fact created; none for recipients who already have theirs.
+
+    Two round trips whatever the recipients: one locks their feeds and reads what the
+    text needs, one adds the notifications with their deliveries."""
     fact = cmd.fact
+    ids = [notification_id(fact.key, recipient) for recipient in fact.recipients]
     async with uow:
-        doctor = await uow.doctors.get(fact.doctor_id) if fact.doctor_id else None
-        created = []
-        for recipient in fact.recipients:
-            # The feed's lock first: a second copy of this fact, handled at the same time
-            # elsewhere, waits here and then finds the notification below.
-            last = await uow.feeds.lock(recipient.user_id)
-            if await uow.notifications.exists(notification_id(fact.key, recipient)):
+        # The feeds' locks first: a second copy of this fact, handled at the same time
+        # elsewhere, waits here, and its add then finds the notifications made.
+        known = await uow.notifications.addressees(
+            [recipient.user_id for recipient in fact.recipients], ids, fact.doctor_id
+        )
+        last = dict(known.last_sequences)
+        now = ctx.clock()
+        drafts = []
+        for recipient, made in zip(fact.recipients, ids, strict=True):
+            # Made before, or drafted already for a recipient named twice.
+            if made in known.notified or any(draft.id == made for draft in drafts):
                 continue
-            contact = await uow.contacts.get(recipient.user_id)
-            notification = compose(
-                fact,
-                recipient,
-                locale=contact.locale if contact else ctx.settings.default_locale,
-                sequence=last + 1,
-                channels=contact.reachable() if contact else (),
-                doctor=doctor,
-                default_zone=ctx.settings.default_zone,
-                now=ctx.clock(),
+            contact = known.contacts.get(recipient.user_id)
+            last[recipient.user_id] += 1
+            drafts.append(
+                compose(
+                    fact,
+                    recipient,
+                    locale=contact.locale if contact else ctx.settings.default_locale,
+                    sequence=last[recipient.user_id],
+                    channels=contact.reachable() if contact else (),
+                    doctor=known.doctor,
+                    default_zone=ctx.settings.default_zone,
+                    now=now,
+                )
             )
-            await uow.notifications.add(notification)
-            await uow.feeds.advance(recipient.user_id, notification.sequence)
-            created.append(notification)
+        created = await uow.notifications.add(drafts)
+        if any(notification.deliveries for notification in created):
+            uow.after_commit(ctx.deliveries_waiting)
         await uow.commit()
         return created
 

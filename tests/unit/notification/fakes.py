@@ -4,13 +4,14 @@ channels it sends through and the live feed's wake-up."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import replace
 from datetime import datetime
 
 from services.notification.domain.contact import Contact
 from services.notification.domain.delivery import Delivery
-from services.notification.domain.notification import DoctorListing, Notification
+from services.notification.domain.notification import Addressees, DoctorListing, Notification
+from services.notification.handlers.unit_of_work import AfterCommit
 from tests.unit.fakes import FakeUnitOfWork, InMemoryRows
 
 
@@ -37,11 +38,12 @@ class InMemoryDoctors(InMemoryRows[DoctorListing]):
 class InMemoryFeeds(InMemoryRows[int]):
     """Each user's last sequence, by user id."""
 
-    async def lock(self, user_id: str) -> int:
-        return self._rows.setdefault(user_id, 0)
+    def last(self, user_id: str) -> int:
+        return self._rows.get(user_id, 0)
 
-    async def advance(self, user_id: str, sequence: int) -> None:
-        self._rows[user_id] = sequence
+    def advance(self, user_id: str) -> int:
+        self._rows[user_id] = self.last(user_id) + 1
+        return self._rows[user_id]
 
 
 class InMemoryDeliveries(InMemoryRows[Delivery]):
@@ -49,25 +51,63 @@ class InMemoryDeliveries(InMemoryRows[Delivery]):
         due = [delivery for delivery in self.all() if delivery.is_due(now)]
         return sorted(due, key=lambda delivery: delivery.next_attempt_at)[:limit]
 
+    async def save_all(self, batch: Sequence[Delivery]) -> None:
+        for delivery in batch:
+            await self.save(delivery)
+
+    async def record(self, batch: Sequence[Delivery]) -> set[str]:
+        recorded = set()
+        for delivery in batch:
+            kept = await self.get(delivery.id)
+            if kept is not None and kept.is_open and kept.attempts == delivery.attempts:
+                await self.save(delivery)
+                recorded.add(delivery.id)
+        return recorded
+
 
 class InMemoryNotifications(InMemoryRows[Notification]):
     """Notifications without their deliveries, which `deliveries` keeps, as the tables do:
     a notification read back carries its deliveries as they stand now."""
 
-    def __init__(self, deliveries: InMemoryDeliveries) -> None:
+    def __init__(
+        self,
+        deliveries: InMemoryDeliveries,
+        feeds: InMemoryFeeds,
+        contacts: InMemoryContacts,
+        doctors: InMemoryDoctors,
+    ) -> None:
         super().__init__()
         self._deliveries = deliveries
+        self._feeds = feeds
+        self._contacts = contacts
+        self._doctors = doctors
 
-    async def exists(self, notification_id: str) -> bool:
-        return notification_id in self._rows
+    async def addressees(
+        self, user_ids: Sequence[str], ids: Sequence[str], doctor_id: str
+    ) -> Addressees:
+        last = {user_id: self._feeds.last(user_id) for user_id in user_ids}
+        registered = {user_id: await self._contacts.get(user_id) for user_id in user_ids}
+        return Addressees(
+            last,
+            {user_id: contact for user_id, contact in registered.items() if contact},
+            await self._doctors.get(doctor_id) if doctor_id else None,
+            frozenset(made for made in ids if made in self._rows),
+        )
 
-    async def add(self, notification: Notification) -> None:
-        await self.save(replace(notification, deliveries=[]))
-        for delivery in notification.deliveries:
-            await self._deliveries.save(delivery)
+    async def add(self, drafts: Sequence[Notification]) -> list[Notification]:
+        added = []
+        for notification in drafts:
+            if notification.id in self._rows:
+                continue
+            notification.sequence = self._feeds.advance(notification.user_id)
+            await self.save(replace(notification, deliveries=[]))
+            for delivery in notification.deliveries:
+                await self._deliveries.save(delivery)
+            added.append(notification)
+        return added
 
     async def get_many(self, ids: Collection[str]) -> list[Notification]:
-        return self._with_deliveries([n for n in self.all() if n.id in ids])
+        return [n for n in self.all() if n.id in ids]
 
     async def after(self, user_id: str, sequence: int, limit: int) -> list[Notification]:
         return [n for n in self.inbox(user_id) if n.sequence > sequence][:limit]
@@ -98,22 +138,28 @@ class InMemoryNotifications(InMemoryRows[Notification]):
         return found
 
 
+class FakeNotificationUnit(AfterCommit, FakeUnitOfWork):
+    """The in-memory unit, running what waits for its commit as the real one does."""
+
+
 def fake_unit(
     *,
     contacts: Collection[Contact] | InMemoryContacts = (),
     doctors: Collection[DoctorListing] = (),
     deliveries: InMemoryDeliveries | None = None,
-) -> FakeUnitOfWork:
+) -> FakeNotificationUnit:
     """Notification's unit in memory; `contacts` and `deliveries` may be a test's own
     repositories (one whose store fails, say)."""
     if not isinstance(contacts, InMemoryContacts):
         contacts = InMemoryContacts(*contacts)
     deliveries = deliveries or InMemoryDeliveries()
-    return FakeUnitOfWork(
+    feeds = InMemoryFeeds()
+    listed = InMemoryDoctors(*doctors)
+    return FakeNotificationUnit(
         contacts=contacts,
-        doctors=InMemoryDoctors(*doctors),
-        feeds=InMemoryFeeds(),
-        notifications=InMemoryNotifications(deliveries),
+        doctors=listed,
+        feeds=feeds,
+        notifications=InMemoryNotifications(deliveries, feeds, contacts, listed),
         deliveries=deliveries,
     )
 
