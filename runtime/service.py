@@ -219,8 +219,12 @@ class ServiceProcess:
             runners.append(runner)
             self.http_ports.append(site._server.sockets[0].getsockname()[1])
 
-        relay = OutboxRelay(self.engine, js, listener=self.listener)
-        tasks = [asyncio.create_task(relay.run(), name="outbox-relay")]
+        tasks = []
+        # A service that states no facts (notification) has no outbox to relay, and
+        # polling it would cost a transaction or two a second for nothing.
+        if self._wiring.publishes is not None:
+            relay = OutboxRelay(self.engine, js, listener=self.listener)
+            tasks.append(asyncio.create_task(relay.run(), name="outbox-relay"))
         consuming = [asyncio.create_task(c.run(), name=f"consumer-{c.name}") for c in consumers]
         tasks += [
             asyncio.create_task(_periodically(job, seconds, name), name=name)
