@@ -20,8 +20,9 @@ from services.notification.handlers.deliveries import Courier, deliver_due
 from services.notification.handlers.facts import Notify, notify
 from tests.integration.notification.test_notify import rows
 from tests.processes import eventually
+from tests.unit.fakes import FakeWatch
 from tests.unit.notification import events
-from tests.unit.notification.fakes import FakeFeed, RecordingSender
+from tests.unit.notification.fakes import RecordingSender
 
 NOW = datetime(2026, 5, 3, 6, 0, tzinfo=UTC)
 RULES = RetryRules(lease=timedelta(seconds=60))
@@ -39,7 +40,7 @@ def context(engine: AsyncEngine, sender: RecordingSender, now: datetime = NOW) -
     return Context(
         lambda: NotificationUnitOfWork(sessions),
         dict.fromkeys(Channel, sender),
-        FakeFeed(),
+        FakeWatch(),
         NotificationSettings(retry=RULES),
         clock=lambda: now,
     )

@@ -18,8 +18,9 @@ from services.notification.adapters.unit_of_work import NotificationUnitOfWork
 from services.notification.domain.contact import Channel, Contact, ContactChannel, Locale
 from services.notification.handlers.context import Context
 from services.notification.handlers.facts import Notify, notify
+from tests.unit.fakes import FakeWatch
 from tests.unit.notification import events
-from tests.unit.notification.fakes import FakeFeed, RecordingSender
+from tests.unit.notification.fakes import RecordingSender
 
 NOW = datetime(2026, 5, 3, 6, 0, tzinfo=UTC)
 
@@ -30,7 +31,7 @@ def ctx(engine: AsyncEngine) -> Context:
     return Context(
         lambda: NotificationUnitOfWork(sessions),
         dict.fromkeys(Channel, RecordingSender()),
-        FakeFeed(),
+        FakeWatch(),
         clock=lambda: NOW,
     )
 
