@@ -87,6 +87,9 @@ class UnitOfWork:
 
     # How an entity's recorded fact becomes the message published for it.
     event_message: ClassVar[Callable[[object], Message] | None] = None
+    # Who publishes the events a commit wrote, at once (the service's outbox relay); with
+    # none, the relay's poll finds them.
+    hand_over: Callable[[list[dict]], None] | None = None
 
     def __init__(
         self, sessions: async_sessionmaker[AsyncSession], publisher: Stream | None = None
@@ -163,6 +166,9 @@ class UnitOfWork:
     async def commit(self) -> None:
         if self._depth > 1:
             return
+        written = self._events
         await self._write_outbox()
         await self.session.commit()
         self._committed = True
+        if written and self.hand_over is not None:
+            self.hand_over(written)

@@ -1,27 +1,34 @@
 """The outbox relay: publishes committed events to JetStream, at least once.
 
-It claims unpublished rows with FOR UPDATE SKIP LOCKED, so any number of relays (one
-per replica) share the outbox without publishing a row twice at the same time. A row
-is marked published only after JetStream's PubAck: a crash in between republishes it,
-and the `Nats-Msg-Id` header plus every consumer's inbox make that harmless. It never
-remembers "the last id seen": identity values commit out of order, and a row committed
-late behind a higher id would be skipped forever.
+Events reach it two ways. A unit of work of this process hands over what it has just
+committed (`hand_over`): published at once, then marked published in one statement of
+its own; this is the way nearly every event goes. A poll takes what is left, rows more
+than `grace` seconds old that nobody marked (the process died between commit and
+publish, NATS was down, or a unit outside the service wrote them), claimed with FOR
+UPDATE SKIP LOCKED so any number of relays (one per replica) share the outbox without
+publishing a row twice at the same time. The grace keeps the poll off rows the fast way
+is still publishing; should both publish one, the `Nats-Msg-Id` header and every
+consumer's inbox make it harmless, as they do a crash between a publish and its mark.
+A row is marked published only after JetStream's PubAck. The poll never remembers "the
+last id seen": identity values commit out of order, and a row committed late behind a
+higher id would be skipped forever.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
+from datetime import timedelta
 
 from nats.js.client import JetStreamContext
-from sqlalchemy import BigInteger, any_, bindparam, func, select, update
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy import BigInteger, Interval, any_, bindparam, func, select, update
+from sqlalchemy.dialects.postgresql import ARRAY, UUID
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from runtime import faults, metrics, sql
-from runtime.listener import Listener
-from runtime.schema import OUTBOX_CHANNEL, outbox
+from runtime.schema import outbox
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +36,10 @@ log = logging.getLogger(__name__)
 # Built once: the relay runs them for every batch.
 _UNPUBLISHED = (
     select(outbox.c.id, outbox.c.subject, outbox.c.payload, outbox.c.headers)
-    .where(outbox.c.published_at.is_(None))
+    .where(
+        outbox.c.published_at.is_(None),
+        outbox.c.created_at < func.now() - bindparam("grace", type_=Interval),
+    )
     .order_by(outbox.c.id)
     .limit(bindparam("batch"))
     .with_for_update(skip_locked=True)
@@ -40,6 +50,15 @@ _PUBLISHED = (
     .where(outbox.c.id == any_(bindparam("ids", type_=ARRAY(BigInteger))))
     .values(published_at=func.now())
 )
+# The fast way's mark: by the events' own ids, which the unit had in hand.
+_HANDED_OVER_PUBLISHED = (
+    update(outbox)
+    .where(
+        outbox.c.event_id == any_(bindparam("event_ids", type_=ARRAY(UUID(as_uuid=True)))),
+        outbox.c.published_at.is_(None),
+    )
+    .values(published_at=func.now())
+)
 
 
 class OutboxRelay:
@@ -48,25 +67,32 @@ class OutboxRelay:
         engine: AsyncEngine,
         js: JetStreamContext,
         *,
-        listener: Listener,
         batch_size: int = 100,
         poll_interval: float = 1.0,
+        grace: float = 2.0,
         publish_timeout: float = 5.0,
     ) -> None:
         self._engine = engine
         self._js = js
-        self._listener = listener
         self._batch_size = batch_size
         self._poll_interval = poll_interval
+        self._grace = timedelta(seconds=grace)
         self._publish_timeout = publish_timeout
         self._lag_measured_at = 0.0
+        self._handed_over: list[dict] = []
+        self._arrived = asyncio.Event()
+
+    def hand_over(self, events: list[dict]) -> None:
+        """Outbox rows (runtime.events.envelope) a unit of this process has just
+        committed: published now rather than at the next poll."""
+        self._handed_over += events
+        self._arrived.set()
 
     async def run(self) -> None:
-        """Publish until cancelled. NOTIFY wakes it at once (on the process's listener);
-        polling covers a lost listener."""
+        """Publish until cancelled: what is handed over at once, what is left by polling."""
+        fast = asyncio.create_task(self._publish_handed_over(), name="outbox-handed-over")
         failures = 0
-        # The outbox trigger NOTIFYs once per statement, with no key.
-        async with self._listener.watch(OUTBOX_CHANNEL, "", poll=self._poll_interval) as news:
+        try:
             while True:
                 try:
                     published = await self.publish_batch()
@@ -78,7 +104,43 @@ class OutboxRelay:
                     continue
                 if published < self._batch_size:
                     await self._measure_lag()
-                    await news()
+                    await asyncio.sleep(self._poll_interval)
+        finally:
+            fast.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await fast
+
+    async def _publish_handed_over(self) -> None:
+        """One batch at a time, of all that was handed over meanwhile; what fails stays
+        unmarked for the poll."""
+        while True:
+            await self._arrived.wait()
+            self._arrived.clear()
+            batch, self._handed_over = self._handed_over, []
+            try:
+                faults.crash_point(faults.RELAY_BEFORE_PUBLISH)
+                acks = await asyncio.gather(
+                    *(self._publish(e["subject"], e["payload"], e["headers"]) for e in batch),
+                    return_exceptions=True,
+                )
+                faults.crash_point(faults.RELAY_AFTER_PUBLISH)
+                published = [
+                    e["event_id"]
+                    for e, ack in zip(batch, acks, strict=True)
+                    if not isinstance(ack, Exception)
+                ]
+                if published:
+                    await sql.execute_alone(
+                        self._engine, _HANDED_OVER_PUBLISHED, {"event_ids": published}
+                    )
+                metrics.events_published.inc(len(published))
+                if len(published) < len(batch):
+                    log.warning(
+                        "%d events not published yet; the poll retries them",
+                        len(batch) - len(published),
+                    )
+            except Exception as exc:
+                log.warning("publishing committed events failed; the poll retries: %s", exc)
 
     async def _measure_lag(self) -> None:
         now = time.monotonic()
@@ -96,7 +158,9 @@ class OutboxRelay:
     async def publish_batch(self) -> int:
         """Publish one batch of unpublished rows; returns how many were published."""
         async with self._engine.begin() as conn:
-            rows = await sql.fetch(conn, _UNPUBLISHED, {"batch": self._batch_size})
+            rows = await sql.fetch(
+                conn, _UNPUBLISHED, {"batch": self._batch_size, "grace": self._grace}
+            )
             if not rows:
                 return 0
             faults.crash_point(faults.RELAY_BEFORE_PUBLISH)

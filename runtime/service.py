@@ -78,6 +78,8 @@ class ServiceProcess:
         self._verifier = TokenVerifier(self._issuers())
         self.engine = create_engine(settings.database_url, ssl=self.database_ssl)
         self._sessions = sessionmaker(self.engine)
+        # Set once NATS is connected: it publishes what units commit.
+        self._relay: OutboxRelay | None = None
         # The process's one LISTEN connection: the outbox relay's wake-up and the live
         # streams'. It connects when the first of them watches a channel of it.
         self.listener = Listener(
@@ -87,7 +89,10 @@ class ServiceProcess:
         )
 
     def unit_of_work(self) -> UnitOfWork:
-        return self._unit(self._sessions, self._wiring.publishes)
+        uow = self._unit(self._sessions, self._wiring.publishes)
+        if self._relay is not None:
+            uow.hand_over = self._relay.hand_over
+        return uow
 
     def add_servicer(
         self,
@@ -223,8 +228,8 @@ class ServiceProcess:
         # A service that states no facts (notification) has no outbox to relay, and
         # polling it would cost a transaction or two a second for nothing.
         if self._wiring.publishes is not None:
-            relay = OutboxRelay(self.engine, js, listener=self.listener)
-            tasks.append(asyncio.create_task(relay.run(), name="outbox-relay"))
+            self._relay = OutboxRelay(self.engine, js)
+            tasks.append(asyncio.create_task(self._relay.run(), name="outbox-relay"))
         consuming = [asyncio.create_task(c.run(), name=f"consumer-{c.name}") for c in consumers]
         tasks += [
             asyncio.create_task(_periodically(job, seconds, name), name=name)

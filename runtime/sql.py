@@ -20,7 +20,7 @@ from typing import Any
 from asyncpg import Record
 from sqlalchemy import exc
 from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 from sqlalchemy.sql import Executable
 
 # Where a statement runs: a unit of work's session, or a connection in a transaction.
@@ -83,6 +83,25 @@ async def execute(session: Transaction, statement: Executable, params: Mapping[s
     """Runs a write in the session's transaction; how many rows it touched."""
     sql = compiled(statement, params)
     status = await _run(session, sql, lambda raw: raw.execute(sql.sql, *sql.arguments(params)))
+    return _count(status)
+
+
+async def execute_alone(
+    engine: AsyncEngine, statement: Executable, params: Mapping[str, Any]
+) -> int:
+    """One statement in a transaction of its own, PostgreSQL's implicit one: a single
+    round trip, with no BEGIN or COMMIT. How many rows it touched."""
+    sql = compiled(statement, params)
+    async with engine.connect() as connection:
+        adapted = (await connection.get_raw_connection()).dbapi_connection
+        try:
+            status = await adapted._connection.execute(sql.sql, *sql.arguments(params))
+        except Exception as error:
+            raise await _translated(connection, adapted, sql, error) from error
+    return _count(status)
+
+
+def _count(status: str) -> int:
     # "UPDATE 1", "INSERT 0 3", "DELETE 0": the count is last.
     return int(status.rsplit(" ", 1)[-1]) if status and status[-1].isdigit() else 0
 
