@@ -48,7 +48,9 @@ outbox = Table(
 )
 
 # The NOTIFY is sent by the database at commit, so a writer cannot forget it and a
-# rolled-back transaction wakes nobody.
+# rolled-back transaction wakes nobody. Since the relay is handed its process's commits
+# and polls for the rest, nothing listens on this channel; the trigger goes with the
+# next migration of the runtime's tables.
 for statement in (
     f"""
     CREATE OR REPLACE FUNCTION outbox_notify() RETURNS trigger AS $$

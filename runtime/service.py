@@ -80,8 +80,8 @@ class ServiceProcess:
         self._sessions = sessionmaker(self.engine)
         # Set once NATS is connected: it publishes what units commit.
         self._relay: OutboxRelay | None = None
-        # The process's one LISTEN connection: the outbox relay's wake-up and the live
-        # streams'. It connects when the first of them watches a channel of it.
+        # The process's one LISTEN connection, the live streams' wake-up. It connects
+        # when the first of them watches a channel of it.
         self.listener = Listener(
             listen_dsn(settings.database_url),
             ssl=self.database_ssl,
