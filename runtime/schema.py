@@ -6,8 +6,10 @@ share one definition instead of four copies.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+from alembic import op
 from sqlalchemy import (
-    DDL,
     BigInteger,
     Column,
     DateTime,
@@ -17,14 +19,11 @@ from sqlalchemy import (
     MetaData,
     Table,
     Text,
-    event,
     func,
     text,
 )
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.engine import Connection
-
-OUTBOX_CHANNEL = "nobat_outbox"
 
 metadata = MetaData()
 
@@ -46,23 +45,6 @@ outbox = Table(
         postgresql_where=text("published_at IS NULL"),
     ),
 )
-
-# The NOTIFY is sent by the database at commit, so a writer cannot forget it and a
-# rolled-back transaction wakes nobody. Since the relay is handed its process's commits
-# and polls for the rest, nothing listens on this channel; the trigger goes with the
-# next migration of the runtime's tables.
-for statement in (
-    f"""
-    CREATE OR REPLACE FUNCTION outbox_notify() RETURNS trigger AS $$
-    BEGIN PERFORM pg_notify('{OUTBOX_CHANNEL}', ''); RETURN NULL; END
-    $$ LANGUAGE plpgsql
-    """,
-    """
-    CREATE TRIGGER outbox_notify AFTER INSERT ON outbox
-    FOR EACH STATEMENT EXECUTE FUNCTION outbox_notify()
-    """,
-):
-    event.listen(outbox, "after_create", DDL(statement))
 
 inbox = Table(
     "inbox",
@@ -103,4 +85,26 @@ def create_runtime_tables(connection: Connection) -> None:
 
 def drop_runtime_tables(connection: Connection) -> None:
     metadata.drop_all(connection)
-    connection.execute(text("DROP FUNCTION IF EXISTS outbox_notify()"))
+    connection.execute(text(_NO_OUTBOX_NOTIFY[1]))
+
+
+# The outbox used to NOTIFY its relay of every insert. The relay is now handed its own
+# process's commits and polls for the rest, so nothing listened any more; each service's
+# migration after runtime_0001 drops the trigger (a new database never gets it).
+_NO_OUTBOX_NOTIFY = (
+    "DROP TRIGGER IF EXISTS outbox_notify ON outbox",
+    "DROP FUNCTION IF EXISTS outbox_notify()",
+)
+
+
+def outbox_notify_dropped() -> tuple[Callable[[], None], Callable[[], None]]:
+    """The upgrade and downgrade of each service's revision that drops the trigger."""
+
+    def upgrade() -> None:
+        for statement in _NO_OUTBOX_NOTIFY:
+            op.execute(statement)
+
+    def downgrade() -> None:
+        """Nothing to put back: no relay that listened reads this database any more."""
+
+    return upgrade, downgrade

@@ -4,15 +4,15 @@ when ConfirmPayment last read the gateway (payment)."""
 
 from __future__ import annotations
 
-import asyncio
-import uuid
-
 import pytest
 
-from runtime.migrations import upgrade
 from stack.databases import Databases
 from stack.local import ROOT
-from tests.integration.notification.test_migrations import execute
+from tests.integration.notification.test_migrations import (
+    execute,
+    migrated,
+    rewound_and_upgraded,
+)
 
 BEFORE = {
     "booking": "DROP INDEX checkouts_open_by_patient",
@@ -32,17 +32,36 @@ async def test_a_database_from_before_the_quotas_gains_what_they_count_on(
     postgres: Databases, service: str
 ):
     migrations = ROOT / "services" / service / "migrations"
-    name = f"test_{uuid.uuid4().hex[:12]}"
-    url = await postgres.create(name)
-    try:
-        await asyncio.to_thread(upgrade, migrations, url)
-        # As a database migrated when <service>_0001 was the last revision.
-        await execute(
-            url, BEFORE[service], f"UPDATE alembic_version SET version_num = '{service}_0001'"
-        )
-        await asyncio.to_thread(upgrade, migrations, url)
-        newest = max(path.stem for path in migrations.glob(f"{service}_*.py"))
-        assert await execute(url, "SELECT version_num FROM alembic_version") == [(newest,)]
+    async with migrated(postgres, migrations) as url:
+        await rewound_and_upgraded(url, migrations, f"{service}_0001", BEFORE[service])
         assert await execute(url, FOUND[service]) == [(True,)]
-    finally:
-        await postgres.drop(name)
+
+
+# The revision before each service's drop of the outbox's NOTIFY trigger.
+BEFORE_THE_DROP = {
+    "booking": "booking_0002",
+    "consultation": "consultation_0003",
+    "notification": "notification_0002",
+    "payment": "payment_0002",
+}
+OUTBOX_NOTIFY = (
+    "CREATE FUNCTION outbox_notify() RETURNS trigger AS $$"
+    " BEGIN PERFORM pg_notify('nobat_outbox', ''); RETURN NULL; END $$ LANGUAGE plpgsql",
+    "CREATE TRIGGER outbox_notify AFTER INSERT ON outbox"
+    " FOR EACH STATEMENT EXECUTE FUNCTION outbox_notify()",
+)
+
+
+@pytest.mark.parametrize("service", sorted(BEFORE_THE_DROP))
+async def test_the_outbox_notify_trigger_no_relay_listens_to_is_gone(
+    postgres: Databases, service: str
+):
+    migrations = ROOT / "services" / service / "migrations"
+    triggers = "SELECT count(*) FROM pg_trigger WHERE tgname = 'outbox_notify'"
+    functions = "SELECT count(*) FROM pg_proc WHERE proname = 'outbox_notify'"
+    async with migrated(postgres, migrations) as url:
+        assert await execute(url, triggers) == [(0,)]
+        # As a database made while the relay listened.
+        await rewound_and_upgraded(url, migrations, BEFORE_THE_DROP[service], *OUTBOX_NOTIFY)
+        assert await execute(url, triggers) == [(0,)]
+        assert await execute(url, functions) == [(0,)]
