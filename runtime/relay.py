@@ -118,27 +118,14 @@ class OutboxRelay:
             self._arrived.clear()
             batch, self._handed_over = self._handed_over, []
             try:
-                faults.crash_point(faults.RELAY_BEFORE_PUBLISH)
-                acks = await asyncio.gather(
-                    *(self._publish(e["subject"], e["payload"], e["headers"]) for e in batch),
-                    return_exceptions=True,
-                )
-                faults.crash_point(faults.RELAY_AFTER_PUBLISH)
-                published = [
-                    e["event_id"]
-                    for e, ack in zip(batch, acks, strict=True)
-                    if not isinstance(ack, Exception)
-                ]
+                published, failures = await self._publish_all(batch, "event_id")
                 if published:
                     await sql.execute_alone(
                         self._engine, _HANDED_OVER_PUBLISHED, {"event_ids": published}
                     )
                 metrics.events_published.inc(len(published))
-                if len(published) < len(batch):
-                    log.warning(
-                        "%d events not published yet; the poll retries them",
-                        len(batch) - len(published),
-                    )
+                if failures:
+                    log.warning("%d events not published yet; the poll retries them", len(failures))
             except Exception as exc:
                 log.warning("publishing committed events failed; the poll retries: %s", exc)
 
@@ -163,24 +150,27 @@ class OutboxRelay:
             )
             if not rows:
                 return 0
-            faults.crash_point(faults.RELAY_BEFORE_PUBLISH)
-            acks = await asyncio.gather(
-                *(self._publish(row["subject"], row["payload"], row["headers"]) for row in rows),
-                return_exceptions=True,
-            )
-            faults.crash_point(faults.RELAY_AFTER_PUBLISH)
-            published = [
-                row["id"]
-                for row, ack in zip(rows, acks, strict=True)
-                if not isinstance(ack, Exception)
-            ]
+            published, failures = await self._publish_all(rows, "id")
             if published:
                 await sql.execute(conn, _PUBLISHED, {"ids": published})
         metrics.events_published.inc(len(published))
-        failure = next((ack for ack in acks if isinstance(ack, Exception)), None)
-        if failure is not None:
-            raise failure
+        if failures:
+            raise failures[0]
         return len(published)
+
+    async def _publish_all(self, rows, key: str) -> tuple[list, list[BaseException]]:
+        """Publishes every row (an outbox row, or an envelope handed over) at once; the
+        `key` of each one JetStream acknowledged, and the failures of the others."""
+        faults.crash_point(faults.RELAY_BEFORE_PUBLISH)
+        acks = await asyncio.gather(
+            *(self._publish(row["subject"], row["payload"], row["headers"]) for row in rows),
+            return_exceptions=True,
+        )
+        faults.crash_point(faults.RELAY_AFTER_PUBLISH)
+        published = [
+            row[key] for row, ack in zip(rows, acks, strict=True) if not isinstance(ack, Exception)
+        ]
+        return published, [ack for ack in acks if isinstance(ack, Exception)]
 
     async def _publish(self, subject: str, payload: bytes, headers: dict) -> None:
         # A copy: the client adds its own headers to the dict it is given.
