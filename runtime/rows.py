@@ -151,12 +151,12 @@ class Snapshots:
         key = row[self._key]
         before = self._rows.get(key)
         if before is None:
-            await self.session.execute(upsert(self.table, row), row)
+            await sql.execute(self.session, upsert(self.table, row), row)
             self._rows[key] = dict(row)
             return
         changed = {name: value for name, value in row.items() if before.get(name, _ABSENT) != value}
         if changed:
-            await self.session.execute(update_by_key(self.table), {**changed, ROW_KEY: key})
+            await sql.execute(self.session, update_by_key(self.table), {**changed, ROW_KEY: key})
             before.update(changed)
 
 
