@@ -12,9 +12,11 @@ exactly as long as something may still ask for it, and no longer:
   copy published again within the duplicate window is the same message;
 - a published outbox row, as long as the stream keeps its message (the relay reads only
   unpublished rows, which are never purged);
+- a webhook event id (payment), as long as an idempotency key: a gateway redelivers for
+  days, and one redelivered later acts again harmlessly (settle reads the truth);
 - an expired checkout or an intake nobody bought, `Retention.expired` (30 days): a
-  payment confirmed after its checkout lapsed still finds it and is answered with a
-  refund; one later still is refunded as an unknown checkout, so nothing paid is lost.
+  payment confirmed after its checkout lapsed still finds it and is answered (a record or
+  a refund); one later still is refunded as an unknown checkout, so nothing paid is lost.
 
 Nothing anyone paid for, and nothing `nobat check` reads (payments, ledger, payouts,
 records, statuses, audit), is ever purged here.

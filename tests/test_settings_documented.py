@@ -16,15 +16,15 @@ SETTING = re.compile(r"NOBAT_[A-Z0-9_]+")
 def settings_read() -> set[str]:
     """Every NOBAT_* name written out whole in the services' code (a setting's name is a
     literal wherever it is read, so none hides in a format string)."""
-    names = set()
-    for package in READ_IN:
-        for path in (ROOT / package).rglob("*.py"):
-            for node in ast.walk(ast.parse(path.read_text(), str(path))):
-                if isinstance(node, ast.Constant) and isinstance(node.value, str):
-                    names.update(
-                        SETTING.findall(node.value) if SETTING.fullmatch(node.value) else ()
-                    )
-    return names
+    return {
+        node.value
+        for package in READ_IN
+        for path in (ROOT / package).rglob("*.py")
+        for node in ast.walk(ast.parse(path.read_text(), str(path)))
+        if isinstance(node, ast.Constant)
+        and isinstance(node.value, str)
+        and SETTING.fullmatch(node.value)
+    }
 
 
 def test_the_scan_finds_settings_every_service_reads():
