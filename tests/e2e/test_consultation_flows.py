@@ -258,11 +258,7 @@ async def test_a_declined_consultation_payment_opens_its_session_once_retried(no
     )
     assert failed.payment_failure.retryable
 
-    retried = (
-        await patient.consultation.RetryCheckout(
-            cpb.RetryCheckoutRequest(idempotency_key=key(), checkout_id=checkout.id)
-        )
-    ).checkout
+    retried = await nobat.retry(patient, checkout.id, context="consultation")
     assert retried.checkout_url != checkout.checkout_url
     await nobat.pay(retried)
     confirmed = await nobat.checkout_until(
@@ -279,11 +275,7 @@ async def test_a_short_wallet_switches_a_consultation_to_the_gateway(nobat):
     _, short = await nobat.chat_checkout(patient, coughing(), method=WALLET)
     assert short.status == FAILED and short.payment_failure.code == "insufficient_funds"
 
-    switched = (
-        await patient.consultation.RetryCheckout(
-            cpb.RetryCheckoutRequest(idempotency_key=key(), checkout_id=short.id, method=GATEWAY)
-        )
-    ).checkout
+    switched = await nobat.retry(patient, short.id, GATEWAY, context="consultation")
     assert switched.method == GATEWAY
     await nobat.pay(switched)
     await nobat.checkout_until(patient, short.id, CONFIRMED, timeout=20, context="consultation")
