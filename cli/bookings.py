@@ -80,8 +80,7 @@ def _next_step(checkout: pb.Checkout, acting_as: str) -> list[str]:
     if checkout.status == checkout_pb2.CHECKOUT_STATUS_PAYMENT_FAILED:
         if not checkout.payment_failure.retryable:
             return [f"book another slot: nobat slots {checkout.doctor_id}"]
-        other = "gateway" if checkout.method == WALLET else "wallet"
-        return [f"try again: nobat retry {checkout.id} [--method {other}]{acting_as}"]
+        return render.retry_steps(checkout, "retry", acting_as)
     if checkout.status == checkout_pb2.CHECKOUT_STATUS_CONFIRMED:
         return [f"see it: nobat reservations{acting_as}"]
     return []

@@ -92,7 +92,19 @@ def intake(args: argparse.Namespace) -> int:
 def _checkout_steps(checkout: pb.Checkout, acting_as: str) -> list[str]:
     """What the patient can do about the checkout now, as `nobat` commands."""
     watch = f"nobat consult-status {checkout.id} --watch 30{acting_as}"
-    return render.paying_steps(checkout, watch, "the clinical session", acting_as)
+    return [
+        *render.paying_steps(checkout, watch, "the clinical session", acting_as),
+        *render.retry_steps(checkout, "consult-retry", acting_as),
+    ]
+
+
+def _show_checkout(args: argparse.Namespace, checkout: pb.Checkout) -> int:
+    acting_as = as_caller(args, PATIENT)
+    return show(
+        args,
+        checkout,
+        lambda c: "\n".join([render.consultation_checkout_text(c), *_checkout_steps(c, acting_as)]),
+    )
 
 
 def consult(args: argparse.Namespace) -> int:
@@ -105,12 +117,19 @@ def consult(args: argparse.Namespace) -> int:
     )
     with consultation_service(args) as call:
         checkout = call("StartCheckout", request).checkout
-    acting_as = as_caller(args, PATIENT)
-    return show(
-        args,
-        checkout,
-        lambda c: "\n".join([render.consultation_checkout_text(c), *_checkout_steps(c, acting_as)]),
+    return _show_checkout(args, checkout)
+
+
+def consult_retry(args: argparse.Namespace) -> int:
+    """A new payment attempt on a failed consultation checkout, on another method if asked."""
+    request = pb.RetryCheckoutRequest(
+        idempotency_key=fresh_key(),
+        checkout_id=args.checkout_id,
+        method=render.value_of(checkout_pb2.PaymentMethod, args.method),
     )
+    with consultation_service(args) as call:
+        checkout = call("RetryCheckout", request).checkout
+    return _show_checkout(args, checkout)
 
 
 def _session_steps(session: pb.ClinicalSession, acting_as: str) -> list[str]:
@@ -278,6 +297,18 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
         choices=render.choices(checkout_pb2.PaymentMethod),
         default="gateway",
         help="how to pay (default gateway)",
+    )
+
+    retrying = verb(
+        "consult-retry",
+        consult_retry,
+        "a new payment attempt on a failed consultation checkout",
+        "checkout_id",
+    )
+    retrying.add_argument(
+        "--method",
+        choices=render.choices(checkout_pb2.PaymentMethod),
+        help="switch to this method (default the checkout's)",
     )
 
     status = verb(

@@ -341,6 +341,15 @@ def paying_steps(
     return []
 
 
+def retry_steps(c: bpb.Checkout | cpb.Checkout, verb: str, acting_as: str) -> list[str]:
+    """After a failure the patient may retry, `nobat VERB` on the same checkout, on the
+    other method if they like (a short wallet switches to the gateway)."""
+    if c.status != checkout_pb2.CHECKOUT_STATUS_PAYMENT_FAILED or not c.payment_failure.retryable:
+        return []
+    other = "gateway" if c.method == checkout_pb2.PAYMENT_METHOD_WALLET else "wallet"
+    return [f"try again: nobat {verb} {c.id} [--method {other}]{acting_as}"]
+
+
 def checkout_text(c: bpb.Checkout) -> str:
     """`checkout … is PAYMENT_FAILED (card_declined, retryable)` and what it buys."""
     line = _checkout_line(

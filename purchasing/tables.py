@@ -30,6 +30,7 @@ from sqlalchemy.sql.schema import SchemaItem
 from purchasing.checkout import OPEN, Checkout, CheckoutStatus, PaymentFailure, PaymentMethod
 from purchasing.quota import OpenCheckouts
 from runtime.columns import all_or_none, instant, one_of
+from runtime.purge import Purge
 
 
 def payment_progress() -> tuple[SchemaItem, ...]:
@@ -142,3 +143,18 @@ class OpenByPatient:
             self.expires_at > now,
             or_(self.table.c.status == awaiting, self.table.c.failure_retryable.is_(True)),
         )
+
+
+def expired_checkouts(table: Table, unless: str = "") -> tuple[Purge, Index]:
+    """Housekeeping of `table`'s checkouts (runtime.purge): one that expired unpaid, once
+    `Retention.expired` has passed since it last changed, unless `unless` (SQL on the
+    checkout, aliased `t`) says something still names it. Never a confirmed or refunded
+    one: money came for those. With the partial index the purge reads them by."""
+    expired = literal_column(f"'{CheckoutStatus.EXPIRED.value}'")
+    index = Index(
+        f"{table.name}_expired_by_change",
+        table.c.updated_at,
+        postgresql_where=table.c.status == expired,
+    )
+    past = f"t.status = '{CheckoutStatus.EXPIRED.value}' AND t.updated_at < :cutoff"
+    return Purge(table.name, f"{past} AND {unless}" if unless else past, "expired"), index

@@ -6,6 +6,7 @@ import logging
 import ssl
 import uuid
 from collections.abc import Callable
+from datetime import datetime
 from types import TracebackType
 from typing import ClassVar, Self, TypeVar
 
@@ -17,6 +18,8 @@ from sqlalchemy.ext.asyncio import create_async_engine as _create_async_engine
 
 from runtime import logs, sql
 from runtime.events import Stream, envelope
+from runtime.purge import RUNTIME, Purge, purge
+from runtime.retention import Retention
 from runtime.schema import outbox
 
 log = logging.getLogger(__name__)
@@ -90,6 +93,9 @@ class UnitOfWork:
     # Who publishes the events a commit wrote, at once (the service's outbox relay); with
     # none, the relay's poll finds them.
     hand_over: Callable[[list[dict]], None] | None = None
+    # What housekeeping deletes from this database once past its use (runtime.purge): the
+    # runtime's tables', and a service's own after them.
+    purges: ClassVar[tuple[Purge, ...]] = RUNTIME
 
     def __init__(
         self, sessions: async_sessionmaker[AsyncSession], publisher: Stream | None = None
@@ -125,6 +131,11 @@ class UnitOfWork:
                 await self.session.rollback()
         finally:
             await self.session.close()
+
+    async def purge_past_use(self, retention: Retention, now: datetime) -> dict[str, int]:
+        """Deletes, batch by batch, each in a transaction of its own, what `purges` find
+        past their use at `now`; the rows deleted by table."""
+        return await purge(self, self.purges, retention, now)
 
     def repositories(self, session: AsyncSession) -> None:
         """Puts the service's repositories, on this transaction's session, on the unit."""

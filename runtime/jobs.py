@@ -37,3 +37,13 @@ async def sweep(
     async with ctx.unit_of_work() as uow:
         found = await due(uow)
     return await for_each(found, lambda item: handler(ctx, ctx.unit_of_work(), command(item)), what)
+
+
+async def purge_past_use(ctx) -> int:
+    """Every service's housekeeping job: the rows its database keeps past their use go
+    (runtime.purge, with the windows of `ctx.settings.retention`). Returns how many."""
+    done = await ctx.unit_of_work().purge_past_use(ctx.settings.retention, ctx.clock())
+    purged = {table: rows for table, rows in done.items() if rows}
+    if purged:
+        log.info("purged rows past their use: %s", purged)
+    return sum(done.values())

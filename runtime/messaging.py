@@ -12,6 +12,7 @@ from nats.js.client import JetStreamContext
 from nats.js.errors import BadRequestError
 
 from runtime.events import Stream
+from runtime.retention import STREAM_MAX_AGE
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +61,7 @@ async def ensure_stream(
         retention=RetentionPolicy.LIMITS,
         storage=StorageType.FILE,
         duplicate_window=duplicate_window,
-        max_age=30 * 24 * 3600,
+        max_age=STREAM_MAX_AGE,
         num_replicas=replicas,
     )
     try:

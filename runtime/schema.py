@@ -52,6 +52,8 @@ inbox = Table(
     Column("consumer", Text, primary_key=True),
     Column("event_id", Text, primary_key=True),
     Column("received_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    # What housekeeping finds past its use by (runtime.purge).
+    Index("inbox_by_receipt", "received_at"),
 )
 
 dead_letters = Table(
@@ -108,3 +110,21 @@ def outbox_notify_dropped() -> tuple[Callable[[], None], Callable[[], None]]:
         """Nothing to put back: no relay that listened reads this database any more."""
 
     return upgrade, downgrade
+
+
+def indexes_added(*indexes: Index) -> tuple[Callable[[], None], Callable[[], None]]:
+    """The upgrade and downgrade of a revision that adds `indexes`: a database made by
+    today's first revisions has them already, one made before lacks them."""
+
+    def upgrade() -> None:
+        for index in indexes:
+            index.create(op.get_bind(), checkfirst=True)
+
+    def downgrade() -> None:
+        for index in indexes:
+            index.drop(op.get_bind(), checkfirst=True)
+
+    return upgrade, downgrade
+
+
+INBOX_BY_RECEIPT = next(index for index in inbox.indexes if index.name == "inbox_by_receipt")

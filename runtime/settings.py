@@ -8,6 +8,7 @@ from datetime import timedelta
 from runtime.auth import TokenKeys
 from runtime.config import Env, InvalidSetting
 from runtime.instants import CLOCK_SHIFT_SETTING, Clock, shifted_clock
+from runtime.retention import Retention
 from runtime.rpc import Connections
 from runtime.streams import StreamLimits
 from runtime.tls import TlsSettings
@@ -39,17 +40,20 @@ class RuntimeSettings:
     streams: StreamLimits = field(default_factory=StreamLimits)
     # Keepalive and connection age of the gRPC server (runtime.rpc).
     connections: Connections = field(default_factory=Connections)
+    # How long rows are kept past their use before housekeeping deletes them (runtime.purge).
+    retention: Retention = field(default_factory=Retention)
 
     @classmethod
     def from_env(cls, env: Env) -> RuntimeSettings:
         streams, connections = streams_and_connections(env)
+        duplicate_window = env.float("NOBAT_DUPLICATE_WINDOW_SECONDS", 120.0)
         return cls(
             database_url=env.str("NOBAT_DATABASE_URL"),
             nats_url=env.str("NOBAT_NATS_URL"),
             grpc_port=env.int("NOBAT_GRPC_PORT", 50051),
             metrics_port=env.int("NOBAT_METRICS_PORT", 9464),
             shutdown_grace=env.float("NOBAT_SHUTDOWN_GRACE_SECONDS", 10.0),
-            duplicate_window=env.float("NOBAT_DUPLICATE_WINDOW_SECONDS", 120.0),
+            duplicate_window=duplicate_window,
             # 3 on a three-node JetStream cluster, so a lost node loses no event.
             stream_replicas=env.int("NOBAT_STREAM_REPLICAS", 1),
             ack_wait=env.float("NOBAT_CONSUMER_ACK_WAIT_SECONDS", 30.0),
@@ -63,6 +67,7 @@ class RuntimeSettings:
             tls=TlsSettings.from_env(env),
             streams=streams,
             connections=connections,
+            retention=Retention.from_env(env, duplicate_window),
         )
 
 

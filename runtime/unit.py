@@ -8,10 +8,13 @@ so handlers name what they load and save and never how it is stored.
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from types import TracebackType
 from typing import Protocol, Self
 
 from google.protobuf.message import Message
+
+from runtime.retention import Retention
 
 
 class Unit(Protocol):
@@ -32,4 +35,9 @@ class Unit(Protocol):
 
     def publish(self, *entities: object, correlation_id: str | None = None) -> None:
         """Queue the facts each entity recorded in its `events` list, and clear the lists."""
+        ...
+
+    async def purge_past_use(self, retention: Retention, now: datetime) -> dict[str, int]:
+        """Housekeeping (runtime.purge): deletes what is kept past its use, in batches of
+        their own transactions; the rows deleted by table."""
         ...

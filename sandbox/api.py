@@ -43,6 +43,7 @@ class Api:
             web.get("/v1/checkout/sessions/{id}", self.get_session),
             web.post("/v1/checkout/sessions/{id}/expire", self.expire_session),
             web.post("/v1/refunds", self.create_refund),
+            web.get("/v1/refunds", self.list_refunds),
             web.get("/v1/refunds/{id}", self.get_refund),
         ]
 
@@ -98,6 +99,26 @@ class Api:
             request, lambda params: self.payments.create_refund(params).to_json()
         )
 
+    async def list_refunds(self, request: web.Request) -> web.StreamResponse:
+        """Stripe's list, newest first, of one payment intent's refunds (the only filter
+        nobat uses), `limit` a page and `starting_after` the last one seen."""
+        params = parse_form(request.query_string)
+        refunds = self.payments.refunds_of(params.get("payment_intent", ""))
+        if "starting_after" in params:
+            seen = [refund.id for refund in refunds]
+            if params["starting_after"] not in seen:
+                raise invalid_param("starting_after", "No such refund")
+            refunds = refunds[seen.index(params["starting_after"]) + 1 :]
+        limit = int(params.get("limit", 10))
+        return web.json_response(
+            {
+                "object": "list",
+                "url": "/v1/refunds",
+                "data": [refund.to_json() for refund in refunds[:limit]],
+                "has_more": len(refunds) > limit,
+            }
+        )
+
     async def get_refund(self, request: web.Request) -> web.StreamResponse:
         return web.json_response(self.payments.refund(request.match_info["id"]).to_json())
 
@@ -119,6 +140,8 @@ class Api:
     ) -> web.StreamResponse:
         params = parse_form(await request.text())
         key = request.headers.get("Idempotency-Key")
+        if self.switches.take("forget_keys"):
+            self._answers.clear()
         answer = self._answers.get(key) if key else None
         replayed = answer is not None
         if answer is None:

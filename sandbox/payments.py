@@ -127,6 +127,14 @@ class Payments:
             raise no_such("refund", refund_id)
         return refund
 
+    def refunds_of(self, intent_id: str) -> list[Refund]:
+        """The intent's refunds, newest first."""
+        return [
+            refund
+            for refund in reversed(self.refunds.values())
+            if refund.payment_intent == intent_id
+        ]
+
     def expire(self, session_id: str) -> CheckoutSession:
         session = self._open(session_id)
         self._close(session, "expired")

@@ -37,6 +37,9 @@ class Switches:
     # Every API call is answered 503, as in an outage: nothing is done, the caller
     # learns nothing, and webhooks already due are still sent.
     api_down: bool = False
+    # The next N mutating API calls find every idempotency key forgotten, as Stripe
+    # forgets one after 24 h: a key given again makes a new object.
+    forget_keys: int = 0
 
     def merge(self, changes: Mapping[str, Any]) -> None:
         """Applies `changes`, all or none: ValueError names every switch that is wrong."""
@@ -95,5 +98,6 @@ _RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "lose_pay": (_int_at_least(0), "a count"),
     "refund_delay_seconds": (_is_seconds, "a number of seconds, at least 0"),
     "api_down": (_is_bool, "true or false"),
+    "forget_keys": (_int_at_least(0), "a count"),
     "refund_outcome": (lambda v: v in ("succeeded", "failed"), '"succeeded" or "failed"'),
 }

@@ -17,6 +17,7 @@ from clients.payment import payment_client
 from runtime import entry
 from runtime.config import DEVELOPMENT, Env
 from runtime.events import PAYMENT
+from runtime.retention import Retention
 from runtime.return_urls import ReturnUrls
 from runtime.service import ServiceProcess
 from services.booking.adapters.unit_of_work import BookingUnitOfWork
@@ -29,7 +30,7 @@ from services.booking.handlers.context import BookingSettings, Context
 SERVICE_NAME = booking_service_pb2.DESCRIPTOR.services_by_name["BookingService"].full_name
 
 
-def booking_settings(env: Env) -> BookingSettings:
+def booking_settings(env: Env, retention: Retention | None = None) -> BookingSettings:
     defaults = BookingSettings()
     hosts = env.str("NOBAT_RETURN_URL_HOSTS")
     return_urls = ReturnUrls.parse(hosts, development=env.bool(DEVELOPMENT, False))
@@ -46,13 +47,17 @@ def booking_settings(env: Env) -> BookingSettings:
         unknown_checkout_after=env.seconds(
             "NOBAT_BOOKING_UNKNOWN_CHECKOUT_SECONDS", defaults.unknown_checkout_after
         ),
+        retention=retention or defaults.retention,
     )
 
 
 def build(process: ServiceProcess, env: Env) -> None:
     payments = payment_client(process, env)
     ctx = Context(
-        process.unit_of_work, payments, booking_settings(env), clock=process.settings.clock
+        process.unit_of_work,
+        payments,
+        booking_settings(env, process.settings.retention),
+        clock=process.settings.clock,
     )
     process.add_servicer(
         booking_service_pb2_grpc.add_BookingServiceServicer_to_server,

@@ -18,6 +18,7 @@ from clients.payment import payment_client
 from runtime import entry
 from runtime.config import DEVELOPMENT, Env
 from runtime.events import BOOKING, PAYMENT
+from runtime.retention import Retention
 from runtime.return_urls import ReturnUrls
 from runtime.service import ServiceProcess
 from services.consultation.adapters.tables import CHAT_CHANNEL
@@ -31,7 +32,7 @@ from services.consultation.handlers.context import ConsultationSettings, Context
 SERVICE_NAME = consultation_service_pb2.DESCRIPTOR.services_by_name["ConsultationService"].full_name
 
 
-def consultation_settings(env: Env) -> ConsultationSettings:
+def consultation_settings(env: Env, retention: Retention | None = None) -> ConsultationSettings:
     defaults = ConsultationSettings()
     hosts = env.str("NOBAT_RETURN_URL_HOSTS")
     return_urls = ReturnUrls.parse(hosts, development=env.bool(DEVELOPMENT, False))
@@ -52,6 +53,7 @@ def consultation_settings(env: Env) -> ConsultationSettings:
         unknown_checkout_after=env.seconds(
             "NOBAT_CONSULTATION_UNKNOWN_CHECKOUT_SECONDS", defaults.unknown_checkout_after
         ),
+        retention=retention or defaults.retention,
     )
 
 
@@ -62,7 +64,7 @@ def build(process: ServiceProcess, env: Env) -> None:
         payments,
         load_rule_table(),
         process.listener.channel(CHAT_CHANNEL),
-        consultation_settings(env),
+        consultation_settings(env, process.settings.retention),
         clock=process.settings.clock,
     )
     process.add_servicer(

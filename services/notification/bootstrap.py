@@ -19,6 +19,7 @@ from nobat.notification.v1 import notification_service_pb2, notification_service
 from runtime import entry
 from runtime.config import DEVELOPMENT, Env, InvalidSetting
 from runtime.events import BOOKING, CONSULTATION, PAYMENT
+from runtime.retention import Retention
 from runtime.service import ServiceProcess
 from services.notification.adapters.senders import LogSender, SmtpSender, WebhookSender
 from services.notification.adapters.tables import FEED_CHANNEL
@@ -36,7 +37,7 @@ SERVICE_NAME = notification_service_pb2.DESCRIPTOR.services_by_name["Notificatio
 STREAMS = [PAYMENT, BOOKING, CONSULTATION]
 
 
-def notification_settings(env: Env) -> NotificationSettings:
+def notification_settings(env: Env, retention: Retention | None = None) -> NotificationSettings:
     defaults = NotificationSettings()
     retry = defaults.retry
     locale = env.str("NOBAT_NOTIFICATION_DEFAULT_LOCALE", defaults.default_locale.value)
@@ -67,6 +68,7 @@ def notification_settings(env: Env) -> NotificationSettings:
         send_timeout=send_timeout,
         batch=env.int("NOBAT_NOTIFICATION_DELIVERY_BATCH", defaults.batch),
         development=env.bool(DEVELOPMENT, False),
+        retention=retention or defaults.retention,
     )
 
 
@@ -95,7 +97,7 @@ def senders(
 
 
 def build(process: ServiceProcess, env: Env) -> None:
-    settings = notification_settings(env)
+    settings = notification_settings(env, process.settings.retention)
     # Sends what a consumer committed at once; the schedule below is for retries.
     courier = Courier(lambda: deliver_due(ctx), settings.batch)
     process.on_shutdown(courier.close)

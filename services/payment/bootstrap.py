@@ -18,6 +18,7 @@ from prometheus_client import Gauge
 from runtime import entry
 from runtime.config import DEVELOPMENT, Env
 from runtime.events import BOOKING, CONSULTATION
+from runtime.retention import Retention
 from runtime.return_urls import ReturnUrls
 from runtime.service import ServiceProcess
 from services.payment.adapters.stripe_gateway import StripeGateway
@@ -41,7 +42,7 @@ ORPHAN_PAYMENTS = Gauge(
 )
 
 
-def payment_settings(env: Env) -> PaymentSettings:
+def payment_settings(env: Env, retention: Retention | None = None) -> PaymentSettings:
     defaults = PaymentSettings()
     schedule = defaults.reconcile
     rules = defaults.payouts
@@ -72,6 +73,7 @@ def payment_settings(env: Env) -> PaymentSettings:
                 env.str("NOBAT_GATEWAY_FEE_ON_REFUND", rules.gateway_fee_on_refund.value)
             ),
         ),
+        retention=retention or defaults.retention,
     )
 
 
@@ -94,7 +96,7 @@ def build(process: ServiceProcess, env: Env) -> None:
     ctx = Context(
         process.unit_of_work,
         gateway,
-        payment_settings(env),
+        payment_settings(env, process.settings.retention),
         clock=process.settings.clock,
         orphans=ORPHAN_PAYMENTS.set,
     )

@@ -227,9 +227,7 @@ class Nobat:
         """The checkout, booking's or consultation's (`context`), once its status is one of
         `statuses`."""
         found: list = []
-        calls, messages = (
-            (patient.booking, bpb) if context == "booking" else (patient.consultation, cpb)
-        )
+        calls, messages = _checkouts_of(patient, context)
 
         async def reached() -> bool:
             reply = await calls.GetCheckout(messages.GetCheckoutRequest(checkout_id=checkout_id))
@@ -238,6 +236,17 @@ class Nobat:
 
         await eventually(reached, timeout, f"checkout {checkout_id} in {statuses}")
         return found[0]
+
+    async def retry(
+        self, patient: Caller, checkout_id: str, method: int = 0, context: str = "booking"
+    ):
+        """RetryCheckout on booking's or consultation's checkout (`context`), on `method`
+        (unspecified: the checkout's own); the checkout it answers with."""
+        calls, messages = _checkouts_of(patient, context)
+        request = messages.RetryCheckoutRequest(
+            idempotency_key=key(), checkout_id=checkout_id, method=method
+        )
+        return (await calls.RetryCheckout(request)).checkout
 
     async def book(self, patient: Caller, slot_id: str, method: int = GATEWAY) -> bpb.Checkout:
         reply = await patient.booking.StartCheckout(
@@ -270,6 +279,11 @@ class Nobat:
         """What the patient does on the gateway's page for this checkout's payment."""
         session_id = checkout.checkout_url.rstrip("/").rsplit("/", 1)[-1]
         await getattr(self.sandbox, outcome)(session_id)
+
+
+def _checkouts_of(patient: Caller, context: str):
+    """The patient's calls to booking or consultation (`context`), and its messages."""
+    return (patient.booking, bpb) if context == "booking" else (patient.consultation, cpb)
 
 
 Refusal = tuple[grpc.StatusCode, list[str], str]

@@ -88,11 +88,7 @@ async def test_a_declined_payment_books_nothing_until_retried(nobat):
     assert failed.payment_failure.retryable
     assert await reservations_of(patient) == []
 
-    retried = (
-        await patient.booking.RetryCheckout(
-            bpb.RetryCheckoutRequest(idempotency_key=key(), checkout_id=checkout.id)
-        )
-    ).checkout
+    retried = await nobat.retry(patient, checkout.id)
     assert retried.checkout_url != checkout.checkout_url
     await nobat.pay(retried)
     await nobat.checkout_until(patient, checkout.id, CONFIRMED)
@@ -130,11 +126,7 @@ async def test_a_wallet_payment_books_at_once_and_a_short_wallet_switches_to_the
 
     short = await nobat.book(patient, first_slot.id, WALLET)
     assert short.status == FAILED and short.payment_failure.code == "insufficient_funds"
-    switched = (
-        await patient.booking.RetryCheckout(
-            bpb.RetryCheckoutRequest(idempotency_key=key(), checkout_id=short.id, method=GATEWAY)
-        )
-    ).checkout
+    switched = await nobat.retry(patient, short.id, GATEWAY)
     await nobat.pay(switched)
     await nobat.checkout_until(patient, short.id, CONFIRMED)
 

@@ -18,6 +18,7 @@ from tests.e2e.flows import (
     FAILED,
     GATEWAY,
     UNCHARGEABLE,
+    WALLET,
     Nobat,
     key,
     refusal,
@@ -236,6 +237,50 @@ async def test_a_failed_payment_opens_no_clinical_session(nobat):
         c=checkout.id,
     )
     assert rows[0][0] == 0
+
+
+async def sessions_of(nobat: Nobat, checkout_id: str) -> int:
+    rows = await nobat.rows(
+        "consultation",
+        "SELECT count(*) FROM clinical_sessions WHERE checkout_id = :c",
+        c=checkout_id,
+    )
+    return rows[0][0]
+
+
+async def test_a_declined_consultation_payment_opens_its_session_once_retried(nobat):
+    await prices(nobat)
+    patient = nobat.patient()
+    _, checkout = await nobat.chat_checkout(patient, coughing())
+    await nobat.pay(checkout, "decline")
+    failed = await nobat.checkout_until(
+        patient, checkout.id, FAILED, timeout=20, context="consultation"
+    )
+    assert failed.payment_failure.retryable
+
+    retried = await nobat.retry(patient, checkout.id, context="consultation")
+    assert retried.checkout_url != checkout.checkout_url
+    await nobat.pay(retried)
+    confirmed = await nobat.checkout_until(
+        patient, checkout.id, CONFIRMED, timeout=20, context="consultation"
+    )
+
+    assert confirmed.clinical_session_id
+    assert await sessions_of(nobat, checkout.id) == 1
+
+
+async def test_a_short_wallet_switches_a_consultation_to_the_gateway(nobat):
+    await prices(nobat)
+    patient = nobat.patient()
+    _, short = await nobat.chat_checkout(patient, coughing(), method=WALLET)
+    assert short.status == FAILED and short.payment_failure.code == "insufficient_funds"
+
+    switched = await nobat.retry(patient, short.id, GATEWAY, context="consultation")
+    assert switched.method == GATEWAY
+    await nobat.pay(switched)
+    await nobat.checkout_until(patient, short.id, CONFIRMED, timeout=20, context="consultation")
+
+    assert await sessions_of(nobat, short.id) == 1
 
 
 async def test_red_flags_advise_emergency_care_and_offer_no_checkout(nobat):

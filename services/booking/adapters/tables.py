@@ -25,7 +25,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 
 from purchasing.checkout import OPEN
-from purchasing.tables import OpenByPatient, payment_progress
+from purchasing.tables import OpenByPatient, expired_checkouts, payment_progress
 from runtime.columns import all_or_none, instant, one_of, sql_list
 from services.booking.domain.cancellation import CancelledBy
 from services.booking.domain.checkout import RefundReason
@@ -156,6 +156,12 @@ checkouts = Table(
 )
 # What a patient's open checkouts are counted on, against booking's cap.
 OPEN_BY_PATIENT = OpenByPatient(checkouts, checkouts.c.hold_expires_at)
+# An expired checkout goes once its slot's hold, lapsed or not, no longer names it.
+EXPIRED_CHECKOUTS, EXPIRED_CHECKOUTS_INDEX = expired_checkouts(
+    checkouts,
+    unless="NOT EXISTS (SELECT 1 FROM slots s"
+    " WHERE s.id = t.slot_id AND s.hold_checkout_id = t.id)",
+)
 
 reservations = Table(
     "reservations",

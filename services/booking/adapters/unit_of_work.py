@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from runtime.db import UnitOfWork
+from runtime.purge import RUNTIME
 from services.booking.adapters.messages import event_message
 from services.booking.adapters.repository import (
     Availabilities,
@@ -13,9 +14,11 @@ from services.booking.adapters.repository import (
     Reservations,
     Slots,
 )
+from services.booking.adapters.tables import EXPIRED_CHECKOUTS
 
 
 class BookingUnitOfWork(UnitOfWork):
+    purges = (*RUNTIME, EXPIRED_CHECKOUTS)
     event_message = event_message
 
     def repositories(self, session: AsyncSession) -> None:

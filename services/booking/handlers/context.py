@@ -9,6 +9,7 @@ from datetime import timedelta
 from clients.payment import PaymentClient
 from purchasing.quota import DEFAULT_MAX_OPEN_CHECKOUTS
 from runtime.instants import Clock, utc_now
+from runtime.retention import Retention
 from runtime.return_urls import ReturnUrls
 from services.booking.domain.cancellation import DEFAULT_NOTICE_POLICY, NoticePolicy
 from services.booking.domain.checkout import DEFAULT_HOLD_TTL
@@ -32,6 +33,8 @@ class BookingSettings:
     # payment call's deadline, with room to spare); a payment event about a checkout still
     # missing after it concerns one whose transaction rolled back, and is answered so.
     unknown_checkout_after: timedelta = timedelta(seconds=60)
+    # How long rows are kept past their use (runtime.purge); bootstrap's, from the runtime's.
+    retention: Retention = field(default_factory=Retention)
 
 
 @dataclass(frozen=True)

@@ -35,8 +35,9 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 
 from purchasing.checkout import OPEN
-from purchasing.tables import OpenByPatient, payment_progress
+from purchasing.tables import OpenByPatient, expired_checkouts, payment_progress
 from runtime.columns import all_or_none, instant, one_of
+from runtime.purge import Purge
 from runtime.streams import notify_trigger
 from services.consultation.domain.audit import SubjectKind
 from services.consultation.domain.caller import Role
@@ -203,6 +204,8 @@ checkouts = Table(
 OPEN_CHECKOUT = _rows_in("checkouts_open_by_expiry", checkouts, OPEN, checkouts.c.expires_at)
 # What a patient's open checkouts are counted on, against consultation's cap.
 OPEN_BY_PATIENT = OpenByPatient(checkouts, checkouts.c.expires_at)
+# A clinical session names only a confirmed checkout, which is never purged.
+EXPIRED_CHECKOUTS, EXPIRED_CHECKOUTS_INDEX = expired_checkouts(checkouts)
 
 clinical_sessions = Table(
     "clinical_sessions",
@@ -226,6 +229,21 @@ clinical_sessions = Table(
         "(status = 'symptoms_submitted') = (consultation_id IS NOT NULL)",
         name="clinical_sessions_submitted",
     ),
+)
+# An intake nobody bought, `Retention.expired` past its own expiry: no checkout (and so
+# no clinical session) names it. The indexes let the purge find it and let PostgreSQL
+# check, as it deletes it, that nothing names it, without reading either table whole.
+UNBOUGHT_INTAKES = Purge(
+    "intakes",
+    "t.expires_at < :cutoff"
+    " AND NOT EXISTS (SELECT 1 FROM checkouts c WHERE c.intake_id = t.id)"
+    " AND NOT EXISTS (SELECT 1 FROM clinical_sessions s WHERE s.intake_id = t.id)",
+    "expired",
+)
+INTAKE_INDEXES = (
+    Index("intakes_by_expiry", intakes.c.expires_at),
+    Index("checkouts_by_intake", checkouts.c.intake_id),
+    Index("clinical_sessions_by_intake", clinical_sessions.c.intake_id),
 )
 # What the expiry job refunds.
 AWAITING_SYMPTOMS = _rows_in(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from runtime.db import UnitOfWork
+from runtime.purge import RUNTIME
 from services.consultation.adapters.messages import event_message
 from services.consultation.adapters.repository import (
     AuditEntries,
@@ -16,9 +17,12 @@ from services.consultation.adapters.repository import (
     Intakes,
     PlatformPrices,
 )
+from services.consultation.adapters.tables import EXPIRED_CHECKOUTS, UNBOUGHT_INTAKES
 
 
 class ConsultationUnitOfWork(UnitOfWork):
+    # Checkouts before intakes: an intake goes only once no checkout names it.
+    purges = (*RUNTIME, EXPIRED_CHECKOUTS, UNBOUGHT_INTAKES)
     event_message = event_message
 
     def repositories(self, session: AsyncSession) -> None:

@@ -9,6 +9,7 @@ from datetime import timedelta
 from clients.payment import PaymentClient
 from purchasing.quota import DEFAULT_MAX_OPEN_CHECKOUTS
 from runtime.instants import Clock, utc_now
+from runtime.retention import Retention
 from runtime.return_urls import ReturnUrls
 from runtime.streams import Watch
 from services.consultation.domain.checkout import DEFAULT_CHECKOUT_TTL
@@ -39,6 +40,8 @@ class ConsultationSettings:
     # payment call's deadline, with room to spare); a payment event about a checkout still
     # missing after it concerns one whose transaction rolled back, and is answered so.
     unknown_checkout_after: timedelta = timedelta(seconds=60)
+    # How long rows are kept past their use (runtime.purge); bootstrap's, from the runtime's.
+    retention: Retention = field(default_factory=Retention)
 
 
 @dataclass(frozen=True)

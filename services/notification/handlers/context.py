@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
 from runtime.instants import Clock, utc_now
+from runtime.retention import Retention
 from services.notification.domain.contact import Channel, Locale
 from services.notification.domain.delivery import RetryRules
 from services.notification.handlers.ports import FeedWatch, Sender
@@ -29,6 +30,8 @@ class NotificationSettings:
     development: bool = False
     # Notifications a live stream reads per query.
     stream_batch: int = 100
+    # How long rows are kept past their use (runtime.purge); bootstrap's, from the runtime's.
+    retention: Retention = field(default_factory=Retention)
 
 
 @dataclass(frozen=True)

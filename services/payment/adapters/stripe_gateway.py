@@ -166,10 +166,29 @@ class StripeGateway:
                 "reason": request.reason,
             },
         }
+        # Stripe forgets an idempotency key after 24 h, so a refund asked again later
+        # (its first answer lost, the payment service down meanwhile) would be made twice:
+        # one already made under this refund's id is found first.
+        made = await self._refund_made(intent, request.refund_id)
+        if made is not None:
+            return _refund_truth(made)
         refund = await _ask(
             self._client.v1.refunds.create_async(params, {"idempotency_key": request.refund_id})
         )
         return _refund_truth(refund)
+
+    async def _refund_made(self, intent: str, refund_id: str) -> stripe.Refund | None:
+        """The intent's refund made for `refund_id` (our metadata on it), if there is one."""
+        params: Any = {"payment_intent": intent, "limit": 100}
+        while True:
+            page = await _ask(self._client.v1.refunds.list_async(params))
+            for refund in page.data:
+                metadata = refund.metadata.to_dict() if refund.metadata else {}
+                if _text(metadata, "refund_id") == refund_id:
+                    return refund
+            if not page.has_more or not page.data:
+                return None
+            params = {**params, "starting_after": page.data[-1].id}
 
     async def read_refund(self, refund_id: str, gateway_ref: str) -> GatewayRefundTruth:
         refund = await _ask(self._client.v1.refunds.retrieve_async(gateway_ref))

@@ -29,6 +29,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 
 from runtime.columns import instant
+from runtime.purge import Purge
 
 metadata = MetaData()
 
@@ -274,3 +275,14 @@ webhook_events = Table(
     Column("payment_id", Text, nullable=False),
     Column("received_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
 )
+# A gateway redelivers an event for days (Stripe: up to 3); its id is kept as long as an
+# idempotency key, at least 24 h. One redelivered later acts again, harmlessly: settle
+# reads the payment's truth from the gateway, the webhook is only a hint.
+WEBHOOK_EVENTS = Purge(
+    "webhook_events",
+    "t.received_at < :cutoff",
+    "idempotency_keys",
+    key="event_id",
+    stamped_by_database=True,
+)
+WEBHOOK_EVENTS_INDEX = Index("webhook_events_by_receipt", webhook_events.c.received_at)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from runtime.db import UnitOfWork
+from runtime.purge import RUNTIME
 from services.payment.adapters.messages import event_message
 from services.payment.adapters.repository import (
     Ledger,
@@ -13,9 +14,11 @@ from services.payment.adapters.repository import (
     Wallets,
     WebhookEvents,
 )
+from services.payment.adapters.tables import WEBHOOK_EVENTS
 
 
 class PaymentUnitOfWork(UnitOfWork):
+    purges = (*RUNTIME, WEBHOOK_EVENTS)
     event_message = event_message
 
     def repositories(self, session: AsyncSession) -> None:

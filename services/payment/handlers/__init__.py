@@ -4,6 +4,7 @@ bootstrap read these tables."""
 
 from __future__ import annotations
 
+from runtime.jobs import purge_past_use
 from services.payment.handlers.jobs import (
     ReleasePayout,
     RepublishConfirmation,
@@ -65,4 +66,5 @@ JOBS = {
     "expire-payments": expire_payments,
     "release-payouts": release_payouts,
     "republish-orphans": republish_orphans,
+    "purge": purge_past_use,
 }

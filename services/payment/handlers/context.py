@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from runtime.instants import Clock, utc_now
+from runtime.retention import Retention
 from runtime.return_urls import ReturnUrls
 from services.payment.domain.gateway_calls import GatewayCallLimits
 from services.payment.domain.payouts import PayoutRules
@@ -36,6 +37,8 @@ class PaymentSettings:
     gateway_calls: GatewayCallLimits = field(default_factory=GatewayCallLimits)
     # Rows a periodic job takes per run, so one run stays short.
     batch: int = 50
+    # How long rows are kept past their use (runtime.purge); bootstrap's, from the runtime's.
+    retention: Retention = field(default_factory=Retention)
 
 
 @dataclass(frozen=True)

@@ -108,9 +108,12 @@ class Follower:
         return code, self.process.stderr.read()
 
 
-def intake(nobat, complaint: str, *symptoms: str, age: int, sex: str = "") -> tuple[str, list]:
-    """`nobat intake`: the intake's id, and what it printed line by line."""
-    argv = ["intake", complaint, "--age", str(age), *(["--sex", sex] if sex else [])]
+def intake(
+    nobat, complaint: str, *symptoms: str, age: int, sex: str = "", acting: tuple[str, ...] = ()
+) -> tuple[str, list]:
+    """`nobat intake` (by `acting`'s `--as`, if any): the intake's id, and what it printed
+    line by line."""
+    argv = ["intake", complaint, "--age", str(age), *(["--sex", sex] if sex else []), *acting]
     for reported in symptoms:
         argv += ["--symptom", reported]
     printed = ok(nobat(*argv)).splitlines()
@@ -256,6 +259,26 @@ def test_the_seeded_wallet_pays_and_a_decline_passes_the_consultation_on(seeded,
     first = declined.splitlines()[0]
     assert first.startswith(f"consultation {consultation_id} is DOCTOR_REVIEW_PENDING with ")
     assert first.rsplit(" ", 1)[1] in ("doctor-1", "doctor-3")
+
+
+def test_a_short_wallet_consultation_is_retried_on_the_gateway(seeded, nobat):
+    """Another patient, with no wallet: the failure says how to go on, and consult-retry
+    moves the same checkout to the gateway."""
+    someone = ("--as", "patient:someone")
+    intake_id, _ = intake(nobat, "Headache", "headache", age=40, acting=someone)
+    failed = ok(
+        nobat("consult", intake_id, "--type", "chat", "--method", "wallet", *someone)
+    ).splitlines()
+    checkout_id = failed[0].split()[1]
+    assert failed[0].startswith(f"checkout {checkout_id} is PAYMENT_FAILED (insufficient_funds")
+    assert failed[-1] == (
+        f"try again: nobat consult-retry {checkout_id} [--method gateway] --as patient:someone"
+    )
+
+    retried = ok(nobat("consult-retry", checkout_id, "--method", "gateway", *someone)).splitlines()
+    assert retried[0].startswith(f"checkout {checkout_id} is AWAITING_PAYMENT")
+    paying = [line for line in retried if line.startswith("pay it: nobat pay http")]
+    assert len(paying) == 1 and paying[0].endswith(" --as patient:someone")
 
 
 def test_red_flags_print_the_emergency_advice_and_offer_nothing(seeded, nobat):

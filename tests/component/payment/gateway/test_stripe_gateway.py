@@ -332,6 +332,23 @@ async def test_a_lost_answer_to_a_refund_makes_one_refund(gateway, sandbox):
     assert [r["id"] for r in (await sandbox.session(ref))["refunds"]] == [truth.gateway_ref]
 
 
+async def test_a_refund_asked_again_after_the_gateway_forgot_its_key_makes_one_refund(
+    gateway, sandbox
+):
+    request = checkout_request(1000)
+    ref = await paid_session(gateway, sandbox, request)
+    refund = refund_request(request, ref, 400)
+    truth = await gateway.create_refund(refund)
+
+    # A day later: the first answer was lost, and Stripe no longer knows the key.
+    await sandbox.switches(forget_keys=1)
+    again = await gateway.create_refund(refund)
+
+    assert again == truth
+    refunds = (await sandbox.session(ref))["refunds"]
+    assert [(r["id"], r["amount"]) for r in refunds] == [(truth.gateway_ref, 400)]
+
+
 async def test_a_slow_refund_is_pending_until_the_gateway_ends_it(gateway, sandbox):
     request = checkout_request()
     ref = await paid_session(gateway, sandbox, request)
