@@ -15,16 +15,9 @@ from google.api import annotations_pb2
 from google.protobuf import descriptor_pb2
 
 from runtime.auth import TokenVerifier
+from tests.deploy import manifests
 from tests.deploy.contract import ROOT, SERVICES
-from tests.deploy.manifests import (
-    DEPLOY,
-    container_env,
-    named,
-    of_kind,
-    only_container,
-    rendered,
-    server,
-)
+from tests.deploy.manifests import DEPLOY, named, of_kind, rendered
 
 GATEWAY = DEPLOY / "gateway"
 # protos/*.py are scripts that import each other by bare name, as when run from there.
@@ -86,7 +79,8 @@ def idempotent(verb: str, method: descriptor_pb2.MethodDescriptorProto) -> bool:
 def setting(name: str, service: str = "payment") -> str:
     """A plain setting of a prod server, as its container gets it."""
     docs = rendered("overlays/prod")
-    value = container_env(only_container(server(docs, service)), docs)[name].value
+    container = manifests.only_container(manifests.server(docs, service))
+    value = manifests.container_env(container, docs)[name].value
     assert value is not None, name
     return value
 
