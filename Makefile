@@ -30,14 +30,18 @@ test-component: $(READY) gen/.generated
 test-e2e: $(READY) gen/.generated
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile tests/e2e tests/faults
 
+# The generated code and descriptor set in gen/, and the committed OpenAPI document
+# (protos/openapi.json) from that descriptor set; `make test` fails while it is stale.
 protos: $(READY)
 	$(BIN)/python protos/generate.py
+	$(BIN)/python protos/openapi.py gen/nobat.binpb
 	@touch gen/.generated
 
 lint: $(READY) gen/.generated
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/python protos/lint.py
+	$(BIN)/python protos/lint.py breaking
 
 format: $(READY)
 	$(BIN)/ruff format .
@@ -68,6 +72,6 @@ $(READY): pyproject.toml
 	echo "$(CURDIR)/gen" > "$$($(BIN)/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/nobat-generated.pth"
 	@touch $@
 
-gen/.generated: $(READY) $(PROTOS)
+gen/.generated: $(READY) $(PROTOS) protos/generate.py
 	$(BIN)/python protos/generate.py
 	@touch $@

@@ -1,9 +1,14 @@
 """Generate the Python gRPC code for protos/nobat into gen/ (run: python protos/generate.py).
 
-One in-process protoc call compiles everything into a staging directory next to gen/,
-which then replaces gen/ by two renames, so readers never see a half-written tree.
-google/* imports are compiled against but not generated: googleapis-common-protos and
-protobuf ship them.
+In-process protoc calls compile everything into a staging directory next to gen/, which
+then replaces gen/ by two renames, so readers never see a half-written tree. google/*
+imports are compiled against but not generated: googleapis-common-protos and protobuf
+ship them.
+
+gen/nobat.binpb is the descriptor set API gateways read (Envoy's gRPC-JSON transcoder,
+APISIX, Kong): every file of ours with its imports and comments, plus google.rpc's
+status and error details, which our files never import but a gateway needs to turn an
+error's details into JSON.
 """
 
 from __future__ import annotations
@@ -22,6 +27,9 @@ from grpc_tools import protoc
 PROTOS = Path(__file__).resolve().parent
 ROOT = PROTOS.parent
 GEN = ROOT / "gen"
+DESCRIPTOR_SET = "nobat.binpb"
+# What a gateway needs beyond our files' own imports to print an error as JSON.
+ERROR_MODEL = ("google/rpc/status.proto", "google/rpc/error_details.proto")
 
 
 def include_paths(protos: Path = PROTOS) -> list[Path]:
@@ -44,17 +52,29 @@ def proto_files(protos: Path = PROTOS) -> list[str]:
     return sorted(str(path.relative_to(protos)) for path in (protos / "nobat").rglob("*.proto"))
 
 
-def run_protoc(options: Sequence[str], protos: Path = PROTOS) -> None:
-    """Compiles all the files of a protos/ tree in this process; protoc prints its errors."""
+def run_protoc(options: Sequence[str], protos: Path = PROTOS, extra: Sequence[str] = ()) -> None:
+    """Compiles all the files of a protos/ tree (and `extra` files from the include path)
+    in this process; protoc prints its errors."""
     includes = [f"-I{path}" for path in include_paths(protos)]
-    if protoc.main(["protoc", *includes, *options, *proto_files(protos)]) != 0:
+    if protoc.main(["protoc", *includes, *options, *proto_files(protos), *extra]) != 0:
         sys.exit("protoc failed")
+
+
+def build_descriptor_set(out: Path, protos: Path = PROTOS) -> Path:
+    """The gateways' descriptor set (module docstring) of a protos/ tree, written to out."""
+    run_protoc(
+        ["--include_imports", "--include_source_info", f"--descriptor_set_out={out}"],
+        protos,
+        extra=ERROR_MODEL,
+    )
+    return out
 
 
 def drop_empty_grpc_modules(out: Path, descriptors: Path) -> None:
     """grpc_tools writes a *_pb2_grpc.py for every file; keep those that have a service."""
+    ours = set(proto_files())
     for file in descriptor_pb2.FileDescriptorSet.FromString(descriptors.read_bytes()).file:
-        if not file.service:
+        if file.name in ours and not file.service:
             (out / (file.name.removesuffix(".proto") + "_pb2_grpc.py")).unlink()
 
 
@@ -62,16 +82,9 @@ def generate() -> None:
     staging = Path(tempfile.mkdtemp(prefix=".gen-staging-", dir=ROOT))
     retired = staging.with_name(staging.name.replace("staging", "retired"))
     try:
-        descriptors = staging / "descriptors.binpb"
-        run_protoc(
-            [
-                f"--python_out={staging}",
-                f"--grpc_python_out={staging}",
-                f"--descriptor_set_out={descriptors}",
-            ]
-        )
+        descriptors = build_descriptor_set(staging / DESCRIPTOR_SET)
+        run_protoc([f"--python_out={staging}", f"--grpc_python_out={staging}"])
         drop_empty_grpc_modules(staging, descriptors)
-        descriptors.unlink()
         for package in [staging / "nobat", *(staging / "nobat").rglob("*/")]:
             (package / "__init__.py").touch()
         if GEN.exists():

@@ -422,14 +422,47 @@ class _BearerToken(grpc.aio.UnaryUnaryClientInterceptor, grpc.aio.UnaryStreamCli
         return await continuation(self._with_token(details), request)
 
 
+@dataclass(frozen=True)
+class ClientKeepalive:
+    """How a client keeps its channel to another service alive and comes back to it.
+
+    A server's maximum connection age (Connections) sends GOAWAY: gRPC then opens a new
+    connection for the next calls by itself, and a call caught in between is UNAVAILABLE,
+    which client_channel's retry policy sends again. Pings find a connection that died
+    silently (a node gone, a NAT forgetting it) before a call waits on it for its whole
+    deadline."""
+
+    # Never more often than a server's min_client_ping_interval (Connections), or the
+    # server counts strikes and closes the connection with too_many_pings.
+    time: float = 30.0
+    timeout: float = 10.0
+    # After payment restarts, the channel tries again within this, not gRPC's 120 s.
+    max_reconnect_backoff: float = 5.0
+
+    def options(self) -> list[tuple[str, int]]:
+        return [
+            ("grpc.keepalive_time_ms", int(self.time * 1000)),
+            ("grpc.keepalive_timeout_ms", int(self.timeout * 1000)),
+            # An idle channel is kept warm too (servers permit it), so the first call after
+            # a quiet spell does not find a dead connection.
+            ("grpc.keepalive_permit_without_calls", 1),
+            ("grpc.http2.max_pings_without_data", 0),
+            ("grpc.max_reconnect_backoff_ms", int(self.max_reconnect_backoff * 1000)),
+        ]
+
+
+CLIENT_KEEPALIVE = ClientKeepalive()
+
+
 def client_channel(
     target: str,
     token: Callable[[], str],
     service_names: list[str],
     credentials: grpc.ChannelCredentials | None = None,
 ) -> grpc.aio.Channel:
-    """A channel to another nobat service, retrying UNAVAILABLE with backoff; over TLS
-    with `credentials` (runtime.tls), in plaintext without.
+    """A channel to another nobat service, retrying UNAVAILABLE with backoff and kept
+    alive across servers' connection ages (ClientKeepalive); over TLS with `credentials`
+    (runtime.tls), in plaintext without.
 
     gRPC retries only what never reached the server's handler or what the server
     reports UNAVAILABLE; every nobat mutating RPC takes an idempotency key, so a retry
@@ -453,6 +486,7 @@ def client_channel(
     options = [
         ("grpc.enable_retries", 1),
         ("grpc.service_config", json.dumps(service_config)),
+        *CLIENT_KEEPALIVE.options(),
     ]
     interceptors = [_BearerToken(token)]
     if credentials is None:

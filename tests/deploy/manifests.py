@@ -17,7 +17,7 @@ from tests.deploy.contract import ROOT
 DEPLOY = ROOT / "deploy"
 OVERLAYS = ("dev", "prod")
 # Every kustomization an operator may apply on its own, overlays first.
-KUSTOMIZATIONS = (*(f"overlays/{name}" for name in OVERLAYS), "base", "postgres")
+KUSTOMIZATIONS = (*(f"overlays/{name}" for name in OVERLAYS), "base", "postgres", "gateway")
 
 
 def kubectl() -> Path:

@@ -20,6 +20,9 @@ CUSTOM_KINDS = {
     ("postgresql.cnpg.io/v1", "Cluster"),
     ("postgresql.cnpg.io/v1", "Database"),
     ("cert-manager.io/v1", "Certificate"),
+    # deploy/gateway's routes; test_gateway.py checks them against the protos.
+    ("gateway.networking.k8s.io/v1", "HTTPRoute"),
+    ("gateway.networking.k8s.io/v1", "GRPCRoute"),
 }
 
 
