@@ -272,6 +272,9 @@ class Payment:
                 return attempt
         raise UnknownAttempt(self.id, attempt_id)
 
+    def has_attempt_at(self, gateway_ref: str) -> bool:
+        return bool(gateway_ref) and any(a.gateway_ref == gateway_ref for a in self.attempts)
+
     def attempt_at_gateway(self, gateway_ref: str) -> Attempt:
         for attempt in self.attempts:
             if gateway_ref and attempt.gateway_ref == gateway_ref:

@@ -294,26 +294,30 @@ async def settle_payment(ctx: Context, uow: PaymentUnit, cmd: SettlePayment) -> 
     gateway that cannot be reached changes nothing: the payment stays as it was."""
     payment_id, viewer, hint = cmd.payment_id, cmd.viewer, cmd.hint
     async with uow:
-        payment = await load(uow, payment_id, viewer, lock=False)
-        refs = [a.gateway_ref for a in payment.attempts if a.gateway_ref and a.is_pending]
-        if hint and hint not in refs and any(a.gateway_ref == hint for a in payment.attempts):
-            refs.append(hint)
-        truths = []
-        for ref in refs:
-            try:
-                truths.append(await ctx.gateway.read_checkout(ref))
-            except GatewayUnavailable:
-                continue
-        refund_truths = []
-        for refund in payment.refunds:
-            if refund.status is RefundStatus.PENDING and refund.gateway_ref:
-                try:
-                    refund_truths.append(
-                        await ctx.gateway.read_refund(refund.id, refund.gateway_ref)
-                    )
-                except GatewayUnavailable:
-                    continue
-        payment = await load(uow, payment_id, viewer, lock=True)
+        if hint and viewer is None:
+            # The gateway's own webhook names its session: the payment is read once, under
+            # its lock, and only that session's truth is asked for, which holds the lock
+            # over one call, as a confirmation does. The payment's other undecided
+            # sessions and refunds have webhooks and reconciliation of their own.
+            payment = await load(uow, payment_id, viewer, lock=True)
+            truths = await _read_checkouts(ctx, [hint] if payment.has_attempt_at(hint) else [])
+            refund_truths = []
+        else:
+            payment = await load(uow, payment_id, viewer, lock=False)
+            refs = [a.gateway_ref for a in payment.attempts if a.gateway_ref and a.is_pending]
+            if hint and hint not in refs and payment.has_attempt_at(hint):
+                refs.append(hint)
+            truths = await _read_checkouts(ctx, refs)
+            refund_truths = []
+            for refund in payment.refunds:
+                if refund.status is RefundStatus.PENDING and refund.gateway_ref:
+                    try:
+                        refund_truths.append(
+                            await ctx.gateway.read_refund(refund.id, refund.gateway_ref)
+                        )
+                    except GatewayUnavailable:
+                        continue
+            payment = await load(uow, payment_id, viewer, lock=True)
         now = ctx.clock()
         for truth in truths:
             await _settle_truth(ctx, payment, truth, now)
@@ -344,6 +348,18 @@ async def confirm_payment(ctx: Context, uow: PaymentUnit, cmd: ConfirmPayment) -
         # settle's own commit joins this unit; only this one ends it.
         await uow.commit()
         return payment
+
+
+async def _read_checkouts(ctx: Context, refs: list[str]) -> list[GatewayTruth]:
+    """The gateway's truth of each session it answers for; one it cannot be asked about
+    now is left for the next webhook or reconciliation."""
+    truths = []
+    for ref in refs:
+        try:
+            truths.append(await ctx.gateway.read_checkout(ref))
+        except GatewayUnavailable:
+            continue
+    return truths
 
 
 async def _settle_truth(
