@@ -54,7 +54,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--profile",
         action=argparse.BooleanOptionalAction,
         default=os.environ.get("BENCH_PROFILE", "1") not in ("0", "no", "false"),
-        help="a py-spy round on payment and booking (BENCH_PROFILE=0 to skip)",
+        help="a py-spy round on payment, booking and notification (BENCH_PROFILE=0 to skip)",
     )
     args = parser.parse_args(argv)
     if args.flows < 10 or args.concurrency < 1 or not 0 < args.load <= 1 or args.history < 0:
@@ -81,7 +81,7 @@ async def empty_session(up: Running, args: argparse.Namespace, profiles: Path) -
         base = await Baseline(up, args.concurrency, side).run(args.flows, meter.read)
         say(f"  {base.rate:.1f} flows/s")
         if args.profile:
-            pids = {name: up.pid(name) for name in ("payment", "booking")}
+            pids = {name: up.pid(name) for name in ("payment", "booking", "notification")}
             with Profiler(pids, profiles) as profiler:
                 if profiler.available:
                     rounds.append(

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import signal
 from collections.abc import Awaitable, Callable, Mapping
@@ -237,6 +238,10 @@ class ServiceProcess:
         ]
         await rpc.set_serving(health, service_names, True)
         log.info("%s serving gRPC on port %s", self.name, self.port)
+        # What starting built (tables, compiled statements, protobuf and gRPC machinery)
+        # lives as long as the process: the collector stops walking it on every full
+        # collection, which flows' short-lived objects trigger.
+        gc.freeze()
         if ready is not None:
             ready(self.port)
 

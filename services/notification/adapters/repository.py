@@ -6,10 +6,11 @@ from collections import defaultdict
 from collections.abc import Collection, Sequence
 from datetime import datetime
 
-from sqlalchemy import bindparam, delete, or_, select, text, update
+from sqlalchemy import ARRAY, Text, any_, bindparam, delete, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from runtime import sql
 from runtime.columns import sql_list
 from services.notification.adapters.tables import (
     OPEN_STATUSES,
@@ -277,11 +278,11 @@ class Notifications:
         self, user_ids: Sequence[str], ids: Sequence[str], doctor_id: str
     ) -> Addressees:
         """Locks the users' feeds until the commit, and reads what composing needs."""
-        rows = (
-            await self.session.execute(
-                _ADDRESSEES, {"user_ids": list(user_ids), "ids": list(ids), "doctor_id": doctor_id}
-            )
-        ).mappings()
+        rows = await sql.fetch(
+            self.session,
+            _ADDRESSEES,
+            {"user_ids": list(user_ids), "ids": list(ids), "doctor_id": doctor_id},
+        )
         last_sequences: dict[str, int] = {}
         registered: dict[str, Contact] = {}
         doctor = None
@@ -310,15 +311,15 @@ class Notifications:
             **{name: [row[name] for row in rows] for name in rows[0]},
             **{f"delivery_{name}": [row[name] for row in sent] for name in _DELIVERY_COLUMNS},
         }
-        added = {row.id: row.sequence for row in await self.session.execute(_ADD, given)}
+        added = {row["id"]: row["sequence"] for row in await sql.fetch(self.session, _ADD, given)}
         for notification in drafts:
             notification.sequence = added.get(notification.id, notification.sequence)
         return [notification for notification in drafts if notification.id in added]
 
     async def get_many(self, ids: Sequence[str]) -> list[Notification]:
         """The notifications as their senders need them: without their deliveries."""
-        rows = await self.session.execute(select(notifications).where(notifications.c.id.in_(ids)))
-        return [_notification(row) for row in rows.mappings()]
+        rows = await sql.fetch(self.session, _BY_IDS, {"ids": list(ids)})
+        return [_notification(row) for row in rows]
 
     async def page(
         self, user_id: str, *, unread_only: bool, before: int | None, limit: int
@@ -394,19 +395,13 @@ class Deliveries:
 
     async def due(self, now: datetime, limit: int) -> list[Delivery]:
         """Open deliveries whose time has come, locked; ones another job holds are skipped."""
-        rows = await self.session.execute(
-            select(deliveries)
-            .where(deliveries.c.status.in_(OPEN_STATUSES), deliveries.c.next_attempt_at <= now)
-            .order_by(deliveries.c.next_attempt_at)
-            .limit(limit)
-            .with_for_update(skip_locked=True)
-        )
-        return [_delivery(row) for row in rows.mappings()]
+        rows = await sql.fetch(self.session, _DUE, {"now": now, "limit": limit})
+        return [_delivery(row) for row in rows]
 
     async def save_all(self, batch: Sequence[Delivery]) -> None:
         """Saves what a delivery's life changes, for the whole batch in one round trip."""
         if batch:
-            await self.session.execute(_SAVE, [_delivery_change(d) for d in batch])
+            await sql.execute_many(self.session, _SAVE, [_delivery_change(d) for d in batch])
 
     async def record(self, batch: Sequence[Delivery]) -> set[str]:
         """Saves each outcome unless another claim took its delivery after this one's
@@ -415,7 +410,7 @@ class Deliveries:
             return set()
         changes = [_delivery_change(d) for d in batch]
         given = {name: [change[name] for change in changes] for name in changes[0]}
-        return set((await self.session.execute(_RECORD, given)).scalars())
+        return {row["id"] for row in await sql.fetch(self.session, _RECORD, given)}
 
 
 def _delivery_change(delivery: Delivery) -> dict:
@@ -429,6 +424,22 @@ def _delivery_change(delivery: Delivery) -> dict:
     }
 
 
+# The courier's and the retry job's statements, built once and run through runtime.sql:
+# a delivery is claimed, sent and recorded for every notification of every flow.
+_BY_IDS = select(notifications).where(
+    notifications.c.id == any_(bindparam("ids", type_=ARRAY(Text)))
+)
+# Open deliveries whose time has come, locked; ones another job holds are skipped.
+_DUE = (
+    select(deliveries)
+    .where(
+        text(f"deliveries.status IN ({sql_list(OPEN_STATUSES)})"),
+        deliveries.c.next_attempt_at <= bindparam("now"),
+    )
+    .order_by(deliveries.c.next_attempt_at)
+    .limit(bindparam("limit"))
+    .with_for_update(skip_locked=True)
+)
 # Built once: what a claim or an outcome changes, never the columns a delivery keeps.
 _SAVE = (
     update(deliveries)
