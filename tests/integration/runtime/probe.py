@@ -65,6 +65,9 @@ async def record_effect(event: wrappers_pb2.StringValue, uow: UnitOfWork) -> Non
         raise PermanentFailure("probe events starting with 'poison' can never be handled")
     if event.value.startswith("always-fails"):
         raise RuntimeError("a transient-looking failure that never clears")
+    if event.value.startswith("slow-"):
+        # Longer than the consumer's ack wait: only its beats keep it from redelivery.
+        await asyncio.sleep(float(event.value.split("-")[1]))
     if event.value.startswith("flaky-"):
         seen = _deliveries[event.value] = _deliveries.get(event.value, 0) + 1
         if seen <= int(event.value.split("-")[1]):
