@@ -37,6 +37,14 @@ class Switches:
     # Every API call is answered 503, as in an outage: nothing is done, the caller
     # learns nothing, and webhooks already due are still sent.
     api_down: bool = False
+    # Each mutating API call, its work done, waits this long before it answers: a slow
+    # gateway, during which a second call with the same idempotency key is answered 409.
+    api_delay_seconds: float = 0.0
+    # NOT STRIPE'S BEHAVIOUR. Cancel on the hosted page expires the session at once, its
+    # intent cancelled as `abandoned`, as the sandbox did before it followed Stripe, where
+    # the cancel URL is only a way back and the session stays open until it expires.
+    # For trying nobat's "cancelled by the patient" outcome, which Stripe never produces.
+    cancel_expires: bool = False
 
     def merge(self, changes: Mapping[str, Any]) -> None:
         """Applies `changes`, all or none: ValueError names every switch that is wrong."""
@@ -95,5 +103,7 @@ _RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "lose_pay": (_int_at_least(0), "a count"),
     "refund_delay_seconds": (_is_seconds, "a number of seconds, at least 0"),
     "api_down": (_is_bool, "true or false"),
+    "api_delay_seconds": (_is_seconds, "a number of seconds, at least 0"),
+    "cancel_expires": (_is_bool, "true or false"),
     "refund_outcome": (lambda v: v in ("succeeded", "failed"), '"succeeded" or "failed"'),
 }
