@@ -198,9 +198,7 @@ async def test_an_amount_the_gateway_cannot_take_is_a_precondition_the_patient_c
     details = rpc_status.from_call(refused.value).details
     info, failure = error_details_pb2.ErrorInfo(), error_details_pb2.PreconditionFailure()
     assert [detail.Unpack(info) for detail in details if detail.Is(info.DESCRIPTOR)] == [True]
-    assert [detail.Unpack(failure) for detail in details if detail.Is(failure.DESCRIPTOR)] == [
-        True
-    ]
+    assert [detail.Unpack(failure) for detail in details if detail.Is(failure.DESCRIPTOR)] == [True]
     assert (info.reason, info.metadata["currency"]) == ("GATEWAY_REFUSES_AMOUNT", amount.currency)
     assert [(v.subject, v.description) for v in failure.violations] == [
         (f"currency:{amount.currency}", refused.value.details())
