@@ -69,10 +69,10 @@ def _last_day(stack: payment_cli.Stack, zone: str) -> str:
 
 def test_doctors_lists_the_seeded_doctors(seeded, nobat):
     assert ok(nobat("doctors")).splitlines() == [
-        "ID        NAME             SPECIALTY         ZONE                   FEE",
+        "ID        NAME             SPECIALTY         ZONE                 FEE",
         "doctor-1  Dr. Sara Ahmadi  general practice  Asia/Tehran    60.00 EUR",
         "doctor-2  Dr. Reza Karimi  dermatology       Asia/Tehran    80.00 EUR",
-        "doctor-3  Dr. Emily Clark  cardiology        Europe/London    80.00 GBP",
+        "doctor-3  Dr. Emily Clark  cardiology        Europe/London  80.00 GBP",
     ]
     [cardiologist] = as_json(nobat("doctors", "--specialty", "cardiology", "--json"))["doctors"]
     assert cardiologist["id"] == "doctor-3"

@@ -155,9 +155,9 @@ def test_a_consultation_from_intake_to_a_completed_chat(stack, seeded, nobat):
     assert "red flags    -" in printed
     offers = printed.index("offers:")
     assert printed[offers + 1 : offers + 5] == [
-        "  TYPE             PRICE",
+        "  TYPE            PRICE",
         "  chat        25.00 EUR",
-        "  video      60.00 EUR",
+        "  video       60.00 EUR",
         "  emergency  100.00 EUR",
     ]
     assert printed[-1] == (
