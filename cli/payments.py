@@ -167,7 +167,15 @@ def pay(args: argparse.Namespace) -> int:
                 f" ({attempt.gateway_ref})"
             )
         sandbox.press(attempt.gateway_ref, args.outcome, args.decline_code or DEFAULT_DECLINE_CODE)
-        pressed = {"pay": "paid", "decline": "declined", "cancel": "cancelled"}[args.outcome]
+        if args.outcome == "cancel":
+            # As on Stripe, Cancel only leads back to nobat: nothing settles, so nothing
+            # is waited for.
+            print(
+                f"left checkout {attempt.gateway_ref} of payment {payment.id}; it stays open"
+                " until it expires or the payment is retried"
+            )
+            return 0
+        pressed = {"pay": "paid", "decline": "declined"}[args.outcome]
         print(f"{pressed} checkout {attempt.gateway_ref} of payment {payment.id}")
         payment = _wait_settled(call, payment.id, args.wait)
     print(render.status_line(payment))
@@ -254,7 +262,9 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     showing.set_defaults(run=show_payment)
 
     paying = commands.add_parser(
-        "pay", parents=[patient], help="press pay, decline or cancel on a sandbox checkout"
+        "pay",
+        parents=[patient],
+        help="press pay, decline or cancel (only leads back, as on Stripe) on a sandbox checkout",
     )
     paying.add_argument("target", help="payment id, checkout session id (cs_…) or checkout URL")
     paying.add_argument("--outcome", choices=OUTCOMES, default="pay")

@@ -73,6 +73,7 @@ class OpenedAttempt:
 
 # ErrorInfo reason of payment's refusal to pay from a wallet that is too short.
 WALLET_SHORT = "INSUFFICIENT_WALLET_BALANCE"
+GATEWAY_REFUSES = "GATEWAY_REFUSES_AMOUNT"
 
 
 class PaymentClient:
@@ -154,20 +155,27 @@ def _refusal(error: grpc.aio.AioRpcError) -> OpenedAttempt:
     """A wallet too short to pay is an answer (the attempt failed, the checkout may switch
     to the gateway); payment out of reach is UNAVAILABLE for the caller to retry; a payment
     out of attempts for now is the patient's to wait out, and goes back to them with the
-    delay payment gave; anything else is a bug between the two services and is raised as it
-    is."""
+    delay payment gave; a currency or amount the gateway cannot take is the patient's to
+    hear; anything else is a bug between the two services and is raised as it is."""
     if error.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
         raise errors.Unavailable("payment cannot be reached; retry with the same key") from error
     if error.code() is grpc.StatusCode.RESOURCE_EXHAUSTED:
         raise _exhausted(error) from error
     info = _error_info(error)
-    if error.code() is grpc.StatusCode.FAILED_PRECONDITION and info.get("reason") == WALLET_SHORT:
+    precondition = error.code() is grpc.StatusCode.FAILED_PRECONDITION
+    if precondition and info.get("reason") == WALLET_SHORT:
         metadata = info["metadata"]
         return OpenedAttempt(
             payment_id=metadata["payment_id"],
             attempt_id=metadata.get("attempt_id") or None,
             failure=Failure("insufficient_funds", error.details() or "", retryable=True),
         )
+    if (
+        error.code() is grpc.StatusCode.FAILED_PRECONDITION
+        and info.get("reason") == GATEWAY_REFUSES
+    ):
+        # The patient's to read, as payment worded it: passed on, not a bug between us.
+        raise errors.GatewayRefusesAmount(error.details() or "", **info["metadata"]) from error
     raise error
 
 

@@ -123,6 +123,16 @@ class FailedPrecondition(DomainError):
     """The request is valid but the state forbids it now (slot held, balance short)."""
 
 
+class GatewayRefusesAmount(FailedPrecondition):
+    """The payment gateway does not take this currency, or not this amount in it (below
+    its least charge, above its most). Payment refuses it before the gateway is asked, and
+    the purchasing contexts pass it on as it is, so the patient reads why at once and
+    nothing is held for a payment that could never be made."""
+
+    def __init__(self, message: str, **metadata: object) -> None:
+        super().__init__(message, **metadata)
+
+
 class Conflict(DomainError):
     """Lost a race worth retrying (maps to ABORTED)."""
 

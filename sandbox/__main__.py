@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from aiohttp import web
 
 from sandbox.app import SandboxConfig, build_app
-from sandbox.objects import set_clock_shift
+from sandbox.objects import Clock
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -36,13 +36,17 @@ def main(argv: Sequence[str] | None = None) -> None:
         help="seconds to move the clock by, as the services' NOBAT_CLOCK_SHIFT_SECONDS (tests)",
     )
     parser.add_argument(
+        "--enabled-events",
+        default="*",
+        help="comma-separated event types the webhook endpoint is sent (default *, all)",
+    )
+    parser.add_argument(
         "--switches", type=json.loads, default={}, help="JSON, e.g. '{\"duplicate\": 2}'"
     )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     if not isinstance(args.switches, dict):
         parser.error("--switches must be a JSON object")
-    set_clock_shift(args.clock_shift)
     config = SandboxConfig(
         api_key=args.api_key,
         webhook_secret=args.webhook_secret,
@@ -51,6 +55,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         webhook_retry_for=args.webhook_retry_for,
         min_expiry_seconds=args.min_expiry_seconds,
         switches=args.switches,
+        enabled_events=[name.strip() for name in args.enabled_events.split(",") if name.strip()],
+        clock=Clock(args.clock_shift),
     )
     try:
         app = build_app(config)

@@ -1,14 +1,21 @@
 """The part of Stripe's REST API that nobat uses, as the official SDK calls it.
 
-Requests carry `Authorization: Bearer <api key>` and form-encoded bodies. A POST with an
-`Idempotency-Key` that was seen before gets the first answer again, unchanged (marked
-`Idempotent-Replayed: true`); the same key with other parameters is an
-`idempotency_error`. The `lose_response` switch carries a call out and then closes the
-connection without an answer, so the SDK sees a network error and may ask again.
+Requests carry the secret key as `Authorization: Bearer <key>` (the SDK's way) or as the
+user name of HTTP Basic auth (Stripe's documented curl form), and form-encoded bodies.
+Every answer carries a `Request-Id`, which the events a request causes name. A POST with
+an `Idempotency-Key` seen in the last 24 hours gets the first answer again, unchanged
+(marked `Idempotent-Replayed: true`); the same key with other parameters is an
+`idempotency_error`, and while the first request with a key is still being answered,
+another with it is 409 `idempotency_key_in_use`. The `lose_response` switch carries a
+call out and then closes the connection without an answer, so the SDK sees a network
+error and may ask again.
 """
 
 from __future__ import annotations
 
+import asyncio
+import base64
+import binascii
 import hmac
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -18,8 +25,14 @@ from aiohttp import web
 
 from sandbox.errors import StripeError, invalid_param
 from sandbox.forms import parse_form
+from sandbox.objects import Clock, new_id
 from sandbox.payments import Payments
 from sandbox.switches import Switches
+from sandbox.webhooks import current_request
+
+# Stripe forgets an idempotency key 24 hours after its first use: the same key then
+# makes a new request.
+IDEMPOTENCY_WINDOW_SECONDS = 24 * 3600
 
 
 @dataclass(frozen=True)
@@ -28,14 +41,19 @@ class _Answer:
     params: dict[str, Any]
     status: int
     body: dict[str, Any]
+    # On the sandbox's clock: when the key was first used.
+    at: float
 
 
 class Api:
-    def __init__(self, payments: Payments, switches: Switches, api_key: str) -> None:
+    def __init__(self, payments: Payments, switches: Switches, api_key: str, clock: Clock) -> None:
         self.payments = payments
         self.switches = switches
         self.api_key = api_key
+        self.clock = clock
+        # Oldest first, as they were stored: forgetting stops at the first one still kept.
         self._answers: dict[str, _Answer] = {}
+        self._in_flight: set[str] = set()
 
     def routes(self) -> list[web.RouteDef]:
         return [
@@ -51,26 +69,36 @@ class Api:
     async def middleware(
         self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
     ) -> web.StreamResponse:
-        """Stripe's error shape for every JSON route; authentication for /v1 ones."""
-        stripe_route = request.path.startswith("/v1/")
+        """Stripe's error shape for every JSON route; authentication and a Request-Id
+        for /v1 ones."""
+        if not request.path.startswith("/v1/"):
+            try:
+                return await handler(request)
+            except StripeError as error:
+                return error.response()
+        request_id = new_id("req")
+        key = request.headers.get("Idempotency-Key") if request.method == "POST" else None
+        # Reset after the answer: a connection kept alive serves the page next, perhaps.
+        token = current_request.set((request_id, key))
         try:
-            if stripe_route:
-                self._authenticate(request)
-                if self.switches.api_down:
-                    raise StripeError(
-                        503,
-                        "The sandbox is down (the api_down switch).",
-                        type="api_error",
-                        executed=False,
-                    )
-            return await handler(request)
+            self._authenticate(request)
+            if self.switches.api_down:
+                raise StripeError(
+                    503,
+                    "The sandbox is down (the api_down switch).",
+                    type="api_error",
+                    executed=False,
+                )
+            response = await handler(request)
         except StripeError as error:
-            return error.response()
+            response = error.response()
         except (web.HTTPNotFound, web.HTTPMethodNotAllowed):
-            if not stripe_route:
-                raise
             message = f"Unrecognized request URL ({request.method}: {request.path})."
-            return StripeError(404, message).response()
+            response = StripeError(404, message).response()
+        finally:
+            current_request.reset(token)
+        response.headers["Request-Id"] = request_id
+        return response
 
     async def create_session(self, request: web.Request) -> web.StreamResponse:
         def create(params: dict[str, Any]) -> dict[str, Any]:
@@ -124,6 +152,13 @@ class Api:
 
     def _authenticate(self, request: web.Request) -> None:
         scheme, _, key = request.headers.get("Authorization", "").partition(" ")
+        if scheme.lower() == "basic":
+            # `curl -u sk_test_...:`: the key is the user name, the password empty.
+            try:
+                key = base64.b64decode(key, validate=True).decode().partition(":")[0]
+            except (binascii.Error, UnicodeDecodeError):
+                key = ""
+            scheme = "bearer"
         if not key:
             raise StripeError(
                 401,
@@ -138,11 +173,36 @@ class Api:
     async def _mutate(
         self, request: web.Request, action: Callable[[dict[str, Any]], dict[str, Any]]
     ) -> web.StreamResponse:
-        params = parse_form(await request.text())
         key = request.headers.get("Idempotency-Key")
+        if key is None:
+            return await self._answer(request, None, action)
+        if key in self._in_flight:
+            raise StripeError(
+                409,
+                "There is currently another in-progress request using this Idempotent Key "
+                "(that probably means you submitted twice, and the other request is still "
+                "going through). Please retry your request after a short delay.",
+                type="idempotency_error",
+                code="idempotency_key_in_use",
+                executed=False,
+            )
+        self._in_flight.add(key)
+        try:
+            return await self._answer(request, key, action)
+        finally:
+            self._in_flight.discard(key)
+
+    async def _answer(
+        self,
+        request: web.Request,
+        key: str | None,
+        action: Callable[[dict[str, Any]], dict[str, Any]],
+    ) -> web.StreamResponse:
+        params = parse_form(await request.text())
+        # A test's stand-in for the day after which Stripe has forgotten every key.
         if self.switches.take("forget_keys"):
             self._answers.clear()
-        answer = self._answers.get(key) if key else None
+        answer = self._remembered(key)
         replayed = answer is not None
         if answer is None:
             answer = self._perform(request.path, params, action)
@@ -157,6 +217,8 @@ class Api:
                 type="idempotency_error",
                 executed=False,
             )
+        if self.switches.api_delay_seconds:
+            await asyncio.sleep(self.switches.api_delay_seconds)
         if self.switches.take("lose_response"):
             hang_up(request)
         response = web.json_response(answer.body, status=answer.status)
@@ -164,16 +226,29 @@ class Api:
             response.headers["Idempotent-Replayed"] = "true"
         return response
 
-    @staticmethod
+    def _remembered(self, key: str | None) -> _Answer | None:
+        """The answer first given for `key`, unless that was 24 hours ago or more."""
+        forget_before = self.clock.exact_now() - IDEMPOTENCY_WINDOW_SECONDS
+        while self._answers:
+            oldest, answer = next(iter(self._answers.items()))
+            if answer.at > forget_before:
+                break
+            del self._answers[oldest]
+        return self._answers.get(key) if key else None
+
     def _perform(
-        path: str, params: dict[str, Any], action: Callable[[dict[str, Any]], dict[str, Any]]
+        self,
+        path: str,
+        params: dict[str, Any],
+        action: Callable[[dict[str, Any]], dict[str, Any]],
     ) -> _Answer:
+        at = self.clock.exact_now()
         try:
-            return _Answer(path, params, 200, action(params))
+            return _Answer(path, params, 200, action(params), at)
         except StripeError as error:
             if not error.executed:
                 raise
-            return _Answer(path, params, error.status, {"error": error.body})
+            return _Answer(path, params, error.status, {"error": error.body}, at)
 
 
 def _expands_intent(params: dict[str, Any]) -> bool:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -10,10 +10,11 @@ from aiohttp import web
 
 from sandbox.api import Api
 from sandbox.control import Control
+from sandbox.objects import Clock
 from sandbox.page import CheckoutPage
 from sandbox.payments import Payments
 from sandbox.switches import Switches
-from sandbox.webhooks import Webhooks
+from sandbox.webhooks import ALL_EVENTS, Webhooks
 
 
 @dataclass(frozen=True)
@@ -27,17 +28,27 @@ class SandboxConfig:
     # Stripe's least lifetime for a session; tests lower it to watch sessions expire.
     min_expiry_seconds: int = 1800
     switches: Mapping[str, Any] = field(default_factory=dict)
+    # The event types the webhook endpoint is sent, as on a Stripe endpoint; "*" is all.
+    enabled_events: Collection[str] = (ALL_EVENTS,)
+    # The sandbox's time; tests hand in a clock they move.
+    clock: Clock = field(default_factory=Clock)
 
 
 def build_app(config: SandboxConfig) -> web.Application:
     """The application; ValueError if `config.switches` are not valid switches."""
     switches = Switches()
     switches.merge(config.switches)
+    clock = config.clock
     webhooks = Webhooks(
-        config.webhook_url, config.webhook_secret, switches, config.webhook_retry_for
+        config.webhook_url,
+        config.webhook_secret,
+        switches,
+        config.webhook_retry_for,
+        clock,
+        config.enabled_events,
     )
-    payments = Payments(switches, webhooks, config.public_url, config.min_expiry_seconds)
-    api = Api(payments, switches, config.api_key)
+    payments = Payments(switches, webhooks, config.public_url, config.min_expiry_seconds, clock)
+    api = Api(payments, switches, config.api_key, clock)
     app = web.Application(middlewares=[api.middleware])
     app.add_routes(api.routes())
     app.add_routes(CheckoutPage(payments, switches).routes())

@@ -60,7 +60,7 @@ class Control:
         if not isinstance(code, str) or not code:
             raise StripeError(400, "decline_code must be a string", param="decline_code")
         session = self.payments.decline(request.match_info["id"], code)
-        return web.json_response(self._view(session, session.url))
+        return web.json_response(self._view(session, session.page_url))
 
     async def cancel(self, request: web.Request) -> web.StreamResponse:
         session = self.payments.cancel(request.match_info["id"])

@@ -15,22 +15,20 @@ def new_id(prefix: str) -> str:
     return f"{prefix}_{''.join(secrets.choice(_ID_ALPHABET) for _ in range(24))}"
 
 
-# Seconds the sandbox's clock runs ahead of (or behind) the real one: the tests' moved
-# clock (runtime.instants.CLOCK_SHIFT_SETTING), so sessions live on the services' time.
-_clock_shift = 0.0
+class Clock:
+    """The sandbox's time: the real one moved by `shift` seconds, the tests' moved clock
+    (runtime.instants.CLOCK_SHIFT_SETTING), so sessions live on the services' time.
+    Everything that ages (sessions, idempotency keys, event timestamps) reads this one
+    clock, so a test can hand in its own and move it instead of waiting."""
 
+    def __init__(self, shift: float = 0.0) -> None:
+        self.shift = shift
 
-def set_clock_shift(seconds: float) -> None:
-    global _clock_shift
-    _clock_shift = seconds
+    def exact_now(self) -> float:
+        return time.time() + self.shift
 
-
-def exact_now() -> float:
-    return time.time() + _clock_shift
-
-
-def now() -> int:
-    return int(exact_now())
+    def now(self) -> int:
+        return int(self.exact_now())
 
 
 @dataclass
@@ -65,6 +63,45 @@ class PaymentIntent:
         }
 
 
+@dataclass
+class Charge:
+    """One try at taking the money: succeeded (Pay) or failed (Decline)."""
+
+    id: str
+    amount: int
+    currency: str
+    payment_intent: str
+    # Stripe copies the intent's metadata onto its charges.
+    metadata: dict[str, str]
+    created: int
+    status: str
+    failure_code: str | None = None
+    failure_message: str | None = None
+    amount_refunded: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        succeeded = self.status == "succeeded"
+        return {
+            "id": self.id,
+            "object": "charge",
+            "amount": self.amount,
+            "amount_captured": self.amount if succeeded else 0,
+            "amount_refunded": self.amount_refunded,
+            "captured": succeeded,
+            "currency": self.currency,
+            "status": self.status,
+            "paid": succeeded,
+            "refunded": succeeded and self.amount_refunded == self.amount,
+            "disputed": False,
+            "failure_code": self.failure_code,
+            "failure_message": self.failure_message,
+            "payment_intent": self.payment_intent,
+            "metadata": dict(self.metadata),
+            "created": self.created,
+            "livemode": False,
+        }
+
+
 @dataclass(frozen=True)
 class LineItem:
     name: str
@@ -75,17 +112,22 @@ class LineItem:
 @dataclass
 class CheckoutSession:
     id: str
-    intent: PaymentIntent
+    currency: str
     line_items: list[LineItem]
-    url: str
+    # The hosted page's address while the session is open; Stripe gives null after.
+    page_url: str
     success_url: str | None
     cancel_url: str | None
     client_reference_id: str | None
     metadata: dict[str, str]
+    # What the payment intent is made with once the page is first submitted.
+    intent_metadata: dict[str, str]
     expires_at: int
     created: int
     status: str = "open"
     payment_status: str = "unpaid"
+    # None until the patient first submits the page, as on Stripe.
+    intent: PaymentIntent | None = None
     # How many times money was taken on this session; anything but 0 or 1 is a bug.
     charges: int = 0
     refunds: list[str] = field(default_factory=list)
@@ -98,7 +140,14 @@ class CheckoutSession:
     def description(self) -> str:
         return ", ".join(item.name for item in self.line_items)
 
+    @property
+    def url(self) -> str | None:
+        return self.page_url if self.status == "open" else None
+
     def to_json(self, expand_intent: bool = False) -> dict[str, Any]:
+        intent: dict[str, Any] | str | None = None
+        if self.intent is not None:
+            intent = self.intent.to_json() if expand_intent else self.intent.id
         return {
             "id": self.id,
             "object": "checkout.session",
@@ -108,10 +157,10 @@ class CheckoutSession:
             "payment_status": self.payment_status,
             "amount_subtotal": self.amount_total,
             "amount_total": self.amount_total,
-            "currency": self.intent.currency,
+            "currency": self.currency,
             "client_reference_id": self.client_reference_id,
             "metadata": dict(self.metadata),
-            "payment_intent": self.intent.to_json() if expand_intent else self.intent.id,
+            "payment_intent": intent,
             "expires_at": self.expires_at,
             "success_url": self.success_url,
             "cancel_url": self.cancel_url,
@@ -136,16 +185,19 @@ class Refund:
     failure_reason: str | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        refund = {
             "id": self.id,
             "object": "refund",
             "amount": self.amount,
             "currency": self.currency,
             "status": self.status,
-            "failure_reason": self.failure_reason,
             "payment_intent": self.payment_intent,
             "charge": self.charge,
             "metadata": dict(self.metadata),
             "reason": self.reason,
             "created": self.created,
         }
+        # Stripe leaves the field out, rather than null, on a refund that did not fail.
+        if self.failure_reason is not None:
+            refund["failure_reason"] = self.failure_reason
+        return refund

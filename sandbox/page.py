@@ -1,9 +1,9 @@
 """The hosted checkout page: what the patient sees at a session's `url`.
 
 Pay sends the browser on to `success_url` (with Stripe's `{CHECKOUT_SESSION_ID}` filled
-in), Cancel to `cancel_url`; Decline shows the page again with the decline, as Stripe
-keeps the session open for another card. A session that is no longer open shows why, and
-a Pay on it charges nothing.
+in), Cancel to `cancel_url` (and, as on Stripe, leaves the session open); Decline shows
+the page again with the decline, as Stripe keeps the session open for another card. A
+session that is no longer open shows why, and a Pay on it charges nothing.
 """
 
 from __future__ import annotations
@@ -15,26 +15,23 @@ from decimal import Decimal
 from aiohttp import web
 
 from sandbox.api import hang_up
+from sandbox.currencies import exponent
 from sandbox.errors import StripeError
 from sandbox.objects import CheckoutSession
 from sandbox.payments import Payments
 from sandbox.switches import Switches
 
-# Stripe's zero-decimal and three-decimal currencies; every other has two. The rial is
-# shown in whole units, as nobat counts it (Stripe itself takes no rials).
-_ZERO_DECIMAL = "bif clp djf gnf irr jpy kmf krw mga pyg rwf ugx vnd vuv xaf xof xpf"
-_THREE_DECIMAL = "bhd jod kwd omr tnd"
 _DECLINE_CODES = ("generic_decline", "insufficient_funds", "lost_card", "expired_card")
 
 
 def after_pay(session: CheckoutSession) -> str:
     if session.success_url is None:
-        return session.url
+        return session.page_url
     return session.success_url.replace("{CHECKOUT_SESSION_ID}", session.id)
 
 
 def after_cancel(session: CheckoutSession) -> str:
-    return session.cancel_url or session.url
+    return session.cancel_url or session.page_url
 
 
 def pay(payments: Payments, switches: Switches, request: web.Request) -> CheckoutSession:
@@ -72,7 +69,7 @@ class CheckoutPage:
     async def decline(self, request: web.Request) -> web.StreamResponse:
         code = (await request.post()).get("decline_code") or "generic_decline"
         return self._act(
-            request, lambda: self.payments.decline(request.match_info["id"], str(code)).url
+            request, lambda: self.payments.decline(request.match_info["id"], str(code)).page_url
         )
 
     async def cancel(self, request: web.Request) -> web.StreamResponse:
@@ -92,14 +89,14 @@ def _page(
     session: CheckoutSession, error: StripeError | None = None, status: int = 200
 ) -> web.Response:
     intent = session.intent
-    exponent = (
-        0 if intent.currency in _ZERO_DECIMAL else 3 if intent.currency in _THREE_DECIMAL else 2
+    digits = exponent(session.currency)
+    amount = (
+        f"{Decimal(session.amount_total).scaleb(-digits):.{digits}f} {session.currency.upper()}"
     )
-    amount = f"{Decimal(intent.amount).scaleb(-exponent):.{exponent}f} {intent.currency.upper()}"
     notes = []
     if error is not None:
         notes.append(f'<p class="error">{html.escape(error.body["message"])}</p>')
-    if session.status == "open" and intent.last_payment_error:
+    if session.status == "open" and intent is not None and intent.last_payment_error:
         notes.append(f"<p class='error'>{html.escape(intent.last_payment_error['message'])}</p>")
     if session.status == "open":
         base = f"/checkout/{session.id}"

@@ -8,19 +8,22 @@ do.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import re
+from collections.abc import Callable
 from typing import Any
 
+from sandbox.currencies import THREE_DECIMAL, check_amount, check_currency
 from sandbox.errors import invalid_param, no_such, refused
 from sandbox.forms import read_hash, read_int, read_metadata, read_str
 from sandbox.objects import (
+    Charge,
     CheckoutSession,
+    Clock,
     LineItem,
     PaymentIntent,
     Refund,
-    exact_now,
     new_id,
-    now,
 )
 from sandbox.switches import Switches
 from sandbox.webhooks import Webhooks
@@ -49,14 +52,21 @@ _SESSION_PARAMS = {
 
 class Payments:
     def __init__(
-        self, switches: Switches, webhooks: Webhooks, public_url: str, min_expiry_seconds: int
+        self,
+        switches: Switches,
+        webhooks: Webhooks,
+        public_url: str,
+        min_expiry_seconds: int,
+        clock: Clock,
     ) -> None:
         self.switches = switches
         self.webhooks = webhooks
         self.public_url = public_url.rstrip("/")
         self.min_expiry_seconds = min_expiry_seconds
+        self.clock = clock
         self.sessions: dict[str, CheckoutSession] = {}
         self.refunds: dict[str, Refund] = {}
+        self._charges: dict[str, Charge] = {}
         self._by_intent: dict[str, CheckoutSession] = {}
         # How often the API was asked for a session, as a gateway counts calls against a
         # merchant's rate limit.
@@ -70,7 +80,10 @@ class Payments:
         currencies = {currency for currency, _ in items}
         if len(currencies) != 1:
             raise invalid_param("line_items", "All line items must be in one currency")
-        created = now()
+        currency = currencies.pop()
+        line_items = [item for _, item in items]
+        check_amount(currency, sum(i.unit_amount * i.quantity for i in line_items), "line_items")
+        created = self.clock.now()
         expires_at = created + _LONGEST_SESSION
         if "expires_at" in params:
             expires_at = read_int(params["expires_at"], "expires_at")
@@ -83,34 +96,22 @@ class Payments:
         intent_data = read_hash(
             params.get("payment_intent_data", {}), "payment_intent_data", {"metadata"}
         )
-        line_items = [item for _, item in items]
-        intent = PaymentIntent(
-            new_id("pi"),
-            sum(item.unit_amount * item.quantity for item in line_items),
-            currencies.pop(),
-            read_metadata(intent_data.get("metadata"), "payment_intent_data[metadata]"),
-            created,
-        )
-        if intent.amount <= 0:
-            raise invalid_param("line_items", "The total of a payment must be above zero")
         session_id = new_id("cs_test")
         session = CheckoutSession(
             session_id,
-            intent,
+            currency,
             line_items,
             f"{self.public_url}/checkout/{session_id}",
             _url(params, "success_url"),
             _url(params, "cancel_url"),
             _optional_str(params, "client_reference_id"),
             read_metadata(params.get("metadata"), "metadata"),
+            read_metadata(intent_data.get("metadata"), "payment_intent_data[metadata]"),
             expires_at,
             created,
         )
         self.sessions[session.id] = session
-        self._by_intent[intent.id] = session
-        asyncio.get_running_loop().call_later(
-            expires_at - exact_now(), self._expire_if_due, session
-        )
+        self._later(expires_at - self.clock.exact_now(), self._expire_if_due, session)
         return session
 
     def session(self, session_id: str) -> CheckoutSession:
@@ -136,51 +137,74 @@ class Payments:
         ]
 
     def expire(self, session_id: str) -> CheckoutSession:
-        session = self._open(session_id)
+        session = self.session(session_id)
+        if session.status != "open":
+            raise refused(
+                None,
+                'Only Checkout Sessions with a status in ["open"] can be expired. This '
+                f"Checkout Session has a status of `{session.status}`.",
+            )
         self._close(session, "expired")
         return session
 
     def pay(self, session_id: str, announce: bool = True) -> CheckoutSession:
         """The patient pays on the hosted page. Unless `announce`, the money is taken but
-        no webhook tells of it: the gateway's message was lost."""
-        session = self._open(session_id)
+        no webhook tells of it: the gateway's messages were lost."""
+        session = self._submitted(session_id, drop=not announce)
         intent = session.intent
+        assert intent is not None
+        amount = intent.amount + self.switches.take_wrong_amount()
+        charge = self._charge(intent, amount, "succeeded")
         intent.status = "succeeded"
-        intent.amount_received = intent.amount + self.switches.take_wrong_amount()
+        intent.amount_received = amount
         intent.last_payment_error = None
-        intent.latest_charge = new_id("ch")
         session.status = "complete"
         session.payment_status = "paid"
         session.charges += 1
-        self._tell(session, "checkout.session.completed", session.to_json(), drop=not announce)
+        drop = not announce
+        self._tell(session, "charge.succeeded", charge.to_json(), settled=False, drop=drop)
+        self._tell(session, "payment_intent.succeeded", intent.to_json(), settled=False, drop=drop)
+        self._tell(session, "checkout.session.completed", session.to_json(), drop=drop)
         return session
 
     def decline(self, session_id: str, decline_code: str = "generic_decline") -> CheckoutSession:
         """The card is declined; like Stripe, the session stays open for another try."""
-        session = self._open(session_id)
+        session = self._submitted(session_id)
         intent = session.intent
+        assert intent is not None
+        message = _DECLINE_MESSAGES.get(decline_code, "Your card was declined.")
+        charge = self._charge(intent, intent.amount, "failed", "card_declined", message)
         intent.status = "requires_payment_method"
         intent.last_payment_error = {
             "type": "card_error",
             "code": "card_declined",
             "decline_code": decline_code,
-            "message": _DECLINE_MESSAGES.get(decline_code, "Your card was declined."),
+            "message": message,
+            "charge": charge.id,
+            "doc_url": "https://stripe.com/docs/error-codes/card-declined",
         }
+        self._tell(session, "charge.failed", charge.to_json(), settled=False)
         self._tell(session, "payment_intent.payment_failed", intent.to_json(), settled=False)
         return session
 
     def cancel(self, session_id: str) -> CheckoutSession:
-        """The patient leaves the hosted page."""
+        """The patient follows the page's way back to `cancel_url`. On Stripe that is a
+        link and nothing more: the session stays open, payable until it expires. Under
+        the `cancel_expires` switch (not Stripe's) it expires the session at once as
+        cancelled by the patient, as the sandbox once did."""
         session = self._open(session_id)
-        self._close(session, "abandoned")
+        if self.switches.cancel_expires:
+            self._ensure_intent(session)
+            self._close(session, "abandoned")
         return session
 
     def create_refund(self, params: dict[str, Any]) -> Refund:
         read_hash(params, "", {"payment_intent", "amount", "metadata", "reason", "expand"})
         intent_id = read_str(params.get("payment_intent"), "payment_intent")
         session = self._by_intent.get(intent_id)
-        if session is None:
-            raise no_such("payment_intent", intent_id, "payment_intent")
+        if session is None or session.intent is None:
+            # A parameter naming nothing is a bad request, not a missing URL: 400.
+            raise no_such("payment_intent", intent_id, "payment_intent", status=400)
         reason = params.get("reason")
         if reason is not None and reason not in _REFUND_REASONS:
             raise invalid_param("reason", f"Invalid reason: must be one of {_REFUND_REASONS}")
@@ -194,15 +218,12 @@ class Payments:
         amount = read_int(params["amount"], "amount") if "amount" in params else None
         if amount is not None and amount < 1:
             raise invalid_param("amount", "Refund amount must be at least 1", "amount_too_small")
-        remaining = intent.amount_received - sum(
-            refund.amount
-            for refund in map(self.refunds.__getitem__, session.refunds)
-            if refund.status != "failed"
-        )
+        charge = self._charges[intent.latest_charge]
+        remaining = charge.amount - charge.amount_refunded
         if remaining == 0:
             raise refused(
                 "charge_already_refunded",
-                f"Charge {intent.latest_charge} has already been refunded.",
+                f"Charge {charge.id} has already been refunded.",
             )
         amount = remaining if amount is None else amount
         if amount > remaining:
@@ -212,54 +233,122 @@ class Payments:
                 f"({remaining})",
                 param="amount",
             )
+        if intent.currency in THREE_DECIMAL and amount % 10:
+            raise invalid_param(
+                "amount",
+                f"Refunds in {intent.currency} must be rounded to the nearest ten.",
+                "invalid_charge_amount",
+            )
         refund = Refund(
             new_id("re"),
             amount,
             intent.currency,
             intent.id,
-            intent.latest_charge,
+            charge.id,
             metadata,
             reason,
-            now(),
+            self.clock.now(),
             session.id,
         )
         self.refunds[refund.id] = refund
         session.refunds.append(refund.id)
-        self._tell_refund(refund, "refund.created")
+        charge.amount_refunded += amount
+        self._tell_refund(refund, "refund.created", refund.to_json())
+        self._tell_refund(refund, "charge.refunded", charge.to_json())
         outcome = self.switches.refund_outcome
         delay = self.switches.refund_delay_seconds
         if delay:
-            asyncio.get_running_loop().call_later(delay, self._end_refund, refund, outcome)
+            self._later(delay, self._end_refund, refund, outcome)
         else:
             self._end_refund(refund, outcome)
         return refund
 
     def _end_refund(self, refund: Refund, outcome: str) -> None:
         refund.status = outcome
+        previous = {"status": "pending"}
         if outcome == "failed":
             refund.failure_reason = "declined"
-        self._tell_refund(refund, "refund.updated")
+            # The money goes back to the charge's refundable balance.
+            self._charges[refund.charge].amount_refunded -= refund.amount
+        self._tell_refund(refund, "refund.updated", refund.to_json(), previous=previous)
+        last = outcome != "failed"
+        self._tell_refund(
+            refund, "charge.refund.updated", refund.to_json(), previous=previous, settled=last
+        )
+        if outcome == "failed":
+            self._tell_refund(refund, "refund.failed", refund.to_json(), settled=True)
+
+    def _submitted(self, session_id: str, drop: bool = False) -> CheckoutSession:
+        """An open session whose page the patient submits: Stripe makes its payment
+        intent at the first submission, not when the session is created."""
+        session = self._open(session_id)
+        self._ensure_intent(session, drop)
+        return session
+
+    def _ensure_intent(self, session: CheckoutSession, drop: bool = False) -> None:
+        if session.intent is not None:
+            return
+        intent = PaymentIntent(
+            new_id("pi"),
+            session.amount_total,
+            session.currency,
+            dict(session.intent_metadata),
+            self.clock.now(),
+        )
+        session.intent = intent
+        self._by_intent[intent.id] = session
+        self._tell(session, "payment_intent.created", intent.to_json(), settled=False, drop=drop)
+
+    def _charge(
+        self,
+        intent: PaymentIntent,
+        amount: int,
+        status: str,
+        failure_code: str | None = None,
+        failure_message: str | None = None,
+    ) -> Charge:
+        charge = Charge(
+            new_id("ch"),
+            amount,
+            intent.currency,
+            intent.id,
+            dict(intent.metadata),
+            self.clock.now(),
+            status,
+            failure_code,
+            failure_message,
+        )
+        self._charges[charge.id] = charge
+        intent.latest_charge = charge.id
+        return charge
 
     def _open(self, session_id: str) -> CheckoutSession:
+        """A session the hosted page can still act on."""
         session = self.session(session_id)
         if session.status != "open":
             raise refused(
-                "checkout_session_not_open",
-                f"This Checkout Session is {session.status}: only an open session can be "
-                "paid, declined, cancelled or expired.",
+                None,
+                f"This Checkout Session is {session.status}: it can no longer be paid.",
             )
         return session
 
     def _expire_if_due(self, session: CheckoutSession) -> None:
-        if session.status == "open" and exact_now() >= session.expires_at:
+        if session.status == "open" and self.clock.exact_now() >= session.expires_at:
             self._close(session, "expired")
 
     def _close(self, session: CheckoutSession, reason: str) -> None:
         session.status = "expired"
-        session.intent.status = "canceled"
-        session.intent.cancellation_reason = reason
-        session.intent.canceled_at = now()
+        intent = session.intent
+        if intent is not None:
+            intent.status = "canceled"
+            intent.cancellation_reason = reason
+            intent.canceled_at = self.clock.now()
+            self._tell(session, "payment_intent.canceled", intent.to_json(), settled=False)
         self._tell(session, "checkout.session.expired", session.to_json())
+
+    def _later(self, delay: float, callback: Callable[..., None], *args: Any) -> None:
+        # In an empty context: what a timer does was caused by no API request.
+        asyncio.get_running_loop().call_later(delay, callback, *args, context=contextvars.Context())
 
     def _tell(
         self,
@@ -273,10 +362,21 @@ class Payments:
             event_type, snapshot, session.id, group=session.id, settled=settled, drop=drop
         )
 
-    def _tell_refund(self, refund: Refund, event_type: str) -> None:
-        settled = refund.status != "pending"
+    def _tell_refund(
+        self,
+        refund: Refund,
+        event_type: str,
+        snapshot: dict[str, Any],
+        previous: dict[str, Any] | None = None,
+        settled: bool = False,
+    ) -> None:
         self.webhooks.publish(
-            event_type, refund.to_json(), refund.session_id, group=refund.id, settled=settled
+            event_type,
+            snapshot,
+            refund.session_id,
+            group=refund.id,
+            settled=settled,
+            previous=previous,
         )
 
 
@@ -298,8 +398,7 @@ def _line_items(value: Any) -> list[tuple[str, LineItem]]:
             price.get("product_data"), f"{param}[price_data][product_data]", {"name", "description"}
         )
         currency = read_str(price.get("currency"), f"{param}[price_data][currency]").lower()
-        if not re.fullmatch(r"[a-z]{3}", currency):
-            raise invalid_param(f"{param}[price_data][currency]", f"Invalid currency: {currency}")
+        check_currency(currency, f"{param}[price_data][currency]")
         unit_amount = read_int(price.get("unit_amount"), f"{param}[price_data][unit_amount]")
         quantity = read_int(item.get("quantity"), f"{param}[quantity]")
         if unit_amount < 0 or quantity < 1:

@@ -40,6 +40,14 @@ class Switches:
     # The next N mutating API calls find every idempotency key forgotten, as Stripe
     # forgets one after 24 h: a key given again makes a new object.
     forget_keys: int = 0
+    # Each mutating API call, its work done, waits this long before it answers: a slow
+    # gateway, during which a second call with the same idempotency key is answered 409.
+    api_delay_seconds: float = 0.0
+    # NOT STRIPE'S BEHAVIOUR. Cancel on the hosted page expires the session at once, its
+    # intent cancelled as `abandoned`, as the sandbox did before it followed Stripe, where
+    # the cancel URL is only a way back and the session stays open until it expires.
+    # For trying nobat's "cancelled by the patient" outcome, which Stripe never produces.
+    cancel_expires: bool = False
 
     def merge(self, changes: Mapping[str, Any]) -> None:
         """Applies `changes`, all or none: ValueError names every switch that is wrong."""
@@ -99,5 +107,7 @@ _RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "refund_delay_seconds": (_is_seconds, "a number of seconds, at least 0"),
     "api_down": (_is_bool, "true or false"),
     "forget_keys": (_int_at_least(0), "a count"),
+    "api_delay_seconds": (_is_seconds, "a number of seconds, at least 0"),
+    "cancel_expires": (_is_bool, "true or false"),
     "refund_outcome": (lambda v: v in ("succeeded", "failed"), '"succeeded" or "failed"'),
 }

@@ -10,18 +10,20 @@ their own: a slow or failing endpoint never holds up the API.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import hmac
 import json
 import logging
 import time
 from collections import Counter, defaultdict
+from collections.abc import Collection
 from dataclasses import dataclass
 from hashlib import sha256
 from typing import Any
 
 import aiohttp
 
-from sandbox.objects import new_id, now
+from sandbox.objects import Clock, new_id
 from sandbox.switches import Switches
 
 # The API version of the stripe SDK nobat pins; events are rendered in it.
@@ -31,6 +33,16 @@ _LONGEST_RETRY_SECONDS = 10.0
 _ATTEMPT_TIMEOUT = aiohttp.ClientTimeout(total=10)
 
 log = logging.getLogger("sandbox.webhooks")
+
+# The API request being answered, as (its Request-Id, its Idempotency-Key): an event it
+# causes names it in `request`, as Stripe's do. Unset (None, None) for what the hosted
+# page, the control API or a timer does. Timers are scheduled in an empty context, so
+# an expiry never borrows the request that created the session.
+current_request: contextvars.ContextVar[tuple[str | None, str | None]] = contextvars.ContextVar(
+    "current_request", default=(None, None)
+)
+# Stripe's webhook endpoint setting for "send every event".
+ALL_EVENTS = "*"
 
 
 @dataclass(frozen=True)
@@ -42,11 +54,24 @@ class Outgoing:
 
 
 class Webhooks:
-    def __init__(self, url: str, secret: str, switches: Switches, retry_for: float) -> None:
+    def __init__(
+        self,
+        url: str,
+        secret: str,
+        switches: Switches,
+        retry_for: float,
+        clock: Clock,
+        enabled_events: Collection[str] = (ALL_EVENTS,),
+    ) -> None:
+        """`enabled_events` are the endpoint's, as set on a Stripe webhook endpoint: the
+        types it is sent, or "*" for all. Events of other types happen all the same
+        (they settle what `reverse` holds) but are neither sent nor kept for resending."""
         self.url = url
         self.secret = secret
         self.switches = switches
         self.retry_for = retry_for
+        self.clock = clock
+        self.enabled_events = frozenset(enabled_events)
         self.stats: Counter[str] = Counter()
         # Under `reverse`: the events of each session (or refund) not yet settled.
         self._held: dict[str, list[Outgoing]] = {}
@@ -73,32 +98,43 @@ class Webhooks:
         group: str,
         settled: bool,
         drop: bool = False,
+        previous: dict[str, Any] | None = None,
     ) -> None:
         """Sends an event about `snapshot`, an object as it is now. `group` is the session
-        or refund it belongs to, `settled` whether that has reached its final state."""
-        event = {
-            "id": new_id("evt"),
-            "object": "event",
-            "api_version": API_VERSION,
-            "created": now(),
-            "data": {"object": snapshot},
-            "livemode": False,
-            "pending_webhooks": 1,
-            "request": {"id": None, "idempotency_key": None},
-            "type": event_type,
-        }
-        named = f"{event_type} {event['id']}"
-        body = json.dumps(event).encode()
-        self._by_session[session_id].append((named, body))
-        secret = f"whsec_not_{self.secret}" if self.switches.bad_signature else self.secret
-        outgoing = [] if drop or self.switches.take("drop") else [Outgoing(named, body, secret)]
-        if not outgoing:
-            self.stats["dropped"] += 1
-            log.info("dropped %s", named)
+        or refund it belongs to, `settled` whether that has reached its final state;
+        `previous` the values that changed, as they were (a `*.updated` event's
+        `previous_attributes`)."""
+        outgoing: list[Outgoing] = []
+        if ALL_EVENTS in self.enabled_events or event_type in self.enabled_events:
+            request_id, idempotency_key = current_request.get()
+            data: dict[str, Any] = {"object": snapshot}
+            if previous is not None:
+                data["previous_attributes"] = previous
+            event = {
+                "id": new_id("evt"),
+                "object": "event",
+                "api_version": API_VERSION,
+                "created": self.clock.now(),
+                "data": data,
+                "livemode": False,
+                "pending_webhooks": 1,
+                "request": {"id": request_id, "idempotency_key": idempotency_key},
+                "type": event_type,
+            }
+            named = f"{event_type} {event['id']}"
+            body = json.dumps(event).encode()
+            self._by_session[session_id].append((named, body))
+            secret = f"whsec_not_{self.secret}" if self.switches.bad_signature else self.secret
+            if drop or self.switches.take("drop"):
+                self.stats["dropped"] += 1
+                log.info("dropped %s", named)
+            else:
+                outgoing.append(Outgoing(named, body, secret))
         if self.switches.reverse or group in self._held:
             self._held.setdefault(group, []).extend(outgoing)
-            if settled:
-                self._send(self._held.pop(group)[::-1])
+            held = self._held.pop(group) if settled else []
+            if held:
+                self._send(held[::-1])
         elif outgoing:
             self._send(outgoing)
 

@@ -7,10 +7,11 @@ and `start()` returns once it answers HTTP.
 import json
 import signal
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from services.payment.adapters.stripe_gateway import WEBHOOK_EVENTS
 from stack._process import ServerProcess, answers_http, spawn, wait_ready
 from stack.ports import ensure_port_free, free_port
 
@@ -20,8 +21,10 @@ ROOT = Path(__file__).resolve().parents[1]
 class SandboxGateway(ServerProcess):
     """A Stripe-compatible gateway for `StripeGateway(base_url=sandbox.url)`.
 
-    `webhook_url` is where its webhooks go; `switches` are its starting misbehaviours
-    (see sandbox.switches), which its control API at `url + "/_sandbox"` can change.
+    `webhook_url` is where its webhooks go, of the types in `enabled_events` (by default
+    the ones nobat's endpoint is set up for on Stripe; ("*",) for every one); `switches`
+    are its starting misbehaviours (see sandbox.switches), which its control API at
+    `url + "/_sandbox"` can change.
     """
 
     def __init__(
@@ -37,6 +40,7 @@ class SandboxGateway(ServerProcess):
         min_expiry_seconds: int = 1800,
         switches: Mapping[str, Any] | None = None,
         clock_shift: float = 0.0,
+        enabled_events: Sequence[str] = WEBHOOK_EVENTS,
     ) -> None:
         self.log_dir = Path(log_dir).absolute()
         self.port = port or free_port()
@@ -48,6 +52,7 @@ class SandboxGateway(ServerProcess):
         self.min_expiry_seconds = min_expiry_seconds
         self.switches = dict(switches or {})
         self.clock_shift = clock_shift
+        self.enabled_events = tuple(enabled_events)
 
     @property
     def url(self) -> str:
@@ -85,6 +90,8 @@ class SandboxGateway(ServerProcess):
             json.dumps(self.switches),
             "--clock-shift",
             str(self.clock_shift),
+            "--enabled-events",
+            ",".join(self.enabled_events),
         ]
         # Run from the source tree, where the sandbox package lives: it is a development
         # tool, not part of the installed services.

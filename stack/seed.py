@@ -60,13 +60,13 @@ class DemoDoctor:
     fee: Money
 
 
+# Fees in currencies Stripe (and so the sandbox) takes: the demo pays through the
+# gateway it imitates, which takes no rials.
 DOCTORS = (
     DemoDoctor(
-        "doctor-1", "Dr. Sara Ahmadi", "general practice", "Asia/Tehran", Money(1_500_000, "IRR")
+        "doctor-1", "Dr. Sara Ahmadi", "general practice", "Asia/Tehran", Money(6_000, "EUR")
     ),
-    DemoDoctor(
-        "doctor-2", "Dr. Reza Karimi", "dermatology", "Asia/Tehran", Money(2_000_000, "IRR")
-    ),
+    DemoDoctor("doctor-2", "Dr. Reza Karimi", "dermatology", "Asia/Tehran", Money(8_000, "EUR")),
     DemoDoctor("doctor-3", "Dr. Emily Clark", "cardiology", "Europe/London", Money(8_000, "GBP")),
 )
 WORKING_DAYS = (
@@ -82,7 +82,7 @@ DAYS_AHEAD = 14
 HOURS = "Sat-Wed 09:00-13:00"
 
 PATIENT = "patient-1"
-TOP_UP = Money(5_000_000, "IRR")
+TOP_UP = Money(20_000, "EUR")
 TOP_UP_KEY = "seed-wallet-top-up"
 # The admin the seed calls as; idempotency keys are the caller's own.
 ADMIN = "seed"
@@ -90,9 +90,9 @@ ADMIN = "seed"
 # The platform's consultation prices, in the currency of the seeded wallet, so that the
 # demo patient can pay for a consultation from it.
 CONSULTATION_PRICES = (
-    (cpb.CONSULTATION_TYPE_CHAT, Money(800_000, TOP_UP.currency)),
-    (cpb.CONSULTATION_TYPE_VIDEO, Money(1_500_000, TOP_UP.currency)),
-    (cpb.CONSULTATION_TYPE_EMERGENCY, Money(2_500_000, TOP_UP.currency)),
+    (cpb.CONSULTATION_TYPE_CHAT, Money(2_500, TOP_UP.currency)),
+    (cpb.CONSULTATION_TYPE_VIDEO, Money(6_000, TOP_UP.currency)),
+    (cpb.CONSULTATION_TYPE_EMERGENCY, Money(10_000, TOP_UP.currency)),
 )
 # Every day, all day, in the doctor's own zone: someone is on shift whenever one tries.
 SHIFTS = tuple(

@@ -149,6 +149,30 @@ async def test_a_wallet_payment_books_at_once_and_a_short_wallet_switches_to_the
     assert len(await reservations_of(patient)) == 2
 
 
+async def test_a_fee_in_a_currency_the_gateway_cannot_take_is_refused_to_the_patient_at_once(
+    nobat,
+):
+    """Stripe takes no rials: the patient hears so when booking, in words, and no slot is
+    held for a payment that could never be made; the wallet is still asked as ever."""
+    doctor = await nobat.new_doctor(fee=15_000_000, currency="IRR")
+    [slot, *_] = await nobat.free_slots(doctor)
+    patient = nobat.patient()
+
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await nobat.book(patient, slot.id)
+    code, _, reason = await refusal(nobat.book(patient, slot.id))
+    still_free = slot.id in {s.id for s in await nobat.free_slots(doctor)}
+    from_wallet = await nobat.book(patient, slot.id, WALLET)
+
+    assert (code, reason) == (grpc.StatusCode.FAILED_PRECONDITION, "GATEWAY_REFUSES_AMOUNT")
+    assert "the payment gateway (Stripe) does not take IRR" in refused.value.details()
+    assert still_free
+    assert from_wallet.payment_failure.code == "insufficient_funds"
+    count = "SELECT count(*) FROM payments WHERE patient_id = :p"
+    # The wallet's payment alone: the gateway's was never made.
+    assert (await nobat.rows("payment", count, p=patient.subject))[0][0] == 1
+
+
 async def test_cancelling_refunds_by_notice_and_frees_the_slot(nobat):
     doctor = await nobat.new_doctor(fee=10_000)
     [slot, *_] = await nobat.free_slots(doctor)

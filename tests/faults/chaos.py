@@ -115,7 +115,11 @@ class Chaos:
             if outcome == "abandon":
                 return
             await self.nobat.pay(checkout, outcome)
-            if outcome != "pay":
+            if outcome == "cancel":
+                # As on Stripe, Cancel only led back to nobat and the page stays open:
+                # the patient changes their mind and pays on it after all.
+                await self.nobat.pay(checkout)
+            elif outcome != "pay":
                 await self.retry(patient, checkout)
         settled = await self.settled(patient, checkout.id)
         self.tally.flows[f"checkout {settled}"] += 1
@@ -133,7 +137,7 @@ class Chaos:
             self.tally.flows["cancelled"] += 1
 
     async def retry(self, patient, checkout: bpb.Checkout) -> None:
-        """After a decline or a cancel, the patient tries again once, on the gateway."""
+        """After a decline, the patient tries again once, on the gateway."""
         for _ in range(20):
             reply = await patient.booking.GetCheckout(
                 bpb.GetCheckoutRequest(checkout_id=checkout.id)

@@ -18,6 +18,7 @@ import aiohttp
 import stripe
 
 from runtime.money import Money
+from services.payment.domain.acceptance import GatewayAcceptance
 from services.payment.domain.fees import STRIPE_LIKE_FEES, GatewayFees
 from services.payment.domain.settlement import (
     GatewayCanceled,
@@ -49,6 +50,46 @@ from services.payment.handlers.gateway import (
 SESSION_GRACE = timedelta(minutes=30)
 WEBHOOK_TOLERANCE_SECONDS = 300
 
+# The events nobat's webhook endpoint needs, to be enabled on it in Stripe's dashboard (or
+# `stripe listen --events ...`): each one names a payment whose truth payment then reads.
+# Stripe sends more for these flows (payment_intent.created, charge.*, ...); they would
+# only make payment read the same truth again.
+WEBHOOK_EVENTS = (
+    "checkout.session.completed",
+    "checkout.session.expired",
+    "payment_intent.payment_failed",
+    "refund.created",
+    "refund.updated",
+)
+
+# What Stripe charges, for the currencies nobat knows (runtime.currency); Stripe takes no
+# rials. Least amounts from Stripe's table of minimum charge amounts; where the table
+# has none, Stripe asks for the equivalent of 0.50 USD, taken here generously rounded up
+# (SAR, TRY, KWD, BHD, OMR) so that a rate's move does not turn into a gateway error.
+# Three-decimal currencies go in tens of minor units. The sandbox follows the same rules
+# (sandbox.currencies); a test holds the two together.
+STRIPE_ACCEPTS = GatewayAcceptance(
+    gateway="Stripe",
+    minimum_minor={
+        "USD": 50,
+        "EUR": 50,
+        "GBP": 30,
+        "CHF": 50,
+        "CAD": 50,
+        "AUD": 50,
+        "INR": 50,
+        "AED": 200,
+        "SAR": 200,
+        "TRY": 3000,
+        "JPY": 50,
+        "KWD": 200,
+        "BHD": 200,
+        "OMR": 200,
+    },
+    maximum_minor=99_999_999,
+    step_minor={"KWD": 10, "BHD": 10, "OMR": 10},
+)
+
 # Nothing can be concluded from these: no answer, a server error, a conflict (Stripe
 # answers 409 to a request racing another with its key) or too many requests.
 _TRY_LATER = (
@@ -63,6 +104,8 @@ T = TypeVar("T")
 
 
 class StripeGateway:
+    accepts = STRIPE_ACCEPTS
+
     def __init__(
         self,
         api_key: str,

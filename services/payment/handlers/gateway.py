@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Protocol
 
 from runtime.money import Money
+from services.payment.domain.acceptance import GatewayAcceptance
 from services.payment.domain.fees import GatewayFees
 from services.payment.domain.settlement import GatewayRefundTruth, GatewayTruth
 
@@ -88,6 +89,8 @@ class WebhookHint:
 class Gateway(Protocol):
     # The gateway's price list, for the ledger and payouts.
     fees: GatewayFees
+    # The currencies and amounts it charges: payment refuses others before asking it.
+    accepts: GatewayAcceptance
 
     async def create_checkout(self, request: CheckoutRequest) -> Checkout: ...
 

@@ -244,6 +244,9 @@ async def _attempt(
     if method is PaymentMethod.WALLET:
         await _pay_from_wallet(ctx, uow, payment, now)
         return
+    # Before the attempt exists: a currency the gateway cannot take is the patient's to
+    # hear now, not a gateway error once the page is asked for.
+    ctx.gateway.accepts.require(payment.amount)
     attempt = payment.start_attempt(PaymentMethod.GATEWAY, now)
     try:
         checkout = await ctx.gateway.create_checkout(

@@ -175,3 +175,33 @@ async def test_a_refund_without_a_reason_code_is_refused(payment, sandbox):
     assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert "reason" in violated_fields(refused.value)
     assert await payment.count("refunds") == 0
+
+
+@pytest.mark.parametrize(
+    ("amount", "words"),
+    [
+        (usd(1_500_000, "IRR"), "does not take IRR"),
+        (usd(49), "takes at least 0.50 USD"),
+    ],
+)
+async def test_an_amount_the_gateway_cannot_take_is_a_precondition_the_patient_can_read(
+    payment, sandbox, amount, words
+):
+    """Refused at creation, before the gateway is asked: no session, no payment kept."""
+    sessions = (await sandbox.stats())["sessions"]
+    lines = [doctor_line(amount.amount_minor, amount.currency)]
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await payment.api().CreatePayment(request(amount=amount, lines=lines))
+
+    assert refused.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert words in refused.value.details()
+    details = rpc_status.from_call(refused.value).details
+    info, failure = error_details_pb2.ErrorInfo(), error_details_pb2.PreconditionFailure()
+    assert [detail.Unpack(info) for detail in details if detail.Is(info.DESCRIPTOR)] == [True]
+    assert [detail.Unpack(failure) for detail in details if detail.Is(failure.DESCRIPTOR)] == [True]
+    assert (info.reason, info.metadata["currency"]) == ("GATEWAY_REFUSES_AMOUNT", amount.currency)
+    assert [(v.subject, v.description) for v in failure.violations] == [
+        (f"currency:{amount.currency}", refused.value.details())
+    ]
+    assert await payment.count("payments") == 0
+    assert (await sandbox.stats())["sessions"] == sessions

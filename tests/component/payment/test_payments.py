@@ -77,7 +77,38 @@ async def test_a_declined_payment_is_retried_on_the_same_intent(payment, sandbox
     assert len(await events.wait_for(events_pb2.PaymentConfirmed, created.id)) == 1
 
 
-async def test_a_cancelled_checkout_leaves_the_intent_open_to_retry(payment, sandbox, events):
+async def test_a_patient_back_from_cancel_retries_on_a_new_page_and_pays_once(
+    payment, sandbox, events
+):
+    """On Stripe, Cancel only leads back: the first page stays payable, so a retry must
+    close it before opening another, and the money is taken once."""
+    api = payment.api()
+    created = await api.create()
+    await sandbox.cancel(session_of(created))
+    assert (await api.get(created.id)).status == pb.PAYMENT_STATUS_PROCESSING
+
+    patient = payment.api("patient", "patient-1")
+    retried = (
+        await patient.RetryPayment(
+            pb.RetryPaymentRequest(idempotency_key=key(), payment_id=created.id)
+        )
+    ).payment
+    first = await sandbox.session(session_of(created))
+    await sandbox.pay(session_of(retried))
+
+    paid = await api.until(created.id, SUCCEEDED)
+    assert first["session"]["status"] == "expired"
+    assert [a.status for a in paid.attempts][-1] == pb.ATTEMPT_STATUS_SUCCEEDED
+    assert (await sandbox.stats())["charges"] == 1
+    assert len(await events.wait_for(events_pb2.PaymentConfirmed, created.id)) == 1
+
+
+async def test_under_the_cancel_expires_switch_a_cancel_leaves_the_intent_open_to_retry(
+    payment, sandbox, events
+):
+    """The "cancelled by the patient" outcome only the sandbox's switch (not Stripe)
+    produces still reads as a retryable failure."""
+    await sandbox.switches(cancel_expires=True)
     api = payment.api()
     created = await api.create()
     await sandbox.cancel(session_of(created))

@@ -52,13 +52,13 @@ def test_the_seed_prints_a_line_per_doctor_and_the_wallet(stack, seeded):
     # Then consultation's and notification's lines (tests/e2e/cli/test_consultation_cli.py).
     tehran, london = _last_day(stack, "Asia/Tehran"), _last_day(stack, "Europe/London")
     assert seeded[:4] == [
-        "seeded doctor-1 Dr. Sara Ahmadi (general practice, 1500000 IRR): "
+        "seeded doctor-1 Dr. Sara Ahmadi (general practice, 60.00 EUR): "
         f"Sat-Wed 09:00-13:00 Asia/Tehran, 30-minute slots to {tehran}",
-        "seeded doctor-2 Dr. Reza Karimi (dermatology, 2000000 IRR): "
+        "seeded doctor-2 Dr. Reza Karimi (dermatology, 80.00 EUR): "
         f"Sat-Wed 09:00-13:00 Asia/Tehran, 30-minute slots to {tehran}",
         "seeded doctor-3 Dr. Emily Clark (cardiology, 80.00 GBP): "
         f"Sat-Wed 09:00-13:00 Europe/London, 30-minute slots to {london}",
-        "seeded patient-1's wallet: one top-up of 5000000 IRR, paid (balance 5000000 IRR)",
+        "seeded patient-1's wallet: one top-up of 200.00 EUR, paid (balance 200.00 EUR)",
     ]
 
 
@@ -69,10 +69,10 @@ def _last_day(stack: payment_cli.Stack, zone: str) -> str:
 
 def test_doctors_lists_the_seeded_doctors(seeded, nobat):
     assert ok(nobat("doctors")).splitlines() == [
-        "ID        NAME             SPECIALTY         ZONE                   FEE",
-        "doctor-1  Dr. Sara Ahmadi  general practice  Asia/Tehran    1500000 IRR",
-        "doctor-2  Dr. Reza Karimi  dermatology       Asia/Tehran    2000000 IRR",
-        "doctor-3  Dr. Emily Clark  cardiology        Europe/London    80.00 GBP",
+        "ID        NAME             SPECIALTY         ZONE                 FEE",
+        "doctor-1  Dr. Sara Ahmadi  general practice  Asia/Tehran    60.00 EUR",
+        "doctor-2  Dr. Reza Karimi  dermatology       Asia/Tehran    80.00 EUR",
+        "doctor-3  Dr. Emily Clark  cardiology        Europe/London  80.00 GBP",
     ]
     [cardiologist] = as_json(nobat("doctors", "--specialty", "cardiology", "--json"))["doctors"]
     assert cardiologist["id"] == "doctor-3"
@@ -89,7 +89,7 @@ def test_slots_shows_free_slots_in_the_doctors_time_and_in_utc(seeded, nobat):
         assert "09:00" <= clock <= "12:30" and clock[3:] in ("00", "30")
         local = datetime.fromisoformat(f"{day}T{clock}")
         assert datetime.fromisoformat(f"{utc_day}T{utc_clock}") == local - timedelta(hours=3.5)
-        assert (status, fee, currency) == ("FREE", "1500000", "IRR")
+        assert (status, fee, currency) == ("FREE", "60.00", "EUR")
 
     london = ok(nobat("slots", "doctor-3", "--limit", "1")).splitlines()
     assert london[0].split()[1:3] == ["STARTS", "(Europe/London)"]
@@ -103,7 +103,7 @@ def test_book_pay_follow_list_and_cancel_a_reservation(stack, seeded, nobat):
     booked = ok(nobat("book", slot)).splitlines()
     checkout_id = booked[0].split()[1]
     assert booked[0].startswith(f"checkout {checkout_id} is AWAITING_PAYMENT, the slot held until")
-    assert booked[1] == f"1500000 IRR by GATEWAY for slot {slot} with doctor-1"
+    assert booked[1] == f"60.00 EUR by GATEWAY for slot {slot} with doctor-1"
     checkout_url = booked[2].removeprefix("checkout page: ")
     assert "/checkout/cs_" in checkout_url
     assert booked[3:] == [
@@ -123,15 +123,15 @@ def test_book_pay_follow_list_and_cancel_a_reservation(stack, seeded, nobat):
 
     [row] = [line for line in ok(nobat("reservations")).splitlines() if reservation_id in line]
     assert row.split()[1] == "doctor-1" and "+0330" in row
-    assert row.split()[-4:] == ["CONFIRMED", "1500000", "IRR", "-"]
+    assert row.split()[-4:] == ["CONFIRMED", "60.00", "EUR", "-"]
 
     cancelled = ok(nobat("cancel", reservation_id, "--reason", "feeling better"))
     assert cancelled.splitlines() == [
         f"reservation {reservation_id} is CANCELLED by PATIENT (feeling better)",
-        "refund: 1500000 IRR of the 1500000 IRR paid (in full)",
+        "refund: 60.00 EUR of the 60.00 EUR paid (in full)",
     ]
     [row] = [line for line in ok(nobat("reservations")).splitlines() if reservation_id in line]
-    assert row.split()[-5:] == ["CANCELLED", "1500000", "IRR", "1500000", "IRR"]
+    assert row.split()[-5:] == ["CANCELLED", "60.00", "EUR", "60.00", "EUR"]
 
 
 def test_the_seeded_wallet_pays_a_booking_at_once(stack, seeded, nobat):
@@ -139,7 +139,7 @@ def test_the_seeded_wallet_pays_a_booking_at_once(stack, seeded, nobat):
 
     booked = ok(nobat("book", slot, "--method", "wallet")).splitlines()
     checkout_id = booked[0].split()[1]
-    assert booked[1] == f"2000000 IRR by WALLET for slot {slot} with doctor-2"
+    assert booked[1] == f"80.00 EUR by WALLET for slot {slot} with doctor-2"
     assert booked[2] == (
         "paid from the wallet; the reservation follows in a moment:"
         f" nobat checkout {checkout_id} --watch 30"
@@ -195,7 +195,7 @@ def test_seeding_again_changes_nothing(stack, seeded, nobat):
     before = state()
     again = seeded_once(stack)
     assert again[:3] == seeded[:3]
-    assert again[3].startswith("seeded patient-1's wallet: one top-up of 5000000 IRR, paid")
+    assert again[3].startswith("seeded patient-1's wallet: one top-up of 200.00 EUR, paid")
     assert state() == before
     doctors, _, top_ups = before
     assert doctors == ["doctor-1", "doctor-2", "doctor-3"] and len(top_ups) == 1

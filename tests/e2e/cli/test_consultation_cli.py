@@ -41,7 +41,7 @@ def seeded(stack: payment_cli.Stack) -> list[str]:
 
 def test_the_seed_sets_consultation_prices_shifts_and_the_patients_contact(stack, seeded):
     assert seeded[4:] == [
-        "seeded consultation prices: chat 800000 IRR, video 1500000 IRR, emergency 2500000 IRR",
+        "seeded consultation prices: chat 25.00 EUR, video 60.00 EUR, emergency 100.00 EUR",
         "seeded doctor-1's consultation shifts: around the clock, every day (Asia/Tehran)",
         "seeded doctor-2's consultation shifts: around the clock, every day (Asia/Tehran)",
         "seeded doctor-3's consultation shifts: around the clock, every day (Europe/London)",
@@ -158,10 +158,10 @@ def test_a_consultation_from_intake_to_a_completed_chat(stack, seeded, nobat):
     assert "red flags    -" in printed
     offers = printed.index("offers:")
     assert printed[offers + 1 : offers + 5] == [
-        "  TYPE             PRICE",
-        "  chat        800000 IRR",
-        "  video      1500000 IRR",
-        "  emergency  2500000 IRR",
+        "  TYPE            PRICE",
+        "  chat        25.00 EUR",
+        "  video       60.00 EUR",
+        "  emergency  100.00 EUR",
     ]
     assert printed[-1] == (
         f"consult: nobat consult {intake_id} --type chat [--doctor D] [--method wallet]"
@@ -169,7 +169,7 @@ def test_a_consultation_from_intake_to_a_completed_chat(stack, seeded, nobat):
 
     consulted = ok(nobat("consult", intake_id, "--type", "chat")).splitlines()
     assert consulted[0].split()[2:4] == ["is", "AWAITING_PAYMENT,"]
-    assert consulted[1] == f"800000 IRR by GATEWAY for a chat consultation (intake {intake_id})"
+    assert consulted[1] == f"25.00 EUR by GATEWAY for a chat consultation (intake {intake_id})"
     session_id = paid_session(nobat, consulted)
 
     submitted = ok(
@@ -246,7 +246,7 @@ def test_the_seeded_wallet_pays_and_a_decline_passes_the_consultation_on(seeded,
     ).splitlines()
     checkout_id = consulted[0].split()[1]
     assert consulted[1:] == [
-        f"1500000 IRR by WALLET for a video consultation with doctor-2 (intake {intake_id})",
+        f"60.00 EUR by WALLET for a video consultation with doctor-2 (intake {intake_id})",
         "paid from the wallet; the clinical session follows in a moment:"
         f" nobat consult-status {checkout_id} --watch 30",
     ]

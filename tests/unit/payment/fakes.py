@@ -15,7 +15,9 @@ from datetime import datetime
 from typing import ClassVar, TypeVar
 
 from runtime import errors
+from runtime.currency import CURRENCIES
 from runtime.money import Money
+from services.payment.domain.acceptance import GatewayAcceptance
 from services.payment.domain.fees import STRIPE_LIKE_FEES
 from services.payment.domain.ledger import LedgerTransaction
 from services.payment.domain.payment import Payment, PaymentStatus
@@ -205,6 +207,8 @@ class FakeGateway:
     refuse refunds (`refusing`); `calls` is what payment asked, in order."""
 
     fees = STRIPE_LIKE_FEES
+    # Every currency nobat knows, any amount: a test of the refusal narrows it.
+    accepts = GatewayAcceptance("fake", {code: 1 for code in CURRENCIES}, 10**15)
 
     def __init__(self) -> None:
         self.sessions: dict[str, GatewayTruth] = {}

@@ -145,7 +145,11 @@ async def test_one_attempt_makes_one_session_however_often_it_is_asked(gateway, 
         "attempt_id": request.attempt_id,
         "patient_id": request.patient_id,
     }
-    assert session["metadata"] == ids == session["payment_intent"]["metadata"]
+    assert session["metadata"] == ids
+    # As on Stripe, the intent is made when the patient first submits the page.
+    assert session["payment_intent"] is None
+    paid = (await sandbox.pay(first.gateway_ref))["session"]
+    assert paid["payment_intent"]["metadata"] == ids
     assert (session["amount_total"], session["currency"]) == (1234, "usd")
     assert session["client_reference_id"] == request.attempt_id
     assert session["success_url"] == RETURN_URL + "&session_id={CHECKOUT_SESSION_ID}"
@@ -186,7 +190,16 @@ async def test_a_declined_card_leaves_the_session_open_to_pay(gateway, sandbox):
     assert await gateway.read_checkout(ref) == GatewayPaid(ref, Money(1234, "USD"))
 
 
-async def test_a_patient_who_leaves_the_page_cancels(gateway, sandbox):
+async def test_cancel_on_the_page_leaves_the_session_open_to_pay_as_on_stripe(gateway, sandbox):
+    ref = await open_session(gateway)
+    await sandbox.cancel(ref)
+    assert await gateway.read_checkout(ref) == GatewayOpen(ref)
+    await sandbox.pay(ref)
+    assert await gateway.read_checkout(ref) == GatewayPaid(ref, Money(1234, "USD"))
+
+
+async def test_under_the_cancel_expires_switch_a_patient_who_leaves_cancels(gateway, sandbox):
+    await sandbox.switches(cancel_expires=True)
     ref = await open_session(gateway)
     await sandbox.cancel(ref)
     assert await gateway.read_checkout(ref) == GatewayCanceled(ref)
@@ -314,9 +327,15 @@ async def test_an_unpaid_session_has_nothing_to_refund(gateway, sandbox):
     request = checkout_request()
     ref = await open_session(gateway, request)
 
-    with pytest.raises(GatewayRefused) as refused:
+    with pytest.raises(GatewayRefused) as untouched:
         await gateway.create_refund(refund_request(request, ref, 1234))
-    assert refused.value.code == "payment_intent_unexpected_state"
+    # Declined: there is an intent now, but no charge that succeeded.
+    await sandbox.decline(ref)
+    with pytest.raises(GatewayRefused) as declined:
+        await gateway.create_refund(refund_request(request, ref, 1234))
+
+    assert untouched.value.code == "nothing_to_refund"
+    assert declined.value.code == "payment_intent_unexpected_state"
 
 
 async def test_a_lost_answer_to_a_refund_makes_one_refund(gateway, sandbox):
@@ -551,9 +570,8 @@ async def test_cancel_on_the_hosted_page_returns_the_patient_to_the_cancel_url(g
         browser.post(f"{checkout.checkout_url}/cancel", allow_redirects=False) as cancelled,
     ):
         assert (cancelled.status, cancelled.headers["Location"]) == (303, RETURN_URL)
-    assert await gateway.read_checkout(checkout.gateway_ref) == GatewayCanceled(
-        checkout.gateway_ref
-    )
+    # Only a way back, as on Stripe: the session stays open, its page still there.
+    assert await gateway.read_checkout(checkout.gateway_ref) == GatewayOpen(checkout.gateway_ref)
 
 
 async def test_a_payment_taken_with_its_answer_lost_is_found_by_reading(gateway, sandbox):
