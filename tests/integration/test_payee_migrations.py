@@ -1,0 +1,63 @@
+"""The revisions behind payees following the work bring a database made before them up to
+today's schema: payment's payouts per payee (a payout made before is its line's first
+payee, assignment 0) and who holds each line now, and consultation's count of the payees
+it told."""
+
+from __future__ import annotations
+
+from stack.databases import Databases
+from stack.local import ROOT
+from tests.integration.notification.test_migrations import (
+    execute,
+    migrated,
+    rewound_and_upgraded,
+)
+
+PAYMENT = ROOT / "services" / "payment" / "migrations"
+CONSULTATION = ROOT / "services" / "consultation" / "migrations"
+
+
+async def test_a_payment_database_from_before_payment_0005_gains_a_payout_per_payee(
+    postgres: Databases,
+):
+    async with migrated(postgres, PAYMENT) as url:
+        await rewound_and_upgraded(
+            url,
+            PAYMENT,
+            "payment_0004",
+            "DROP TABLE line_payees",
+            "DROP INDEX payouts_per_assignment",
+            "DROP INDEX payouts_current",
+            "ALTER TABLE payouts DROP COLUMN assignment, DROP COLUMN moved_at",
+            "ALTER TABLE payouts ADD UNIQUE (payment_id, line)",
+        )
+        found = await execute(
+            url,
+            "SELECT to_regclass('line_payees') IS NOT NULL,"
+            " to_regclass('payouts_current') IS NOT NULL,"
+            " (SELECT count(*) FROM information_schema.columns WHERE table_name = 'payouts'"
+            "   AND column_name IN ('assignment', 'moved_at')),"
+            " (SELECT column_default FROM information_schema.columns"
+            "   WHERE table_name = 'payouts' AND column_name = 'assignment'),"
+            # The one payout a line could have is no longer the only one it may have.
+            " (SELECT count(*) FROM pg_constraint WHERE conname = 'payouts_payment_id_line_key')",
+        )
+        assert found == [(True, True, 2, None, 0)]
+
+
+async def test_a_consultation_database_from_before_consultation_0006_counts_from_zero(
+    postgres: Databases,
+):
+    async with migrated(postgres, CONSULTATION) as url:
+        await rewound_and_upgraded(
+            url,
+            CONSULTATION,
+            "consultation_0005",
+            "ALTER TABLE consultations DROP COLUMN payee_changes",
+        )
+        found = await execute(
+            url,
+            "SELECT is_nullable, column_default FROM information_schema.columns"
+            " WHERE table_name = 'consultations' AND column_name = 'payee_changes'",
+        )
+        assert found == [("NO", None)]
