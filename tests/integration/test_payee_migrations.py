@@ -5,6 +5,8 @@ it told."""
 
 from __future__ import annotations
 
+import pytest
+
 from stack.databases import Databases
 from stack.local import ROOT
 from tests.integration.notification.test_migrations import (
@@ -13,51 +15,48 @@ from tests.integration.notification.test_migrations import (
     rewound_and_upgraded,
 )
 
-PAYMENT = ROOT / "services" / "payment" / "migrations"
-CONSULTATION = ROOT / "services" / "consultation" / "migrations"
+# What each service's database was before its revision, and what the revision gave it.
+BEFORE = {
+    "payment": (
+        "payment_0004",
+        "DROP TABLE line_payees",
+        "DROP INDEX payouts_per_assignment",
+        "DROP INDEX payouts_current",
+        "ALTER TABLE payouts DROP COLUMN assignment, DROP COLUMN moved_at",
+        "ALTER TABLE payouts ADD UNIQUE (payment_id, line)",
+    ),
+    "consultation": (
+        "consultation_0005",
+        "ALTER TABLE consultations DROP COLUMN payee_changes",
+    ),
+}
+FOUND = {
+    "payment": (
+        "SELECT to_regclass('line_payees') IS NOT NULL,"
+        " to_regclass('payouts_current') IS NOT NULL,"
+        " (SELECT count(*) FROM information_schema.columns WHERE table_name = 'payouts'"
+        "   AND column_name IN ('assignment', 'moved_at')),"
+        " (SELECT column_default FROM information_schema.columns"
+        "   WHERE table_name = 'payouts' AND column_name = 'assignment'),"
+        # The one payout a line could have is no longer the only one it may have.
+        " (SELECT count(*) FROM pg_constraint WHERE conname = 'payouts_payment_id_line_key')",
+        [(True, True, 2, None, 0)],
+    ),
+    "consultation": (
+        "SELECT is_nullable, column_default FROM information_schema.columns"
+        " WHERE table_name = 'consultations' AND column_name = 'payee_changes'",
+        [("NO", None)],
+    ),
+}
 
 
-async def test_a_payment_database_from_before_payment_0005_gains_a_payout_per_payee(
-    postgres: Databases,
+@pytest.mark.parametrize("service", sorted(BEFORE))
+async def test_a_database_from_before_payees_followed_the_work_gains_their_schema(
+    postgres: Databases, service: str
 ):
-    async with migrated(postgres, PAYMENT) as url:
-        await rewound_and_upgraded(
-            url,
-            PAYMENT,
-            "payment_0004",
-            "DROP TABLE line_payees",
-            "DROP INDEX payouts_per_assignment",
-            "DROP INDEX payouts_current",
-            "ALTER TABLE payouts DROP COLUMN assignment, DROP COLUMN moved_at",
-            "ALTER TABLE payouts ADD UNIQUE (payment_id, line)",
-        )
-        found = await execute(
-            url,
-            "SELECT to_regclass('line_payees') IS NOT NULL,"
-            " to_regclass('payouts_current') IS NOT NULL,"
-            " (SELECT count(*) FROM information_schema.columns WHERE table_name = 'payouts'"
-            "   AND column_name IN ('assignment', 'moved_at')),"
-            " (SELECT column_default FROM information_schema.columns"
-            "   WHERE table_name = 'payouts' AND column_name = 'assignment'),"
-            # The one payout a line could have is no longer the only one it may have.
-            " (SELECT count(*) FROM pg_constraint WHERE conname = 'payouts_payment_id_line_key')",
-        )
-        assert found == [(True, True, 2, None, 0)]
-
-
-async def test_a_consultation_database_from_before_consultation_0006_counts_from_zero(
-    postgres: Databases,
-):
-    async with migrated(postgres, CONSULTATION) as url:
-        await rewound_and_upgraded(
-            url,
-            CONSULTATION,
-            "consultation_0005",
-            "ALTER TABLE consultations DROP COLUMN payee_changes",
-        )
-        found = await execute(
-            url,
-            "SELECT is_nullable, column_default FROM information_schema.columns"
-            " WHERE table_name = 'consultations' AND column_name = 'payee_changes'",
-        )
-        assert found == [("NO", None)]
+    migrations = ROOT / "services" / service / "migrations"
+    revision, *undo = BEFORE[service]
+    query, expected = FOUND[service]
+    async with migrated(postgres, migrations) as url:
+        await rewound_and_upgraded(url, migrations, revision, *undo)
+        assert await execute(url, query) == expected

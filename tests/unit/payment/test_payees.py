@@ -11,7 +11,7 @@ from services.payment.domain.fees import STRIPE_LIKE_FEES
 from services.payment.domain.ledger import GATEWAY_FEES, PLATFORM_REVENUE, Account, Memo
 from services.payment.domain.payees import LinePayee, change_payee
 from services.payment.domain.payouts import PayoutStatus
-from services.payment.domain.postings import post_confirmation, post_refund, post_release
+from services.payment.domain.postings import post_confirmation, post_refund
 from tests.unit.payment.builders import DOCTOR, T0, a_payment, platform_line, usd
 from tests.unit.payment.test_postings import (
     RULES,
@@ -32,6 +32,20 @@ def to(payment, doctor_id, assignment, at=LATER) -> LinePayee:
 
 def payable(doctor_id: str) -> Account:
     return Account.doctor_payable(doctor_id)
+
+
+def handed(doctor_id: str | None, assignment: int, released: bool = False):
+    """A payment made out to DOCTOR and confirmed (its payout released, if so), then its
+    line handed to `doctor_id`: the payment, its confirmation, the first payout, the change."""
+    payment = a_paid_payment()
+    confirmation = post_confirmation(payment, RULES, STRIPE_LIKE_FEES)
+    [first] = confirmation.payouts
+    if released:
+        first.release(first.release_at)
+    now = LinePayee.as_made(payment, 0)
+    change = change_payee(payment, now, to(payment, doctor_id, assignment), [first], RULES, FEE)
+    assert change is not None
+    return payment, confirmation, first, change
 
 
 def test_a_platform_line_given_to_a_doctor_pays_them_what_a_doctor_line_would() -> None:
@@ -60,15 +74,9 @@ def test_a_platform_line_given_to_a_doctor_pays_them_what_a_doctor_line_would() 
 
 
 def test_a_decline_and_reassignment_moves_the_held_payout_and_a_refund_takes_it_back() -> None:
-    payment = a_paid_payment()
-    confirmation = post_confirmation(payment, RULES, STRIPE_LIKE_FEES)
-    [first] = confirmation.payouts
+    payment, confirmation, first, change = handed(OTHER, 2)
 
-    change = change_payee(
-        payment, LinePayee.as_made(payment, 0), to(payment, OTHER, 2), [first], RULES, FEE
-    )
-
-    assert change is not None and change.transaction is not None
+    assert change.transaction is not None
     moved, given = change.payouts
     assert (moved.id, moved.status, moved.moved_at) == (first.id, PayoutStatus.MOVED, LATER)
     assert (given.doctor_id, given.status, given.split) == (OTHER, PayoutStatus.HELD, first.split)
@@ -87,15 +95,9 @@ def test_a_decline_and_reassignment_moves_the_held_payout_and_a_refund_takes_it_
 
 
 def test_a_consultation_nobody_took_goes_back_to_the_platform_until_refunded() -> None:
-    payment = a_paid_payment()
-    confirmation = post_confirmation(payment, RULES, STRIPE_LIKE_FEES)
-    [first] = confirmation.payouts
+    payment, confirmation, first, change = handed(None, 1)
 
-    change = change_payee(
-        payment, LinePayee.as_made(payment, 0), to(payment, None, 1), [first], RULES, FEE
-    )
-
-    assert change is not None and change.transaction is not None
+    assert change.transaction is not None
     assert change.payouts == (first,) and first.status is PayoutStatus.MOVED
     ledger = [confirmation.transaction, change.transaction]
     # The platform's fee and the doctor's net: the whole line, as a platform line has it.
@@ -116,16 +118,8 @@ def test_a_change_not_newer_than_the_lines_changes_nothing() -> None:
 
 
 def test_a_released_payout_stays_with_its_doctor() -> None:
-    payment = a_paid_payment()
-    [first] = post_confirmation(payment, RULES, STRIPE_LIKE_FEES).payouts
-    first.release(first.release_at)
-    assert post_release(first) is not None
+    _, _, first, change = handed(OTHER, 1, released=True)
 
-    change = change_payee(
-        payment, LinePayee.as_made(payment, 0), to(payment, OTHER, 1), [first], RULES, FEE
-    )
-
-    assert change is not None
     assert (change.payouts, change.transaction, change.payee.doctor_id) == ((), None, OTHER)
     assert first.status is PayoutStatus.RELEASED
 
