@@ -227,13 +227,13 @@ class Chaos:
                     idempotency_key=key(), consultation_id=consultation.id, reason="chaos"
                 )
                 consultation = (await doctor.consultation.DeclineConsultation(request)).consultation
-                self.tally.flows["consultation declined"] += 1
+                self.tally.flows["doctor declined a consultation"] += 1
             else:
                 request = cpb.AcceptConsultationRequest(
                     idempotency_key=key(), consultation_id=consultation.id
                 )
                 consultation = (await doctor.consultation.AcceptConsultation(request)).consultation
-                self.tally.flows["consultation accepted"] += 1
+                self.tally.flows["doctor accepted a consultation"] += 1
 
     async def top_up(self, patient) -> None:
         payment = (

@@ -4,7 +4,9 @@ activates the plan and tells payment the purchase was fulfilled, as booking and
 consultation do; payment (a real database, its own handlers and event entry point, as
 they are) takes the kind it never heard of end to end; and `nobat check` knows the kind
 from the one registry (purchasing/kinds.py), and reports a confirmed payment of a kind
-nobody registered as unresolved. README, "Adding a kind of purchase", is the recipe."""
+nobody registered as unresolved. A plan a doctor is paid for moves its payout when the new
+kind says someone else does the work, as consultation's do. README, "Adding a kind of
+purchase", is the recipe."""
 
 from __future__ import annotations
 
@@ -17,9 +19,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from cli import invariants
 from purchasing.consumer import payment_event_handlers
-from purchasing.events import Purchase, PurchaseFulfilled
+from purchasing.events import PayeeAssigned, Purchase, PurchaseFulfilled
 from purchasing.kinds import KINDS, PurchaseKind
-from purchasing.messages import outcome_message
+from purchasing.messages import outcome_message, outcome_messages
 from purchasing.news import PaymentConfirmed
 from runtime.db import sessionmaker
 from runtime.events import PAYMENT
@@ -44,7 +46,8 @@ PLAN = Money(1_500, "USD")
 # The subscription context's own table of what was bought: one row per paid plan.
 SUBSCRIPTIONS = (
     "CREATE TABLE subscriptions (id text PRIMARY KEY, payment_id text UNIQUE NOT NULL,"
-    " patient_id text NOT NULL, price_minor bigint NOT NULL, currency text NOT NULL)"
+    " patient_id text NOT NULL, price_minor bigint NOT NULL, currency text NOT NULL,"
+    " doctor_id text)"
 )
 
 
@@ -70,7 +73,8 @@ async def activate(plans: SubscriptionActivation, _uow, news: PaymentConfirmed) 
     async with plans.engine.begin() as conn:
         await conn.execute(
             text(
-                "INSERT INTO subscriptions VALUES (:id, :payment, :patient, :price, :currency)"
+                "INSERT INTO subscriptions VALUES"
+                " (:id, :payment, :patient, :price, :currency, NULL)"
                 " ON CONFLICT (payment_id) DO NOTHING"
             ),
             {
@@ -93,13 +97,15 @@ def payment(engine: AsyncEngine) -> Context:
     return Context(lambda: PaymentUnitOfWork(sessions, PAYMENT), FakeGateway(), clock=lambda: NOW)
 
 
-async def paid_plan(payment: Context, ref: str) -> str:
-    """A plan paid at the gateway for the platform, and settled as the webhook does it."""
+async def paid_plan(payment: Context, ref: str, doctor_id: str = "") -> str:
+    """A plan paid at the gateway for the platform (or a doctor), and settled as the
+    webhook does it."""
+    payee = PayeeKind.DOCTOR if doctor_id else PayeeKind.PLATFORM
     order = CreatePayment(
         purchase=PaymentPurchase(KIND, ref),
         patient_id="patient-1",
         amount=PLAN,
-        lines=(PayeeLine(PayeeKind.PLATFORM, "", PLAN, "Monthly plan"),),
+        lines=(PayeeLine(payee, doctor_id, PLAN, "Monthly plan"),),
         method=PaymentMethod.GATEWAY,
         return_url="https://app.example/back",
     )
@@ -168,3 +174,54 @@ async def test_a_kind_nobody_registered_is_reported_as_unresolved_not_passed_ove
         # Nothing relays in this test: the confirmation is still in payment's outbox.
         ("outbox drains", "payment"),
     ]
+
+
+async def payable(engine: AsyncEngine) -> dict[str, int]:
+    async with engine.connect() as conn:
+        rows = await conn.execute(
+            text(
+                "SELECT owner_id, sum(amount_minor) FROM ledger_entries"
+                " WHERE account_kind = 'doctor_payable' GROUP BY owner_id ORDER BY owner_id"
+            )
+        )
+        return dict(rows.all())
+
+
+async def test_a_plan_handed_to_another_doctor_moves_its_payout_and_the_check_follows(
+    engine, database, payment, monkeypatch
+):
+    """A plan a doctor is paid for (monthly follow-ups, say), handed to another doctor:
+    until payment hears it, `nobat check` finds the payout held for the wrong doctor; the
+    new kind's PayeeAssigned moves it, once however often and in whatever order it comes."""
+    async with engine.begin() as conn:
+        await conn.execute(text(SUBSCRIPTIONS))
+    doctors = "SELECT payment_id, doctor_id FROM subscriptions"
+    monkeypatch.setitem(KINDS, KIND, PurchaseKind(KIND, KIND, "subscriptions", doctors))
+    payment_id = await paid_plan(payment, "plan-checkout-3", doctor_id="doctor-1")
+    async with engine.begin() as conn:
+        await conn.execute(
+            text(
+                "INSERT INTO subscriptions"
+                " VALUES ('plan-3', :payment, 'patient-1', 1500, 'USD', 'doctor-2')"
+            ),
+            {"payment": payment_id},
+        )
+
+    async def payees_of_record() -> list[str]:
+        found = await invariants.check({"payment": database, KIND: database})
+        return [v.detail for v in found if v.invariant == "payouts belong to the doctor of record"]
+
+    assert await payees_of_record() == ["held for doctor-1; the doctor of record is doctor-2"]
+    net = (await payable(engine))["doctor-1"]
+
+    hears = event_handlers(payment, purchaser=KIND)[events_pb2.PayeeAssigned]
+    message = outcome_messages()[PayeeAssigned]
+    purchase = Purchase(KIND, "plan-checkout-3")
+    for doctor_id, assignment in (("doctor-2", 2), ("doctor-2", 2), ("doctor-1", 1)):
+        told = PayeeAssigned(payment_id, purchase, doctor_id, assignment, NOW)
+        await hears(message(told), payment.unit_of_work())
+
+    assert await payees_of_record() == []
+    # 15.00 less 0.45 platform fee and 0.74 gateway fee, moved whole from one to the other.
+    assert net == -1_500 + 45 + 74
+    assert await payable(engine) == {"doctor-1": 0, "doctor-2": net}
