@@ -16,11 +16,10 @@ import nats
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from purchasing.kinds import KINDS
 from runtime.events import BOOKING, CONSULTATION, PAYMENT
 from runtime.wiring import OBSERVER, inbox_prefix
 
-# Each purchasing context's records, with the payment that bought them.
-RECORDS = {"booking": "reservations", "consultation": "clinical_sessions"}
 CAPTURED = frozenset({"succeeded", "refund_pending", "refunded", "partially_refunded"})
 
 
@@ -61,19 +60,23 @@ async def check(databases: Mapping[str, str], nats_url: str | None = None) -> li
         )
     }
     records: dict[str, list] = defaultdict(list)
-    contexts = set()
-    for service, table in RECORDS.items():
-        if service not in databases:
+    # The kinds whose records could be read: a service not given, or not built yet, is
+    # left out rather than reported as having none.
+    readable = set()
+    for kind in KINDS.values():
+        if kind.records is None or kind.service not in databases:
             continue
-        [(exists,)] = await _rows(databases[service], f"SELECT to_regclass('{table}')")
+        url = databases[kind.service]
+        [(exists,)] = await _rows(url, f"SELECT to_regclass('{kind.records}')")
         if exists is None:
-            continue  # a context not built yet
-        contexts.add(service)
-        sql = f"SELECT id, payment_id, price_minor, currency FROM {table}"
-        for record in await _rows(databases[service], sql):
-            records[record.payment_id].append((service, record))
+            continue
+        readable.add(kind.name)
+        sql = f"SELECT id, payment_id, price_minor, currency FROM {kind.records}"
+        for record in await _rows(url, sql):
+            records[record.payment_id].append((kind.service, record))
     found += _records_paid_for(payments, records)
-    found += _one_outcome(payments, records, contexts)
+    found += _one_outcome(payments, records, readable)
+    found += await _payouts_of_record(databases, payments, readable)
     found += await _money(payment)
     found += await _monotonic(payment)
     if "booking" in databases:
@@ -115,11 +118,23 @@ def _records_paid_for(payments: Mapping, records: Mapping) -> list[Violation]:
     return found
 
 
-def _one_outcome(payments: Mapping, records: Mapping, contexts: set[str]) -> list[Violation]:
-    """Invariant 2: every confirmed payment has exactly one record, or a full refund."""
+def _one_outcome(payments: Mapping, records: Mapping, readable: set[str]) -> list[Violation]:
+    """Invariant 2: every confirmed payment has exactly one record, or a full refund; one
+    of a kind nobody registered (purchasing/kinds.py) has no way to either."""
     found = []
     for payment in payments.values():
-        if payment.confirmed_attempt_id is None or payment.purchase_kind not in contexts:
+        if payment.confirmed_attempt_id is None:
+            continue
+        if payment.purchase_kind not in KINDS:
+            found.append(
+                Violation(
+                    "one outcome per confirmed payment",
+                    f"payment {payment.id}",
+                    f"unresolved: no purchasing context knows kind {payment.purchase_kind!r}",
+                )
+            )
+            continue
+        if payment.purchase_kind not in readable:
             continue
         count = len(records.get(payment.id, ()))
         fully_refunded = payment.refunded == payment.amount_minor
@@ -129,6 +144,38 @@ def _one_outcome(payments: Mapping, records: Mapping, contexts: set[str]) -> lis
                     "one outcome per confirmed payment",
                     f"payment {payment.id}",
                     f"{count} records, refunded {payment.refunded} of {payment.amount_minor}",
+                )
+            )
+    return found
+
+
+async def _payouts_of_record(
+    databases: Mapping[str, str], payments: Mapping, readable: set[str]
+) -> list[Violation]:
+    """Every held or released payout belongs to the doctor of record of its purchase: the
+    one doing the work now. A payout moved on, or reversed by a refund, owes nobody."""
+    doctors: dict[str, str | None] = {}
+    for kind in KINDS.values():
+        if kind.doctors_of_record is not None and kind.name in readable:
+            rows = await _rows(databases[kind.service], kind.doctors_of_record)
+            doctors.update({payment_id: doctor_id for payment_id, doctor_id in rows})
+    found = []
+    for payout_id, payment_id, doctor_id, status in await _rows(
+        databases["payment"],
+        "SELECT id, payment_id, doctor_id, status FROM payouts"
+        " WHERE status IN ('held', 'released')",
+    ):
+        kind = KINDS.get(payments[payment_id].purchase_kind)
+        if kind is None or kind.doctors_of_record is None or kind.name not in readable:
+            continue
+        of_record = doctors.get(payment_id)
+        if doctor_id != of_record:
+            found.append(
+                Violation(
+                    "payouts belong to the doctor of record",
+                    f"payout {payout_id}",
+                    f"{status} for {doctor_id}; the doctor of record is "
+                    f"{of_record or 'nobody (the platform)'}",
                 )
             )
     return found

@@ -1,6 +1,7 @@
 """What a purchasing context tells payment about a payment it confirmed: the purchase was
-fulfilled, or it bought nothing and goes back in full. Published as nobat.payment.v1's
-PurchaseFulfilled and PurchaseRejected, on the purchasing context's own subjects."""
+fulfilled, or it bought nothing and goes back in full, or someone else does its work now.
+Published as nobat.payment.v1's PurchaseFulfilled, PurchaseRejected, RefundRequested and
+PayeeAssigned, on the purchasing context's own subjects."""
 
 from __future__ import annotations
 
@@ -59,3 +60,19 @@ class RefundRequested:
     # A machine code, such as "patient_cancelled" or "no_doctor_accepted".
     reason: str
     requested_at: datetime
+
+
+@dataclass(frozen=True)
+class PayeeAssigned:
+    """Who does the work a confirmed payment pays for now (its one line): payment moves the
+    line's held payout to them by a ledger transfer. Told through the outbox in the same
+    commit as the assignment, so it is never lost nor told of an assignment rolled back."""
+
+    payment_id: str
+    purchase: Purchase
+    # None: nobody does it, and the platform holds the money until it is refunded.
+    doctor_id: str | None
+    # Counts the changes from 1: payment applies only a higher number than it has, so
+    # changes overtaking each other on the way end as the last one made.
+    assignment: int
+    assigned_at: datetime

@@ -18,7 +18,13 @@ from purchasing.checkout import (
     PaymentFailure,
     PaymentMethod,
 )
-from purchasing.events import Purchase, PurchaseFulfilled, PurchaseRejected, RefundRequested
+from purchasing.events import (
+    PayeeAssigned,
+    Purchase,
+    PurchaseFulfilled,
+    PurchaseRejected,
+    RefundRequested,
+)
 from runtime.wire import (
     enum_pair,
     field_required,
@@ -144,10 +150,23 @@ def outcome_messages() -> Mapping[type, Callable[[Any], Message]]:
             requested_at=timestamp(event.requested_at),
         )
 
+    def payee_assigned(event: PayeeAssigned) -> events_pb2.PayeeAssigned:
+        doctor = payment_service_pb2.PAYEE_KIND_DOCTOR
+        return events_pb2.PayeeAssigned(
+            payment_id=event.payment_id,
+            purchase=_purchase(event.purchase),
+            line=0,
+            payee_kind=doctor if event.doctor_id else payment_service_pb2.PAYEE_KIND_PLATFORM,
+            payee_id=event.doctor_id or "",
+            assignment=event.assignment,
+            assigned_at=timestamp(event.assigned_at),
+        )
+
     return MappingProxyType(
         {
             PurchaseFulfilled: _fulfilled,
             PurchaseRejected: _rejected,
             RefundRequested: refund_requested,
+            PayeeAssigned: payee_assigned,
         }
     )

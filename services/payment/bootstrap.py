@@ -15,9 +15,9 @@ from pathlib import Path
 from nobat.payment.v1 import payment_service_pb2, payment_service_pb2_grpc
 from prometheus_client import Gauge
 
+from purchasing.kinds import purchasers
 from runtime import entry
 from runtime.config import DEVELOPMENT, Env
-from runtime.events import BOOKING, CONSULTATION
 from runtime.retention import Retention
 from runtime.return_urls import ReturnUrls
 from runtime.service import ServiceProcess
@@ -108,8 +108,9 @@ def build(process: ServiceProcess, env: Env) -> None:
         described=DESCRIBED,
     )
     process.serve_http(webhook_app(ctx), env.int("NOBAT_WEBHOOK_PORT", 8080))
-    # Each purchasing context's stream, and the one kind of purchase it may speak of.
-    for stream, purchaser in ((BOOKING, "booking"), (CONSULTATION, "consultation")):
+    # Each purchasing context's stream, and the one kind of purchase it may speak of: a new
+    # kind is registered there, not wired here.
+    for stream, purchaser in purchasers():
         process.consume(stream, event_handlers(ctx, purchaser))
 
     interval = env.float("NOBAT_PAYMENT_JOB_INTERVAL_SECONDS", 5.0)

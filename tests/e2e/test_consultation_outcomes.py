@@ -1,7 +1,8 @@
 """How a paid consultation ends when it does not end in a completed chat: a session whose
 symptoms never come, a consultation waiting for a shift, declines, deadlines nobody met,
-callers it is not theirs, and bad input; over all four services as processes, on short
-timings (3 s to send symptoms, 6 s for a doctor to accept, jobs every 0.3 s).
+callers it is not theirs, and bad input; and whose payout its money is on the way; over
+all four services as processes, on short timings (3 s to send symptoms, 6 s for a doctor
+to accept, jobs every 0.3 s).
 
 Assignment considers every active doctor on shift in the stack, so each test starts with
 nobody on shift: whatever a test puts on shift is taken off again after it (`nobat`).
@@ -426,4 +427,101 @@ async def test_bad_checkouts_and_symptoms_are_refused_and_store_nothing(nobat, s
         "",
     )
     assert await consultations_from(nobat, session_id) == 0
+    await settled(stack)
+
+
+# A consultation's money follows the work: the doctor who takes it on is paid for it,
+# whether the patient chose nobody, or the doctor they chose declined and another took
+# it; the payouts as each doctor lists them, and the ledger as an admin reads it.
+
+HELD, MOVED = ppb.PAYOUT_STATUS_HELD, ppb.PAYOUT_STATUS_MOVED
+
+
+async def payouts_of(nobat: Nobat, doctor_id: str, payment_id: str) -> list[ppb.Payout]:
+    """The doctor's payouts for one payment, as they list them themselves."""
+    reply = await nobat.doctor(doctor_id).payment.ListPayouts(ppb.ListPayoutsRequest())
+    return [payout for payout in reply.payouts if payout.payment_id == payment_id]
+
+
+async def payouts_until(nobat, doctor_id, payment_id, statuses) -> list[ppb.Payout]:
+    return await until(
+        partial(payouts_of, nobat, doctor_id, payment_id),
+        lambda payouts: [p.status for p in payouts] == statuses,
+        f"{doctor_id}'s payouts for {payment_id} {statuses}",
+    )
+
+
+def split(payout: ppb.Payout) -> tuple[int, int, int, int]:
+    parts = (payout.gross, payout.platform_fee, payout.gateway_fee, payout.net)
+    return tuple(part.amount_minor for part in parts)
+
+
+async def ledger_of(nobat: Nobat, payment_id: str) -> list[tuple[str, str, str, int]]:
+    request = ppb.ListLedgerEntriesRequest(payment_id=payment_id, page_size=100)
+    entries = (await nobat.admin().payment.ListLedgerEntries(request)).entries
+    return [
+        (
+            entry.memo,
+            ppb.LedgerAccountKind.Name(entry.account.kind).removeprefix("LEDGER_ACCOUNT_KIND_"),
+            entry.account.owner_id,
+            entry.amount.amount_minor,
+        )
+        for entry in entries
+    ]
+
+
+async def test_a_consultation_nobody_chose_a_doctor_for_pays_the_doctor_who_completes_it(
+    nobat, stack
+):
+    doctor_id = await doctor_on_shift(nobat)
+    _, checkout, consultation = await consultation_for(nobat)
+    assert (consultation.status, consultation.doctor_id) == (REVIEW, doctor_id)
+    doctor = nobat.doctor(doctor_id)
+    await doctor.consultation.AcceptConsultation(
+        cpb.AcceptConsultationRequest(idempotency_key=key(), consultation_id=consultation.id)
+    )
+    completed = await doctor.consultation.CompleteConsultation(
+        cpb.CompleteConsultationRequest(
+            idempotency_key=key(), consultation_id=consultation.id, notes="Rest, fluids"
+        )
+    )
+    assert completed.consultation.status == cpb.CONSULTATION_STATUS_COMPLETED
+
+    [payout] = await payouts_until(nobat, doctor_id, checkout.payment_id, [HELD])
+    # 20.00 USD: 3% platform fee, the gateway's 2.9% + 0.30, the rest the doctor's.
+    assert split(payout) == (PRICE, 60, 88, PRICE - 60 - 88)
+    ledger = await ledger_of(nobat, checkout.payment_id)
+    # The payment was made out to the platform (nobody chosen); the doctor's net came to
+    # them by a transfer of its own, history untouched.
+    assert ledger[-2:] == [
+        ("payee_changed", "PLATFORM_REVENUE", "", payout.net.amount_minor),
+        ("payee_changed", "DOCTOR_PAYABLE", doctor_id, -payout.net.amount_minor),
+    ]
+    await settled(stack)
+
+
+async def test_a_declined_consultation_moves_its_payout_to_the_doctor_who_takes_it(nobat, stack):
+    chosen = await doctor_off_shift(nobat)
+    other = await doctor_on_shift(nobat)
+    assert await doctors_with_shifts(nobat) == [other]
+    _, checkout, consultation = await consultation_for(nobat, chosen)
+    [earned] = await payouts_until(nobat, chosen, checkout.payment_id, [HELD])
+
+    handed_on = await decline(nobat.doctor(chosen), consultation.id)
+    assert (handed_on.status, handed_on.doctor_id) == (REVIEW, other)
+
+    [taken] = await payouts_until(nobat, other, checkout.payment_id, [HELD])
+    [moved] = await payouts_until(nobat, chosen, checkout.payment_id, [MOVED])
+    assert split(taken) == split(moved) == split(earned)
+    assert taken.release_at == earned.release_at and moved.HasField("moved_at")
+    ledger = await ledger_of(nobat, checkout.payment_id)
+    net = earned.net.amount_minor
+    assert ledger[-2:] == [
+        ("payee_changed", "DOCTOR_PAYABLE", chosen, net),
+        ("payee_changed", "DOCTOR_PAYABLE", other, -net),
+    ]
+    accepted = await nobat.doctor(other).consultation.AcceptConsultation(
+        cpb.AcceptConsultationRequest(idempotency_key=key(), consultation_id=consultation.id)
+    )
+    assert accepted.consultation.status == IN_PROGRESS
     await settled(stack)

@@ -1,12 +1,13 @@
 """A seeded fault loop over the whole system: `python -m tests.faults.chaos --seed S
 --duration D` (or `make chaos`).
 
-It starts the whole stack, sets up doctors, then lets many patients book, pay (gateway
-and wallet), fail, retry, abandon, cancel and consult, while the faults the seed chose
-are injected on schedule: services killed (also at crash points between commit and
-publish, and in consumers before and after commit), NATS killed and restarted,
-PostgreSQL paused, notification down, and the gateway duplicating, reordering, delaying,
-dropping and forging webhooks, or charging and losing its answer. Then everything is
+It starts the whole stack, sets up doctors, then lets many patients book and consult, pay
+(gateway and wallet), fail, retry, abandon and cancel, and doctors decline and accept
+consultations, while the faults the seed chose are injected on schedule: services killed
+(also at crash points between commit and publish, and in consumers before and after
+commit), NATS killed and restarted, PostgreSQL paused, notification down, and the gateway
+duplicating, reordering, delaying, dropping and forging webhooks, or charging and losing
+its answer. Then everything is
 brought back, the system is left to settle, and every invariant is checked. The same
 seed replays the same faults; a failing run prints its seed.
 """
@@ -109,18 +110,8 @@ class Chaos:
         method = WALLET if rng.random() < 0.25 else GATEWAY
         checkout = await self.nobat.book(patient, rng.choice(slots[:10]).id, method)
         self.tally.flows["checkouts"] += 1
-        if checkout.checkout_url:
-            outcome = rng.choices(["pay", "decline", "cancel", "abandon"], [70, 12, 6, 12])[0]
-            self.tally.flows[outcome] += 1
-            if outcome == "abandon":
-                return
-            await self.nobat.pay(checkout, outcome)
-            if outcome == "cancel":
-                # As on Stripe, Cancel only led back to nobat and the page stays open:
-                # the patient changes their mind and pays on it after all.
-                await self.nobat.pay(checkout)
-            elif outcome != "pay":
-                await self.retry(patient, checkout)
+        if checkout.checkout_url and not await self.pay_or_not(rng, patient, checkout, "booking"):
+            return
         settled = await self.settled(patient, checkout.id)
         self.tally.flows[f"checkout {settled}"] += 1
         if settled == "CHECKOUT_STATUS_CONFIRMED" and rng.random() < 0.15:
@@ -136,39 +127,55 @@ class Chaos:
             )
             self.tally.flows["cancelled"] += 1
 
-    async def retry(self, patient, checkout: bpb.Checkout) -> None:
-        """After a decline, the patient tries again once, on the gateway."""
+    async def pay_or_not(self, rng: random.Random, patient, checkout, context: str) -> bool:
+        """On the gateway's page the patient pays, declines, cancels or walks away: after a
+        decline they retry once, after a cancel they pay on the page, which stays open.
+        False when they walked away."""
+        outcome = rng.choices(["pay", "decline", "cancel", "abandon"], [70, 12, 6, 12])[0]
+        self.tally.flows[f"{context} {outcome}"] += 1
+        if outcome == "abandon":
+            return False
+        await self.nobat.pay(checkout, outcome)
+        if outcome == "cancel":
+            # As on Stripe, Cancel only led back to nobat and the page stays open: the
+            # patient changes their mind and pays on it after all.
+            await self.nobat.pay(checkout)
+        elif outcome != "pay":
+            await self.retry(patient, checkout, context)
+        return True
+
+    async def retry(self, patient, checkout, context: str) -> None:
+        """After a decline, the patient tries again once, on the gateway, on
+        booking's or consultation's checkout (`context`)."""
         for _ in range(20):
-            reply = await patient.booking.GetCheckout(
-                bpb.GetCheckoutRequest(checkout_id=checkout.id)
-            )
-            if reply.checkout.status == FAILED:
+            status, reply = await self.checkout_status(patient, checkout.id, context)
+            if status == FAILED:
                 break
-            if reply.checkout.status in TERMINAL:
+            if status in TERMINAL:
                 return
             await asyncio.sleep(0.3)
         else:
             return
-        if not reply.checkout.payment_failure.retryable:
+        if not reply.payment_failure.retryable:
             return
-        retried = (
-            await patient.booking.RetryCheckout(
-                bpb.RetryCheckoutRequest(
-                    idempotency_key=key(), checkout_id=checkout.id, method=GATEWAY
-                )
-            )
-        ).checkout
-        self.tally.flows["retried"] += 1
+        retried = await self.nobat.retry(patient, checkout.id, GATEWAY, context)
+        self.tally.flows[f"{context} retried"] += 1
         await self.nobat.pay(retried)
 
-    async def settled(self, patient, checkout_id: str, timeout: float = 15) -> str:
+    async def checkout_status(self, patient, checkout_id: str, context: str):
+        calls, messages = (
+            (patient.booking, bpb) if context == "booking" else (patient.consultation, cpb)
+        )
+        reply = await calls.GetCheckout(messages.GetCheckoutRequest(checkout_id=checkout_id))
+        return reply.checkout.status, reply.checkout
+
+    async def settled(
+        self, patient, checkout_id: str, timeout: float = 15, context: str = "booking"
+    ) -> str:
         deadline = time.monotonic() + timeout
         status = 0
         while time.monotonic() < deadline:
-            reply = await patient.booking.GetCheckout(
-                bpb.GetCheckoutRequest(checkout_id=checkout_id)
-            )
-            status = reply.checkout.status
+            status, _ = await self.checkout_status(patient, checkout_id, context)
             if status in TERMINAL:
                 break
             await asyncio.sleep(0.3)
@@ -197,23 +204,41 @@ class Chaos:
             )
         ).checkout
         self.tally.flows["consultations"] += 1
-        await self.nobat.pay(checkout)
-        for _ in range(50):
-            reply = await patient.consultation.GetCheckout(
-                cpb.GetCheckoutRequest(checkout_id=checkout.id)
-            )
-            if reply.checkout.status in TERMINAL:
-                break
-            await asyncio.sleep(0.3)
-        if reply.checkout.clinical_session_id and rng.random() < 0.8:
+        if not await self.pay_or_not(rng, patient, checkout, "consultation"):
+            return
+        await self.settled(patient, checkout.id, timeout=15, context="consultation")
+        _, paid = await self.checkout_status(patient, checkout.id, "consultation")
+        if not paid.clinical_session_id or rng.random() >= 0.8:
+            return
+        consultation = (
             await patient.consultation.SubmitSymptoms(
                 cpb.SubmitSymptomsRequest(
                     idempotency_key=key(),
-                    clinical_session_id=reply.checkout.clinical_session_id,
+                    clinical_session_id=paid.clinical_session_id,
                     details="Still coughing",
                 )
             )
-            self.tally.flows["symptoms submitted"] += 1
+        ).consultation
+        self.tally.flows["symptoms submitted"] += 1
+        await self.take_on(rng, consultation)
+
+    async def take_on(self, rng: random.Random, consultation: cpb.Consultation) -> None:
+        """Its doctors decline it (its payout moves to the next one, or to the platform
+        and back to the patient) or accept it, until one accepts or nobody is left."""
+        while consultation.status == cpb.CONSULTATION_STATUS_DOCTOR_REVIEW_PENDING:
+            doctor = self.nobat.doctor(consultation.doctor_id)
+            if rng.random() < 0.35:
+                request = cpb.DeclineConsultationRequest(
+                    idempotency_key=key(), consultation_id=consultation.id, reason="chaos"
+                )
+                consultation = (await doctor.consultation.DeclineConsultation(request)).consultation
+                self.tally.flows["doctor declined a consultation"] += 1
+            else:
+                request = cpb.AcceptConsultationRequest(
+                    idempotency_key=key(), consultation_id=consultation.id
+                )
+                consultation = (await doctor.consultation.AcceptConsultation(request)).consultation
+                self.tally.flows["doctor accepted a consultation"] += 1
 
     async def top_up(self, patient) -> None:
         payment = (

@@ -468,6 +468,7 @@ def _consultation_row(consultation: Consultation) -> dict:
         ],
         "refund_reason": (consultation.refund_reason.value if consultation.refund_reason else None),
         "last_message_sequence": consultation.last_message_sequence,
+        "payee_changes": consultation.payee_changes,
     }
 
 
@@ -501,6 +502,7 @@ def _consultation(row) -> Consultation:
         ),
         refund_reason=RefundReason(row["refund_reason"]) if row["refund_reason"] else None,
         last_message_sequence=row["last_message_sequence"],
+        payee_changes=row["payee_changes"],
     )
 
 

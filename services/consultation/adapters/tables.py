@@ -298,6 +298,7 @@ consultations = Table(
         CheckConstraint("last_message_sequence >= 0"),
         nullable=False,
     ),
+    Column("payee_changes", Integer, CheckConstraint("payee_changes >= 0"), nullable=False),
     CheckConstraint("urgency = (triage ->> 'urgency')::smallint", name="consultations_urgency"),
     all_or_none("doctor_id", "assigned_at"),
     # Queued means nobody has it yet; from review on, somebody does.

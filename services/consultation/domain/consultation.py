@@ -10,6 +10,10 @@
 It exists only once a paid clinical session got its symptoms (`open_consultation`), so
 every consultation is paid for, and every way out of it that is not a completion is a
 full refund, requested once.
+
+Its payment's revenue follows the doctor it is assigned to, who alone may accept it:
+every change of doctor tells payment (PayeeAssigned), which moves the held payout. One
+nobody has (queued, or refunded) is the platform's; a refund takes it back from there.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import Enum
 
+from purchasing.events import PayeeAssigned, Purchase
 from runtime.errors import InvalidArgument
 from runtime.instants import require_utc
 from runtime.money import Money
@@ -31,6 +36,7 @@ from services.consultation.domain.errors import (
     ConsultationNotInProgress,
 )
 from services.consultation.domain.events import (
+    PURCHASE_KIND,
     ConsultationAccepted,
     ConsultationAssigned,
     ConsultationCompleted,
@@ -107,6 +113,8 @@ class Consultation:
     refund_reason: RefundReason | None = None
     # The chat's last sequence number; the row lock on the consultation keeps it gapless.
     last_message_sequence: int = 0
+    # How many times payment was told who is paid for it (PayeeAssigned's numbering).
+    payee_changes: int = 0
     events: list[object] = field(default_factory=list, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -140,6 +148,15 @@ class Consultation:
         self.doctor_id = doctor_id
         self.assigned_at = now
         self.events.append(ConsultationAssigned(self.id, self.patient_id, doctor_id, previous, now))
+        self.pay(doctor_id, now)
+
+    def pay(self, doctor_id: str | None, now: datetime) -> None:
+        """Tells payment who is paid for this consultation now (None: the platform)."""
+        self.payee_changes += 1
+        purchase = Purchase(PURCHASE_KIND, self.checkout_id)
+        self.events.append(
+            PayeeAssigned(self.payment_id, purchase, doctor_id, self.payee_changes, now)
+        )
 
     def _ensure_assigned_to(self, doctor_id: str) -> None:
         # Another doctor's consultation, or one taken away after a decline, is not theirs.
@@ -195,6 +212,9 @@ class Consultation:
         return True
 
     def _refund(self, now: datetime) -> None:
+        if self.doctor_id is not None:
+            # Nobody took it: the platform holds its money until the refund gives it back.
+            self.pay(None, now)
         self.status = ConsultationStatus.REFUNDED
         self.refund_reason = RefundReason.NO_DOCTOR_ACCEPTED
         self.events.append(
@@ -279,6 +299,9 @@ def open_consultation(
         consultation.status = ConsultationStatus.DOCTOR_REVIEW_PENDING
         consultation.doctor_id = doctor_id
         consultation.assigned_at = now
+    if doctor_id != session.doctor_id:
+        # The payment was made out to the doctor chosen at checkout, or to the platform.
+        consultation.pay(doctor_id, now)
     return consultation
 
 

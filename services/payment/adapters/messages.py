@@ -31,7 +31,7 @@ from runtime.wire import (
 )
 from services.payment.domain import events
 from services.payment.domain.attempt import Attempt, AttemptStatus, Failure
-from services.payment.domain.errors import InsufficientWalletBalance
+from services.payment.domain.errors import InsufficientWalletBalance, InvalidPayee
 from services.payment.domain.ledger import Account, AccountKind, PostedEntry
 from services.payment.domain.payment import Payment, PaymentStatus
 from services.payment.domain.payouts import Payout, PayoutStatus
@@ -42,6 +42,7 @@ from services.payment.domain.wallet import Wallet, WalletTransaction, WalletTran
 __all__ = [
     "account_from",
     "destination_from",
+    "doctor_or_platform_from",
     "event_message",
     "ledger_entry_message",
     "method_from",
@@ -206,6 +207,7 @@ def payout_message(payout: Payout) -> pb.Payout:
         release_at=timestamp(payout.release_at),
         released_at=optional_timestamp(payout.released_at),
         reversed_at=optional_timestamp(payout.reversed_at),
+        moved_at=optional_timestamp(payout.moved_at),
     )
 
 
@@ -346,6 +348,17 @@ def payee_lines_from(lines: Iterable[pb.PayeeLine], field: str = "lines") -> lis
         )
         for i, line in enumerate(lines)
     ]
+
+
+def doctor_or_platform_from(kind: int, payee_id: str, field: str = "payee_kind") -> str | None:
+    """A line's new payee: a doctor's id, or None for the platform; a wallet is no one's
+    new payee."""
+    payee = _PAYEE_KINDS.required(kind, field)
+    if payee is PayeeKind.PLATFORM and not payee_id:
+        return None
+    if payee is PayeeKind.DOCTOR and payee_id:
+        return payee_id
+    raise InvalidPayee("payee_id", "a doctor's id, or empty for the platform")
 
 
 def method_from(

@@ -21,6 +21,7 @@ from runtime.rows import ROW_KEY, Snapshots, children_json, claim, from_json, up
 from services.payment.adapters.tables import (
     ledger_entries,
     ledger_transactions,
+    line_payees,
     payment_attempts,
     payment_statuses,
     payments,
@@ -40,6 +41,7 @@ from services.payment.domain.ledger import (
     Memo,
     PostedEntry,
 )
+from services.payment.domain.payees import LinePayee
 from services.payment.domain.payment import Closure, Payment, PaymentStatus
 from services.payment.domain.payouts import Payout, PayoutStatus
 from services.payment.domain.purchase import PayeeKind, PayeeLine, PaymentMethod, Purchase
@@ -551,7 +553,11 @@ class Payouts:
         self.session = session
 
     async def of_payment(self, payment_id: str, *, for_update: bool = False) -> list[Payout]:
-        query = select(payouts).where(payouts.c.payment_id == payment_id).order_by(payouts.c.line)
+        query = (
+            select(payouts)
+            .where(payouts.c.payment_id == payment_id)
+            .order_by(payouts.c.line, payouts.c.assignment)
+        )
         if for_update:
             query = query.with_for_update()
         return [_payout(row) for row in (await self.session.execute(query)).mappings()]
@@ -621,6 +627,8 @@ def _payout_row(payout: Payout) -> dict:
         "release_at": payout.release_at,
         "released_at": payout.released_at,
         "reversed_at": payout.reversed_at,
+        "assignment": payout.assignment,
+        "moved_at": payout.moved_at,
     }
 
 
@@ -638,7 +646,38 @@ def _payout(row) -> Payout:
         status=PayoutStatus(row["status"]),
         released_at=row["released_at"],
         reversed_at=row["reversed_at"],
+        assignment=row["assignment"],
+        moved_at=row["moved_at"],
     )
+
+
+class LinePayees:
+    """Who holds each line of a payment now, where that changed since it was made."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def of_line(self, payment: Payment, line: int) -> LinePayee:
+        """Read under the payment's row lock, which every change of payee takes first."""
+        query = select(line_payees).where(
+            line_payees.c.payment_id == payment.id, line_payees.c.line == line
+        )
+        row = (await self.session.execute(query)).mappings().first()
+        if row is None:
+            return LinePayee.as_made(payment, line)
+        return LinePayee(
+            payment.id, line, row["doctor_id"] or None, row["assignment"], row["assigned_at"]
+        )
+
+    async def save(self, payee: LinePayee) -> None:
+        row = {
+            "payment_id": payee.payment_id,
+            "line": payee.line,
+            "doctor_id": payee.doctor_id or "",
+            "assignment": payee.assignment,
+            "assigned_at": payee.assigned_at,
+        }
+        await sql.execute(self.session, upsert(line_payees, row), row)
 
 
 class WebhookEvents:

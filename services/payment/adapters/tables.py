@@ -252,7 +252,17 @@ payouts = Table(
     instant("released_at"),
     instant("reversed_at"),
     Column("seq", BigInteger, Identity(), nullable=False, unique=True),
-    UniqueConstraint("payment_id", "line"),
+    # A line has one payout per payee it had (domain/payees.py), and one not moved on.
+    Column("assignment", Integer, CheckConstraint("assignment >= 0"), nullable=False),
+    instant("moved_at"),
+    Index("payouts_per_assignment", "payment_id", "line", "assignment", unique=True),
+    Index(
+        "payouts_current",
+        "payment_id",
+        "line",
+        unique=True,
+        postgresql_where=text("status <> 'moved'"),
+    ),
     CheckConstraint(
         "gross_minor = platform_fee_minor + gateway_fee_minor + net_minor",
         name="payouts_parts_add_up",
@@ -264,6 +274,18 @@ payouts = Table(
     ),
     Index("payouts_by_doctor", "doctor_id", text("seq DESC")),
     Index("payouts_held", "release_at", postgresql_where=text("status = 'held'")),
+)
+
+# Who is paid for a line now, once it changed from the payee the payment was made with.
+line_payees = Table(
+    "line_payees",
+    metadata,
+    Column("payment_id", Text, ForeignKey("payments.id"), primary_key=True),
+    Column("line", Integer, primary_key=True),
+    # Empty for the platform.
+    Column("doctor_id", Text, nullable=False),
+    Column("assignment", Integer, CheckConstraint("assignment > 0"), nullable=False),
+    instant("assigned_at", nullable=False),
 )
 
 # Every webhook event id ever received: the first delivery acts, the rest are no-ops.

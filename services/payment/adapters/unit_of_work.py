@@ -9,6 +9,7 @@ from runtime.purge import RUNTIME
 from services.payment.adapters.messages import event_message
 from services.payment.adapters.repository import (
     Ledger,
+    LinePayees,
     Payments,
     Payouts,
     Wallets,
@@ -26,4 +27,5 @@ class PaymentUnitOfWork(UnitOfWork):
         self.ledger = Ledger(session)
         self.wallets = Wallets(session)
         self.payouts = Payouts(session)
+        self.payees = LinePayees(session)
         self.webhooks = WebhookEvents(session)

@@ -86,6 +86,8 @@ class Memo(Enum):
     CAPTURE_REJECTED = "capture_rejected"
     REFUND = "refund"
     PAYOUT_RELEASED = "payout_released"
+    # A line's held payout moved to whoever does the work now (payees.change_payee).
+    PAYEE_CHANGED = "payee_changed"
 
 
 @dataclass(frozen=True)

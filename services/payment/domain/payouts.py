@@ -15,11 +15,17 @@ partial refunds cannot drift by rounding:
   setting says the doctor bears it, but never takes more than is left of the line: a
   refund never leaves a doctor owing money;
 - the platform fee is the remainder, so the parts still add up to what is left.
+
+When the work a line pays for changes hands before release (a consultation declined and
+given to another doctor), the payout is not edited to name someone else: it is marked
+moved, and the next payee gets a payout of its own carrying the same split and hold
+(`hand_to`), while the ledger moves the net between them (postings.post_payee_change).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import Enum
 
@@ -36,6 +42,8 @@ class PayoutStatus(Enum):
     RELEASED = "released"
     # Refunded in full before release.
     REVERSED = "reversed"
+    # Handed, with its money, to the line's next payee before release.
+    MOVED = "moved"
 
 
 class FeeBearer(Enum):
@@ -74,6 +82,10 @@ class Payout:
     status: PayoutStatus = PayoutStatus.HELD
     released_at: datetime | None = None
     reversed_at: datetime | None = None
+    # Which payee of the line this is: 0 as the payment was made, then each change's
+    # number (services/payment/domain/payees.py).
+    assignment: int = 0
+    moved_at: datetime | None = None
     events: list[PayoutReleased] = field(default_factory=list, compare=False, repr=False)
 
     @classmethod
@@ -85,9 +97,12 @@ class Payout:
         split: FeeSplit,
         earned_at: datetime,
         rules: PayoutRules,
+        assignment: int = 0,
     ) -> Payout:
+        """`earned_at` is the payment's confirmation, whoever the line's payee is by now:
+        the hold is the refund window of the payment, not of an assignment."""
         return cls(
-            derived_id(payment_id, "payout", line),
+            _payout_id(payment_id, line, assignment),
             doctor_id,
             payment_id,
             line,
@@ -95,6 +110,7 @@ class Payout:
             split,
             earned_at,
             earned_at + rules.hold,
+            assignment=assignment,
         )
 
     @property
@@ -116,6 +132,26 @@ class Payout:
             self.reversed_at = at
         return net_before - self.split.net
 
+    def hand_to(self, doctor_id: str | None, assignment: int, at: datetime) -> Payout | None:
+        """Moves this held payout to the line's next payee: this one is marked moved, and
+        the doctor's payout carrying its split and hold on is returned (None when the
+        platform takes it back)."""
+        if self.status is not PayoutStatus.HELD:
+            raise ValueError(f"payout {self.id} is {self.status.value}; only a held one moves")
+        self.status = PayoutStatus.MOVED
+        self.moved_at = at
+        if doctor_id is None:
+            return None
+        return replace(
+            self,
+            id=_payout_id(self.payment_id, self.line, assignment),
+            doctor_id=doctor_id,
+            status=PayoutStatus.HELD,
+            assignment=assignment,
+            moved_at=None,
+            events=[],
+        )
+
     def release(self, at: datetime) -> Change:
         """Ends the hold; a payout already released or reversed is left alone."""
         if self.status is not PayoutStatus.HELD:
@@ -130,6 +166,18 @@ class Payout:
             )
         )
         return Change.APPLIED
+
+
+def current_payout(payouts: Sequence[Payout], line: int) -> Payout | None:
+    """The line's payout that has not moved on: None while the platform holds the line."""
+    return next((p for p in payouts if p.line == line and p.status is not PayoutStatus.MOVED), None)
+
+
+def _payout_id(payment_id: str, line: int, assignment: int) -> str:
+    # The first payee's id is the one payouts had before payees could change.
+    if assignment == 0:
+        return derived_id(payment_id, "payout", line)
+    return derived_id(payment_id, "payout", line, assignment)
 
 
 def _split_left(earned: FeeSplit, left: Money, bearer: FeeBearer) -> FeeSplit:

@@ -36,7 +36,7 @@ from services.payment.domain.ledger import (
     Memo,
 )
 from services.payment.domain.payment import Payment
-from services.payment.domain.payouts import Payout, PayoutRules, PayoutStatus
+from services.payment.domain.payouts import Payout, PayoutRules, PayoutStatus, current_payout
 from services.payment.domain.purchase import PayeeKind, PayeeLine, PaymentMethod
 from services.payment.domain.refund import RefundStatus
 
@@ -135,18 +135,19 @@ def _taken_back(
 ) -> list[Entry]:
     entries = []
     currency = payment.currency
-    by_line = {payout.line: payout for payout in payouts if payout.payment_id == payment.id}
+    ours = [payout for payout in payouts if payout.payment_id == payment.id]
     for i, (line, share) in enumerate(zip(payment.lines, allocation, strict=True)):
         given_back = Money(share, currency)
-        if line.payee is not PayeeKind.DOCTOR:
+        # Whoever holds the line now gives it back: its payee may have changed since the
+        # payment was made (payees.change_payee).
+        payout = current_payout(ours, i)
+        if payout is None:
+            if line.payee is PayeeKind.DOCTOR and not any(p.line == i for p in ours):
+                raise ValueError(f"payment {payment.id} line {i} has no payout to take back from")
             entries.append(Entry(_owner_of(line), given_back))
-            continue
-        if i not in by_line:
-            raise ValueError(f"payment {payment.id} line {i} has no payout to take back from")
-        payout = by_line[i]
-        if payout.status is PayoutStatus.HELD and not given_back.is_zero:
+        elif payout.status is PayoutStatus.HELD and not given_back.is_zero:
             net = payout.take_back(given_back, rules.gateway_fee_on_refund, at)
-            entries.append(Entry(Account.doctor_payable(line.payee_id), net))
+            entries.append(Entry(Account.doctor_payable(payout.doctor_id), net))
             entries.append(Entry(PLATFORM_REVENUE, given_back - net))
         else:
             entries.append(Entry(REFUNDS, given_back))
@@ -181,7 +182,8 @@ def _captured_by_gateway(captured: Money, fee: Money) -> list[Entry]:
 
 
 def _owner_of(line: PayeeLine) -> Account:
-    """Where a line that is not a doctor's goes: the platform's own sale, or a top-up."""
+    """Where a line no doctor holds goes: the platform's own sale (or a doctor's line the
+    platform took back), or a top-up."""
     if line.payee is PayeeKind.WALLET:
         return Account.patient_wallet(line.payee_id)
     return PLATFORM_REVENUE

@@ -18,10 +18,11 @@ from runtime.consumer import EventHandler, PermanentFailure
 from runtime.errors import DomainError
 from runtime.handling import Handlers
 from runtime.unit import Unit
-from runtime.wire import optional_money_from
-from services.payment.adapters.messages import destination_from
+from runtime.wire import field_required, optional_money_from, timestamp_or_none
+from services.payment.adapters.messages import destination_from, doctor_or_platform_from
 from services.payment.handlers import EVENTS
 from services.payment.handlers.context import Context
+from services.payment.handlers.payees import PayeeAssigned
 from services.payment.handlers.refunds import (
     PurchaseFulfilled,
     PurchaseRejected,
@@ -50,6 +51,18 @@ def event_handlers(ctx: Context, purchaser: str) -> Mapping[type[Message], Event
                 purchaser=purchaser,
             )
             return RefundRequested(refund)
+        if isinstance(event, events_pb2.PayeeAssigned):
+            assigned_at = timestamp_or_none(event.assigned_at, "assigned_at")
+            if assigned_at is None:
+                raise field_required("assigned_at")
+            return PayeeAssigned(
+                payment_id=event.payment_id,
+                line=event.line,
+                doctor_id=doctor_or_platform_from(event.payee_kind, event.payee_id),
+                assignment=event.assignment,
+                assigned_at=assigned_at,
+                purchaser=purchaser,
+            )
         return PurchaseFulfilled(event.payment_id, purchaser)
 
     async def handler(event: Message, uow: Unit) -> None:
@@ -62,4 +75,5 @@ def event_handlers(ctx: Context, purchaser: str) -> Mapping[type[Message], Event
         events_pb2.PurchaseRejected: handler,
         events_pb2.RefundRequested: handler,
         events_pb2.PurchaseFulfilled: handler,
+        events_pb2.PayeeAssigned: handler,
     }

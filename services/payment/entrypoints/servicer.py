@@ -14,6 +14,7 @@ from google.protobuf.message import Message
 from nobat.payment.v1 import payment_service_pb2 as pb
 from nobat.payment.v1 import payment_service_pb2_grpc
 
+from purchasing.kinds import purchasers
 from runtime import auth, errors
 from runtime.currency import currency_of
 from runtime.handling import Handlers
@@ -248,7 +249,7 @@ class PaymentServicer(payment_service_pb2_grpc.PaymentServiceServicer):
 # The services that buy through payment, each for its own kind of purchase only: they
 # open payments and retry them for their patients, and read their own kind's. Refunds
 # reach payment as their RefundRequested events, never as calls.
-PURCHASERS = frozenset({auth.as_service("booking"), auth.as_service("consultation")})
+PURCHASERS = frozenset(auth.as_service(kind) for _, kind in purchasers())
 PAYERS = frozenset({PATIENT, ADMIN})
 
 ACCESS = {

@@ -15,6 +15,7 @@ from services.payment.handlers.jobs import (
     republish_confirmation,
     republish_orphans,
 )
+from services.payment.handlers.payees import PayeeAssigned, payee_assigned
 from services.payment.handlers.payments import (
     ConfirmPayment,
     CreatePayment,
@@ -59,6 +60,7 @@ EVENTS = {
     PurchaseRejected: purchase_rejected,
     RefundRequested: refund_requested,
     PurchaseFulfilled: purchase_fulfilled,
+    PayeeAssigned: payee_assigned,
 }
 
 JOBS = {

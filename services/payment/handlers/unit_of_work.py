@@ -10,6 +10,7 @@ from runtime.unit import Unit
 if TYPE_CHECKING:
     from services.payment.adapters.repository import (
         Ledger,
+        LinePayees,
         Payments,
         Payouts,
         Wallets,
@@ -22,5 +23,7 @@ class PaymentUnit(Unit, Protocol):
     ledger: Ledger
     wallets: Wallets
     payouts: Payouts
+    # Who holds each line of a payment now, where that changed.
+    payees: LinePayees
     # The gateway's webhook event ids already received.
     webhooks: WebhookEvents

@@ -77,7 +77,7 @@ def event_classes() -> list[type]:
 def test_events_are_frozen_facts_carrying_no_clinical_text_or_contact_details():
     classes = event_classes()
 
-    assert len(classes) == 10
+    assert len(classes) == 11
     for event in classes:
         assert event.__dataclass_params__.frozen, event
         assert not {f.name for f in dataclasses.fields(event)} & FORBIDDEN, event

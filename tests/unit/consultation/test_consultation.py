@@ -4,7 +4,7 @@ from datetime import timedelta
 
 import pytest
 
-from purchasing.events import RefundRequested
+from purchasing.events import PayeeAssigned, Purchase, RefundRequested
 from runtime.errors import InvalidArgument
 from services.consultation.domain.caller import Caller, Role
 from services.consultation.domain.consultation import ConsultationStatus, open_consultation
@@ -82,8 +82,15 @@ def test_symptoms_create_the_consultation_with_the_least_loaded_doctor_on_shift(
             type=CHAT,
             urgency=Urgency.SOON,
             created_at=NOW,
-        )
+        ),
+        # Nobody was chosen at checkout: payment made the platform its payee.
+        paid_to(consultation, "doctor-2", 1, NOW),
     ]
+
+
+def paid_to(consultation, doctor_id, assignment, at) -> PayeeAssigned:
+    purchase = Purchase("consultation", consultation.checkout_id)
+    return PayeeAssigned(consultation.payment_id, purchase, doctor_id, assignment, at)
 
 
 def test_the_doctor_chosen_at_checkout_gets_it_even_off_shift():
@@ -241,6 +248,7 @@ def test_a_decline_reassigns_to_the_least_loaded_other_doctor_on_shift():
     assert consultation.events == [
         ConsultationDeclined("consultation-1", "patient-1", "doctor-1", LATER),
         ConsultationAssigned("consultation-1", "patient-1", "doctor-3", "doctor-1", LATER),
+        paid_to(consultation, "doctor-3", 2, LATER),
     ]
     assert not consultation.visible_to(doctor_caller("doctor-1"))
     assert consultation.visible_to(doctor_caller("doctor-3"))

@@ -15,7 +15,12 @@ from clients.payment import Failure
 from purchasing.checkout import CheckoutStatus, ConfirmedPayment, PaymentMethod
 from purchasing.commands import RetryCheckout
 from purchasing.errors import CheckoutNotFound
-from purchasing.events import PurchaseFulfilled, PurchaseRejected, RefundRequested
+from purchasing.events import (
+    PayeeAssigned,
+    PurchaseFulfilled,
+    PurchaseRejected,
+    RefundRequested,
+)
 from purchasing.handlers import CheckoutNotYetVisible
 from purchasing.news import PaymentConfirmed, PaymentExpired, PaymentFailed
 from runtime import errors
@@ -383,8 +388,9 @@ async def test_symptoms_make_a_consultation_for_the_least_loaded_doctor_on_shift
         ClinicalSessionStatus.SYMPTOMS_SUBMITTED,
         consultation.id,
     )
-    [created] = uow.published
+    created, paid = uow.published
     assert isinstance(created, ConsultationCreated) and created.doctor_id == "doctor-2"
+    assert (paid.doctor_id, paid.assignment) == ("doctor-2", 1)
     assert audited_actions(uow) == [("patient-1", "SubmitSymptoms", consultation.id)]
 
 
@@ -442,8 +448,13 @@ async def test_a_doctor_accepts_then_completes_and_each_step_is_published_and_au
 @pytest.mark.parametrize(
     ("also_on_shift", "status", "then"),
     [
-        ([a_doctor("doctor-2")], ConsultationStatus.DOCTOR_REVIEW_PENDING, ConsultationAssigned),
-        ([], ConsultationStatus.REFUNDED, RefundRequested),
+        (
+            [a_doctor("doctor-2")],
+            ConsultationStatus.DOCTOR_REVIEW_PENDING,
+            [ConsultationDeclined, ConsultationAssigned, PayeeAssigned],
+        ),
+        # The platform holds it until the refund gives it back.
+        ([], ConsultationStatus.REFUNDED, [ConsultationDeclined, PayeeAssigned, RefundRequested]),
     ],
 )
 async def test_a_declined_consultation_goes_to_another_doctor_on_shift_or_is_refunded(
@@ -457,7 +468,12 @@ async def test_a_declined_consultation_goes_to_another_doctor_on_shift_or_is_ref
     )
 
     assert declined.status is status
-    assert [type(fact) for fact in uow.published] == [ConsultationDeclined, then]
+    assert [type(fact) for fact in uow.published] == then
+    [paid] = [fact for fact in uow.published if isinstance(fact, PayeeAssigned)]
+    assert (paid.doctor_id, paid.assignment) == (
+        also_on_shift[0].id if also_on_shift else None,
+        declined.payee_changes,
+    )
 
 
 async def test_a_doctor_not_assigned_cannot_act_and_leaves_no_trace():

@@ -599,8 +599,17 @@ def test_a_queued_consultation_is_published_without_a_doctor_then_assigned() -> 
         created_at=ts(NOW),
     )
     consultation.assign("doctor-2", LATER)
-    assigned = consultation.events[-1]
+    assigned, paid = consultation.events[-2:]
     assert isinstance(assigned, ConsultationAssigned)
+    # Payment learns the doctor it pays for the consultation now, on its own subject.
+    assert event_message(paid) == payment_events_pb2.PayeeAssigned(
+        payment_id=consultation.payment_id,
+        purchase=PURCHASE,
+        payee_kind=payment_service_pb2.PAYEE_KIND_DOCTOR,
+        payee_id="doctor-2",
+        assignment=1,
+        assigned_at=ts(LATER),
+    )
     assert event_message(assigned) == events_pb2.ConsultationAssigned(
         consultation_id="consultation-1",
         patient_id="patient-1",
@@ -614,7 +623,7 @@ def test_a_decline_is_published_without_its_reason_and_names_the_next_doctor() -
     consultation.events.clear()
     other = a_doctor("doctor-2")
     consultation.decline("doctor-1", "On leave tomorrow", candidates=candidates(other), now=LATER)
-    declined, assigned = consultation.events
+    declined, assigned, _ = consultation.events
     assert isinstance(declined, ConsultationDeclined)
     assert isinstance(assigned, ConsultationAssigned)
     assert event_message(declined) == events_pb2.ConsultationDeclined(
@@ -636,7 +645,15 @@ def test_a_decline_with_nobody_left_asks_payment_for_the_refund() -> None:
     consultation = a_consultation(on_shift=[a_doctor()])
     consultation.events.clear()
     consultation.decline("doctor-1", "", candidates=[], now=LATER)
-    _, refund = consultation.events
+    _, paid, refund = consultation.events
+    assert event_message(paid) == payment_events_pb2.PayeeAssigned(
+        payment_id=consultation.payment_id,
+        purchase=PURCHASE,
+        payee_kind=payment_service_pb2.PAYEE_KIND_PLATFORM,
+        # The second change: the doctor on shift was the first.
+        assignment=2,
+        assigned_at=ts(LATER),
+    )
     published = event_message(refund)
     assert isinstance(published, payment_events_pb2.RefundRequested)
     assert (published.reason, published.purchase, published.amount) == (

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, time, timedelta
 
-from purchasing.events import RefundRequested
+from purchasing.events import PayeeAssigned, Purchase, RefundRequested
 from services.consultation.domain.consultation import ConsultationStatus
 from services.consultation.domain.events import ConsultationAssigned, RefundReason
 from services.consultation.domain.queue import assign_waiting, next_assignment_at, queue_order
@@ -44,7 +44,14 @@ def test_a_queued_consultation_is_assigned_when_a_shift_starts():
     assert assign_waiting([consultation], candidates(doctor), SHIFT_START) == [consultation]
     assert consultation.status is ConsultationStatus.DOCTOR_REVIEW_PENDING
     assert consultation.events == [
-        ConsultationAssigned(consultation.id, "patient-1", "doctor-1", None, SHIFT_START)
+        ConsultationAssigned(consultation.id, "patient-1", "doctor-1", None, SHIFT_START),
+        PayeeAssigned(
+            consultation.payment_id,
+            Purchase("consultation", consultation.checkout_id),
+            "doctor-1",
+            1,
+            SHIFT_START,
+        ),
     ]
 
 
