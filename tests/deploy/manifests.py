@@ -23,6 +23,7 @@ KUSTOMIZATIONS = (
     "postgres",
     "gateway",
     "monitoring",
+    "jobs",
 )
 
 
