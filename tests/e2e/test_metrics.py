@@ -13,12 +13,10 @@ import os
 import subprocess
 import sys
 import uuid
-from collections.abc import Iterator
 
 import aiohttp
 import nats
 import pytest
-from nobat.booking.v1 import booking_service_pb2 as bpb
 from nobat.notification.v1 import notification_service_pb2 as npb
 from nobat.notification.v1 import notification_service_pb2_grpc
 from nobat.payment.v1 import events_pb2
@@ -26,19 +24,15 @@ from nobat.payment.v1 import payment_service_pb2 as ppb
 from prometheus_client.parser import text_string_to_metric_families
 
 from runtime.events import BOOKING, EVENT_ID, EVENT_TYPE
-from stack.local import LOCAL_APP, SANDBOX_WEBHOOK_SECRET, SERVICES
-from tests.component.notification.harness import Mailbox
+from stack.local import SANDBOX_WEBHOOK_SECRET, SERVICES
 from tests.component.payment.harness import signed_event
 from tests.deploy.contract import ROOT
 from tests.deploy.monitoring import documented
 from tests.e2e.flows import (
     AWAITING,
-    CONFIRMED,
     EXPIRED,
-    FAILED,
-    GATEWAY,
+    QUICK_JOBS,
     Caller,
-    key,
     running_stack,
 )
 from tests.instants import NEW_YEARS_EVE
@@ -46,41 +40,31 @@ from tests.processes import eventually
 
 pytestmark = pytest.mark.e2e
 
-# Each documented metric, the service whose /metrics shows it moving, and the labels of
-# one of its samples that must be above 0 once the flows ran (a histogram's `_count`).
+# Each documented metric, the service whose /metrics shows it moving, and the labels
+# (k=v,k=v) of one of its samples that must be above 0 once the flows ran (a histogram's
+# `_count`).
+BOOKED = "method=/nobat.booking.v1.BookingService/StartCheckout,code=OK"
 MOVED = {
-    "nobat_payments": ("payment", {"status": "succeeded", "method": "gateway"}),
-    "nobat_payments_amount": ("payment", {"status": "succeeded", "currency": "USD"}),
-    "nobat_payment_attempts_total": ("payment", {"method": "gateway", "kind": "retry"}),
-    "nobat_refunds_total": ("payment", {}),
-    "nobat_webhooks_total": ("payment", {"verdict": "accepted"}),
-    "nobat_gateway_calls_total": ("payment", {"operation": "create_checkout", "outcome": "ok"}),
-    "nobat_gateway_call_duration_seconds": ("payment", {"operation": "read_checkout"}),
-    "nobat_slot_holds_total": ("booking", {}),
-    "nobat_checkout_expiries_total": ("booking", {"cause": "hold_lapsed"}),
-    "nobat_notification_deliveries_total": (
-        "notification",
-        {"channel": "email", "outcome": "delivered"},
-    ),
-    "nobat_rpc_duration_seconds": (
-        "booking",
-        {"method": "/nobat.booking.v1.BookingService/StartCheckout", "code": "OK"},
-    ),
-    "nobat_stream_duration_seconds": ("notification", {"code": "CANCELLED"}),
-    "nobat_events_published_total": ("payment", {}),
-    "nobat_events_consumed_total": ("booking", {"consumer": "booking", "outcome": "handled"}),
-    "nobat_redeliveries_total": (
-        "booking",
-        {"consumer": "booking", "event_type": "PaymentConfirmed"},
-    ),
-    "nobat_dead_letters_total": (
-        "payment",
-        {"consumer": "payment", "event_type": "PurchaseFulfilled"},
-    ),
+    "nobat_payments": ("payment", "status=succeeded,method=gateway"),
+    "nobat_payments_amount": ("payment", "status=succeeded,currency=USD"),
+    "nobat_payment_attempts_total": ("payment", "method=gateway,kind=retry"),
+    "nobat_refunds_total": ("payment", ""),
+    "nobat_webhooks_total": ("payment", "verdict=accepted"),
+    "nobat_gateway_calls_total": ("payment", "operation=create_checkout,outcome=ok"),
+    "nobat_gateway_call_duration_seconds": ("payment", "operation=read_checkout"),
+    "nobat_slot_holds_total": ("booking", ""),
+    "nobat_checkout_expiries_total": ("booking", "cause=hold_lapsed"),
+    "nobat_notification_deliveries_total": ("notification", "channel=email,outcome=delivered"),
+    "nobat_rpc_duration_seconds": ("booking", BOOKED),
+    "nobat_stream_duration_seconds": ("notification", "code=CANCELLED"),
+    "nobat_events_published_total": ("payment", ""),
+    "nobat_events_consumed_total": ("booking", "consumer=booking,outcome=handled"),
+    "nobat_redeliveries_total": ("booking", "consumer=booking,event_type=PaymentConfirmed"),
+    "nobat_dead_letters_total": ("payment", "consumer=payment,event_type=PurchaseFulfilled"),
 }
 # Labelled gauges that are 0 when all is well: a sample appears only once one is set (by
 # the consumer's first delivery), which is how they show they moved.
-SET = {"nobat_consumer_pending": ("booking", {"consumer": "booking"})}
+SET = {"nobat_consumer_pending": ("booking", "consumer=booking")}
 # Gauges that are 0 when all is well: the flows below push each off 0 for a moment, and
 # a watcher polling /metrics must have seen it.
 SEEN_ABOVE_ZERO = {
@@ -98,28 +82,17 @@ ALSO_COUNTED = {
 
 
 @pytest.fixture(scope="module")
-def mailbox() -> Iterator[Mailbox]:
-    with Mailbox().running() as mailbox:
-        yield mailbox
-
-
-@pytest.fixture(scope="module")
 def stack(mailbox):
     with running_stack(
         NEW_YEARS_EVE,
+        **QUICK_JOBS,
+        **mailbox.settings,
         NOBAT_BOOKING_HOLD_SECONDS="4",
-        NOBAT_BOOKING_JOB_INTERVAL_SECONDS="0.3",
+        # Long enough for booking to wait for a checkout never stored (redeliveries) while
+        # payment counts its money as an orphan (after 1 s), then have it refunded.
         NOBAT_BOOKING_UNKNOWN_CHECKOUT_SECONDS="3",
-        NOBAT_PAYMENT_JOB_INTERVAL_SECONDS="0.3",
-        NOBAT_PAYMENT_TALLY_SECONDS="0.3",
         NOBAT_PAYMENT_ORPHAN_GRACE_SECONDS="1",
-        NOBAT_PAYMENT_RECONCILE_FIRST_SECONDS="1",
-        NOBAT_PAYMENT_RECONCILE_EVERY_SECONDS="1",
-        NOBAT_PAYMENT_PENDING_GRACE_SECONDS="1",
-        NOBAT_NOTIFICATION_DELIVERY_INTERVAL_SECONDS="0.2",
-        NOBAT_NOTIFICATION_SMTP_HOST="127.0.0.1",
-        NOBAT_NOTIFICATION_SMTP_PORT=str(mailbox.port),
-        NOBAT_NOTIFICATION_SMTP_STARTTLS="false",
+        NOBAT_PAYMENT_TALLY_SECONDS="0.3",
     ) as stack:
         yield stack
 
@@ -141,6 +114,10 @@ async def scrape(stack, service: str) -> Samples:
 def value(samples: Samples, series: str, **labels: str) -> float:
     """The sum of `series` over the samples whose labels include `labels`."""
     return sum(v for name, got, v in samples if name == series and labels.items() <= got.items())
+
+
+def _labels(spec: str) -> dict[str, str]:
+    return dict(pair.split("=", 1) for pair in spec.split(",") if pair)
 
 
 class Watcher:
@@ -184,12 +161,7 @@ def cli(*argv: str, env: dict[str, str] | None = None) -> subprocess.CompletedPr
 
 
 async def test_status_and_check_reach_the_services_and_databases_by_address(nobat, stack):
-    doctor = await nobat.new_doctor()
-    [slot, *_] = await nobat.free_slots(doctor)
-    patient = nobat.patient()
-    checkout = await nobat.book(patient, slot.id)
-    await nobat.pay(checkout)
-    await nobat.checkout_until(patient, checkout.id, CONFIRMED)
+    await nobat.paid_checkout(nobat.patient())
 
     addresses = [f"--service={name}={stack.services[name].address}" for name in SERVICES]
     status = await asyncio.to_thread(cli, "status", "--json", *addresses)
@@ -237,10 +209,10 @@ async def test_after_the_flows_every_documented_metric_is_exported_and_moved(nob
     scraped = {service: await scrape(stack, service) for service in SERVICES}
     for metric, (service, labels) in MOVED.items():
         series = metric + ("_count" if documented()[metric].type == "histogram" else "")
-        assert value(scraped[service], series, **labels) > 0, f"{metric}{labels} on {service}"
+        assert value(scraped[service], series, **_labels(labels)) > 0, f"{metric}{{{labels}}}"
     for metric, (service, labels) in SET.items():
         found = [got for name, got, _ in scraped[service] if name == metric]
-        assert any(labels.items() <= got.items() for got in found), f"{metric}{labels}"
+        assert any(_labels(labels).items() <= got.items() for got in found), metric
     for metric, (service, label, values) in ALSO_COUNTED.items():
         for one in values:
             assert value(scraped[service], metric, **{label: one}) > 0, f"{metric} {one}"
@@ -258,18 +230,11 @@ async def _flows(nobat, stack, watcher: Watcher) -> None:
     doctor = await nobat.new_doctor()
     first, second, third, *_ = await nobat.free_slots(doctor)
     patient = nobat.patient()
-    await _notified_by_email(nobat, patient)
+    await nobat.register_email(patient)
 
     # Declined, retried, paid: attempts of both kinds, webhooks, a notification.
-    checkout = await nobat.book(patient, first.id)
-    await nobat.pay(checkout, "decline")
-    await nobat.checkout_until(patient, checkout.id, FAILED)
-    retried = await patient.booking.RetryCheckout(
-        bpb.RetryCheckoutRequest(idempotency_key=key(), checkout_id=checkout.id)
-    )
-    await nobat.pay(retried.checkout)
-    await nobat.checkout_until(patient, checkout.id, CONFIRMED)
-    session_id = retried.checkout.checkout_url.rstrip("/").rsplit("/", 1)[-1]
+    retried, checkout = await nobat.declined_then_paid(patient, first.id)
+    session_id = retried.checkout_url.rstrip("/").rsplit("/", 1)[-1]
     await nobat.sandbox.resend(session_id)  # the gateway delivers its webhooks again
 
     # Webhooks a forger sends: a wrong secret, and a real signature replayed too late.
@@ -301,24 +266,6 @@ async def _payment(nobat, payment_id: str) -> ppb.Payment:
     return reply.payment
 
 
-async def _notified_by_email(nobat, patient) -> None:
-    stub = notification_service_pb2_grpc.NotificationServiceStub(nobat.channel("notification"))
-    await stub.RegisterContact(
-        npb.RegisterContactRequest(
-            idempotency_key=key(),
-            locale=npb.LOCALE_EN,
-            channels=[
-                npb.ContactChannel(
-                    channel=npb.CHANNEL_EMAIL,
-                    address=f"{patient.subject}@example.com",
-                    enabled=True,
-                )
-            ],
-        ),
-        metadata=patient.metadata,
-    )
-
-
 async def _stream_opened_and_left(nobat, patient, watcher: Watcher) -> None:
     """The patient's notification feed, open a while, then closed by the app."""
     stub = notification_service_pb2_grpc.NotificationServiceStub(nobat.channel("notification"))
@@ -330,22 +277,7 @@ async def _stream_opened_and_left(nobat, patient, watcher: Watcher) -> None:
 async def _money_for_a_checkout_never_stored(nobat, watcher: Watcher) -> None:
     """Paid for a checkout booking never stored: booking waits for it (redeliveries), the
     payment is an orphan meanwhile, then booking has it refunded."""
-    service = Caller(nobat, "service", "booking")
-    usd = {"amount_minor": 5_000, "currency": "USD"}
-    created = (
-        await service.payment.CreatePayment(
-            ppb.CreatePaymentRequest(
-                idempotency_key=key(),
-                purchase=ppb.Purchase(kind="booking", ref=str(uuid.uuid4())),
-                patient_id="patient-lost",
-                amount=usd,
-                lines=[ppb.PayeeLine(payee_kind=ppb.PAYEE_KIND_PLATFORM, amount=usd)],
-                method=GATEWAY,
-                return_url=f"{LOCAL_APP}/return",
-            )
-        )
-    ).payment
-    await nobat.sandbox.pay(created.attempts[-1].gateway_ref)
+    created = await nobat.payment_for_a_checkout_never_stored()
     await watcher.until_seen("nobat_orphan_payments", "the unrecorded payment as an orphan")
 
     async def refunded() -> bool:

@@ -75,6 +75,15 @@ class Mailbox:
             return [m for m in self.messages if m["To"] == address]
 
     @contextlib.contextmanager
+    @property
+    def settings(self) -> dict[str, str]:
+        """The notification service's settings that send its e-mail here, in plaintext."""
+        return {
+            "NOBAT_NOTIFICATION_SMTP_HOST": "127.0.0.1",
+            "NOBAT_NOTIFICATION_SMTP_PORT": str(self.port),
+            "NOBAT_NOTIFICATION_SMTP_STARTTLS": "false",
+        }
+
     def running(self) -> Iterator[Mailbox]:
         self._controller.start()
         try:
