@@ -74,7 +74,6 @@ class Mailbox:
         with self._lock:
             return [m for m in self.messages if m["To"] == address]
 
-    @contextlib.contextmanager
     @property
     def settings(self) -> dict[str, str]:
         """The notification service's settings that send its e-mail here, in plaintext."""
@@ -84,6 +83,7 @@ class Mailbox:
             "NOBAT_NOTIFICATION_SMTP_STARTTLS": "false",
         }
 
+    @contextlib.contextmanager
     def running(self) -> Iterator[Mailbox]:
         self._controller.start()
         try:
