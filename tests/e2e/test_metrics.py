@@ -61,6 +61,7 @@ MOVED = {
     "nobat_events_consumed_total": ("booking", "consumer=booking,outcome=handled"),
     "nobat_redeliveries_total": ("booking", "consumer=booking,event_type=PaymentConfirmed"),
     "nobat_dead_letters_total": ("payment", "consumer=payment,event_type=PurchaseFulfilled"),
+    "nobat_rows_purged_total": ("consultation", "table=outbox"),
 }
 # Labelled gauges that are 0 when all is well: a sample appears only once one is set (by
 # the consumer's first delivery), which is how they show they moved.
@@ -257,6 +258,7 @@ async def _flows(nobat, stack, watcher: Watcher) -> None:
     await _money_for_a_checkout_never_stored(nobat, watcher)
     await _a_poisoned_event(stack)
     await _an_event_stuck_in_an_outbox(nobat, watcher)
+    await _an_event_published_long_ago(nobat, stack)
     await _a_gateway_outage(nobat, third, watcher)
 
 
@@ -319,6 +321,25 @@ async def _an_event_stuck_in_an_outbox(nobat, watcher: Watcher) -> None:
             "DELETE FROM outbox WHERE subject = 'nobat.nowhere.v1.Nothing'",
             commit=True,
         )
+
+
+async def _an_event_published_long_ago(nobat, stack) -> None:
+    """An outbox row published a year ago, long past the stream's retention: housekeeping
+    deletes it."""
+    await nobat.rows(
+        "consultation",
+        "INSERT INTO outbox (event_id, event_type, subject, payload, headers, created_at,"
+        " published_at) VALUES (:event_id, 'Old', 'nobat.consultation.v1.Old', '', '{}',"
+        " now() - interval '1 year', now() - interval '1 year')",
+        commit=True,
+        event_id=uuid.uuid4(),
+    )
+
+    async def purged() -> bool:
+        samples = await scrape(stack, "consultation")
+        return value(samples, "nobat_rows_purged_total", table="outbox") > 0
+
+    await eventually(purged, 30, "the year-old outbox row purged")
 
 
 async def _a_gateway_outage(nobat, slot, watcher: Watcher) -> None:
