@@ -66,6 +66,7 @@ class MeasuredGateway:
     def __init__(self, gateway: Gateway) -> None:
         self._gateway = gateway
         self.fees = gateway.fees
+        self.accepts = gateway.accepts
         self._measured = {operation: _Measured(operation) for operation in OPERATIONS}
 
     async def create_checkout(self, request: CheckoutRequest) -> Checkout:
