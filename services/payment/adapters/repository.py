@@ -9,6 +9,7 @@ a wallet is loaded under the locks of its balance rows.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import and_, bindparam, func, insert, or_, select, update
@@ -56,6 +57,13 @@ def _money(minor: int | None, currency: str | None) -> Money | None:
 
 def _failure(code: str | None, message: str | None) -> Failure | None:
     return None if code is None else Failure(code, message or "")
+
+
+@dataclass(frozen=True)
+class PaymentTally:
+    # Rows of (status, method, currency, count, amount_minor).
+    payments: Sequence
+    due_for_check: int
 
 
 class Payments:
@@ -213,6 +221,23 @@ class Payments:
             .limit(100)
         )
         return count, list(due.scalars())
+
+    async def tally(self, now: datetime) -> PaymentTally:
+        """Every payment counted by status, method and currency, with the money asked for
+        in each, and how many are due a check with the gateway: the gauges' one query."""
+        counted = await self.session.execute(
+            select(
+                payments.c.status,
+                payments.c.method,
+                payments.c.currency,
+                func.count().label("count"),
+                func.sum(payments.c.amount_minor).label("amount_minor"),
+            ).group_by(payments.c.status, payments.c.method, payments.c.currency)
+        )
+        due = await self.session.scalar(
+            select(func.count()).select_from(payments).where(payments.c.next_check_at <= now)
+        )
+        return PaymentTally(list(counted), due or 0)
 
 
 # A payment whole: its row, with its attempts and refunds as two JSON arrays.
