@@ -421,7 +421,8 @@ class _BearerToken(grpc.aio.UnaryUnaryClientInterceptor, grpc.aio.UnaryStreamCli
         correlation = logs.correlation_id.get()
         if correlation and CORRELATION_METADATA not in metadata:
             metadata[CORRELATION_METADATA] = correlation
-        return details._replace(metadata=metadata)
+        # A namedtuple at run time; the stubs declare a plain class.
+        return details._replace(metadata=metadata)  # type: ignore[attr-defined]
 
     async def intercept_unary_unary(self, continuation, details, request):
         return await continuation(self._with_token(details), request)
