@@ -51,8 +51,7 @@ PATIENT, DOCTOR, ADMIN = auth.PATIENT, auth.DOCTOR, auth.ADMIN
 
 def _caller(context) -> Caller:
     verified = auth.current_caller()
-    agent = dict(context.invocation_metadata() or ()).get("user-agent", "")
-    return Caller(verified.subject, Role(verified.role), context.peer() or "", agent)
+    return Caller(verified.subject, Role(verified.role), *auth.call_origin(context))
 
 
 class ConsultationServicer(
