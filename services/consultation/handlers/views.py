@@ -177,9 +177,7 @@ async def _messages_after(
     """The messages after `after_sequence`, and whether the chat is still open."""
     uow = ctx.unit_of_work()
     async with uow:
-        found_in = await _visible_consultation(
-            ctx, uow, consultation_id, caller, "StreamMessages"
-        )
+        found_in = await _visible_consultation(ctx, uow, consultation_id, caller, "StreamMessages")
         chat_role(found_in, caller)
         found = await uow.messages.after(found_in.id, after_sequence, CHAT_BATCH)
         if audit:
