@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
+from typing import ClassVar
 
 from alembic import op
 from sqlalchemy import (
@@ -172,16 +173,23 @@ def newest_first(
     return query.order_by(at.desc(), table.c.id.desc())
 
 
-def patients_checkouts(
-    table: Table,
-    patient_id: str,
-    status: CheckoutStatus | None,
-    after: tuple[datetime, str] | None,
-    limit: int,
-) -> Select:
-    """A patient's checkouts in `table` (of one status, or any for None), newest first,
-    read along the (patient_id, created_at, id) index."""
-    query = select(table).where(table.c.patient_id == patient_id)
-    if status is not None:
-        query = query.where(table.c.status == status.value)
-    return newest_first(query, table.c.created_at, table, after).limit(limit)
+class CheckoutPages:
+    """ListCheckouts' read, for a context's checkouts repository (a runtime.rows.Rows of
+    its checkouts table): a patient's checkouts, of one status or any (None), newest
+    first, along the (patient_id, created_at, id) index."""
+
+    table: ClassVar[Table]
+
+    async def page(
+        self,
+        patient_id: str,
+        status: CheckoutStatus | None,
+        after: tuple[datetime, str] | None,
+        limit: int,
+    ) -> list:
+        table = self.table
+        query = select(table).where(table.c.patient_id == patient_id)
+        if status is not None:
+            query = query.where(table.c.status == status.value)
+        query = newest_first(query, table.c.created_at, table, after).limit(limit)
+        return await self._all(query)  # type: ignore[attr-defined]

@@ -21,17 +21,16 @@ from nobat.payment.v1 import payment_service_pb2 as ppb
 
 from tests.component.payment.harness import PaymentApi
 from tests.e2e.flows import Nobat, key, refusal, running_stack
-from tests.e2e.test_consultation_flows import coughing, doctor_on_shift, paid_session, prices
+from tests.e2e.test_consultation_flows import coughing, doctor_on_shift, paid_session
 from tests.e2e.test_consultation_outcomes import (
     HELD,
     MOVED,
     REVIEW,
     consultation_for,
-    doctors_with_shifts,
+    consulting,
     payouts_of,
     payouts_until,
     refunded_in_full_once,
-    set_shifts,
     settled,
     until,
 )
@@ -58,14 +57,8 @@ def stack():
 
 @pytest.fixture
 async def nobat(stack):
-    nobat = Nobat(stack)
-    await prices(nobat)
-    yield nobat
-    try:
-        for doctor_id in await doctors_with_shifts(nobat):
-            await set_shifts(nobat, doctor_id, [])
-    finally:
-        await nobat.close()
+    async with consulting(stack) as nobat:
+        yield nobat
 
 
 async def trail(caller, payment_id: str) -> list[ppb.PaymentEvent]:

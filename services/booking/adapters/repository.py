@@ -16,9 +16,8 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from purchasing.checkout import CheckoutStatus
 from purchasing.quota import OpenCheckouts
-from purchasing.tables import patients_checkouts, payment_progress_of, payment_progress_row
+from purchasing.tables import CheckoutPages, payment_progress_of, payment_progress_row
 from runtime import sql
 from runtime.money import Money
 from runtime.rows import ROW_KEY, Rows, by_key, upsert
@@ -355,7 +354,7 @@ def _checkout(row) -> Checkout:
     )
 
 
-class Checkouts(Rows[Checkout]):
+class Checkouts(CheckoutPages, Rows[Checkout]):
     table = checkouts
     _load = staticmethod(_checkout)
     _dump = staticmethod(_checkout_row)
@@ -373,15 +372,6 @@ class Checkouts(Rows[Checkout]):
             .limit(limit)
         )
         return list(rows.scalars())
-
-    async def page(
-        self,
-        patient_id: str,
-        status: CheckoutStatus | None,
-        after: tuple[datetime, str] | None,
-        limit: int,
-    ) -> list[Checkout]:
-        return await self._all(patients_checkouts(checkouts, patient_id, status, after, limit))
 
     async def open_of(self, patient_id: str, now: datetime) -> OpenCheckouts:
         """The patient's checkouts holding slots; counting locks the patient's new ones out

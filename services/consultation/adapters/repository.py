@@ -27,11 +27,10 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from purchasing.checkout import CheckoutStatus
 from purchasing.quota import OpenCheckouts
 from purchasing.tables import (
+    CheckoutPages,
     newest_first,
-    patients_checkouts,
     payment_progress_of,
     payment_progress_row,
 )
@@ -363,7 +362,7 @@ def _checkout(row) -> Checkout:
     )
 
 
-class Checkouts(Rows[Checkout]):
+class Checkouts(CheckoutPages, Rows[Checkout]):
     table = checkouts
     _load = staticmethod(_checkout)
     _dump = staticmethod(_checkout_row)
@@ -371,15 +370,6 @@ class Checkouts(Rows[Checkout]):
     async def open_past_expiry(self, now: datetime, limit: int) -> list[str]:
         """Ids of open checkouts that ran out by `now`, the longest lapsed first."""
         return await self._due(OPEN_CHECKOUT, checkouts.c.expires_at, now, limit)
-
-    async def page(
-        self,
-        patient_id: str,
-        status: CheckoutStatus | None,
-        after: tuple[datetime, str] | None,
-        limit: int,
-    ) -> list[Checkout]:
-        return await self._all(patients_checkouts(checkouts, patient_id, status, after, limit))
 
     async def open_of(self, patient_id: str, now: datetime) -> OpenCheckouts:
         """The patient's checkouts awaiting payment, under the patient's lock (see
