@@ -200,7 +200,7 @@ checkouts = Table(
     # Payment's events name the payment; a late or duplicate one is matched by it.
     Index("checkouts_by_payment", "payment_id"),
     # A patient's own checkouts, newest first (ListCheckouts).
-    Index("checkouts_by_patient", "patient_id", "created_at", "id"),
+    Index("checkouts_by_patient", "patient_id", "created_at"),
 )
 # What the expiry sweeper reads.
 OPEN_CHECKOUT = _rows_in("checkouts_open_by_expiry", checkouts, OPEN, checkouts.c.expires_at)

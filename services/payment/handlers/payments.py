@@ -149,13 +149,13 @@ async def create_payment(ctx: Context, uow: PaymentUnit, cmd: CreatePayment) -> 
             description=cmd.description,
         )
 
-    uow.payments.acting(Action("create", cmd.actor))
     return await _open(
         ctx,
         uow,
         payment_id_for(cmd.purchase.kind, cmd.purchase.ref),
         build,
         lambda existing: _same_order(uow, existing, cmd),
+        Action("create", cmd.actor),
     )
 
 
@@ -165,9 +165,11 @@ async def _open(
     payment_id: str,
     build: Callable[[datetime], Payment],
     reuse: Callable[[Payment], Awaitable[Payment]],
+    action: Action,
 ) -> Payment:
     """A new intent and its first attempt, or what `reuse` makes of the one there is."""
     async with uow:
+        uow.payments.acting(action)
         existing = await uow.payments.get(payment_id, for_update=True)
         if existing is not None:
             return await reuse(existing)
@@ -240,8 +242,7 @@ async def top_up_wallet(ctx: Context, uow: PaymentUnit, cmd: TopUpWallet) -> Pay
     async def reuse(existing: Payment) -> Payment:
         return existing
 
-    uow.payments.acting(Action("top_up", cmd.actor))
-    return await _open(ctx, uow, payment_id, build, reuse)
+    return await _open(ctx, uow, payment_id, build, reuse, Action("top_up", cmd.actor))
 
 
 async def _attempt(
