@@ -31,8 +31,9 @@ def _cpu(fields: list[str] | None) -> float:
 
 
 class CpuMeter:
-    """User plus system seconds of each process so far. PostgreSQL counts its postmaster
-    and every backend and helper process it has now; the bench counts itself."""
+    """User plus system seconds of each process so far. PostgreSQL counts its postmaster,
+    every backend and helper process it has now and those that have ended; the bench
+    counts itself."""
 
     def __init__(self, up: Running) -> None:
         stack = up.stack
@@ -43,10 +44,17 @@ class CpuMeter:
 
     def read(self) -> dict[str, float]:
         seconds = {name: _cpu(_stat(pid)) for name, pid in self.pids.items() if pid}
-        seconds["postgres"] = sum(_cpu(fields) for fields in self._postgres())
+        seconds["postgres"] = sum(_cpu(fields) for fields in self._postgres()) + self._ended()
         times = os.times()
         seconds["bench"] = times.user + times.system
         return seconds
+
+    def _ended(self) -> float:
+        """The CPU of the backends that have ended: the postmaster reaps them, and the
+        kernel adds what they spent to its children's times. Without it a connection
+        closed between two readings (a pool's overflow) took its work with it."""
+        fields = _stat(self.postmaster) if self.postmaster else None
+        return 0.0 if fields is None else (int(fields[13]) + int(fields[14])) / _TICKS
 
     def _postgres(self) -> list[list[str] | None]:
         found = [_stat(self.postmaster)] if self.postmaster else []

@@ -8,16 +8,20 @@ up): a payment confirmed a second ago may not have its record yet, and is report
 from __future__ import annotations
 
 import contextlib
+import ssl
 from collections import defaultdict
 from collections.abc import Mapping
-from dataclasses import dataclass
+from contextvars import ContextVar
+from dataclasses import asdict, dataclass
 
 import nats
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from purchasing.kinds import KINDS
+from runtime.db import connect_args
 from runtime.events import BOOKING, CONSULTATION, PAYMENT
+from runtime.tls import TlsSettings
 from runtime.wiring import OBSERVER, inbox_prefix
 
 CAPTURED = frozenset({"succeeded", "refund_pending", "refunded", "partially_refunded"})
@@ -32,10 +36,20 @@ class Violation:
     def __str__(self) -> str:
         return f"{self.invariant}: {self.subject}: {self.detail}"
 
+    def as_json(self) -> dict[str, str]:
+        return asdict(self)
+
+
+# TLS to the databases for the check under way (`check`'s `tls`): one setting for every
+# read, rather than a parameter threaded through each rule's helper.
+_database_tls: ContextVar[ssl.SSLContext | None] = ContextVar("database_tls", default=None)
+
 
 async def _rows(url: str, sql: str) -> list:
     # The checks read every service's data; an error's text names the rule, not the rows.
-    engine = create_async_engine(url, hide_parameters=True)
+    engine = create_async_engine(
+        url, hide_parameters=True, connect_args=connect_args(_database_tls.get())
+    )
     try:
         async with engine.connect() as conn:
             return list(await conn.execute(text(sql)))
@@ -43,8 +57,22 @@ async def _rows(url: str, sql: str) -> list:
         await engine.dispose()
 
 
-async def check(databases: Mapping[str, str], nats_url: str | None = None) -> list[Violation]:
-    """`databases` maps service names to their database URLs (payment's is required)."""
+async def check(
+    databases: Mapping[str, str], nats_url: str | None = None, tls: TlsSettings | None = None
+) -> list[Violation]:
+    """`databases` maps service names to their database URLs (payment's is required);
+    `tls`, when given, is how to reach the databases and NATS (runtime.tls)."""
+    tls = tls or TlsSettings()
+    token = _database_tls.set(tls.database_context())
+    try:
+        return await _check(databases, nats_url, tls)
+    finally:
+        _database_tls.reset(token)
+
+
+async def _check(
+    databases: Mapping[str, str], nats_url: str | None, tls: TlsSettings
+) -> list[Violation]:
     found: list[Violation] = []
     payment = databases["payment"]
     payments = {
@@ -93,7 +121,8 @@ async def check(databases: Mapping[str, str], nats_url: str | None = None) -> li
         if unpublished:
             found.append(Violation("outbox drains", service, f"{unpublished} unpublished"))
     if nats_url:
-        found += await _consumer_backlog(nats_url)
+        nats_tls = tls.identity.client_context() if tls.identity else None
+        found += await _consumer_backlog(nats_url, nats_tls)
     return found
 
 
@@ -226,9 +255,11 @@ async def _monotonic(url: str) -> list[Violation]:
     return found
 
 
-async def _consumer_backlog(nats_url: str) -> list[Violation]:
+async def _consumer_backlog(nats_url: str, tls: ssl.SSLContext | None) -> list[Violation]:
     """Every durable consumer has caught up: nothing pending, nothing unacknowledged."""
-    nc = await nats.connect(nats_url, max_reconnect_attempts=1, inbox_prefix=inbox_prefix(OBSERVER))
+    nc = await nats.connect(
+        nats_url, max_reconnect_attempts=1, inbox_prefix=inbox_prefix(OBSERVER), tls=tls
+    )
     found = []
     try:
         js = nc.jetstream()

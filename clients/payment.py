@@ -8,7 +8,7 @@ deadline, and UNAVAILABLE is retried (both calls are idempotent by key).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
@@ -88,7 +88,7 @@ class PaymentClient:
         self._channel: grpc.aio.Channel | None = None
 
     @property
-    def _stub(self) -> payment_service_pb2_grpc.PaymentServiceStub:
+    def _stub(self) -> payment_service_pb2_grpc.PaymentServiceAsyncStub:
         # Made on first use: a grpc.aio channel belongs to the event loop it was made on,
         # and the composition root runs before the service's loop starts.
         if self._channel is None:
@@ -137,7 +137,11 @@ class PaymentClient:
         )
         return await self._call(self._stub.RetryPayment, request)
 
-    async def _call(self, method, request) -> OpenedAttempt:
+    async def _call(
+        self,
+        method: Callable[..., Awaitable[pb.CreatePaymentResponse | pb.RetryPaymentResponse]],
+        request: pb.CreatePaymentRequest | pb.RetryPaymentRequest,
+    ) -> OpenedAttempt:
         try:
             reply = await method(request, timeout=10)
         except grpc.aio.AioRpcError as error:

@@ -9,6 +9,11 @@ gen/nobat.binpb is the descriptor set API gateways read (Envoy's gRPC-JSON trans
 APISIX, Kong): every file of ours with its imports and comments, plus google.rpc's
 status and error details, which our files never import but a gateway needs to turn an
 error's details into JSON.
+
+Every generated module gets a .pyi from mypy-protobuf (a dev dependency), the gRPC stubs'
+included, and gen/nobat is marked py.typed: protos/python packages gen/ as nobat-api, the
+typed client other Python services install. The image builds without the dev
+dependencies and has no use for types: it runs `generate.py --no-types`.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import importlib.resources
 import importlib.util
 import shutil
 import sys
+import sysconfig
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -71,22 +77,46 @@ def build_descriptor_set(out: Path, protos: Path = PROTOS) -> Path:
 
 
 def drop_empty_grpc_modules(out: Path, descriptors: Path) -> None:
-    """grpc_tools writes a *_pb2_grpc.py for every file; keep those that have a service."""
+    """grpc_tools (and mypy-protobuf) write a *_pb2_grpc module for every file; keep those
+    that have a service."""
     ours = set(proto_files())
     for file in descriptor_pb2.FileDescriptorSet.FromString(descriptors.read_bytes()).file:
         if file.name in ours and not file.service:
-            (out / (file.name.removesuffix(".proto") + "_pb2_grpc.py")).unlink()
+            for suffix in (".py", ".pyi"):
+                (out / (file.name.removesuffix(".proto") + "_pb2_grpc" + suffix)).unlink(
+                    missing_ok=True
+                )
 
 
-def generate() -> None:
+def type_stub_options(out: Path) -> list[str]:
+    """protoc options for mypy-protobuf's .pyi. Its plugins are scripts beside this
+    Python, which need not be on PATH (`.venv/bin/python protos/generate.py`)."""
+    scripts = Path(sysconfig.get_path("scripts"))
+    plugins = {name: scripts / f"protoc-gen-{name}" for name in ("mypy", "mypy_grpc")}
+    missing = [str(path) for path in plugins.values() if not path.is_file()]
+    if missing:
+        sys.exit(
+            f"{', '.join(missing)} not found: install the dev dependencies (mypy-protobuf), "
+            "or generate without types (--no-types)"
+        )
+    options = [f"--plugin=protoc-gen-{name}={path}" for name, path in plugins.items()]
+    # quiet: no line per file written.
+    return [*options, f"--mypy_out=quiet:{out}", f"--mypy_grpc_out=quiet:{out}"]
+
+
+def generate(types: bool = True) -> None:
     staging = Path(tempfile.mkdtemp(prefix=".gen-staging-", dir=ROOT))
     retired = staging.with_name(staging.name.replace("staging", "retired"))
     try:
         descriptors = build_descriptor_set(staging / DESCRIPTOR_SET)
-        run_protoc([f"--python_out={staging}", f"--grpc_python_out={staging}"])
+        options = [f"--python_out={staging}", f"--grpc_python_out={staging}"]
+        run_protoc(options + (type_stub_options(staging) if types else []))
         drop_empty_grpc_modules(staging, descriptors)
         for package in [staging / "nobat", *(staging / "nobat").rglob("*/")]:
             (package / "__init__.py").touch()
+        if types:
+            # PEP 561: type checkers read the .pyi of an installed nobat-api.
+            (staging / "nobat" / "py.typed").touch()
         if GEN.exists():
             GEN.rename(retired)
         staging.rename(GEN)
@@ -96,4 +126,4 @@ def generate() -> None:
 
 
 if __name__ == "__main__":
-    generate()
+    generate(types="--no-types" not in sys.argv[1:])

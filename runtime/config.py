@@ -6,6 +6,7 @@ asks for what it needs, so a missing setting fails at start-up with its name.
 
 from __future__ import annotations
 
+import builtins
 import os
 from collections.abc import Callable, Mapping
 from datetime import timedelta
@@ -35,20 +36,22 @@ class InvalidSetting(RuntimeError):
 class Env:
     """Typed access to NOBAT_* settings; every lookup names the variable on failure."""
 
+    # Annotations say builtins.str and so on: inside this class `str` is the method.
+
     def __init__(self, environ: Mapping[str, str] | None = None) -> None:
         self._environ = os.environ if environ is None else environ
 
-    def str(self, name: str, default: object = _MISSING) -> str:
+    def str(self, name: builtins.str, default: object = _MISSING) -> builtins.str:
         return self._get(name, default, lambda raw: raw)
 
-    def int(self, name: str, default: object = _MISSING) -> int:
+    def int(self, name: builtins.str, default: object = _MISSING) -> builtins.int:
         return self._get(name, default, int)
 
-    def limit(self, name: str, default: object = _MISSING) -> int:
+    def limit(self, name: builtins.str, default: object = _MISSING) -> builtins.int:
         """How many of something are allowed: a whole number, at least 1 (0 would refuse
         everyone, which is no limit an operator means)."""
 
-        def parse(raw: str) -> int:
+        def parse(raw: builtins.str) -> builtins.int:
             value = int(raw)
             if value < 1:
                 raise ValueError("expected a whole number of at least 1")
@@ -56,15 +59,15 @@ class Env:
 
         return self._get(name, default, parse)
 
-    def float(self, name: str, default: object = _MISSING) -> float:
+    def float(self, name: builtins.str, default: object = _MISSING) -> builtins.float:
         return self._get(name, default, float)
 
-    def seconds(self, name: str, default: timedelta) -> timedelta:
+    def seconds(self, name: builtins.str, default: timedelta) -> timedelta:
         """A duration, set in seconds (fractions allowed)."""
         return timedelta(seconds=self.float(name, default.total_seconds()))
 
-    def bool(self, name: str, default: object = _MISSING) -> bool:
-        def parse(raw: str) -> bool:
+    def bool(self, name: builtins.str, default: object = _MISSING) -> builtins.bool:
+        def parse(raw: builtins.str) -> builtins.bool:
             lowered = raw.strip().lower()
             if lowered in {"1", "true", "yes", "on"}:
                 return True
@@ -74,7 +77,7 @@ class Env:
 
         return self._get(name, default, parse)
 
-    def _get(self, name: str, default: object, parse: Callable[[str], T]) -> T:
+    def _get(self, name: builtins.str, default: object, parse: Callable[[builtins.str], T]) -> T:
         raw = self._environ.get(name)
         if raw is None or raw == "":
             if default is _MISSING:

@@ -52,6 +52,17 @@ def _all(event: Message) -> bool:
     return True
 
 
+def _by_subject(family, consumer: str, types: Mapping[str, str]) -> dict:
+    """`family`'s child for each subject's event type, and one for UNKNOWN_EVENT (key None)."""
+    children = {subject: family.labels(consumer, name) for subject, name in types.items()}
+    children[None] = family.labels(consumer, metrics.UNKNOWN_EVENT)
+    return children
+
+
+def _counter_for(children: dict, subject: str):
+    return children.get(subject) or children[None]
+
+
 class PermanentFailure(Exception):
     """A handler's verdict that this event can never be handled; it is dead-lettered."""
 
@@ -81,6 +92,12 @@ class EventConsumer:
             )
             for t, h in handlers.items()
         }
+        # Bound once, here: a delivery only increments (the relay and consumers are the hot
+        # path). A subject no handler knows is counted as UNKNOWN_EVENT.
+        types = {subject: t.DESCRIPTOR.name for subject, (t, _) in self._handlers.items()}
+        self._redelivered = _by_subject(metrics.redeliveries, name, types)
+        self._dead_lettered = _by_subject(metrics.dead_letters, name, types)
+        self._pending = metrics.consumer_pending.labels(name)
         self._unit_of_work = unit_of_work
         self._ack_wait = ack_wait
         self._max_deliver = max_deliver
@@ -145,8 +162,9 @@ class EventConsumer:
 
     async def _handle(self, msg: Msg) -> None:
         delivered = msg.metadata.num_delivered
+        self._pending.set(msg.metadata.num_pending)
         if delivered > 1:
-            metrics.redeliveries.labels(self.name).inc()
+            _counter_for(self._redelivered, msg.subject).inc()
         headers = msg.headers or {}
         event_id = headers.get(EVENT_ID)
         registered = self._handlers.get(msg.subject)
@@ -235,7 +253,7 @@ class EventConsumer:
             with contextlib.suppress(Exception):
                 await msg.nak(delay=self._max_nak_delay)
             return
-        metrics.dead_letters.labels(self.name).inc()
+        _counter_for(self._dead_lettered, msg.subject).inc()
         metrics.events_consumed.labels(self.name, "dead_lettered").inc()
         with contextlib.suppress(Exception):
             await msg.term()

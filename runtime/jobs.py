@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 
@@ -16,7 +17,7 @@ async def for_each(ids: Sequence[str], work: Callable[[str], Awaitable[object]],
     done = 0
     for item in ids:
         try:
-            await retrying(lambda item=item: work(item))
+            await retrying(functools.partial(work, item))
             done += 1
         except DomainError as exc:
             log.warning("%s %s: %s", what, item, exc)

@@ -50,6 +50,8 @@ def upgrade(
 def run_migrations() -> None:
     """Body of every service's alembic env.py."""
     url = context.config.get_main_option("sqlalchemy.url")
+    if url is None:  # alembic_config() sets it; alembic run by hand may not
+        raise RuntimeError("alembic's configuration names no database (sqlalchemy.url)")
 
     def migrate(connection: Connection) -> None:
         context.configure(connection=connection, transaction_per_migration=True)

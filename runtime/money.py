@@ -144,7 +144,7 @@ def parse_amount(
         refused.append(amount_refused)
     if refused or known is None:
         raise refused[0].naming([v for error in refused for v in error.violations])
-    return Money(amount_minor, known.code)
+    return Money(amount_minor, known.code)  # type: ignore[arg-type]  # an int: checked above
 
 
 def _amount_refused(

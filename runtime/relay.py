@@ -100,6 +100,10 @@ class OutboxRelay:
                 except Exception as exc:
                     failures += 1
                     log.warning("outbox relay failed to publish: %s", exc)
+                    # The lag matters most while publishing fails (NATS down): measured
+                    # only after successes, its gauge would stay at 0 through an outage.
+                    with contextlib.suppress(Exception):
+                        await self._measure_lag()
                     await asyncio.sleep(min(0.1 * 2**failures, 5.0))
                     continue
                 if published < self._batch_size:

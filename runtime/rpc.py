@@ -214,13 +214,21 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
 
     def _wrap_stream(self, method: str, behavior: Callable):
         async def wrapped(request, context) -> AsyncIterator:
+            started = time.perf_counter()
+            # A caller that goes away ends the generator with GeneratorExit or a
+            # cancellation, which no `except` below sees: CANCELLED unless it ran to its end.
+            code = "CANCELLED"
             try:
                 async with self._scope(method, context, request):
                     responses = behavior(request, context)
                     async for response in self._streams.serve(auth.current_caller(), responses):
                         yield response
+                code = "OK"
             except _Failed as failed:
+                code = failed.status.code.name
                 await _abort(context, failed.status)
+            finally:
+                metrics.stream_duration.labels(method, code).observe(time.perf_counter() - started)
 
         return wrapped
 
@@ -413,7 +421,8 @@ class _BearerToken(grpc.aio.UnaryUnaryClientInterceptor, grpc.aio.UnaryStreamCli
         correlation = logs.correlation_id.get()
         if correlation and CORRELATION_METADATA not in metadata:
             metadata[CORRELATION_METADATA] = correlation
-        return details._replace(metadata=metadata)
+        # A namedtuple at run time; the stubs declare a plain class.
+        return details._replace(metadata=metadata)  # type: ignore[attr-defined]
 
     async def intercept_unary_unary(self, continuation, details, request):
         return await continuation(self._with_token(details), request)

@@ -26,7 +26,7 @@ import json
 import re
 from collections.abc import Collection, Iterator
 
-from google.protobuf.descriptor import Descriptor, FieldDescriptor
+from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import Message
 
 from runtime.errors import InvalidArgument
@@ -102,7 +102,8 @@ def _value_strings(
 def _map_strings(
     field: FieldDescriptor, entries, path: str
 ) -> Iterator[tuple[str, FieldDescriptor, str]]:
-    entry: Descriptor = field.message_type
+    entry = field.message_type
+    assert entry is not None, "a map field's entries are messages"
     key_field, value_field = entry.fields_by_name["key"], entry.fields_by_name["value"]
     for key, value in entries.items():
         at = f"{path}[{json.dumps(key) if isinstance(key, str) else key}]"
@@ -111,4 +112,9 @@ def _map_strings(
 
 
 def _is_map(field: FieldDescriptor) -> bool:
-    return field.type == FieldDescriptor.TYPE_MESSAGE and field.message_type.GetOptions().map_entry
+    entry = field.message_type
+    return (
+        field.type == FieldDescriptor.TYPE_MESSAGE
+        and entry is not None
+        and entry.GetOptions().map_entry
+    )

@@ -14,6 +14,10 @@ Two Linux details shape the code below:
 * The signal fires when the *thread* that forked the child exits, not the process.
   A server started from a worker thread would be stopped when that thread ends, so
   `spawn` refuses to run outside the main thread.
+
+Where `setpriv` is missing (macOS, minimal images), `stack/_launch.py` stands in: the
+same prctl from Python on Linux, and elsewhere a watchdog that signals the server when
+a pipe only the owner can hold open reaches its end.
 """
 
 import abc
@@ -27,12 +31,13 @@ import signal
 import socket
 import stat
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
 
 
 class StackError(RuntimeError):
@@ -40,35 +45,58 @@ class StackError(RuntimeError):
 
 
 @functools.cache
-def _setpriv() -> str:
+def _setpriv() -> str | None:
     path = shutil.which("setpriv")
     if path is not None:
         usage = subprocess.run([path, "--help"], capture_output=True, text=True).stdout
-        if "--pdeathsig" in usage:
+        if "--pdeathsig" in usage:  # util-linux >= 2.33
             return path
-    raise StackError(
-        "the embedded servers need util-linux `setpriv` with --pdeathsig (util-linux >= 2.33) "
-        "so that they stop when their owner dies; install util-linux"
-    )
+    return None
+
+
+def parent_death_means() -> str:
+    """How servers learn that their owner died: "setpriv", else "prctl" (Linux) or
+    "watchdog" (stack/_launch.py)."""
+    if _setpriv() is not None:
+        return "setpriv"
+    return "prctl" if sys.platform == "linux" else "watchdog"
+
+
+@functools.cache
+def _owner_pipe() -> int:
+    """The read end of a pipe whose write end only this process holds (os.pipe's ends are
+    not inherited), open until it dies: the watchdogs' sign of our death."""
+    read_end, _write_end = os.pipe()
+    return read_end
 
 
 def supervised(
     cmd: Sequence[str], death_signal: signal.Signals, user: pwd.struct_passwd | None = None
-) -> list[str]:
-    """Wrap `cmd` so it runs as `user` (if given) and gets `death_signal` when we die."""
+) -> tuple[list[str], dict[str, Any]]:
+    """The argv and Popen options that run `cmd` as `user` (if given) and give it
+    `death_signal` when we die."""
     if threading.current_thread() is not threading.main_thread():
         raise StackError(
             "start embedded servers from the main thread: the parent-death signal fires "
             "when the thread that started them exits"
         )
-    prefix = [_setpriv(), "--pdeathsig", death_signal.name.removeprefix("SIG")]
+    means, setpriv = parent_death_means(), _setpriv()
+    if means != "setpriv" or setpriv is None:
+        # The launcher runs as us (root, say) and drops to `user` itself: an unprivileged
+        # user may not be able to run this Python (under /root, say).
+        launcher = [sys.executable, "-I", str(Path(__file__).with_name("_launch.py"))]
+        options = [str(os.getpid()), death_signal.name, means, str(_owner_pipe())]
+        if user is not None:
+            options += [user.pw_name, str(user.pw_uid), str(user.pw_gid)]
+        return [*launcher, *options, "--", *cmd], {"pass_fds": (_owner_pipe(),)}
+    prefix = [setpriv, "--pdeathsig", death_signal.name.removeprefix("SIG")]
     if user is not None:
         prefix += ["--reuid", str(user.pw_uid), "--regid", str(user.pw_gid), "--init-groups"]
     # setpriv arms the signal a few milliseconds after fork. Had we died in between, the
     # child would already be re-parented and never get it, so the shell checks that we
     # are still its parent, then execs the server, which keeps the pid we were given.
     guard = ["sh", "-c", '[ "$PPID" = "$0" ] && exec "$@"', str(os.getpid())]
-    return [*prefix, "--", *guard, *cmd]
+    return [*prefix, "--", *guard, *cmd], {}
 
 
 def spawn(
@@ -80,9 +108,11 @@ def spawn(
     env: Mapping[str, str] | None = None,
 ) -> subprocess.Popen[bytes]:
     """Start a long-running server whose output is appended to `log_path`."""
+    argv, options = supervised(cmd, death_signal, user)
     with open(log_path, "ab") as log:
         return subprocess.Popen(
-            supervised(cmd, death_signal, user),
+            argv,
+            **options,
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,

@@ -187,8 +187,10 @@ class EmbeddedPostgres(ServerProcess):
             "--locale=C",
             "--no-instructions",
         ]
+        argv, options = supervised(cmd, signal.SIGTERM, user)
         done = subprocess.run(
-            supervised(cmd, signal.SIGTERM, user),
+            argv,
+            **options,
             cwd=self.data_dir,
             stdin=subprocess.DEVNULL,
             capture_output=True,

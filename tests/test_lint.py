@@ -1,4 +1,4 @@
-"""The tree stays clean: ruff on the Python, buf lint and format on the protos."""
+"""The tree stays clean: ruff and mypy on the Python, buf lint and format on the protos."""
 
 from __future__ import annotations
 
@@ -20,6 +20,12 @@ def run(*cmd: str) -> subprocess.CompletedProcess[str]:
 
 def test_python_is_ruff_clean():
     checked = run(str(BIN / "ruff"), "check", ".")
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+def test_clients_and_runtime_type_check():
+    """mypy on what pyproject.toml's [tool.mypy] names, against nobat-api's .pyi."""
+    checked = run(sys.executable, "-m", "mypy")
     assert checked.returncode == 0, checked.stdout + checked.stderr
 
 

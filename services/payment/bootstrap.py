@@ -13,7 +13,6 @@ from functools import partial
 from pathlib import Path
 
 from nobat.payment.v1 import payment_service_pb2, payment_service_pb2_grpc
-from prometheus_client import Gauge
 
 from purchasing.kinds import purchasers
 from runtime import entry
@@ -21,6 +20,7 @@ from runtime.config import DEVELOPMENT, Env
 from runtime.retention import Retention
 from runtime.return_urls import ReturnUrls
 from runtime.service import ServiceProcess
+from services.payment.adapters.measured_gateway import MeasuredGateway
 from services.payment.adapters.stripe_gateway import StripeGateway
 from services.payment.adapters.unit_of_work import PaymentUnitOfWork
 from services.payment.domain.fees import GatewayFees
@@ -33,13 +33,10 @@ from services.payment.entrypoints.servicer import ACCESS, DESCRIBED, PaymentServ
 from services.payment.entrypoints.webhooks import webhook_app
 from services.payment.handlers import JOBS
 from services.payment.handlers.context import Context, PaymentSettings
+from services.payment.handlers.jobs import count_payments
+from services.payment.metrics import ORPHAN_PAYMENTS, show_tally
 
 SERVICE_NAME = payment_service_pb2.DESCRIPTOR.services_by_name["PaymentService"].full_name
-
-ORPHAN_PAYMENTS = Gauge(
-    "orphan_payments",
-    "Payments confirmed longer than the grace period ago and neither fulfilled nor refunded",
-)
 
 
 def payment_settings(env: Env, retention: Retention | None = None) -> PaymentSettings:
@@ -95,10 +92,11 @@ def build(process: ServiceProcess, env: Env) -> None:
     process.on_shutdown(gateway.close)
     ctx = Context(
         process.unit_of_work,
-        gateway,
+        MeasuredGateway(gateway),
         payment_settings(env, process.settings.retention),
         clock=process.settings.clock,
         orphans=ORPHAN_PAYMENTS.set,
+        tallied=show_tally,
     )
     process.add_servicer(
         payment_service_pb2_grpc.add_PaymentServiceServicer_to_server,
@@ -116,6 +114,9 @@ def build(process: ServiceProcess, env: Env) -> None:
     interval = env.float("NOBAT_PAYMENT_JOB_INTERVAL_SECONDS", 5.0)
     for name, job in JOBS.items():
         process.every(interval, partial(job, ctx), name)
+    # Counting every payment by state reads the whole table: less often than the jobs.
+    tally_every = env.float("NOBAT_PAYMENT_TALLY_SECONDS", 30.0)
+    process.every(tally_every, partial(count_payments, ctx), "count-payments")
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -17,7 +17,14 @@ from tests.deploy.contract import ROOT
 DEPLOY = ROOT / "deploy"
 OVERLAYS = ("dev", "prod")
 # Every kustomization an operator may apply on its own, overlays first.
-KUSTOMIZATIONS = (*(f"overlays/{name}" for name in OVERLAYS), "base", "postgres", "gateway")
+KUSTOMIZATIONS = (
+    *(f"overlays/{name}" for name in OVERLAYS),
+    "base",
+    "postgres",
+    "gateway",
+    "monitoring",
+    "jobs",
+)
 
 
 def kubectl() -> Path:

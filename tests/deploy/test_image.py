@@ -117,6 +117,23 @@ def test_generated_protos_are_built_in_an_earlier_stage() -> None:
     assert "protos/generate.py" in build_runs
 
 
+def test_dependencies_come_from_the_hashed_lock() -> None:
+    # Each pip command of the build stages, whether or not it shares a RUN with others.
+    installs = [
+        command
+        for stage in stages()[:-1]
+        for run in stage.all("RUN")
+        for command in run.split("&&")
+        if re.search(r"\bpip\b.*\binstall\b", command)
+    ]
+    copied = " ".join(args for stage in stages()[:-1] for args in stage.all("COPY"))
+    assert "requirements.lock" in copied.split()
+    assert any("--require-hashes -r requirements.lock" in command for command in installs)
+    # Anything else installed adds no dependency the lock has not hashed.
+    for command in installs:
+        assert "requirements.lock" in command or "--no-deps" in command, command
+
+
 def first_party_imports() -> set[str]:
     """Top-level packages of this checkout, or of gen/, that the services import."""
     local = {path.name for path in ROOT.iterdir() if (path / "__init__.py").exists()}

@@ -23,6 +23,9 @@ CUSTOM_KINDS = {
     # deploy/gateway's routes; test_gateway.py checks them against the protos.
     ("gateway.networking.k8s.io/v1", "HTTPRoute"),
     ("gateway.networking.k8s.io/v1", "GRPCRoute"),
+    # Checked in test_monitoring.py.
+    ("monitoring.coreos.com/v1", "PodMonitor"),
+    ("monitoring.coreos.com/v1", "PrometheusRule"),
 }
 
 

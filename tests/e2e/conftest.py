@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from tests.component.notification.harness import Mailbox
 from tests.e2e.flows import Nobat
 
 
@@ -13,3 +14,10 @@ async def nobat(stack):
     nobat = Nobat(stack)
     yield nobat
     await nobat.close()
+
+
+@pytest.fixture(scope="module")
+def mailbox():
+    """An SMTP server for a module's stack to send e-mail to (`**mailbox.settings`)."""
+    with Mailbox().running() as mailbox:
+        yield mailbox

@@ -25,12 +25,14 @@ from nobat.booking.v1 import booking_service_pb2_grpc
 from nobat.common.v1 import checkout_pb2, money_pb2
 from nobat.consultation.v1 import consultation_service_pb2 as cpb
 from nobat.consultation.v1 import consultation_service_pb2_grpc
+from nobat.notification.v1 import notification_service_pb2 as npb
+from nobat.notification.v1 import notification_service_pb2_grpc
 from nobat.payment.v1 import payment_service_pb2 as ppb
 from nobat.payment.v1 import payment_service_pb2_grpc
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from stack.local import LocalStack
+from stack.local import LOCAL_APP, LocalStack
 from tests.component.payment.harness import SandboxControl
 from tests.instants import stack_instant
 from tests.processes import eventually
@@ -53,6 +55,18 @@ UNCHARGEABLE = pytest.mark.parametrize(
     ],
     ids=["unknown-currency", "above-limit"],
 )
+
+
+# Jobs, reconciliation and deliveries on a test's time scale: a fraction of a second or a
+# second where production waits seconds or minutes (`running_stack(..., **QUICK_JOBS)`).
+QUICK_JOBS = {
+    "NOBAT_BOOKING_JOB_INTERVAL_SECONDS": "0.3",
+    "NOBAT_PAYMENT_JOB_INTERVAL_SECONDS": "0.3",
+    "NOBAT_PAYMENT_RECONCILE_FIRST_SECONDS": "1",
+    "NOBAT_PAYMENT_RECONCILE_EVERY_SECONDS": "1",
+    "NOBAT_PAYMENT_PENDING_GRACE_SECONDS": "1",
+    "NOBAT_NOTIFICATION_DELIVERY_INTERVAL_SECONDS": "0.2",
+}
 
 
 @contextmanager
@@ -253,6 +267,67 @@ class Nobat:
             bpb.StartCheckoutRequest(idempotency_key=key(), slot_id=slot_id, method=method)
         )
         return reply.checkout
+
+    async def paid_checkout(self, patient: Caller) -> bpb.Checkout:
+        """A new doctor's first free slot, booked and paid by `patient`: the checkout, once
+        confirmed."""
+        doctor = await self.new_doctor()
+        [slot, *_] = await self.free_slots(doctor)
+        checkout = await self.book(patient, slot.id)
+        await self.pay(checkout)
+        return await self.checkout_until(patient, checkout.id, CONFIRMED)
+
+    async def declined_then_paid(
+        self, patient: Caller, slot_id: str
+    ) -> tuple[bpb.Checkout, bpb.Checkout]:
+        """The slot booked, the card declined, the checkout retried and paid: the retried
+        checkout (its page is the second attempt's) and the checkout once confirmed."""
+        checkout = await self.book(patient, slot_id)
+        await self.pay(checkout, "decline")
+        await self.checkout_until(patient, checkout.id, FAILED)
+        retried = await patient.booking.RetryCheckout(
+            bpb.RetryCheckoutRequest(idempotency_key=key(), checkout_id=checkout.id)
+        )
+        await self.pay(retried.checkout)
+        return retried.checkout, await self.checkout_until(patient, checkout.id, CONFIRMED)
+
+    async def register_email(self, caller: Caller, locale: int = npb.LOCALE_EN) -> None:
+        """`caller` told by e-mail, at <subject>@example.com, in `locale`."""
+        stub = notification_service_pb2_grpc.NotificationServiceStub(self.channel("notification"))
+        await stub.RegisterContact(
+            npb.RegisterContactRequest(
+                idempotency_key=key(),
+                locale=locale,
+                channels=[
+                    npb.ContactChannel(
+                        channel=npb.CHANNEL_EMAIL,
+                        address=f"{caller.subject}@example.com",
+                        enabled=True,
+                    )
+                ],
+            ),
+            metadata=caller.metadata,
+        )
+
+    async def payment_for_a_checkout_never_stored(self) -> ppb.Payment:
+        """A payment booking asked for and then never stored the checkout of (its
+        StartCheckout rolled back after payment answered), paid at the gateway."""
+        usd = {"amount_minor": 5_000, "currency": "USD"}
+        created = (
+            await Caller(self, "service", "booking").payment.CreatePayment(
+                ppb.CreatePaymentRequest(
+                    idempotency_key=key(),
+                    purchase=ppb.Purchase(kind="booking", ref=str(uuid.uuid4())),
+                    patient_id="patient-lost",
+                    amount=usd,
+                    lines=[ppb.PayeeLine(payee_kind=ppb.PAYEE_KIND_PLATFORM, amount=usd)],
+                    method=GATEWAY,
+                    return_url=f"{LOCAL_APP}/return",
+                )
+            )
+        ).payment
+        await self.sandbox.pay(created.attempts[-1].gateway_ref)
+        return created
 
     async def chat_checkout(
         self,

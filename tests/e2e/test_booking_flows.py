@@ -4,7 +4,6 @@ PostgreSQL and JetStream. Each test has a doctor of its own, so tests share one 
 from __future__ import annotations
 
 import asyncio
-import uuid
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -492,25 +491,7 @@ async def test_money_taken_for_a_checkout_never_stored_is_refunded(nobat):
     (booking crashed after payment answered). Its confirmation must not wait forever for
     a checkout that will never come: booking answers it with a full refund."""
     service = Caller(nobat, "service", "booking")
-    created = (
-        await service.payment.CreatePayment(
-            ppb.CreatePaymentRequest(
-                idempotency_key=key(),
-                purchase=ppb.Purchase(kind="booking", ref=str(uuid.uuid4())),
-                patient_id="patient-lost",
-                amount={"amount_minor": 5_000, "currency": "USD"},
-                lines=[
-                    ppb.PayeeLine(
-                        payee_kind=ppb.PAYEE_KIND_PLATFORM,
-                        amount={"amount_minor": 5_000, "currency": "USD"},
-                    )
-                ],
-                method=GATEWAY,
-                return_url=f"{LOCAL_APP}/return",
-            )
-        )
-    ).payment
-    await nobat.sandbox.pay(created.attempts[-1].gateway_ref)
+    created = await nobat.payment_for_a_checkout_never_stored()
 
     async def refunded() -> bool:
         payment = (

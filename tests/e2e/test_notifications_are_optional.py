@@ -12,9 +12,9 @@ from nobat.booking.v1 import booking_service_pb2 as bpb
 from nobat.notification.v1 import notification_service_pb2 as pb
 from nobat.notification.v1 import notification_service_pb2_grpc
 
-from tests.component.notification.harness import TERMINAL, Mailbox
+from tests.component.notification.harness import TERMINAL
 from tests.component.payment.harness import PaymentApi
-from tests.e2e.flows import CONFIRMED, FAILED, Nobat, key, running_stack
+from tests.e2e.flows import QUICK_JOBS, Nobat, running_stack
 from tests.instants import NEW_YORK_FALL_BACK
 from tests.processes import eventually
 
@@ -22,24 +22,11 @@ pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture(scope="module")
-def mailbox():
-    with Mailbox().running() as mailbox:
-        yield mailbox
-
-
-@pytest.fixture(scope="module")
 def stack(mailbox):
     with running_stack(
         NEW_YORK_FALL_BACK,
-        NOBAT_BOOKING_JOB_INTERVAL_SECONDS="0.3",
-        NOBAT_PAYMENT_JOB_INTERVAL_SECONDS="0.3",
-        NOBAT_PAYMENT_RECONCILE_FIRST_SECONDS="1",
-        NOBAT_PAYMENT_RECONCILE_EVERY_SECONDS="1",
-        NOBAT_PAYMENT_PENDING_GRACE_SECONDS="1",
-        NOBAT_NOTIFICATION_DELIVERY_INTERVAL_SECONDS="0.2",
-        NOBAT_NOTIFICATION_SMTP_HOST="127.0.0.1",
-        NOBAT_NOTIFICATION_SMTP_PORT=str(mailbox.port),
-        NOBAT_NOTIFICATION_SMTP_STARTTLS="false",
+        **QUICK_JOBS,
+        **mailbox.settings,
     ) as stack:
         yield stack
 
@@ -69,33 +56,14 @@ async def test_booking_works_with_notification_stopped_and_it_catches_up_once(st
         doctor_id = await nobat.new_doctor()
         patient, doctor = nobat.patient(), nobat.doctor(doctor_id)
         for caller, locale in ((patient, pb.LOCALE_FA), (doctor, pb.LOCALE_EN)):
-            await notifications_of(nobat, caller).RegisterContact(
-                pb.RegisterContactRequest(
-                    idempotency_key=key(),
-                    locale=locale,
-                    channels=[
-                        pb.ContactChannel(
-                            channel=pb.CHANNEL_EMAIL,
-                            address=f"{caller.subject}@example.com",
-                            enabled=True,
-                        )
-                    ],
-                )
-            )
+            await nobat.register_email(caller, locale)
 
         stopped = stack.services["notification"].process
         stopped.send_signal(signal.SIGTERM)
         await asyncio.to_thread(stopped.wait, 20)
 
         [slot, *_] = await nobat.free_slots(doctor_id)
-        checkout = await nobat.book(patient, slot.id)
-        await nobat.pay(checkout, "decline")
-        await nobat.checkout_until(patient, checkout.id, FAILED)
-        retried = await patient.booking.RetryCheckout(
-            bpb.RetryCheckoutRequest(idempotency_key=key(), checkout_id=checkout.id)
-        )
-        await nobat.pay(retried.checkout)
-        confirmed = await nobat.checkout_until(patient, checkout.id, CONFIRMED)
+        _, confirmed = await nobat.declined_then_paid(patient, slot.id)
         reply = await patient.booking.ListReservations(bpb.ListReservationsRequest())
         [reservation] = reply.reservations
         assert reservation.id == confirmed.reservation_id and reservation.slot_id == slot.id

@@ -27,6 +27,7 @@ from purchasing.news import PaymentConfirmed, PaymentExpired, PaymentFailed
 from purchasing.quota import ensure_may_open_another
 from runtime import errors
 from runtime.jobs import sweep
+from services.booking import metrics
 from services.booking.domain.checkout import Checkout, hold_slot
 from services.booking.domain.errors import ReservationNotFound
 from services.booking.domain.slot import Slot
@@ -105,7 +106,8 @@ async def start_checkout(ctx: Context, uow: BookingUnit, cmd: StartCheckout) -> 
         await uow.slots.save(slot)
         await uow.checkouts.save(checkout)
         await uow.commit()
-        return checkout
+    metrics.HOLDS.inc()
+    return checkout
 
 
 def _opened(checkout: Checkout, slot: Slot, opened: OpenedAttempt, now: datetime) -> None:
@@ -245,10 +247,13 @@ async def _lapse(
         now = ctx.clock()
         if lapsed_only and not checkout.lapsed(now):
             return
+        before = checkout.status
         checkout.lapse(slot=slot, now=now)
         await uow.slots.save(slot)
         await uow.checkouts.save(checkout)
         await uow.commit()
+    if checkout.status is not before:
+        (metrics.expired_on_hold if lapsed_only else metrics.expired_on_payment).inc()
 
 
 async def expire_lapsed_checkouts(ctx: Context) -> None:

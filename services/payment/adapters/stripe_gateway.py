@@ -251,8 +251,12 @@ class StripeGateway:
             # and building them cost more than the rest of the webhook's reading.
             event = json.loads(payload)
         # A body that is not UTF-8 or not JSON is a ValueError.
-        except (stripe.SignatureVerificationError, ValueError) as exc:
+        except ValueError as exc:
             raise InvalidWebhook(str(exc)) from exc
+        except stripe.SignatureVerificationError as exc:
+            # The SDK checks the age only of a signature that matched: a stale one is real.
+            stale = str(exc).startswith("Timestamp outside the tolerance zone")
+            raise InvalidWebhook(str(exc), "stale" if stale else "bad_signature") from exc
         if not isinstance(event, dict):
             raise InvalidWebhook("the body is not a Stripe event")
         data = event.get("data")

@@ -20,6 +20,7 @@ from services.payment.handlers import COMMANDS
 from services.payment.handlers.context import Context
 from services.payment.handlers.gateway import InvalidWebhook
 from services.payment.handlers.webhooks import ActOnWebhook
+from services.payment.metrics import webhook_verdicts as verdicts
 
 log = logging.getLogger(__name__)
 
@@ -37,16 +38,20 @@ def webhook_app(ctx: Context) -> web.Application:
             hint = ctx.gateway.parse_webhook(payload, request.headers.get("Stripe-Signature"))
         except InvalidWebhook as exc:
             log.warning("refused a webhook: %s", exc)
+            verdicts[exc.verdict].inc()
             return web.json_response({"error": str(exc)}, status=400)
         if not hint.payment_id:
+            verdicts["ignored"].inc()
             return web.json_response({"received": True, "ignored": "not a nobat payment"})
         try:
-            await retrying(lambda: handle(ActOnWebhook(hint)))
+            acted = await retrying(lambda: handle(ActOnWebhook(hint)))
         except Exception:
             log.exception(
                 "acting on webhook %s for payment %s failed", hint.event_id, hint.payment_id
             )
+            verdicts["failed"].inc()
             return web.json_response({"error": "not processed; deliver it again"}, status=500)
+        verdicts["accepted" if acted else "duplicate"].inc()
         return web.json_response({"received": True})
 
     app = web.Application(client_max_size=MAX_BODY)

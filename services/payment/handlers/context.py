@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 from runtime.instants import Clock, utc_now
 from runtime.retention import Retention
@@ -14,6 +15,9 @@ from services.payment.domain.payouts import PayoutRules
 from services.payment.domain.reconciliation import ReconcileSchedule
 from services.payment.handlers.gateway import Gateway
 from services.payment.handlers.unit_of_work import PaymentUnit
+
+if TYPE_CHECKING:
+    from services.payment.adapters.repository import PaymentTally
 
 
 @dataclass(frozen=True)
@@ -51,3 +55,6 @@ class Context:
     # Told how many payments are confirmed but unfulfilled past the grace period, each
     # time the orphan job counts them (the composition root sets a gauge).
     orphans: Callable[[int], object] = lambda count: None
+    # Told the count of payments by state (jobs.count_payments; the composition root
+    # sets the gauges from it).
+    tallied: Callable[[PaymentTally], object] = lambda tally: None

@@ -35,7 +35,12 @@ class GatewayRefused(Exception):
 
 class InvalidWebhook(Exception):
     """A webhook whose signature is missing, wrong or too old, or whose body is not an
-    event: answered 400 and otherwise ignored."""
+    event: answered 400 and otherwise ignored. `verdict` says which, for the metrics: a
+    run of `bad_signature` is a wrong secret or a forger, of `stale` a clock or a replay."""
+
+    def __init__(self, message: str, verdict: str = "malformed") -> None:
+        super().__init__(message)
+        self.verdict = verdict
 
 
 @dataclass(frozen=True)

@@ -92,6 +92,14 @@ async def republish_orphans(ctx: Context) -> int:
     return count
 
 
+async def count_payments(ctx: Context) -> None:
+    """Counts the payments by state for the gauges (`ctx.tallied`). Not in JOBS: a count
+    of the whole table runs on a slower schedule of its own (bootstrap)."""
+    async with ctx.unit_of_work() as uow:
+        tally = await uow.payments.tally(ctx.clock())
+    ctx.tallied(tally)
+
+
 async def republish_confirmation(
     ctx: Context, uow: PaymentUnit, cmd: RepublishConfirmation
 ) -> None:

@@ -16,6 +16,7 @@ from datetime import datetime
 from runtime import errors
 from runtime.errors import RefusedAfterEffect
 from runtime.money import Money
+from services.payment import metrics
 from services.payment.domain.audit import PAYMENT, RECONCILE, Action, Actor
 from services.payment.domain.errors import (
     AttemptStillOpen,
@@ -178,7 +179,8 @@ async def _open(
         await uow.payments.add(payment)
         await _attempt(ctx, uow, payment, payment.method, now)
         await uow.commit()
-        return payment
+    metrics.first_attempts[payment.method].inc()
+    return payment
 
 
 async def _same_order(uow: PaymentUnit, existing: Payment, cmd: CreatePayment) -> Payment:
@@ -221,7 +223,8 @@ async def retry_payment(ctx: Context, uow: PaymentUnit, cmd: RetryPayment) -> Pa
             payment.return_url = cmd.return_url
         await _attempt(ctx, uow, payment, cmd.method or payment.method, now)
         await uow.commit()
-        return payment
+    metrics.retried_attempts[cmd.method or payment.method].inc()
+    return payment
 
 
 async def top_up_wallet(ctx: Context, uow: PaymentUnit, cmd: TopUpWallet) -> Payment:

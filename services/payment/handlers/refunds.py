@@ -9,6 +9,7 @@ import contextlib
 from dataclasses import dataclass, replace
 
 from runtime.money import Money
+from services.payment import metrics
 from services.payment.domain.audit import PAYMENT, Action, Actor
 from services.payment.domain.errors import NothingLeftToRefund, NotThePurchasersPayment
 from services.payment.domain.payment import Payment
@@ -45,6 +46,7 @@ async def refund_payment(
         payment = await load(uow, cmd.payment_id, None, lock=True)
         ensure_purchaser(payment, cmd.purchaser)
         now = ctx.clock()
+        known = len(payment.refunds)
         refund = request_refund(
             payment,
             key=cmd.key,
@@ -56,7 +58,9 @@ async def refund_payment(
         await follow_up(ctx, payment, now)
         await book(ctx, uow, payment, now)
         await uow.commit()
-        return payment, payment.refund(refund.id)
+    if len(payment.refunds) > known:  # not a repeated key's existing refund
+        metrics.REFUNDS.labels(refund.reason).inc()
+    return payment, payment.refund(refund.id)
 
 
 def ensure_purchaser(payment: Payment, purchaser: str | None) -> None:

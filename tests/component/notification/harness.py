@@ -74,6 +74,15 @@ class Mailbox:
         with self._lock:
             return [m for m in self.messages if m["To"] == address]
 
+    @property
+    def settings(self) -> dict[str, str]:
+        """The notification service's settings that send its e-mail here, in plaintext."""
+        return {
+            "NOBAT_NOTIFICATION_SMTP_HOST": "127.0.0.1",
+            "NOBAT_NOTIFICATION_SMTP_PORT": str(self.port),
+            "NOBAT_NOTIFICATION_SMTP_STARTTLS": "false",
+        }
+
     @contextlib.contextmanager
     def running(self) -> Iterator[Mailbox]:
         self._controller.start()

@@ -268,11 +268,11 @@ async def test_orphans_are_published_again_until_fulfilled(payment, sandbox, eve
 
     # Nobody fulfils it: the orphan check publishes PaymentConfirmed again.
     await events.wait_for(events_pb2.PaymentConfirmed, created.id, count=2, timeout=30)
-    await eventually(lambda: _metric(payment, "orphan_payments", 1), what="orphans at 1")
+    await eventually(lambda: _metric(payment, "nobat_orphan_payments", 1), what="orphans at 1")
 
     fulfilled = events_pb2.PurchaseFulfilled(payment_id=created.id, purchase=created.purchase)
     await publish_as(js, BOOKING, fulfilled)
-    await eventually(lambda: _metric(payment, "orphan_payments", 0), what="orphans back at 0")
+    await eventually(lambda: _metric(payment, "nobat_orphan_payments", 0), what="orphans back at 0")
     republished = len(events.of(events_pb2.PaymentConfirmed, created.id))
     await asyncio.sleep(2.5)
     assert len(events.of(events_pb2.PaymentConfirmed, created.id)) == republished

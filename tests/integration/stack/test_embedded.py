@@ -175,9 +175,12 @@ def test_taken_port_is_reported(scratch: Path) -> None:
 OWNER = """
 import json, sys, time
 from pathlib import Path
-from stack import EmbeddedNats, EmbeddedPostgres, SandboxGateway
+from stack import EmbeddedNats, EmbeddedPostgres, SandboxGateway, _process
 
 base = Path(sys.argv[1])
+# What this machine would use without setpriv, or (watchdog) what macOS uses.
+assert _process.parent_death_means() == sys.argv[2] or sys.argv[2] == "watchdog"
+_process.parent_death_means = lambda: sys.argv[2]
 pg = EmbeddedPostgres(base / "pg", fast=True)
 pg.start()
 bus = EmbeddedNats(base / "nats")
@@ -228,14 +231,37 @@ def _alive(pid: int, seen: _Proc) -> bool:
     return now is not None and now.started == seen.started and now.state != "Z"
 
 
-@pytest.mark.parametrize("how", [signal.SIGKILL, signal.SIGINT], ids=["sigkill", "ctrl-c"])
-def test_servers_do_not_outlive_their_owner(scratch: Path, how: signal.Signals) -> None:
-    base = scratch / f"owner-{how.name}"
+def path_without_setpriv(folder: Path) -> str:
+    """A PATH with every command of ours but util-linux `setpriv`, as on macOS or in a
+    minimal image."""
+    folder.mkdir()
+    for directory in os.environ["PATH"].split(os.pathsep):
+        for command in Path(directory).glob("*") if Path(directory).is_dir() else ():
+            link = folder / command.name
+            if command.name != "setpriv" and not link.exists() and os.access(command, os.X_OK):
+                link.symlink_to(command)
+    return str(folder)
+
+
+@pytest.mark.parametrize(
+    ("how", "means"),
+    [
+        (signal.SIGKILL, "setpriv"),
+        (signal.SIGINT, "setpriv"),
+        (signal.SIGKILL, "prctl"),
+        (signal.SIGKILL, "watchdog"),
+    ],
+    ids=["sigkill", "ctrl-c", "sigkill-without-setpriv", "sigkill-watchdog"],
+)
+def test_servers_do_not_outlive_their_owner(scratch: Path, how: signal.Signals, means: str) -> None:
+    base = scratch / f"owner-{how.name}-{means}"
     base.mkdir()
     paths = [str(Path(stack.__file__).parents[1]), os.environ.get("PYTHONPATH")]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, paths))}
+    if means != "setpriv":
+        env["PATH"] = path_without_setpriv(base / "bin")
     owner = subprocess.Popen(
-        [sys.executable, "-c", OWNER, str(base)],
+        [sys.executable, "-c", OWNER, str(base), means],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
