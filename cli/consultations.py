@@ -15,11 +15,13 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager
 
 from google.protobuf import json_format
+from nobat.booking.v1 import booking_service_pb2 as bpb
 from nobat.common.v1 import checkout_pb2
 from nobat.consultation.v1 import consultation_service_pb2 as pb
 from nobat.consultation.v1 import consultation_service_pb2_grpc
 
 from cli import render
+from cli.bookings import booking_service
 from cli.calls import (
     RPC_TIMEOUT,
     Connection,
@@ -200,9 +202,46 @@ def list_consultations(args: argparse.Namespace) -> int:
     return show(args, reply, text)
 
 
+def list_checkouts(args: argparse.Namespace) -> int:
+    """The caller's checkouts in booking and consultation (or the one --of names), each
+    newest first: what they are paying or paid for, from any device."""
+    status = render.value_of(checkout_pb2.CheckoutStatus, args.status)
+    found: list = []
+    replies = {}
+    for context, connect, protos in (
+        ("booking", booking_service, bpb),
+        ("consultation", consultation_service, pb),
+    ):
+        if args.of in (None, context):
+            request = protos.ListCheckoutsRequest(status=status, page_size=args.limit)
+            with connect(args) as call:
+                replies[context] = reply = call("ListCheckouts", request)
+            found += [(context, checkout) for checkout in reply.checkouts]
+    if args.json:
+        print(json.dumps({k: json_format.MessageToDict(v) for k, v in replies.items()}, indent=2))
+        return 0
+    cut = any(reply.next_page_token for reply in replies.values())
+    print(render.checkouts_table(found) + render.page_note(args.limit, "more" if cut else ""))
+    return 0
+
+
+def list_sessions(args: argparse.Namespace) -> int:
+    request = pb.ListClinicalSessionsRequest(
+        status=render.value_of(pb.ClinicalSessionStatus, args.status), page_size=args.limit
+    )
+    with consultation_service(args) as call:
+        reply = call("ListClinicalSessions", request)
+
+    def text(reply: pb.ListClinicalSessionsResponse) -> str:
+        note = render.page_note(len(reply.clinical_sessions), reply.next_page_token)
+        return render.clinical_sessions_table(reply.clinical_sessions) + note
+
+    return show(args, reply, text)
+
+
 def _answer(rpc: str, request_type: type, **fields: str) -> Callable[[argparse.Namespace], int]:
-    """A doctor's verb: `rpc` on the consultation named, with `fields` taken from the
-    arguments of those names (`notes` from --notes)."""
+    """A doctor's (or the patient's) verb: `rpc` on the consultation named, with `fields`
+    taken from the arguments of those names (`notes` from --notes)."""
 
     def run(args: argparse.Namespace) -> int:
         request = request_type(
@@ -255,8 +294,8 @@ def chat(args: argparse.Namespace) -> int:
 
 
 def add_commands(commands: argparse._SubParsersAction) -> None:
-    """`intake`, `consult`, `consult-status`, `symptoms`, `consultations`, `accept`,
-    `decline`, `complete` and `chat`."""
+    """`intake`, `consult`, `consult-status`, `symptoms`, `consultations`, `checkouts`,
+    `sessions`, `consult-cancel`, `accept`, `decline`, `complete` and `chat`."""
     patient, doctor, as_json = acting(PATIENT), acting(DOCTOR), json_flag()
 
     def verb(name, run, meaning, *positionals, caller=patient) -> argparse.ArgumentParser:
@@ -340,6 +379,39 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
         "--status", choices=statuses, metavar="STATUS", help=f"one of {', '.join(statuses)}"
     )
     listing.add_argument("--limit", type=int, default=20, help="newest N (default 20, at most 100)")
+
+    listing = verb(
+        "checkouts", list_checkouts, "your checkouts, booking's and consultation's, newest first"
+    )
+    listing.add_argument("--of", choices=["booking", "consultation"], help="only this one's")
+    checkout_statuses = render.choices(checkout_pb2.CheckoutStatus)
+    listing.add_argument(
+        "--status",
+        choices=checkout_statuses,
+        metavar="STATUS",
+        help=f"one of {', '.join(checkout_statuses)}",
+    )
+    listing.add_argument("--limit", type=int, default=20, help="newest N (default 20, at most 100)")
+
+    listing = verb(
+        "sessions", list_sessions, "your clinical sessions (paid; symptoms due), newest first"
+    )
+    session_statuses = render.choices(pb.ClinicalSessionStatus)
+    listing.add_argument(
+        "--status",
+        choices=session_statuses,
+        metavar="STATUS",
+        help=f"one of {', '.join(session_statuses)}",
+    )
+    listing.add_argument("--limit", type=int, default=20, help="newest N (default 20, at most 100)")
+
+    answer = _answer("CancelConsultation", pb.CancelConsultationRequest)
+    verb(
+        "consult-cancel",
+        answer,
+        "withdraw a paid consultation no doctor has accepted yet: refunded in full",
+        "consultation_id",
+    )
 
     answer = _answer("AcceptConsultation", pb.AcceptConsultationRequest)
     verb("accept", answer, "take a consultation assigned to you", "consultation_id", caller=doctor)

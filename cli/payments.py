@@ -82,6 +82,16 @@ def show_payment(args: argparse.Namespace) -> int:
     return _print_reply(args, "GetPayment", request, render.payment_text, "payment")
 
 
+def payment_events(args: argparse.Namespace) -> int:
+    request = pb.ListPaymentEventsRequest(payment_id=args.payment_id, page_size=args.limit)
+
+    def text(reply: pb.ListPaymentEventsResponse) -> str:
+        note = render.page_note(len(reply.events), reply.next_page_token, "first")
+        return render.payment_events_table(reply.events) + note
+
+    return _print_reply(args, "ListPaymentEvents", request, text)
+
+
 def _get(call: Call, payment_id: str) -> pb.Payment:
     return call("GetPayment", pb.GetPaymentRequest(payment_id=payment_id)).payment
 
@@ -240,7 +250,7 @@ def payouts(args: argparse.Namespace) -> int:
 
 
 def add_commands(commands: argparse._SubParsersAction) -> None:
-    """`payments list|show`, `pay`, `wallet show|history|top-up` and `payouts`."""
+    """`payments list|show|events`, `pay`, `wallet show|history|top-up` and `payouts`."""
 
     patient, doctor, as_json = acting(PATIENT), acting(DOCTOR), json_flag()
     paged = argparse.ArgumentParser(add_help=False)
@@ -260,6 +270,13 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     showing = payments.add_parser("show", parents=reading, help="one payment in full")
     showing.add_argument("payment_id")
     showing.set_defaults(run=show_payment)
+    trail = payments.add_parser(
+        "events",
+        parents=[*reading, paged],
+        help="a payment's audit trail: who did what to it, from where, in order",
+    )
+    trail.add_argument("payment_id")
+    trail.set_defaults(run=payment_events)
 
     paying = commands.add_parser(
         "pay",

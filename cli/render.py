@@ -193,6 +193,49 @@ def payment_text(p: pb.Payment) -> str:
     return "\n".join(out)
 
 
+def payment_events_table(events: Sequence[pb.PaymentEvent]) -> str:
+    """A payment's trail, oldest first: when, what, the status it left, who and from where."""
+    return table(
+        ["at", "action", "status", "by", "from", "reason"],
+        [
+            [
+                when(e, "at"),
+                e.action or NOTHING,
+                label(pb.PaymentStatus, e.status),
+                f"{e.actor_id} ({e.actor_role})" if e.actor_id else NOTHING,
+                " ".join(part for part in (e.client_address, e.user_agent) if part) or NOTHING,
+                e.reason or NOTHING,
+            ]
+            for e in events
+        ],
+        empty="no events",
+    )
+
+
+def checkouts_table(found: Sequence[tuple[str, bpb.Checkout | cpb.Checkout]]) -> str:
+    """(context, checkout) rows, as `nobat checkouts` lists both contexts' together."""
+    return table(
+        ["of", "checkout", "status", "price", "created", "payment"],
+        [
+            [
+                context,
+                c.id,
+                label(checkout_pb2.CheckoutStatus, c.status),
+                money(c.price),
+                when(c, "created_at"),
+                c.payment_id or NOTHING,
+            ]
+            for context, c in found
+        ],
+        right={3},
+        empty="no checkouts",
+    )
+
+
+def clinical_sessions_table(sessions: Sequence[cpb.ClinicalSession]) -> str:
+    return "\n".join(clinical_session_text(s) for s in sessions) or "no clinical sessions"
+
+
 def _section(
     title: str, headers: list[str], rows: list[list[str]], right: Collection[int] = ()
 ) -> list[str]:

@@ -8,11 +8,12 @@ from datetime import datetime, timedelta
 from typing import Protocol, TypeVar
 
 from clients.payment import OpenedAttempt, PaymentOrder
-from purchasing.checkout import Checkout, PaymentFailure, PaymentMethod
+from purchasing.checkout import Checkout, CheckoutStatus, PaymentFailure, PaymentMethod
 from purchasing.errors import CheckoutNotFound
 from purchasing.events import UNKNOWN_CHECKOUT, Purchase, PurchaseRejected
 from purchasing.messages import outcome_message
 from runtime.unit import Unit
+from runtime.wire import PageRequest
 
 C = TypeVar("C", bound=Checkout)
 
@@ -30,6 +31,28 @@ class Payments(Protocol):
 
 class Checkouts(Protocol[C]):
     async def get(self, checkout_id: str, *, for_update: bool = False) -> C | None: ...
+
+    async def page(
+        self,
+        patient_id: str,
+        status: CheckoutStatus | None,
+        after: tuple[datetime, str] | None,
+        limit: int,
+    ) -> list[C]: ...
+
+
+class CheckoutsUnit(Unit, Protocol[C]):
+    checkouts: Checkouts[C]
+
+
+async def patients_checkouts(
+    uow: CheckoutsUnit[C], patient_id: str, status: CheckoutStatus | None, asked: PageRequest
+) -> tuple[list[C], str]:
+    """The patient's own checkouts, newest first: what they are paying or paid for, found
+    again from any device rather than only from the page the checkout was started on."""
+    async with uow:
+        found = await uow.checkouts.page(patient_id, status, asked.after, asked.limit)
+    return asked.cut(found, lambda checkout: (checkout.created_at, checkout.id))
 
 
 async def load_checkout(

@@ -38,6 +38,11 @@ _METHODS = enum_pair(PaymentMethod, checkout_pb2.PaymentMethod, "PAYMENT_METHOD_
 _CHECKOUT_STATUSES = enum_pair(CheckoutStatus, checkout_pb2.CheckoutStatus, "CHECKOUT_STATUS_")
 
 
+def checkout_status_from(value: int, field: str = "status") -> CheckoutStatus | None:
+    """A list filter: None (unspecified) means every status."""
+    return _CHECKOUT_STATUSES.optional(value, field)
+
+
 def method_message(method: PaymentMethod) -> checkout_pb2.PaymentMethod.ValueType:
     return _METHODS.to_proto[method]
 

@@ -1,4 +1,5 @@
-"""The checkout RPCs booking and consultation answer alike: GetCheckout and RetryCheckout.
+"""The checkout RPCs booking and consultation answer alike: GetCheckout, RetryCheckout and
+ListCheckouts.
 
 A context's servicer takes these in with this class and names its own protos module, views
 module and checkout message; the rest of its RPCs are its own.
@@ -7,15 +8,17 @@ module and checkout message; the rest of its RPCs are its own.
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 from types import ModuleType
 from typing import Any, ClassVar
 
 from purchasing.commands import RetryCheckout
-from purchasing.messages import method_from
+from purchasing.handlers import patients_checkouts
+from purchasing.messages import checkout_status_from, method_from
 from runtime import auth
 from runtime.handling import Handlers
 from runtime.idempotency import answer_call
-from runtime.wire import id_from
+from runtime.wire import PageRequest, id_from
 
 
 class CheckoutCalls:
@@ -34,6 +37,18 @@ class CheckoutCalls:
             auth.viewing_patient(),
         )
         return self.protos.GetCheckoutResponse(checkout=type(self).checkout_message(checkout))
+
+    async def ListCheckouts(self, request, context):
+        page, token = await patients_checkouts(
+            self.ctx.unit_of_work(),
+            auth.current_caller().subject,
+            checkout_status_from(request.status),
+            PageRequest.of(request, datetime, str),
+        )
+        message = type(self).checkout_message
+        return self.protos.ListCheckoutsResponse(
+            checkouts=[message(checkout) for checkout in page], next_page_token=token
+        )
 
     async def RetryCheckout(self, request, context):
         command = RetryCheckout(

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
+from typing import ClassVar
 
 from alembic import op
 from sqlalchemy import (
@@ -18,10 +19,12 @@ from sqlalchemy import (
     Table,
     Text,
     func,
+    literal,
     literal_column,
     or_,
     select,
     text,
+    tuple_,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -158,3 +161,35 @@ def expired_checkouts(table: Table, unless: str = "") -> tuple[Purge, Index]:
     )
     past = f"t.status = '{CheckoutStatus.EXPIRED.value}' AND t.updated_at < :cutoff"
     return Purge(table.name, f"{past} AND {unless}" if unless else past, "expired"), index
+
+
+def newest_first(
+    query: Select, at: Column, table: Table, after: tuple[datetime, str] | None
+) -> Select:
+    """Pages in (at, id) order, newest first; `after` is the (at, id) of the last seen."""
+    if after is not None:
+        last_at, last_id = after
+        query = query.where(tuple_(at, table.c.id) < tuple_(literal(last_at, at.type), last_id))
+    return query.order_by(at.desc(), table.c.id.desc())
+
+
+class CheckoutPages:
+    """ListCheckouts' read, for a context's checkouts repository (a runtime.rows.Rows of
+    its checkouts table): a patient's checkouts, of one status or any (None), newest
+    first, along the (patient_id, created_at, id) index."""
+
+    table: ClassVar[Table]
+
+    async def page(
+        self,
+        patient_id: str,
+        status: CheckoutStatus | None,
+        after: tuple[datetime, str] | None,
+        limit: int,
+    ) -> list:
+        table = self.table
+        query = select(table).where(table.c.patient_id == patient_id)
+        if status is not None:
+            query = query.where(table.c.status == status.value)
+        query = newest_first(query, table.c.created_at, table, after).limit(limit)
+        return await self._all(query)  # type: ignore[attr-defined]

@@ -255,6 +255,13 @@ def viewing_patient() -> str | None:
     return caller.subject if caller.is_(PATIENT) else None
 
 
+def call_origin(context) -> tuple[str, str]:
+    """The calling client's network address and agent, as the call carried them: kept for
+    audit trails, never trusted for access (a proxy in between may set either)."""
+    agent = dict(context.invocation_metadata() or ()).get("user-agent", "")
+    return context.peer() or "", agent
+
+
 def authorize(caller: Caller, allowed: frozenset[str] | None, method: str) -> None:
     if allowed is None or caller.grant not in allowed:
         who = f"service {caller.subject}" if caller.is_(SERVICE) else f"role {caller.role}"

@@ -11,7 +11,8 @@ nobody on shift: whatever a test puts on shift is taken off again after it (`nob
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
 from functools import partial
 from typing import TypeVar
 from zoneinfo import ZoneInfo
@@ -58,8 +59,9 @@ def stack():
         yield stack
 
 
-@pytest.fixture
-async def nobat(stack):
+@contextlib.asynccontextmanager
+async def consulting(stack) -> AsyncIterator[Nobat]:
+    """nobat with the prices set, and nobody left on shift after a test."""
     nobat = Nobat(stack)
     await prices(nobat)
     yield nobat
@@ -68,6 +70,12 @@ async def nobat(stack):
             await set_shifts(nobat, doctor_id, [])
     finally:
         await nobat.close()
+
+
+@pytest.fixture
+async def nobat(stack):
+    async with consulting(stack) as nobat:
+        yield nobat
 
 
 async def doctors_with_shifts(nobat: Nobat) -> list[str]:

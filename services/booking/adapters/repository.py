@@ -17,7 +17,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from purchasing.quota import OpenCheckouts
-from purchasing.tables import payment_progress_of, payment_progress_row
+from purchasing.tables import CheckoutPages, payment_progress_of, payment_progress_row
 from runtime import sql
 from runtime.money import Money
 from runtime.rows import ROW_KEY, Rows, by_key, upsert
@@ -354,7 +354,7 @@ def _checkout(row) -> Checkout:
     )
 
 
-class Checkouts(Rows[Checkout]):
+class Checkouts(CheckoutPages, Rows[Checkout]):
     table = checkouts
     _load = staticmethod(_checkout)
     _dump = staticmethod(_checkout_row)

@@ -329,6 +329,7 @@ ACCESS = {
     "StartCheckout": frozenset({PATIENT}),
     "GetCheckout": frozenset({PATIENT, ADMIN}),
     "RetryCheckout": frozenset({PATIENT}),
+    "ListCheckouts": frozenset({PATIENT}),
     "ListReservations": frozenset({PATIENT, DOCTOR, ADMIN}),
     "GetReservation": EVERYONE,
     "CancelReservation": frozenset({PATIENT, DOCTOR, ADMIN}),

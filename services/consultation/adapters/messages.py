@@ -538,3 +538,8 @@ def doctor_id_from(text: str, field: str = "doctor_id", *, required: bool = Fals
 def consultation_status_from(value: int, field: str = "status") -> ConsultationStatus | None:
     """A list filter: None (unspecified) means every status."""
     return _CONSULTATION_STATUSES.optional(value, field)
+
+
+def clinical_session_status_from(value: int, field: str = "status") -> ClinicalSessionStatus | None:
+    """A list filter: None (unspecified) means every status."""
+    return _SESSION_STATUSES.optional(value, field)

@@ -19,19 +19,21 @@ from datetime import datetime, time
 from sqlalchemy import (
     Column,
     Select,
-    Table,
     delete,
     func,
     insert,
-    literal,
     select,
-    tuple_,
 )
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from purchasing.quota import OpenCheckouts
-from purchasing.tables import payment_progress_of, payment_progress_row
+from purchasing.tables import (
+    CheckoutPages,
+    newest_first,
+    payment_progress_of,
+    payment_progress_row,
+)
 from runtime.money import Money
 from runtime.rows import Rows
 from services.consultation.adapters.tables import (
@@ -83,16 +85,6 @@ _MINUTES_A_DAY = 24 * 60
 def _where_given(query: Select, *filters: tuple[Column, object]) -> Select:
     """`query` narrowed to the rows whose column equals each value given; None is any."""
     return query.where(*(column == value for column, value in filters if value is not None))
-
-
-def _newest_first(
-    query: Select, at: Column, table: Table, after: tuple[datetime, str] | None
-) -> Select:
-    """Pages in (at, id) order, newest first; `after` is the (at, id) of the last seen."""
-    if after is not None:
-        last_at, last_id = after
-        query = query.where(tuple_(at, table.c.id) < tuple_(literal(last_at, at.type), last_id))
-    return query.order_by(at.desc(), table.c.id.desc())
 
 
 def _price_row(price: Money) -> dict:
@@ -370,7 +362,7 @@ def _checkout(row) -> Checkout:
     )
 
 
-class Checkouts(Rows[Checkout]):
+class Checkouts(CheckoutPages, Rows[Checkout]):
     table = checkouts
     _load = staticmethod(_checkout)
     _dump = staticmethod(_checkout_row)
@@ -435,6 +427,22 @@ class ClinicalSessions(Rows[ClinicalSession]):
         """Ids of sessions still awaiting symptoms at their expiry by `now`, the longest
         lapsed first: the ones to refund."""
         return await self._due(AWAITING_SYMPTOMS, clinical_sessions.c.expires_at, now, limit)
+
+    async def page(
+        self,
+        patient_id: str,
+        status: ClinicalSessionStatus | None,
+        after: tuple[datetime, str] | None,
+        limit: int,
+    ) -> list[ClinicalSession]:
+        """A patient's sessions, newest first, by (opened_at, id)."""
+        query = _where_given(
+            select(clinical_sessions),
+            (clinical_sessions.c.patient_id, patient_id),
+            (clinical_sessions.c.status, status.value if status else None),
+        )
+        query = newest_first(query, clinical_sessions.c.opened_at, clinical_sessions, after)
+        return await self._all(query.limit(limit))
 
 
 def _consultation_row(consultation: Consultation) -> dict:
@@ -528,7 +536,7 @@ class Consultations(Rows[Consultation]):
             (consultations.c.doctor_id, doctor_id),
             (consultations.c.status, status.value if status else None),
         )
-        query = _newest_first(query, consultations.c.created_at, consultations, after)
+        query = newest_first(query, consultations.c.created_at, consultations, after)
         return await self._all(query.limit(limit))
 
     async def waiting(self, limit: int, *, for_update: bool = False) -> list[Consultation]:
@@ -660,6 +668,6 @@ class AuditEntries:
             (audit_entries.c.subject_id, subject_id),
             (audit_entries.c.actor_id, actor_id),
         )
-        query = _newest_first(query, audit_entries.c.occurred_at, audit_entries, after)
+        query = newest_first(query, audit_entries.c.occurred_at, audit_entries, after)
         rows = await self.session.execute(query.limit(limit))
         return [_entry(row) for row in rows.mappings()]

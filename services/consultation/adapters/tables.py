@@ -199,6 +199,8 @@ checkouts = Table(
     ),
     # Payment's events name the payment; a late or duplicate one is matched by it.
     Index("checkouts_by_payment", "payment_id"),
+    # A patient's own checkouts, newest first (ListCheckouts).
+    Index("checkouts_by_patient", "patient_id", "created_at"),
 )
 # What the expiry sweeper reads.
 OPEN_CHECKOUT = _rows_in("checkouts_open_by_expiry", checkouts, OPEN, checkouts.c.expires_at)
@@ -229,6 +231,8 @@ clinical_sessions = Table(
         "(status = 'symptoms_submitted') = (consultation_id IS NOT NULL)",
         name="clinical_sessions_submitted",
     ),
+    # A patient's own sessions, newest first (ListClinicalSessions).
+    Index("clinical_sessions_by_patient", "patient_id", "opened_at", "id"),
 )
 # An intake nobody bought, `Retention.expired` past its own expiry: no checkout (and so
 # no clinical session) names it. The indexes let the purge find it and let PostgreSQL

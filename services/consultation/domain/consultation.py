@@ -6,6 +6,7 @@
                            → refunded                the doctor declines and nobody else is on shift
     in_progress            → completed               the doctor completes it, with notes
     waiting / review       → refunded                nobody accepted by accept_by
+    waiting / review       → refunded                the patient cancels it
 
 It exists only once a paid clinical session got its symptoms (`open_consultation`), so
 every consultation is paid for, and every way out of it that is not a completion is a
@@ -31,6 +32,7 @@ from services.consultation.domain.assignment import Candidate, least_loaded
 from services.consultation.domain.caller import Caller
 from services.consultation.domain.doctor import Doctor
 from services.consultation.domain.errors import (
+    ConsultationAlreadyTaken,
     ConsultationNotAwaitingReview,
     ConsultationNotFound,
     ConsultationNotInProgress,
@@ -190,7 +192,7 @@ class Consultation:
         if nxt is not None:
             self._assign(nxt.doctor.id, doctor_id, now)
         else:
-            self._refund(now)
+            self._refund(now, RefundReason.NO_DOCTOR_ACCEPTED)
 
     def complete(self, doctor_id: str, notes: str, now: datetime) -> None:
         self._ensure_assigned_to(doctor_id)
@@ -203,26 +205,38 @@ class Consultation:
         self.completed_at = now
         self.events.append(ConsultationCompleted(self.id, self.patient_id, doctor_id, now))
 
+    def cancel(self, caller: Caller, now: datetime) -> None:
+        """The patient withdraws it before any doctor accepted it: refunded in full, by the
+        path every untaken consultation's refund takes (the held payout goes back to the
+        platform first, and the refund takes it from there)."""
+        if not caller.is_patient(self.patient_id):
+            raise ConsultationNotFound(self.id)
+        if self.status not in UNTAKEN:
+            raise ConsultationAlreadyTaken(self.id, self.status.value)
+        self._refund(now, RefundReason.PATIENT_CANCELLED)
+
     def refund_if_untaken(self, now: datetime) -> bool:
         """Refund a consultation nobody accepted by accept_by; True if refunded just now.
         The job that calls this may run any number of times: the refund happens once."""
         if self.status not in UNTAKEN or now < self.accept_by:
             return False
-        self._refund(now)
+        self._refund(now, RefundReason.NO_DOCTOR_ACCEPTED)
         return True
 
-    def _refund(self, now: datetime) -> None:
+    def _refund(
+        self, now: datetime, reason: RefundReason = RefundReason.NO_DOCTOR_ACCEPTED
+    ) -> None:
         if self.doctor_id is not None:
             # Nobody took it: the platform holds its money until the refund gives it back.
             self.pay(None, now)
         self.status = ConsultationStatus.REFUNDED
-        self.refund_reason = RefundReason.NO_DOCTOR_ACCEPTED
+        self.refund_reason = reason
         self.events.append(
             full_refund(
                 payment_id=self.payment_id,
                 checkout_id=self.checkout_id,
                 price=self.price,
-                reason=RefundReason.NO_DOCTOR_ACCEPTED,
+                reason=reason,
                 now=now,
             )
         )

@@ -128,6 +128,18 @@ class ConsultationNotAwaitingReview(FailedPrecondition):
         )
 
 
+class ConsultationAlreadyTaken(FailedPrecondition):
+    """A patient may withdraw a paid consultation only while no doctor has accepted it:
+    after that the doctor is at work on it, and a refund is an admin's decision."""
+
+    def __init__(self, consultation_id: str, status: str) -> None:
+        super().__init__(
+            f"consultation {consultation_id} is {status}: a doctor has it, or it is over",
+            consultation_id=consultation_id,
+            status=status,
+        )
+
+
 class ConsultationNotInProgress(FailedPrecondition):
     """Only an accepted consultation can be completed."""
 

@@ -37,6 +37,8 @@ class RefundReason(Enum):
     SYMPTOMS_NOT_SUBMITTED = "symptoms_not_submitted"
     # Nobody accepted in time, or every doctor on shift declined.
     NO_DOCTOR_ACCEPTED = "no_doctor_accepted"
+    # The patient withdrew it before a doctor accepted it.
+    PATIENT_CANCELLED = "patient_cancelled"
 
 
 def full_refund(

@@ -26,6 +26,7 @@ from services.consultation.adapters.messages import (
     chat_message,
     checkout_message,
     clinical_session_message,
+    clinical_session_status_from,
     consultation_message,
     consultation_status_from,
     consultation_type_from,
@@ -51,8 +52,7 @@ PATIENT, DOCTOR, ADMIN = auth.PATIENT, auth.DOCTOR, auth.ADMIN
 
 def _caller(context) -> Caller:
     verified = auth.current_caller()
-    agent = dict(context.invocation_metadata() or ()).get("user-agent", "")
-    return Caller(verified.subject, Role(verified.role), context.peer() or "", agent)
+    return Caller(verified.subject, Role(verified.role), *auth.call_origin(context))
 
 
 class ConsultationServicer(
@@ -164,7 +164,27 @@ class ConsultationServicer(
             consultations=[consultation_message(c) for c in page], next_page_token=token
         )
 
-    async def _doctors_action(self, command, request: Message, response_type: type[R]):
+    async def ListClinicalSessions(
+        self, request: pb.ListClinicalSessionsRequest, context
+    ) -> pb.ListClinicalSessionsResponse:
+        page, token = await views.clinical_sessions(
+            self.ctx,
+            self.ctx.unit_of_work(),
+            _caller(context),
+            clinical_session_status_from(request.status),
+            PageRequest.of(request, datetime, str),
+        )
+        return pb.ListClinicalSessionsResponse(
+            clinical_sessions=[clinical_session_message(s) for s in page], next_page_token=token
+        )
+
+    async def CancelConsultation(self, request, context) -> pb.CancelConsultationResponse:
+        command = clinical.CancelConsultation(
+            id_from(request.consultation_id, "consultation_id"), _caller(context)
+        )
+        return await self._action_on_consultation(command, request, pb.CancelConsultationResponse)
+
+    async def _action_on_consultation(self, command, request: Message, response_type: type[R]):
         async def answer(uow):
             consultation = await self.handle(command, uow)
             return response_type(consultation=consultation_message(consultation))
@@ -176,19 +196,19 @@ class ConsultationServicer(
         command = clinical.AcceptConsultation(
             id_from(request.consultation_id, "consultation_id"), _caller(context)
         )
-        return await self._doctors_action(command, request, pb.AcceptConsultationResponse)
+        return await self._action_on_consultation(command, request, pb.AcceptConsultationResponse)
 
     async def DeclineConsultation(self, request, context) -> pb.DeclineConsultationResponse:
         command = clinical.DeclineConsultation(
             id_from(request.consultation_id, "consultation_id"), _caller(context), request.reason
         )
-        return await self._doctors_action(command, request, pb.DeclineConsultationResponse)
+        return await self._action_on_consultation(command, request, pb.DeclineConsultationResponse)
 
     async def CompleteConsultation(self, request, context) -> pb.CompleteConsultationResponse:
         command = clinical.CompleteConsultation(
             id_from(request.consultation_id, "consultation_id"), _caller(context), request.notes
         )
-        return await self._doctors_action(command, request, pb.CompleteConsultationResponse)
+        return await self._action_on_consultation(command, request, pb.CompleteConsultationResponse)
 
     async def PostMessage(self, request: pb.PostMessageRequest, context) -> pb.PostMessageResponse:
         command = clinical.PostMessage(
@@ -291,6 +311,9 @@ ACCESS = {
     "SubmitSymptoms": frozenset({PATIENT}),
     "GetConsultation": EVERYONE,
     "ListConsultations": frozenset({PATIENT, DOCTOR}),
+    "ListCheckouts": frozenset({PATIENT}),
+    "ListClinicalSessions": frozenset({PATIENT}),
+    "CancelConsultation": frozenset({PATIENT}),
     "AcceptConsultation": DOCTORS,
     "DeclineConsultation": DOCTORS,
     "CompleteConsultation": DOCTORS,

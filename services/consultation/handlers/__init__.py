@@ -9,6 +9,7 @@ from purchasing.news import PaymentConfirmed, PaymentExpired, PaymentFailed
 from runtime.jobs import purge_past_use
 from services.consultation.handlers.clinical import (
     AcceptConsultation,
+    CancelConsultation,
     CompleteConsultation,
     DeclineConsultation,
     DoctorUpdated,
@@ -19,6 +20,7 @@ from services.consultation.handlers.clinical import (
     SetDoctorShifts,
     SubmitSymptoms,
     accept_consultation,
+    cancel_consultation,
     complete_consultation,
     decline_consultation,
     doctor_updated,
@@ -55,6 +57,7 @@ COMMANDS = {
     DeclineConsultation: decline_consultation,
     CompleteConsultation: complete_consultation,
     PostMessage: post_message,
+    CancelConsultation: cancel_consultation,
     ExpireSession: expire_session,
     RefundUntakenConsultation: refund_untaken_consultation,
     # The clinic's settings.

@@ -62,6 +62,14 @@ class CompleteConsultation:
 
 
 @dataclass(frozen=True)
+class CancelConsultation:
+    """The patient withdraws a paid consultation no doctor has accepted yet."""
+
+    consultation_id: str
+    patient: Caller
+
+
+@dataclass(frozen=True)
 class PostMessage:
     consultation_id: str
     author: Caller
@@ -166,16 +174,17 @@ async def load_doctor(uow: ConsultationUnit, doctor_id: str, *, lock: bool = Fal
     return doctor
 
 
-async def _changed_by_doctor(
-    ctx: Context, uow: ConsultationUnit, consultation_id: str, doctor: Caller, action: str, change
+async def _changed_by(
+    ctx: Context, uow: ConsultationUnit, consultation_id: str, caller: Caller, action: str, change
 ) -> Consultation:
-    """One doctor's action on a consultation: locked, changed, saved, audited, announced."""
+    """One doctor's (or the patient's) action on a consultation: locked, changed, saved,
+    audited, announced."""
     async with uow:
-        consultation = await load_consultation(uow, consultation_id, doctor, lock=True)
+        consultation = await load_consultation(uow, consultation_id, caller, lock=True)
         now = ctx.clock()
         await change(consultation, now)
         await uow.consultations.save(consultation)
-        await audited(uow, doctor, action, SubjectKind.CONSULTATION, consultation.id, now=now)
+        await audited(uow, caller, action, SubjectKind.CONSULTATION, consultation.id, now=now)
         uow.publish(consultation, correlation_id=consultation.checkout_id)
         await uow.commit()
         return consultation
@@ -187,7 +196,7 @@ async def accept_consultation(
     async def accept(consultation: Consultation, now: datetime) -> None:
         consultation.accept(cmd.doctor.id, now)
 
-    return await _changed_by_doctor(
+    return await _changed_by(
         ctx, uow, cmd.consultation_id, cmd.doctor, "AcceptConsultation", accept
     )
 
@@ -201,7 +210,7 @@ async def decline_consultation(
         others = await candidates(ctx, uow)
         consultation.decline(cmd.doctor.id, cmd.reason, candidates=others, now=now)
 
-    return await _changed_by_doctor(
+    return await _changed_by(
         ctx, uow, cmd.consultation_id, cmd.doctor, "DeclineConsultation", decline
     )
 
@@ -212,19 +221,35 @@ async def complete_consultation(
     async def complete(consultation: Consultation, now: datetime) -> None:
         consultation.complete(cmd.doctor.id, cmd.notes, now)
 
-    return await _changed_by_doctor(
+    return await _changed_by(
         ctx, uow, cmd.consultation_id, cmd.doctor, "CompleteConsultation", complete
+    )
+
+
+async def cancel_consultation(
+    ctx: Context, uow: ConsultationUnit, cmd: CancelConsultation
+) -> Consultation:
+    async def cancel(consultation: Consultation, now: datetime) -> None:
+        consultation.cancel(cmd.patient, now)
+
+    return await _changed_by(
+        ctx, uow, cmd.consultation_id, cmd.patient, "CancelConsultation", cancel
     )
 
 
 async def post_message(ctx: Context, uow: ConsultationUnit, cmd: PostMessage) -> ChatMessage:
     async with uow:
         consultation = await load_consultation(uow, cmd.consultation_id, cmd.author, lock=True)
+        now = ctx.clock()
         message = write_message(
-            consultation, cmd.author, message_id=str(uuid.uuid4()), text=cmd.text, now=ctx.clock()
+            consultation, cmd.author, message_id=str(uuid.uuid4()), text=cmd.text, now=now
         )
         await uow.messages.add(message)
         await uow.consultations.save(consultation)
+        # A chat post is clinical data written: who wrote in which consultation, from where.
+        await audited(
+            uow, cmd.author, "PostMessage", SubjectKind.CONSULTATION, consultation.id, now=now
+        )
         await uow.commit()
         return message
 

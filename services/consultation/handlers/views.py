@@ -1,7 +1,8 @@
 """What consultation shows. Every read of clinical data (a session, a consultation, a page
 of them, a chat) is audited in the same transaction, so those reads write one entry per
 record shown and take the context for its clock; the doctor's shifts, a checkout and the
-admins' audit trail are read as they are."""
+admins' audit trail are read as they are. A look refused (someone else's record) is
+audited too."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from purchasing.handlers import load_checkout
+from runtime import errors
 from runtime.wire import PageRequest
 from services.consultation.domain.audit import AuditEntry, SubjectKind
 from services.consultation.domain.caller import Caller
@@ -16,8 +18,9 @@ from services.consultation.domain.chat import ChatMessage, chat_role
 from services.consultation.domain.checkout import Checkout
 from services.consultation.domain.consultation import ONGOING, Consultation, ConsultationStatus
 from services.consultation.domain.doctor import Doctor
-from services.consultation.domain.session import ClinicalSession
-from services.consultation.handlers.clinical import load_consultation, load_doctor, load_session
+from services.consultation.domain.errors import ConsultationNotFound
+from services.consultation.domain.session import ClinicalSession, ClinicalSessionStatus
+from services.consultation.handlers.clinical import load_doctor, load_session
 from services.consultation.handlers.context import Context
 from services.consultation.handlers.unit_of_work import ConsultationUnit, audited
 
@@ -36,7 +39,9 @@ async def clinical_session(
 ) -> ClinicalSession:
     async with uow:
         session = await load_session(uow, session_id)
-        session.ensure_visible_to(caller)
+        await _unless_refused(
+            ctx, uow, caller, "GetClinicalSession", SubjectKind.CLINICAL_SESSION, session
+        )
         await audited(
             uow,
             caller,
@@ -53,12 +58,65 @@ async def consultation(
     ctx: Context, uow: ConsultationUnit, consultation_id: str, caller: Caller
 ) -> Consultation:
     async with uow:
-        found = await load_consultation(uow, consultation_id, caller)
+        found = await _visible_consultation(ctx, uow, consultation_id, caller, "GetConsultation")
         await audited(
             uow, caller, "GetConsultation", SubjectKind.CONSULTATION, found.id, now=ctx.clock()
         )
         await uow.commit()
         return found
+
+
+async def _unless_refused(
+    ctx: Context,
+    uow: ConsultationUnit,
+    caller: Caller,
+    action: str,
+    kind: SubjectKind,
+    record: ClinicalSession | Consultation,
+) -> None:
+    """A look at a record the caller may not see is refused as if it did not exist, and
+    audited as refused (`<action>:refused`) in a commit of its own before the refusal: who
+    probes for others' clinical data is as much the audit's business as who reads it."""
+    try:
+        record.ensure_visible_to(caller)
+    except errors.NotFound:
+        await audited(uow, caller, f"{action}:refused", kind, record.id, now=ctx.clock())
+        await uow.commit()
+        raise
+
+
+async def _visible_consultation(
+    ctx: Context, uow: ConsultationUnit, consultation_id: str, caller: Caller, action: str
+) -> Consultation:
+    found = await uow.consultations.get(consultation_id)
+    if found is None:
+        raise ConsultationNotFound(consultation_id)
+    await _unless_refused(ctx, uow, caller, action, SubjectKind.CONSULTATION, found)
+    return found
+
+
+async def clinical_sessions(
+    ctx: Context,
+    uow: ConsultationUnit,
+    caller: Caller,
+    status: ClinicalSessionStatus | None,
+    asked: PageRequest,
+) -> tuple[list[ClinicalSession], str]:
+    """The patient's own sessions, newest first; those on the page are audited as shown."""
+    async with uow:
+        found = await uow.clinical_sessions.page(caller.id, status, asked.after, asked.limit)
+        page, token = asked.cut(found, lambda shown: (shown.opened_at, shown.id))
+        shown = (session.id for session in page)
+        await audited(
+            uow,
+            caller,
+            "ListClinicalSessions",
+            SubjectKind.CLINICAL_SESSION,
+            *shown,
+            now=ctx.clock(),
+        )
+        await uow.commit()
+        return page, token
 
 
 @dataclass(frozen=True)
@@ -119,7 +177,7 @@ async def _messages_after(
     """The messages after `after_sequence`, and whether the chat is still open."""
     uow = ctx.unit_of_work()
     async with uow:
-        found_in = await load_consultation(uow, consultation_id, caller)
+        found_in = await _visible_consultation(ctx, uow, consultation_id, caller, "StreamMessages")
         chat_role(found_in, caller)
         found = await uow.messages.after(found_in.id, after_sequence, CHAT_BATCH)
         if audit:

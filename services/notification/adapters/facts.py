@@ -15,6 +15,7 @@ from nobat.consultation.v1 import events_pb2 as consultation
 from nobat.payment.v1 import events_pb2 as payment
 from nobat.payment.v1 import payment_service_pb2 as payment_pb
 
+from purchasing.kinds import WALLET_TOP_UP
 from runtime.wire import timestamp_or_none
 from services.notification.domain.facts import Audience, Fact, Kind, Phrase, Recipient, Value
 from services.notification.domain.localized import Amount
@@ -174,6 +175,33 @@ def payment_refunded(event: payment.PaymentRefunded) -> Fact:
             "destination": Phrase(f"destination.{destination}"),
             "reason": phrase_code("refund", event.reason, fallback=False),
         },
+    )
+
+
+def symptoms_due(event: consultation.ClinicalSessionOpened) -> Fact:
+    return _fact(
+        Kind.SYMPTOMS_DUE,
+        event.clinical_session_id,
+        _to((event.patient_id, PATIENT)),
+        details={
+            "type": _enum_phrase(
+                "type", consultation_pb.ConsultationType, event.type, "CONSULTATION_TYPE_"
+            ),
+            "by": _when(event.expires_at, "expires_at"),
+        },
+    )
+
+
+def wallet_topped_up(event: payment.PaymentConfirmed) -> Fact | None:
+    """A top-up's confirmation is its credit (payment fulfils it in the same commit); any
+    other purchase's confirmation is its purchasing context's to announce, as a record."""
+    if event.purchase.kind != WALLET_TOP_UP.name:
+        return None
+    return _fact(
+        Kind.WALLET_TOPPED_UP,
+        event.payment_id,
+        _to((event.patient_id, PATIENT)),
+        details={"amount": _amount(event.amount)},
     )
 
 

@@ -33,6 +33,8 @@ class Kind(Enum):
     PAYMENT_FAILED = "payment_failed"
     PAYMENT_REFUNDED = "payment_refunded"
     PAYOUT_RELEASED = "payout_released"
+    SYMPTOMS_DUE = "symptoms_due"
+    WALLET_TOPPED_UP = "wallet_topped_up"
 
 
 class Audience(Enum):

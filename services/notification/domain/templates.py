@@ -139,6 +139,28 @@ TEMPLATES: Mapping[tuple[Kind, Audience], Mapping[Locale, Template]] = MappingPr
                 ("مبلغ {amount} به {destination} بازگردانده شد.", "{reason}"),
             ),
         },
+        # Paid, and the session waits: a patient who leaves the app before sending their
+        # symptoms is told where they stand and by when, or the payment goes back.
+        (Kind.SYMPTOMS_DUE, PATIENT): {
+            EN: (
+                "Payment received: describe your symptoms",
+                (
+                    "We received your payment for a {type} consultation.",
+                    "Send your symptoms by {by}, or your payment is refunded in full.",
+                ),
+            ),
+            FA: (
+                "پرداخت دریافت شد: علائم خود را بنویسید",
+                (
+                    "پرداخت شما برای مشاوره {type} دریافت شد.",
+                    "علائم خود را تا {by} بفرستید، وگرنه کل مبلغ به شما بازگردانده می‌شود.",
+                ),
+            ),
+        },
+        (Kind.WALLET_TOPPED_UP, PATIENT): {
+            EN: ("Wallet topped up", ("{amount} was added to your nobat wallet.",)),
+            FA: ("کیف پول شارژ شد", ("مبلغ {amount} به کیف پول نوبت شما اضافه شد.",)),
+        },
         (Kind.PAYOUT_RELEASED, DOCTOR): {
             EN: ("Payout released", ("{net} (of {gross}) is now available for payout.",)),
             FA: ("تسویه آزاد شد", ("مبلغ {net} (از {gross}) اکنون قابل تسویه است.",)),
@@ -174,6 +196,7 @@ PHRASES: Mapping[Locale, Mapping[str, str]] = MappingProxyType(
             "refund.reservation_cancelled": "Your appointment was cancelled.",
             "refund.symptoms_not_submitted": "No symptoms were sent in time.",
             "refund.no_doctor_available": "No doctor was available to take your consultation.",
+            "refund.patient_cancelled": "You cancelled the consultation before a doctor took it.",
         },
         FA: {
             "your_doctor": "پزشک شما",
@@ -199,6 +222,7 @@ PHRASES: Mapping[Locale, Mapping[str, str]] = MappingProxyType(
             "refund.reservation_cancelled": "نوبت شما لغو شد.",
             "refund.symptoms_not_submitted": "علائم به‌موقع ارسال نشد.",
             "refund.no_doctor_available": "پزشکی برای پذیرش مشاوره شما در دسترس نبود.",
+            "refund.patient_cancelled": "شما مشاوره را پیش از پذیرش پزشک لغو کردید.",
         },
     }
 )

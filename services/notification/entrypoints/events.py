@@ -25,17 +25,21 @@ from services.notification.handlers.facts import DoctorUpdated, Notify
 
 T = TypeVar("T")
 
-NOTIFYING: Mapping[Stream, Mapping[type[Message], Callable[..., Fact]]] = {
+# A reader answering None reads news nobody is told of (a confirmation other than a
+# top-up's, whose purchasing context announces the record it makes instead).
+NOTIFYING: Mapping[Stream, Mapping[type[Message], Callable[..., Fact | None]]] = {
     BOOKING: {
         booking.ReservationConfirmed: facts.reservation_confirmed,
         booking.ReservationCancelled: facts.reservation_cancelled,
     },
     PAYMENT: {
+        payment.PaymentConfirmed: facts.wallet_topped_up,
         payment.PaymentFailed: facts.payment_failed,
         payment.PaymentRefunded: facts.payment_refunded,
         payment.PayoutReleased: facts.payout_released,
     },
     CONSULTATION: {
+        consultation.ClinicalSessionOpened: facts.symptoms_due,
         consultation.ConsultationCreated: facts.consultation_created,
         consultation.ConsultationAssigned: facts.consultation_assigned,
         consultation.ConsultationAccepted: facts.consultation_accepted,
@@ -55,9 +59,11 @@ def _read(read: Callable[[Message], T], event: Message) -> T:
 def event_handlers(ctx: Context, stream: Stream) -> Mapping[type[Message], EventHandler]:
     handle = Handlers(ctx, COMMANDS, EVENTS)
 
-    def notifying(read: Callable[[Message], Fact]) -> EventHandler:
+    def notifying(read: Callable[[Message], Fact | None]) -> EventHandler:
         async def notify(event: Message, uow: Unit) -> None:
-            await handle(Notify(_read(read, event)), uow)
+            fact = _read(read, event)
+            if fact is not None:
+                await handle(Notify(fact), uow)
 
         return notify
 

@@ -31,6 +31,7 @@ from runtime.wire import (
 )
 from services.payment.domain import events
 from services.payment.domain.attempt import Attempt, AttemptStatus, Failure
+from services.payment.domain.audit import PaymentEvent
 from services.payment.domain.errors import InsufficientWalletBalance, InvalidPayee
 from services.payment.domain.ledger import Account, AccountKind, PostedEntry
 from services.payment.domain.payment import Payment, PaymentStatus
@@ -188,6 +189,20 @@ def wallet_shortfall_message(error: InsufficientWalletBalance) -> pb.WalletShort
         balance=money_message(error.balance),
         required=money_message(error.required),
         shortfall=money_message(error.shortfall),
+    )
+
+
+def payment_event_message(event: PaymentEvent) -> pb.PaymentEvent:
+    action, actor = event.action, event.action.actor
+    return pb.PaymentEvent(
+        action=action.name,
+        status=_PAYMENT_STATUSES.to_proto[event.status],
+        actor_id=actor.id,
+        actor_role=actor.role,
+        client_address=actor.client_address,
+        user_agent=actor.user_agent,
+        reason=action.reason,
+        at=timestamp(event.at),
     )
 
 

@@ -33,6 +33,7 @@ from services.payment.adapters.tables import (
     webhook_events,
 )
 from services.payment.domain.attempt import Attempt, AttemptStatus, Failure
+from services.payment.domain.audit import PAYMENT, Action, Actor, PaymentEvent
 from services.payment.domain.fees import FeeSplit
 from services.payment.domain.ledger import (
     Account,
@@ -71,6 +72,10 @@ class Payments:
         self.session = session
         # The status each payment had when loaded, to record only real moves.
         self._loaded: dict[str, PaymentStatus] = {}
+        # What this transaction does to payments, and for whom (domain/audit.py), and the
+        # payments whose trail has it already.
+        self._action = _UNNAMED
+        self._recorded: set[str] = set()
         self._payments = Snapshots(session, payments)
         self._attempts = Snapshots(session, payment_attempts)
         self._refunds = Snapshots(session, refunds)
@@ -135,19 +140,45 @@ class Payments:
             )
         self._payments.seen(row)
 
-    async def save(self, payment: Payment, *, next_check_at: datetime | None = None) -> None:
+    def acting(self, action: Action) -> None:
+        """What this transaction does, for whom. The first named stands: a confirmation
+        settles by the path a webhook takes, and is still the patient's confirmation."""
+        if self._action is _UNNAMED:
+            self._action = action
+
+    async def save(
+        self, payment: Payment, *, next_check_at: datetime | None = None, at: datetime
+    ) -> None:
         """Writes what changed of the payment, its attempts and refunds since they were
         read; `next_check_at` is when reconciliation asks the gateway about it again
-        (None: nothing in doubt)."""
+        (None: nothing in doubt). A move of status is recorded with the action behind it,
+        in the one insert the history always took; a person's action that moved nothing
+        is recorded once, at `at`."""
         await self._payments.write({**_payment_row(payment), "next_check_at": next_check_at})
         for attempt in payment.attempts:
             await self._attempts.write(_attempt_row(payment.id, attempt))
         for refund in payment.refunds:
             await self._refunds.write(_refund_row(payment, refund))
-        if self._loaded.get(payment.id) is not payment.status:
-            status = {"payment_id": payment.id, "status": payment.status.value}
-            await sql.execute(self.session, _RECORD_STATUS, {**status, "at": payment.updated_at})
+        action = self._action
+        moved = self._loaded.get(payment.id) is not payment.status
+        if moved or (action.recorded_unmoved and payment.id not in self._recorded):
+            row = {
+                "payment_id": payment.id,
+                "status": payment.status.value,
+                "at": payment.updated_at if moved else at,
+                **_action_row(action),
+            }
+            await sql.execute(self.session, _RECORD_STATUS, row)
             self._loaded[payment.id] = payment.status
+            self._recorded.add(payment.id)
+
+    async def events(self, payment_id: str, after: int | None, limit: int) -> list[PaymentEvent]:
+        """A payment's trail in the order written."""
+        query = select(payment_statuses).where(payment_statuses.c.payment_id == payment_id)
+        if after is not None:
+            query = query.where(payment_statuses.c.id > after)
+        rows = await self.session.execute(query.order_by(payment_statuses.c.id).limit(limit))
+        return [_payment_event(row) for row in rows.mappings()]
 
     async def mark_fulfilled(self, payment_id: str, kind: str, at: datetime) -> bool:
         """Marks the payment for a purchase of `kind` fulfilled; False if it was already, or
@@ -250,6 +281,32 @@ _LOCK = select(payments.c.id).where(payments.c.id == bindparam(ROW_KEY)).with_fo
 _attempt_from_json = from_json(payment_attempts)
 _refund_from_json = from_json(refunds)
 _RECORD_STATUS = insert(payment_statuses)
+# A move no handler named (none should be left): the trail still says it was payment's own.
+_UNNAMED = Action("update", PAYMENT)
+
+
+def _action_row(action: Action) -> dict:
+    return {
+        "action": action.name,
+        "actor_id": action.actor.id,
+        "actor_role": action.actor.role,
+        "client_address": action.actor.client_address,
+        "user_agent": action.actor.user_agent,
+        "reason": action.reason,
+    }
+
+
+def _payment_event(row) -> PaymentEvent:
+    actor = Actor(row["actor_id"], row["actor_role"], row["client_address"], row["user_agent"])
+    return PaymentEvent(
+        sequence=row["id"],
+        payment_id=row["payment_id"],
+        status=PaymentStatus(row["status"]),
+        action=Action(row["action"], actor, row["reason"]),
+        at=row["at"],
+    )
+
+
 # A ledger transaction and its entries in one statement, the entries in the order given:
 # one round trip and one execution for what was six (the foreign key and the balance are
 # still checked by PostgreSQL, at the statement's end and at the commit).

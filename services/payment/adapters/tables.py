@@ -33,6 +33,9 @@ from runtime.purge import Purge
 
 metadata = MetaData()
 
+# What payment_statuses says of each row's cause (domain/audit.py's Action and Actor).
+AUDIT_COLUMNS = ("action", "actor_id", "actor_role", "client_address", "user_agent", "reason")
+
 
 def _currency(name: str = "currency") -> Column:
     return Column(name, Text, CheckConstraint(f"{name} ~ '^[A-Z]{{3}}$'"), nullable=False)
@@ -145,7 +148,9 @@ refunds = Table(
 )
 
 # Every status a payment has been in, in order: the record that shows its moves were
-# monotonic (the fault checker reads it).
+# monotonic (the fault checker reads it), and its audit trail (domain/audit.py): each row
+# names the action and actor behind it. A row without a move is a person's or a service's
+# action that left the status as it was.
 payment_statuses = Table(
     "payment_statuses",
     metadata,
@@ -153,6 +158,8 @@ payment_statuses = Table(
     Column("payment_id", Text, ForeignKey("payments.id"), nullable=False),
     Column("status", Text, nullable=False),
     instant("at", nullable=False),
+    # Rows written before the trail had causes keep these empty.
+    *(Column(name, Text, nullable=False, server_default="") for name in AUDIT_COLUMNS),
     Index("payment_statuses_by_payment", "payment_id", "id"),
 )
 

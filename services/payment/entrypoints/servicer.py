@@ -21,6 +21,7 @@ from runtime.handling import Handlers
 from runtime.idempotency import answer_call
 from runtime.wire import (
     PageRequest,
+    id_from,
     money_from,
     optional_money_from,
     timestamp_or_none,
@@ -31,6 +32,7 @@ from services.payment.adapters.messages import (
     ledger_entry_message,
     method_from,
     payee_lines_from,
+    payment_event_message,
     payment_message,
     payment_status_from,
     payout_message,
@@ -41,6 +43,7 @@ from services.payment.adapters.messages import (
     wallet_shortfall_message,
     wallet_transaction_message,
 )
+from services.payment.domain.audit import Actor
 from services.payment.domain.errors import InsufficientWalletBalance
 from services.payment.domain.refund import check_reason
 from services.payment.handlers import COMMANDS, payments, refunds, views
@@ -60,6 +63,12 @@ def _viewer() -> payments.Viewer | None:
     if caller.is_(SERVICE):
         return payments.Viewer(purchase_kind=caller.subject)
     return None
+
+
+def _actor(context) -> Actor:
+    """The verified caller, with where it called from, for the payment's trail."""
+    caller = auth.current_caller()
+    return Actor(caller.subject, caller.role, *auth.call_origin(context))
 
 
 def _purchasing_service() -> str | None:
@@ -101,6 +110,7 @@ class PaymentServicer(payment_service_pb2_grpc.PaymentServiceServicer):
             return_url=self.ctx.settings.return_urls.checked(request.return_url),
             description=request.description,
             expires_at=timestamp_or_none(request.expires_at, "expires_at"),
+            actor=_actor(context),
         )
 
         async def answer(uow) -> pb.CreatePaymentResponse:
@@ -143,6 +153,7 @@ class PaymentServicer(payment_service_pb2_grpc.PaymentServiceServicer):
             method=method_from(request.method, allow_unspecified=True),
             return_url=self.ctx.settings.return_urls.checked(request.return_url),
             viewer=_viewer(),
+            actor=_actor(context),
         )
 
         async def answer(uow) -> pb.RetryPaymentResponse:
@@ -156,7 +167,9 @@ class PaymentServicer(payment_service_pb2_grpc.PaymentServiceServicer):
     async def ConfirmPayment(
         self, request: pb.ConfirmPaymentRequest, context
     ) -> pb.ConfirmPaymentResponse:
-        command = payments.ConfirmPayment(request.payment_id, _viewer(), request.gateway_ref)
+        command = payments.ConfirmPayment(
+            request.payment_id, _viewer(), request.gateway_ref, _actor(context)
+        )
 
         async def answer(uow) -> pb.ConfirmPaymentResponse:
             payment = await self.handle(command, uow)
@@ -176,6 +189,7 @@ class PaymentServicer(payment_service_pb2_grpc.PaymentServiceServicer):
             reason=check_reason(request.reason),
             destination=destination_from(request.destination),
             purchaser=_purchasing_service(),
+            actor=_actor(context),
         )
 
         async def answer(uow) -> pb.RefundPaymentResponse:
@@ -210,6 +224,7 @@ class PaymentServicer(payment_service_pb2_grpc.PaymentServiceServicer):
             key=request.idempotency_key,
             amount=money_from(request.amount, "amount"),
             return_url=self.ctx.settings.return_urls.checked(request.return_url),
+            actor=_actor(context),
         )
 
         async def answer(uow) -> pb.TopUpWalletResponse:
@@ -245,6 +260,17 @@ class PaymentServicer(payment_service_pb2_grpc.PaymentServiceServicer):
             entries=[ledger_entry_message(posted) for posted in page], next_page_token=token
         )
 
+    async def ListPaymentEvents(
+        self, request: pb.ListPaymentEventsRequest, context
+    ) -> pb.ListPaymentEventsResponse:
+        payment_id = id_from(request.payment_id, "payment_id")
+        rows, token = await views.payment_events(
+            self.ctx.unit_of_work(), payment_id, _viewer(), PageRequest.of(request, int)
+        )
+        return pb.ListPaymentEventsResponse(
+            events=[payment_event_message(e) for e in rows], next_page_token=token
+        )
+
 
 # The services that buy through payment, each for its own kind of purchase only: they
 # open payments and retry them for their patients, and read their own kind's. Refunds
@@ -264,6 +290,7 @@ ACCESS = {
     "TopUpWallet": frozenset({PATIENT}),
     "ListPayouts": frozenset({DOCTOR, ADMIN}),
     "ListLedgerEntries": frozenset({ADMIN}),
+    "ListPaymentEvents": PAYERS,
 }
 
 # The typed details a client reads off these errors.

@@ -17,6 +17,7 @@ from runtime import errors
 from runtime.errors import RefusedAfterEffect
 from runtime.money import Money
 from services.payment import metrics
+from services.payment.domain.audit import PAYMENT, RECONCILE, Action, Actor
 from services.payment.domain.errors import (
     AttemptStillOpen,
     InsufficientWalletBalance,
@@ -47,6 +48,8 @@ class CreatePayment:
     return_url: str = ""
     description: str = ""
     expires_at: datetime | None = None
+    # The purchasing service asking, for the payment's trail.
+    actor: Actor = PAYMENT
 
 
 @dataclass(frozen=True)
@@ -57,6 +60,7 @@ class RetryPayment:
     return_url: str = ""
     # Whose payment it must be (None: anyone's).
     viewer: Viewer | None = None
+    actor: Actor = PAYMENT
 
 
 @dataclass(frozen=True)
@@ -67,6 +71,8 @@ class SettlePayment:
     payment_id: str
     viewer: Viewer | None = None
     hint: str = ""
+    # Reconciliation's, unless the gateway's webhook asks.
+    action: Action = RECONCILE
 
 
 @dataclass(frozen=True)
@@ -77,6 +83,7 @@ class ConfirmPayment:
     payment_id: str
     viewer: Viewer | None = None
     gateway_ref: str = ""
+    actor: Actor = PAYMENT
 
 
 @dataclass(frozen=True)
@@ -93,6 +100,7 @@ class TopUpWallet:
     key: str
     amount: Money
     return_url: str = ""
+    actor: Actor = PAYMENT
 
 
 @dataclass(frozen=True)
@@ -148,6 +156,7 @@ async def create_payment(ctx: Context, uow: PaymentUnit, cmd: CreatePayment) -> 
         payment_id_for(cmd.purchase.kind, cmd.purchase.ref),
         build,
         lambda existing: _same_order(uow, existing, cmd),
+        Action("create", cmd.actor),
     )
 
 
@@ -157,9 +166,11 @@ async def _open(
     payment_id: str,
     build: Callable[[datetime], Payment],
     reuse: Callable[[Payment], Awaitable[Payment]],
+    action: Action,
 ) -> Payment:
     """A new intent and its first attempt, or what `reuse` makes of the one there is."""
     async with uow:
+        uow.payments.acting(action)
         existing = await uow.payments.get(payment_id, for_update=True)
         if existing is not None:
             return await reuse(existing)
@@ -193,6 +204,7 @@ async def _same_order(uow: PaymentUnit, existing: Payment, cmd: CreatePayment) -
 
 async def retry_payment(ctx: Context, uow: PaymentUnit, cmd: RetryPayment) -> Payment:
     async with uow:
+        uow.payments.acting(Action("retry", cmd.actor))
         payment = await load(uow, cmd.payment_id, cmd.viewer, lock=True)
         now = ctx.clock()
         if payment.is_open:
@@ -233,7 +245,7 @@ async def top_up_wallet(ctx: Context, uow: PaymentUnit, cmd: TopUpWallet) -> Pay
     async def reuse(existing: Payment) -> Payment:
         return existing
 
-    return await _open(ctx, uow, payment_id, build, reuse)
+    return await _open(ctx, uow, payment_id, build, reuse, Action("top_up", cmd.actor))
 
 
 async def _attempt(
@@ -300,6 +312,7 @@ async def settle_payment(ctx: Context, uow: PaymentUnit, cmd: SettlePayment) -> 
     gateway that cannot be reached changes nothing: the payment stays as it was."""
     payment_id, viewer, hint = cmd.payment_id, cmd.viewer, cmd.hint
     async with uow:
+        uow.payments.acting(cmd.action)
         if hint and viewer is None:
             # The gateway's own webhook names its session: the payment is read once, under
             # its lock, and only that session's truth is asked for, which holds the lock
@@ -349,6 +362,7 @@ async def confirm_payment(ctx: Context, uow: PaymentUnit, cmd: ConfirmPayment) -
         if not ctx.settings.gateway_calls.check_due(last_checked_at, now):
             return await load(uow, cmd.payment_id, cmd.viewer, lock=False)
         await uow.payments.mark_gateway_checked(cmd.payment_id, now)
+        uow.payments.acting(Action("confirm", cmd.actor))
         settling = SettlePayment(cmd.payment_id, cmd.viewer, cmd.gateway_ref)
         payment = await settle_payment(ctx, uow, settling)
         # settle's own commit joins this unit; only this one ends it.
@@ -385,6 +399,7 @@ async def expire_payment(ctx: Context, uow: PaymentUnit, cmd: ExpirePayment) -> 
     """Closes an intent never paid by its expiry, closing its gateway session first; a
     session paid at the last moment confirms the payment instead."""
     async with uow:
+        uow.payments.acting(Action("expire", PAYMENT))
         payment = await load(uow, cmd.payment_id, None, lock=True)
         now = ctx.clock()
         for attempt in list(payment.attempts):

@@ -113,7 +113,7 @@ async def book(ctx: Context, uow: PaymentUnit, payment: Payment, at: datetime) -
                     await uow.payouts.save(payout)
     uow.publish(payment, correlation_id=payment.purchase.ref)
     await uow.payments.save(
-        payment, next_check_at=next_check_at(payment, ctx.settings.reconcile, at)
+        payment, next_check_at=next_check_at(payment, ctx.settings.reconcile, at), at=at
     )
     if payment.purchase.is_top_up and payment.is_confirmed:
         # A top-up is fulfilled by its own confirmation: the wallet was credited above.

@@ -6,10 +6,11 @@ arrives; a gateway refund is sent at once and settled by the gateway's answer.""
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from runtime.money import Money
 from services.payment import metrics
+from services.payment.domain.audit import PAYMENT, Action, Actor
 from services.payment.domain.errors import NothingLeftToRefund, NotThePurchasersPayment
 from services.payment.domain.payment import Payment
 from services.payment.domain.refund import Refund, RefundDestination
@@ -32,12 +33,16 @@ class RefundPayment:
     # The kind of purchase the asker made, when a purchasing context asks (by event, or a
     # service over gRPC): it may ask only for its own purchases' money back.
     purchaser: str | None = None
+    # Who asked, for the payment's trail: an admin over gRPC, or the purchasing context
+    # whose event asked (the system actor named for it).
+    actor: Actor = PAYMENT
 
 
 async def refund_payment(
     ctx: Context, uow: PaymentUnit, cmd: RefundPayment
 ) -> tuple[Payment, Refund]:
     async with uow:
+        uow.payments.acting(Action("refund", cmd.actor, cmd.reason))
         payment = await load(uow, cmd.payment_id, None, lock=True)
         ensure_purchaser(payment, cmd.purchaser)
         now = ctx.clock()
@@ -95,13 +100,20 @@ async def purchase_rejected(ctx: Context, uow: PaymentUnit, news: PurchaseReject
     """The full refund's key is the payment's own, so redelivered or republished
     rejections refund once."""
     refund = RefundPayment(
-        news.payment_id, f"refund:{news.payment_id}", None, news.reason, purchaser=news.purchaser
+        news.payment_id,
+        f"refund:{news.payment_id}",
+        None,
+        news.reason,
+        purchaser=news.purchaser,
+        actor=Actor.system(news.purchaser),
     )
     await _refund_what_is_left(ctx, uow, refund)
 
 
 async def refund_requested(ctx: Context, uow: PaymentUnit, news: RefundRequested) -> None:
-    await _refund_what_is_left(ctx, uow, news.refund)
+    asker = news.refund.purchaser
+    refund = replace(news.refund, actor=Actor.system(asker)) if asker else news.refund
+    await _refund_what_is_left(ctx, uow, refund)
 
 
 async def _refund_what_is_left(ctx: Context, uow: PaymentUnit, cmd: RefundPayment) -> None:

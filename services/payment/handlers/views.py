@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from runtime.wire import PageRequest
+from services.payment.domain.audit import PaymentEvent
 from services.payment.domain.ledger import Account, PostedEntry
 from services.payment.domain.payment import Payment, PaymentStatus
 from services.payment.domain.payouts import Payout, PayoutStatus
@@ -57,6 +58,16 @@ async def payouts(
     async with uow:
         found = await uow.payouts.page(doctor_id, status, asked.after_key, asked.limit)
     return asked.cut(found, lambda row: (row[0],))
+
+
+async def payment_events(
+    uow: PaymentUnit, payment_id: str, viewer: Viewer | None, asked: PageRequest
+) -> tuple[list[PaymentEvent], str]:
+    """A payment's trail in the order it happened, if `viewer` may see the payment."""
+    async with uow:
+        await load(uow, payment_id, viewer, lock=False)
+        found = await uow.payments.events(payment_id, asked.after_key, asked.limit)
+    return asked.cut(found, lambda event: (event.sequence,))
 
 
 @dataclass(frozen=True)

@@ -6,11 +6,16 @@ from __future__ import annotations
 import contextlib
 from dataclasses import dataclass
 
+from services.payment.domain.audit import GATEWAY, Action
 from services.payment.domain.errors import PaymentNotFound
 from services.payment.handlers.context import Context
 from services.payment.handlers.gateway import WebhookHint
 from services.payment.handlers.payments import SettlePayment, settle_payment
 from services.payment.handlers.unit_of_work import PaymentUnit
+
+# Recorded only with the move it makes (the same insert the status history took anyway),
+# so a webhook that changes nothing writes nothing more.
+_WEBHOOK = Action("webhook", GATEWAY)
 
 
 @dataclass(frozen=True)
@@ -31,6 +36,7 @@ async def act_on_webhook(ctx: Context, uow: PaymentUnit, cmd: ActOnWebhook) -> b
         hint = cmd.hint
         # Metadata naming a payment nobat never made: remembered, nothing to settle.
         with contextlib.suppress(PaymentNotFound):
-            await settle_payment(ctx, uow, SettlePayment(hint.payment_id, hint=hint.checkout_ref))
+            settling = SettlePayment(hint.payment_id, hint=hint.checkout_ref, action=_WEBHOOK)
+            await settle_payment(ctx, uow, settling)
         await uow.commit()
         return True

@@ -6,6 +6,7 @@ that sell nothing; and the patient's contact, inbox, live feed and read marks.""
 from __future__ import annotations
 
 import argparse
+import json
 import signal
 import subprocess
 import sys
@@ -259,6 +260,35 @@ def test_the_seeded_wallet_pays_and_a_decline_passes_the_consultation_on(seeded,
     first = declined.splitlines()[0]
     assert first.startswith(f"consultation {consultation_id} is DOCTOR_REVIEW_PENDING with ")
     assert first.rsplit(" ", 1)[1] in ("doctor-1", "doctor-3")
+
+
+def test_a_patient_finds_a_paid_session_cancels_the_consultation_and_reads_the_refunds_trail(
+    seeded, nobat
+):
+    intake_id, _ = intake(nobat, "Sore throat", "sore_throat", age=29)
+    consulted = ok(nobat("consult", intake_id, "--type", "chat", "--method", "wallet")).splitlines()
+    checkout_id = consulted[0].split()[1]
+    session_id = paid_session(nobat, consulted)
+
+    waiting = ok(nobat("sessions", "--status", "awaiting_symptoms")).splitlines()
+    assert any(
+        line.startswith(f"clinical session {session_id} is AWAITING_SYMPTOMS") for line in waiting
+    )
+    listed = json.loads(ok(nobat("checkouts", "--of", "consultation", "--json")))
+    [mine] = [c for c in listed["consultation"]["checkouts"] if c["id"] == checkout_id]
+    assert mine["status"] == "CHECKOUT_STATUS_CONFIRMED"
+    submitted = ok(nobat("symptoms", session_id, "Hurts to swallow", "--symptom", "sore_throat"))
+    consultation_id = submitted.split()[1]
+
+    cancelled = ok(nobat("consult-cancel", consultation_id)).splitlines()
+    assert cancelled[0].startswith(f"consultation {consultation_id} is REFUNDED")
+
+    def refund_on_trail() -> str:
+        return ok(nobat("payments", "events", mine["paymentId"]))
+
+    trail = eventually(refund_on_trail, lambda out: "refund" in out, "the refund on the trail")
+    [refund] = [line for line in trail.splitlines() if " refund " in line]
+    assert "consultation (system)" in refund and refund.endswith("patient_cancelled")
 
 
 def test_a_short_wallet_consultation_is_retried_on_the_gateway(seeded, nobat):

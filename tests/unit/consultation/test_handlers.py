@@ -31,6 +31,7 @@ from services.consultation.domain.consultation import Consultation, Consultation
 from services.consultation.domain.doctor import Doctor
 from services.consultation.domain.errors import (
     ClinicalSessionNotFound,
+    ConsultationAlreadyTaken,
     ConsultationNotFound,
     DoctorNotFound,
     IntakeNotFound,
@@ -445,6 +446,47 @@ async def test_a_doctor_accepts_then_completes_and_each_step_is_published_and_au
     ]
 
 
+async def test_a_patient_cancels_an_untaken_consultation_for_a_full_refund_but_not_a_taken_one():
+    consultation = a_consultation(on_shift=[a_doctor()])
+    uow = fake_unit(consultations=[consultation], doctors=[a_doctor()])
+    ctx = context(uow)
+
+    with pytest.raises(ConsultationNotFound):
+        await clinical.cancel_consultation(
+            ctx, uow, clinical.CancelConsultation(consultation.id, STRANGER)
+        )
+    assert uow.published == []
+    cancelled = await clinical.cancel_consultation(
+        ctx, uow, clinical.CancelConsultation(consultation.id, PATIENT)
+    )
+
+    assert cancelled.status is ConsultationStatus.REFUNDED
+    # The assigned doctor's held payout goes back to the platform, and the refund takes it.
+    assert [type(fact) for fact in uow.published] == [PayeeAssigned, RefundRequested]
+    [refund] = [fact for fact in uow.published if isinstance(fact, RefundRequested)]
+    assert (refund.amount, refund.reason) == (consultation.price, "patient_cancelled")
+    with pytest.raises(ConsultationAlreadyTaken):
+        await clinical.cancel_consultation(
+            ctx, uow, clinical.CancelConsultation(consultation.id, PATIENT)
+        )
+
+
+async def test_a_consultation_a_doctor_accepted_cannot_be_cancelled_by_the_patient():
+    consultation = a_consultation(on_shift=[a_doctor()])
+    uow = fake_unit(consultations=[consultation], doctors=[a_doctor()])
+    ctx = context(uow)
+    await clinical.accept_consultation(
+        ctx, uow, clinical.AcceptConsultation(consultation.id, doctor_caller())
+    )
+
+    with pytest.raises(ConsultationAlreadyTaken):
+        await clinical.cancel_consultation(
+            ctx, uow, clinical.CancelConsultation(consultation.id, PATIENT)
+        )
+    assert uow.consultations.all()[0].status is ConsultationStatus.IN_PROGRESS
+    assert not [fact for fact in uow.published if isinstance(fact, RefundRequested)]
+
+
 @pytest.mark.parametrize(
     ("also_on_shift", "status", "then"),
     [
@@ -512,11 +554,15 @@ async def test_the_chat_is_numbered_in_order_and_read_by_the_patient_and_their_d
     ]
     assert seen_by_doctor.text == "Since when?"
     assert uow.consultations.all()[0].last_message_sequence == 2
-    # One entry per stream opened, none per message sent on it.
+    # One entry per post and per stream opened, none per message sent on a stream; the
+    # stranger's look is refused, and recorded as such.
     assert audited_actions(uow) == [
+        ("patient-1", "PostMessage", consultation.id),
+        ("doctor-1", "PostMessage", consultation.id),
         ("patient-1", "StreamMessages", consultation.id),
         ("patient-1", "StreamMessages", consultation.id),
         ("doctor-1", "StreamMessages", consultation.id),
+        (STRANGER.id, "StreamMessages:refused", consultation.id),
     ]
 
 
@@ -582,7 +628,7 @@ async def test_a_page_of_consultations_audits_only_those_shown_on_it():
     assert audited_actions(uow) == [("patient-1", "ListConsultations", "consultation-new")]
 
 
-async def test_every_look_at_clinical_records_is_audited_and_strangers_find_nothing():
+async def test_every_look_at_clinical_records_is_audited_and_a_strangers_refused_look_too():
     session = a_session()
     consultation = a_consultation(on_shift=[a_doctor()])
     uow = fake_unit(clinical_sessions=[session], consultations=[consultation])
@@ -602,6 +648,8 @@ async def test_every_look_at_clinical_records_is_audited_and_strangers_find_noth
         ("patient-1", "GetClinicalSession", session.id),
         ("doctor-1", "GetConsultation", consultation.id),
         ("patient-1", "ListConsultations", consultation.id),
+        (STRANGER.id, "GetClinicalSession:refused", session.id),
+        (STRANGER.id, "GetConsultation:refused", consultation.id),
     ]
 
 

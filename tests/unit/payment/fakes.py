@@ -18,6 +18,7 @@ from runtime import errors
 from runtime.currency import CURRENCIES
 from runtime.money import Money
 from services.payment.domain.acceptance import GatewayAcceptance
+from services.payment.domain.audit import PAYMENT, Action
 from services.payment.domain.fees import STRIPE_LIKE_FEES
 from services.payment.domain.ledger import LedgerTransaction
 from services.payment.domain.payment import Payment, PaymentStatus
@@ -62,7 +63,7 @@ class _RowsAndColumns(InMemoryRows[T]):
 
 
 class InMemoryPayments(_RowsAndColumns[Payment]):
-    columns = ("next_check_at", "fulfilled_at", "republished_at", "gateway_checked")
+    columns = ("next_check_at", "fulfilled_at", "republished_at", "gateway_checked", "trail")
 
     def __init__(self, *payments: Payment) -> None:
         super().__init__(*payments)
@@ -70,15 +71,37 @@ class InMemoryPayments(_RowsAndColumns[Payment]):
         self.fulfilled_at: dict[str, datetime] = {}
         self.republished_at: dict[str, datetime] = {}
         self.gateway_checked: dict[str, datetime] = {}
+        # (payment id, status, action) as the repository records them: a move always, a
+        # person's action that moved nothing once per transaction.
+        self.trail: list[tuple[str, str, Action]] = []
+        self._action: Action | None = None
+        self._statuses: dict[str, str] = {}
+
+    def begin(self) -> None:
+        super().begin()
+        self._action = None
+        self._recorded: set[str] = set()
+
+    def acting(self, action: Action) -> None:
+        if self._action is None:
+            self._action = action
 
     async def add(self, payment: Payment) -> None:
         if payment.id in self._rows:
             raise errors.Conflict(f"payment {payment.id} is being created by another request")
         await super().save(payment)
 
-    async def save(self, payment: Payment, *, next_check_at: datetime | None = None) -> None:
+    async def save(
+        self, payment: Payment, *, next_check_at: datetime | None = None, at: datetime
+    ) -> None:
         await super().save(payment)
         self.next_check_at[payment.id] = next_check_at
+        action = self._action or Action("update", PAYMENT)
+        moved = self._statuses.get(payment.id) != payment.status.value
+        if moved or (action.recorded_unmoved and payment.id not in self._recorded):
+            self.trail.append((payment.id, payment.status.value, action))
+            self._statuses[payment.id] = payment.status.value
+            self._recorded.add(payment.id)
 
     async def page(self, *, patient_id, status, kind, limit, **_) -> list[Payment]:
         """The repository's filters (None: any), newest first; the cursor is left to the
