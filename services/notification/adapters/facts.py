@@ -192,10 +192,14 @@ def symptoms_due(event: consultation.ClinicalSessionOpened) -> Fact:
     )
 
 
+def is_top_up(event: payment.PaymentConfirmed) -> bool:
+    return event.purchase.kind == WALLET_TOP_UP.name
+
+
 def wallet_topped_up(event: payment.PaymentConfirmed) -> Fact | None:
     """A top-up's confirmation is its credit (payment fulfils it in the same commit); any
     other purchase's confirmation is its purchasing context's to announce, as a record."""
-    if event.purchase.kind != WALLET_TOP_UP.name:
+    if not is_top_up(event):
         return None
     return _fact(
         Kind.WALLET_TOPPED_UP,

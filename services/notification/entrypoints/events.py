@@ -12,7 +12,7 @@ from nobat.booking.v1 import events_pb2 as booking
 from nobat.consultation.v1 import events_pb2 as consultation
 from nobat.payment.v1 import events_pb2 as payment
 
-from runtime.consumer import EventHandler, PermanentFailure
+from runtime.consumer import Concerning, EventHandler, EventHandlers, PermanentFailure
 from runtime.errors import InvalidArgument
 from runtime.events import BOOKING, CONSULTATION, PAYMENT, Stream
 from runtime.handling import Handlers
@@ -56,7 +56,14 @@ def _read(read: Callable[[Message], T], event: Message) -> T:
         raise PermanentFailure(f"{type(event).__name__} cannot be read: {exc}") from None
 
 
-def event_handlers(ctx: Context, stream: Stream) -> Mapping[type[Message], EventHandler]:
+# Events of which only some are news to anyone: the rest are passed over before any
+# transaction (every booking's and consultation's confirmation, for a top-up's few).
+CONCERNING: Mapping[type[Message], Callable[[Message], bool]] = {
+    payment.PaymentConfirmed: facts.is_top_up,
+}
+
+
+def event_handlers(ctx: Context, stream: Stream) -> EventHandlers:
     handle = Handlers(ctx, COMMANDS, EVENTS)
 
     def notifying(read: Callable[[Message], Fact | None]) -> EventHandler:
@@ -67,9 +74,12 @@ def event_handlers(ctx: Context, stream: Stream) -> Mapping[type[Message], Event
 
         return notify
 
-    consumed: dict[type[Message], EventHandler] = {
+    consumed: dict[type[Message], EventHandler | Concerning] = {
         message_type: notifying(read) for message_type, read in NOTIFYING[stream].items()
     }
+    for message_type, concerns in CONCERNING.items():
+        if message_type in consumed:
+            consumed[message_type] = Concerning(concerns, consumed[message_type])
     if stream == BOOKING:
 
         async def doctor_updated(event: booking.DoctorUpdated, uow: Unit) -> None:

@@ -7,8 +7,13 @@ from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 import pytest
+from nobat.payment.v1 import events_pb2 as payment
+from nobat.payment.v1 import payment_service_pb2 as ppb
 
+from runtime.consumer import Concerning
+from runtime.events import PAYMENT
 from services.notification.adapters import facts
+from services.notification.adapters.facts import WALLET_TOP_UP
 from services.notification.domain.contact import Channel, ContactChannel, Locale
 from services.notification.domain.delivery import DeliveryStatus
 from services.notification.domain.facts import Audience, Fact, Kind, Recipient
@@ -18,6 +23,7 @@ from services.notification.domain.notification import (
     delivery_id,
     notification_id,
 )
+from services.notification.entrypoints.events import event_handlers
 from tests.unit.notification import events
 
 NOW = datetime(2026, 5, 3, 6, 0, tzinfo=UTC)
@@ -112,3 +118,25 @@ def test_an_unknown_doctor_is_your_doctor_in_the_default_zone():
         now=NOW,
     )
     assert notification.body == "Your consultation with your doctor is complete."
+
+
+def _confirmed(kind: str) -> payment.PaymentConfirmed:
+    return payment.PaymentConfirmed(
+        payment_id=events.new_id(),
+        purchase=ppb.Purchase(kind=kind, ref=events.new_id()),
+        patient_id="patient-1",
+        amount=events.money(20_000, "EUR"),
+    )
+
+
+def test_a_top_up_is_told_to_its_patient_and_other_confirmations_are_passed_over():
+    top_up = _confirmed(WALLET_TOP_UP.name)
+    fact = facts.wallet_topped_up(top_up)
+    assert fact is not None and fact.kind is Kind.WALLET_TOPPED_UP
+    assert fact.recipients == (PATIENT,)
+    # Its purchasing context announces a booking's record; nothing is read from its payment.
+    handler = event_handlers(None, PAYMENT)[payment.PaymentConfirmed]
+    assert isinstance(handler, Concerning)
+    assert handler.concerns(top_up)
+    assert not handler.concerns(_confirmed("booking"))
+    assert facts.wallet_topped_up(_confirmed("booking")) is None
