@@ -129,10 +129,11 @@ PAYMENT_SQL = [
     f"""
     INSERT INTO payouts (id, doctor_id, payment_id, line, currency, earned_gross_minor,
         earned_platform_fee_minor, earned_gateway_fee_minor, earned_net_minor, gross_minor,
-        platform_fee_minor, gateway_fee_minor, net_minor, status, earned_at, release_at)
+        platform_fee_minor, gateway_fee_minor, net_minor, status, earned_at, release_at,
+        assignment)
     SELECT {PAYOUT_ID}, {DOCTOR}, {PAYMENT_ID}, 0, 'USD',
            {FEE}, {PLATFORM_FEE}, {GATEWAY_FEE}, {NET}, {FEE}, {PLATFORM_FEE}, {GATEWAY_FEE}, {NET},
-           'held', {CONFIRMED}, {CONFIRMED} + interval '30 days'
+           'held', {CONFIRMED}, {CONFIRMED} + interval '30 days', 0
     {SERIES}""",
     f"""
     INSERT INTO webhook_events (event_id, event_type, payment_id, received_at)
