@@ -12,6 +12,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from purchasing.events import UNKNOWN_CHECKOUT
+from services.booking.domain.checkout import RefundReason as BookingRefundReason
+from services.consultation.domain.events import RefundReason as ConsultationRefundReason
 from services.notification.domain.contact import Locale
 from services.notification.domain.facts import Audience, Kind, Phrase
 from services.notification.domain.localized import PDI, RLI, Amount
@@ -97,3 +100,17 @@ def test_an_unknown_code_falls_back_to_its_familys_phrase_or_to_nothing():
     assert phrase_code("failure", "card_declined") == Phrase("failure.card_declined")
     assert phrase_code("failure", "do_not_honor") == Phrase("failure.other")
     assert phrase_code("refund", "mystery", fallback=False) is None
+
+
+# Every reason a purchasing context gives for a full refund (PurchaseRejected and
+# RefundRequested carry it as a machine code); each must read as a sentence to the patient.
+REFUND_REASONS = sorted(
+    {reason.value for reason in BookingRefundReason}
+    | {reason.value for reason in ConsultationRefundReason}
+    | {UNKNOWN_CHECKOUT}
+)
+
+
+@pytest.mark.parametrize("code", REFUND_REASONS)
+def test_every_refund_reason_a_patient_can_be_given_has_its_phrase(code):
+    assert phrase_code("refund", code, fallback=False) == Phrase(f"refund.{code}")
