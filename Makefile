@@ -12,9 +12,10 @@ PROTOS := $(shell find protos -name '*.proto')
 run: $(READY) $(API)
 	$(BIN)/python -m stack.run
 
-# Test files run two at a time (TEST_WORKERS), each file's tests on one worker, so that a
-# module's stack is started once; `make test TEST_WORKERS=0` runs them one by one.
-TEST_WORKERS ?= 2
+# Test files run three at a time (TEST_WORKERS), each file's tests on one worker, so that a
+# module's stack is started once; `make test TEST_WORKERS=0` runs them one by one. Three on
+# two cores: the stacks mostly wait (measured: 8 min 7 s against 9 min 48 s with two).
+TEST_WORKERS ?= 3
 test: $(READY) $(API)
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import random
 import socket
+from collections import deque
 from pathlib import Path
 
 from stack._process import StackError
@@ -48,6 +49,11 @@ def _slice(lowest: int, highest: int) -> tuple[int, int]:
     return lowest + index * width, lowest + (index + 1) * width
 
 
+# The ports this process handed out lately: a server given one may not have bound it yet
+# when the next is asked for, and the bind test below would find it free a second time.
+_handed_out: deque[int] = deque(maxlen=512)
+
+
 def free_port() -> int:
     """Return a TCP port that nothing is bound to right now, on every address.
 
@@ -58,14 +64,15 @@ def free_port() -> int:
     lowest, highest = _slice(_LOWEST, _ephemeral_start())
     for _ in range(50 if highest > lowest else 0):
         port = random.randrange(lowest, highest)
-        if port in _MAKE_RUN:
+        if port in _MAKE_RUN or port in _handed_out:
             continue
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
             try:
                 sock.bind(("0.0.0.0", port))
             except OSError:
                 continue
-            return port
+        _handed_out.append(port)
+        return port
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         found: int = sock.getsockname()[1]
