@@ -195,11 +195,7 @@ def list_consultations(args: argparse.Namespace) -> int:
     with consultation_service(args) as call:
         reply = call("ListConsultations", request)
 
-    def text(reply: pb.ListConsultationsResponse) -> str:
-        note = render.page_note(len(reply.consultations), reply.next_page_token)
-        return render.consultations_table(reply.consultations) + note
-
-    return show(args, reply, text)
+    return show(args, reply, render.paged("consultations", render.consultations_table))
 
 
 def list_checkouts(args: argparse.Namespace) -> int:
@@ -232,11 +228,7 @@ def list_sessions(args: argparse.Namespace) -> int:
     with consultation_service(args) as call:
         reply = call("ListClinicalSessions", request)
 
-    def text(reply: pb.ListClinicalSessionsResponse) -> str:
-        note = render.page_note(len(reply.clinical_sessions), reply.next_page_token)
-        return render.clinical_sessions_table(reply.clinical_sessions) + note
-
-    return show(args, reply, text)
+    return show(args, reply, render.paged("clinical_sessions", render.clinical_sessions_table))
 
 
 def _answer(rpc: str, request_type: type, **fields: str) -> Callable[[argparse.Namespace], int]:

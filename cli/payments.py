@@ -69,11 +69,7 @@ def list_payments(args: argparse.Namespace) -> int:
         status=render.value_of(pb.PaymentStatus, args.status),
         page_size=args.limit,
     )
-
-    def text(reply: pb.ListPaymentsResponse) -> str:
-        note = render.page_note(len(reply.payments), reply.next_page_token)
-        return render.payments_table(reply.payments) + note
-
+    text = render.paged("payments", render.payments_table)
     return _print_reply(args, "ListPayments", request, text)
 
 
@@ -84,11 +80,7 @@ def show_payment(args: argparse.Namespace) -> int:
 
 def payment_events(args: argparse.Namespace) -> int:
     request = pb.ListPaymentEventsRequest(payment_id=args.payment_id, page_size=args.limit)
-
-    def text(reply: pb.ListPaymentEventsResponse) -> str:
-        note = render.page_note(len(reply.events), reply.next_page_token, "first")
-        return render.payment_events_table(reply.events) + note
-
+    text = render.paged("events", render.payment_events_table, "first")
     return _print_reply(args, "ListPaymentEvents", request, text)
 
 

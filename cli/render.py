@@ -4,8 +4,9 @@ UTC (and appointments also in the doctor's own zone), and plain aligned tables."
 from __future__ import annotations
 
 import re
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from datetime import UTC, datetime
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from google.protobuf.internal.enum_type_wrapper import EnumTypeWrapper
@@ -58,6 +59,19 @@ def page_note(shown: int, next_page_token: str, which: str = "newest") -> str:
     if not next_page_token:
         return ""
     return f"\n(the {which} {shown}; --limit shows up to 100)"
+
+
+def paged(
+    rows: str, table: Callable[[Sequence[Any]], str], which: str = "newest"
+) -> Callable[[Message], str]:
+    """The text of a List answer: `table` of its `rows` field, the page note under it."""
+
+    def text(reply: Message) -> str:
+        items = getattr(reply, rows)
+        # Every List answer has a next_page_token.
+        return table(items) + page_note(len(items), reply.next_page_token, which)  # type: ignore[attr-defined]
+
+    return text
 
 
 def when(message: Message, field: str) -> str:

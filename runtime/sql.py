@@ -147,11 +147,10 @@ def _in_transaction(session: Transaction):
     if transaction is None or not transaction._connections:
         return None
     # A unit's session has one engine; its entry is (Connection, Transaction, ...).
-    for connection, *_ in transaction._connections.values():
-        if connection.closed or connection.invalidated:
-            return None
-        return connection.connection.dbapi_connection
-    return None
+    connection = next(iter(transaction._connections.values()))[0]
+    if connection.closed or connection.invalidated:
+        return None
+    return connection.connection.dbapi_connection
 
 
 async def _translated(connection, adapted, sql: Compiled, error: Exception) -> Exception:
