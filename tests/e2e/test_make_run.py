@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from stack.local import ROOT, SERVICES
+from stack.ports import free_port
 from tests.instants import LEAP_DAY, stack_instant
 
 
@@ -116,7 +117,10 @@ def test_make_run_serves_all_four_services_and_stopping_it_stops_every_process(
 
 def test_make_run_names_a_taken_port_and_its_holder_in_one_line_and_starts_nothing(data_dir):
     with socket.socket() as taken:
-        taken.bind(("0.0.0.0", 0))
+        # Below the kernel's range for outgoing connections (stack.ports): there another
+        # worker's connection could hold one of the stack's other ports around it, and the
+        # stack would rightly name that one first.
+        taken.bind(("0.0.0.0", free_port()))
         taken.listen()
         port = taken.getsockname()[1]
         # The base that puts notification's metrics port (base + 103) on the taken one.
