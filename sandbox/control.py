@@ -79,6 +79,7 @@ class Control:
             {
                 "sessions": len(sessions),
                 "session_reads": self.payments.session_reads,
+                "refund_lists": self.payments.refund_lists,
                 "charges": sum(session.charges for session in sessions),
                 "refunds": len(self.payments.refunds),
                 "webhooks": webhooks | {"held": self.webhooks.held},

@@ -71,6 +71,9 @@ class Payments:
         # How often the API was asked for a session, as a gateway counts calls against a
         # merchant's rate limit.
         self.session_reads = 0
+        # How often a payment intent's refunds were listed (a call a client makes only when
+        # it may have lost track of one).
+        self.refund_lists = 0
 
     def create_session(self, params: dict[str, Any]) -> CheckoutSession:
         read_hash(params, "", _SESSION_PARAMS)

@@ -48,6 +48,9 @@ from services.payment.handlers.gateway import (
 # long a session the expiry job missed stays payable. Derived from the request alone, it
 # is the same on every retry, as the idempotency key requires.
 SESSION_GRACE = timedelta(minutes=30)
+# Stripe remembers an idempotency key for at least 24 h; an hour less leaves room for
+# the two clocks' disagreement.
+KEYS_REMEMBERED = timedelta(hours=23)
 WEBHOOK_TOLERANCE_SECONDS = 300
 
 # The events nobat's webhook endpoint needs, to be enabled on it in Stripe's dashboard (or
@@ -211,10 +214,12 @@ class StripeGateway:
         }
         # Stripe forgets an idempotency key after 24 h, so a refund asked again later
         # (its first answer lost, the payment service down meanwhile) would be made twice:
-        # one already made under this refund's id is found first.
-        made = await self._refund_made(intent, request.refund_id)
-        if made is not None:
-            return _refund_truth(made)
+        # then one already made under this refund's id is found first. Within the day the
+        # key alone is enough, and the list (a call, pages of it) is not asked for.
+        if request.asked_since >= KEYS_REMEMBERED:
+            made = await self._refund_made(intent, request.refund_id)
+            if made is not None:
+                return _refund_truth(made)
         refund = await _ask(
             self._client.v1.refunds.create_async(params, {"idempotency_key": request.refund_id})
         )
