@@ -43,6 +43,14 @@ async def reservations_of(patient: Caller) -> list[bpb.Reservation]:
     return list(reply.reservations)
 
 
+async def booked(nobat) -> tuple[Caller, bpb.Checkout]:
+    """A new patient, and their checkout of a new doctor's first free slot."""
+    doctor = await nobat.new_doctor()
+    [slot, *_] = await nobat.free_slots(doctor)
+    patient = nobat.patient()
+    return patient, await nobat.book(patient, slot.id)
+
+
 async def payment_of(nobat, checkout: bpb.Checkout) -> ppb.Payment:
     service = Caller(nobat, "service", "booking")
     request = ppb.GetPaymentRequest(payment_id=checkout.payment_id)
@@ -62,10 +70,7 @@ async def invariants_hold(stack) -> None:
 async def test_a_bank_debit_keeps_the_slot_waiting_then_books_it_once_when_the_bank_pays(
     nobat, stack
 ):
-    doctor = await nobat.new_doctor()
-    [slot, *_] = await nobat.free_slots(doctor)
-    patient = nobat.patient()
-    checkout = await nobat.book(patient, slot.id)
+    patient, checkout = await booked(nobat)
     # Every event twice, and each session's held back until it settles, then sent
     # newest first: async_payment_succeeded arrives before checkout.session.completed.
     await nobat.sandbox.switches(duplicate=2, reverse=True)
@@ -90,10 +95,7 @@ async def test_a_bank_debit_keeps_the_slot_waiting_then_books_it_once_when_the_b
 
 
 async def test_a_bank_debit_the_bank_refuses_books_nothing_and_the_patient_pays_again(nobat, stack):
-    doctor = await nobat.new_doctor()
-    [slot, *_] = await nobat.free_slots(doctor)
-    patient = nobat.patient()
-    checkout = await nobat.book(patient, slot.id)
+    patient, checkout = await booked(nobat)
 
     await nobat.sandbox.pay_later(session_of(checkout))
     await nobat.sandbox.settle(session_of(checkout), "failed")
@@ -136,10 +138,7 @@ async def test_a_bank_debit_paid_after_the_hold_lapsed_and_the_slot_was_taken_is
 
 
 async def test_a_3d_secure_challenge_passed_on_the_hosted_page_books_the_slot(nobat, stack):
-    doctor = await nobat.new_doctor()
-    [slot, *_] = await nobat.free_slots(doctor)
-    patient = nobat.patient()
-    checkout = await nobat.book(patient, slot.id)
+    patient, checkout = await booked(nobat)
 
     async with aiohttp.ClientSession() as browser:
         async with browser.post(f"{checkout.checkout_url}/challenge") as challenged:
@@ -158,10 +157,7 @@ async def test_a_3d_secure_challenge_passed_on_the_hosted_page_books_the_slot(no
 
 
 async def test_a_failed_3d_secure_challenge_may_be_retried_and_pays_once(nobat, stack):
-    doctor = await nobat.new_doctor()
-    [slot, *_] = await nobat.free_slots(doctor)
-    patient = nobat.patient()
-    checkout = await nobat.book(patient, slot.id)
+    patient, checkout = await booked(nobat)
 
     await nobat.sandbox.challenge(session_of(checkout))
     await nobat.sandbox.authenticate(session_of(checkout), passed=False)
