@@ -61,9 +61,9 @@ class GatewayOpen:
 
 @dataclass(frozen=True)
 class GatewayProcessing:
-    """The patient paid by a delayed method (a bank debit): the session is closed to
-    anything else, and the money is on its way, or not, until the bank settles it. The
-    attempt stays pending meanwhile; it cannot be expired, only waited for."""
+    """The patient paid by a delayed method (a bank debit): the session takes nothing
+    else and can no longer be expired, and the money is on its way, or not, until the
+    bank settles it. The attempt stays pending meanwhile, waiting for the bank's word."""
 
     gateway_ref: str
 
