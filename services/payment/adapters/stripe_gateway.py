@@ -26,6 +26,7 @@ from services.payment.domain.settlement import (
     GatewayExpired,
     GatewayOpen,
     GatewayPaid,
+    GatewayProcessing,
     GatewayRefunded,
     GatewayRefundFailed,
     GatewayRefundPending,
@@ -59,6 +60,9 @@ WEBHOOK_TOLERANCE_SECONDS = 300
 # only make payment read the same truth again.
 WEBHOOK_EVENTS = (
     "checkout.session.completed",
+    # A delayed method (a bank debit) settled: paid, or not.
+    "checkout.session.async_payment_succeeded",
+    "checkout.session.async_payment_failed",
     "checkout.session.expired",
     "payment_intent.payment_failed",
     "refund.created",
@@ -291,14 +295,30 @@ def _checkout_truth(session: stripe.checkout.Session) -> GatewayTruth:
             raise GatewayRefused("payment_intent_missing", f"paid session {ref} has no intent")
         # What was taken, which is not always what was asked.
         return GatewayPaid(ref, Money(intent.amount_received, intent.currency.upper()))
+    failure = _failure(ref, intent)
+    if session.status == "complete":
+        # Complete but unpaid: a delayed method (a bank debit). Until the bank settles it
+        # the intent is `processing`; a debit the bank refused leaves the intent asking
+        # for a payment method, and this session can take no other: the attempt failed.
+        return GatewayProcessing(ref) if failure is None else failure
     if session.status == "expired":
         abandoned = intent is not None and intent.cancellation_reason == "abandoned"
         return GatewayCanceled(ref) if abandoned else GatewayExpired(ref)
-    if session.status == "open" and intent is not None and intent.last_payment_error:
-        error = intent.last_payment_error.to_dict()
-        code = _text(error, "decline_code") or _text(error, "code") or "declined"
-        return GatewayDeclined(ref, code, _text(error, "message"))
-    return GatewayOpen(ref)
+    # Open with a failure (a decline, a failed 3-D Secure challenge): the session stays
+    # payable, as on Stripe, and a later capture on it still confirms the payment.
+    return GatewayOpen(ref) if failure is None else failure
+
+
+def _failure(ref: str, intent: stripe.PaymentIntent | None) -> GatewayDeclined | None:
+    """The intent's last try failed, by the gateway's code: a card's decline code, or the
+    error's own (`payment_intent_authentication_failure` for a failed 3-D Secure)."""
+    if intent is None or intent.status != "requires_payment_method":
+        return None
+    if not intent.last_payment_error:
+        return None
+    error = intent.last_payment_error.to_dict()
+    code = _text(error, "decline_code") or _text(error, "code") or "declined"
+    return GatewayDeclined(ref, code, _text(error, "message"))
 
 
 def _refund_truth(refund: stripe.Refund) -> GatewayRefundTruth:
