@@ -70,11 +70,14 @@ async def test_a_declined_payment_is_retried_on_the_same_intent(payment, sandbox
     ).payment
     assert retried.id == created.id and len(retried.attempts) == 2
     assert retried.checkout_url and retried.checkout_url != created.checkout_url
+    # The declined page was closed by the retry: the patient cannot pay twice.
+    assert (await sandbox.session(session_of(created)))["session"]["status"] == "expired"
 
     await sandbox.pay(session_of(retried))
     paid = await api.until(created.id, SUCCEEDED)
+    # The declined page ends as the gateway ended it, closed (the decline was told).
     assert [a.status for a in paid.attempts] == [
-        pb.ATTEMPT_STATUS_FAILED,
+        pb.ATTEMPT_STATUS_EXPIRED,
         pb.ATTEMPT_STATUS_SUCCEEDED,
     ]
     assert len(await events.wait_for(events_pb2.PaymentConfirmed, created.id)) == 1
