@@ -16,7 +16,7 @@ import grpc
 import pytest
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
 
-from tests.e2e.flows import CONFIRMED, running_stack
+from tests.e2e.flows import running_stack
 from tests.instants import NEW_YEARS_EVE
 from tests.processes import eventually
 
@@ -151,12 +151,7 @@ def _trace_of_the_reservation(spans: list[Span]) -> list[Span] | None:
 
 
 async def test_a_paid_booking_is_one_trace_from_the_webhook_to_the_reservation(nobat, collector):
-    doctor = await nobat.new_doctor()
-    [slot, *_] = await nobat.free_slots(doctor)
-    patient = nobat.patient()
-    checkout = await nobat.book(patient, slot.id)
-    await nobat.pay(checkout)
-    await nobat.checkout_until(patient, checkout.id, CONFIRMED)
+    await nobat.paid_checkout(nobat.patient())
 
     async def whole_trace_exported() -> bool:
         return _trace_of_the_reservation(collector.spans()) is not None
