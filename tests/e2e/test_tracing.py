@@ -151,7 +151,7 @@ def _trace_of_the_reservation(spans: list[Span]) -> list[Span] | None:
 
 
 async def test_a_paid_booking_is_one_trace_from_the_webhook_to_the_reservation(nobat, collector):
-    await nobat.paid_checkout(nobat.patient())
+    checkout = await nobat.paid_checkout(nobat.patient())
 
     async def whole_trace_exported() -> bool:
         return _trace_of_the_reservation(collector.spans()) is not None
@@ -196,3 +196,6 @@ async def test_a_paid_booking_is_one_trace_from_the_webhook_to_the_reservation(n
     assert any("UPDATE payments" in sql for sql in statements("payment", root))
     assert any("INSERT INTO outbox" in sql for sql in statements("payment", paid))
     assert any("INSERT INTO reservations" in sql for sql in statements("booking", consumed))
+    # What the logs keep out, spans keep out too: the gateway's session id is `{id}`.
+    session_id = checkout.checkout_url.rstrip("/").rsplit("/", 1)[-1]
+    assert session_id and session_id not in repr(collector.spans())

@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 
 import pytest
+import yarl
 from google.protobuf.wrappers_pb2 import StringValue
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
@@ -40,6 +41,13 @@ def test_tracing_is_on_only_when_an_exporter_or_an_endpoint_is_named(environ, ex
 def test_an_exporter_nobat_cannot_use_is_refused_by_name():
     with pytest.raises(InvalidSetting, match="OTEL_TRACES_EXPORTER"):
         tracing.exporter_wanted({"OTEL_TRACES_EXPORTER": "zipkin"})
+
+
+def test_a_gateway_url_is_traced_without_the_ids_of_its_objects():
+    url = yarl.URL("https://api.stripe.com:443/v1/checkout/sessions/cs_test_a1B2c3/expire?x=1")
+    assert tracing.gateway_url(url) == "https://api.stripe.com/v1/checkout/sessions/{id}/expire"
+    url = yarl.URL("http://127.0.0.1:8111/v1/refunds")
+    assert tracing.gateway_url(url) == "http://127.0.0.1:8111/v1/refunds"
 
 
 class _Session:
