@@ -199,3 +199,35 @@ async def test_a_paid_booking_is_one_trace_from_the_webhook_to_the_reservation(n
     # What the logs keep out, spans keep out too: the gateway's session id is `{id}`.
     session_id = checkout.checkout_url.rstrip("/").rsplit("/", 1)[-1]
     assert session_id and session_id not in repr(collector.spans())
+
+
+async def test_a_checkout_is_one_trace_from_booking_over_grpc_to_payment(nobat, collector):
+    doctor = await nobat.new_doctor()
+    [slot, *_] = await nobat.free_slots(doctor)
+    await nobat.book(nobat.patient(), slot.id)
+
+    def chains() -> list[list[str]]:
+        """Each of payment's CreatePayment server spans, with its ancestors in the trace."""
+        by_id = {span.span_id: span for span in collector.spans()}
+        found = []
+        for span in by_id.values():
+            if span.service == "payment" and span.name.endswith("/CreatePayment"):
+                chain = [f"{span.label} ({span.kind})"]
+                while span.parent_id in by_id:
+                    span = by_id[span.parent_id]
+                    chain.append(f"{span.label} ({span.kind})")
+                found.append(chain)
+        return found
+
+    async def exported() -> bool:
+        return len(chains()) >= 1 and all(len(chain) == 3 for chain in chains())
+
+    await eventually(exported, what="StartCheckout's call to payment exported")
+    # Server (2) in payment, client (3) in booking, inside booking's own server span.
+    assert set(map(tuple, chains())) == {
+        (
+            "payment: /nobat.payment.v1.PaymentService/CreatePayment (2)",
+            "booking: /nobat.payment.v1.PaymentService/CreatePayment (3)",
+            "booking: /nobat.booking.v1.BookingService/StartCheckout (2)",
+        )
+    }
