@@ -7,8 +7,9 @@ exporter ("otlp" or "console"; "none" keeps it off) or an OTLP endpoint is given
 SDK reads itself (OTEL_SERVICE_NAME, OTEL_BSP_*, OTEL_TRACES_SAMPLER, OTEL_PROPAGATORS …).
 
 When off, nothing is instrumented: no provider, no interceptor, no middleware, no header.
-The hot paths (the consumer, the unit of work's commit, the relay) test `enabled`, a
-module global, and take their untraced way: #16's performance is measured on this code.
+The hot paths (the consumer, the unit of work's commit, the relay, runtime.sql's
+statements, periodic jobs) test `enabled`, a module global, and take their untraced way
+without making anything: #16's performance is measured on this code.
 
 When on, a fact's trace travels with it: the unit of work writes the `traceparent` of
 its commit's span into each outbox row's headers (the JSON column the row already has),
@@ -191,8 +192,9 @@ def job(name: str) -> Any:
 
 
 def statement(sql: str) -> Any:
-    """The span of one statement run by asyncpg itself (runtime.sql), named and described
-    as SQLAlchemy's instrumentation does its own; the text has placeholders, no values."""
+    """The span of one statement run by asyncpg itself (runtime.sql), described as
+    SQLAlchemy's instrumentation describes its own (db.system, db.statement) and named by
+    its verb and table; the text has placeholders, never values."""
     return _tracer.start_as_current_span(
         _statement_name(sql),
         kind=trace.SpanKind.CLIENT,
