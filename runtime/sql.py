@@ -9,7 +9,8 @@ processors SQLAlchemy would apply, and asyncpg prepares and caches it per connec
 Errors come back as SQLAlchemy's (IntegrityError, OperationalError...), and a lost
 connection invalidates the pooled one, so the retry and error mapping above treat
 both paths alike. Everything else (the pool, transactions, migrations, the rarely run
-queries) stays SQLAlchemy's.
+queries) stays SQLAlchemy's. With tracing on, each statement here has its span as
+SQLAlchemy's have theirs (runtime.tracing).
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ from sqlalchemy import exc
 from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 from sqlalchemy.sql import Executable
+
+from runtime import tracing
 
 # Where a statement runs: a unit of work's session, or a connection in a transaction.
 Transaction = AsyncSession | AsyncConnection
@@ -95,7 +98,11 @@ async def execute_alone(
     async with engine.connect() as connection:
         adapted = (await connection.get_raw_connection()).dbapi_connection
         try:
-            status = await adapted._connection.execute(sql.sql, *sql.arguments(params))
+            if tracing.enabled:
+                with tracing.statement(sql.sql):
+                    status = await adapted._connection.execute(sql.sql, *sql.arguments(params))
+            else:
+                status = await adapted._connection.execute(sql.sql, *sql.arguments(params))
         except Exception as error:
             raise await _translated(connection, adapted, sql, error) from error
     return _count(status)
@@ -127,6 +134,9 @@ async def _run(session: Transaction, sql: Compiled, call):
         try:
             if adapted._transaction is None:
                 await adapted._start_transaction()
+            if tracing.enabled:
+                with tracing.statement(sql.sql):
+                    return await call(adapted._connection)
             return await call(adapted._connection)
         except Exception as error:
             connection = await _connection(session)
