@@ -466,7 +466,7 @@ async def test_the_database_refuses_two_slots_of_one_doctor_starting_together(
                 await save(db)
 
 
-async def test_a_checkouts_slot_is_found_by_the_checkout_and_none_for_an_unknown_one(
+async def test_a_checkout_is_found_with_its_slot_and_doctor_and_none_for_an_unknown_one(
     transaction: Transaction,
 ):
     doctor = a_doctor()
@@ -475,10 +475,36 @@ async def test_a_checkouts_slot_is_found_by_the_checkout_and_none_for_an_unknown
     await store(transaction, doctor, slot, checkout)
 
     async with transaction() as db:
-        found = await db.slots.of_checkout(checkout.id, for_update=True)
-        assert found is not None and found.id == slot.id
-        assert found.status(NOW) is SlotStatus.HELD
-        assert await db.slots.of_checkout("checkout-never-stored", for_update=True) is None
+        found = await db.slots.with_checkout(checkout.id)
+        assert found is not None
+        found_slot, found_checkout, found_doctor = found
+        assert found_slot.id == slot.id and found_slot.status(NOW) is SlotStatus.HELD
+        assert found_checkout == checkout
+        assert found_doctor is not None and found_doctor.id == doctor.id
+        assert await db.slots.with_checkout("checkout-never-stored") is None
+
+
+async def test_a_checkout_found_with_its_slot_saves_only_what_changed(
+    transaction: Transaction,
+):
+    doctor = a_doctor()
+    slot = slot_of(doctor, "a", HOUR)
+    checkout = a_checkout(slot, doctor=doctor)
+    await store(transaction, doctor, slot, checkout)
+    doctor_version = await _version(transaction, "doctors", doctor.id)
+    slot_version = await _version(transaction, "slots", slot.id)
+
+    async with transaction() as db:
+        found = await db.slots.with_checkout(checkout.id)
+        assert found is not None
+        found_slot, _, found_doctor = found
+        await db.slots.save(found_slot)
+        assert found_doctor is not None
+        await db.doctors.save(found_doctor)
+        await db.commit()
+
+    assert await _version(transaction, "doctors", doctor.id) == doctor_version
+    assert await _version(transaction, "slots", slot.id) == slot_version
 
 
 async def _version(transaction: Transaction, table: str, key: str) -> str:
