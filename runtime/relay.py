@@ -44,6 +44,10 @@ _UNPUBLISHED = (
     .limit(bindparam("batch"))
     .with_for_update(skip_locked=True)
 )
+# The lag gauge's age, in seconds, of the oldest row not yet published.
+_OLDEST_UNPUBLISHED = select(
+    func.extract("epoch", func.now() - func.min(outbox.c.created_at))
+).where(outbox.c.published_at.is_(None))
 # One array parameter, so a batch of any size is the same prepared statement.
 _PUBLISHED = (
     update(outbox)
@@ -138,13 +142,8 @@ class OutboxRelay:
         if now - self._lag_measured_at < 1.0:
             return
         self._lag_measured_at = now
-        async with self._engine.connect() as conn:
-            oldest = await conn.scalar(
-                select(func.extract("epoch", func.now() - func.min(outbox.c.created_at))).where(
-                    outbox.c.published_at.is_(None)
-                )
-            )
-        metrics.outbox_lag.set(float(oldest or 0))
+        (row,) = await sql.fetch_alone(self._engine, _OLDEST_UNPUBLISHED, {})
+        metrics.outbox_lag.set(float(row[0] or 0))
 
     async def publish_batch(self) -> int:
         """Publish one batch of unpublished rows; returns how many were published."""
