@@ -77,7 +77,7 @@ async def _drive(up: Running, flows: int, concurrency: int) -> float:
     return took
 
 
-def _statements(log: Path) -> dict[str, list[list[str]]]:
+def statements_logged(log: Path) -> dict[str, list[list[str]]]:
     """[database, statement] of the services' connections, in the idle window and the run."""
     found: dict[str, list[list[str]]] = {"idle": [], "run": []}
     window: str | None = None
@@ -136,7 +136,7 @@ def main() -> None:
         with cluster(data_dir) as on, running(on, data_dir / "stack") as up:
             took = asyncio.run(_drive(up, args.flows, args.concurrency))
             log = on.postgres.log_path
-        _report(_statements(log), args.flows, took, args.concurrency)
+        _report(statements_logged(log), args.flows, took, args.concurrency)
     finally:
         shutil.rmtree(data_dir, ignore_errors=True)
 
