@@ -136,6 +136,25 @@ class Payments:
             if refund.payment_intent == intent_id
         ]
 
+    def charge(self, charge_id: str) -> Charge:
+        charge = self._charges.get(charge_id)
+        if charge is None:
+            raise no_such("charge", charge_id)
+        return charge
+
+    def paid_charge(self, session_id: str) -> tuple[CheckoutSession, Charge]:
+        """A paid session and the charge that paid it: what a bank can dispute."""
+        session = self.session(session_id)
+        intent = session.intent
+        if session.payment_status != "paid" or intent is None or intent.latest_charge is None:
+            raise refused(None, f"Checkout Session {session.id} has no paid charge.")
+        return session, self._charges[intent.latest_charge]
+
+    def intent_json(self, intent_id: str) -> dict[str, Any]:
+        intent = self._by_intent[intent_id].intent
+        assert intent is not None
+        return intent.to_json()
+
     def expire(self, session_id: str) -> CheckoutSession:
         session = self.session(session_id)
         if session.status != "open":
@@ -162,9 +181,9 @@ class Payments:
         session.payment_status = "paid"
         session.charges += 1
         drop = not announce
-        self._tell(session, "charge.succeeded", charge.to_json(), settled=False, drop=drop)
-        self._tell(session, "payment_intent.succeeded", intent.to_json(), settled=False, drop=drop)
-        self._tell(session, "checkout.session.completed", session.to_json(), drop=drop)
+        self.tell(session, "charge.succeeded", charge.to_json(), settled=False, drop=drop)
+        self.tell(session, "payment_intent.succeeded", intent.to_json(), settled=False, drop=drop)
+        self.tell(session, "checkout.session.completed", session.to_json(), drop=drop)
         return session
 
     def decline(self, session_id: str, decline_code: str = "generic_decline") -> CheckoutSession:
@@ -183,8 +202,8 @@ class Payments:
             "charge": charge.id,
             "doc_url": "https://stripe.com/docs/error-codes/card-declined",
         }
-        self._tell(session, "charge.failed", charge.to_json(), settled=False)
-        self._tell(session, "payment_intent.payment_failed", intent.to_json(), settled=False)
+        self.tell(session, "charge.failed", charge.to_json(), settled=False)
+        self.tell(session, "payment_intent.payment_failed", intent.to_json(), settled=False)
         return session
 
     def cancel(self, session_id: str) -> CheckoutSession:
@@ -297,7 +316,7 @@ class Payments:
         )
         session.intent = intent
         self._by_intent[intent.id] = session
-        self._tell(session, "payment_intent.created", intent.to_json(), settled=False, drop=drop)
+        self.tell(session, "payment_intent.created", intent.to_json(), settled=False, drop=drop)
 
     def _charge(
         self,
@@ -343,14 +362,14 @@ class Payments:
             intent.status = "canceled"
             intent.cancellation_reason = reason
             intent.canceled_at = self.clock.now()
-            self._tell(session, "payment_intent.canceled", intent.to_json(), settled=False)
-        self._tell(session, "checkout.session.expired", session.to_json())
+            self.tell(session, "payment_intent.canceled", intent.to_json(), settled=False)
+        self.tell(session, "checkout.session.expired", session.to_json())
 
     def _later(self, delay: float, callback: Callable[..., None], *args: Any) -> None:
         # In an empty context: what a timer does was caused by no API request.
         asyncio.get_running_loop().call_later(delay, callback, *args, context=contextvars.Context())
 
-    def _tell(
+    def tell(
         self,
         session: CheckoutSession,
         event_type: str,
