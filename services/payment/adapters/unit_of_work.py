@@ -8,6 +8,8 @@ from runtime.db import UnitOfWork
 from runtime.purge import RUNTIME
 from services.payment.adapters.messages import event_message
 from services.payment.adapters.repository import (
+    Disputes,
+    FraudWarnings,
     Ledger,
     LinePayees,
     Payments,
@@ -29,3 +31,5 @@ class PaymentUnitOfWork(UnitOfWork):
         self.payouts = Payouts(session)
         self.payees = LinePayees(session)
         self.webhooks = WebhookEvents(session)
+        self.disputes = Disputes(session)
+        self.fraud_warnings = FraudWarnings(session)
