@@ -254,7 +254,8 @@ async def _disputes(url: str, payments: Mapping) -> list[Violation]:
         "SELECT d.id, d.payment_id, d.status, d.withdrawn, d.amount_minor,"
         " coalesce((SELECT sum(e.amount_minor) FROM ledger_entries e"
         "   JOIN ledger_transactions t ON t.id = e.transaction_id"
-        "   WHERE t.payment_id = d.payment_id AND e.account_kind = 'disputed'), 0) AS disputed,"
+        "   WHERE t.payment_id = d.payment_id AND e.account_kind = 'disputed'), 0)::bigint"
+        " AS disputed,"
         " (SELECT count(*) FROM payouts p WHERE p.payment_id = d.payment_id"
         "   AND p.status = 'released' AND p.released_at >= d.opened_at) AS paid_out"
         " FROM disputes d",
