@@ -27,25 +27,10 @@ from services.payment.handlers.payments import SettlePayment, create_payment, se
 from services.payment.handlers.webhooks import ActOnWebhook, act_on_webhook
 from tests.unit.fakes import FakeUnitOfWork
 from tests.unit.payment.builders import DOCTOR, T0
-from tests.unit.payment.fakes import FakeGateway, fake_unit
+from tests.unit.payment.fakes import FakeGateway
 from tests.unit.payment.test_handlers import APPOINTMENT
 
 HOLD = PaymentSettings().payouts.hold
-
-
-@pytest.fixture
-def gateway() -> FakeGateway:
-    return FakeGateway()
-
-
-@pytest.fixture
-def uow() -> FakeUnitOfWork:
-    return fake_unit()
-
-
-@pytest.fixture
-def ctx(uow: FakeUnitOfWork, gateway: FakeGateway) -> Context:
-    return Context(lambda: uow, gateway, PaymentSettings(), clock=lambda: T0)
 
 
 async def paid(ctx: Context, uow: FakeUnitOfWork, gateway: FakeGateway) -> Payment:
