@@ -37,6 +37,7 @@ from runtime.money import Money
 
 PATIENT = "patient:patient-1"
 DOCTOR = "doctor:doctor-1"
+ADMIN = "admin:ops"
 OUTCOMES = ("pay", "decline", "cancel")
 # What the sandbox's page does for Decline when the button names no code.
 DEFAULT_DECLINE_CODE = "generic_decline"
@@ -241,8 +242,20 @@ def payouts(args: argparse.Namespace) -> int:
     )
 
 
+def disputes(args: argparse.Namespace) -> int:
+    request = pb.ListDisputesRequest(
+        status=render.value_of(pb.DisputeStatus, args.status),
+        payment_id=args.payment or "",
+        page_size=args.limit,
+    )
+    return _print_reply(
+        args, "ListDisputes", request, render.paged("disputes", render.disputes_table)
+    )
+
+
 def add_commands(commands: argparse._SubParsersAction) -> None:
-    """`payments list|show|events`, `pay`, `wallet show|history|top-up` and `payouts`."""
+    """`payments list|show|events`, `pay`, `wallet show|history|top-up`, `payouts` and
+    `disputes`."""
 
     patient, doctor, as_json = acting(PATIENT), acting(DOCTOR), json_flag()
     paged = argparse.ArgumentParser(add_help=False)
@@ -304,3 +317,18 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     )
     listing.add_argument("--doctor", help="whose (admin callers; default the caller's own)")
     listing.set_defaults(run=payouts)
+
+    listing = commands.add_parser(
+        "disputes",
+        parents=[acting(ADMIN), as_json, paged],
+        help="disputes of payments by patients' banks, newest first (admins)",
+    )
+    dispute_statuses = render.choices(pb.DisputeStatus)
+    listing.add_argument(
+        "--status",
+        choices=dispute_statuses,
+        metavar="STATUS",
+        help=f"one of {', '.join(dispute_statuses)}",
+    )
+    listing.add_argument("--payment", help="only this payment's")
+    listing.set_defaults(run=disputes)
