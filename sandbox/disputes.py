@@ -91,6 +91,7 @@ class Disputes:
             "warning_needs_response" if inquiry else "needs_response",
         )
         charge.dispute = dispute.id
+        charge.charged_back = not inquiry
         self.disputes[dispute.id] = dispute
         self._sessions[dispute.id] = session.id
         self._tell(session_id, dispute, "charge.dispute.created")
@@ -111,6 +112,7 @@ class Disputes:
             raise invalid_param("outcome", "An inquiry is closed won, or becomes a chargeback.")
         chargeback = not dispute.inquiry
         dispute.status = outcome if chargeback else "warning_closed"
+        self.payments.charge(dispute.charge).charged_back = outcome == "lost"
         session_id = self._sessions[dispute.id]
         self._tell(session_id, dispute, "charge.dispute.closed")
         if chargeback and outcome == "won":

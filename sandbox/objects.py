@@ -78,8 +78,10 @@ class Charge:
     failure_code: str | None = None
     failure_message: str | None = None
     amount_refunded: int = 0
-    # The dispute opened on it, if the cardholder's bank opened one.
+    # The dispute opened on it, if the cardholder's bank opened one, and whether the bank
+    # holds its money (a chargeback not won), which Stripe refuses to refund.
     dispute: str | None = None
+    charged_back: bool = False
 
     def to_json(self) -> dict[str, Any]:
         succeeded = self.status == "succeeded"

@@ -238,6 +238,11 @@ class Payments:
         if amount is not None and amount < 1:
             raise invalid_param("amount", "Refund amount must be at least 1", "amount_too_small")
         charge = self._charges[intent.latest_charge]
+        if charge.charged_back:
+            raise refused(
+                "charge_disputed",
+                f"Charge {charge.id} has been charged back; cannot issue a refund.",
+            )
         remaining = charge.amount - charge.amount_refunded
         if remaining == 0:
             raise refused(

@@ -265,7 +265,9 @@ async def test_disputes_and_fraud_warnings_are_stripes_objects_and_events(sandbo
     assert {e["data"]["object"]["id"] for e in withdrawn} == {disputed["id"], losing["id"]}
 
 
-async def test_only_a_paid_charge_is_disputed_and_only_once(sandbox):
+async def test_only_a_paid_charge_is_disputed_only_once_and_a_lost_one_is_not_refunded(
+    sandbox,
+):
     unpaid = await sandbox.create()
     paid = await sandbox.create()
     await sandbox.control(f"checkout/{paid.id}/pay")
@@ -284,6 +286,10 @@ async def test_only_a_paid_charge_is_disputed_and_only_once(sandbox):
     await sandbox.control(f"disputes/{dispute['id']}/close", {"outcome": "lost"})
     with pytest.raises(stripe.InvalidRequestError):
         await sandbox.client.v1.disputes.retrieve_async("dp_nothing")
+    session = await sandbox.client.v1.checkout.sessions.retrieve_async(paid.id)
+    with pytest.raises(stripe.InvalidRequestError) as charged_back:
+        await sandbox.client.v1.refunds.create_async({"payment_intent": session.payment_intent})
+    assert charged_back.value.code == "charge_disputed" in error_codes()
     assert (await sandbox.client.v1.disputes.retrieve_async(dispute["id"])).status == "lost"
 
 
