@@ -30,6 +30,7 @@ from cli.calls import (
     json_flag,
     service,
     show,
+    status_filter,
     watched,
 )
 from cli.manifest import load_manifest
@@ -267,10 +268,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     )
     listing = payments.add_parser("list", parents=[*reading, paged], help="payments, newest first")
     listing.add_argument("--patient", help="whose (admin and service callers; default all)")
-    statuses = render.choices(pb.PaymentStatus)
-    listing.add_argument(
-        "--status", choices=statuses, metavar="STATUS", help=f"one of {', '.join(statuses)}"
-    )
+    status_filter(listing, pb.PaymentStatus)
     listing.set_defaults(run=list_payments)
     showing = payments.add_parser("show", parents=reading, help="one payment in full")
     showing.add_argument("payment_id")
@@ -323,12 +321,6 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
         parents=[acting(ADMIN), as_json, paged],
         help="disputes of payments by patients' banks, newest first (admins)",
     )
-    dispute_statuses = render.choices(pb.DisputeStatus)
-    listing.add_argument(
-        "--status",
-        choices=dispute_statuses,
-        metavar="STATUS",
-        help=f"one of {', '.join(dispute_statuses)}",
-    )
+    status_filter(listing, pb.DisputeStatus)
     listing.add_argument("--payment", help="only this payment's")
     listing.set_defaults(run=disputes)
