@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from purchasing.commands import ExpireCheckout, RetryCheckout
 from purchasing.news import PaymentConfirmed, PaymentExpired, PaymentFailed
-from runtime.jobs import purge_past_use
 from services.booking.handlers.checkouts import (
     StartCheckout,
     expire_checkout,
@@ -51,5 +50,4 @@ EVENTS = {
 
 JOBS = {
     "expire-checkouts": expire_lapsed_checkouts,
-    "purge": purge_past_use,
 }

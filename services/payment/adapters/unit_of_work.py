@@ -18,6 +18,7 @@ from services.payment.adapters.repository import (
     WebhookEvents,
 )
 from services.payment.adapters.tables import WEBHOOK_EVENTS
+from services.payment.metrics import count_moves
 
 
 class PaymentUnitOfWork(UnitOfWork):
@@ -33,3 +34,10 @@ class PaymentUnitOfWork(UnitOfWork):
         self.webhooks = WebhookEvents(session)
         self.disputes = Disputes(session)
         self.fraud_warnings = FraudWarnings(session)
+
+    async def commit(self) -> None:
+        await super().commit()
+        # Counted once committed: a transaction rolled back moved nothing.
+        if self._committed and self.payments.moves:
+            count_moves(self.payments.moves)
+            self.payments.moves = []

@@ -4,7 +4,6 @@ bootstrap read these tables."""
 
 from __future__ import annotations
 
-from runtime.jobs import purge_past_use
 from services.payment.handlers.jobs import (
     ReleasePayout,
     RepublishConfirmation,
@@ -68,5 +67,4 @@ JOBS = {
     "expire-payments": expire_payments,
     "release-payouts": release_payouts,
     "republish-orphans": republish_orphans,
-    "purge": purge_past_use,
 }

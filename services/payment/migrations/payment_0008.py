@@ -1,7 +1,7 @@
 """Disputes and early fraud warnings (domain/disputes.py).
 
 Revision ID: payment_0008
-Revises: payment_0006
+Revises: payment_0007
 """
 
 from alembic import op
@@ -9,7 +9,7 @@ from alembic import op
 from services.payment.adapters.tables import disputes, fraud_warnings, metadata
 
 revision = "payment_0008"
-down_revision = "payment_0006"
+down_revision = "payment_0007"
 branch_labels = None
 depends_on = None
 
