@@ -15,9 +15,11 @@ from typing import TypeVar
 
 import grpc
 from google.protobuf import json_format
+from google.protobuf.internal.enum_type_wrapper import EnumTypeWrapper
 from google.protobuf.message import Message
 from nobat.common.v1 import checkout_pb2
 
+from cli import render
 from cli.manifest import load_manifest, token_for
 from stack.identity import PROVIDER_ROLES as ROLES
 
@@ -176,6 +178,14 @@ def as_caller(args: argparse.Namespace, default: str) -> str:
     """The `--as` to repeat in a command suggested to the caller: none for `default`."""
     role, subject = args.caller
     return "" if f"{role}:{subject}" == default else f" --as {role}:{subject}"
+
+
+def status_filter(parser: argparse.ArgumentParser, enum: EnumTypeWrapper) -> None:
+    """A List verb's `--status`, one of the enum's values as `render.choices` spells them."""
+    statuses = render.choices(enum)
+    parser.add_argument(
+        "--status", choices=statuses, metavar="STATUS", help=f"one of {', '.join(statuses)}"
+    )
 
 
 def json_flag() -> argparse.ArgumentParser:
