@@ -25,6 +25,10 @@ class GatewayAcceptance:
     # go in tens of minor units).
     step_minor: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
 
+    def step(self, currency: str) -> int:
+        """The step, in minor units, the gateway takes amounts of `currency` in."""
+        return self.step_minor.get(currency, 1)
+
     def require(self, amount: Money) -> None:
         """Nothing if the gateway takes `amount`; GatewayRefusesAmount saying why if not."""
         problem = self._problem(amount)
@@ -56,7 +60,7 @@ class GatewayAcceptance:
                 f"{Money(self.maximum_minor, amount.currency)} in one payment, and {amount} "
                 "is more"
             )
-        step = self.step_minor.get(amount.currency, 1)
+        step = self.step(amount.currency)
         if amount.amount_minor % step:
             return (
                 f"the payment gateway ({self.gateway}) takes {amount.currency} only in steps "

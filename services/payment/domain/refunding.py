@@ -56,10 +56,14 @@ def request_refund(
     destination: RefundDestination,
     at: datetime,
     capture_id: str | None = None,
+    gateway_step_minor: int = 1,
 ) -> Refund:
     """Starts a refund of the confirmed capture, `amount` of it or everything left when
     None. `capture_id` names a rejected capture instead, to refund it again after its
-    automatic refund failed. Returns the refund, the existing one for a repeated key."""
+    automatic refund failed. `gateway_step_minor`: the step the gateway takes amounts of
+    this currency in (Stripe's three-decimal currencies go in tens of minor units); a
+    refund through it is rounded to that step. Returns the refund, the existing one for a
+    repeated key."""
     require_text(key, "idempotency_key")
     check_reason(reason)
     capture_id = capture_id or payment.confirmed_attempt_id
@@ -73,16 +77,21 @@ def request_refund(
         raise PaymentNotCaptured(payment.id, payment.status.value)
     if capture.id == payment.confirmed_attempt_id and payment.purchase.is_top_up:
         raise TopUpNotRefundable(payment.id)
+    via_gateway = (
+        destination is RefundDestination.ORIGINAL_METHOD and capture.method is PaymentMethod.GATEWAY
+    )
+    refunded = _amount_to_refund(payment, capture, amount)
+    if via_gateway:
+        refunded = _in_steps(refunded, gateway_step_minor, payment.refundable_of(capture))
     refund = Refund(
         derived_id(payment.id, "refund", key),
         key,
         capture.id,
-        _amount_to_refund(payment, capture, amount),
+        refunded,
         amount,
         reason,
         destination,
-        destination is RefundDestination.ORIGINAL_METHOD
-        and capture.method is PaymentMethod.GATEWAY,
+        via_gateway,
         at,
     )
     _open(payment, refund, capture, at)
@@ -144,6 +153,19 @@ def _amount_to_refund(payment: Payment, capture: Attempt, amount: Money | None) 
         assert capture.captured is not None
         raise RefundExceedsCaptured(payment.id, capture.captured, capture.captured - left, amount)
     return amount
+
+
+def _in_steps(amount: Money, step: int, left: Money) -> Money:
+    """`amount` to the nearest whole step, a half step up (the patient's way: 6.175 KWD
+    goes back as 6.180), but never more than is `left` to refund (then a step down)."""
+    remainder = amount.amount_minor % step
+    if not remainder:
+        return amount
+    down = amount.amount_minor - remainder
+    nearest = down + step if 2 * remainder >= step else down
+    if nearest > left.amount_minor:
+        nearest = down
+    return Money(nearest, amount.currency)
 
 
 def _open(payment: Payment, refund: Refund, capture: Attempt, at: datetime) -> None:

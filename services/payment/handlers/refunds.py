@@ -67,6 +67,7 @@ async def refund_locked(
         reason=cmd.reason,
         destination=cmd.destination,
         at=now,
+        gateway_step_minor=ctx.gateway.accepts.step(payment.currency),
     )
     await follow_up(ctx, payment, now)
     await book(ctx, uow, payment, now)

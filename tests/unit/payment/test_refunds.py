@@ -265,3 +265,70 @@ def test_a_refund_of_a_rejected_capture_never_exceeds_it() -> None:
     settle(payment, GatewayPaid("cs_1", usd(1)), T0)
     with pytest.raises(NothingLeftToRefund):
         refund_with_capture(payment, key="x", reason="amount_mismatch", capture_id=attempt.id)
+
+
+@pytest.mark.parametrize(
+    ("asked", "through_gateway", "to_wallet"),
+    [
+        # Half of 12.350 KWD: Stripe takes KWD only in tens of fils; a half step goes up.
+        (6175, 6180, 6175),
+        (6174, 6170, 6174),
+        # A whole step is left as asked.
+        (6170, 6170, 6170),
+        # Up to all of it: 12.346 of a 12.350 payment goes back as the whole 12.350.
+        (12346, 12350, 12346),
+    ],
+)
+def test_a_gateway_refund_goes_in_the_gateways_steps_and_a_wallet_refund_as_asked(
+    asked: int, through_gateway: int, to_wallet: int
+) -> None:
+    kwd = Money(12_350, "KWD")
+    for destination, expected in (
+        (ORIGINAL, through_gateway),
+        (RefundDestination.WALLET, to_wallet),
+    ):
+        payment = a_paid_payment(kwd)
+        started = request_refund(
+            payment,
+            key="refund:half",
+            amount=Money(asked, "KWD"),
+            reason="patient_cancelled",
+            destination=destination,
+            at=LATER,
+            gateway_step_minor=10,
+        )
+        assert started.amount == Money(expected, "KWD"), destination
+        # The same request again is the same refund (the key remembers what was asked).
+        again = request_refund(
+            payment,
+            key="refund:half",
+            amount=Money(asked, "KWD"),
+            reason="patient_cancelled",
+            destination=destination,
+            at=LATER,
+            gateway_step_minor=10,
+        )
+        assert again is started
+
+
+def test_a_refund_never_rounds_past_what_is_left() -> None:
+    payment = a_paid_payment(Money(12_350, "KWD"))
+    request_refund(
+        payment,
+        key="refund:wallet",
+        amount=Money(3, "KWD"),
+        reason="patient_cancelled",
+        destination=RefundDestination.WALLET,
+        at=LATER,
+    )
+    # 12.347 left, not a whole step: the rest through the gateway is a step down, 12.340.
+    rest = request_refund(
+        payment,
+        key="refund:rest",
+        amount=Money(12_347, "KWD"),
+        reason="patient_cancelled",
+        destination=ORIGINAL,
+        at=LATER,
+        gateway_step_minor=10,
+    )
+    assert rest.amount == Money(12_340, "KWD")
