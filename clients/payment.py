@@ -74,6 +74,8 @@ class OpenedAttempt:
 # ErrorInfo reason of payment's refusal to pay from a wallet that is too short.
 WALLET_SHORT = "INSUFFICIENT_WALLET_BALANCE"
 GATEWAY_REFUSES = "GATEWAY_REFUSES_AMOUNT"
+# Payment's refusals of another attempt on a payment, which are the patient's to read.
+NO_NEW_ATTEMPT = frozenset({"ATTEMPT_IN_PROGRESS", "PAYMENT_ALREADY_SETTLED"})
 
 
 class PaymentClient:
@@ -159,8 +161,9 @@ def _refusal(error: grpc.aio.AioRpcError) -> OpenedAttempt:
     """A wallet too short to pay is an answer (the attempt failed, the checkout may switch
     to the gateway); payment out of reach is UNAVAILABLE for the caller to retry; a payment
     out of attempts for now is the patient's to wait out, and goes back to them with the
-    delay payment gave; a currency or amount the gateway cannot take is the patient's to
-    hear; anything else is a bug between the two services and is raised as it is."""
+    delay payment gave; a currency or amount the gateway cannot take, or a payment that
+    takes no new attempt now (paid meanwhile, a bank debit being settled), is the patient's
+    to hear; anything else is a bug between the two services and is raised as it is."""
     if error.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
         raise errors.Unavailable("payment cannot be reached; retry with the same key") from error
     if error.code() is grpc.StatusCode.RESOURCE_EXHAUSTED:
@@ -180,6 +183,8 @@ def _refusal(error: grpc.aio.AioRpcError) -> OpenedAttempt:
     ):
         # The patient's to read, as payment worded it: passed on, not a bug between us.
         raise errors.GatewayRefusesAmount(error.details() or "", **info["metadata"]) from error
+    if precondition and info.get("reason") in NO_NEW_ATTEMPT:
+        raise errors.PaymentTakesNoNewAttempt(error.details() or "", **info["metadata"]) from error
     raise error
 
 

@@ -165,11 +165,21 @@ class Checkout:
         """Raise why a new attempt cannot start, if it cannot; call before asking payment."""
         if self.status is CheckoutStatus.EXPIRED or (self.is_open and self.lapsed(now)):
             raise CheckoutExpired(self.id, self.expires_at)
+        if self.leaving_an_open_page:
+            return
         why = _WHY_NOT_RETRYABLE.get(self.status)
         if why is None and not self.retryable(now):
             why = "its payment can no longer be retried; start a new checkout"
         if why is not None:
             raise CheckoutNotRetryable(self.id, self.status.value, why)
+
+    @property
+    def leaving_an_open_page(self) -> bool:
+        """Awaiting payment on an attempt payment has opened: the patient may leave its
+        page for another try (pressed Cancel, which on Stripe leaves the page open, or
+        wants the wallet instead). Payment closes the page first, and refuses the retry
+        if it was paid meanwhile or a bank debit on it is still being settled."""
+        return self.status is CheckoutStatus.AWAITING_PAYMENT and self.attempt_id is not None
 
     def retry(self, now: datetime, method: PaymentMethod | None = None) -> None:
         """Start a new attempt, optionally with another method (a short wallet → gateway).

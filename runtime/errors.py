@@ -133,6 +133,15 @@ class GatewayRefusesAmount(FailedPrecondition):
         super().__init__(message, **metadata)
 
 
+class PaymentTakesNoNewAttempt(FailedPrecondition):
+    """Payment opens no other attempt now: the page being left was paid meanwhile, or a
+    bank debit on it is still being settled (it confirms or fails on its own). The
+    purchasing contexts pass it on as payment worded it, so the patient reads why."""
+
+    def __init__(self, message: str, **metadata: object) -> None:
+        super().__init__(message, **metadata)
+
+
 class Conflict(DomainError):
     """Lost a race worth retrying (maps to ABORTED)."""
 

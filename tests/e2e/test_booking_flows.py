@@ -94,6 +94,36 @@ async def test_a_declined_payment_books_nothing_until_retried(nobat):
     assert len(await reservations_of(patient)) == 1
 
 
+async def test_a_patient_back_from_cancel_takes_another_way_to_pay_and_books_once(nobat):
+    """Cancel on the gateway's page only goes back to the app: the page stays payable (as on
+    Stripe), so a retry closes it before opening another, and a bank debit still being
+    settled on a page cannot be left for a second payment."""
+    doctor = await nobat.new_doctor()
+    [slot, other_slot, *_] = await nobat.free_slots(doctor)
+    patient = nobat.patient()
+
+    checkout = await nobat.book(patient, slot.id)
+    await nobat.pay(checkout, "cancel")
+    retried = await nobat.retry(patient, checkout.id, GATEWAY)
+    assert retried.checkout_url and retried.checkout_url != checkout.checkout_url
+    first_page = checkout.checkout_url.rstrip("/").rsplit("/", 1)[-1]
+    assert (await nobat.sandbox.session(first_page))["session"]["status"] == "expired"
+    await nobat.pay(retried)
+    await nobat.checkout_until(patient, checkout.id, CONFIRMED)
+    assert len(await reservations_of(patient)) == 1
+
+    debit = await nobat.book(patient, other_slot.id)
+    await nobat.pay(debit, "pay_later")
+    code, _, _ = await refusal(
+        patient.booking.RetryCheckout(
+            bpb.RetryCheckoutRequest(idempotency_key=key(), checkout_id=debit.id)
+        )
+    )
+    assert code == grpc.StatusCode.FAILED_PRECONDITION
+    still = await patient.booking.GetCheckout(bpb.GetCheckoutRequest(checkout_id=debit.id))
+    assert still.checkout.status == AWAITING
+
+
 async def test_an_abandoned_checkout_leaves_nothing_after_expiry(nobat):
     doctor = await nobat.new_doctor()
     [slot, *_] = await nobat.free_slots(doctor)

@@ -148,9 +148,21 @@ def test_late_failures_of_another_payment_or_an_older_attempt_change_nothing():
     assert checkout.status is CheckoutStatus.CONFIRMED
 
 
+def test_a_patient_may_leave_an_open_page_for_another_try_with_another_method():
+    checkout = a_checkout()
+    checkout.retry(NOW + MINUTE, PaymentMethod.WALLET)
+    assert (checkout.status, checkout.attempt, checkout.method, checkout.attempt_id) == (
+        CheckoutStatus.AWAITING_PAYMENT,
+        2,
+        PaymentMethod.WALLET,
+        None,
+    )
+
+
 @pytest.mark.parametrize(
     ("state", "why"),
     [
+        # Payment has not yet opened the attempt: there is no page to leave.
         ("awaiting", "still in progress"),
         ("confirmed", "already paid"),
         ("refunded", "start a new checkout"),
@@ -159,7 +171,9 @@ def test_late_failures_of_another_payment_or_an_older_attempt_change_nothing():
 )
 def test_what_cannot_be_retried_says_why(state: str, why: str):
     checkout = a_checkout()
-    if state == "confirmed":
+    if state == "awaiting":
+        checkout.retry(NOW)  # its attempt not yet opened by payment
+    elif state == "confirmed":
         checkout.payment_confirmed(paid(), NOW)
     elif state == "refunded":
         checkout.payment_confirmed(paid(amount=("USD", 1)), NOW)
