@@ -8,7 +8,8 @@ admins and services all), and anything else is NOT_FOUND.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TypeVar
+from types import ModuleType
+from typing import ClassVar, TypeVar
 
 from google.protobuf.message import Message
 from nobat.booking.v1 import booking_service_pb2 as pb
@@ -69,8 +70,8 @@ def _text(value: str, field: str, *, required: bool = False, limit: int = MAX_TE
 
 
 class BookingServicer(CheckoutCalls, booking_service_pb2_grpc.BookingServiceServicer):
-    protos = pb
-    views = views
+    protos: ClassVar[ModuleType] = pb
+    views: ClassVar[ModuleType] = views
     checkout_message = staticmethod(checkout_message)
 
     def __init__(self, ctx: Context) -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from enum import Enum
 from types import MappingProxyType
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar, overload
 
 from google.protobuf.message import Message
 from nobat.common.v1 import checkout_pb2
@@ -376,6 +376,14 @@ def doctor_or_platform_from(kind: int, payee_id: str, field: str = "payee_kind")
     raise InvalidPayee("payee_id", "a doctor's id, or empty for the platform")
 
 
+@overload
+def method_from(
+    value: int, field: str = ..., allow_unspecified: Literal[False] = ...
+) -> PaymentMethod: ...
+@overload
+def method_from(
+    value: int, field: str = ..., allow_unspecified: bool = ...
+) -> PaymentMethod | None: ...
 def method_from(
     value: int, field: str = "method", allow_unspecified: bool = False
 ) -> PaymentMethod | None:
