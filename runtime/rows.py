@@ -19,22 +19,23 @@ from typing import Any, ClassVar, Generic, TypeVar
 
 from sqlalchemy import (
     JSON,
-    ClauseElement,
     Column,
     Date,
     DateTime,
     Select,
     Table,
+    Update,
     bindparam,
     func,
     literal,
     select,
     update,
 )
-from sqlalchemy.dialects.postgresql import aggregate_order_by
+from sqlalchemy.dialects.postgresql import Insert, aggregate_order_by
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.dml import ReturningInsert
 
 from runtime import sql
 
@@ -43,10 +44,12 @@ T = TypeVar("T")
 # The parameter naming the row in an update; no column is called so.
 ROW_KEY = "row_key"
 
-_built: dict[tuple, ClauseElement] = {}
+_built: dict[tuple, Any] = {}
+# A statement, of whichever kind its builder makes.
+S = TypeVar("S")
 
 
-def _once(key: tuple, build: Callable[[], ClauseElement]) -> Any:
+def _once(key: tuple, build: Callable[[], S]) -> S:
     statement = _built.get(key)
     if statement is None:
         statement = _built[key] = build()
@@ -68,12 +71,12 @@ def by_key(table: Table, *, for_update: bool = False) -> Select:
     return _once(("by_key", table, for_update), build)
 
 
-def upsert(table: Table, columns: Iterable[str]) -> ClauseElement:
+def upsert(table: Table, columns: Iterable[str]) -> Insert:
     """INSERT these columns, or on a clash of the primary key UPDATE them: the statement
     for a whole row; executed with the row as its parameters."""
     names = frozenset(columns)
 
-    def build() -> ClauseElement:
+    def build() -> Insert:
         statement = pg_insert(table)
         keys = [column.name for column in table.primary_key.columns]
         return statement.on_conflict_do_update(
@@ -84,7 +87,7 @@ def upsert(table: Table, columns: Iterable[str]) -> ClauseElement:
     return _once(("upsert", table, names), build)
 
 
-def claim(table: Table) -> ClauseElement:
+def claim(table: Table) -> ReturningInsert[Any]:
     """INSERT a row (its columns are the parameters') unless one with the same primary key
     exists, RETURNING the key: a row back means this transaction was the first."""
     return _once(
@@ -93,7 +96,7 @@ def claim(table: Table) -> ClauseElement:
     )
 
 
-def update_by_key(table: Table) -> ClauseElement:
+def update_by_key(table: Table) -> Update:
     """UPDATE the row :row_key; the other parameters name the columns SET."""
     return _once(
         ("update", table),

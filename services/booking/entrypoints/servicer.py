@@ -19,6 +19,7 @@ from purchasing.servicer import CheckoutCalls
 from runtime import auth, errors
 from runtime.handling import Handlers
 from runtime.idempotency import answer_call
+from runtime.rpc import ErrorDetails
 from runtime.text import multi_line
 from runtime.wire import (
     PageRequest,
@@ -338,7 +339,7 @@ ACCESS = {
 }
 
 # The typed details a client reads off these errors.
-DESCRIBED = {SlotAlreadyHeld: slot_held_message}
+DESCRIBED: ErrorDetails = {SlotAlreadyHeld: slot_held_message}
 
 # The request fields a person writes in sentences, which may span lines (runtime.text);
 # every other text is one line.

@@ -19,6 +19,7 @@ from runtime import auth, errors
 from runtime.currency import currency_of
 from runtime.handling import Handlers
 from runtime.idempotency import answer_call
+from runtime.rpc import ErrorDetails
 from runtime.wire import (
     PageRequest,
     id_from,
@@ -294,4 +295,4 @@ ACCESS = {
 }
 
 # The typed details a client reads off these errors.
-DESCRIBED = {InsufficientWalletBalance: wallet_shortfall_message}
+DESCRIBED: ErrorDetails = {InsufficientWalletBalance: wallet_shortfall_message}
