@@ -11,7 +11,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import grpc
 from google.protobuf import json_format
@@ -51,7 +51,9 @@ class Connection:
         self.metadata = metadata
         self.streams: list[grpc.Future] = []
 
-    def __call__(self, method: str, request: Message) -> Message:
+    def __call__(self, method: str, request: Message) -> Any:
+        """The reply of the RPC the stub has by the name `method`: found by name, so its
+        type is not known here (each verb knows which reply it asked for)."""
         return getattr(self.stub, method)(request, metadata=self.metadata, timeout=RPC_TIMEOUT)
 
     def stream(self, method: str, request: Message, quiet: float | None = None) -> Iterator:
@@ -119,7 +121,7 @@ def watched(ask: Callable[[], M], waiting: Callable[[M], bool], seconds: float, 
     return answer
 
 
-def watched_checkout(call: Connection, request: Message, seconds: float) -> Message:
+def watched_checkout(call: Connection, request: Message, seconds: float) -> Any:
     """The checkout GetCheckout answers (booking's or consultation's) once it is no longer
     awaiting payment, or after `seconds`."""
     return watched(
@@ -130,7 +132,7 @@ def watched_checkout(call: Connection, request: Message, seconds: float) -> Mess
     )
 
 
-def watch_outcome(args: argparse.Namespace, checkout: Message) -> int:
+def watch_outcome(args: argparse.Namespace, checkout: Any) -> int:
     """The exit status of `--watch`: 1, saying so, when the checkout still awaits payment."""
     if args.watch and checkout.status == AWAITING_PAYMENT:
         if not args.json:
@@ -144,15 +146,13 @@ def fresh_key() -> str:
     return uuid.uuid4().hex
 
 
-def show(args: argparse.Namespace, message: Message, text: Callable[[Message], str]) -> int:
+def show(args: argparse.Namespace, message: M, text: Callable[[M], str]) -> int:
     """Print `message` as protobuf JSON with --json, else as `text` puts it."""
     print(json_format.MessageToJson(message, indent=2) if args.json else text(message))
     return 0
 
 
-def print_streamed(
-    args: argparse.Namespace, message: Message, text: Callable[[Message], str]
-) -> None:
+def print_streamed(args: argparse.Namespace, message: M, text: Callable[[M], str]) -> None:
     """One message of a stream, as it comes: a line of protobuf JSON with --json."""
     printed = json_format.MessageToJson(message, indent=None) if args.json else text(message)
     print(printed, flush=True)
