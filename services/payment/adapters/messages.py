@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from enum import Enum
 from types import MappingProxyType
-from typing import Any, Literal, TypeVar, overload
+from typing import Any, TypeVar
 
 from google.protobuf.message import Message
 from nobat.common.v1 import checkout_pb2
@@ -47,6 +47,7 @@ __all__ = [
     "event_message",
     "ledger_entry_message",
     "method_from",
+    "method_or_none_from",
     "payee_lines_from",
     "payment_message",
     "payment_status_from",
@@ -376,21 +377,13 @@ def doctor_or_platform_from(kind: int, payee_id: str, field: str = "payee_kind")
     raise InvalidPayee("payee_id", "a doctor's id, or empty for the platform")
 
 
-@overload
-def method_from(
-    value: int, field: str = ..., allow_unspecified: Literal[False] = ...
-) -> PaymentMethod: ...
-@overload
-def method_from(
-    value: int, field: str = ..., allow_unspecified: bool = ...
-) -> PaymentMethod | None: ...
-def method_from(
-    value: int, field: str = "method", allow_unspecified: bool = False
-) -> PaymentMethod | None:
-    """None only where unspecified has a meaning (RetryPayment: keep the last method)."""
-    if allow_unspecified:
-        return _METHODS.optional(value, field)
+def method_from(value: int, field: str = "method") -> PaymentMethod:
     return _METHODS.required(value, field)
+
+
+def method_or_none_from(value: int, field: str = "method") -> PaymentMethod | None:
+    """None where unspecified has a meaning (RetryPayment: keep the last method)."""
+    return _METHODS.optional(value, field)
 
 
 def destination_from(value: int, field: str = "destination") -> RefundDestination:

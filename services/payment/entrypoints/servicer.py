@@ -32,6 +32,7 @@ from services.payment.adapters.messages import (
     destination_from,
     ledger_entry_message,
     method_from,
+    method_or_none_from,
     payee_lines_from,
     payment_event_message,
     payment_message,
@@ -151,7 +152,7 @@ class PaymentServicer(payment_service_pb2_grpc.PaymentServiceServicer):
     ) -> pb.RetryPaymentResponse:
         command = payments.RetryPayment(
             payment_id=request.payment_id,
-            method=method_from(request.method, allow_unspecified=True),
+            method=method_or_none_from(request.method),
             return_url=self.ctx.settings.return_urls.checked(request.return_url),
             viewer=_viewer(),
             actor=_actor(context),
