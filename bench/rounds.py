@@ -42,6 +42,10 @@ class Round:
     unfulfilled: int = 0
     unconsumed: int = 0
     profile: dict[str, Summary] = field(default_factory=dict)
+    # The slowest flows' legs and when in the round their webhook came (seconds after the
+    # first press): a tail that clusters in time is something periodic (a job, a checkpoint),
+    # one spread over the round is queueing.
+    slowest: list[dict[str, float]] = field(default_factory=list)
 
     def as_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -108,6 +112,7 @@ async def measure(
         unfulfilled=unfulfilled,
         unconsumed=unconsumed,
         profile=summaries,
+        slowest=_slowest(done, first),
     )
     if not quiet:
         say(
@@ -124,12 +129,29 @@ def _at(instant: float | None) -> float:
 
 
 def _legs(flows: list[Flow]) -> dict[str, float]:
-    legs = {
-        "webhook_to_settled": [_at(f.settled) - _at(f.received) for f in flows],
-        "settled_to_published": [_at(f.published) - _at(f.settled) for f in flows],
-        "published_to_recorded": [_at(f.recorded) - _at(f.published) for f in flows],
-    }
+    times = [_leg_times(f) for f in flows]
+    legs = {name: [t[name] for t in times] for name in times[0]}
     return {name: _spread(values, (50,))["p50"] for name, values in legs.items()}
+
+
+def _slowest(flows: list[Flow], first: float, count: int = 10) -> list[dict[str, float]]:
+    ordered = sorted(flows, key=lambda f: _at(f.recorded) - _at(f.received), reverse=True)
+    return [
+        {
+            "at": round(_at(f.received) - first, 3),
+            "webhook_to_record": round(1000 * (_at(f.recorded) - _at(f.received)), 1),
+            **{name: round(1000 * leg, 1) for name, leg in _leg_times(f).items()},
+        }
+        for f in ordered[:count]
+    ]
+
+
+def _leg_times(flow: Flow) -> dict[str, float]:
+    return {
+        "webhook_to_settled": _at(flow.settled) - _at(flow.received),
+        "settled_to_published": _at(flow.published) - _at(flow.settled),
+        "published_to_recorded": _at(flow.recorded) - _at(flow.published),
+    }
 
 
 def _spread(seconds: list[float], percents: tuple[int, ...]) -> dict[str, float]:

@@ -38,7 +38,20 @@ from runtime.money import Money
 
 PATIENT = "patient:patient-1"
 DOCTOR = "doctor:doctor-1"
-OUTCOMES = ("pay", "decline", "cancel")
+# Each ending of the sandbox's page as the control calls that make it, in order, and what
+# is printed after them. A bank debit is two steps: `pay-later` leaves it processing, and
+# `bank-pays` or `bank-refuses` settles it.
+_PRESSES: dict[str, tuple[tuple[tuple[str, dict], ...], str]] = {
+    "pay": ((("pay", {}),), "paid"),
+    "decline": ((("decline", {}),), "declined"),
+    "cancel": ((("cancel", {}),), "left"),
+    "3ds-pass": ((("challenge", {}), ("authenticate", {"passed": True})), "authenticated and paid"),
+    "3ds-fail": ((("challenge", {}), ("authenticate", {"passed": False})), "failed 3-D Secure on"),
+    "pay-later": ((("pay_later", {}),), "paid by bank debit"),
+    "bank-pays": ((("settle", {"outcome": "succeeded"}),), "the bank paid the debit of"),
+    "bank-refuses": ((("settle", {"outcome": "failed"}),), "the bank refused the debit of"),
+}
+OUTCOMES = tuple(_PRESSES)
 # What the sandbox's page does for Decline when the button names no code.
 DEFAULT_DECLINE_CODE = "generic_decline"
 
@@ -97,9 +110,14 @@ class Sandbox:
             raise CliError("this stack runs no sandbox gateway (no 'sandbox' in its manifest)")
         self.url = url.rstrip("/")
 
-    def press(self, session_id: str, outcome: str, decline_code: str) -> dict:
-        body = {"decline_code": decline_code} if outcome == "decline" else {}
-        return self._ask(f"checkout/{session_id}/{outcome}", body)
+    def press(self, session_id: str, outcome: str, decline_code: str) -> str:
+        """Does `outcome` on the session's page; what was done, in words."""
+        steps, done = _PRESSES[outcome]
+        for step, body in steps:
+            if step == "decline":
+                body = {"decline_code": decline_code}
+            self._ask(f"checkout/{session_id}/{step}", body)
+        return done
 
     def session(self, session_id: str) -> dict:
         return self._ask(f"sessions/{session_id}")
@@ -169,7 +187,8 @@ def pay(args: argparse.Namespace) -> int:
                 f"checkout {session_id} is not the open one of payment {payment.id}"
                 f" ({attempt.gateway_ref})"
             )
-        sandbox.press(attempt.gateway_ref, args.outcome, args.decline_code or DEFAULT_DECLINE_CODE)
+        code = args.decline_code or DEFAULT_DECLINE_CODE
+        done = sandbox.press(attempt.gateway_ref, args.outcome, code)
         if args.outcome == "cancel":
             # As on Stripe, Cancel only leads back to nobat: nothing settles, so nothing
             # is waited for.
@@ -178,8 +197,14 @@ def pay(args: argparse.Namespace) -> int:
                 " until it expires or the payment is retried"
             )
             return 0
-        pressed = {"pay": "paid", "decline": "declined"}[args.outcome]
-        print(f"{pressed} checkout {attempt.gateway_ref} of payment {payment.id}")
+        print(f"{done} checkout {attempt.gateway_ref} of payment {payment.id}")
+        if args.outcome == "pay-later":
+            # Nothing settles until the bank does: that is the next step's.
+            print(
+                "the debit is processing; settle it with --outcome bank-pays or"
+                " --outcome bank-refuses"
+            )
+            return 0
         payment = _wait_settled(call, payment.id, args.wait)
     print(render.status_line(payment))
     if payment.status == pb.PAYMENT_STATUS_PROCESSING:
@@ -274,7 +299,9 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     paying = commands.add_parser(
         "pay",
         parents=[patient],
-        help="press pay, decline or cancel (only leads back, as on Stripe) on a sandbox checkout",
+        help="end a sandbox checkout as its page can: pay, decline, cancel (only leads back,"
+        " as on Stripe), a 3-D Secure challenge passed or failed, a bank debit and its"
+        " settlement",
     )
     paying.add_argument("target", help="payment id, checkout session id (cs_…) or checkout URL")
     paying.add_argument("--outcome", choices=OUTCOMES, default="pay")

@@ -5,11 +5,17 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from runtime.errors import DomainError
+from runtime.instants import Clock
+from runtime.retention import Retention
 from runtime.retry import retrying
 from runtime.unit import Unit
+
+if TYPE_CHECKING:
+    # Handlers use this module; they must not load the database library (test_layers).
+    from runtime.db import UnitOfWork
 
 log = logging.getLogger(__name__)
 
@@ -54,10 +60,13 @@ async def sweep(
     return await for_each(found, lambda item: handler(ctx, ctx.unit_of_work(), command(item)), what)
 
 
-async def purge_past_use(ctx) -> int:
-    """Every service's housekeeping job: the rows its database keeps past their use go
-    (runtime.purge, with the windows of `ctx.settings.retention`). Returns how many."""
-    done = await ctx.unit_of_work().purge_past_use(ctx.settings.retention, ctx.clock())
+async def purge_past_use(
+    unit_of_work: Callable[[], UnitOfWork], retention: Retention, clock: Clock
+) -> int:
+    """Every service's housekeeping job, which the process schedules itself every
+    `retention.every` seconds: the rows its database keeps past their use go
+    (runtime.purge, with the windows of `retention`). Returns how many."""
+    done = await unit_of_work().purge_past_use(retention, clock())
     purged = {table: rows for table, rows in done.items() if rows}
     if purged:
         log.info("purged rows past their use: %s", purged)

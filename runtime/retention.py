@@ -28,6 +28,9 @@ class Retention:
     # Rows one DELETE takes, and the most batches of one table one run takes.
     batch: int = 500
     max_batches: int = 20
+    # How often housekeeping runs, in seconds. The windows are days: a run minutes late
+    # deletes the same rows, and one every few seconds would only be statements for nothing.
+    every: float = 300.0
 
     @classmethod
     def from_env(cls, env: Env, duplicate_window: float) -> Retention:
@@ -40,7 +43,15 @@ class Retention:
             messages=timedelta(seconds=STREAM_MAX_AGE + duplicate_window),
             expired=_at_least_a_day(env, "NOBAT_EXPIRED_KEEP_SECONDS", defaults.expired),
             batch=env.limit("NOBAT_PURGE_BATCH", defaults.batch),
+            every=_above_zero(env, "NOBAT_PURGE_INTERVAL_SECONDS", defaults.every),
         )
+
+
+def _above_zero(env: Env, name: str, default: float) -> float:
+    value = env.float(name, default)
+    if value <= 0:
+        raise InvalidSetting(name, f"{value:g}", "a number of seconds above 0")
+    return value
 
 
 def _at_least_a_day(env: Env, name: str, default: timedelta) -> timedelta:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import gc
 import logging
 import signal
@@ -30,6 +31,7 @@ from runtime.config import InvalidSetting, MissingSetting
 from runtime.consumer import EventConsumer, EventHandlers
 from runtime.db import UnitOfWork, create_engine, sessionmaker
 from runtime.events import Stream
+from runtime.jobs import purge_past_use
 from runtime.listener import Listener
 from runtime.relay import OutboxRelay
 from runtime.settings import RuntimeSettings
@@ -68,6 +70,13 @@ class ServiceProcess(Generic[U]):
         self._servicers: list[tuple[Callable, object, str, Mapping[str, frozenset[str]]]] = []
         self._subscriptions: list[tuple[str, Stream, EventHandlers]] = []
         self._jobs: list[tuple[str, float, Callable[[], Awaitable[object]]]] = []
+        # Every service's housekeeping, on its own slow schedule (runtime.retention).
+        retention = settings.retention
+        self.every(
+            retention.every,
+            functools.partial(purge_past_use, self.unit_of_work, retention, settings.clock),
+            "purge",
+        )
         self._http: list[tuple[web.Application, int]] = []
         self._closers: list[Callable[[], Awaitable[object]]] = []
         self._described: rpc.ErrorDetails = {}

@@ -131,6 +131,7 @@ class Api:
         """Stripe's list, newest first, of one payment intent's refunds (the only filter
         nobat uses), `limit` a page and `starting_after` the last one seen."""
         params = parse_form(request.query_string)
+        self.payments.refund_lists += 1
         refunds = self.payments.refunds_of(params.get("payment_intent", ""))
         if "starting_after" in params:
             seen = [refund.id for refund in refunds]

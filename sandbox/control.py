@@ -30,6 +30,10 @@ class Control:
             web.post("/_sandbox/checkout/{id}/pay", self.pay),
             web.post("/_sandbox/checkout/{id}/decline", self.decline),
             web.post("/_sandbox/checkout/{id}/cancel", self.cancel),
+            web.post("/_sandbox/checkout/{id}/pay_later", self.pay_later),
+            web.post("/_sandbox/checkout/{id}/settle", self.settle),
+            web.post("/_sandbox/checkout/{id}/challenge", self.challenge),
+            web.post("/_sandbox/checkout/{id}/authenticate", self.authenticate),
             web.get("/_sandbox/sessions/{id}", self.show_session),
             web.get("/_sandbox/stats", self.stats),
             web.post("/_sandbox/webhooks/resend/{id}", self.resend),
@@ -66,6 +70,35 @@ class Control:
         session = self.payments.cancel(request.match_info["id"])
         return web.json_response(self._view(session, after_cancel(session)))
 
+    async def pay_later(self, request: web.Request) -> web.StreamResponse:
+        session = self.payments.pay_later(request.match_info["id"])
+        return web.json_response(self._view(session, after_pay(session)))
+
+    async def settle(self, request: web.Request) -> web.StreamResponse:
+        """The bank settles a delayed payment: `{"outcome": "succeeded" | "failed"}`, and
+        for a failure the charge's `failure_code` (default `insufficient_funds`)."""
+        body = await _json_object(request)
+        outcome = body.get("outcome", "succeeded")
+        if outcome not in ("succeeded", "failed"):
+            raise StripeError(400, 'outcome must be "succeeded" or "failed"', param="outcome")
+        code = body.get("failure_code", "insufficient_funds")
+        if not isinstance(code, str) or not code:
+            raise StripeError(400, "failure_code must be a string", param="failure_code")
+        session = self.payments.settle(request.match_info["id"], outcome == "succeeded", code)
+        return web.json_response(self._view(session))
+
+    async def challenge(self, request: web.Request) -> web.StreamResponse:
+        session = self.payments.challenge(request.match_info["id"])
+        return web.json_response(self._view(session, session.page_url))
+
+    async def authenticate(self, request: web.Request) -> web.StreamResponse:
+        """The patient's answer to the 3-D Secure challenge: `{"passed": true | false}`."""
+        passed = (await _json_object(request)).get("passed", True)
+        if not isinstance(passed, bool):
+            raise StripeError(400, "passed must be true or false", param="passed")
+        session = self.payments.authenticate(request.match_info["id"], passed)
+        return web.json_response(self._view(session, after_pay(session) if passed else None))
+
     async def show_session(self, request: web.Request) -> web.StreamResponse:
         return web.json_response(self._view(self.payments.session(request.match_info["id"])))
 
@@ -79,6 +112,7 @@ class Control:
             {
                 "sessions": len(sessions),
                 "session_reads": self.payments.session_reads,
+                "refund_lists": self.payments.refund_lists,
                 "charges": sum(session.charges for session in sessions),
                 "refunds": len(self.payments.refunds),
                 "webhooks": webhooks | {"held": self.webhooks.held},

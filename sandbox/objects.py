@@ -44,6 +44,9 @@ class PaymentIntent:
     cancellation_reason: str | None = None
     canceled_at: int | None = None
     latest_charge: str | None = None
+    # What the patient must do before the payment can go on (a 3-D Secure challenge);
+    # set while the intent `requires_action`.
+    next_action: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -57,6 +60,7 @@ class PaymentIntent:
             "cancellation_reason": self.cancellation_reason,
             "canceled_at": self.canceled_at,
             "latest_charge": self.latest_charge,
+            "next_action": self.next_action,
             "metadata": dict(self.metadata),
             "created": self.created,
             "livemode": False,
@@ -65,7 +69,8 @@ class PaymentIntent:
 
 @dataclass
 class Charge:
-    """One try at taking the money: succeeded (Pay) or failed (Decline)."""
+    """One try at taking the money: succeeded (Pay) or failed (Decline), or pending while
+    a delayed method (a bank debit) is settled."""
 
     id: str
     amount: int

@@ -1,9 +1,12 @@
 """The hosted checkout page: what the patient sees at a session's `url`.
 
-Pay sends the browser on to `success_url` (with Stripe's `{CHECKOUT_SESSION_ID}` filled
-in), Cancel to `cancel_url` (and, as on Stripe, leaves the session open); Decline shows
-the page again with the decline, as Stripe keeps the session open for another card. A
-session that is no longer open shows why, and a Pay on it charges nothing.
+It ends as a real Checkout page can. Pay sends the browser on to `success_url` (with
+Stripe's `{CHECKOUT_SESSION_ID}` filled in), Cancel to `cancel_url` (and, as on Stripe,
+leaves the session open); Decline shows the page again with the decline, as Stripe keeps
+the session open for another card. Pay later (a bank debit) completes the session unpaid
+and goes to `success_url`; the bank settles it later. Pay with 3-D Secure shows the bank's
+challenge, passed (paid) or failed (the page again, open for another try). A session
+that is no longer open shows why, and a Pay on it charges nothing.
 """
 
 from __future__ import annotations
@@ -55,6 +58,9 @@ class CheckoutPage:
             web.post("/checkout/{id}/pay", self.pay),
             web.post("/checkout/{id}/decline", self.decline),
             web.post("/checkout/{id}/cancel", self.cancel),
+            web.post("/checkout/{id}/pay_later", self.pay_later),
+            web.post("/checkout/{id}/challenge", self.challenge),
+            web.post("/checkout/{id}/authenticate", self.authenticate),
         ]
 
     async def show(self, request: web.Request) -> web.StreamResponse:
@@ -77,6 +83,25 @@ class CheckoutPage:
             request, lambda: after_cancel(self.payments.cancel(request.match_info["id"]))
         )
 
+    async def pay_later(self, request: web.Request) -> web.StreamResponse:
+        return self._act(
+            request, lambda: after_pay(self.payments.pay_later(request.match_info["id"]))
+        )
+
+    async def challenge(self, request: web.Request) -> web.StreamResponse:
+        return self._act(
+            request, lambda: self.payments.challenge(request.match_info["id"]).page_url
+        )
+
+    async def authenticate(self, request: web.Request) -> web.StreamResponse:
+        passed = (await request.post()).get("result") == "pass"
+
+        def act() -> str:
+            session = self.payments.authenticate(request.match_info["id"], passed)
+            return after_pay(session) if passed else session.page_url
+
+        return self._act(request, act)
+
     def _act(self, request: web.Request, action: Callable[[], str]) -> web.StreamResponse:
         try:
             return web.Response(status=303, headers={"Location": action()})
@@ -98,15 +123,28 @@ def _page(
         notes.append(f'<p class="error">{html.escape(error.body["message"])}</p>')
     if session.status == "open" and intent is not None and intent.last_payment_error:
         notes.append(f"<p class='error'>{html.escape(intent.last_payment_error['message'])}</p>")
-    if session.status == "open":
-        base = f"/checkout/{session.id}"
+    base = f"/checkout/{session.id}"
+    if session.status == "open" and intent is not None and intent.status == "requires_action":
+        actions = (
+            "<p>Your bank asks you to confirm this payment (3-D Secure).</p>"
+            f'<form method="post" action="{base}/authenticate">'
+            '<button name="result" value="pass">Complete authentication</button> '
+            '<button name="result" value="fail">Fail authentication</button></form>'
+        )
+    elif session.status == "open":
         options = "".join(f"<option>{code}</option>" for code in _DECLINE_CODES)
         actions = (
             f'<form method="post" action="{base}/pay"><button>Pay {amount}</button></form>'
+            f'<form method="post" action="{base}/challenge">'
+            "<button>Pay with a card that asks for 3-D Secure</button></form>"
+            f'<form method="post" action="{base}/pay_later">'
+            "<button>Pay by bank debit (settles later)</button></form>"
             f'<form method="post" action="{base}/decline"><select name="decline_code">'
             f"{options}</select> <button>Decline</button></form>"
             f'<form method="post" action="{base}/cancel"><button>Cancel</button></form>'
         )
+    elif session.payment_status == "unpaid" and session.status == "complete":
+        actions = "<p>Your bank debit is processing: the bank settles it later.</p>"
     else:
         actions = f"<p>This checkout session is {session.status}.</p>"
     body = (

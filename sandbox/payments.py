@@ -8,13 +8,14 @@ do.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import re
 from collections.abc import Callable
 from typing import Any
 
 from sandbox.currencies import THREE_DECIMAL, check_amount, check_currency
-from sandbox.errors import invalid_param, no_such, refused
+from sandbox.errors import StripeError, invalid_param, no_such, refused
 from sandbox.forms import read_hash, read_int, read_metadata, read_str
 from sandbox.objects import (
     Charge,
@@ -36,6 +37,11 @@ _DECLINE_MESSAGES = {
     "expired_card": "Your card has expired.",
     "incorrect_cvc": "Your card's security code is incorrect.",
 }
+_AUTHENTICATION_FAILED = (
+    "The provided PaymentMethod has failed authentication. You can provide "
+    "payment_method_data or a new PaymentMethod to attempt to fulfill this PaymentIntent again."
+)
+_DEBIT_FAILED = "The customer's bank did not pay the debit."
 _REFUND_REASONS = ("duplicate", "fraudulent", "requested_by_customer")
 _SESSION_PARAMS = {
     "mode",
@@ -71,6 +77,9 @@ class Payments:
         # How often the API was asked for a session, as a gateway counts calls against a
         # merchant's rate limit.
         self.session_reads = 0
+        # How often a payment intent's refunds were listed (a call a client makes only when
+        # it may have lost track of one).
+        self.refund_lists = 0
 
     def create_session(self, params: dict[str, Any]) -> CheckoutSession:
         read_hash(params, "", _SESSION_PARAMS)
@@ -151,21 +160,7 @@ class Payments:
         """The patient pays on the hosted page. Unless `announce`, the money is taken but
         no webhook tells of it: the gateway's messages were lost."""
         session = self._submitted(session_id, drop=not announce)
-        intent = session.intent
-        assert intent is not None
-        amount = intent.amount + self.switches.take_wrong_amount()
-        charge = self._charge(intent, amount, "succeeded")
-        intent.status = "succeeded"
-        intent.amount_received = amount
-        intent.last_payment_error = None
-        session.status = "complete"
-        session.payment_status = "paid"
-        session.charges += 1
-        drop = not announce
-        self._tell(session, "charge.succeeded", charge.to_json(), settled=False, drop=drop)
-        self._tell(session, "payment_intent.succeeded", intent.to_json(), settled=False, drop=drop)
-        self._tell(session, "checkout.session.completed", session.to_json(), drop=drop)
-        return session
+        return self._take(session, announce)
 
     def decline(self, session_id: str, decline_code: str = "generic_decline") -> CheckoutSession:
         """The card is declined; like Stripe, the session stays open for another try."""
@@ -174,18 +169,156 @@ class Payments:
         assert intent is not None
         message = _DECLINE_MESSAGES.get(decline_code, "Your card was declined.")
         charge = self._charge(intent, intent.amount, "failed", "card_declined", message)
-        intent.status = "requires_payment_method"
-        intent.last_payment_error = {
-            "type": "card_error",
-            "code": "card_declined",
-            "decline_code": decline_code,
-            "message": message,
-            "charge": charge.id,
-            "doc_url": "https://stripe.com/docs/error-codes/card-declined",
-        }
         self._tell(session, "charge.failed", charge.to_json(), settled=False)
-        self._tell(session, "payment_intent.payment_failed", intent.to_json(), settled=False)
+        self._fail(
+            session,
+            {
+                "type": "card_error",
+                "code": "card_declined",
+                "decline_code": decline_code,
+                "message": message,
+                "charge": charge.id,
+            },
+        )
         return session
+
+    def challenge(self, session_id: str) -> CheckoutSession:
+        """The card asks for 3-D Secure: the intent `requires_action`, its `next_action`
+        the bank's challenge, until `authenticate` ends it. The session stays open."""
+        session = self._submitted(session_id)
+        intent = session.intent
+        assert intent is not None
+        intent.status = "requires_action"
+        intent.last_payment_error = None
+        intent.next_action = {
+            "type": "redirect_to_url",
+            "redirect_to_url": {"url": f"{session.page_url}/challenge", "return_url": None},
+        }
+        self._tell(session, "payment_intent.requires_action", intent.to_json(), settled=False)
+        return session
+
+    def authenticate(self, session_id: str, passed: bool) -> CheckoutSession:
+        """The patient passes or fails the bank's challenge. Passed, the card is charged;
+        failed, as on Stripe, nothing is charged, the intent asks for a payment method
+        again with `payment_intent_authentication_failure`, and the session stays open."""
+        session = self._open(session_id)
+        intent = session.intent
+        if intent is None or intent.status != "requires_action":
+            raise refused(
+                "payment_intent_unexpected_state",
+                "This Checkout Session has no 3-D Secure challenge under way.",
+            )
+        if passed:
+            return self._take(session, announce=True)
+        self._fail(
+            session,
+            {
+                "type": "invalid_request_error",
+                "code": "payment_intent_authentication_failure",
+                "message": _AUTHENTICATION_FAILED,
+            },
+        )
+        return session
+
+    def pay_later(self, session_id: str) -> CheckoutSession:
+        """The patient pays by a delayed method (a SEPA or bank debit): the session is
+        complete but unpaid and its intent `processing` until the bank settles it
+        (`settle`): by the control API or, under `delayed_settle_seconds`, a timer."""
+        session = self._submitted(session_id)
+        intent = session.intent
+        assert intent is not None
+        charge = self._charge(intent, intent.amount, "pending")
+        intent.status = "processing"
+        intent.last_payment_error = None
+        intent.next_action = None
+        session.status = "complete"
+        self._tell(session, "charge.pending", charge.to_json(), settled=False)
+        self._tell(session, "payment_intent.processing", intent.to_json(), settled=False)
+        self._tell(session, "checkout.session.completed", session.to_json(), settled=False)
+        delay = self.switches.delayed_settle_seconds
+        if delay:
+            outcome = self.switches.delayed_outcome
+            self._later(delay, self._settle_when_due, session.id, outcome)
+        return session
+
+    def settle(
+        self, session_id: str, succeeded: bool, failure_code: str = "insufficient_funds"
+    ) -> CheckoutSession:
+        """The bank settles a delayed payment: the money arrives, or the debit fails
+        (`failure_code` on the charge) and the intent asks for a payment method again.
+        Either way the session stays complete, as on Stripe; only its events differ."""
+        session = self.session(session_id)
+        intent = session.intent
+        if session.status != "complete" or intent is None or intent.status != "processing":
+            raise refused(
+                "payment_intent_unexpected_state",
+                "This Checkout Session has no delayed payment waiting to be settled.",
+            )
+        assert intent.latest_charge is not None
+        charge = self._charges[intent.latest_charge]
+        if succeeded:
+            charge.status = "succeeded"
+            return self._take(session, True, charge, "checkout.session.async_payment_succeeded")
+        charge.status = "failed"
+        charge.failure_code = failure_code
+        charge.failure_message = _DEBIT_FAILED
+        self._tell(session, "charge.failed", charge.to_json(), settled=False)
+        self._fail(
+            session,
+            {
+                "type": "invalid_request_error",
+                "code": "payment_intent_payment_attempt_failed",
+                "message": f"{_DEBIT_FAILED} ({failure_code})",
+                "charge": charge.id,
+            },
+        )
+        self._tell(session, "checkout.session.async_payment_failed", session.to_json())
+        return session
+
+    def _settle_when_due(self, session_id: str, outcome: str) -> None:
+        # The control API may have settled it first; the bank settles once.
+        with contextlib.suppress(StripeError):
+            self.settle(session_id, outcome == "succeeded")
+
+    def _take(
+        self,
+        session: CheckoutSession,
+        announce: bool,
+        charge: Charge | None = None,
+        last_event: str = "checkout.session.completed",
+    ) -> CheckoutSession:
+        """The money is taken: by a new charge (a card), or by `charge` (a debit the bank
+        settled); `last_event` tells of the session."""
+        intent = session.intent
+        assert intent is not None
+        if charge is None:
+            amount = intent.amount + self.switches.take_wrong_amount()
+            charge = self._charge(intent, amount, "succeeded")
+        intent.status = "succeeded"
+        intent.amount_received = charge.amount
+        intent.last_payment_error = None
+        intent.next_action = None
+        session.status = "complete"
+        session.payment_status = "paid"
+        session.charges += 1
+        drop = not announce
+        self._tell(session, "charge.succeeded", charge.to_json(), settled=False, drop=drop)
+        self._tell(session, "payment_intent.succeeded", intent.to_json(), settled=False, drop=drop)
+        self._tell(session, last_event, session.to_json(), drop=drop)
+        return session
+
+    def _fail(self, session: CheckoutSession, error: dict[str, str]) -> None:
+        """The intent's try failed, for `error`: it asks for a payment method again."""
+        intent = session.intent
+        assert intent is not None
+        intent.status = "requires_payment_method"
+        intent.next_action = None
+        code = error["code"]
+        intent.last_payment_error = {
+            **error,
+            "doc_url": "https://stripe.com/docs/error-codes/" + code.replace("_", "-"),
+        }
+        self._tell(session, "payment_intent.payment_failed", intent.to_json(), settled=False)
 
     def cancel(self, session_id: str) -> CheckoutSession:
         """The patient follows the page's way back to `cancel_url`. On Stripe that is a

@@ -43,6 +43,10 @@ class Switches:
     # Each mutating API call, its work done, waits this long before it answers: a slow
     # gateway, during which a second call with the same idempotency key is answered 409.
     api_delay_seconds: float = 0.0
+    # A delayed payment (Pay later) is settled by the bank this long after it was made, in
+    # `delayed_outcome`; 0 leaves it processing until the control API settles it.
+    delayed_settle_seconds: float = 0.0
+    delayed_outcome: str = "succeeded"
     # NOT STRIPE'S BEHAVIOUR. Cancel on the hosted page expires the session at once, its
     # intent cancelled as `abandoned`, as the sandbox did before it followed Stripe, where
     # the cancel URL is only a way back and the session stays open until it expires.
@@ -95,6 +99,10 @@ def _is_seconds(value: Any) -> bool:
     return type(value) in (int, float) and value >= 0
 
 
+def _is_outcome(value: Any) -> bool:
+    return value in ("succeeded", "failed")
+
+
 _RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "duplicate": (_int_at_least(1), "an integer of at least 1"),
     "reverse": (_is_bool, "true or false"),
@@ -109,5 +117,7 @@ _RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "forget_keys": (_int_at_least(0), "a count"),
     "api_delay_seconds": (_is_seconds, "a number of seconds, at least 0"),
     "cancel_expires": (_is_bool, "true or false"),
-    "refund_outcome": (lambda v: v in ("succeeded", "failed"), '"succeeded" or "failed"'),
+    "refund_outcome": (_is_outcome, '"succeeded" or "failed"'),
+    "delayed_settle_seconds": (_is_seconds, "a number of seconds, at least 0"),
+    "delayed_outcome": (_is_outcome, '"succeeded" or "failed"'),
 }

@@ -2,8 +2,10 @@
 how the gateway and its webhooks behave (deploy/README.md, "Metrics").
 
 Counters are incremented where the thing happens, through children bound here once.
-The gauges of payments by state come from one periodic query (`count_payments`), never
-from the requests themselves.
+The payments still waiting on someone are gauges, from one periodic query
+(`count_payments`) that reads only them; the statuses payments end in are counters of the
+moves into each, counted as each transaction commits (`count_moves`), so nothing ever
+counts the whole history.
 """
 
 from __future__ import annotations
@@ -13,22 +15,36 @@ from typing import TYPE_CHECKING
 from prometheus_client import Counter, Gauge, Histogram
 
 from runtime.currency import CURRENCIES
-from services.payment.domain.payment import PaymentStatus
+from services.payment.domain.payment import WAITING_STATUSES
 from services.payment.domain.purchase import PaymentMethod
 
 if TYPE_CHECKING:
-    from services.payment.adapters.repository import PaymentTally
+    from services.payment.adapters.repository import PaymentMove, PaymentTally
 
 ORPHAN_PAYMENTS = Gauge(
     "nobat_orphan_payments",
     "Payments confirmed longer than the grace period ago and neither fulfilled nor refunded.",
 )
 PAYMENTS = Gauge(
-    "nobat_payments", "Payments by status and method (periodic count).", ["status", "method"]
+    "nobat_payments",
+    "Payments waiting on the patient, the gateway or a refund, by status and method"
+    " (periodic count).",
+    ["status", "method"],
 )
 PAYMENTS_AMOUNT = Gauge(
     "nobat_payments_amount",
-    "Money asked for in payments, by status and currency, in the currency's major units.",
+    "Money asked for in the waiting payments, by status and currency, in major units.",
+    ["status", "currency"],
+)
+PAYMENTS_ENTERED = Counter(
+    "nobat_payments_entered_total",
+    "Payments that entered each status, by status and method.",
+    ["status", "method"],
+)
+PAYMENTS_ENTERED_AMOUNT = Counter(
+    "nobat_payments_entered_amount_total",
+    "Money asked for in the payments that entered each status, by status and currency,"
+    " in major units.",
     ["status", "currency"],
 )
 RECONCILIATION_BACKLOG = Gauge(
@@ -74,7 +90,7 @@ _amounts_shown: set[tuple[str, str]] = set()
 def show_tally(tally: PaymentTally) -> None:
     """Sets the gauges from one count. Every known status is set, to 0 when none is in it,
     so a state that empties falls to 0 instead of keeping its last value."""
-    counts = {(s.value, m.value): 0 for s in PaymentStatus for m in PaymentMethod}
+    counts = {(s.value, m.value): 0 for s in WAITING_STATUSES for m in PaymentMethod}
     amounts: dict[tuple[str, str], float] = {}
     for row in tally.payments:
         counts[row.status, row.method] = counts.get((row.status, row.method), 0) + row.count
@@ -86,3 +102,11 @@ def show_tally(tally: PaymentTally) -> None:
     for status, currency in _amounts_shown:
         PAYMENTS_AMOUNT.labels(status, currency).set(amounts.get((status, currency), 0))
     RECONCILIATION_BACKLOG.set(tally.due_for_check)
+
+
+def count_moves(moves: list[PaymentMove]) -> None:
+    """Counts the payments a committed transaction moved, each into its new status."""
+    for move in moves:
+        PAYMENTS_ENTERED.labels(move.status, move.method).inc()
+        major = move.amount_minor / CURRENCIES[move.currency].minor_per_major
+        PAYMENTS_ENTERED_AMOUNT.labels(move.status, move.currency).inc(major)

@@ -45,8 +45,8 @@ pytestmark = pytest.mark.e2e
 # `_count`).
 BOOKED = "method=/nobat.booking.v1.BookingService/StartCheckout,code=OK"
 MOVED = {
-    "nobat_payments": ("payment", "status=succeeded,method=gateway"),
-    "nobat_payments_amount": ("payment", "status=succeeded,currency=USD"),
+    "nobat_payments_entered_total": ("payment", "status=succeeded,method=gateway"),
+    "nobat_payments_entered_amount_total": ("payment", "status=succeeded,currency=USD"),
     "nobat_payment_attempts_total": ("payment", "method=gateway,kind=retry"),
     "nobat_refunds_total": ("payment", ""),
     "nobat_webhooks_total": ("payment", "verdict=accepted"),
@@ -70,6 +70,9 @@ SET = {"nobat_consumer_pending": ("booking", "consumer=booking")}
 # Gauges that are 0 when all is well: the flows below push each off 0 for a moment, and
 # a watcher polling /metrics must have seen it.
 SEEN_ABOVE_ZERO = {
+    # Payments waiting on the patient or the gateway (every status summed).
+    "nobat_payments": "payment",
+    "nobat_payments_amount": "payment",
     "nobat_orphan_payments": "payment",
     "nobat_reconciliation_backlog": "payment",
     "nobat_open_streams": "notification",

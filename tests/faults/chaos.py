@@ -2,14 +2,14 @@
 --duration D` (or `make chaos`).
 
 It starts the whole stack, sets up doctors, then lets many patients book and consult, pay
-(gateway and wallet), fail, retry, abandon and cancel, and doctors decline and accept
-consultations, while the faults the seed chose are injected on schedule: services killed
-(also at crash points between commit and publish, and in consumers before and after
-commit), NATS killed and restarted, PostgreSQL paused, notification down, and the gateway
-duplicating, reordering, delaying, dropping and forging webhooks, or charging and losing
-its answer. Then everything is
-brought back, the system is left to settle, and every invariant is checked. The same
-seed replays the same faults; a failing run prints its seed.
+(gateway, 3-D Secure, bank debit and wallet), fail, retry, abandon and cancel, and
+doctors decline and accept consultations, while the faults the seed chose are injected on
+schedule: services killed (also at crash points between commit and publish, and in
+consumers before and after commit), NATS killed and restarted, PostgreSQL paused,
+notification down, and the gateway duplicating, reordering, delaying, dropping and
+forging webhooks, or charging and losing its answer. Then everything is brought back, the
+system is left to settle, and every invariant is checked. The same seed replays the same
+faults; a failing run prints its seed.
 """
 
 from __future__ import annotations
@@ -128,24 +128,40 @@ class Chaos:
             self.tally.flows["cancelled"] += 1
 
     async def pay_or_not(self, rng: random.Random, patient, checkout, context: str) -> bool:
-        """On the gateway's page the patient pays, declines, cancels or walks away: after a
-        decline they retry once, after a cancel they pay on the page, which stays open.
-        False when they walked away."""
-        outcome = rng.choices(["pay", "decline", "cancel", "abandon"], [70, 12, 6, 12])[0]
+        """On the gateway's page the patient pays, declines, cancels, walks away, answers a
+        3-D Secure challenge, or pays by bank debit, which the bank pays or refuses: after
+        a decline, a failed challenge or a refused debit they retry once; after a cancel
+        they pay on the page, which stays open. False when they walked away."""
+        outcome = rng.choices(
+            ["pay", "decline", "cancel", "abandon", "3ds pass", "3ds fail", "debit"],
+            [60, 10, 6, 10, 4, 4, 6],
+        )[0]
         self.tally.flows[f"{context} {outcome}"] += 1
         if outcome == "abandon":
             return False
-        await self.nobat.pay(checkout, outcome)
+        page = self.nobat.sandbox
+        session = checkout.checkout_url.rstrip("/").rsplit("/", 1)[-1]
+        failed = outcome == "decline"
+        if outcome == "debit":
+            await page.pay_later(session)
+            failed = rng.random() < 0.3
+            await page.settle(session, "failed" if failed else "succeeded")
+        elif outcome.startswith("3ds"):
+            await page.challenge(session)
+            failed = outcome == "3ds fail"
+            await page.authenticate(session, passed=not failed)
+        else:
+            await self.nobat.pay(checkout, outcome)
         if outcome == "cancel":
             # As on Stripe, Cancel only led back to nobat and the page stays open: the
             # patient changes their mind and pays on it after all.
             await self.nobat.pay(checkout)
-        elif outcome != "pay":
+        elif failed:
             await self.retry(patient, checkout, context)
         return True
 
     async def retry(self, patient, checkout, context: str) -> None:
-        """After a decline, the patient tries again once, on the gateway, on
+        """After a failed payment, the patient tries again once, on the gateway, on
         booking's or consultation's checkout (`context`)."""
         for _ in range(20):
             status, reply = await self.checkout_status(patient, checkout.id, context)

@@ -5,15 +5,14 @@ instant of the test's choosing, never the wall clock's."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
 from datetime import datetime
-from types import SimpleNamespace
 
 from prometheus_client import REGISTRY
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from runtime.db import UnitOfWork, sessionmaker
+from runtime.jobs import purge_past_use
 from runtime.retention import Retention
 
 
@@ -58,17 +57,11 @@ def purged_so_far(table: str) -> float:
 
 
 async def run_purge_job(
-    jobs: Mapping,
     unit: type[UnitOfWork],
     engine: AsyncEngine,
     at: datetime,
     retention: Retention | None = None,
 ) -> int:
-    """The service's own "purge" job, as bootstrap schedules it, with its clock at `at`."""
+    """The service's housekeeping job, as its process schedules it, with its clock at `at`."""
     sessions = sessionmaker(engine)
-    ctx = SimpleNamespace(
-        unit_of_work=lambda: unit(sessions),
-        settings=SimpleNamespace(retention=retention or Retention()),
-        clock=lambda: at,
-    )
-    return await jobs["purge"](ctx)
+    return await purge_past_use(lambda: unit(sessions), retention or Retention(), lambda: at)

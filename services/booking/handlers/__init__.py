@@ -6,7 +6,6 @@ from __future__ import annotations
 from purchasing.commands import ExpireCheckout, RetryCheckout
 from purchasing.news import PaymentConfirmed, PaymentExpired, PaymentFailed
 from runtime.handling import Handler
-from runtime.jobs import purge_past_use
 from services.booking.handlers.checkouts import (
     StartCheckout,
     expire_checkout,
@@ -52,5 +51,4 @@ EVENTS: dict[type, Handler] = {
 
 JOBS = {
     "expire-checkouts": expire_lapsed_checkouts,
-    "purge": purge_past_use,
 }

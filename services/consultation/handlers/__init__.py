@@ -7,7 +7,6 @@ from __future__ import annotations
 from purchasing.commands import ExpireCheckout, RetryCheckout
 from purchasing.news import PaymentConfirmed, PaymentExpired, PaymentFailed
 from runtime.handling import Handler
-from runtime.jobs import purge_past_use
 from services.consultation.handlers.clinical import (
     AcceptConsultation,
     CancelConsultation,
@@ -78,5 +77,4 @@ EVENTS: dict[type, Handler] = {
 JOBS = {
     "expire-checkouts": expire_lapsed_checkouts,
     "sessions-and-queue": tend_sessions_and_queue,
-    "purge": purge_past_use,
 }

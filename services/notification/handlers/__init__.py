@@ -5,7 +5,6 @@ these tables."""
 from __future__ import annotations
 
 from runtime.handling import Handler
-from runtime.jobs import purge_past_use
 from services.notification.handlers.contacts import RegisterContact, register_contact
 from services.notification.handlers.deliveries import deliver_due
 from services.notification.handlers.facts import DoctorUpdated, Notify, doctor_updated, notify
@@ -24,5 +23,4 @@ EVENTS: dict[type, Handler] = {
 
 JOBS = {
     "deliver-notifications": deliver_due,
-    "purge": purge_past_use,
 }

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import NamedTuple
 
 from sqlalchemy import DateTime, and_, bindparam, func, insert, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -20,6 +21,7 @@ from runtime import errors, sql
 from runtime.money import Money
 from runtime.rows import ROW_KEY, Snapshots, children_json, claim, from_json, upsert
 from services.payment.adapters.tables import (
+    WAITING,
     ledger_entries,
     ledger_transactions,
     line_payees,
@@ -62,9 +64,18 @@ def _failure(code: str | None, message: str | None) -> Failure | None:
 
 @dataclass(frozen=True)
 class PaymentTally:
-    # Rows of (status, method, currency, count, amount_minor).
+    # Rows of (status, method, currency, count, amount_minor), of the waiting statuses only.
     payments: Sequence
     due_for_check: int
+
+
+class PaymentMove(NamedTuple):
+    """A payment that entered `status` in a transaction (for the counters of moves)."""
+
+    status: str
+    method: str
+    currency: str
+    amount_minor: int
 
 
 class Payments:
@@ -76,6 +87,8 @@ class Payments:
         # payments whose trail has it already.
         self._action = _UNNAMED
         self._recorded: set[str] = set()
+        # The moves of status written in this transaction, told once it commits.
+        self.moves: list[PaymentMove] = []
         self._payments = Snapshots(session, payments)
         self._attempts = Snapshots(session, payment_attempts)
         self._refunds = Snapshots(session, refunds)
@@ -154,7 +167,8 @@ class Payments:
         (None: nothing in doubt). A move of status is recorded with the action behind it,
         in the one insert the history always took; a person's action that moved nothing
         is recorded once, at `at`."""
-        await self._payments.write({**_payment_row(payment), "next_check_at": next_check_at})
+        row = _payment_row(payment)
+        await self._payments.write({**row, "next_check_at": next_check_at})
         for attempt in payment.attempts:
             await self._attempts.write(_attempt_row(payment.id, attempt))
         for refund in payment.refunds:
@@ -162,13 +176,17 @@ class Payments:
         action = self._action
         moved = self._loaded.get(payment.id) is not payment.status
         if moved or (action.recorded_unmoved and payment.id not in self._recorded):
-            row = {
+            trail = {
                 "payment_id": payment.id,
                 "status": payment.status.value,
                 "at": payment.updated_at if moved else at,
                 **_action_row(action),
             }
-            await sql.execute(self.session, _RECORD_STATUS, row)
+            await sql.execute(self.session, _RECORD_STATUS, trail)
+            if moved:
+                self.moves.append(
+                    PaymentMove(row["status"], row["method"], row["currency"], row["amount_minor"])
+                )
             self._loaded[payment.id] = payment.status
             self._recorded.add(payment.id)
 
@@ -254,23 +272,30 @@ class Payments:
         return count, list(due.scalars())
 
     async def tally(self, now: datetime) -> PaymentTally:
-        """Every payment counted by status, method and currency, with the money asked for
-        in each, and how many are due a check with the gateway: the gauges' one query."""
-        counted = await self.session.execute(
-            select(
-                payments.c.status,
-                payments.c.method,
-                payments.c.currency,
-                func.count().label("count"),
-                func.sum(payments.c.amount_minor).label("amount_minor"),
-            ).group_by(payments.c.status, payments.c.method, payments.c.currency)
-        )
-        due = await self.session.scalar(
-            select(func.count()).select_from(payments).where(payments.c.next_check_at <= now)
-        )
+        """The payments still waiting on someone, counted by status, method and currency
+        with the money asked for in each, and how many are due a check with the gateway:
+        the gauges' query. Both read partial indexes, so their cost follows what is
+        waiting, not the history."""
+        counted = await self.session.execute(WAITING_TALLY)
+        due = await self.session.scalar(DUE_FOR_CHECK, {"now": now})
         return PaymentTally(list(counted), due or 0)
 
 
+# The gauges' queries (`tally`); tests read their plans.
+WAITING_TALLY = (
+    select(
+        payments.c.status,
+        payments.c.method,
+        payments.c.currency,
+        func.count().label("count"),
+        func.sum(payments.c.amount_minor).label("amount_minor"),
+    )
+    .where(WAITING)
+    .group_by(payments.c.status, payments.c.method, payments.c.currency)
+)
+DUE_FOR_CHECK = (
+    select(func.count()).select_from(payments).where(payments.c.next_check_at <= bindparam("now"))
+)
 # A payment whole: its row, with its attempts and refunds as two JSON arrays.
 _WHOLE = select(
     payments,

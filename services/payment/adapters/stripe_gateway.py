@@ -26,6 +26,7 @@ from services.payment.domain.settlement import (
     GatewayExpired,
     GatewayOpen,
     GatewayPaid,
+    GatewayProcessing,
     GatewayRefunded,
     GatewayRefundFailed,
     GatewayRefundPending,
@@ -48,6 +49,9 @@ from services.payment.handlers.gateway import (
 # long a session the expiry job missed stays payable. Derived from the request alone, it
 # is the same on every retry, as the idempotency key requires.
 SESSION_GRACE = timedelta(minutes=30)
+# Stripe remembers an idempotency key for at least 24 h; an hour less leaves room for
+# the two clocks' disagreement.
+KEYS_REMEMBERED = timedelta(hours=23)
 WEBHOOK_TOLERANCE_SECONDS = 300
 
 # The events nobat's webhook endpoint needs, to be enabled on it in Stripe's dashboard (or
@@ -56,6 +60,9 @@ WEBHOOK_TOLERANCE_SECONDS = 300
 # only make payment read the same truth again.
 WEBHOOK_EVENTS = (
     "checkout.session.completed",
+    # A delayed method (a bank debit) settled: paid, or not.
+    "checkout.session.async_payment_succeeded",
+    "checkout.session.async_payment_failed",
     "checkout.session.expired",
     "payment_intent.payment_failed",
     "refund.created",
@@ -214,10 +221,12 @@ class StripeGateway:
         }
         # Stripe forgets an idempotency key after 24 h, so a refund asked again later
         # (its first answer lost, the payment service down meanwhile) would be made twice:
-        # one already made under this refund's id is found first.
-        made = await self._refund_made(intent, request.refund_id)
-        if made is not None:
-            return _refund_truth(made)
+        # then one already made under this refund's id is found first. Within the day the
+        # key alone is enough, and the list (a call, pages of it) is not asked for.
+        if request.asked_since >= KEYS_REMEMBERED:
+            made = await self._refund_made(intent, request.refund_id)
+            if made is not None:
+                return _refund_truth(made)
         refund = await _ask(
             self._client.v1.refunds.create_async(params, {"idempotency_key": request.refund_id})
         )
@@ -289,14 +298,30 @@ def _checkout_truth(session: stripe.checkout.Session) -> GatewayTruth:
             raise GatewayRefused("payment_intent_missing", f"paid session {ref} has no intent")
         # What was taken, which is not always what was asked.
         return GatewayPaid(ref, Money(intent.amount_received, intent.currency.upper()))
+    failure = _failure(ref, intent)
+    if session.status == "complete":
+        # Complete but unpaid: a delayed method (a bank debit). Until the bank settles it
+        # the intent is `processing`; a debit the bank refused leaves the intent asking
+        # for a payment method, and this session can take no other: the attempt failed.
+        return GatewayProcessing(ref) if failure is None else failure
     if session.status == "expired":
         abandoned = intent is not None and intent.cancellation_reason == "abandoned"
         return GatewayCanceled(ref) if abandoned else GatewayExpired(ref)
-    if session.status == "open" and intent is not None and intent.last_payment_error:
-        error = intent.last_payment_error.to_dict()
-        code = _text(error, "decline_code") or _text(error, "code") or "declined"
-        return GatewayDeclined(ref, code, _text(error, "message"))
-    return GatewayOpen(ref)
+    # Open with a failure (a decline, a failed 3-D Secure challenge): the session stays
+    # payable, as on Stripe, and a later capture on it still confirms the payment.
+    return GatewayOpen(ref) if failure is None else failure
+
+
+def _failure(ref: str, intent: stripe.PaymentIntent | None) -> GatewayDeclined | None:
+    """The intent's last try failed, by the gateway's code: a card's decline code, or the
+    error's own (`payment_intent_authentication_failure` for a failed 3-D Secure)."""
+    if intent is None or intent.status != "requires_payment_method":
+        return None
+    if not intent.last_payment_error:
+        return None
+    error = intent.last_payment_error.to_dict()
+    code = _text(error, "decline_code") or _text(error, "code") or "declined"
+    return GatewayDeclined(ref, code, _text(error, "message"))
 
 
 def _refund_truth(refund: stripe.Refund) -> GatewayRefundTruth:

@@ -315,3 +315,16 @@ WEBHOOK_EVENTS = Purge(
     stamped_by_database=True,
 )
 WEBHOOK_EVENTS_INDEX = Index("webhook_events_by_receipt", webhook_events.c.received_at)
+
+# The payments still waiting on someone (domain WAITING_STATUSES), written out once: the
+# count's query names the same text, so PostgreSQL can read this index alone, whatever
+# the history, and never the whole table.
+WAITING = text("status IN ('requires_payment', 'processing', 'refund_pending')")
+PAYMENTS_WAITING_INDEX = Index(
+    "payments_waiting",
+    payments.c.status,
+    payments.c.method,
+    payments.c.currency,
+    postgresql_include=["amount_minor"],
+    postgresql_where=WAITING,
+)

@@ -16,6 +16,7 @@ from services.payment.adapters.repository import (
     WebhookEvents,
 )
 from services.payment.adapters.tables import WEBHOOK_EVENTS
+from services.payment.metrics import count_moves
 
 
 class PaymentUnitOfWork(UnitOfWork):
@@ -29,3 +30,10 @@ class PaymentUnitOfWork(UnitOfWork):
         self.payouts = Payouts(session)
         self.payees = LinePayees(session)
         self.webhooks = WebhookEvents(session)
+
+    async def commit(self) -> None:
+        await super().commit()
+        # Counted once committed: a transaction rolled back moved nothing.
+        if self._committed and self.payments.moves:
+            count_moves(self.payments.moves)
+            self.payments.moves = []

@@ -76,6 +76,13 @@ class Attempt:
     def is_pending(self) -> bool:
         return self.status is AttemptStatus.PENDING
 
+    @property
+    def may_still_be_paid(self) -> bool:
+        """Its gateway page may still take a payment: it is open, or it declined a card
+        (or a 3-D Secure challenge failed), after which a Checkout page stays payable
+        until closed or expired."""
+        return self.is_pending or self.status is AttemptStatus.FAILED
+
     def _rung(self) -> tuple[int, Failure]:
         if self.captured is not None:
             return (_CAPTURED, Failure(""))

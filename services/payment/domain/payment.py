@@ -81,6 +81,13 @@ class PaymentStatus(Enum):
     PARTIALLY_REFUNDED = "partially_refunded"
 
 
+# The statuses of a payment still waiting on someone (the patient, the gateway, a refund
+# under way). Few payments are in them at any time, however long the history: they are
+# what the periodic count reads (the rest are counted as they are entered).
+WAITING_STATUSES = frozenset(
+    {PaymentStatus.REQUIRES_PAYMENT, PaymentStatus.PROCESSING, PaymentStatus.REFUND_PENDING}
+)
+
 # The statuses of a payment that has money in it: none of them ever goes back to one
 # that asks for payment.
 CAPTURED_STATUSES = frozenset(

@@ -59,8 +59,22 @@ class GatewayOpen:
     gateway_ref: str
 
 
+@dataclass(frozen=True)
+class GatewayProcessing:
+    """The patient paid by a delayed method (a bank debit): the session takes nothing
+    else and can no longer be expired, and the money is on its way, or not, until the
+    bank settles it. The attempt stays pending meanwhile, waiting for the bank's word."""
+
+    gateway_ref: str
+
+
 GatewayTruth: TypeAlias = (
-    GatewayPaid | GatewayDeclined | GatewayCanceled | GatewayExpired | GatewayOpen
+    GatewayPaid
+    | GatewayDeclined
+    | GatewayCanceled
+    | GatewayExpired
+    | GatewayOpen
+    | GatewayProcessing
 )
 
 
@@ -102,7 +116,7 @@ def settle(payment: Payment, truth: GatewayTruth, at: datetime) -> Change:
             )
         case GatewayExpired():
             return record_failure(payment, attempt_id, AttemptStatus.EXPIRED, attempts.EXPIRED, at)
-        case GatewayOpen():
+        case GatewayOpen() | GatewayProcessing():
             return Change.NONE
         case _:
             raise TypeError(f"not a gateway truth: {truth!r}")

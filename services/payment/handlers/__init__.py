@@ -5,7 +5,6 @@ bootstrap read these tables."""
 from __future__ import annotations
 
 from runtime.handling import Handler
-from runtime.jobs import purge_past_use
 from services.payment.handlers.jobs import (
     ReleasePayout,
     RepublishConfirmation,
@@ -69,5 +68,4 @@ JOBS = {
     "expire-payments": expire_payments,
     "release-payouts": release_payouts,
     "republish-orphans": republish_orphans,
-    "purge": purge_past_use,
 }

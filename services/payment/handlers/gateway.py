@@ -10,7 +10,7 @@ returns the first result instead of charging or refunding twice.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Protocol
 
 from runtime.money import Money
@@ -74,6 +74,10 @@ class RefundRequest:
     checkout_ref: str
     amount: Money
     reason: str
+    # How long ago the refund was first asked for. A gateway that forgets idempotency
+    # keys (Stripe, after 24 h) is asked whether it made one already only once it may have
+    # forgotten this one: earlier, the key alone makes a repeat harmless.
+    asked_since: timedelta = timedelta(0)
 
 
 @dataclass(frozen=True)

@@ -215,11 +215,13 @@ async def retry_payment(ctx: Context, uow: PaymentUnit, cmd: RetryPayment) -> Pa
         if payment.is_open:
             # Before anything reaches the gateway; a closed payment is refused below.
             ctx.settings.gateway_calls.ensure_may_attempt(payment, now)
-        pending = payment.pending_attempt
-        if pending is not None and pending.gateway_ref:
-            # The patient left that page without paying: close it first, so the intent is
-            # never paid twice. If it was paid after all, the retry is refused below.
-            await _settle_truth(ctx, payment, await _expire(ctx, pending.gateway_ref), now)
+        latest = payment.latest_attempt
+        if latest is not None and latest.gateway_ref and latest.may_still_be_paid:
+            # The patient left that page without paying, or it declined the card or failed
+            # its 3-D Secure challenge and stays payable on the gateway: close it first, so
+            # the intent is never paid twice. If it was paid after all, the retry is
+            # refused below.
+            await _settle_truth(ctx, payment, await _expire(ctx, latest.gateway_ref), now)
             if payment.is_confirmed:
                 await follow_up(ctx, payment, now)
                 await book(ctx, uow, payment, now)

@@ -82,7 +82,12 @@ async def send_refund(ctx: Context, payment: Payment, refund: Refund) -> Gateway
     finds the first refund rather than making a second one."""
     capture = payment.attempt(refund.capture_id)
     request = RefundRequest(
-        refund.id, payment.id, capture.gateway_ref, refund.amount, refund.reason
+        refund.id,
+        payment.id,
+        capture.gateway_ref,
+        refund.amount,
+        refund.reason,
+        asked_since=ctx.clock() - refund.created_at,
     )
     try:
         return await ctx.gateway.create_refund(request)

@@ -27,6 +27,7 @@ WEBHOOK_SECRET = "whsec_nobat_tests"
 # holding expiry back for 1 s. Holds and orphan grace stay long unless a test asks.
 FAST = {
     "NOBAT_PAYMENT_JOB_INTERVAL_SECONDS": "0.3",
+    "NOBAT_PAYMENT_TALLY_SECONDS": "0.3",
     "NOBAT_PAYMENT_RECONCILE_FIRST_SECONDS": "1",
     "NOBAT_PAYMENT_RECONCILE_EVERY_SECONDS": "1",
     "NOBAT_PAYMENT_PENDING_GRACE_SECONDS": "1",

@@ -252,6 +252,21 @@ class SandboxControl:
     async def cancel(self, session_id: str) -> dict:
         return await self._post(f"checkout/{session_id}/cancel")
 
+    async def pay_later(self, session_id: str) -> dict:
+        """Pay by bank debit: the session completes unpaid until `settle`."""
+        return await self._post(f"checkout/{session_id}/pay_later")
+
+    async def settle(self, session_id: str, outcome: str = "succeeded") -> dict:
+        """The bank settles a bank debit: "succeeded" or "failed"."""
+        return await self._post(f"checkout/{session_id}/settle", {"outcome": outcome})
+
+    async def challenge(self, session_id: str) -> dict:
+        """Pay with a card that asks for 3-D Secure: the challenge waits for `authenticate`."""
+        return await self._post(f"checkout/{session_id}/challenge")
+
+    async def authenticate(self, session_id: str, passed: bool = True) -> dict:
+        return await self._post(f"checkout/{session_id}/authenticate", {"passed": passed})
+
     async def resend(self, session_id: str) -> dict:
         """The session's webhooks delivered again, as the gateway's dashboard does."""
         return await self._post(f"webhooks/resend/{session_id}")

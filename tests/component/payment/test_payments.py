@@ -11,6 +11,7 @@ import grpc
 import pytest
 from nobat.payment.v1 import events_pb2
 from nobat.payment.v1 import payment_service_pb2 as pb
+from prometheus_client.parser import text_string_to_metric_families
 
 from runtime.events import BOOKING
 from tests.component.payment.conftest import WEBHOOK_SECRET
@@ -19,6 +20,8 @@ from tests.processes import eventually
 
 SUCCEEDED = pb.PAYMENT_STATUS_SUCCEEDED
 REQUIRES_PAYMENT = pb.PAYMENT_STATUS_REQUIRES_PAYMENT
+ENTERED = "nobat_payments_entered_total"
+ENTERED_AMOUNT = "nobat_payments_entered_amount_total"
 
 
 def session_of(payment: pb.Payment) -> str:
@@ -67,11 +70,14 @@ async def test_a_declined_payment_is_retried_on_the_same_intent(payment, sandbox
     ).payment
     assert retried.id == created.id and len(retried.attempts) == 2
     assert retried.checkout_url and retried.checkout_url != created.checkout_url
+    # The declined page was closed by the retry: the patient cannot pay twice.
+    assert (await sandbox.session(session_of(created)))["session"]["status"] == "expired"
 
     await sandbox.pay(session_of(retried))
     paid = await api.until(created.id, SUCCEEDED)
+    # The declined page ends as the gateway ended it, closed (the decline was told).
     assert [a.status for a in paid.attempts] == [
-        pb.ATTEMPT_STATUS_FAILED,
+        pb.ATTEMPT_STATUS_EXPIRED,
         pb.ATTEMPT_STATUS_SUCCEEDED,
     ]
     assert len(await events.wait_for(events_pb2.PaymentConfirmed, created.id)) == 1
@@ -123,6 +129,7 @@ async def test_under_the_cancel_expires_switch_a_cancel_leaves_the_intent_open_t
 async def test_fifty_identical_webhooks_confirm_once(payment, sandbox, events):
     api = payment.api()
     created = await api.create()
+    entered = await _sample(payment, ENTERED, status="succeeded", method="gateway")
     await sandbox.switches(duplicate=50)
 
     await sandbox.pay(session_of(created))
@@ -133,6 +140,31 @@ async def test_fifty_identical_webhooks_confirm_once(payment, sandbox, events):
     assert len(events.of(events_pb2.PaymentConfirmed, created.id)) == 1
     assert await payment.count("ledger_transactions") == 1
     assert await payment.count("webhook_events") == 1
+    # An operator counts it once too.
+    assert await _sample(payment, ENTERED, status="succeeded", method="gateway") == entered + 1
+
+
+async def test_a_waiting_payment_is_gauged_until_it_ends_then_counted_where_it_ended(
+    payment, sandbox
+):
+    """The gauges show what waits now; what payments ended in is counted once, as they
+    enter it (GBP: no other test pays in it, so its figures are this test's alone)."""
+    api = payment.api()
+    waiting = {"status": "processing", "currency": "GBP"}
+    created = await api.create(amount=12_345, currency="GBP")
+
+    await eventually(
+        lambda: _sample_is(payment, "nobat_payments_amount", 123.45, **waiting),
+        what="£123.45 waiting",
+    )
+    await sandbox.pay(session_of(created))
+    await api.until(created.id, SUCCEEDED)
+
+    await eventually(
+        lambda: _sample_is(payment, "nobat_payments_amount", 0, **waiting), what="nothing waiting"
+    )
+    assert await _sample(payment, ENTERED_AMOUNT, status="succeeded", currency="GBP") == 123.45
+    assert await _sample(payment, ENTERED_AMOUNT, status="processing", currency="GBP") == (123.45)
 
 
 async def _delivered(sandbox, count: int) -> bool:
@@ -279,16 +311,27 @@ async def test_orphans_are_published_again_until_fulfilled(payment, sandbox, eve
 
 
 async def _metric(payment, name: str, value: float) -> bool:
+    return await _sample_is(payment, name, value)
+
+
+async def _sample_is(payment, name: str, value: float, **labels: str) -> bool:
+    return await _sample(payment, name, **labels) == pytest.approx(value)
+
+
+async def _sample(payment, name: str, **labels: str) -> float:
+    """The value of the sample `name` with `labels` on payment's /metrics; 0 if none."""
     async with (
         aiohttp.ClientSession() as session,
         session.get(f"http://127.0.0.1:{payment.metrics_port}/metrics") as reply,
     ):
         text = await reply.text()
-    return any(
-        line.split()[-1] == f"{value:.1f}"
-        for line in text.splitlines()
-        if line.startswith(f"{name} ")
-    )
+    found = [
+        sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == name and sample.labels == labels
+    ]
+    return found[0] if found else 0.0
 
 
 @pytest.mark.payment_env(NOBAT_PAYOUT_HOLD_SECONDS="2")

@@ -402,3 +402,109 @@ async def test_a_key_still_being_answered_is_409_and_the_first_answer_stands(san
     assert conflict.error.code in error_codes()
     assert replayed.id == made.id
     assert (await sandbox.control("reset"))["api_delay_seconds"] == 0
+
+
+def event_problems(events: list[dict[str, Any]]) -> list[str]:
+    found = []
+    for event in events:
+        path = event["type"]
+        found += problems(event, stripe.Event, path)
+        found += object_problems(event["data"]["object"], f"{path}.data.object")
+    return found
+
+
+async def test_a_3d_secure_challenge_failed_then_passed_is_made_of_stripes_objects_and_events(
+    sandbox,
+):
+    session = await sandbox.create()
+    challenged = await sandbox.control(f"checkout/{session.id}/challenge")
+    failed = await sandbox.control(f"checkout/{session.id}/authenticate", {"passed": False})
+    still = await sandbox.client.v1.checkout.sessions.retrieve_async(
+        session.id, {"expand": ["payment_intent"]}
+    )
+    await sandbox.control(f"checkout/{session.id}/challenge")
+    await sandbox.control(f"checkout/{session.id}/authenticate", {"passed": True})
+
+    asked = challenged["session"]["payment_intent"]
+    assert asked["status"] == "requires_action"
+    assert asked["next_action"]["type"] == "redirect_to_url"
+    error = failed["session"]["payment_intent"]["last_payment_error"]
+    assert error["code"] == "payment_intent_authentication_failure" in error_codes()
+    # Stripe keeps the session open for another try, and charges nothing for the failure.
+    assert (still.status, still.payment_status) == ("open", "unpaid")
+    assert failed["charges"] == 0
+    sent = {
+        "payment_intent.created",
+        "payment_intent.requires_action",
+        "payment_intent.payment_failed",
+        "charge.succeeded",
+        "payment_intent.succeeded",
+        "checkout.session.completed",
+    }
+    events = await sandbox.events_of(*sent)
+    answers = [challenged["session"]["payment_intent"], answered(still)]
+    found = [p for i, obj in enumerate(answers) for p in object_problems(obj, f"answer{i}")]
+    assert found + event_problems(events) == []
+    assert {event["type"] for event in events} == sent <= event_types()
+
+
+@pytest.mark.parametrize(
+    ("outcome", "last"),
+    [
+        ("succeeded", "checkout.session.async_payment_succeeded"),
+        ("failed", "checkout.session.async_payment_failed"),
+    ],
+)
+async def test_a_delayed_payment_completes_unpaid_then_settles_as_stripe_tells_it(
+    sandbox, outcome, last
+):
+    session = await sandbox.create()
+    await sandbox.control(f"checkout/{session.id}/pay_later")
+    waiting = await sandbox.client.v1.checkout.sessions.retrieve_async(
+        session.id, {"expand": ["payment_intent"]}
+    )
+    await sandbox.control(f"checkout/{session.id}/settle", {"outcome": outcome})
+    settled = await sandbox.client.v1.checkout.sessions.retrieve_async(
+        session.id, {"expand": ["payment_intent"]}
+    )
+    with pytest.raises(stripe.InvalidRequestError):
+        await sandbox.client.v1.checkout.sessions.expire_async(session.id)
+
+    assert (waiting.status, waiting.payment_status, waiting.url) == ("complete", "unpaid", None)
+    assert answered(waiting)["payment_intent"]["status"] == "processing"
+    paid = outcome == "succeeded"
+    assert (settled.status, settled.payment_status) == ("complete", "paid" if paid else "unpaid")
+    intent = answered(settled)["payment_intent"]
+    assert intent["status"] == ("succeeded" if paid else "requires_payment_method")
+    if not paid:
+        assert intent["last_payment_error"]["code"] in error_codes()
+    sent = {
+        "payment_intent.created",
+        "charge.pending",
+        "payment_intent.processing",
+        "checkout.session.completed",
+        f"charge.{outcome}",
+        "payment_intent.succeeded" if paid else "payment_intent.payment_failed",
+        last,
+    }
+    events = await sandbox.events_of(*sent)
+    answers = [answered(waiting), answered(settled)]
+    found = [p for i, obj in enumerate(answers) for p in object_problems(obj, f"answer{i}")]
+    assert found + event_problems(events) == []
+    assert {event["type"] for event in events} == sent <= event_types()
+    # Settled once: the bank does not settle it again.
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(f"{sandbox.url}/_sandbox/checkout/{session.id}/settle", json={}) as again,
+    ):
+        assert again.status == 400
+
+
+async def test_a_delayed_payment_is_settled_by_the_banks_timer_on_the_sandboxs_switch(sandbox):
+    await sandbox.control("switches", {"delayed_settle_seconds": 0.2, "delayed_outcome": "failed"})
+    session = await sandbox.create()
+    await sandbox.control(f"checkout/{session.id}/pay_later")
+
+    events = await sandbox.events_of("checkout.session.async_payment_failed")
+
+    assert events[-1]["data"]["object"]["payment_status"] == "unpaid"

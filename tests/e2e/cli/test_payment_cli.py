@@ -150,6 +150,25 @@ def test_a_declined_payment_shows_the_decline_and_has_nothing_left_to_pay(stack,
     )
 
 
+def test_a_failed_3d_secure_challenge_and_a_bank_debit_the_bank_pays(stack, nobat):
+    challenged = stack.create_payment("patient-endings", doctor="doctor-endings")
+    debited = stack.create_payment("patient-endings", doctor="doctor-endings")
+    me = ("--as", "patient:patient-endings")
+
+    failed = ok(nobat("pay", challenged.id, "--outcome", "3ds-fail", *me))
+    later = ok(nobat("pay", debited.id, "--outcome", "pay-later", *me)).splitlines()
+    waiting = ok(nobat("payments", "show", debited.id, *me))
+    paid = ok(nobat("pay", debited.id, "--outcome", "bank-pays", *me))
+
+    assert failed.splitlines()[-1] == (
+        f"payment {challenged.id} is REQUIRES_PAYMENT"
+        " (#1 GATEWAY FAILED payment_intent_authentication_failure)"
+    )
+    assert later[-1].startswith("the debit is processing")
+    assert "status       PROCESSING" in waiting
+    assert paid.splitlines()[-1] == f"payment {debited.id} is SUCCEEDED (#1 GATEWAY SUCCEEDED)"
+
+
 def test_a_paid_top_up_is_in_the_wallet(nobat):
     assert ok(nobat("wallet", "show")) == "wallet of patient-1: empty\n"
 

@@ -8,7 +8,6 @@ from datetime import timedelta
 from sqlalchemy import text
 
 from runtime.retention import Retention
-from services.booking.handlers import JOBS
 from tests.integration.booking.conftest import Repositories, Transaction
 from tests.integration.conftest import store
 from tests.integration.purging import purged_so_far, run_purge_job, runtime_rows, runtime_rows_left
@@ -25,7 +24,7 @@ async def test_keys_inbox_and_published_outbox_rows_go_only_after_their_windows(
     await runtime_rows(engine, "never-published", NOW - KEPT.messages - DAY, published=False)
     before = purged_so_far("inbox")
 
-    await run_purge_job(JOBS, Repositories, engine, at=NOW)
+    await run_purge_job(Repositories, engine, at=NOW)
 
     assert await runtime_rows_left(engine) == {
         # A client retrying within the key's window still gets its first answer.
@@ -55,7 +54,7 @@ async def test_an_expired_checkout_goes_after_the_window_and_a_paid_or_open_one_
     unswept = a_checkout(slots[3], checkout_id="unswept", now=long_ago)
     await store(transaction, doctor, *slots, expired, lately, paid, unswept, reservation)
 
-    await run_purge_job(JOBS, Repositories, engine, at=NOW)
+    await run_purge_job(Repositories, engine, at=NOW)
 
     async with engine.connect() as conn:
         left = {row[0] for row in await conn.execute(text("SELECT id FROM checkouts"))}
@@ -67,9 +66,9 @@ async def test_a_backlog_goes_in_batches_a_run_at_most_so_many(engine):
         await runtime_rows(engine, f"old-{n}", NOW - KEPT.messages - DAY)
     small = Retention(batch=2, max_batches=3)
 
-    first = await run_purge_job(JOBS, Repositories, engine, at=NOW, retention=small)
+    first = await run_purge_job(Repositories, engine, at=NOW, retention=small)
     after_first = await runtime_rows_left(engine)
-    await run_purge_job(JOBS, Repositories, engine, at=NOW, retention=small)
+    await run_purge_job(Repositories, engine, at=NOW, retention=small)
 
     # Three tables, at most 3 batches of 2 each in one run; the rest in the next.
     assert first == 3 * 6

@@ -9,7 +9,6 @@ from datetime import timedelta
 from sqlalchemy import text
 
 from runtime.retention import Retention
-from services.consultation.handlers import JOBS
 from tests.integration.conftest import store
 from tests.integration.consultation.conftest import Repositories, Transaction
 from tests.integration.purging import run_purge_job
@@ -40,7 +39,7 @@ async def test_expired_checkouts_and_unbought_intakes_go_and_paid_ones_stay(
     lately.expire(NOW - DAY)
     await store(transaction, unbought, abandoned, expired, bought, paid, session, recent, lately)
 
-    await run_purge_job(JOBS, Repositories, engine, at=NOW)
+    await run_purge_job(Repositories, engine, at=NOW)
 
     assert await ids(engine, "checkouts") == {"paid", "expired-lately"}
     # The abandoned checkout's intake goes in the same run, once its checkout has gone.

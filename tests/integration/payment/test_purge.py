@@ -10,7 +10,6 @@ from sqlalchemy import text
 
 from runtime.retention import Retention
 from services.payment.adapters.unit_of_work import PaymentUnitOfWork
-from services.payment.handlers import JOBS
 from stack.databases import Databases
 from stack.local import ROOT
 from tests.integration.notification.test_migrations import execute, migrated, rewound_and_upgraded
@@ -35,7 +34,7 @@ async def test_webhook_event_ids_go_after_the_idempotency_window(engine):
             )
     before = purged_so_far("webhook_events")
 
-    await run_purge_job(JOBS, PaymentUnitOfWork, engine, at=NOW)
+    await run_purge_job(PaymentUnitOfWork, engine, at=NOW)
 
     async with engine.connect() as conn:
         left = {row[0] for row in await conn.execute(text("SELECT event_id FROM webhook_events"))}

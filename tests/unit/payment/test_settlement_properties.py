@@ -21,6 +21,7 @@ from services.payment.domain.settlement import (
     GatewayExpired,
     GatewayOpen,
     GatewayPaid,
+    GatewayProcessing,
     GatewayRefunded,
     GatewayRefundFailed,
     settle,
@@ -46,6 +47,9 @@ failures = st.sampled_from(
     [
         GatewayDeclined("", "card_declined", "Your card was declined."),
         GatewayDeclined("", "insufficient_funds", "Not enough money."),
+        # A failed 3-D Secure challenge, and a bank debit the bank refused.
+        GatewayDeclined("", "payment_intent_authentication_failure", "Not authenticated."),
+        GatewayDeclined("", "payment_intent_payment_attempt_failed", "Not paid."),
         GatewayCanceled(""),
         GatewayExpired(""),
     ]
@@ -60,7 +64,9 @@ def session_stories(draw, must_fail: bool, refund_outcome: str) -> list:
     on to a retry. A capture may be refunded; whether it is depends on which capture came
     first, so the gateway's answer to any such refund is drawn once for the scenario."""
     story = [draw(failures)] if must_fail else []
-    story += draw(st.lists(st.one_of(failures, st.just(GatewayOpen(""))), max_size=3))
+    # Undecided: the page still open, or a bank debit still being settled.
+    undecided = st.sampled_from([GatewayOpen(""), GatewayProcessing("")])
+    story += draw(st.lists(st.one_of(failures, undecided), max_size=3))
     capture = draw(st.none() | captures)
     if capture is not None:
         story += [GatewayPaid("", capture), ("refund", refund_outcome)]

@@ -27,6 +27,7 @@ from services.payment.domain.settlement import (
     GatewayExpired,
     GatewayOpen,
     GatewayPaid,
+    GatewayProcessing,
     GatewayRefunded,
     GatewayRefundFailed,
     GatewayRefundPending,
@@ -343,12 +344,15 @@ async def test_a_lost_answer_to_a_refund_makes_one_refund(gateway, sandbox):
     ref = await paid_session(gateway, sandbox, request)
     refund = refund_request(request, ref, 500)
 
+    listed = (await sandbox.stats())["refund_lists"]
     await sandbox.switches(lose_response=1)
     truth = await gateway.create_refund(refund)
     again = await gateway.create_refund(refund)
 
     assert again == truth
     assert [r["id"] for r in (await sandbox.session(ref))["refunds"]] == [truth.gateway_ref]
+    # Within the day the key made the repeat harmless: the refunds were never listed.
+    assert (await sandbox.stats())["refund_lists"] == listed
 
 
 async def test_a_refund_asked_again_after_the_gateway_forgot_its_key_makes_one_refund(
@@ -361,7 +365,7 @@ async def test_a_refund_asked_again_after_the_gateway_forgot_its_key_makes_one_r
 
     # A day later: the first answer was lost, and Stripe no longer knows the key.
     await sandbox.switches(forget_keys=1)
-    again = await gateway.create_refund(refund)
+    again = await gateway.create_refund(replace(refund, asked_since=timedelta(days=1)))
 
     assert again == truth
     refunds = (await sandbox.session(ref))["refunds"]
@@ -389,6 +393,66 @@ async def test_a_slow_refund_is_pending_until_the_gateway_ends_it(gateway, sandb
         "declined",
         pending.gateway_ref,
     )
+
+
+async def test_a_bank_debit_is_processing_until_the_bank_pays_it(gateway, sandbox):
+    ref = await open_session(gateway)
+    await sandbox.pay_later(ref)
+
+    assert await gateway.read_checkout(ref) == GatewayProcessing(ref)
+    # A complete session cannot be expired: its truth is what the caller gets.
+    assert await gateway.expire_checkout(ref) == GatewayProcessing(ref)
+    await sandbox.settle(ref, "succeeded")
+    assert await gateway.read_checkout(ref) == GatewayPaid(ref, Money(1234, "USD"))
+
+
+async def test_a_bank_debit_the_bank_refuses_is_a_failed_attempt(gateway, sandbox):
+    ref = await open_session(gateway)
+    await sandbox.pay_later(ref)
+    await sandbox.settle(ref, "failed")
+
+    truth = await gateway.read_checkout(ref)
+    assert isinstance(truth, GatewayDeclined)
+    assert (truth.gateway_ref, truth.code) == (ref, "payment_intent_payment_attempt_failed")
+
+
+async def test_a_3d_secure_challenge_is_open_until_passed_and_a_failed_one_is_a_decline(
+    gateway, sandbox
+):
+    ref = await open_session(gateway)
+    await sandbox.challenge(ref)
+    assert await gateway.read_checkout(ref) == GatewayOpen(ref)
+    await sandbox.authenticate(ref, passed=False)
+    failed = await gateway.read_checkout(ref)
+    await sandbox.challenge(ref)
+    await sandbox.authenticate(ref, passed=True)
+
+    assert isinstance(failed, GatewayDeclined)
+    assert failed.code == "payment_intent_authentication_failure"
+    assert await gateway.read_checkout(ref) == GatewayPaid(ref, Money(1234, "USD"))
+
+
+async def test_a_settled_bank_debit_is_told_by_a_webhook_naming_its_session(
+    gateway, sandbox, webhook_receiver: WebhookReceiver
+):
+    request = checkout_request()
+    ref = await open_session(gateway, request)
+    await sandbox.pay_later(ref)
+    await sandbox.settle(ref, "failed")
+
+    deliveries = await webhook_receiver.wait_for(request.payment_id, lambda found: len(found) == 3)
+
+    hints = {
+        hint.event_type: hint
+        for d in deliveries
+        for hint in [gateway.parse_webhook(d.body, d.signature)]
+    }
+    assert set(hints) == {
+        "checkout.session.completed",
+        "payment_intent.payment_failed",
+        "checkout.session.async_payment_failed",
+    }
+    assert hints["checkout.session.async_payment_failed"].checkout_ref == ref
 
 
 async def test_webhooks_arrive_signed_and_point_at_what_changed(
