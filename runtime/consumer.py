@@ -21,7 +21,7 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.client import JetStreamContext
 from sqlalchemy import insert
 
-from runtime import faults, logs, metrics, sql
+from runtime import faults, logs, metrics, sql, tracing
 from runtime.db import UnitOfWork
 from runtime.events import CORRELATION_ID, EVENT_ID, Stream
 from runtime.retry import retrying
@@ -46,6 +46,10 @@ class Concerning:
 
 # What a consumer is given: each event type it takes, and who handles it.
 EventHandlers = Mapping[type[Message], EventHandler | Concerning]
+
+
+# Reusable, so an untraced delivery makes nothing to stand in for its span.
+_UNTRACED = contextlib.nullcontext()
 
 
 def _all(event: Message) -> bool:
@@ -188,8 +192,9 @@ class EventConsumer:
             return
 
         token = logs.correlation_id.set(headers.get(CORRELATION_ID, ""))
+        span = tracing.consuming(msg.subject, self.name, headers) if tracing.enabled else _UNTRACED
         try:
-            with self._in_progress(msg):
+            with span, self._in_progress(msg):
                 outcome = await retrying(lambda: self._apply(event_id, event, handler.handle))
         except PermanentFailure as exc:
             await self._dead_letter(msg, event_id, f"{type(exc).__name__}: {exc}")

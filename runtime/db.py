@@ -16,7 +16,7 @@ from sqlalchemy.event import listen
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.ext.asyncio import create_async_engine as _create_async_engine
 
-from runtime import logs, sql
+from runtime import logs, sql, tracing
 from runtime.events import Stream, envelope
 from runtime.purge import RUNTIME, Purge, purge
 from runtime.retention import Retention
@@ -51,6 +51,7 @@ def create_engine(
         hide_parameters=True,
     )
     listen(engine.sync_engine, "checkout", _closed_by_server)
+    tracing.trace_engine(engine.sync_engine)
     return engine
 
 
@@ -179,12 +180,19 @@ class UnitOfWork:
             await sql.execute_many(self.session, _OUTBOX_ROW, self._events)
             self._events = []
 
+    async def _commit(self) -> None:
+        await self._write_outbox()
+        await self.session.commit()
+
     async def commit(self) -> None:
         if self._depth > 1:
             return
         written = self._events
-        await self._write_outbox()
-        await self.session.commit()
+        if tracing.enabled:
+            with tracing.committing(written):
+                await self._commit()
+        else:
+            await self._commit()
         self._committed = True
         if written and self.hand_over is not None:
             self.hand_over(written)

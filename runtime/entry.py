@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TypeVar
 
+from runtime import tracing
 from runtime.config import Env, InvalidSetting, MissingSetting
 from runtime.db import UnitOfWork
 from runtime.logs import configure_logging
@@ -47,8 +48,13 @@ def main(
             return
         settings = RuntimeSettings.from_env(env)
         configure_logging(name, settings.log_level)
+        # Before anything is built: the engine, servers and channels are traced as made.
+        tracing.configure(name)
         process = ServiceProcess(name, settings, wiring=WIRING[name], unit=unit)
         build(process, env)
     except (MissingSetting, InvalidSetting) as exc:
         sys.exit(f"{name}: {exc}")
-    run_until_stopped(process)
+    try:
+        run_until_stopped(process)
+    finally:
+        tracing.shutdown()

@@ -1,4 +1,5 @@
-"""Structured JSON logs that carry the correlation id of the flow being served.
+"""Structured JSON logs that carry the correlation id of the flow being served, and its
+trace and span ids when tracing is on (runtime.tracing; empty when off).
 
 The correlation id (a checkout id, a payment id) lives in a context variable, so every
 log line written while serving an RPC or handling an event carries it without threading
@@ -13,6 +14,8 @@ import sys
 
 from pythonjsonlogger.json import JsonFormatter
 
+from runtime import tracing
+
 correlation_id: contextvars.ContextVar[str] = contextvars.ContextVar("correlation_id", default="")
 
 
@@ -24,6 +27,7 @@ class _CorrelationFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         record.service = self.service
         record.correlation_id = correlation_id.get()
+        record.trace_id, record.span_id = tracing.log_ids()
         return True
 
 
@@ -31,7 +35,8 @@ def configure_logging(service: str, level: str = "INFO") -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(
         JsonFormatter(
-            "%(asctime)s %(levelname)s %(name)s %(message)s %(service)s %(correlation_id)s",
+            "%(asctime)s %(levelname)s %(name)s %(message)s %(service)s %(correlation_id)s"
+            " %(trace_id)s %(span_id)s",
             rename_fields={"asctime": "time", "levelname": "level", "name": "logger"},
         )
     )

@@ -27,7 +27,7 @@ from sqlalchemy import BigInteger, Interval, any_, bindparam, func, select, upda
 from sqlalchemy.dialects.postgresql import ARRAY, UUID
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from runtime import faults, metrics, sql
+from runtime import faults, metrics, sql, tracing
 from runtime.schema import outbox
 
 log = logging.getLogger(__name__)
@@ -177,6 +177,13 @@ class OutboxRelay:
         return published, [ack for ack in acks if isinstance(ack, Exception)]
 
     async def _publish(self, subject: str, payload: bytes, headers: dict) -> None:
+        if tracing.enabled:
+            # Already a copy, with this span's context in place of the commit's.
+            with tracing.publishing(subject, headers) as sent:
+                await self._js.publish(
+                    subject, payload, headers=sent, timeout=self._publish_timeout
+                )
+            return
         # A copy: the client adds its own headers to the dict it is given.
         await self._js.publish(
             subject, payload, headers=dict(headers), timeout=self._publish_timeout

@@ -25,7 +25,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from grpc_status import rpc_status
 
-from runtime import auth, errors, logs, metrics, text
+from runtime import auth, errors, logs, metrics, text, tracing
 from runtime.streams import OpenStreams, StreamLimits
 
 log = logging.getLogger(__name__)
@@ -372,7 +372,7 @@ def create_server(
     """A grpc.aio server with health and the service interceptor; bind ports and add
     servicers, then `enable_reflection` once every servicer is added."""
     server = grpc.aio.server(
-        interceptors=[interceptor],
+        interceptors=[*tracing.server_interceptors(), interceptor],
         # Beyond this, calls get RESOURCE_EXHAUSTED at once instead of queueing without bound.
         maximum_concurrent_rpcs=max_concurrent_rpcs,
         options=[
@@ -497,7 +497,7 @@ def client_channel(
         ("grpc.service_config", json.dumps(service_config)),
         *CLIENT_KEEPALIVE.options(),
     ]
-    interceptors = [_BearerToken(token)]
+    interceptors = [_BearerToken(token), *tracing.client_interceptors()]
     if credentials is None:
         return grpc.aio.insecure_channel(target, options=options, interceptors=interceptors)
     return grpc.aio.secure_channel(target, credentials, options=options, interceptors=interceptors)

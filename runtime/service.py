@@ -25,7 +25,7 @@ from aiohttp import web
 from nats.aio.client import Client
 from sqlalchemy.engine import make_url
 
-from runtime import messaging, metrics, rpc
+from runtime import messaging, metrics, rpc, tracing
 from runtime.auth import Issuer, ServiceToken, TokenVerifier, read_issuers
 from runtime.config import InvalidSetting, MissingSetting
 from runtime.consumer import EventConsumer, EventHandlers
@@ -304,7 +304,11 @@ async def _close(nc: Client) -> None:
 async def _periodically(job: Callable[[], Awaitable[object]], seconds: float, name: str) -> None:
     while True:
         try:
-            await job()
+            if tracing.enabled:
+                with tracing.job(name):
+                    await job()
+            else:
+                await job()
         except Exception:
             log.exception("periodic job %s failed; it runs again in %.0fs", name, seconds)
         await asyncio.sleep(seconds)

@@ -9,7 +9,8 @@ processors SQLAlchemy would apply, and asyncpg prepares and caches it per connec
 Errors come back as SQLAlchemy's (IntegrityError, OperationalError...), and a lost
 connection invalidates the pooled one, so the retry and error mapping above treat
 both paths alike. Everything else (the pool, transactions, migrations, the rarely run
-queries) stays SQLAlchemy's.
+queries) stays SQLAlchemy's. With tracing on, each statement here has its span as
+SQLAlchemy's have theirs (runtime.tracing).
 """
 
 from __future__ import annotations
@@ -17,13 +18,15 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, cast
 
-from asyncpg import Record
+from asyncpg import Connection, Record
 from sqlalchemy import exc
 from sqlalchemy.dialects.postgresql.asyncpg import AsyncAdapt_asyncpg_connection
 from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.compiler import SQLCompiler
+
+from runtime import tracing
 
 # Where a statement runs: a unit of work's session, or a connection in a transaction.
 Transaction = AsyncSession | AsyncConnection
@@ -103,10 +106,14 @@ async def execute_alone(
     async with engine.connect() as connection:
         adapted = _adapter((await connection.get_raw_connection()).dbapi_connection)
         try:
-            # SQLAlchemy types asyncpg's connection by the few calls its adapter makes,
-            # which leave out execute (asyncpg's own Connection.execute, typed there).
-            raw = adapted._connection
-            status = await raw.execute(sql.sql, *sql.arguments(params))  # type: ignore[attr-defined]
+            # asyncpg's own connection: SQLAlchemy types it by the few calls its adapter
+            # makes, which leave out execute.
+            raw: Connection = adapted._connection
+            if tracing.enabled:
+                with tracing.statement(sql.sql):
+                    status = await raw.execute(sql.sql, *sql.arguments(params))
+            else:
+                status = await raw.execute(sql.sql, *sql.arguments(params))
         except Exception as error:
             raise await _translated(connection, adapted, sql, error) from error
     return _count(status)
@@ -138,6 +145,9 @@ async def _run(session: Transaction, sql: Compiled, call):
         try:
             if adapted._transaction is None:
                 await adapted._start_transaction()
+            if tracing.enabled:
+                with tracing.statement(sql.sql):
+                    return await call(adapted._connection)
             return await call(adapted._connection)
         except Exception as error:
             connection = await _connection(session)
