@@ -11,13 +11,14 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import grpc
 from google.protobuf import json_format
 from google.protobuf.message import Message
 from nobat.common.v1 import checkout_pb2
 
+from cli import render
 from cli.manifest import load_manifest, token_for
 from stack.identity import PROVIDER_ROLES as ROLES
 
@@ -26,6 +27,12 @@ AWAITING_PAYMENT = checkout_pb2.CHECKOUT_STATUS_AWAITING_PAYMENT
 # How often `--watch` asks after a checkout.
 WATCH_INTERVAL = 0.2
 M = TypeVar("M", bound=Message)
+# A proto enum's value type (its generated ValueType).
+V = TypeVar("V", bound=int)
+
+if TYPE_CHECKING:
+    # The stubs' generic enum wrapper (render.choices takes it too); only in the stubs.
+    from google.protobuf.internal.enum_type_wrapper import _EnumTypeWrapper
 
 
 class CliError(Exception):
@@ -176,6 +183,14 @@ def as_caller(args: argparse.Namespace, default: str) -> str:
     """The `--as` to repeat in a command suggested to the caller: none for `default`."""
     role, subject = args.caller
     return "" if f"{role}:{subject}" == default else f" --as {role}:{subject}"
+
+
+def status_filter(parser: argparse.ArgumentParser, enum: _EnumTypeWrapper[V]) -> None:
+    """A List verb's `--status`, one of the enum's values as `render.choices` spells them."""
+    statuses = render.choices(enum)
+    parser.add_argument(
+        "--status", choices=statuses, metavar="STATUS", help=f"one of {', '.join(statuses)}"
+    )
 
 
 def json_flag() -> argparse.ArgumentParser:

@@ -32,6 +32,7 @@ from cli.calls import (
     print_streamed,
     service,
     show,
+    status_filter,
     watch_outcome,
     watched_checkout,
 )
@@ -366,35 +367,20 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     symptoms(describing)
 
     listing = verb("consultations", list_consultations, "the caller's consultations, newest first")
-    statuses = render.choices(pb.ConsultationStatus)
-    listing.add_argument(
-        "--status", choices=statuses, metavar="STATUS", help=f"one of {', '.join(statuses)}"
-    )
+    status_filter(listing, pb.ConsultationStatus)
     listing.add_argument("--limit", type=int, default=20, help="newest N (default 20, at most 100)")
 
     listing = verb(
         "checkouts", list_checkouts, "your checkouts, booking's and consultation's, newest first"
     )
     listing.add_argument("--of", choices=["booking", "consultation"], help="only this one's")
-    checkout_statuses = render.choices(checkout_pb2.CheckoutStatus)
-    listing.add_argument(
-        "--status",
-        choices=checkout_statuses,
-        metavar="STATUS",
-        help=f"one of {', '.join(checkout_statuses)}",
-    )
+    status_filter(listing, checkout_pb2.CheckoutStatus)
     listing.add_argument("--limit", type=int, default=20, help="newest N (default 20, at most 100)")
 
     listing = verb(
         "sessions", list_sessions, "your clinical sessions (paid; symptoms due), newest first"
     )
-    session_statuses = render.choices(pb.ClinicalSessionStatus)
-    listing.add_argument(
-        "--status",
-        choices=session_statuses,
-        metavar="STATUS",
-        help=f"one of {', '.join(session_statuses)}",
-    )
+    status_filter(listing, pb.ClinicalSessionStatus)
     listing.add_argument("--limit", type=int, default=20, help="newest N (default 20, at most 100)")
 
     answer = _answer("CancelConsultation", pb.CancelConsultationRequest)

@@ -106,6 +106,7 @@ async def _check(
     found += _one_outcome(payments, records, readable)
     found += await _payouts_of_record(databases, payments, readable)
     found += await _money(payment)
+    found += await _disputes(payment, payments)
     found += await _monotonic(payment)
     if "booking" in databases:
         for row in await _rows(
@@ -237,6 +238,50 @@ async def _money(url: str) -> list[Violation]:
     for invariant, sql in checks.items():
         for subject, off in await _rows(url, sql):
             found.append(Violation(invariant, str(subject), f"off by {off}"))
+    return found
+
+
+async def _disputes(url: str, payments: Mapping) -> list[Violation]:
+    """A dispute is a case on a confirmed payment; while open, the gateway's withdrawal
+    sits in the disputed account and the payment's payouts stay held; once lost, the
+    payment's payouts were never paid out (released) after it opened."""
+    [(exists,)] = await _rows(url, "SELECT to_regclass('disputes')")
+    if exists is None:
+        return []
+    found = []
+    rows = await _rows(
+        url,
+        "SELECT d.id, d.payment_id, d.status, d.withdrawn, d.amount_minor,"
+        " coalesce((SELECT sum(e.amount_minor) FROM ledger_entries e"
+        "   JOIN ledger_transactions t ON t.id = e.transaction_id"
+        "   WHERE t.payment_id = d.payment_id AND e.account_kind = 'disputed'), 0)::bigint"
+        " AS disputed,"
+        " (SELECT count(*) FROM payouts p WHERE p.payment_id = d.payment_id"
+        "   AND p.status = 'released' AND p.released_at >= d.opened_at) AS paid_out"
+        " FROM disputes d",
+    )
+    for row in rows:
+        subject = f"dispute {row.id}"
+        paid = payments.get(row.payment_id)
+        if paid is None or paid.confirmed_attempt_id is None:
+            found.append(Violation("disputes are of confirmed payments", subject, "not paid"))
+        held = row.amount_minor if row.status == "open" and row.withdrawn else 0
+        if row.disputed != held:
+            found.append(
+                Violation(
+                    "disputed money sits in the disputed account",
+                    subject,
+                    f"{row.status}: {row.disputed} disputed, {held} expected",
+                )
+            )
+        if row.status != "won" and row.paid_out:
+            found.append(
+                Violation(
+                    "a disputed payment's payouts are held",
+                    subject,
+                    f"{row.status}: {row.paid_out} payouts released after it opened",
+                )
+            )
     return found
 
 

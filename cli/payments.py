@@ -31,6 +31,7 @@ from cli.calls import (
     json_flag,
     service,
     show,
+    status_filter,
     watched,
 )
 from cli.manifest import load_manifest
@@ -38,6 +39,7 @@ from runtime.money import Money
 
 PATIENT = "patient:patient-1"
 DOCTOR = "doctor:doctor-1"
+ADMIN = "admin:ops"
 # Each ending of the sandbox's page as the control calls that make it, in order, and what
 # is printed after them. A bank debit is two steps: `pay-later` leaves it processing, and
 # `bank-pays` or `bank-refuses` settles it.
@@ -267,8 +269,20 @@ def payouts(args: argparse.Namespace) -> int:
     )
 
 
+def disputes(args: argparse.Namespace) -> int:
+    request = pb.ListDisputesRequest(
+        status=render.value_of(pb.DisputeStatus, args.status),
+        payment_id=args.payment or "",
+        page_size=args.limit,
+    )
+    return _print_reply(
+        args, "ListDisputes", request, render.paged("disputes", render.disputes_table)
+    )
+
+
 def add_commands(commands: argparse._SubParsersAction) -> None:
-    """`payments list|show|events`, `pay`, `wallet show|history|top-up` and `payouts`."""
+    """`payments list|show|events`, `pay`, `wallet show|history|top-up`, `payouts` and
+    `disputes`."""
 
     patient, doctor, as_json = acting(PATIENT), acting(DOCTOR), json_flag()
     paged = argparse.ArgumentParser(add_help=False)
@@ -280,10 +294,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     )
     listing = payments.add_parser("list", parents=[*reading, paged], help="payments, newest first")
     listing.add_argument("--patient", help="whose (admin and service callers; default all)")
-    statuses = render.choices(pb.PaymentStatus)
-    listing.add_argument(
-        "--status", choices=statuses, metavar="STATUS", help=f"one of {', '.join(statuses)}"
-    )
+    status_filter(listing, pb.PaymentStatus)
     listing.set_defaults(run=list_payments)
     showing = payments.add_parser("show", parents=reading, help="one payment in full")
     showing.add_argument("payment_id")
@@ -332,3 +343,12 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     )
     listing.add_argument("--doctor", help="whose (admin callers; default the caller's own)")
     listing.set_defaults(run=payouts)
+
+    listing = commands.add_parser(
+        "disputes",
+        parents=[acting(ADMIN), as_json, paged],
+        help="disputes of payments by patients' banks, newest first (admins)",
+    )
+    status_filter(listing, pb.DisputeStatus)
+    listing.add_argument("--payment", help="only this payment's")
+    listing.set_defaults(run=disputes)

@@ -296,6 +296,26 @@ def wallet_history_table(transactions: Sequence[pb.WalletTransaction]) -> str:
     )
 
 
+def disputes_table(disputes: Sequence[pb.Dispute]) -> str:
+    return table(
+        ["PAYMENT", "DISPUTE", "AMOUNT", "REASON", "STATUS", "OPENED", "CLOSED"],
+        [
+            [
+                d.payment_id,
+                d.gateway_ref,
+                money(d.amount),
+                d.reason,
+                label(pb.DisputeStatus, d.status),
+                when(d, "opened_at"),
+                when(d, "closed_at"),
+            ]
+            for d in disputes
+        ],
+        right={2},
+        empty="no disputes",
+    )
+
+
 def payouts_table(payouts: Sequence[pb.Payout]) -> str:
     return table(
         [

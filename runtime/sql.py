@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, cast
 
-from asyncpg import Connection, Record
+from asyncpg import Record
 from sqlalchemy import exc
 from sqlalchemy.dialects.postgresql.asyncpg import AsyncAdapt_asyncpg_connection
 from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
@@ -103,20 +103,29 @@ async def execute_alone(
     """One statement in a transaction of its own, PostgreSQL's implicit one: a single
     round trip, with no BEGIN or COMMIT. How many rows it touched."""
     sql = compiled(statement, params)
+    status = await _alone(engine, sql, lambda raw: raw.execute(sql.sql, *sql.arguments(params)))
+    return _count(status)
+
+
+async def fetch_alone(
+    engine: AsyncEngine, statement: ClauseElement, params: Mapping[str, Any]
+) -> list[Record]:
+    """One query in PostgreSQL's implicit transaction: a single round trip, where a
+    connection's own transaction would be three (BEGIN, the query, ROLLBACK)."""
+    sql = compiled(statement, params)
+    return await _alone(engine, sql, lambda raw: raw.fetch(sql.sql, *sql.arguments(params)))
+
+
+async def _alone(engine: AsyncEngine, sql: Compiled, call):
     async with engine.connect() as connection:
         adapted = _adapter((await connection.get_raw_connection()).dbapi_connection)
         try:
-            # asyncpg's own connection: SQLAlchemy types it by the few calls its adapter
-            # makes, which leave out execute.
-            raw: Connection = adapted._connection
             if tracing.enabled:
                 with tracing.statement(sql.sql):
-                    status = await raw.execute(sql.sql, *sql.arguments(params))
-            else:
-                status = await raw.execute(sql.sql, *sql.arguments(params))
+                    return await call(adapted._connection)
+            return await call(adapted._connection)
         except Exception as error:
             raise await _translated(connection, adapted, sql, error) from error
-    return _count(status)
 
 
 def _count(status: str) -> int:

@@ -23,6 +23,7 @@ from typing import Any
 
 from aiohttp import web
 
+from sandbox.disputes import Disputes
 from sandbox.errors import StripeError, invalid_param
 from sandbox.forms import parse_form
 from sandbox.objects import Clock, new_id
@@ -46,8 +47,16 @@ class _Answer:
 
 
 class Api:
-    def __init__(self, payments: Payments, switches: Switches, api_key: str, clock: Clock) -> None:
+    def __init__(
+        self,
+        payments: Payments,
+        disputes: Disputes,
+        switches: Switches,
+        api_key: str,
+        clock: Clock,
+    ) -> None:
         self.payments = payments
+        self.disputes = disputes
         self.switches = switches
         self.api_key = api_key
         self.clock = clock
@@ -63,6 +72,9 @@ class Api:
             web.post("/v1/refunds", self.create_refund),
             web.get("/v1/refunds", self.list_refunds),
             web.get("/v1/refunds/{id}", self.get_refund),
+            web.get("/v1/charges/{id}", self.get_charge),
+            web.get("/v1/disputes/{id}", self.get_dispute),
+            web.get("/v1/radar/early_fraud_warnings/{id}", self.get_fraud_warning),
         ]
 
     @web.middleware
@@ -150,6 +162,23 @@ class Api:
 
     async def get_refund(self, request: web.Request) -> web.StreamResponse:
         return web.json_response(self.payments.refund(request.match_info["id"]).to_json())
+
+    async def get_charge(self, request: web.Request) -> web.StreamResponse:
+        return web.json_response(self.payments.charge(request.match_info["id"]).to_json())
+
+    async def get_dispute(self, request: web.Request) -> web.StreamResponse:
+        dispute = self.disputes.dispute(request.match_info["id"])
+        return web.json_response(dispute.to_json(self._intent(request, dispute.payment_intent)))
+
+    async def get_fraud_warning(self, request: web.Request) -> web.StreamResponse:
+        warning = self.disputes.fraud_warning(request.match_info["id"])
+        return web.json_response(warning.to_json(self._intent(request, warning.payment_intent)))
+
+    def _intent(self, request: web.Request, intent_id: str) -> dict[str, Any] | None:
+        """The payment intent, when the request expands it."""
+        if _expands_intent(parse_form(request.query_string)):
+            return self.payments.intent_json(intent_id)
+        return None
 
     def _authenticate(self, request: web.Request) -> None:
         scheme, _, key = request.headers.get("Authorization", "").partition(" ")

@@ -10,6 +10,7 @@ from aiohttp import web
 
 from sandbox.api import Api
 from sandbox.control import Control
+from sandbox.disputes import Disputes
 from sandbox.objects import Clock
 from sandbox.page import CheckoutPage
 from sandbox.payments import Payments
@@ -48,11 +49,12 @@ def build_app(config: SandboxConfig) -> web.Application:
         config.enabled_events,
     )
     payments = Payments(switches, webhooks, config.public_url, config.min_expiry_seconds, clock)
-    api = Api(payments, switches, config.api_key, clock)
+    disputes = Disputes(payments)
+    api = Api(payments, disputes, switches, config.api_key, clock)
     app = web.Application(middlewares=[api.middleware])
     app.add_routes(api.routes())
     app.add_routes(CheckoutPage(payments, switches).routes())
-    app.add_routes(Control(payments, switches, webhooks).routes())
+    app.add_routes(Control(payments, disputes, switches, webhooks).routes())
 
     async def deliveries(app: web.Application) -> AsyncIterator[None]:
         await webhooks.start()

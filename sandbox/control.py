@@ -8,6 +8,7 @@ from typing import Any
 
 from aiohttp import web
 
+from sandbox.disputes import Disputes
 from sandbox.errors import StripeError
 from sandbox.objects import CheckoutSession
 from sandbox.page import after_cancel, after_pay, pay
@@ -17,8 +18,11 @@ from sandbox.webhooks import Webhooks
 
 
 class Control:
-    def __init__(self, payments: Payments, switches: Switches, webhooks: Webhooks) -> None:
+    def __init__(
+        self, payments: Payments, disputes: Disputes, switches: Switches, webhooks: Webhooks
+    ) -> None:
         self.payments = payments
+        self.disputes = disputes
         self.switches = switches
         self.webhooks = webhooks
 
@@ -30,6 +34,9 @@ class Control:
             web.post("/_sandbox/checkout/{id}/pay", self.pay),
             web.post("/_sandbox/checkout/{id}/decline", self.decline),
             web.post("/_sandbox/checkout/{id}/cancel", self.cancel),
+            web.post("/_sandbox/checkout/{id}/dispute", self.open_dispute),
+            web.post("/_sandbox/disputes/{id}/close", self.close_dispute),
+            web.post("/_sandbox/checkout/{id}/fraud_warning", self.warn_of_fraud),
             web.post("/_sandbox/checkout/{id}/pay_later", self.pay_later),
             web.post("/_sandbox/checkout/{id}/settle", self.settle),
             web.post("/_sandbox/checkout/{id}/challenge", self.challenge),
@@ -60,15 +67,34 @@ class Control:
         return web.json_response(self._view(session, after_pay(session)))
 
     async def decline(self, request: web.Request) -> web.StreamResponse:
-        code = (await _json_object(request)).get("decline_code", "generic_decline")
-        if not isinstance(code, str) or not code:
-            raise StripeError(400, "decline_code must be a string", param="decline_code")
+        code = _text(await _json_object(request), "decline_code", "generic_decline")
         session = self.payments.decline(request.match_info["id"], code)
         return web.json_response(self._view(session, session.page_url))
 
     async def cancel(self, request: web.Request) -> web.StreamResponse:
         session = self.payments.cancel(request.match_info["id"])
         return web.json_response(self._view(session, after_cancel(session)))
+
+    async def open_dispute(self, request: web.Request) -> web.StreamResponse:
+        """The cardholder's bank disputes the session's charge: `reason` (Stripe's, default
+        fraudulent), `inquiry` (true: a warning that takes no money yet)."""
+        body = await _json_object(request)
+        reason = _text(body, "reason", "fraudulent")
+        inquiry = body.get("inquiry", False)
+        if not isinstance(inquiry, bool):
+            raise StripeError(400, "inquiry must be true or false", param="inquiry")
+        dispute = self.disputes.open(request.match_info["id"], reason, inquiry)
+        return web.json_response(dispute.to_json())
+
+    async def close_dispute(self, request: web.Request) -> web.StreamResponse:
+        outcome = _text(await _json_object(request), "outcome", "")
+        dispute = self.disputes.close(request.match_info["id"], outcome)
+        return web.json_response(dispute.to_json())
+
+    async def warn_of_fraud(self, request: web.Request) -> web.StreamResponse:
+        fraud_type = _text(await _json_object(request), "fraud_type", "made_with_stolen_card")
+        warning = self.disputes.warn(request.match_info["id"], fraud_type)
+        return web.json_response(warning.to_json())
 
     async def pay_later(self, request: web.Request) -> web.StreamResponse:
         session = self.payments.pay_later(request.match_info["id"])
@@ -145,3 +171,10 @@ async def _json_object(request: web.Request) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise StripeError(400, "The body must be a JSON object")
     return body
+
+
+def _text(body: dict[str, Any], name: str, default: str) -> str:
+    value = body.get(name, default)
+    if not isinstance(value, str) or not value:
+        raise StripeError(400, f"{name} must be a string", param=name)
+    return value

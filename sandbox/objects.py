@@ -83,6 +83,10 @@ class Charge:
     failure_code: str | None = None
     failure_message: str | None = None
     amount_refunded: int = 0
+    # The dispute opened on it, if the cardholder's bank opened one, and whether the bank
+    # holds its money (a chargeback not won), which Stripe refuses to refund.
+    dispute: str | None = None
+    charged_back: bool = False
 
     def to_json(self) -> dict[str, Any]:
         succeeded = self.status == "succeeded"
@@ -97,7 +101,7 @@ class Charge:
             "status": self.status,
             "paid": succeeded,
             "refunded": succeeded and self.amount_refunded == self.amount,
-            "disputed": False,
+            "disputed": self.dispute is not None,
             "failure_code": self.failure_code,
             "failure_message": self.failure_message,
             "payment_intent": self.payment_intent,
@@ -206,3 +210,80 @@ class Refund:
         if self.failure_reason is not None:
             refund["failure_reason"] = self.failure_reason
         return refund
+
+
+# A dispute the bank is still deciding; `warning_*` are inquiries (retrievals), which
+# take no money until the bank turns them into a chargeback.
+OPEN_DISPUTE_STATUSES = ("needs_response", "under_review", "warning_needs_response")
+
+
+@dataclass
+class Dispute:
+    """A cardholder's bank disputing a charge: Stripe takes the amount back from the
+    merchant's balance while it lasts (not for an inquiry), and returns it if won."""
+
+    id: str
+    amount: int
+    currency: str
+    charge: str
+    payment_intent: str
+    reason: str
+    created: int
+    # Stripe's deadline for the merchant's evidence.
+    due_by: int
+    status: str = "needs_response"
+
+    @property
+    def inquiry(self) -> bool:
+        return self.status.startswith("warning_")
+
+    def to_json(self, intent: dict[str, Any] | None = None) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "object": "dispute",
+            "amount": self.amount,
+            "balance_transactions": [],
+            "charge": self.charge,
+            "currency": self.currency,
+            "evidence": {"product_description": None, "uncategorized_text": None},
+            "evidence_details": {
+                "due_by": self.due_by,
+                "has_evidence": False,
+                "past_due": False,
+                "submission_count": 0,
+                "submission_method": "not_submitted",
+            },
+            "is_charge_refundable": self.inquiry,
+            "metadata": {},
+            "network_reason_code": None,
+            "payment_intent": intent if intent is not None else self.payment_intent,
+            "reason": self.reason,
+            "status": self.status,
+            "created": self.created,
+            "livemode": False,
+        }
+
+
+@dataclass
+class EarlyFraudWarning:
+    """Radar's early warning that a charge was fraudulent, usually before a dispute."""
+
+    id: str
+    charge: str
+    payment_intent: str
+    fraud_type: str
+    # Whether refunding it could still head off a dispute.
+    actionable: bool
+    created: int
+
+    def to_json(self, intent: dict[str, Any] | None = None) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "object": "radar.early_fraud_warning",
+            "actionable": self.actionable,
+            "charge": self.charge,
+            "fraud_type": self.fraud_type,
+            "payment_intent": intent if intent is not None else self.payment_intent,
+            "created": self.created,
+            "livemode": False,
+        }

@@ -145,6 +145,25 @@ class Payments:
             if refund.payment_intent == intent_id
         ]
 
+    def charge(self, charge_id: str) -> Charge:
+        charge = self._charges.get(charge_id)
+        if charge is None:
+            raise no_such("charge", charge_id)
+        return charge
+
+    def paid_charge(self, session_id: str) -> tuple[CheckoutSession, Charge]:
+        """A paid session and the charge that paid it: what a bank can dispute."""
+        session = self.session(session_id)
+        intent = session.intent
+        if session.payment_status != "paid" or intent is None or intent.latest_charge is None:
+            raise refused(None, f"Checkout Session {session.id} has no paid charge.")
+        return session, self._charges[intent.latest_charge]
+
+    def intent_json(self, intent_id: str) -> dict[str, Any]:
+        intent = self._by_intent[intent_id].intent
+        assert intent is not None
+        return intent.to_json()
+
     def expire(self, session_id: str) -> CheckoutSession:
         session = self.session(session_id)
         if session.status != "open":
@@ -169,7 +188,7 @@ class Payments:
         assert intent is not None
         message = _DECLINE_MESSAGES.get(decline_code, "Your card was declined.")
         charge = self._charge(intent, intent.amount, "failed", "card_declined", message)
-        self._tell(session, "charge.failed", charge.to_json(), settled=False)
+        self.tell(session, "charge.failed", charge.to_json(), settled=False)
         self._fail(
             session,
             {
@@ -194,7 +213,7 @@ class Payments:
             "type": "redirect_to_url",
             "redirect_to_url": {"url": f"{session.page_url}/challenge", "return_url": None},
         }
-        self._tell(session, "payment_intent.requires_action", intent.to_json(), settled=False)
+        self.tell(session, "payment_intent.requires_action", intent.to_json(), settled=False)
         return session
 
     def authenticate(self, session_id: str, passed: bool) -> CheckoutSession:
@@ -232,9 +251,9 @@ class Payments:
         intent.last_payment_error = None
         intent.next_action = None
         session.status = "complete"
-        self._tell(session, "charge.pending", charge.to_json(), settled=False)
-        self._tell(session, "payment_intent.processing", intent.to_json(), settled=False)
-        self._tell(session, "checkout.session.completed", session.to_json(), settled=False)
+        self.tell(session, "charge.pending", charge.to_json(), settled=False)
+        self.tell(session, "payment_intent.processing", intent.to_json(), settled=False)
+        self.tell(session, "checkout.session.completed", session.to_json(), settled=False)
         delay = self.switches.delayed_settle_seconds
         if delay:
             outcome = self.switches.delayed_outcome
@@ -262,7 +281,7 @@ class Payments:
         charge.status = "failed"
         charge.failure_code = failure_code
         charge.failure_message = _DEBIT_FAILED
-        self._tell(session, "charge.failed", charge.to_json(), settled=False)
+        self.tell(session, "charge.failed", charge.to_json(), settled=False)
         self._fail(
             session,
             {
@@ -272,7 +291,7 @@ class Payments:
                 "charge": charge.id,
             },
         )
-        self._tell(session, "checkout.session.async_payment_failed", session.to_json())
+        self.tell(session, "checkout.session.async_payment_failed", session.to_json())
         return session
 
     def _settle_when_due(self, session_id: str, outcome: str) -> None:
@@ -302,9 +321,9 @@ class Payments:
         session.payment_status = "paid"
         session.charges += 1
         drop = not announce
-        self._tell(session, "charge.succeeded", charge.to_json(), settled=False, drop=drop)
-        self._tell(session, "payment_intent.succeeded", intent.to_json(), settled=False, drop=drop)
-        self._tell(session, last_event, session.to_json(), drop=drop)
+        self.tell(session, "charge.succeeded", charge.to_json(), settled=False, drop=drop)
+        self.tell(session, "payment_intent.succeeded", intent.to_json(), settled=False, drop=drop)
+        self.tell(session, last_event, session.to_json(), drop=drop)
         return session
 
     def _fail(self, session: CheckoutSession, error: dict[str, str]) -> None:
@@ -318,7 +337,7 @@ class Payments:
             **error,
             "doc_url": "https://stripe.com/docs/error-codes/" + code.replace("_", "-"),
         }
-        self._tell(session, "payment_intent.payment_failed", intent.to_json(), settled=False)
+        self.tell(session, "payment_intent.payment_failed", intent.to_json(), settled=False)
 
     def cancel(self, session_id: str) -> CheckoutSession:
         """The patient follows the page's way back to `cancel_url`. On Stripe that is a
@@ -352,6 +371,11 @@ class Payments:
         if amount is not None and amount < 1:
             raise invalid_param("amount", "Refund amount must be at least 1", "amount_too_small")
         charge = self._charges[intent.latest_charge]
+        if charge.charged_back:
+            raise refused(
+                "charge_disputed",
+                f"Charge {charge.id} has been charged back; cannot issue a refund.",
+            )
         remaining = charge.amount - charge.amount_refunded
         if remaining == 0:
             raise refused(
@@ -430,7 +454,7 @@ class Payments:
         )
         session.intent = intent
         self._by_intent[intent.id] = session
-        self._tell(session, "payment_intent.created", intent.to_json(), settled=False, drop=drop)
+        self.tell(session, "payment_intent.created", intent.to_json(), settled=False, drop=drop)
 
     def _charge(
         self,
@@ -476,14 +500,14 @@ class Payments:
             intent.status = "canceled"
             intent.cancellation_reason = reason
             intent.canceled_at = self.clock.now()
-            self._tell(session, "payment_intent.canceled", intent.to_json(), settled=False)
-        self._tell(session, "checkout.session.expired", session.to_json())
+            self.tell(session, "payment_intent.canceled", intent.to_json(), settled=False)
+        self.tell(session, "checkout.session.expired", session.to_json())
 
     def _later(self, delay: float, callback: Callable[..., None], *args: Any) -> None:
         # In an empty context: what a timer does was caused by no API request.
         asyncio.get_running_loop().call_later(delay, callback, *args, context=contextvars.Context())
 
-    def _tell(
+    def tell(
         self,
         session: CheckoutSession,
         event_type: str,

@@ -70,6 +70,9 @@ def payment_settings(env: Env, retention: Retention | None = None) -> PaymentSet
                 env.str("NOBAT_GATEWAY_FEE_ON_REFUND", rules.gateway_fee_on_refund.value)
             ),
         ),
+        refund_on_fraud_warning=env.bool(
+            "NOBAT_REFUND_ON_FRAUD_WARNING", defaults.refund_on_fraud_warning
+        ),
         retention=retention or defaults.retention,
     )
 

@@ -269,10 +269,10 @@ class Nobat:
         )
         return reply.checkout
 
-    async def paid_checkout(self, patient: Caller) -> bpb.Checkout:
-        """A new doctor's first free slot, booked and paid by `patient`: the checkout, once
-        confirmed."""
-        doctor = await self.new_doctor()
+    async def paid_checkout(self, patient: Caller, doctor: str | None = None) -> bpb.Checkout:
+        """A new doctor's (or `doctor`'s) first free slot, booked and paid by `patient`: the
+        checkout, once confirmed."""
+        doctor = doctor or await self.new_doctor()
         [slot, *_] = await self.free_slots(doctor)
         checkout = await self.book(patient, slot.id)
         await self.pay(checkout)

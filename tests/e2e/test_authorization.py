@@ -62,6 +62,7 @@ ALLOWED: dict[str, dict[str, set[str]]] = {
         "ListPayouts": {D, A},
         "ListLedgerEntries": {A},
         "ListPaymentEvents": {P, A},
+        "ListDisputes": {A},
     },
     "booking": {
         "CreateDoctor": {A},

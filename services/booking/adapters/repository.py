@@ -220,16 +220,38 @@ def _slot_status_is(status: SlotStatus, now: datetime) -> ColumnElement[bool]:
     return and_(~booked, or_(slots.c.hold_expires_at.is_(None), ~held))
 
 
-_CHECKOUTS_SLOT = select(checkouts.c.slot_id).where(checkouts.c.id == bindparam(ROW_KEY))
-_SLOT_OF_CHECKOUT = select(slots).where(slots.c.id == _CHECKOUTS_SLOT.scalar_subquery())
-# Only the slot's row is locked: the checkout's is locked after it, in the usual order.
-_SLOT_OF_CHECKOUT_LOCKED = _SLOT_OF_CHECKOUT.with_for_update(of=slots)
+def _labelled(table: Table) -> list:
+    return [column.label(f"{table.name}_{column.name}") for column in table.columns]
+
+
+def _part(row, table: Table) -> dict:
+    """One table's columns of a row that joined several (`_labelled`), by their own names."""
+    return {column.name: row[f"{table.name}_{column.name}"] for column in table.columns}
+
+
+# A paid (failed, lapsed) checkout's whole working set in one round trip. The rows are
+# locked in the order FOR UPDATE OF names them, the slot first, then the checkout, as
+# every handler takes them; the doctor is only read (outer joined: a checkout's doctor id
+# has no foreign key, and a missing doctor is the handler's error to name).
+_CHECKOUT_IN_HAND = (
+    select(*_labelled(slots), *_labelled(checkouts), *_labelled(doctors))
+    .select_from(
+        checkouts.join(slots, slots.c.id == checkouts.c.slot_id).outerjoin(
+            doctors, doctors.c.id == checkouts.c.doctor_id
+        )
+    )
+    .where(checkouts.c.id == bindparam(ROW_KEY))
+    .with_for_update(of=[slots, checkouts])
+)
 
 
 class Slots(Rows[Slot]):
     table = slots
     _load = staticmethod(_slot)
     _dump = staticmethod(_slot_row)
+    # The unit's other repositories, which remember the rows `with_checkout` reads.
+    checkouts: Checkouts
+    doctors: Doctors
 
     async def between(
         self,
@@ -253,12 +275,19 @@ class Slots(Rows[Slot]):
             query = query.with_for_update()
         return [_slot(row) for row in (await self.session.execute(query)).mappings()]
 
-    async def of_checkout(self, checkout_id: str, *, for_update: bool = False) -> Slot | None:
-        """The slot a checkout is for, found and locked in one round trip; None if no such
-        checkout was ever stored."""
-        query = _SLOT_OF_CHECKOUT_LOCKED if for_update else _SLOT_OF_CHECKOUT
-        row = await sql.fetch_one(self.session, query, {ROW_KEY: checkout_id})
-        return self._seen(row) if row else None
+    async def with_checkout(self, checkout_id: str) -> tuple[Slot, Checkout, Doctor | None] | None:
+        """The slot a checkout is for and the checkout, both locked, with their doctor
+        (None if the directory lost it), in one round trip; None if no such checkout was
+        ever stored. Each is remembered by its own repository, so saving writes only
+        what changed."""
+        row = await sql.fetch_one(self.session, _CHECKOUT_IN_HAND, {ROW_KEY: checkout_id})
+        if row is None:
+            return None
+        slot = self._seen(_part(row, slots))
+        checkout = self.checkouts._seen(_part(row, checkouts))
+        doctor_row = _part(row, doctors)
+        doctor = None if doctor_row["id"] is None else self.doctors._seen(doctor_row)
+        return slot, checkout, doctor
 
     async def save_all(self, batch: Sequence[Slot]) -> None:
         """Upserts many slots in one statement, whatever their number.

@@ -27,3 +27,5 @@ class BookingUnitOfWork(UnitOfWork):
         self.slots = Slots(session)
         self.checkouts = Checkouts(session)
         self.reservations = Reservations(session)
+        self.slots.checkouts = self.checkouts
+        self.slots.doctors = self.doctors

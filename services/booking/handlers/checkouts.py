@@ -29,10 +29,11 @@ from runtime import errors
 from runtime.jobs import sweep
 from services.booking import metrics
 from services.booking.domain.checkout import Checkout, hold_slot
+from services.booking.domain.doctor import Doctor
 from services.booking.domain.errors import ReservationNotFound
 from services.booking.domain.slot import Slot
 from services.booking.handlers.context import Context
-from services.booking.handlers.doctors import load_doctor
+from services.booking.handlers.doctors import DoctorNotFound, load_doctor
 from services.booking.handlers.unit_of_work import BookingUnit, derived_id
 
 
@@ -138,17 +139,14 @@ async def retry_checkout(ctx: Context, uow: BookingUnit, cmd: RetryCheckout) -> 
 
 async def _locked(
     ctx: Context, uow: BookingUnit, checkout_id: str, happened_at: datetime | None = None
-) -> tuple[Slot, Checkout] | None:
-    """The checkout and its slot, locked, the slot first as everywhere; None for a checkout
-    that was never stored."""
-    slot = await uow.slots.of_checkout(checkout_id, for_update=True)
-    if slot is None:
+) -> tuple[Slot, Checkout, Doctor | None] | None:
+    """The checkout and its slot, locked, the slot first as everywhere, and its doctor;
+    None for a checkout that was never stored."""
+    found = await uow.slots.with_checkout(checkout_id)
+    if found is None:
         wait = ctx.settings.unknown_checkout_after
         ensure_was_stored(checkout_id, happened_at=happened_at, now=ctx.clock(), wait=wait)
-        return None
-    checkout = await uow.checkouts.get(checkout_id, for_update=True)
-    assert slot is not None and checkout is not None
-    return slot, checkout
+    return found
 
 
 async def payment_confirmed(ctx: Context, uow: BookingUnit, news: PaymentConfirmed) -> None:
@@ -163,8 +161,9 @@ async def payment_confirmed(ctx: Context, uow: BookingUnit, news: PaymentConfirm
             refund_unknown_checkout(uow, kind, news.checkout_id, payment.payment_id, ctx.clock())
             await uow.commit()
             return
-        slot, checkout = locked
-        doctor = await load_doctor(uow, checkout.doctor_id)
+        slot, checkout, doctor = locked
+        if doctor is None:
+            raise DoctorNotFound(checkout.doctor_id)
         now = ctx.clock()
         reservation = checkout.payment_confirmed(
             payment,
@@ -208,7 +207,7 @@ async def payment_failed(ctx: Context, uow: BookingUnit, news: PaymentFailed) ->
         locked = await _locked(ctx, uow, news.checkout_id, news.failed_at)
         if locked is None:
             return  # a checkout never stored has nothing to fail
-        slot, checkout = locked
+        slot, checkout, _ = locked
         checkout.attempt_failed(
             news.failure,
             slot=slot,
@@ -243,7 +242,7 @@ async def _lapse(
         locked = await _locked(ctx, uow, checkout_id, happened_at)
         if locked is None:
             return
-        slot, checkout = locked
+        slot, checkout, _ = locked
         now = ctx.clock()
         if lapsed_only and not checkout.lapsed(now):
             return

@@ -13,6 +13,7 @@ import time
 from collections.abc import Awaitable
 from typing import TypeVar
 
+from services.payment.domain.disputes import DisputeTruth, FraudWarningTruth
 from services.payment.domain.settlement import GatewayRefundTruth, GatewayTruth
 from services.payment.handlers.gateway import (
     Checkout,
@@ -33,6 +34,8 @@ OPERATIONS = (
     "expire_checkout",
     "create_refund",
     "read_refund",
+    "read_dispute",
+    "read_fraud_warning",
 )
 OUTCOMES = ("ok", "unavailable", "refused", "error")
 
@@ -84,6 +87,13 @@ class MeasuredGateway:
     async def read_refund(self, refund_id: str, gateway_ref: str) -> GatewayRefundTruth:
         measured = self._measured["read_refund"]
         return await measured(self._gateway.read_refund(refund_id, gateway_ref))
+
+    async def read_dispute(self, gateway_ref: str) -> DisputeTruth:
+        return await self._measured["read_dispute"](self._gateway.read_dispute(gateway_ref))
+
+    async def read_fraud_warning(self, gateway_ref: str) -> FraudWarningTruth:
+        measured = self._measured["read_fraud_warning"]
+        return await measured(self._gateway.read_fraud_warning(gateway_ref))
 
     def parse_webhook(self, payload: bytes, signature: str | None) -> WebhookHint:
         # Local work, no call: the webhook's verdict is counted by the endpoint.

@@ -32,6 +32,7 @@ from runtime.wire import (
 from services.payment.domain import events
 from services.payment.domain.attempt import Attempt, AttemptStatus, Failure
 from services.payment.domain.audit import PaymentEvent
+from services.payment.domain.disputes import Dispute, DisputeStatus
 from services.payment.domain.errors import InsufficientWalletBalance, InvalidPayee
 from services.payment.domain.ledger import Account, AccountKind, PostedEntry
 from services.payment.domain.payment import Payment, PaymentStatus
@@ -43,6 +44,8 @@ from services.payment.domain.wallet import Wallet, WalletTransaction, WalletTran
 __all__ = [
     "account_from",
     "destination_from",
+    "dispute_message",
+    "dispute_status_from",
     "doctor_or_platform_from",
     "event_message",
     "ledger_entry_message",
@@ -77,6 +80,7 @@ _WALLET_KINDS = enum_pair(
     WalletTransactionKind, pb.WalletTransactionKind, "WALLET_TRANSACTION_KIND_"
 )
 _ACCOUNT_KINDS = enum_pair(AccountKind, pb.LedgerAccountKind, "LEDGER_ACCOUNT_KIND_")
+_DISPUTE_STATUSES = enum_pair(DisputeStatus, pb.DisputeStatus, "DISPUTE_STATUS_")
 
 
 # Domain -> proto.
@@ -224,6 +228,20 @@ def payout_message(payout: Payout) -> pb.Payout:
         released_at=optional_timestamp(payout.released_at),
         reversed_at=optional_timestamp(payout.reversed_at),
         moved_at=optional_timestamp(payout.moved_at),
+    )
+
+
+def dispute_message(dispute: Dispute) -> pb.Dispute:
+    return pb.Dispute(
+        id=dispute.id,
+        payment_id=dispute.payment_id,
+        gateway_ref=dispute.gateway_ref,
+        amount=money_message(dispute.amount),
+        reason=dispute.reason,
+        status=_DISPUTE_STATUSES.to_proto[dispute.status],
+        funds_withdrawn=dispute.withdrawn,
+        opened_at=timestamp(dispute.opened_at),
+        closed_at=optional_timestamp(dispute.closed_at),
     )
 
 
@@ -400,6 +418,11 @@ def payment_status_from(value: int, field: str = "status") -> PaymentStatus | No
 def payout_status_from(value: int, field: str = "status") -> PayoutStatus | None:
     """A list filter: None (unspecified) means every status."""
     return _PAYOUT_STATUSES.optional(value, field)
+
+
+def dispute_status_from(value: int, field: str = "status") -> DisputeStatus | None:
+    """A list filter: None (unspecified) means every status."""
+    return _DISPUTE_STATUSES.optional(value, field)
 
 
 def account_from(message: pb.LedgerAccount, field: str = "account") -> Account | None:

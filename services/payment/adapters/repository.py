@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from sqlalchemy import DateTime, and_, bindparam, func, insert, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -22,6 +22,8 @@ from runtime.money import Money
 from runtime.rows import ROW_KEY, Snapshots, children_json, claim, from_json, upsert
 from services.payment.adapters.tables import (
     WAITING,
+    disputes,
+    fraud_warnings,
     ledger_entries,
     ledger_transactions,
     line_payees,
@@ -36,6 +38,7 @@ from services.payment.adapters.tables import (
 )
 from services.payment.domain.attempt import Attempt, AttemptStatus, Failure
 from services.payment.domain.audit import PAYMENT, Action, Actor, PaymentEvent
+from services.payment.domain.disputes import Dispute, DisputeStatus, FraudWarning
 from services.payment.domain.fees import FeeSplit
 from services.payment.domain.ledger import (
     Account,
@@ -689,9 +692,14 @@ class Payouts:
         await sql.execute(self.session, upsert(payouts, row), row)
 
     async def due(self, now: datetime, limit: int) -> list[str]:
+        """Held payouts past their release date, but for those an open dispute holds."""
         rows = await self.session.execute(
             select(payouts.c.id)
-            .where(payouts.c.status == PayoutStatus.HELD.value, payouts.c.release_at <= now)
+            .where(
+                payouts.c.status == PayoutStatus.HELD.value,
+                payouts.c.release_at <= now,
+                ~_disputed(payouts.c.payment_id),
+            )
             .order_by(payouts.c.release_at)
             .limit(limit)
         )
@@ -804,3 +812,85 @@ class WebhookEvents:
         row = {"event_id": hint.event_id, "event_type": hint.event_type}
         row["payment_id"] = hint.payment_id
         return await sql.fetch_one(self.session, claim(webhook_events), row) is not None
+
+
+def _disputed(payment_id) -> Any:
+    """Whether the payment has an open dispute, as an SQL condition."""
+    return (
+        select(disputes.c.id)
+        .where(disputes.c.payment_id == payment_id, disputes.c.status == DisputeStatus.OPEN.value)
+        .exists()
+    )
+
+
+class Disputes:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def get(self, dispute_id: str) -> Dispute | None:
+        """Read under the payment's row lock, which every change to its disputes takes."""
+        query = select(disputes).where(disputes.c.id == dispute_id)
+        row = (await self.session.execute(query)).mappings().first()
+        return _dispute(row) if row else None
+
+    async def save(self, dispute: Dispute) -> None:
+        row = _dispute_row(dispute)
+        await sql.execute(self.session, upsert(disputes, row), row)
+
+    async def hold(self, payment_id: str) -> bool:
+        """Whether an open dispute holds the payment's payouts."""
+        query = select(_disputed(payment_id))
+        return bool((await self.session.execute(query)).scalar())
+
+    async def page(
+        self, status: DisputeStatus | None, payment_id: str | None, after: int | None, limit: int
+    ) -> list[tuple[int, Dispute]]:
+        """Newest first; `after` is the sequence number of the last one seen."""
+        query = select(disputes)
+        if status is not None:
+            query = query.where(disputes.c.status == status.value)
+        if payment_id is not None:
+            query = query.where(disputes.c.payment_id == payment_id)
+        if after is not None:
+            query = query.where(disputes.c.seq < after)
+        rows = await self.session.execute(query.order_by(disputes.c.seq.desc()).limit(limit))
+        return [(row["seq"], _dispute(row)) for row in rows.mappings()]
+
+
+def _dispute_row(dispute: Dispute) -> dict:
+    return {
+        "id": dispute.id,
+        "payment_id": dispute.payment_id,
+        "gateway_ref": dispute.gateway_ref,
+        "amount_minor": dispute.amount.amount_minor,
+        "currency": dispute.amount.currency,
+        "reason": dispute.reason,
+        "status": dispute.status.value,
+        "withdrawn": dispute.withdrawn,
+        "opened_at": dispute.opened_at,
+        "closed_at": dispute.closed_at,
+    }
+
+
+def _dispute(row) -> Dispute:
+    return Dispute(
+        id=row["id"],
+        payment_id=row["payment_id"],
+        gateway_ref=row["gateway_ref"],
+        amount=Money(row["amount_minor"], row["currency"]),
+        reason=row["reason"],
+        status=DisputeStatus(row["status"]),
+        withdrawn=row["withdrawn"],
+        opened_at=row["opened_at"],
+        closed_at=row["closed_at"],
+    )
+
+
+class FraudWarnings:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def remember(self, warning: FraudWarning) -> bool:
+        """Stores the warning once; False when it was stored before."""
+        row = {name: getattr(warning, name) for name in fraud_warnings.c.keys()}  # noqa: SIM118 - column names
+        return await sql.fetch_one(self.session, claim(fraud_warnings), row) is not None

@@ -19,6 +19,11 @@ import stripe
 
 from runtime.money import Money
 from services.payment.domain.acceptance import GatewayAcceptance
+from services.payment.domain.disputes import (
+    DisputeStatus,
+    DisputeTruth,
+    FraudWarningTruth,
+)
 from services.payment.domain.fees import STRIPE_LIKE_FEES, GatewayFees
 from services.payment.domain.settlement import (
     GatewayCanceled,
@@ -57,7 +62,8 @@ WEBHOOK_TOLERANCE_SECONDS = 300
 # The events nobat's webhook endpoint needs, to be enabled on it in Stripe's dashboard (or
 # `stripe listen --events ...`): each one names a payment whose truth payment then reads.
 # Stripe sends more for these flows (payment_intent.created, charge.*, ...); they would
-# only make payment read the same truth again.
+# only make payment read the same truth again. Disputes and fraud warnings name no
+# payment of nobat's: payment reads them to find it.
 WEBHOOK_EVENTS = (
     "checkout.session.completed",
     # A delayed method (a bank debit) settled: paid, or not.
@@ -67,7 +73,25 @@ WEBHOOK_EVENTS = (
     "payment_intent.payment_failed",
     "refund.created",
     "refund.updated",
+    "charge.dispute.created",
+    "charge.dispute.funds_withdrawn",
+    "charge.dispute.closed",
+    "radar.early_fraud_warning.created",
 )
+# Stripe's dispute statuses, by what they mean for the case (domain/disputes.py); an
+# inquiry (`warning_*`) has taken no money.
+_DISPUTE_STATUSES = {
+    "warning_needs_response": DisputeStatus.OPEN,
+    "warning_under_review": DisputeStatus.OPEN,
+    "needs_response": DisputeStatus.OPEN,
+    "under_review": DisputeStatus.OPEN,
+    "appeal_needs_response": DisputeStatus.OPEN,
+    "appeal_under_review": DisputeStatus.OPEN,
+    "warning_closed": DisputeStatus.WON,
+    "prevented": DisputeStatus.WON,
+    "won": DisputeStatus.WON,
+    "lost": DisputeStatus.LOST,
+}
 
 # What Stripe charges, for the currencies nobat knows (runtime.currency); Stripe takes no
 # rials. Least amounts from Stripe's table of minimum charge amounts; where the table
@@ -254,6 +278,35 @@ class StripeGateway:
             )
         return truth
 
+    async def read_dispute(self, gateway_ref: str) -> DisputeTruth:
+        dispute = await _ask(
+            self._client.v1.disputes.retrieve_async(gateway_ref, {"expand": ["payment_intent"]})
+        )
+        status = _DISPUTE_STATUSES.get(dispute.status)
+        if status is None:
+            raise GatewayRefused("dispute_status", f"{gateway_ref} is {dispute.status!r}")
+        return DisputeTruth(
+            gateway_ref=dispute.id,
+            payment_id=_payment_of(dispute.payment_intent),
+            amount=Money(dispute.amount, dispute.currency.upper()),
+            reason=dispute.reason,
+            status=status,
+            withdrawn=not dispute.status.startswith("warning_"),
+        )
+
+    async def read_fraud_warning(self, gateway_ref: str) -> FraudWarningTruth:
+        warning = await _ask(
+            self._client.v1.radar.early_fraud_warnings.retrieve_async(
+                gateway_ref, {"expand": ["payment_intent"]}
+            )
+        )
+        return FraudWarningTruth(
+            gateway_ref=warning.id,
+            payment_id=_payment_of(warning.payment_intent),
+            fraud_type=warning.fraud_type,
+            actionable=warning.actionable,
+        )
+
     def parse_webhook(self, payload: bytes, signature: str | None) -> WebhookHint:
         try:
             stripe.WebhookSignature.verify_header(
@@ -284,6 +337,8 @@ class StripeGateway:
             payment_id=_text(metadata, "payment_id"),
             checkout_ref=_text(found, "id") if kind == "checkout.session" else "",
             refund_id=_text(metadata, "refund_id") if kind == "refund" else "",
+            dispute_ref=_text(found, "id") if kind == "dispute" else "",
+            fraud_warning_ref=_text(found, "id") if kind == "radar.early_fraud_warning" else "",
         )
 
 
@@ -333,6 +388,13 @@ def _refund_truth(refund: stripe.Refund) -> GatewayRefundTruth:
         message = f"the gateway's refund {refund.id} {refund.status}: {reason}"
         return GatewayRefundFailed(refund_id, reason, message, refund.id)
     return GatewayRefundPending(refund_id, refund.id)
+
+
+def _payment_of(intent: stripe.PaymentIntent | str | None) -> str:
+    """nobat's payment id, from the metadata payment put on the (expanded) intent."""
+    if not isinstance(intent, stripe.PaymentIntent) or not intent.metadata:
+        return ""
+    return _text(intent.metadata.to_dict(), "payment_id")
 
 
 def _with_session_id(return_url: str) -> str:

@@ -295,6 +295,41 @@ line_payees = Table(
     instant("assigned_at", nullable=False),
 )
 
+# Disputes of confirmed payments, as cases (domain/disputes.py): at most one per
+# gateway dispute; an open one holds its payment's payouts.
+disputes = Table(
+    "disputes",
+    metadata,
+    Column("id", Text, primary_key=True),
+    Column("payment_id", Text, ForeignKey("payments.id"), nullable=False),
+    Column("gateway_ref", Text, nullable=False, unique=True),
+    Column("amount_minor", BigInteger, CheckConstraint("amount_minor > 0"), nullable=False),
+    _currency(),
+    Column("reason", Text, nullable=False),
+    Column("status", Text, CheckConstraint("status IN ('open', 'won', 'lost')"), nullable=False),
+    # Whether the gateway took the amount (a chargeback; not yet for an inquiry).
+    Column("withdrawn", Boolean, nullable=False),
+    instant("opened_at", nullable=False),
+    instant("closed_at"),
+    Column("seq", BigInteger, Identity(), nullable=False, unique=True),
+    CheckConstraint("(status = 'open') = (closed_at IS NULL)", name="disputes_closed_at"),
+    Index("disputes_open", "payment_id", postgresql_where=text("status = 'open'")),
+)
+
+# The gateway's early fraud warnings about payments, and the refund each led to.
+fraud_warnings = Table(
+    "fraud_warnings",
+    metadata,
+    Column("id", Text, primary_key=True),
+    Column("payment_id", Text, ForeignKey("payments.id"), nullable=False),
+    Column("gateway_ref", Text, nullable=False, unique=True),
+    Column("fraud_type", Text, nullable=False),
+    Column("actionable", Boolean, nullable=False),
+    # Empty when no refund was made (the setting is off, or nothing was left).
+    Column("refund_id", Text, nullable=False),
+    instant("received_at", nullable=False),
+)
+
 # Every webhook event id ever received: the first delivery acts, the rest are no-ops.
 webhook_events = Table(
     "webhook_events",

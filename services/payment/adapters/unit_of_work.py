@@ -8,6 +8,8 @@ from runtime.db import UnitOfWork
 from runtime.purge import RUNTIME
 from services.payment.adapters.messages import event_message
 from services.payment.adapters.repository import (
+    Disputes,
+    FraudWarnings,
     Ledger,
     LinePayees,
     Payments,
@@ -30,6 +32,8 @@ class PaymentUnitOfWork(UnitOfWork):
         self.payouts = Payouts(session)
         self.payees = LinePayees(session)
         self.webhooks = WebhookEvents(session)
+        self.disputes = Disputes(session)
+        self.fraud_warnings = FraudWarnings(session)
 
     async def commit(self) -> None:
         await super().commit()

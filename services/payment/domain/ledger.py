@@ -14,6 +14,8 @@ so a wallet's balance is minus the sum of its entries.
     doctor_available    a doctor's earnings released for payout (owner: the doctor)
     refunds             refunds the platform absorbed (debit), and captures being returned
                         (credit until the refund succeeds)
+    disputed            what the gateway took back for a dispute the bank has not decided
+    dispute_losses      disputes lost, less what the doctors gave back (domain/disputes.py)
 """
 
 from __future__ import annotations
@@ -36,6 +38,8 @@ class AccountKind(Enum):
     DOCTOR_PAYABLE = "doctor_payable"
     DOCTOR_AVAILABLE = "doctor_available"
     REFUNDS = "refunds"
+    DISPUTED = "disputed"
+    DISPUTE_LOSSES = "dispute_losses"
 
 
 _OWNED = frozenset(
@@ -70,6 +74,8 @@ GATEWAY_CLEARING = Account(AccountKind.GATEWAY_CLEARING)
 PLATFORM_REVENUE = Account(AccountKind.PLATFORM_REVENUE)
 GATEWAY_FEES = Account(AccountKind.GATEWAY_FEES)
 REFUNDS = Account(AccountKind.REFUNDS)
+DISPUTED = Account(AccountKind.DISPUTED)
+DISPUTE_LOSSES = Account(AccountKind.DISPUTE_LOSSES)
 
 
 @dataclass(frozen=True)
@@ -88,6 +94,10 @@ class Memo(Enum):
     PAYOUT_RELEASED = "payout_released"
     # A line's held payout moved to whoever does the work now (payees.change_payee).
     PAYEE_CHANGED = "payee_changed"
+    # A chargeback took the disputed amount; the bank decided for nobat, or against.
+    DISPUTE_FUNDS_WITHDRAWN = "dispute_funds_withdrawn"
+    DISPUTE_WON = "dispute_won"
+    DISPUTE_LOST = "dispute_lost"
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,8 @@ from runtime.wire import (
 from services.payment.adapters.messages import (
     account_from,
     destination_from,
+    dispute_message,
+    dispute_status_from,
     ledger_entry_message,
     method_from,
     method_or_none_from,
@@ -273,6 +275,19 @@ class PaymentServicer(payment_service_pb2_grpc.PaymentServiceServicer):
             events=[payment_event_message(e) for e in rows], next_page_token=token
         )
 
+    async def ListDisputes(
+        self, request: pb.ListDisputesRequest, context
+    ) -> pb.ListDisputesResponse:
+        rows, token = await views.disputes(
+            self.ctx.unit_of_work(),
+            dispute_status_from(request.status),
+            request.payment_id or None,
+            PageRequest.of(request, int),
+        )
+        return pb.ListDisputesResponse(
+            disputes=[dispute_message(d) for _, d in rows], next_page_token=token
+        )
+
 
 # The services that buy through payment, each for its own kind of purchase only: they
 # open payments and retry them for their patients, and read their own kind's. Refunds
@@ -293,6 +308,7 @@ ACCESS = {
     "ListPayouts": frozenset({DOCTOR, ADMIN}),
     "ListLedgerEntries": frozenset({ADMIN}),
     "ListPaymentEvents": PAYERS,
+    "ListDisputes": frozenset({ADMIN}),
 }
 
 # The typed details a client reads off these errors.

@@ -40,15 +40,14 @@ def webhook_app(ctx: Context) -> web.Application:
             log.warning("refused a webhook: %s", exc)
             verdicts[exc.verdict].inc()
             return web.json_response({"error": str(exc)}, status=400)
-        if not hint.payment_id:
+        if not hint.concerns_nobat:
             verdicts["ignored"].inc()
             return web.json_response({"received": True, "ignored": "not a nobat payment"})
         try:
             acted = await retrying(lambda: handle(ActOnWebhook(hint)))
         except Exception:
-            log.exception(
-                "acting on webhook %s for payment %s failed", hint.event_id, hint.payment_id
-            )
+            about = hint.payment_id or hint.event_type
+            log.exception("acting on webhook %s (%s) failed", hint.event_id, about)
             verdicts["failed"].inc()
             return web.json_response({"error": "not processed; deliver it again"}, status=500)
         verdicts["accepted" if acted else "duplicate"].inc()

@@ -39,6 +39,9 @@ class PaymentSettings:
     payouts: PayoutRules = field(default_factory=PayoutRules)
     # How often a patient's ConfirmPayment and RetryPayment may reach the gateway.
     gateway_calls: GatewayCallLimits = field(default_factory=GatewayCallLimits)
+    # Whether an actionable early fraud warning refunds the payment at once: a warned
+    # charge usually becomes a dispute, which costs a fee and the money anyway.
+    refund_on_fraud_warning: bool = True
     # Rows a periodic job takes per run, so one run stays short.
     batch: int = 50
     # How long rows are kept past their use (runtime.purge); bootstrap's, from the runtime's.

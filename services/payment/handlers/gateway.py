@@ -15,6 +15,7 @@ from typing import Protocol
 
 from runtime.money import Money
 from services.payment.domain.acceptance import GatewayAcceptance
+from services.payment.domain.disputes import DisputeTruth, FraudWarningTruth
 from services.payment.domain.fees import GatewayFees
 from services.payment.domain.settlement import GatewayRefundTruth, GatewayTruth
 
@@ -93,6 +94,15 @@ class WebhookHint:
     checkout_ref: str = ""
     # nobat's refund id, for refund events.
     refund_id: str = ""
+    # The gateway's dispute or early fraud warning an event is about: they carry none of
+    # nobat's metadata, so the payment is found by reading them (`read_dispute`, ...).
+    dispute_ref: str = ""
+    fraud_warning_ref: str = ""
+
+    @property
+    def concerns_nobat(self) -> bool:
+        """Whether the event may be about one of nobat's payments."""
+        return bool(self.payment_id or self.dispute_ref or self.fraud_warning_ref)
 
 
 class Gateway(Protocol):
@@ -117,5 +127,11 @@ class Gateway(Protocol):
         id, which the truth reports. A refund whose create answer was lost has no
         gateway_ref: payment asks `create_refund` again with the same key instead."""
         ...
+
+    async def read_dispute(self, gateway_ref: str) -> DisputeTruth:
+        """A dispute's truth, with the payment it concerns (empty if not nobat's)."""
+        ...
+
+    async def read_fraud_warning(self, gateway_ref: str) -> FraudWarningTruth: ...
 
     def parse_webhook(self, payload: bytes, signature: str | None) -> WebhookHint: ...

@@ -63,7 +63,10 @@ async def release_payouts(ctx: Context) -> int:
 async def release_payout(ctx: Context, uow: PaymentUnit, cmd: ReleasePayout) -> None:
     async with uow:
         payout = await uow.payouts.get(cmd.payout_id, for_update=True)
-        if payout is None or payout.release(ctx.clock()) is Change.NONE:
+        # An open dispute holds the payout past its date: the bank may take the money.
+        if payout is None or await uow.disputes.hold(payout.payment_id):
+            return
+        if payout.release(ctx.clock()) is Change.NONE:
             return
         transaction = post_release(payout)
         if transaction is not None:

@@ -42,25 +42,35 @@ async def refund_payment(
     ctx: Context, uow: PaymentUnit, cmd: RefundPayment
 ) -> tuple[Payment, Refund]:
     async with uow:
-        uow.payments.acting(Action("refund", cmd.actor, cmd.reason))
         payment = await load(uow, cmd.payment_id, None, lock=True)
         ensure_purchaser(payment, cmd.purchaser)
-        now = ctx.clock()
-        known = len(payment.refunds)
-        refund = request_refund(
-            payment,
-            key=cmd.key,
-            amount=cmd.amount,
-            reason=cmd.reason,
-            destination=cmd.destination,
-            at=now,
-        )
-        await follow_up(ctx, payment, now)
-        await book(ctx, uow, payment, now)
+        refund, made = await refund_locked(ctx, uow, payment, cmd)
         await uow.commit()
-    if len(payment.refunds) > known:  # not a repeated key's existing refund
+    if made:
         metrics.REFUNDS.labels(refund.reason).inc()
     return payment, payment.refund(refund.id)
+
+
+async def refund_locked(
+    ctx: Context, uow: PaymentUnit, payment: Payment, cmd: RefundPayment
+) -> tuple[Refund, bool]:
+    """Refunds `payment`, loaded under its lock in `uow`, which the caller commits; and
+    whether the refund is new (not a repeated key's existing one), to be counted once
+    committed."""
+    uow.payments.acting(Action("refund", cmd.actor, cmd.reason))
+    now = ctx.clock()
+    known = len(payment.refunds)
+    refund = request_refund(
+        payment,
+        key=cmd.key,
+        amount=cmd.amount,
+        reason=cmd.reason,
+        destination=cmd.destination,
+        at=now,
+    )
+    await follow_up(ctx, payment, now)
+    await book(ctx, uow, payment, now)
+    return refund, len(payment.refunds) > known
 
 
 def ensure_purchaser(payment: Payment, purchaser: str | None) -> None:

@@ -9,6 +9,8 @@ from runtime.unit import Unit
 
 if TYPE_CHECKING:
     from services.payment.adapters.repository import (
+        Disputes,
+        FraudWarnings,
         Ledger,
         LinePayees,
         Payments,
@@ -27,3 +29,6 @@ class PaymentUnit(Unit, Protocol):
     payees: LinePayees
     # The gateway's webhook event ids already received.
     webhooks: WebhookEvents
+    # Disputes of payments (open ones hold their payouts), and early fraud warnings.
+    disputes: Disputes
+    fraud_warnings: FraudWarnings

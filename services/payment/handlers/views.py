@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from runtime.wire import PageRequest
 from services.payment.domain.audit import PaymentEvent
+from services.payment.domain.disputes import Dispute, DisputeStatus
 from services.payment.domain.ledger import Account, PostedEntry
 from services.payment.domain.payment import Payment, PaymentStatus
 from services.payment.domain.payouts import Payout, PayoutStatus
@@ -84,3 +85,12 @@ async def ledger_entries(
     async with uow:
         found = await uow.ledger.page(**vars(query), after=asked.after_key, limit=asked.limit)
     return asked.cut(found, lambda posted: (posted.id,))
+
+
+async def disputes(
+    uow: PaymentUnit, status: DisputeStatus | None, payment_id: str | None, asked: PageRequest
+) -> tuple[list[tuple[int, Dispute]], str]:
+    """Disputes, newest first, as (sequence, dispute) rows."""
+    async with uow:
+        found = await uow.disputes.page(status, payment_id, asked.after_key, asked.limit)
+    return asked.cut(found, lambda row: (row[0],))

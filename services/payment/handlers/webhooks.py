@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from services.payment.domain.audit import GATEWAY, Action
 from services.payment.domain.errors import PaymentNotFound
 from services.payment.handlers.context import Context
+from services.payment.handlers.disputes import follow_dispute, heed_fraud_warning
 from services.payment.handlers.gateway import WebhookHint
 from services.payment.handlers.payments import SettlePayment, settle_payment
 from services.payment.handlers.unit_of_work import PaymentUnit
@@ -36,7 +37,12 @@ async def act_on_webhook(ctx: Context, uow: PaymentUnit, cmd: ActOnWebhook) -> b
         hint = cmd.hint
         # Metadata naming a payment nobat never made: remembered, nothing to settle.
         with contextlib.suppress(PaymentNotFound):
-            settling = SettlePayment(hint.payment_id, hint=hint.checkout_ref, action=_WEBHOOK)
-            await settle_payment(ctx, uow, settling)
+            if hint.dispute_ref:
+                await follow_dispute(ctx, uow, hint.dispute_ref)
+            elif hint.fraud_warning_ref:
+                await heed_fraud_warning(ctx, uow, hint.fraud_warning_ref)
+            else:
+                settling = SettlePayment(hint.payment_id, hint=hint.checkout_ref, action=_WEBHOOK)
+                await settle_payment(ctx, uow, settling)
         await uow.commit()
         return True

@@ -252,6 +252,17 @@ class SandboxControl:
     async def cancel(self, session_id: str) -> dict:
         return await self._post(f"checkout/{session_id}/cancel")
 
+    async def dispute(self, session_id: str, **options: object) -> dict:
+        """The patient's bank disputes the session's charge (`reason`, `inquiry`)."""
+        return await self._post(f"checkout/{session_id}/dispute", options)
+
+    async def close_dispute(self, dispute_id: str, outcome: str) -> dict:
+        return await self._post(f"disputes/{dispute_id}/close", {"outcome": outcome})
+
+    async def warn_of_fraud(self, session_id: str) -> dict:
+        """The gateway's early fraud warning about the session's charge."""
+        return await self._post(f"checkout/{session_id}/fraud_warning")
+
     async def pay_later(self, session_id: str) -> dict:
         """Pay by bank debit: the session completes unpaid until `settle`."""
         return await self._post(f"checkout/{session_id}/pay_later")

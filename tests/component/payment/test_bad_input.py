@@ -166,6 +166,26 @@ async def test_unknown_payments_and_malformed_page_tokens(payment):
     assert "page_token" in violated_fields(refused.value)
 
 
+@pytest.mark.parametrize(
+    ("asked", "field"),
+    [
+        (pb.ListDisputesRequest(status=99), "status"),
+        (pb.ListDisputesRequest(page_token="!!garbage!!"), "page_token"),
+        (pb.ListDisputesRequest(page_size=-1), "page_size"),
+    ],
+)
+async def test_a_bad_dispute_listing_names_its_field_and_only_admins_list(payment, asked, field):
+    admin = payment.api("admin", "ops")
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await admin.ListDisputes(asked)
+    assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert field in violated_fields(refused.value)
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await payment.api("patient", "patient-1").ListDisputes(pb.ListDisputesRequest())
+    assert refused.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    assert (await admin.ListDisputes(pb.ListDisputesRequest())).disputes == []
+
+
 async def test_a_refund_without_a_reason_code_is_refused(payment, sandbox):
     created = await payment.api().create()
     with pytest.raises(grpc.aio.AioRpcError) as refused:

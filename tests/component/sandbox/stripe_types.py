@@ -20,7 +20,7 @@ import stripe
 from stripe._stripe_object import StripeObject
 
 # Nested classes are found by walking these: a forward reference names a top-level one.
-_NAMESPACES = (stripe, stripe.checkout)
+_NAMESPACES = (stripe, stripe.checkout, stripe.radar)
 
 
 def error_codes() -> frozenset[str]:

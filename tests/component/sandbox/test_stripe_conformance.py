@@ -37,6 +37,8 @@ CLASSES = {
     "payment_intent": stripe.PaymentIntent,
     "charge": stripe.Charge,
     "refund": stripe.Refund,
+    "dispute": stripe.Dispute,
+    "radar.early_fraud_warning": stripe.radar.EarlyFraudWarning,
 }
 
 
@@ -209,6 +211,86 @@ async def test_a_paid_refunded_and_an_expired_checkout_are_made_of_stripes_objec
     # Stripe leaves a refund's failure_reason out until it fails.
     assert "failure_reason" not in answered(refunded)
     assert answered(failed)["failure_reason"] == "declined"
+
+
+async def test_disputes_and_fraud_warnings_are_stripes_objects_and_events(sandbox):
+    won, lost, asked = [await sandbox.create() for _ in range(3)]
+    for session in (won, lost, asked):
+        await sandbox.control(f"checkout/{session.id}/pay")
+    warning = await sandbox.control(f"checkout/{lost.id}/fraud_warning")
+    disputed = await sandbox.control(f"checkout/{won.id}/dispute", {"reason": "fraudulent"})
+    losing = await sandbox.control(f"checkout/{lost.id}/dispute", {"reason": "general"})
+    inquiry = await sandbox.control(f"checkout/{asked.id}/dispute", {"inquiry": True})
+    await sandbox.control(f"disputes/{disputed['id']}/close", {"outcome": "won"})
+    await sandbox.control(f"disputes/{losing['id']}/close", {"outcome": "lost"})
+    await sandbox.control(f"disputes/{inquiry['id']}/close", {"outcome": "won"})
+    read = await sandbox.client.v1.disputes.retrieve_async(
+        disputed["id"], {"expand": ["payment_intent"]}
+    )
+    warned = await sandbox.client.v1.radar.early_fraud_warnings.retrieve_async(
+        warning["id"], {"expand": ["payment_intent"]}
+    )
+    charge = await sandbox.client.v1.charges.retrieve_async(read.charge)
+
+    sent = {
+        "radar.early_fraud_warning.created",
+        "charge.dispute.created",
+        "charge.dispute.funds_withdrawn",
+        "charge.dispute.closed",
+        "charge.dispute.funds_reinstated",
+    }
+    events = await sandbox.events_of(*sent)
+    found = object_problems(answered(read), "dispute") + object_problems(answered(warned), "efw")
+    for event in events:
+        found += problems(event, stripe.Event, event["type"])
+        found += object_problems(event["data"]["object"], f"{event['type']}.data.object")
+    assert found == []
+    assert sent <= {event["type"] for event in events} <= event_types()
+    closed = {
+        event["data"]["object"]["id"]: event["data"]["object"]["status"]
+        for event in events
+        if event["type"] == "charge.dispute.closed"
+    }
+    assert closed == {disputed["id"]: "won", losing["id"]: "lost", inquiry["id"]: "warning_closed"}
+    assert (read.status, read.amount, read.payment_intent.metadata["payment_id"]) == (
+        "won",
+        2500,
+        "pay_1",
+    )
+    assert (warned.fraud_type, warned.actionable) == ("made_with_stolen_card", True)
+    assert warned.payment_intent.latest_charge == warned.charge != read.charge
+    assert charge.disputed is True
+    # An inquiry takes no money, so its bank never gives any back either.
+    withdrawn = [e for e in events if e["type"] == "charge.dispute.funds_withdrawn"]
+    assert {e["data"]["object"]["id"] for e in withdrawn} == {disputed["id"], losing["id"]}
+
+
+async def test_only_a_paid_charge_is_disputed_only_once_and_a_lost_one_is_not_refunded(
+    sandbox,
+):
+    unpaid = await sandbox.create()
+    paid = await sandbox.create()
+    await sandbox.control(f"checkout/{paid.id}/pay")
+    dispute = await sandbox.control(f"checkout/{paid.id}/dispute")
+
+    async with aiohttp.ClientSession() as http:
+        for path, body in (
+            (f"checkout/{unpaid.id}/dispute", {}),
+            (f"checkout/{paid.id}/dispute", {}),
+            (f"checkout/{paid.id}/dispute", {"reason": "not_a_reason"}),
+            (f"disputes/{dispute['id']}/close", {"outcome": "draw"}),
+            (f"checkout/{paid.id}/fraud_warning", {"fraud_type": "bad_luck"}),
+        ):
+            async with http.post(f"{sandbox.url}/_sandbox/{path}", json=body) as reply:
+                assert reply.status == 400, path
+    await sandbox.control(f"disputes/{dispute['id']}/close", {"outcome": "lost"})
+    with pytest.raises(stripe.InvalidRequestError):
+        await sandbox.client.v1.disputes.retrieve_async("dp_nothing")
+    session = await sandbox.client.v1.checkout.sessions.retrieve_async(paid.id)
+    with pytest.raises(stripe.InvalidRequestError) as charged_back:
+        await sandbox.client.v1.refunds.create_async({"payment_intent": session.payment_intent})
+    assert charged_back.value.code == "charge_disputed" in error_codes()
+    assert (await sandbox.client.v1.disputes.retrieve_async(dispute["id"])).status == "lost"
 
 
 async def test_an_updated_event_says_what_changed_and_names_the_request_behind_it(sandbox):

@@ -21,7 +21,9 @@ from nobat.payment.v1 import payment_service_pb2_grpc
 from cli import main as cli
 from cli.render import money
 from stack.local import LOCAL_APP, LocalStack
+from tests.component.payment.harness import SandboxControl
 from tests.instants import THURSDAY_NIGHT, stack_instant
+from tests.processes import eventually
 
 pytestmark = pytest.mark.e2e
 
@@ -208,6 +210,24 @@ def test_a_payment_paid_by_its_session_id_shows_in_the_doctors_payouts(stack, no
     assert row.split()[1:7] == ["doctor-payout", "100.00", "USD", "3.00", "USD", "3.20"]
     assert "93.80 USD" in row and "HELD" in row
     assert ok(nobat("payouts")) == "no payouts\n"
+
+
+async def test_disputes_lists_a_disputed_payment_for_admins_only(stack, nobat):
+    created = stack.create_payment("patient-dispute", doctor="doctor-dispute")
+    session = created.attempts[0].gateway_ref
+    ok(nobat("pay", session, "--as", "patient:patient-dispute"))
+    assert stack.local.sandbox is not None
+    opened = await SandboxControl(stack.local.sandbox.url).dispute(session, reason="general")
+
+    async def listed() -> bool:
+        return opened["id"] in ok(nobat("disputes", "--status", "open"))
+
+    await eventually(listed, 30, "the dispute listed")
+    [row] = [line for line in ok(nobat("disputes")).splitlines() if opened["id"] in line]
+    assert row.split()[:6] == [created.id, opened["id"], "100.00", "USD", "general", "OPEN"]
+    assert ok(nobat("disputes", "--payment", "pay-nothing")) == "no disputes\n"
+    refused = nobat("disputes", "--as", "patient:patient-dispute")
+    assert refused.code == 1 and "PERMISSION_DENIED" in refused.err
 
 
 def test_failures_are_one_line_and_exit_1(nobat):

@@ -466,19 +466,48 @@ async def test_the_database_refuses_two_slots_of_one_doctor_starting_together(
                 await save(db)
 
 
-async def test_a_checkouts_slot_is_found_by_the_checkout_and_none_for_an_unknown_one(
-    transaction: Transaction,
-):
+async def _stored_checkout(transaction: Transaction):
     doctor = a_doctor()
     slot = slot_of(doctor, "a", HOUR)
     checkout = a_checkout(slot, doctor=doctor)
     await store(transaction, doctor, slot, checkout)
+    return doctor, slot, checkout
+
+
+async def test_a_checkout_is_found_with_its_slot_and_doctor_and_none_for_an_unknown_one(
+    transaction: Transaction,
+):
+    doctor, slot, checkout = await _stored_checkout(transaction)
 
     async with transaction() as db:
-        found = await db.slots.of_checkout(checkout.id, for_update=True)
-        assert found is not None and found.id == slot.id
-        assert found.status(NOW) is SlotStatus.HELD
-        assert await db.slots.of_checkout("checkout-never-stored", for_update=True) is None
+        found = await db.slots.with_checkout(checkout.id)
+        assert found is not None
+        found_slot, found_checkout, found_doctor = found
+        assert found_slot.id == slot.id and found_slot.status(NOW) is SlotStatus.HELD
+        assert found_checkout == checkout
+        assert found_doctor is not None and found_doctor.id == doctor.id
+        assert await db.slots.with_checkout("checkout-never-stored") is None
+
+
+async def test_what_is_found_with_a_checkout_and_saved_unchanged_is_not_written(
+    transaction: Transaction,
+):
+    _, slot, checkout = await _stored_checkout(transaction)
+    tables = {"slots": slot.id, "checkouts": checkout.id, "doctors": slot.doctor_id}
+    before = {table: await _version(transaction, table, key) for table, key in tables.items()}
+
+    async with transaction() as db:
+        found = await db.slots.with_checkout(checkout.id)
+        assert found is not None
+        found_slot, found_checkout, found_doctor = found
+        assert found_doctor is not None
+        await db.slots.save(found_slot)
+        await db.checkouts.save(found_checkout)
+        await db.doctors.save(found_doctor)
+        await db.commit()
+
+    after = {table: await _version(transaction, table, key) for table, key in tables.items()}
+    assert after == before
 
 
 async def _version(transaction: Transaction, table: str, key: str) -> str:

@@ -19,12 +19,17 @@ from tests.unit.fakes import FakeUnitOfWork, InMemoryRows
 
 
 class Slots(InMemoryRows[Slot]):
-    # The unit's checkouts, for `of_checkout`.
+    # The unit's checkouts and doctors, for `with_checkout`.
     checkouts: InMemoryRows[Checkout]
+    doctors: InMemoryRows[Doctor]
 
-    async def of_checkout(self, checkout_id: str, *, for_update=False) -> Slot | None:
+    async def with_checkout(self, checkout_id: str) -> tuple[Slot, Checkout, Doctor | None] | None:
         checkout = await self.checkouts.get(checkout_id)
-        return None if checkout is None else await self.get(checkout.slot_id)
+        if checkout is None:
+            return None
+        slot = await self.get(checkout.slot_id)
+        assert slot is not None
+        return slot, checkout, await self.doctors.get(checkout.doctor_id)
 
     async def between(
         self, doctor_id: str, starts_from: datetime, starts_before: datetime, *, for_update=False
@@ -89,8 +94,9 @@ def booking_unit(*stored: Doctor | Slot | Checkout | Reservation) -> FakeUnitOfW
     """Booking's unit with `stored` already kept, each in its own repository."""
     slots = Slots(*(s for s in stored if isinstance(s, Slot)))
     slots.checkouts = Checkouts(*(s for s in stored if isinstance(s, Checkout)))
+    slots.doctors = InMemoryRows(*(s for s in stored if isinstance(s, Doctor)))
     return FakeUnitOfWork(
-        doctors=InMemoryRows(*(s for s in stored if isinstance(s, Doctor))),
+        doctors=slots.doctors,
         availabilities=Availabilities(),
         slots=slots,
         checkouts=slots.checkouts,

@@ -19,6 +19,13 @@ from runtime.currency import CURRENCIES
 from runtime.money import Money
 from services.payment.domain.acceptance import GatewayAcceptance
 from services.payment.domain.audit import PAYMENT, Action
+from services.payment.domain.disputes import (
+    Dispute,
+    DisputeStatus,
+    DisputeTruth,
+    FraudWarning,
+    FraudWarningTruth,
+)
 from services.payment.domain.fees import STRIPE_LIKE_FEES
 from services.payment.domain.ledger import LedgerTransaction
 from services.payment.domain.payment import Payment, PaymentStatus
@@ -213,6 +220,19 @@ class InMemoryWebhookEvents(InMemoryRows[WebhookHint]):
         return True
 
 
+class InMemoryDisputes(InMemoryRows[Dispute]):
+    async def hold(self, payment_id: str) -> bool:
+        return any(d.payment_id == payment_id and d.is_open for d in self.all())
+
+
+class InMemoryFraudWarnings(InMemoryRows[FraudWarning]):
+    async def remember(self, warning: FraudWarning) -> bool:
+        if warning.id in self._rows:
+            return False
+        await self.save(warning)
+        return True
+
+
 def fake_unit(*payments: Payment, wallets: tuple[Wallet, ...] = ()) -> FakeUnitOfWork:
     return FakeUnitOfWork(
         payments=InMemoryPayments(*payments),
@@ -220,6 +240,8 @@ def fake_unit(*payments: Payment, wallets: tuple[Wallet, ...] = ()) -> FakeUnitO
         wallets=InMemoryWallets(*wallets),
         payouts=InMemoryPayouts(),
         webhooks=InMemoryWebhookEvents(),
+        disputes=InMemoryDisputes(),
+        fraud_warnings=InMemoryFraudWarnings(),
     )
 
 
@@ -236,6 +258,9 @@ class FakeGateway:
     def __init__(self) -> None:
         self.sessions: dict[str, GatewayTruth] = {}
         self.refunds: dict[str, GatewayRefundTruth] = {}
+        # What the patient's bank and the gateway's fraud checks said, by their refs.
+        self.disputes: dict[str, DisputeTruth] = {}
+        self.fraud_warnings: dict[str, FraudWarningTruth] = {}
         self.down = False
         self.refusing: GatewayRefused | None = None
         self.calls: list[tuple[str, str]] = []
@@ -281,3 +306,19 @@ class FakeGateway:
     async def read_refund(self, refund_id: str, gateway_ref: str) -> GatewayRefundTruth:
         self._asked("read_refund", gateway_ref)
         return self.refunds[refund_id]
+
+    async def read_dispute(self, gateway_ref: str) -> DisputeTruth:
+        self._asked("read_dispute", gateway_ref)
+        return self.disputes[gateway_ref]
+
+    async def read_fraud_warning(self, gateway_ref: str) -> FraudWarningTruth:
+        self._asked("read_fraud_warning", gateway_ref)
+        return self.fraud_warnings[gateway_ref]
+
+    def dispute(
+        self, gateway_ref: str, payment: Payment, status: DisputeStatus, withdrawn: bool = True
+    ) -> None:
+        """The patient's bank disputes the whole payment; then decides (`status`)."""
+        self.disputes[gateway_ref] = DisputeTruth(
+            gateway_ref, payment.id, payment.amount, "fraudulent", status, withdrawn
+        )

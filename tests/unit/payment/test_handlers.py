@@ -73,21 +73,6 @@ APPOINTMENT = CreatePayment(
 FROM_WALLET = dataclasses.replace(APPOINTMENT, method=PaymentMethod.WALLET)
 
 
-@pytest.fixture
-def gateway() -> FakeGateway:
-    return FakeGateway()
-
-
-@pytest.fixture
-def uow() -> FakeUnitOfWork:
-    return fake_unit()
-
-
-@pytest.fixture
-def ctx(uow: FakeUnitOfWork, gateway: FakeGateway) -> Context:
-    return Context(lambda: uow, gateway, SETTINGS, clock=lambda: NOW)
-
-
 def at(ctx: Context, when: datetime) -> Context:
     return dataclasses.replace(ctx, clock=lambda: when)
 

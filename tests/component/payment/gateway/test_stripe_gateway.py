@@ -21,6 +21,7 @@ import stripe
 
 from runtime.money import Money
 from services.payment.adapters.stripe_gateway import SESSION_GRACE, StripeGateway
+from services.payment.domain.disputes import DisputeStatus, DisputeTruth, FraudWarningTruth
 from services.payment.domain.settlement import (
     GatewayCanceled,
     GatewayDeclined,
@@ -677,3 +678,64 @@ async def test_a_gateway_that_does_not_answer_is_unavailable():
             await adapter.read_checkout("cs_test_any")
     finally:
         await adapter.close()
+
+
+async def test_a_dispute_is_read_with_the_payment_it_concerns_from_open_to_lost(gateway, sandbox):
+    request = checkout_request()
+    ref = await paid_session(gateway, sandbox, request)
+    opened = await sandbox.dispute(ref, reason="product_not_received")
+
+    truth = await gateway.read_dispute(opened["id"])
+    await sandbox.close_dispute(opened["id"], "lost")
+    lost = await gateway.read_dispute(opened["id"])
+
+    assert truth == DisputeTruth(
+        opened["id"],
+        request.payment_id,
+        Money(1234, "USD"),
+        "product_not_received",
+        DisputeStatus.OPEN,
+        withdrawn=True,
+    )
+    assert (lost.status, lost.withdrawn) == (DisputeStatus.LOST, True)
+    with pytest.raises(GatewayRefused) as charged_back:
+        await gateway.create_refund(refund_request(request, ref, 100))
+    assert charged_back.value.code == "charge_disputed"
+
+
+async def test_an_inquiry_won_took_no_money_and_a_fraud_warning_names_its_payment(gateway, sandbox):
+    request = checkout_request()
+    ref = await paid_session(gateway, sandbox, request)
+    inquiry = await sandbox.dispute(ref, inquiry=True)
+    warning = await sandbox.warn_of_fraud(ref)
+    await sandbox.close_dispute(inquiry["id"], "won")
+
+    won = await gateway.read_dispute(inquiry["id"])
+    warned = await gateway.read_fraud_warning(warning["id"])
+
+    assert (won.payment_id, won.status, won.withdrawn) == (
+        request.payment_id,
+        DisputeStatus.WON,
+        False,
+    )
+    assert warned == FraudWarningTruth(
+        warning["id"], request.payment_id, "made_with_stolen_card", actionable=False
+    )
+    with pytest.raises(GatewayRefused) as missing:
+        await gateway.read_dispute("dp_nothing")
+    assert missing.value.code == "resource_missing"
+
+
+async def test_dispute_and_fraud_warning_events_point_at_what_to_read(gateway):
+    at = int(time.time())
+    for kind, ref, hint_field in (
+        ("dispute", "dp_1", "dispute_ref"),
+        ("radar.early_fraud_warning", "issfr_1", "fraud_warning_ref"),
+    ):
+        event = {
+            "id": f"evt_{kind}",
+            "type": f"{kind}.created",
+            "data": {"object": {"id": ref, "object": kind, "payment_intent": "pi_1"}},
+        }
+        hint = gateway.parse_webhook(*signed(event, WEBHOOK_SECRET, at))
+        assert (hint.payment_id, getattr(hint, hint_field), hint.concerns_nobat) == ("", ref, True)
