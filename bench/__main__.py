@@ -17,6 +17,7 @@ import argparse
 import asyncio
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,7 +30,8 @@ from bench.servers import Cluster, Running, cluster, running
 from stack.local import ROOT
 
 # (flag, type, default, meaning); each also reads BENCH_<FLAG> from the environment.
-SETTINGS = (
+# Each setting's name, how its text is read, its default, and what it means.
+SETTINGS: tuple[tuple[str, Callable[[str], object], object, str], ...] = (
     ("flows", int, 500, "flows a round"),
     ("history", int, 1_000_000, "historical payments and reservations; 0 skips that part"),
     ("load", float, 0.5, "pace of the latency rounds, as a share of the empty peak"),
@@ -47,7 +49,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.add_argument(
             f"--{name.replace('_', '-')}",
             type=kind,
-            default=kind(os.environ.get(variable) or default),
+            default=kind(os.environ.get(variable) or str(default)),
             help=f"{meaning} ({variable}, default {default})",
         )
     parser.add_argument(

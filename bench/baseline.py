@@ -201,7 +201,7 @@ class Baseline:
 
     async def _record(self, msg: Msg) -> None:
         """Steps 3 and 4, in booking's database."""
-        payment_id = msg.headers["Bench-Payment"]
+        payment_id = _header(msg, "Bench-Payment")
         async with self.book.acquire() as conn, conn.transaction():
             await _inbox(conn, "booking", msg)
             await conn.execute(
@@ -219,7 +219,7 @@ class Baseline:
             await _inbox(conn, "payment", msg)
             await conn.execute(
                 "UPDATE payments SET fulfilled_at = now() WHERE id = $1",
-                msg.headers["Bench-Payment"],
+                _header(msg, "Bench-Payment"),
             )
         await msg.ack()
         self._ended()
@@ -266,11 +266,17 @@ async def _outbox(conn: asyncpg.Connection, events: list[tuple[str, str]]) -> li
     )
 
 
+def _header(msg: Msg, name: str) -> str:
+    # Every message read here was published by this module, with its headers.
+    assert msg.headers is not None
+    return msg.headers[name]
+
+
 async def _inbox(conn: asyncpg.Connection, consumer: str, msg: Msg) -> None:
     await conn.execute(
         "INSERT INTO inbox (consumer, event_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
         consumer,
-        msg.headers["Nats-Msg-Id"],
+        _header(msg, "Nats-Msg-Id"),
     )
 
 

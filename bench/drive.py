@@ -173,7 +173,9 @@ class Driver:
 
     async def _pay(self, flow: Flow) -> None:
         flow.pressed = time.time()
-        url = f"{self.up.stack.sandbox.url}/_sandbox/checkout/{flow.session_id}/pay"
+        sandbox = self.up.stack.sandbox
+        assert sandbox is not None
+        url = f"{sandbox.url}/_sandbox/checkout/{flow.session_id}/pay"
         async with self._http.post(url, json={}) as reply:
             if reply.status >= 300:
                 raise RuntimeError(f"pay {flow.session_id}: {reply.status} {await reply.text()}")

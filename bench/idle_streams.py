@@ -135,17 +135,16 @@ async def seed_chats(database_url: str, count: int) -> list[tuple[str, str]]:
 def open_stream(args, channel: grpc.aio.Channel, token: str, target: str):
     metadata = [("authorization", f"Bearer {token}")]
     if args.service == "consultation":
-        from nobat.consultation.v1 import consultation_service_pb2 as pb
-        from nobat.consultation.v1 import consultation_service_pb2_grpc as stubs
+        from nobat.consultation.v1 import consultation_service_pb2 as cpb
+        from nobat.consultation.v1 import consultation_service_pb2_grpc as cstubs
 
-        stub = stubs.ConsultationServiceStub(channel)
-        request = pb.StreamMessagesRequest(consultation_id=target)
-        return stub.StreamMessages(request, metadata=metadata)
-    from nobat.notification.v1 import notification_service_pb2 as pb
-    from nobat.notification.v1 import notification_service_pb2_grpc as stubs
+        request = cpb.StreamMessagesRequest(consultation_id=target)
+        return cstubs.ConsultationServiceStub(channel).StreamMessages(request, metadata=metadata)
+    from nobat.notification.v1 import notification_service_pb2 as npb
+    from nobat.notification.v1 import notification_service_pb2_grpc as nstubs
 
-    stub = stubs.NotificationServiceStub(channel)
-    return stub.StreamNotifications(pb.StreamNotificationsRequest(), metadata=metadata)
+    stub = nstubs.NotificationServiceStub(channel)
+    return stub.StreamNotifications(npb.StreamNotificationsRequest(), metadata=metadata)
 
 
 async def database_counters(dsn: str, database: str) -> dict[str, float]:
@@ -238,7 +237,9 @@ async def measure(args: argparse.Namespace, folder: Path) -> dict:
             ]
             reads = [asyncio.ensure_future(stream.read()) for stream in streams]
             say(f"{args.streams} streams open: {args.warmup:g}s to settle, then measured")
-            held = await window(args, process, postgres.dsn(database), database)
+            held: dict[str, float | str] = dict(
+                await window(args, process, postgres.dsn(database), database)
+            )
             open_now = sum(not read.done() for read in reads)
             ended = [read for read in reads if read.done()]
             held["streams_still_open"] = open_now

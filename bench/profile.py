@@ -37,7 +37,7 @@ class CpuMeter:
 
     def __init__(self, up: Running) -> None:
         stack = up.stack
-        self.pids = {name: up.pid(name) for name in stack.services}
+        self.pids: dict[str, int | None] = {name: up.pid(name) for name in stack.services}
         assert stack.sandbox is not None and stack.nats is not None
         self.pids |= {"sandbox": stack.sandbox.pid, "nats": stack.nats.pid}
         self.postmaster = up.cluster.postgres.pid

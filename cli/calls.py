@@ -11,11 +11,10 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from typing import TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import grpc
 from google.protobuf import json_format
-from google.protobuf.internal.enum_type_wrapper import EnumTypeWrapper
 from google.protobuf.message import Message
 from nobat.common.v1 import checkout_pb2
 
@@ -28,6 +27,12 @@ AWAITING_PAYMENT = checkout_pb2.CHECKOUT_STATUS_AWAITING_PAYMENT
 # How often `--watch` asks after a checkout.
 WATCH_INTERVAL = 0.2
 M = TypeVar("M", bound=Message)
+# A proto enum's value type (its generated ValueType).
+V = TypeVar("V", bound=int)
+
+if TYPE_CHECKING:
+    # The stubs' generic enum wrapper (render.choices takes it too); only in the stubs.
+    from google.protobuf.internal.enum_type_wrapper import _EnumTypeWrapper
 
 
 class CliError(Exception):
@@ -53,7 +58,9 @@ class Connection:
         self.metadata = metadata
         self.streams: list[grpc.Future] = []
 
-    def __call__(self, method: str, request: Message) -> Message:
+    def __call__(self, method: str, request: Message) -> Any:
+        """The reply of the RPC the stub has by the name `method`: found by name, so its
+        type is not known here (each verb knows which reply it asked for)."""
         return getattr(self.stub, method)(request, metadata=self.metadata, timeout=RPC_TIMEOUT)
 
     def stream(self, method: str, request: Message, quiet: float | None = None) -> Iterator:
@@ -121,7 +128,7 @@ def watched(ask: Callable[[], M], waiting: Callable[[M], bool], seconds: float, 
     return answer
 
 
-def watched_checkout(call: Connection, request: Message, seconds: float) -> Message:
+def watched_checkout(call: Connection, request: Message, seconds: float) -> Any:
     """The checkout GetCheckout answers (booking's or consultation's) once it is no longer
     awaiting payment, or after `seconds`."""
     return watched(
@@ -132,7 +139,7 @@ def watched_checkout(call: Connection, request: Message, seconds: float) -> Mess
     )
 
 
-def watch_outcome(args: argparse.Namespace, checkout: Message) -> int:
+def watch_outcome(args: argparse.Namespace, checkout: Any) -> int:
     """The exit status of `--watch`: 1, saying so, when the checkout still awaits payment."""
     if args.watch and checkout.status == AWAITING_PAYMENT:
         if not args.json:
@@ -146,15 +153,13 @@ def fresh_key() -> str:
     return uuid.uuid4().hex
 
 
-def show(args: argparse.Namespace, message: Message, text: Callable[[Message], str]) -> int:
+def show(args: argparse.Namespace, message: M, text: Callable[[M], str]) -> int:
     """Print `message` as protobuf JSON with --json, else as `text` puts it."""
     print(json_format.MessageToJson(message, indent=2) if args.json else text(message))
     return 0
 
 
-def print_streamed(
-    args: argparse.Namespace, message: Message, text: Callable[[Message], str]
-) -> None:
+def print_streamed(args: argparse.Namespace, message: M, text: Callable[[M], str]) -> None:
     """One message of a stream, as it comes: a line of protobuf JSON with --json."""
     printed = json_format.MessageToJson(message, indent=None) if args.json else text(message)
     print(printed, flush=True)
@@ -180,7 +185,7 @@ def as_caller(args: argparse.Namespace, default: str) -> str:
     return "" if f"{role}:{subject}" == default else f" --as {role}:{subject}"
 
 
-def status_filter(parser: argparse.ArgumentParser, enum: EnumTypeWrapper) -> None:
+def status_filter(parser: argparse.ArgumentParser, enum: _EnumTypeWrapper[V]) -> None:
     """A List verb's `--status`, one of the enum's values as `render.choices` spells them."""
     statuses = render.choices(enum)
     parser.add_argument(

@@ -185,9 +185,9 @@ async def _payouts_of_record(
     """Every held or released payout belongs to the doctor of record of its purchase: the
     one doing the work now. A payout moved on, or reversed by a refund, owes nobody."""
     doctors: dict[str, str | None] = {}
-    for kind in KINDS.values():
-        if kind.doctors_of_record is not None and kind.name in readable:
-            rows = await _rows(databases[kind.service], kind.doctors_of_record)
+    for sold in KINDS.values():
+        if sold.doctors_of_record is not None and sold.name in readable:
+            rows = await _rows(databases[sold.service], sold.doctors_of_record)
             doctors.update({payment_id: doctor_id for payment_id, doctor_id in rows})
     found = []
     for payout_id, payment_id, doctor_id, status in await _rows(
@@ -313,7 +313,8 @@ async def _consumer_backlog(nats_url: str, tls: ssl.SSLContext | None) -> list[V
                 for consumer in await js.consumers_info(stream.name):
                     if not consumer.config.durable_name:
                         continue
-                    backlog = consumer.num_pending + consumer.num_ack_pending
+                    # nats-py leaves a count None when the server's answer lacks it.
+                    backlog = (consumer.num_pending or 0) + (consumer.num_ack_pending or 0)
                     if backlog:
                         found.append(
                             Violation(

@@ -66,9 +66,9 @@ def inbox(args: argparse.Namespace) -> int:
                 return render.notifications_text(reply.notifications) + note
 
             return show(args, reply, text)
-        request = pb.StreamNotificationsRequest(after_sequence=args.after)
+        following = pb.StreamNotificationsRequest(after_sequence=args.after)
         try:
-            for reply in call.stream("StreamNotifications", request):
+            for reply in call.stream("StreamNotifications", following):
                 if args.unread and reply.notification.HasField("read_at"):
                     continue
                 print_streamed(args, reply.notification, render.notification_text)

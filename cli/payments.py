@@ -13,6 +13,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable
 from contextlib import AbstractContextManager
+from typing import Any
 from urllib.parse import urlparse
 
 from google.protobuf.message import Message
@@ -68,7 +69,7 @@ def _print_reply(
     args: argparse.Namespace,
     method: str,
     request: Message,
-    text: Callable[[Message], str],
+    text: Callable[[Any], str],
     part: str = "",
 ) -> int:
     """Ask, and print the reply (or its field `part`): as protobuf JSON with --json,

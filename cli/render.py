@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Collection, Mapping, Sequence
-from datetime import UTC, datetime
-from typing import Any
+from datetime import UTC, datetime, tzinfo
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from google.protobuf.internal.enum_type_wrapper import EnumTypeWrapper
 from google.protobuf.message import Message
 from nobat.booking.v1 import booking_service_pb2 as bpb
 from nobat.common.v1 import checkout_pb2, money_pb2
@@ -20,7 +19,14 @@ from nobat.payment.v1 import payment_service_pb2 as pb
 from runtime.errors import DomainError
 from runtime.money import Money
 
+if TYPE_CHECKING:
+    # The stubs' generic wrapper, which each generated enum's metaclass specialises to
+    # its own ValueType; it exists only in the stubs.
+    from google.protobuf.internal.enum_type_wrapper import _EnumTypeWrapper
+
 NOTHING = "-"
+# A proto enum's value type (its generated ValueType, an int).
+V = TypeVar("V", bound=int)
 
 
 def money(amount: money_pb2.Money) -> str:
@@ -32,11 +38,11 @@ def money(amount: money_pb2.Money) -> str:
         return f"{amount.amount_minor} minor units of {amount.currency or '?'}"
 
 
-def _prefix(enum: EnumTypeWrapper) -> str:
+def _prefix(enum: _EnumTypeWrapper[V]) -> str:
     return re.sub(r"(?<!^)(?=[A-Z])", "_", enum.DESCRIPTOR.name).upper() + "_"
 
 
-def label(enum: EnumTypeWrapper, value: int) -> str:
+def label(enum: _EnumTypeWrapper[V], value: V) -> str:
     """PAYMENT_STATUS_SUCCEEDED as SUCCEEDED."""
     try:
         return enum.Name(value).removeprefix(_prefix(enum))
@@ -44,14 +50,14 @@ def label(enum: EnumTypeWrapper, value: int) -> str:
         return str(value)
 
 
-def choices(enum: EnumTypeWrapper) -> list[str]:
+def choices(enum: _EnumTypeWrapper[V]) -> list[str]:
     """The values of an enum as a command line takes them: succeeded, requires_payment, …"""
     return [label(enum, value).lower() for value in enum.values() if value]
 
 
-def value_of(enum: EnumTypeWrapper, choice: str | None) -> int:
+def value_of(enum: _EnumTypeWrapper[V], choice: str | None) -> V:
     """The enum value of one of `choices(enum)`; none given is UNSPECIFIED (0)."""
-    return enum.Value(_prefix(enum) + choice.upper()) if choice else 0
+    return enum.Value(_prefix(enum) + choice.upper()) if choice else cast(V, 0)
 
 
 def page_note(shown: int, next_page_token: str, which: str = "newest") -> str:
@@ -345,7 +351,7 @@ def local_time(message: Message, field: str, zone: str) -> str:
     if not message.HasField(field):
         return NOTHING
     try:
-        there = ZoneInfo(zone)
+        there: tzinfo = ZoneInfo(zone)
     except (ZoneInfoNotFoundError, ValueError):  # no zone, or one this machine lacks
         there = UTC
     stamp: datetime = getattr(message, field).ToDatetime(tzinfo=UTC)
@@ -477,7 +483,7 @@ def cancellation_text(r: bpb.Reservation) -> str:
     return f"{line}\nrefund: {money(cancellation.refund)} of the {money(r.price)} paid ({share})"
 
 
-def _kind(value: int) -> str:
+def _kind(value: cpb.ConsultationType.ValueType) -> str:
     """A consultation type as a command line takes it: chat, video, emergency."""
     return label(cpb.ConsultationType, value).lower()
 

@@ -7,7 +7,6 @@ module and checkout message; the rest of its RPCs are its own.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import datetime
 from types import ModuleType
 from typing import Any, ClassVar
@@ -26,9 +25,12 @@ class CheckoutCalls:
     # checkout(uow, checkout_id, viewer)) and how a checkout goes on its wire.
     protos: ClassVar[ModuleType]
     views: ClassVar[ModuleType]
-    checkout_message: ClassVar[Callable[[Any], Any]]
     ctx: Any
     handle: Handlers
+
+    @staticmethod
+    def checkout_message(checkout: Any) -> Any:
+        raise NotImplementedError("the context's servicer names its checkout message")
 
     async def GetCheckout(self, request, context):
         checkout = await self.views.checkout(

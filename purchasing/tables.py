@@ -13,6 +13,7 @@ from sqlalchemy import (
     Boolean,
     CheckConstraint,
     Column,
+    ColumnElement,
     Index,
     Integer,
     Select,
@@ -105,7 +106,7 @@ class OpenByPatient:
         self.expires_at = expires_at
         # Written into the SQL rather than bound, so the count's filter matches the index's.
         values = sorted(status.value for status in OPEN)
-        statuses = [literal_column(f"'{value}'") for value in values]
+        statuses: list[ColumnElement[str]] = [literal_column(f"'{value}'") for value in values]
         self.open = table.c.status.in_(statuses)
         self.index = Index(
             f"{table.name}_open_by_patient",
@@ -153,7 +154,7 @@ def expired_checkouts(table: Table, unless: str = "") -> tuple[Purge, Index]:
     `Retention.expired` has passed since it last changed, unless `unless` (SQL on the
     checkout, aliased `t`) says something still names it. Never a confirmed or refunded
     one: money came for those. With the partial index the purge reads them by."""
-    expired = literal_column(f"'{CheckoutStatus.EXPIRED.value}'")
+    expired: ColumnElement[str] = literal_column(f"'{CheckoutStatus.EXPIRED.value}'")
     index = Index(
         f"{table.name}_expired_by_change",
         table.c.updated_at,

@@ -13,7 +13,7 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from google.protobuf.message import DecodeError, Message
 from nats.aio.msg import Msg
@@ -58,7 +58,9 @@ def _all(event: Message) -> bool:
 
 def _by_subject(family, consumer: str, types: Mapping[str, str]) -> dict:
     """`family`'s child for each subject's event type, and one for UNKNOWN_EVENT (key None)."""
-    children = {subject: family.labels(consumer, name) for subject, name in types.items()}
+    children: dict[str | None, Any] = {
+        subject: family.labels(consumer, name) for subject, name in types.items()
+    }
     children[None] = family.labels(consumer, metrics.UNKNOWN_EVENT)
     return children
 
@@ -141,6 +143,8 @@ class EventConsumer:
                 if failures in (1, 10) or failures % 100 == 0:
                     log.warning("consumer %s cannot bind yet: %s", self.name, exc)
                 await asyncio.sleep(min(0.05 * 2 ** min(failures, 6), 2.0))
+        if self._sub is None:  # stopped before it bound
+            return
         failures = 0
         while not self._stopping:
             try:
@@ -271,6 +275,7 @@ class EventConsumer:
         loop = asyncio.get_running_loop()
         every = self._ack_wait / 3
         beats: set[asyncio.Task] = set()
+        timer: asyncio.TimerHandle
 
         def beat() -> None:
             nonlocal timer

@@ -8,7 +8,7 @@ import uuid
 from collections.abc import Callable
 from datetime import datetime
 from types import TracebackType
-from typing import ClassVar, Self, TypeVar
+from typing import Any, ClassVar, Self, TypeVar
 
 from google.protobuf.message import Message
 from sqlalchemy import exc, insert
@@ -93,8 +93,9 @@ class UnitOfWork:
     the real one. Handlers are written the same way whoever calls them.
     """
 
-    # How an entity's recorded fact becomes the message published for it.
-    event_message: ClassVar[Callable[[object], Message] | None] = None
+    # How an entity's recorded fact becomes the message published for it (None for a
+    # fact that stays inside the service). Each service's takes its own facts.
+    event_message: ClassVar[Callable[[Any], Message | None] | None] = None
     # Who publishes the events a commit wrote, at once (the service's outbox relay); with
     # none, the relay's poll finds them.
     hand_over: Callable[[list[dict]], None] | None = None

@@ -11,6 +11,7 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TypeVar
 
 from runtime import tracing
 from runtime.config import Env, InvalidSetting, MissingSetting
@@ -22,13 +23,15 @@ from runtime.settings import RuntimeSettings
 from runtime.tls import TlsSettings
 from runtime.wiring import WIRING
 
+U = TypeVar("U", bound=UnitOfWork)
+
 
 def main(
     name: str,
     *,
     migrations: Path,
-    build: Callable[[ServiceProcess, Env], None],
-    unit: type[UnitOfWork] = UnitOfWork,
+    build: Callable[[ServiceProcess[U], Env], None],
+    unit: type[U],
     argv: Sequence[str] | None = None,
 ) -> None:
     parser = argparse.ArgumentParser(prog=f"python -m services.{name}")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 from google.protobuf.message import Message
 from sqlalchemy import delete, select, update
@@ -21,8 +21,19 @@ from runtime.db import UnitOfWork
 from runtime.errors import IdempotencyKeyReused, InvalidArgument, RefusedAfterEffect
 from runtime.retry import retrying
 from runtime.schema import idempotency_keys
+from runtime.unit import Unit
 
 R = TypeVar("R", bound=Message)
+U = TypeVar("U", bound=Unit)
+
+
+class Idempotent(Protocol):
+    """A mutating RPC's request: whichever message it is, it carries the caller's key."""
+
+    idempotency_key: str
+
+    def SerializeToString(self, *, deterministic: bool = ...) -> bytes: ...
+
 
 MAX_KEY_LENGTH = 255
 
@@ -32,7 +43,7 @@ async def answer_once(
     *,
     scope: str,
     key: str,
-    request: Message,
+    request: Idempotent,
     response_type: type[R],
     answer: Callable[[], Awaitable[R]],
 ) -> R:
@@ -84,14 +95,18 @@ async def answer_once(
 
 
 async def answer_call(
-    uow: UnitOfWork,
+    uow: U,
     method: str,
-    request: Message,
+    request: Idempotent,
     response_type: type[R],
-    answer: Callable[[UnitOfWork], Awaitable[R]],
+    answer: Callable[[U], Awaitable[R]],
 ) -> R:
     """`answer_once` for a mutating RPC: keyed by the request's idempotency_key, scoped to
-    the method and the verified caller, with `answer` run in the same unit of work."""
+    the method and the verified caller, with `answer` run in the same unit of work. The
+    servicer knows its unit as its handlers do (the service's Unit protocol); the keys are
+    kept in its database, so it must be the database's unit."""
+    if not isinstance(uow, UnitOfWork):
+        raise TypeError(f"idempotency keys are kept by the database's unit, not {uow!r}")
     return await answer_once(
         uow,
         scope=caller_scope(method),

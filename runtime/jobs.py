@@ -5,18 +5,31 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from runtime.errors import DomainError
 from runtime.instants import Clock
 from runtime.retention import Retention
 from runtime.retry import retrying
+from runtime.unit import Unit
 
 if TYPE_CHECKING:
     # Handlers use this module; they must not load the database library (test_layers).
     from runtime.db import UnitOfWork
 
 log = logging.getLogger(__name__)
+
+# The service's unit of work, and the command a job gives its handler.
+U = TypeVar("U", bound=Unit)
+U_co = TypeVar("U_co", bound=Unit, covariant=True)
+C = TypeVar("C")
+
+
+class Units(Protocol[U_co]):
+    """What a job needs of a service's context: a fresh unit of work each time."""
+
+    @property
+    def unit_of_work(self) -> Callable[[], U_co]: ...
 
 
 async def for_each(ids: Sequence[str], work: Callable[[str], Awaitable[object]], what: str) -> int:
@@ -34,10 +47,10 @@ async def for_each(ids: Sequence[str], work: Callable[[str], Awaitable[object]],
 
 
 async def sweep(
-    ctx,
-    due: Callable[[object], Awaitable[Sequence[str]]],
-    handler: Callable[[object, object, object], Awaitable[object]],
-    command: Callable[[str], object],
+    ctx: Units[U],
+    due: Callable[[U], Awaitable[Sequence[str]]],
+    handler: Callable[[Any, U, C], Awaitable[object]],
+    command: Callable[[str], C],
     what: str,
 ) -> int:
     """A job's whole round: the ids `due` finds in one unit of work, then `command` of each

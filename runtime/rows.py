@@ -22,18 +22,20 @@ from sqlalchemy import (
     Column,
     Date,
     DateTime,
-    Executable,
     Select,
     Table,
+    Update,
     bindparam,
     func,
     literal,
     select,
     update,
 )
-from sqlalchemy.dialects.postgresql import aggregate_order_by
+from sqlalchemy.dialects.postgresql import Insert, aggregate_order_by
 from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.dml import ReturningInsert
 
 from runtime import sql
 
@@ -42,10 +44,12 @@ T = TypeVar("T")
 # The parameter naming the row in an update; no column is called so.
 ROW_KEY = "row_key"
 
-_built: dict[tuple, Executable] = {}
+_built: dict[tuple, Any] = {}
+# A statement, of whichever kind its builder makes.
+S = TypeVar("S")
 
 
-def _once(key: tuple, build: Callable[[], Executable]) -> Any:
+def _once(key: tuple, build: Callable[[], S]) -> S:
     statement = _built.get(key)
     if statement is None:
         statement = _built[key] = build()
@@ -67,12 +71,12 @@ def by_key(table: Table, *, for_update: bool = False) -> Select:
     return _once(("by_key", table, for_update), build)
 
 
-def upsert(table: Table, columns: Iterable[str]) -> Executable:
+def upsert(table: Table, columns: Iterable[str]) -> Insert:
     """INSERT these columns, or on a clash of the primary key UPDATE them: the statement
     for a whole row; executed with the row as its parameters."""
     names = frozenset(columns)
 
-    def build() -> Executable:
+    def build() -> Insert:
         statement = pg_insert(table)
         keys = [column.name for column in table.primary_key.columns]
         return statement.on_conflict_do_update(
@@ -83,7 +87,7 @@ def upsert(table: Table, columns: Iterable[str]) -> Executable:
     return _once(("upsert", table, names), build)
 
 
-def claim(table: Table) -> Executable:
+def claim(table: Table) -> ReturningInsert[Any]:
     """INSERT a row (its columns are the parameters') unless one with the same primary key
     exists, RETURNING the key: a row back means this transaction was the first."""
     return _once(
@@ -92,7 +96,7 @@ def claim(table: Table) -> Executable:
     )
 
 
-def update_by_key(table: Table) -> Executable:
+def update_by_key(table: Table) -> Update:
     """UPDATE the row :row_key; the other parameters name the columns SET."""
     return _once(
         ("update", table),
@@ -142,7 +146,7 @@ class Snapshots:
         self._key = key_column(table).name
         self._rows: dict[Any, dict[str, Any]] = {}
 
-    def seen(self, row: Mapping[str, Any]) -> None:
+    def seen(self, row: Mapping[str, Any] | RowMapping) -> None:
         self._rows[row[self._key]] = dict(row)
 
     async def write(self, row: dict[str, Any]) -> None:
@@ -187,7 +191,7 @@ class Rows(Generic[T]):
     async def _all(self, query: Select) -> list[T]:
         return [self._seen(row) for row in (await self.session.execute(query)).mappings()]
 
-    def _seen(self, row: Mapping[str, Any]) -> T:
+    def _seen(self, row: Mapping[str, Any] | RowMapping) -> T:
         self._snapshots.seen(row)
         return self._load(row)
 
@@ -197,10 +201,11 @@ class Rows(Generic[T]):
         query = select(self.table.c.id).where(predicate, at <= now).order_by(at).limit(limit)
         return list((await self.session.execute(query)).scalars())
 
+    # Positional only: each repository names the parameter for its own aggregate.
     @staticmethod
-    def _load(row) -> T:
+    def _load(row: Any, /) -> T:
         raise NotImplementedError
 
     @staticmethod
-    def _dump(aggregate: T) -> dict:
+    def _dump(aggregate: T, /) -> dict:
         raise NotImplementedError

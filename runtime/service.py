@@ -19,6 +19,7 @@ import logging
 import signal
 from collections.abc import Awaitable, Callable, Mapping
 from types import MappingProxyType
+from typing import Generic, TypeVar
 
 from aiohttp import web
 from nats.aio.client import Client
@@ -46,14 +47,18 @@ def listen_dsn(database_url: str) -> str:
     return make_url(database_url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
-class ServiceProcess:
+# The service's unit of work: the runtime's, or its subclass with the repositories on it.
+U = TypeVar("U", bound=UnitOfWork)
+
+
+class ServiceProcess(Generic[U]):
     def __init__(
         self,
         name: str,
         settings: RuntimeSettings,
         *,
         wiring: Wiring,
-        unit: type[UnitOfWork] = UnitOfWork,
+        unit: type[U],
         serve_metrics: bool = True,
     ) -> None:
         """`unit`: the service's unit of work, the one with its repositories on it."""
@@ -98,7 +103,7 @@ class ServiceProcess:
             safety_poll=settings.streams.safety_poll,
         )
 
-    def unit_of_work(self) -> UnitOfWork:
+    def unit_of_work(self) -> U:
         uow = self._unit(self._sessions, self._wiring.publishes)
         if self._relay is not None:
             uow.hand_over = self._relay.hand_over
@@ -232,7 +237,8 @@ class ServiceProcess:
             site = web.TCPSite(runner, "0.0.0.0", port)
             await site.start()
             runners.append(runner)
-            self.http_ports.append(site._server.sockets[0].getsockname()[1])
+            # The runner's one site: where it listens (the port chosen when given 0).
+            self.http_ports.append(runner.addresses[0][1])
 
         tasks = []
         # A service that states no facts (notification) has no outbox to relay, and

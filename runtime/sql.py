@@ -15,14 +15,16 @@ SQLAlchemy's have theirs (runtime.tracing).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any, cast
 
 from asyncpg import Record
 from sqlalchemy import exc
+from sqlalchemy.dialects.postgresql.asyncpg import AsyncAdapt_asyncpg_connection
 from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
-from sqlalchemy.sql import Executable
+from sqlalchemy.sql import ClauseElement
+from sqlalchemy.sql.compiler import SQLCompiler
 
 from runtime import tracing
 
@@ -37,15 +39,21 @@ class Compiled:
     """A statement's SQL for asyncpg, and how to turn named parameters into its
     positional ones."""
 
-    def __init__(self, statement: Executable, names: Sequence[str]) -> None:
+    def __init__(self, statement: ClauseElement, names: Sequence[str]) -> None:
         compiled = statement.compile(dialect=_DIALECT, column_keys=list(names))
+        # What a query or a write compiles to (DDL, which never comes here, would not).
+        assert isinstance(compiled, SQLCompiler)
         self.sql: str = compiled.string
         processors = compiled._bind_processors  # SQLAlchemy's own (JSON to text...)
         # Parameters the statement binds itself (a literal in a WHERE) have a value.
         fixed = compiled.construct_params(_check=False)
-        self._order = [
-            (name, processors.get(name), fixed.get(name)) for name in compiled.positiontup or ()
-        ]
+        self._order: list[tuple[str, Callable[[Any], Any] | None, Any]] = []
+        for name in compiled.positiontup or ():
+            process = processors.get(name)
+            # A tuple-valued bind has one processor per element; no statement here has one.
+            if process is not None and not callable(process):
+                raise TypeError(f"{name}: a tuple-valued parameter is not supported here")
+            self._order.append((name, process, fixed.get(name)))
 
     def arguments(self, params: Mapping[str, Any]) -> list[Any]:
         values = []
@@ -55,7 +63,7 @@ class Compiled:
         return values
 
 
-def compiled(statement: Executable, names: Iterable[str]) -> Compiled:
+def compiled(statement: ClauseElement, names: Iterable[str]) -> Compiled:
     """The statement compiled for these parameter names (built statements are long-lived:
     they are module constants or runtime.rows' cached ones)."""
     key = (id(statement), tuple(sorted(names)))
@@ -68,7 +76,7 @@ def compiled(statement: Executable, names: Iterable[str]) -> Compiled:
 
 
 async def fetch(
-    session: Transaction, statement: Executable, params: Mapping[str, Any]
+    session: Transaction, statement: ClauseElement, params: Mapping[str, Any]
 ) -> list[Record]:
     """Runs the statement in the session's transaction; its rows (none for a write)."""
     sql = compiled(statement, params)
@@ -76,13 +84,13 @@ async def fetch(
 
 
 async def fetch_one(
-    session: Transaction, statement: Executable, params: Mapping[str, Any]
+    session: Transaction, statement: ClauseElement, params: Mapping[str, Any]
 ) -> Record | None:
     rows = await fetch(session, statement, params)
     return rows[0] if rows else None
 
 
-async def execute(session: Transaction, statement: Executable, params: Mapping[str, Any]) -> int:
+async def execute(session: Transaction, statement: ClauseElement, params: Mapping[str, Any]) -> int:
     """Runs a write in the session's transaction; how many rows it touched."""
     sql = compiled(statement, params)
     status = await _run(session, sql, lambda raw: raw.execute(sql.sql, *sql.arguments(params)))
@@ -90,7 +98,7 @@ async def execute(session: Transaction, statement: Executable, params: Mapping[s
 
 
 async def execute_alone(
-    engine: AsyncEngine, statement: Executable, params: Mapping[str, Any]
+    engine: AsyncEngine, statement: ClauseElement, params: Mapping[str, Any]
 ) -> int:
     """One statement in a transaction of its own, PostgreSQL's implicit one: a single
     round trip, with no BEGIN or COMMIT. How many rows it touched."""
@@ -100,7 +108,7 @@ async def execute_alone(
 
 
 async def fetch_alone(
-    engine: AsyncEngine, statement: Executable, params: Mapping[str, Any]
+    engine: AsyncEngine, statement: ClauseElement, params: Mapping[str, Any]
 ) -> list[Record]:
     """One query in PostgreSQL's implicit transaction: a single round trip, where a
     connection's own transaction would be three (BEGIN, the query, ROLLBACK)."""
@@ -110,7 +118,7 @@ async def fetch_alone(
 
 async def _alone(engine: AsyncEngine, sql: Compiled, call):
     async with engine.connect() as connection:
-        adapted = (await connection.get_raw_connection()).dbapi_connection
+        adapted = _adapter((await connection.get_raw_connection()).dbapi_connection)
         try:
             if tracing.enabled:
                 with tracing.statement(sql.sql):
@@ -126,7 +134,7 @@ def _count(status: str) -> int:
 
 
 async def execute_many(
-    session: Transaction, statement: Executable, rows: Sequence[Mapping[str, Any]]
+    session: Transaction, statement: ClauseElement, rows: Sequence[Mapping[str, Any]]
 ) -> None:
     """The same write for each of `rows` (which share their names), in one round trip."""
     if not rows:
@@ -139,7 +147,7 @@ async def _run(session: Transaction, sql: Compiled, call):
     adapted = _in_transaction(session)
     if adapted is None:
         connection = await _connection(session)
-        adapted = (await connection.get_raw_connection()).dbapi_connection
+        adapted = _adapter((await connection.get_raw_connection()).dbapi_connection)
     # SQLAlchemy's asyncpg adapter begins the transaction lazily, at its first statement;
     # a statement run around it must begin it the same way, or it would run outside.
     async with adapted._execute_mutex:
@@ -159,7 +167,14 @@ async def _connection(session: Transaction) -> AsyncConnection:
     return session if isinstance(session, AsyncConnection) else await session.connection()
 
 
-def _in_transaction(session: Transaction):
+def _adapter(dbapi_connection: object) -> AsyncAdapt_asyncpg_connection:
+    # Every engine is postgresql+asyncpg, so a DBAPI connection is SQLAlchemy's adapter
+    # around asyncpg's, whose connection, lock and transaction this module works with
+    # (the DBAPIConnection protocol it is typed as has none of them).
+    return cast(AsyncAdapt_asyncpg_connection, dbapi_connection)
+
+
+def _in_transaction(session: Transaction) -> AsyncAdapt_asyncpg_connection | None:
     """The driver connection a session's transaction already holds, found without a trip
     through SQLAlchemy's greenlet (a tenth of a consumer's CPU when asked per statement);
     None before the transaction's first statement, which takes the slow way once."""
@@ -172,10 +187,15 @@ def _in_transaction(session: Transaction):
     connection = next(iter(transaction._connections.values()))[0]
     if connection.closed or connection.invalidated:
         return None
-    return connection.connection.dbapi_connection
+    return _adapter(connection.connection.dbapi_connection)
 
 
-async def _translated(connection, adapted, sql: Compiled, error: Exception) -> Exception:
+async def _translated(
+    connection: AsyncConnection,
+    adapted: AsyncAdapt_asyncpg_connection,
+    sql: Compiled,
+    error: Exception,
+) -> Exception:
     """The error as SQLAlchemy would have raised it for the same statement."""
     lost = adapted._connection.is_closed()
     try:

@@ -22,7 +22,7 @@ import contextlib
 import logging
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Protocol
@@ -103,7 +103,7 @@ class OpenStreams:
             if not self._open[key]:
                 del self._open[key]
 
-    async def serve(self, caller: auth.Caller, responses: AsyncIterator) -> AsyncIterator:
+    async def serve(self, caller: auth.Caller, responses: AsyncGenerator) -> AsyncIterator:
         """`responses` for as long as the stream may live: until they end, the caller's
         token expires (StreamExpired) or the stream reaches its maximum age (ends OK)."""
         with self._counted(caller):

@@ -31,9 +31,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, time
 from enum import Enum
 from types import MappingProxyType
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Literal, Protocol, Self, TypeVar, cast
 
-from google.protobuf.internal.enum_type_wrapper import EnumTypeWrapper
+from google.protobuf.descriptor import Descriptor
 from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 from google.type import timeofday_pb2
@@ -41,6 +41,11 @@ from nobat.common.v1 import money_pb2
 
 from runtime.errors import FieldRequired, InvalidArgument
 from runtime.money import Money, parse_amount
+
+if TYPE_CHECKING:
+    # The stubs' generic wrapper, which each generated enum's metaclass specialises to
+    # its own ValueType; it exists only in the stubs.
+    from google.protobuf.internal.enum_type_wrapper import _EnumTypeWrapper
 
 DEFAULT_PAGE_SIZE = 20
 MAX_PAGE_SIZE = 100
@@ -146,7 +151,24 @@ def decode_page_token(
     return tuple(parts)
 
 
-def list_scope(request: Message) -> bytes:
+class ListRequest(Protocol):
+    """A List request (AIP-158): whichever message it is, it has these two fields, and
+    list_scope uses these few things every message has."""
+
+    page_size: int
+    page_token: str
+
+    @property
+    def DESCRIPTOR(self) -> Descriptor: ...
+
+    def CopyFrom(self, other_msg: Self) -> None: ...
+
+    def ClearField(self, field_name: Literal["page_size", "page_token"]) -> None: ...
+
+    def SerializeToString(self, *, deterministic: bool = ...) -> bytes: ...
+
+
+def list_scope(request: ListRequest) -> bytes:
     """What a List request's page token is good for: this list, with these filters (the
     request as sent, but for its page size and token)."""
     filters = type(request)()
@@ -204,7 +226,7 @@ class PageRequest:
     scope: bytes = b""
 
     @classmethod
-    def of(cls, request: Message, *shape: type) -> PageRequest:
+    def of(cls, request: ListRequest, *shape: type) -> PageRequest:
         """The request's page_size and page_token; a token not signed for this list and
         these filters, or whose cursor is not of `shape` (the kinds of its parts, as this
         list's `cut` writes them: str, int, or datetime for an instant, which `after`
@@ -247,6 +269,8 @@ class PageRequest:
 # Presence, enums and field paths.
 
 E = TypeVar("E", bound=Enum)
+# A proto enum's value type (its generated ValueType, an int).
+V = TypeVar("V", bound=int)
 T = TypeVar("T")
 M = TypeVar("M")
 Violations = list[tuple[str, str]]
@@ -264,14 +288,18 @@ def field_required(field: str) -> FieldRequired:
 
 
 @dataclass(frozen=True)
-class EnumPair(Generic[E]):
+class EnumPair(Generic[E, V]):
     """A domain enum and its proto enum, both ways. Proto value 0 (UNSPECIFIED) has no
     member: it means "not given", and each field says what that stands for."""
 
-    to_proto: Mapping[E, int]
+    to_proto: Mapping[E, V]
     from_proto: Mapping[int, E]
     # The error for UNSPECIFIED where a value is required; a service may name it its own way.
     missing: Callable[[str], InvalidArgument]
+
+    def proto_of(self, member: E | None) -> V:
+        """`member`'s proto value; None is UNSPECIFIED, which every proto enum has as 0."""
+        return cast(V, 0) if member is None else self.to_proto[member]
 
     def optional(self, value: int, field: str) -> E | None:
         if value == 0:
@@ -291,10 +319,10 @@ class EnumPair(Generic[E]):
 
 def enum_pair(
     domain: type[E],
-    proto: EnumTypeWrapper,
+    proto: _EnumTypeWrapper[V],
     prefix: str,
     missing: Callable[[str], InvalidArgument] = field_required,
-) -> EnumPair[E]:
+) -> EnumPair[E, V]:
     """Pair `domain` with `proto` by name, `prefix` + member name; raises unless both hold
     the same set of values (UNSPECIFIED aside)."""
     # Value() raises for a domain member the proto lacks; the check below catches the
@@ -304,7 +332,7 @@ def enum_pair(
     if unpaired:
         names = sorted(proto.Name(value) for value in unpaired)
         raise RuntimeError(f"{domain.__name__} has no member for {names}")
-    from_proto = {value: member for member, value in to_proto.items()}
+    from_proto: dict[int, E] = {value: member for member, value in to_proto.items()}
     return EnumPair(MappingProxyType(to_proto), MappingProxyType(from_proto), missing)
 
 

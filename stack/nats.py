@@ -65,7 +65,7 @@ class EmbeddedNats(ServerProcess):
         """One account with JetStream, holding every user with its permissions, and the
         TLS block. Strings are JSON-quoted: NATS would read an unquoted $JS.API… as a
         variable."""
-        config = {}
+        config: dict[str, object] = {}
         if self.users:
             users = [
                 {"user": name, "password": password, "permissions": permissions}

@@ -98,7 +98,7 @@ def ensure_port_free(port: int, what: str, host: str = "127.0.0.1") -> None:
 def port_holder(port: int) -> str | None:
     """Who holds local TCP `port`, as far as this user may see: "pid 12 (nats-server -js …)",
     or the kind of socket when its process is not ours to see; None off Linux."""
-    sockets = {}
+    sockets: dict[str, set[str]] = {}
     for table in ("/proc/net/tcp", "/proc/net/tcp6"):
         try:
             lines = Path(table).read_text().splitlines()[1:]

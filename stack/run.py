@@ -72,6 +72,8 @@ def main() -> None:
             gone = stack.exited()
             if gone:
                 for handle in gone:
+                    # exited() names only services that were started and have ended.
+                    assert handle.process is not None
                     print(f"\n{handle.name} exited ({handle.process.returncode}):")
                     print(log_tail(handle.log_path))
                 break

@@ -23,7 +23,7 @@ def test_python_is_ruff_clean():
     assert checked.returncode == 0, checked.stdout + checked.stderr
 
 
-def test_clients_and_runtime_type_check():
+def test_nobats_own_code_type_checks():
     """mypy on what pyproject.toml's [tool.mypy] names, against nobat-api's .pyi."""
     checked = run(sys.executable, "-m", "mypy")
     assert checked.returncode == 0, checked.stdout + checked.stderr

@@ -51,7 +51,7 @@ def booking_settings(env: Env, retention: Retention | None = None) -> BookingSet
     )
 
 
-def build(process: ServiceProcess, env: Env) -> None:
+def build(process: ServiceProcess[BookingUnitOfWork], env: Env) -> None:
     payments = payment_client(process, env)
     ctx = Context(
         process.unit_of_work,

@@ -57,7 +57,7 @@ def consultation_settings(env: Env, retention: Retention | None = None) -> Consu
     )
 
 
-def build(process: ServiceProcess, env: Env) -> None:
+def build(process: ServiceProcess[ConsultationUnitOfWork], env: Env) -> None:
     payments = payment_client(process, env)
     ctx = Context(
         process.unit_of_work,

@@ -96,7 +96,7 @@ def senders(
     return chosen
 
 
-def build(process: ServiceProcess, env: Env) -> None:
+def build(process: ServiceProcess[NotificationUnitOfWork], env: Env) -> None:
     settings = notification_settings(env, process.settings.retention)
     # Sends what a consumer committed at once; the schedule below is for retries.
     courier = Courier(lambda: deliver_due(ctx), settings.batch)

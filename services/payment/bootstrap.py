@@ -85,7 +85,7 @@ def gateway_fees(env: Env) -> GatewayFees:
     )
 
 
-def build(process: ServiceProcess, env: Env) -> None:
+def build(process: ServiceProcess[PaymentUnitOfWork], env: Env) -> None:
     gateway = StripeGateway(
         api_key=env.str("NOBAT_GATEWAY_API_KEY"),
         webhook_secret=env.str("NOBAT_GATEWAY_WEBHOOK_SECRET"),

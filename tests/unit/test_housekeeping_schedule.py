@@ -10,6 +10,7 @@ from dataclasses import replace
 import pytest
 
 from runtime.config import Env, InvalidSetting
+from runtime.db import UnitOfWork
 from runtime.retention import Retention
 from runtime.service import ServiceProcess
 from runtime.settings import RuntimeSettings
@@ -44,7 +45,7 @@ def test_every_process_schedules_housekeeping_at_its_own_interval(service: str, 
     )
     settings = RuntimeSettings.from_env(env)
     settings = replace(settings, retention=replace(settings.retention, every=1234.0))
-    process = ServiceProcess(service, settings, wiring=WIRING[service])
+    process = ServiceProcess(service, settings, wiring=WIRING[service], unit=UnitOfWork)
     scheduled = {name: seconds for name, seconds, _ in process._jobs}
     assert scheduled == {"purge": 1234.0}
     # Not also among the service's own jobs, which run every few seconds.

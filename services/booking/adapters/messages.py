@@ -153,7 +153,6 @@ def slot_message(slot: Slot, now: datetime, fee: Money) -> pb.Slot:
 
 
 def checkout_message(checkout: Checkout) -> pb.Checkout:
-    reason = checkout.refund_reason
     return pb.Checkout(
         id=checkout.id,
         slot_id=checkout.slot_id,
@@ -162,9 +161,9 @@ def checkout_message(checkout: Checkout) -> pb.Checkout:
         price=money_message(checkout.price),
         **payment_progress_fields(checkout),
         hold_expires_at=timestamp(checkout.expires_at),
-        reservation_id=checkout.reservation_id,
-        refund_reason=None if reason is None else _REFUND_REASONS.to_proto[reason],
-        rescheduled_reservation_id=checkout.rescheduled_reservation_id,
+        reservation_id=checkout.reservation_id or "",
+        refund_reason=_REFUND_REASONS.proto_of(checkout.refund_reason),
+        rescheduled_reservation_id=checkout.rescheduled_reservation_id or "",
     )
 
 
@@ -193,7 +192,7 @@ def reservation_message(reservation: Reservation) -> pb.Reservation:
         payment_id=reservation.payment_id,
         confirmed_at=timestamp(reservation.confirmed_at),
         cancellation=_cancellation(reservation.cancellation),
-        rescheduled_from_reservation_id=reservation.rescheduled_from_reservation_id,
+        rescheduled_from_reservation_id=reservation.rescheduled_from_reservation_id or "",
     )
 
 
@@ -220,7 +219,7 @@ def _reservation_confirmed(event: events.ReservationConfirmed) -> events_pb2.Res
         starts_at=timestamp(event.starts_at),
         ends_at=timestamp(event.ends_at),
         price=money_message(event.price),
-        rescheduled_from_reservation_id=event.rescheduled_from_reservation_id,
+        rescheduled_from_reservation_id=event.rescheduled_from_reservation_id or "",
         confirmed_at=timestamp(event.confirmed_at),
     )
 

@@ -8,7 +8,8 @@ admins and services all), and anything else is NOT_FOUND.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TypeVar
+from types import ModuleType
+from typing import ClassVar, TypeVar
 
 from google.protobuf.message import Message
 from nobat.booking.v1 import booking_service_pb2 as pb
@@ -18,6 +19,7 @@ from purchasing.servicer import CheckoutCalls
 from runtime import auth, errors
 from runtime.handling import Handlers
 from runtime.idempotency import answer_call
+from runtime.rpc import ErrorDetails
 from runtime.text import multi_line
 from runtime.wire import (
     PageRequest,
@@ -69,8 +71,8 @@ def _text(value: str, field: str, *, required: bool = False, limit: int = MAX_TE
 
 
 class BookingServicer(CheckoutCalls, booking_service_pb2_grpc.BookingServiceServicer):
-    protos = pb
-    views = views
+    protos: ClassVar[ModuleType] = pb
+    views: ClassVar[ModuleType] = views
     checkout_message = staticmethod(checkout_message)
 
     def __init__(self, ctx: Context) -> None:
@@ -337,7 +339,7 @@ ACCESS = {
 }
 
 # The typed details a client reads off these errors.
-DESCRIBED = {SlotAlreadyHeld: slot_held_message}
+DESCRIBED: ErrorDetails = {SlotAlreadyHeld: slot_held_message}
 
 # The request fields a person writes in sentences, which may span lines (runtime.text);
 # every other text is one line.

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from purchasing.commands import ExpireCheckout, RetryCheckout
 from purchasing.news import PaymentConfirmed, PaymentExpired, PaymentFailed
+from runtime.handling import Handler
 from services.booking.handlers.checkouts import (
     StartCheckout,
     expire_checkout,
@@ -30,7 +31,7 @@ from services.booking.handlers.reservations import (
     reschedule_reservation,
 )
 
-COMMANDS = {
+COMMANDS: dict[type, Handler] = {
     CreateDoctor: create_doctor,
     UpdateDoctor: update_doctor,
     SetWeeklyAvailability: set_weekly_availability,
@@ -42,7 +43,7 @@ COMMANDS = {
 }
 
 # Payment's news about booking's checkouts (purchase kind "booking").
-EVENTS = {
+EVENTS: dict[type, Handler] = {
     PaymentConfirmed: payment_confirmed,
     PaymentFailed: payment_failed,
     PaymentExpired: payment_expired,

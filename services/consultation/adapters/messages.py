@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import time
 from types import MappingProxyType
-from typing import Any
+from typing import Any, Literal, overload
 
 from google.protobuf.message import Message
 from google.type import dayofweek_pb2
@@ -138,11 +138,10 @@ if [dayofweek_pb2.DayOfWeek.Value(name) for name in _ISO_DAYS] != list(range(1, 
 
 def symptom_message(symptom: ReportedSymptom) -> pb.ReportedSymptom:
     # Not said is unspecified and 0 on the wire, as the proto says.
-    severity = symptom.severity
     return pb.ReportedSymptom(
         code=symptom.code,
-        severity=None if severity is None else _SEVERITIES.to_proto[severity],
-        days_since_onset=symptom.days_since_onset,
+        severity=_SEVERITIES.proto_of(symptom.severity),
+        days_since_onset=symptom.days_since_onset or 0,
     )
 
 
@@ -180,16 +179,12 @@ def intake_message(intake: Intake) -> pb.Intake:
         complaint=intake.complaint,
         symptoms=[symptom_message(symptom) for symptom in intake.symptoms],
         age_years=intake.age_years,
-        sex=None if intake.sex is None else _SEXES.to_proto[intake.sex],
+        sex=_SEXES.proto_of(intake.sex),
         triage=triage_message(intake.triage),
         offers=[_price(offer.type, offer.price) for offer in intake.offers],
         created_at=timestamp(intake.created_at),
         expires_at=timestamp(intake.expires_at),
     )
-
-
-def _refund_reason(reason: RefundReason | None) -> int | None:
-    return None if reason is None else _REFUND_REASONS.to_proto[reason]
 
 
 def checkout_message(checkout: Checkout) -> pb.Checkout:
@@ -198,12 +193,12 @@ def checkout_message(checkout: Checkout) -> pb.Checkout:
         intake_id=checkout.intake_id,
         patient_id=checkout.patient_id,
         type=_TYPES.to_proto[checkout.type],
-        doctor_id=checkout.doctor_id,
+        doctor_id=checkout.doctor_id or "",
         price=money_message(checkout.price),
         **payment_progress_fields(checkout),
         expires_at=timestamp(checkout.expires_at),
-        clinical_session_id=checkout.clinical_session_id,
-        refund_reason=_refund_reason(checkout.refund_reason),
+        clinical_session_id=checkout.clinical_session_id or "",
+        refund_reason=_REFUND_REASONS.proto_of(checkout.refund_reason),
     )
 
 
@@ -214,9 +209,9 @@ def clinical_session_message(session: ClinicalSession) -> pb.ClinicalSession:
         payment_id=session.payment_id,
         patient_id=session.patient_id,
         type=_TYPES.to_proto[session.type],
-        doctor_id=session.doctor_id,
+        doctor_id=session.doctor_id or "",
         status=_SESSION_STATUSES.to_proto[session.status],
-        consultation_id=session.consultation_id,
+        consultation_id=session.consultation_id or "",
         opened_at=timestamp(session.opened_at),
         expires_at=timestamp(session.expires_at),
     )
@@ -229,14 +224,14 @@ def consultation_message(consultation: Consultation) -> pb.Consultation:
         id=consultation.id,
         clinical_session_id=consultation.clinical_session_id,
         patient_id=consultation.patient_id,
-        doctor_id=consultation.doctor_id,
+        doctor_id=consultation.doctor_id or "",
         type=_TYPES.to_proto[consultation.type],
         status=_CONSULTATION_STATUSES.to_proto[consultation.status],
         details=consultation.details,
         symptoms=[symptom_message(symptom) for symptom in consultation.symptoms],
         triage=triage_message(consultation.triage),
         notes=consultation.notes,
-        refund_reason=_refund_reason(consultation.refund_reason),
+        refund_reason=_REFUND_REASONS.proto_of(consultation.refund_reason),
         created_at=timestamp(consultation.created_at),
         assigned_at=optional_timestamp(consultation.assigned_at),
         accepted_at=optional_timestamp(consultation.accepted_at),
@@ -284,7 +279,9 @@ def prices_set_message(
     doctor_id: str | None, prices: PriceList
 ) -> pb.SetConsultationPricesResponse:
     """The prices now in force for `doctor_id`, or the platform defaults for None."""
-    return pb.SetConsultationPricesResponse(doctor_id=doctor_id, prices=price_messages(prices))
+    return pb.SetConsultationPricesResponse(
+        doctor_id=doctor_id or "", prices=price_messages(prices)
+    )
 
 
 def audit_entry_message(entry: AuditEntry) -> pb.AuditEntry:
@@ -311,7 +308,7 @@ def _session_opened(event: events.ClinicalSessionOpened) -> events_pb2.ClinicalS
         payment_id=event.payment_id,
         patient_id=event.patient_id,
         type=_TYPES.to_proto[event.type],
-        doctor_id=event.doctor_id,
+        doctor_id=event.doctor_id or "",
         opened_at=timestamp(event.opened_at),
         expires_at=timestamp(event.expires_at),
     )
@@ -322,7 +319,7 @@ def _created(event: events.ConsultationCreated) -> events_pb2.ConsultationCreate
         consultation_id=event.consultation_id,
         clinical_session_id=event.clinical_session_id,
         patient_id=event.patient_id,
-        doctor_id=event.doctor_id,
+        doctor_id=event.doctor_id or "",
         type=_TYPES.to_proto[event.type],
         urgency=_URGENCIES.to_proto[event.urgency],
         created_at=timestamp(event.created_at),
@@ -334,7 +331,7 @@ def _assigned(event: events.ConsultationAssigned) -> events_pb2.ConsultationAssi
         consultation_id=event.consultation_id,
         patient_id=event.patient_id,
         doctor_id=event.doctor_id,
-        previous_doctor_id=event.previous_doctor_id,
+        previous_doctor_id=event.previous_doctor_id or "",
         assigned_at=timestamp(event.assigned_at),
     )
 
@@ -396,7 +393,7 @@ def _type_name(value: int) -> str:
     if member is not None:
         return member.value
     if value in pb.ConsultationType.values():
-        return pb.ConsultationType.Name(value)
+        return pb.ConsultationType.Name(pb.ConsultationType.ValueType(value))
     return str(value)
 
 
@@ -522,6 +519,10 @@ def optional_id_from(text: str, field: str) -> str | None:
     return id_from(text, field) if text else None
 
 
+@overload
+def doctor_id_from(text: str, field: str = ..., *, required: Literal[True]) -> str: ...
+@overload
+def doctor_id_from(text: str, field: str = ..., *, required: bool = ...) -> str | None: ...
 def doctor_id_from(text: str, field: str = "doctor_id", *, required: bool = False) -> str | None:
     """A doctor from booking's directory, whose ids are booking's choice, so only their
     length is checked; None when empty and not required (assignment picks one, or the

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from datetime import datetime
-from typing import TypeVar
+from types import ModuleType
+from typing import ClassVar, TypeVar
 
 from google.protobuf.message import Message
 from nobat.consultation.v1 import consultation_service_pb2 as pb
@@ -18,7 +19,7 @@ from nobat.consultation.v1 import consultation_service_pb2_grpc
 from purchasing.servicer import CheckoutCalls
 from runtime import auth, errors
 from runtime.handling import Handlers
-from runtime.idempotency import answer_call
+from runtime.idempotency import Idempotent, answer_call
 from runtime.text import multi_line
 from runtime.wire import PageRequest, id_from
 from services.consultation.adapters.messages import (
@@ -58,8 +59,8 @@ def _caller(context) -> Caller:
 class ConsultationServicer(
     CheckoutCalls, consultation_service_pb2_grpc.ConsultationServiceServicer
 ):
-    protos = pb
-    views = views
+    protos: ClassVar[ModuleType] = pb
+    views: ClassVar[ModuleType] = views
     checkout_message = staticmethod(checkout_message)
 
     def __init__(self, ctx: Context) -> None:
@@ -184,7 +185,7 @@ class ConsultationServicer(
         )
         return await self._action_on_consultation(command, request, pb.CancelConsultationResponse)
 
-    async def _action_on_consultation(self, command, request: Message, response_type: type[R]):
+    async def _action_on_consultation(self, command, request: Idempotent, response_type: type[R]):
         async def answer(uow):
             consultation = await self.handle(command, uow)
             return response_type(consultation=consultation_message(consultation))

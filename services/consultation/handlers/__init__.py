@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from purchasing.commands import ExpireCheckout, RetryCheckout
 from purchasing.news import PaymentConfirmed, PaymentExpired, PaymentFailed
+from runtime.handling import Handler
 from services.consultation.handlers.clinical import (
     AcceptConsultation,
     CancelConsultation,
@@ -44,7 +45,7 @@ from services.consultation.handlers.purchases import (
     start_intake,
 )
 
-COMMANDS = {
+COMMANDS: dict[type, Handler] = {
     # Phase one: what the patient buys.
     StartIntake: start_intake,
     StartCheckout: start_checkout,
@@ -64,7 +65,7 @@ COMMANDS = {
     SetConsultationPrices: set_consultation_prices,
 }
 
-EVENTS = {
+EVENTS: dict[type, Handler] = {
     # Payment's news about consultation's checkouts (purchase kind "consultation").
     PaymentConfirmed: payment_confirmed,
     PaymentFailed: payment_failed,

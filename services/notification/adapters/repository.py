@@ -6,7 +6,18 @@ from collections import defaultdict
 from collections.abc import Collection, Sequence
 from datetime import datetime
 
-from sqlalchemy import ARRAY, Text, any_, bindparam, delete, or_, select, text, update
+from sqlalchemy import (
+    ARRAY,
+    ColumnElement,
+    Text,
+    any_,
+    bindparam,
+    delete,
+    or_,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -358,7 +369,7 @@ class Notifications:
     ) -> int:
         """Marks those of `ids`, and every one up to `up_to_sequence`, that are unread;
         returns how many were."""
-        chosen = [notifications.c.id.in_(ids)] if ids else []
+        chosen: list[ColumnElement[bool]] = [notifications.c.id.in_(ids)] if ids else []
         if up_to_sequence:
             chosen.append(notifications.c.sequence <= up_to_sequence)
         marked = await self.session.execute(

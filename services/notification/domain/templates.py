@@ -14,6 +14,7 @@ import string
 from collections.abc import Mapping
 from datetime import datetime
 from types import MappingProxyType
+from typing import Literal, overload
 from zoneinfo import ZoneInfo
 
 from services.notification.domain.contact import Locale
@@ -236,6 +237,10 @@ PHRASES: Mapping[Locale, Mapping[str, str]] = MappingProxyType(
 )
 
 
+@overload
+def phrase_code(family: str, code: str, *, fallback: Literal[True] = ...) -> Phrase: ...
+@overload
+def phrase_code(family: str, code: str, *, fallback: bool = ...) -> Phrase | None: ...
 def phrase_code(family: str, code: str, *, fallback: bool = True) -> Phrase | None:
     """The phrase for `code` among `family`'s ("failure", "card_declined"): its own when
     one is written, else the family's "other" one, else None."""

@@ -5,7 +5,7 @@ never will be: it is dead-lettered rather than retried."""
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from google.protobuf.message import Message
 from nobat.booking.v1 import events_pb2 as booking
@@ -23,6 +23,7 @@ from services.notification.handlers import COMMANDS, EVENTS
 from services.notification.handlers.context import Context
 from services.notification.handlers.facts import DoctorUpdated, Notify
 
+E = TypeVar("E", bound=Message)
 T = TypeVar("T")
 
 # A reader answering None reads news nobody is told of (a confirmation other than a
@@ -49,7 +50,7 @@ NOTIFYING: Mapping[Stream, Mapping[type[Message], Callable[..., Fact | None]]] =
 }
 
 
-def _read(read: Callable[[Message], T], event: Message) -> T:
+def _read(read: Callable[[E], T], event: E) -> T:
     try:
         return read(event)
     except (ValueError, InvalidArgument) as exc:
@@ -57,8 +58,9 @@ def _read(read: Callable[[Message], T], event: Message) -> T:
 
 
 # Events of which only some are news to anyone: the rest are passed over before any
-# transaction (every booking's and consultation's confirmation, for a top-up's few).
-CONCERNING: Mapping[type[Message], Callable[[Message], bool]] = {
+# transaction (every booking's and consultation's confirmation, for a top-up's few). Each
+# picks among events of its own key's type.
+CONCERNING: Mapping[type[Message], Callable[[Any], bool]] = {
     payment.PaymentConfirmed: facts.is_top_up,
 }
 
@@ -74,16 +76,17 @@ def event_handlers(ctx: Context, stream: Stream) -> EventHandlers:
 
         return notify
 
-    consumed: dict[type[Message], EventHandler | Concerning] = {
+    handled: dict[type[Message], EventHandler] = {
         message_type: notifying(read) for message_type, read in NOTIFYING[stream].items()
     }
-    for message_type, concerns in CONCERNING.items():
-        if message_type in consumed:
-            consumed[message_type] = Concerning(concerns, consumed[message_type])
     if stream == BOOKING:
 
         async def doctor_updated(event: booking.DoctorUpdated, uow: Unit) -> None:
             await handle(DoctorUpdated(_read(facts.doctor_listing, event)), uow)
 
-        consumed[booking.DoctorUpdated] = doctor_updated
+        handled[booking.DoctorUpdated] = doctor_updated
+    consumed: dict[type[Message], EventHandler | Concerning] = dict(handled)
+    for message_type, concerns in CONCERNING.items():
+        if message_type in handled:
+            consumed[message_type] = Concerning(concerns, handled[message_type])
     return consumed

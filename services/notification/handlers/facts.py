@@ -47,7 +47,7 @@ async def notify(ctx: Context, uow: NotificationUnit, cmd: Notify) -> list[Notif
         )
         last = dict(known.last_sequences)
         now = ctx.clock()
-        drafts = []
+        drafts: list[Notification] = []
         for recipient, made in zip(fact.recipients, ids, strict=True):
             # Made before, or drafted already for a recipient named twice.
             if made in known.notified or any(draft.id == made for draft in drafts):

@@ -50,6 +50,7 @@ __all__ = [
     "event_message",
     "ledger_entry_message",
     "method_from",
+    "method_or_none_from",
     "payee_lines_from",
     "payment_message",
     "payment_status_from",
@@ -394,13 +395,13 @@ def doctor_or_platform_from(kind: int, payee_id: str, field: str = "payee_kind")
     raise InvalidPayee("payee_id", "a doctor's id, or empty for the platform")
 
 
-def method_from(
-    value: int, field: str = "method", allow_unspecified: bool = False
-) -> PaymentMethod | None:
-    """None only where unspecified has a meaning (RetryPayment: keep the last method)."""
-    if allow_unspecified:
-        return _METHODS.optional(value, field)
+def method_from(value: int, field: str = "method") -> PaymentMethod:
     return _METHODS.required(value, field)
+
+
+def method_or_none_from(value: int, field: str = "method") -> PaymentMethod | None:
+    """None where unspecified has a meaning (RetryPayment: keep the last method)."""
+    return _METHODS.optional(value, field)
 
 
 def destination_from(value: int, field: str = "destination") -> RefundDestination:

@@ -193,6 +193,9 @@ class StripeGateway:
                 params, {"idempotency_key": request.attempt_id}
             )
         )
+        if session.url is None:
+            # Only an embedded session has no page of its own; these are hosted ones.
+            raise GatewayRefused("checkout_url_missing", f"session {session.id} has no page")
         return Checkout(gateway_ref=session.id, checkout_url=session.url)
 
     async def read_checkout(self, checkout_ref: str) -> GatewayTruth:

@@ -63,6 +63,8 @@ def event_handlers(ctx: Context, purchaser: str) -> Mapping[type[Message], Event
                 assigned_at=assigned_at,
                 purchaser=purchaser,
             )
+        # The last of the four kinds the table below hands to this handler.
+        assert isinstance(event, events_pb2.PurchaseFulfilled)
         return PurchaseFulfilled(event.payment_id, purchaser)
 
     async def handler(event: Message, uow: Unit) -> None:

@@ -19,6 +19,7 @@ from runtime import auth, errors
 from runtime.currency import currency_of
 from runtime.handling import Handlers
 from runtime.idempotency import answer_call
+from runtime.rpc import ErrorDetails
 from runtime.wire import (
     PageRequest,
     id_from,
@@ -33,6 +34,7 @@ from services.payment.adapters.messages import (
     dispute_status_from,
     ledger_entry_message,
     method_from,
+    method_or_none_from,
     payee_lines_from,
     payment_event_message,
     payment_message,
@@ -152,7 +154,7 @@ class PaymentServicer(payment_service_pb2_grpc.PaymentServiceServicer):
     ) -> pb.RetryPaymentResponse:
         command = payments.RetryPayment(
             payment_id=request.payment_id,
-            method=method_from(request.method, allow_unspecified=True),
+            method=method_or_none_from(request.method),
             return_url=self.ctx.settings.return_urls.checked(request.return_url),
             viewer=_viewer(),
             actor=_actor(context),
@@ -310,4 +312,4 @@ ACCESS = {
 }
 
 # The typed details a client reads off these errors.
-DESCRIBED = {InsufficientWalletBalance: wallet_shortfall_message}
+DESCRIBED: ErrorDetails = {InsufficientWalletBalance: wallet_shortfall_message}

@@ -4,6 +4,7 @@ bootstrap read these tables."""
 
 from __future__ import annotations
 
+from runtime.handling import Handler
 from services.payment.handlers.jobs import (
     ReleasePayout,
     RepublishConfirmation,
@@ -41,7 +42,7 @@ from services.payment.handlers.refunds import (
 )
 from services.payment.handlers.webhooks import ActOnWebhook, act_on_webhook
 
-COMMANDS = {
+COMMANDS: dict[type, Handler] = {
     CreatePayment: create_payment,
     RetryPayment: retry_payment,
     SettlePayment: settle_payment,
@@ -55,7 +56,7 @@ COMMANDS = {
 }
 
 # The purchasing contexts' outcomes, each about its own kind of purchase.
-EVENTS = {
+EVENTS: dict[type, Handler] = {
     PurchaseRejected: purchase_rejected,
     RefundRequested: refund_requested,
     PurchaseFulfilled: purchase_fulfilled,

@@ -30,7 +30,12 @@ from services.payment.domain.ids import payment_id_for, top_up_id
 from services.payment.domain.payment import Payment
 from services.payment.domain.purchase import PayeeLine, PaymentMethod, Purchase
 from services.payment.domain.refund import RefundStatus
-from services.payment.domain.settlement import GatewayTruth, settle, settle_refund
+from services.payment.domain.settlement import (
+    GatewayRefundTruth,
+    GatewayTruth,
+    settle,
+    settle_refund,
+)
 from services.payment.domain.wallet import pay_from_wallet, top_up
 from services.payment.handlers.context import Context
 from services.payment.handlers.gateway import CheckoutRequest, GatewayUnavailable
@@ -322,7 +327,7 @@ async def settle_payment(ctx: Context, uow: PaymentUnit, cmd: SettlePayment) -> 
             # sessions and refunds have webhooks and reconciliation of their own.
             payment = await load(uow, payment_id, viewer, lock=True)
             truths = await _read_checkouts(ctx, [hint] if payment.has_attempt_at(hint) else [])
-            refund_truths = []
+            refund_truths: list[GatewayRefundTruth] = []
         else:
             payment = await load(uow, payment_id, viewer, lock=False)
             refs = [a.gateway_ref for a in payment.attempts if a.gateway_ref and a.is_pending]

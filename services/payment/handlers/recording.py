@@ -64,9 +64,9 @@ async def follow_up(ctx: Context, payment: Payment, at: datetime) -> None:
     while unsent := [r for r in _unsent_refunds(payment) if r.id not in sent]:
         for refund in unsent:
             sent.add(refund.id)
-            truth = await send_refund(ctx, payment, refund)
-            if truth is not None:
-                settle_refund(payment, truth, at)
+            refunded = await send_refund(ctx, payment, refund)
+            if refunded is not None:
+                settle_refund(payment, refunded, at)
 
 
 def _unsent_refunds(payment: Payment) -> list[Refund]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime, time, timedelta
+from typing import Any
 
 import pytest
 from sqlalchemy import text
@@ -90,7 +91,7 @@ def started(
     return intake, attempt_opened(checkout, at)
 
 
-def paid(name: str, *, at: datetime = NOW, **start: object) -> list:
+def paid(name: str, *, at: datetime = NOW, **start: Any) -> list:
     """[intake, checkout, session]: checkout-<name> paid at `at`, its session awaiting
     symptoms."""
     intake, checkout = started(name, at=at, **start)

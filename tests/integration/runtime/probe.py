@@ -77,7 +77,7 @@ async def record_effect(event: wrappers_pb2.StringValue, uow: UnitOfWork) -> Non
         await uow.commit()
 
 
-def build(process: ServiceProcess) -> None:
+def build(process: ServiceProcess[UnitOfWork]) -> None:
     async def sleep(request: wrappers_pb2.DoubleValue, context) -> empty_pb2.Empty:
         await asyncio.sleep(request.value)
         return empty_pb2.Empty()
@@ -217,7 +217,10 @@ def main() -> None:
     settings = RuntimeSettings.from_env(env)
     logs.configure_logging("probe", settings.log_level)
     process = ServiceProcess(
-        "probe", settings, wiring=Wiring(PROBE_STREAM, (Reader(PROBE_STREAM, "probe"),))
+        "probe",
+        settings,
+        wiring=Wiring(PROBE_STREAM, (Reader(PROBE_STREAM, "probe"),)),
+        unit=UnitOfWork,
     )
     build(process)
     asyncio.run(process.run())

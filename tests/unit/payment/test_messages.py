@@ -28,6 +28,7 @@ from services.payment.adapters.messages import (
     event_message,
     ledger_entry_message,
     method_from,
+    method_or_none_from,
     payee_lines_from,
     payment_message,
     payment_status_from,
@@ -580,8 +581,8 @@ def test_a_bad_payee_line_is_invalid_on_its_exact_field(second: pb.PayeeLine, pa
 def test_a_method_is_required_unless_unspecified_means_something() -> None:
     assert method_from(checkout_pb2.PAYMENT_METHOD_WALLET) is PaymentMethod.WALLET
     assert invalid_field(lambda: method_from(checkout_pb2.PAYMENT_METHOD_UNSPECIFIED)) == "method"
-    assert method_from(0, allow_unspecified=True) is None
-    assert invalid_field(lambda: method_from(7, allow_unspecified=True)) == "method"
+    assert method_or_none_from(0) is None
+    assert invalid_field(lambda: method_or_none_from(7)) == "method"
 
 
 def test_an_unspecified_refund_destination_is_the_original_method() -> None:
