@@ -27,7 +27,7 @@ from services.payment.domain.errors import (
 from services.payment.handlers.context import Context
 from services.payment.handlers.payments import load
 from services.payment.handlers.recording import post
-from services.payment.handlers.refunds import RefundPayment, refund_locked
+from services.payment.handlers.refunds import RefundPayment, void_locked
 from services.payment.handlers.unit_of_work import PaymentUnit
 
 # The reason on a refund made because of an early fraud warning.
@@ -54,7 +54,8 @@ async def follow_dispute(ctx: Context, uow: PaymentUnit, gateway_ref: str) -> No
 
 async def heed_fraud_warning(ctx: Context, uow: PaymentUnit, gateway_ref: str) -> None:
     """Records the warning and, when the setting says so and the warning is actionable,
-    refunds what is left of the payment (one refund per payment, however often warned)."""
+    refunds what is left of the payment and voids its purchase (one refund per payment,
+    however often warned)."""
     truth = await ctx.gateway.read_fraud_warning(gateway_ref)
     if not truth.payment_id:
         return
@@ -66,7 +67,7 @@ async def heed_fraud_warning(ctx: Context, uow: PaymentUnit, gateway_ref: str) -
         )
         # Nothing left to give back, or nothing ever taken: the warning is recorded only.
         with contextlib.suppress(NothingLeftToRefund, PaymentNotCaptured, TopUpNotRefundable):
-            refund, made = await refund_locked(ctx, uow, payment, asked)
+            refund, made = await void_locked(ctx, uow, payment, asked)
             refund_id = refund.id
             if made:
                 metrics.REFUNDS.labels(FRAUD_WARNING).inc()
