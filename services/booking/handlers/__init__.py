@@ -4,7 +4,7 @@ does on its own. The servicer, the consumer and bootstrap read these tables."""
 from __future__ import annotations
 
 from purchasing.commands import ExpireCheckout, RetryCheckout
-from purchasing.news import PaymentConfirmed, PaymentExpired, PaymentFailed
+from purchasing.news import PaymentConfirmed, PaymentExpired, PaymentFailed, PurchaseVoided
 from services.booking.handlers.checkouts import (
     StartCheckout,
     expire_checkout,
@@ -12,6 +12,7 @@ from services.booking.handlers.checkouts import (
     payment_confirmed,
     payment_expired,
     payment_failed,
+    purchase_voided,
     retry_checkout,
     start_checkout,
 )
@@ -46,6 +47,7 @@ EVENTS = {
     PaymentConfirmed: payment_confirmed,
     PaymentFailed: payment_failed,
     PaymentExpired: payment_expired,
+    PurchaseVoided: purchase_voided,
 }
 
 JOBS = {
