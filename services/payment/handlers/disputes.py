@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 
+from purchasing.kinds import FRAUD_WARNING
 from services.payment import metrics
 from services.payment.domain.audit import GATEWAY
 from services.payment.domain.disputes import (
@@ -29,9 +30,6 @@ from services.payment.handlers.payments import load
 from services.payment.handlers.recording import post
 from services.payment.handlers.refunds import RefundPayment, void_locked
 from services.payment.handlers.unit_of_work import PaymentUnit
-
-# The reason on a refund made because of an early fraud warning.
-FRAUD_WARNING = "fraud_warning"
 
 
 async def follow_dispute(ctx: Context, uow: PaymentUnit, gateway_ref: str) -> None:
