@@ -154,3 +154,20 @@ def values_added(
         allow(member for member in values if member not in added)
 
     return upgrade, downgrade
+
+
+def one_after_another(
+    *changes: tuple[Callable[[], None], Callable[[], None]],
+) -> tuple[Callable[[], None], Callable[[], None]]:
+    """The upgrade and downgrade of a revision made of several `changes`: upgraded in
+    order, downgraded in reverse."""
+
+    def upgrade() -> None:
+        for change, _ in changes:
+            change()
+
+    def downgrade() -> None:
+        for _, change in reversed(changes):
+            change()
+
+    return upgrade, downgrade

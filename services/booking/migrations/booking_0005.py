@@ -5,24 +5,14 @@ Revision ID: booking_0005
 Revises: booking_0004
 """
 
-from runtime.schema import values_added
+from runtime.schema import one_after_another, values_added
 from services.booking.domain.cancellation import CancelledBy
 from services.booking.domain.checkout import RefundReason
 
 revision = "booking_0005"
 down_revision = "booking_0004"
 
-_CHANGES = (
+upgrade, downgrade = one_after_another(
     values_added("reservations", "cancelled_by", CancelledBy, CancelledBy.PAYMENT),
     values_added("checkouts", "refund_reason", RefundReason, RefundReason.PURCHASE_VOIDED),
 )
-
-
-def upgrade() -> None:
-    for change, _ in _CHANGES:
-        change()
-
-
-def downgrade() -> None:
-    for _, change in reversed(_CHANGES):
-        change()

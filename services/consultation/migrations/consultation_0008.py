@@ -5,23 +5,15 @@ Revision ID: consultation_0008
 Revises: consultation_0007
 """
 
-from runtime.schema import values_added
+from runtime.schema import one_after_another, values_added
 from services.consultation.domain.events import RefundReason
 
 revision = "consultation_0008"
 down_revision = "consultation_0007"
 
-_CHANGES = tuple(
-    values_added(table, "refund_reason", RefundReason, RefundReason.PURCHASE_VOIDED)
-    for table in ("checkouts", "consultations")
+upgrade, downgrade = one_after_another(
+    *(
+        values_added(table, "refund_reason", RefundReason, RefundReason.PURCHASE_VOIDED)
+        for table in ("checkouts", "consultations")
+    )
 )
-
-
-def upgrade() -> None:
-    for change, _ in _CHANGES:
-        change()
-
-
-def downgrade() -> None:
-    for _, change in reversed(_CHANGES):
-        change()
