@@ -18,7 +18,8 @@ import nats
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from purchasing.kinds import KINDS
+from purchasing.kinds import KINDS, VOIDING_REASONS
+from runtime.columns import sql_list
 from runtime.db import connect_args
 from runtime.events import BOOKING, CONSULTATION, PAYMENT
 from runtime.tls import TlsSettings
@@ -83,7 +84,9 @@ async def _check(
             " p.status, p.confirmed_attempt_id,"
             " coalesce((SELECT sum(r.amount_minor) FROM refunds r WHERE r.payment_id = p.id"
             "   AND r.capture_id = p.confirmed_attempt_id AND r.status = 'succeeded'), 0)"
-            "   AS refunded"
+            "   AS refunded,"
+            " (SELECT string_agg(DISTINCT r.reason, ',') FROM refunds r WHERE r.payment_id = p.id"
+            f"   AND r.reason IN ({sql_list(VOIDING_REASONS)})) AS voided_for"
             " FROM payments p",
         )
     }
@@ -105,6 +108,7 @@ async def _check(
     found += _records_paid_for(payments, records)
     found += _one_outcome(payments, records, readable)
     found += await _payouts_of_record(databases, payments, readable)
+    found += await _released_when_voided(databases, payments, readable)
     found += await _money(payment)
     found += await _disputes(payment, payments)
     found += await _monotonic(payment)
@@ -174,6 +178,30 @@ def _one_outcome(payments: Mapping, records: Mapping, readable: set[str]) -> lis
                     "one outcome per confirmed payment",
                     f"payment {payment.id}",
                     f"{count} records, refunded {payment.refunded} of {payment.amount_minor}",
+                )
+            )
+    return found
+
+
+async def _released_when_voided(
+    databases: Mapping[str, str], payments: Mapping, readable: set[str]
+) -> list[Violation]:
+    """Invariant 1 after the fact: a payment that payment itself refunded in full (an early
+    fraud warning, purchasing/kinds.py's VOIDING_REASONS) leaves no live record behind,
+    since nobody keeps what they no longer paid for."""
+    found = []
+    for kind in KINDS.values():
+        if kind.live_records is None or kind.name not in readable:
+            continue
+        for (payment_id,) in await _rows(databases[kind.service], kind.live_records):
+            paid = payments.get(payment_id)
+            if paid is None or not paid.voided_for or paid.refunded != paid.amount_minor:
+                continue
+            found.append(
+                Violation(
+                    "no record without payment",
+                    f"{kind.service} record of payment {payment_id}",
+                    f"still live, though payment refunded it in full for {paid.voided_for}",
                 )
             )
     return found

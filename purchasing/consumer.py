@@ -11,16 +11,17 @@ from google.protobuf.message import Message
 from nobat.payment.v1 import events_pb2
 
 from purchasing.messages import confirmed_payment_from, payment_failure_from
-from purchasing.news import PaymentConfirmed, PaymentExpired, PaymentFailed
+from purchasing.news import PaymentConfirmed, PaymentExpired, PaymentFailed, PurchaseVoided
 from runtime.consumer import Concerning
 from runtime.handling import Handlers
 from runtime.unit import Unit
+from runtime.wire import field_required, timestamp_or_none
 
 
 def payment_event_handlers(kind: str, handle: Handlers) -> Mapping[type[Message], Concerning]:
     """The consumer's handlers of payment's events for purchases of `kind`: each becomes
-    the news (PaymentConfirmed, PaymentFailed, PaymentExpired) that `handle` gives to the
-    context's handler of it."""
+    the news (PaymentConfirmed, PaymentFailed, PaymentExpired, PurchaseVoided) that
+    `handle` gives to the context's handler of it."""
 
     def ours(event) -> bool:
         return event.purchase.kind == kind
@@ -43,8 +44,18 @@ def payment_event_handlers(kind: str, handle: Handlers) -> Mapping[type[Message]
         news = PaymentExpired(event.purchase.ref, event.expired_at.ToDatetime(tzinfo=UTC))
         await handle(news, uow)
 
+    async def voided(event: events_pb2.PurchaseVoided, uow: Unit) -> None:
+        if not event.payment_id:
+            raise field_required("payment_id")
+        voided_at = timestamp_or_none(event.voided_at, "voided_at")
+        if voided_at is None:
+            raise field_required("voided_at")
+        news = PurchaseVoided(event.purchase.ref, event.payment_id, event.reason, voided_at)
+        await handle(news, uow)
+
     return {
         events_pb2.PaymentConfirmed: Concerning(ours, confirmed),
         events_pb2.PaymentFailed: Concerning(ours, failed),
         events_pb2.PaymentExpired: Concerning(ours, expired),
+        events_pb2.PurchaseVoided: Concerning(ours, voided),
     }

@@ -31,6 +31,17 @@ class PurchaseKind:
     # or was a doctor's; doctor_id NULL when nobody does it (the platform holds the money).
     # None: no doctor is paid for this kind.
     doctors_of_record: str | None = None
+    # SQL over that database giving the payment_id of each record still live: bought and
+    # neither released (cancelled, expired, refunded) nor delivered. A payment voided by
+    # payment itself (VOIDING_REASONS) must have none. None: nothing stays live.
+    live_records: str | None = None
+
+
+# The refund reasons with which payment gives a purchase back on its own initiative, not
+# at the purchasing context's request, and publishes PurchaseVoided: whatever the purchase
+# bought must be released. Payment names its refunds by these; `nobat check` reads them.
+FRAUD_WARNING = "fraud_warning"
+VOIDING_REASONS = frozenset({FRAUD_WARNING})
 
 
 KINDS: dict[str, PurchaseKind] = {}
@@ -55,6 +66,7 @@ BOOKING = register(
         "reservations",
         # A cancelled reservation keeps its doctor: what its refund left is still theirs.
         "SELECT payment_id, doctor_id FROM reservations",
+        "SELECT payment_id FROM reservations WHERE status = 'confirmed'",
     )
 )
 CONSULTATION = register(
@@ -68,6 +80,12 @@ CONSULTATION = register(
         " WHEN c.id IS NULL AND s.status <> 'expired' THEN s.doctor_id"
         " WHEN c.status <> 'refunded' THEN c.doctor_id END AS doctor_id"
         " FROM clinical_sessions s LEFT JOIN consultations c ON c.clinical_session_id = s.id",
+        # A session still awaiting symptoms, or its consultation not yet held; a completed
+        # one was delivered.
+        "SELECT s.payment_id FROM clinical_sessions s"
+        " LEFT JOIN consultations c ON c.clinical_session_id = s.id"
+        " WHERE (c.id IS NULL AND s.status = 'awaiting_symptoms')"
+        " OR c.status IN ('waiting_for_doctor', 'doctor_review_pending', 'in_progress')",
     )
 )
 WALLET_TOP_UP = register(PurchaseKind("wallet_topup", PAYMENTS_OWN, None))

@@ -29,3 +29,16 @@ class PaymentFailed:
 class PaymentExpired:
     checkout_id: str
     expired_at: datetime
+
+
+@dataclass(frozen=True)
+class PurchaseVoided:
+    """Payment gave the checkout's payment back on its own initiative (an early fraud
+    warning): whatever it bought is released, and a confirmation still to come buys
+    nothing. The money is already on its way back, so no refund is asked for."""
+
+    checkout_id: str
+    payment_id: str
+    # Payment's machine code, such as "fraud_warning".
+    reason: str
+    voided_at: datetime

@@ -6,7 +6,8 @@ share one definition instead of four copies.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from enum import Enum
 
 from alembic import op
 from sqlalchemy import (
@@ -24,6 +25,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.engine import Connection
+
+from runtime.columns import sql_list
 
 metadata = MetaData()
 
@@ -128,3 +131,43 @@ def indexes_added(*indexes: Index) -> tuple[Callable[[], None], Callable[[], Non
 
 
 INBOX_BY_RECEIPT = next(index for index in inbox.indexes if index.name == "inbox_by_receipt")
+
+
+def values_added(
+    table: str, column: str, values: type[Enum], *added: Enum
+) -> tuple[Callable[[], None], Callable[[], None]]:
+    """The upgrade and downgrade of a revision that lets `table.column` (checked by
+    runtime.columns.one_of, a constraint PostgreSQL names `<table>_<column>_check`) hold
+    the members `added` to its enum: the check is made again from the enum as it is now,
+    which a database made by today's first revisions has already."""
+    name = f"{table}_{column}_check"
+
+    def allow(members: Iterable[Enum]) -> None:
+        op.execute(f"ALTER TABLE {table} DROP CONSTRAINT IF EXISTS {name}")
+        allowed = sql_list(member.value for member in members)
+        op.execute(f"ALTER TABLE {table} ADD CONSTRAINT {name} CHECK ({column} IN ({allowed}))")
+
+    def upgrade() -> None:
+        allow(values)
+
+    def downgrade() -> None:
+        allow(member for member in values if member not in added)
+
+    return upgrade, downgrade
+
+
+def one_after_another(
+    *changes: tuple[Callable[[], None], Callable[[], None]],
+) -> tuple[Callable[[], None], Callable[[], None]]:
+    """The upgrade and downgrade of a revision made of several `changes`: upgraded in
+    order, downgraded in reverse."""
+
+    def upgrade() -> None:
+        for change, _ in changes:
+            change()
+
+    def downgrade() -> None:
+        for _, change in reversed(changes):
+            change()
+
+    return upgrade, downgrade

@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import pytest
 from nobat.booking.v1 import booking_service_pb2 as bpb
+from nobat.consultation.v1 import consultation_service_pb2 as cpb
 from nobat.payment.v1 import payment_service_pb2 as ppb
 
 from cli import invariants
-from tests.e2e.flows import QUICK_JOBS, running_stack
+from tests.e2e.flows import CONFIRMED, QUICK_JOBS, running_stack
+from tests.e2e.test_consultation_flows import paid_session, prices
 from tests.instants import NEW_YEARS_EVE
 from tests.processes import eventually
 
@@ -162,4 +164,53 @@ async def test_an_early_fraud_warning_is_recorded_and_refunds_the_payment(nobat,
         ppb.ListPaymentEventsRequest(payment_id=checkout.payment_id)
     )
     assert [e.reason for e in events.events if e.action == "refund"] == ["fraud_warning"]
+    await clean(stack)
+
+
+async def test_a_booking_refunded_for_a_fraud_warning_is_cancelled_and_its_slot_sold_again(
+    nobat, stack
+):
+    doctor, checkout = await paid_booking(nobat)
+    admin = nobat.admin()
+    await nobat.sandbox.warn_of_fraud(session_of(checkout))
+    found: list[bpb.Reservation] = []
+
+    async def cancelled() -> bool:
+        reply = await admin.booking.GetReservation(
+            bpb.GetReservationRequest(reservation_id=checkout.reservation_id)
+        )
+        found[:] = [reply.reservation]
+        return reply.reservation.status == bpb.RESERVATION_STATUS_CANCELLED
+
+    await eventually(cancelled, 30, "the reservation of the warned payment cancelled")
+    [reservation] = found
+    assert reservation.cancellation.cancelled_by == bpb.CANCELLED_BY_PAYMENT
+    assert reservation.cancellation.reason == "fraud_warning"
+    # Booking asked for no refund of its own: payment's one refund is all there is.
+    payment = (
+        await admin.payment.GetPayment(ppb.GetPaymentRequest(payment_id=checkout.payment_id))
+    ).payment
+    assert [r.reason for r in payment.refunds] == ["fraud_warning"]
+    # The slot is for sale again, and another patient books and pays for it.
+    assert reservation.slot_id in [slot.id for slot in await nobat.free_slots(doctor)]
+    other = nobat.patient()
+    again = await nobat.book(other, reservation.slot_id)
+    await nobat.pay(again)
+    assert (await nobat.checkout_until(other, again.id, CONFIRMED)).reservation_id
+    await clean(stack)
+
+
+async def test_a_consultation_refunded_for_a_fraud_warning_takes_no_symptoms(nobat, stack):
+    await prices(nobat)
+    patient = nobat.patient()
+    checkout = await paid_session(nobat, patient)
+    await nobat.sandbox.warn_of_fraud(session_of(checkout))
+
+    async def ended() -> bool:
+        reply = await patient.consultation.GetClinicalSession(
+            cpb.GetClinicalSessionRequest(clinical_session_id=checkout.clinical_session_id)
+        )
+        return reply.clinical_session.status == cpb.CLINICAL_SESSION_STATUS_EXPIRED
+
+    await eventually(ended, 30, "the session of the warned payment ended")
     await clean(stack)

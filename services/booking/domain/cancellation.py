@@ -22,6 +22,9 @@ class CancelledBy(Enum):
     PATIENT = "patient"
     DOCTOR = "doctor"
     ADMIN = "admin"
+    # Payment gave the money back on its own (an early fraud warning): refunded in full by
+    # payment, not by booking's asking.
+    PAYMENT = "payment"
 
 
 @dataclass(frozen=True)

@@ -37,6 +37,9 @@ class RefundReason(Enum):
     # Withdrawn from sale: removed from the schedule, the doctor deactivated, or paid
     # only after the appointment began.
     SLOT_WITHDRAWN = "slot_withdrawn"
+    # Payment gave the money back on its own (an early fraud warning) before the
+    # confirmation was answered: nothing is booked.
+    PURCHASE_VOIDED = "purchase_voided"
 
 
 @dataclass(kw_only=True)
@@ -104,6 +107,33 @@ class Checkout(purchasing.Checkout):
         if slot.reservation_id is not None or (held is not None and held.checkout_id != self.id):
             return RefundReason.SLOT_TAKEN
         return None
+
+    def purchase_voided(
+        self,
+        payment_id: str,
+        reason: str,
+        *,
+        slot: Slot,
+        reservation: Reservation | None,
+        now: datetime,
+    ) -> None:
+        """Payment gave `payment_id`'s money back on its own initiative (PurchaseVoided):
+        nobody keeps a slot they no longer paid for. The reservation it bought is
+        cancelled, asking no refund; a checkout not yet answered is settled as refunded,
+        so a PaymentConfirmed arriving after this books nothing (take_payment). Any number
+        of these, in any order with the payment's other news, end the same."""
+        if self.status is purchasing.CheckoutStatus.CONFIRMED:
+            if reservation is not None and reservation.payment_id == payment_id:
+                reservation.voided(reason, slot=slot, now=now)
+            return
+        if self.status is purchasing.CheckoutStatus.REFUNDED:
+            return
+        self.payment_id = payment_id
+        self.payment_failure = None
+        self.refund_reason = RefundReason.PURCHASE_VOIDED
+        self.status = purchasing.CheckoutStatus.REFUNDED
+        self.updated_at = now
+        slot.release_hold(self.id)
 
     def attempt_failed(
         self,

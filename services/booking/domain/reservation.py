@@ -164,12 +164,23 @@ class Reservation:
             CancelledBy.PATIENT, RESCHEDULED, refund, "reservation_rescheduled", slot, now
         )
 
+    def voided(self, reason: str, *, slot: Slot, now: datetime) -> Cancellation | None:
+        """Payment gave the whole price back on its own initiative (`reason`, such as
+        "fraud_warning"): cancel and free the slot, whether or not the appointment began,
+        and ask for no refund, the money being on its way back already. Nothing happens to
+        a reservation cancelled before: its own refund asked for what was due, and
+        payment's gave back the rest."""
+        if not self.is_active:
+            return None
+        return self._cancel(CancelledBy.PAYMENT, reason, self.price, None, slot, now)
+
     def _cancel(
         self,
         by: CancelledBy,
         reason: str,
         refund: Money,
-        refund_reason: str,
+        # The RefundRequested reason; None when payment refunds without being asked.
+        refund_reason: str | None,
         slot: Slot,
         now: datetime,
     ) -> Cancellation:
@@ -190,7 +201,7 @@ class Reservation:
                 cancelled_at=now,
             )
         )
-        if refund.amount_minor:
+        if refund.amount_minor and refund_reason is not None:
             self.events.append(
                 RefundRequested(
                     idempotency_key=f"cancel:{self.id}",

@@ -4,7 +4,7 @@ does on its own. The servicer, the consumer and bootstrap read these tables."""
 from __future__ import annotations
 
 from purchasing.commands import ExpireCheckout, RetryCheckout
-from purchasing.news import PaymentConfirmed, PaymentExpired, PaymentFailed
+from purchasing.news import PaymentConfirmed, PaymentExpired, PaymentFailed, PurchaseVoided
 from runtime.handling import Handler
 from services.booking.handlers.checkouts import (
     StartCheckout,
@@ -13,6 +13,7 @@ from services.booking.handlers.checkouts import (
     payment_confirmed,
     payment_expired,
     payment_failed,
+    purchase_voided,
     retry_checkout,
     start_checkout,
 )
@@ -47,6 +48,7 @@ EVENTS: dict[type, Handler] = {
     PaymentConfirmed: payment_confirmed,
     PaymentFailed: payment_failed,
     PaymentExpired: payment_expired,
+    PurchaseVoided: purchase_voided,
 }
 
 JOBS = {

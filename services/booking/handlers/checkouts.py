@@ -23,7 +23,7 @@ from purchasing.handlers import (
     payment_order,
     refund_unknown_checkout,
 )
-from purchasing.news import PaymentConfirmed, PaymentExpired, PaymentFailed
+from purchasing.news import PaymentConfirmed, PaymentExpired, PaymentFailed, PurchaseVoided
 from purchasing.quota import ensure_may_open_another
 from runtime import errors
 from runtime.jobs import sweep
@@ -217,6 +217,29 @@ async def payment_failed(ctx: Context, uow: BookingUnit, news: PaymentFailed) ->
         )
         await uow.slots.save(slot)
         await uow.checkouts.save(checkout)
+        await uow.commit()
+
+
+async def purchase_voided(ctx: Context, uow: BookingUnit, news: PurchaseVoided) -> None:
+    """Payment took the money back on its own (an early fraud warning): the reservation
+    is cancelled and its slot is for sale again, or the checkout not yet answered will
+    book nothing. Booking asks for no refund: the money is on its way back already."""
+    async with uow:
+        locked = await _locked(ctx, uow, news.checkout_id, news.voided_at)
+        if locked is None:
+            return  # never stored: nothing was booked, and the refund is payment's
+        slot, checkout, _ = locked
+        reservation = None
+        if checkout.reservation_id is not None:
+            reservation = await uow.reservations.get(checkout.reservation_id, for_update=True)
+        checkout.purchase_voided(
+            news.payment_id, news.reason, slot=slot, reservation=reservation, now=ctx.clock()
+        )
+        if reservation is not None:
+            await uow.reservations.save(reservation)
+        await uow.slots.save(slot)
+        await uow.checkouts.save(checkout)
+        uow.publish(reservation, correlation_id=checkout.id)
         await uow.commit()
 
 

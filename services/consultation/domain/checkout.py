@@ -72,6 +72,22 @@ class Checkout(purchasing.Checkout):
         self.fulfilled(now)
         return session
 
+    def purchase_voided(self, payment_id: str, now: datetime) -> bool:
+        """Payment gave `payment_id`'s money back on its own (PurchaseVoided). True when
+        the checkout was answered already and what it bought is the caller's to release
+        (the session and its consultation); a checkout not yet answered is settled as
+        refunded here, so a PaymentConfirmed arriving after this opens nothing."""
+        if self.status is purchasing.CheckoutStatus.CONFIRMED:
+            return payment_id == self.payment_id
+        if self.status is purchasing.CheckoutStatus.REFUNDED:
+            return False
+        self.payment_id = payment_id
+        self.payment_failure = None
+        self.refund_reason = RefundReason.PURCHASE_VOIDED
+        self.status = purchasing.CheckoutStatus.REFUNDED
+        self.updated_at = now
+        return False
+
     def _refund_reason(
         self, payment: ConfirmedPayment, doctor: Doctor | None
     ) -> RefundReason | None:

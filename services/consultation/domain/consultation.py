@@ -223,6 +223,17 @@ class Consultation:
         self._refund(now, RefundReason.NO_DOCTOR_ACCEPTED)
         return True
 
+    def voided(self) -> bool:
+        """Payment took the money back on its own (PurchaseVoided): a consultation not yet
+        held (untaken, or accepted and under way) ends as refunded, asking no refund, and
+        the refund has already reversed its doctor's held payout. A completed one was held:
+        it stays as it is, and False says so, for the handler to put on the record."""
+        if self.status not in ONGOING:
+            return self.status is ConsultationStatus.REFUNDED
+        self.status = ConsultationStatus.REFUNDED
+        self.refund_reason = RefundReason.PURCHASE_VOIDED
+        return True
+
     def _refund(
         self, now: datetime, reason: RefundReason = RefundReason.NO_DOCTOR_ACCEPTED
     ) -> None:

@@ -39,6 +39,9 @@ class RefundReason(Enum):
     NO_DOCTOR_ACCEPTED = "no_doctor_accepted"
     # The patient withdrew it before a doctor accepted it.
     PATIENT_CANCELLED = "patient_cancelled"
+    # Payment gave the money back on its own initiative (an early fraud warning): refunded
+    # by payment, never asked for by consultation.
+    PURCHASE_VOIDED = "purchase_voided"
 
 
 def full_refund(

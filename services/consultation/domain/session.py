@@ -117,6 +117,15 @@ class ClinicalSession:
         self.status = ClinicalSessionStatus.SYMPTOMS_SUBMITTED
         self.consultation_id = consultation_id
 
+    def voided(self) -> bool:
+        """Payment took the money back on its own (PurchaseVoided): symptoms can no longer
+        come, and no refund is asked, the money being on its way back already. True if it
+        was still awaiting symptoms."""
+        if self.status is not ClinicalSessionStatus.AWAITING_SYMPTOMS:
+            return False
+        self.status = ClinicalSessionStatus.EXPIRED
+        return True
+
     def expire(self, now: datetime) -> bool:
         """Refund a session whose symptoms never came; True if it expired just now.
 

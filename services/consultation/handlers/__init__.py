@@ -5,7 +5,7 @@ tables."""
 from __future__ import annotations
 
 from purchasing.commands import ExpireCheckout, RetryCheckout
-from purchasing.news import PaymentConfirmed, PaymentExpired, PaymentFailed
+from purchasing.news import PaymentConfirmed, PaymentExpired, PaymentFailed, PurchaseVoided
 from runtime.handling import Handler
 from services.consultation.handlers.clinical import (
     AcceptConsultation,
@@ -40,6 +40,7 @@ from services.consultation.handlers.purchases import (
     payment_confirmed,
     payment_expired,
     payment_failed,
+    purchase_voided,
     retry_checkout,
     start_checkout,
     start_intake,
@@ -70,6 +71,7 @@ EVENTS: dict[type, Handler] = {
     PaymentConfirmed: payment_confirmed,
     PaymentFailed: payment_failed,
     PaymentExpired: payment_expired,
+    PurchaseVoided: purchase_voided,
     # Booking's doctors' directory.
     DoctorUpdated: doctor_updated,
 }

@@ -8,6 +8,7 @@ doctor until the detailed symptoms come (see `clinical`).
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -22,7 +23,7 @@ from purchasing.handlers import (
     payment_order,
     refund_unknown_checkout,
 )
-from purchasing.news import PaymentConfirmed, PaymentExpired, PaymentFailed
+from purchasing.news import PaymentConfirmed, PaymentExpired, PaymentFailed, PurchaseVoided
 from purchasing.quota import ensure_may_open_another
 from runtime.jobs import sweep
 from services.consultation.domain.audit import SubjectKind
@@ -34,6 +35,8 @@ from services.consultation.domain.offers import ConsultationType
 from services.consultation.domain.triage import ReportedSymptom, Sex
 from services.consultation.handlers.context import Context
 from services.consultation.handlers.unit_of_work import ConsultationUnit, audited, derived_id
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -168,6 +171,36 @@ async def payment_confirmed(ctx: Context, uow: ConsultationUnit, news: PaymentCo
             await uow.clinical_sessions.save(session)
         await uow.checkouts.save(checkout)
         uow.publish(checkout, session, correlation_id=checkout.id)
+        await uow.commit()
+
+
+async def purchase_voided(ctx: Context, uow: ConsultationUnit, news: PurchaseVoided) -> None:
+    """Payment took the money back on its own (an early fraud warning). What was bought
+    and not yet held ends, asking no refund: a session still awaiting symptoms expires, a
+    consultation untaken or under way ends as refunded. A completed consultation was held
+    and stays; the log says so. A checkout not yet answered opens nothing later."""
+    async with uow:
+        checkout = await _locked(ctx, uow, news.checkout_id, news.voided_at)
+        if checkout is None:
+            return  # never stored: nothing was bought, and the refund is payment's
+        answered = checkout.purchase_voided(news.payment_id, ctx.clock())
+        await uow.checkouts.save(checkout)
+        session = None
+        if answered and checkout.clinical_session_id is not None:
+            session = await uow.clinical_sessions.get(checkout.clinical_session_id, for_update=True)
+        if session is not None and session.voided():
+            await uow.clinical_sessions.save(session)
+        if session is not None and session.consultation_id is not None:
+            consultation = await uow.consultations.get(session.consultation_id, for_update=True)
+            if consultation is not None and consultation.voided():
+                await uow.consultations.save(consultation)
+            elif consultation is not None:
+                log.warning(
+                    "payment %s was voided (%s) after consultation %s was held; it stays",
+                    news.payment_id,
+                    news.reason,
+                    consultation.id,
+                )
         await uow.commit()
 
 

@@ -202,6 +202,9 @@ PHRASES: Mapping[Locale, Mapping[str, str]] = MappingProxyType(
             "refund.amount_mismatch": "The amount taken was not the price asked.",
             "refund.unknown_checkout": "Your payment arrived for a booking we could not find.",
             "refund.patient_cancelled": "You cancelled the consultation before a doctor took it.",
+            "refund.fraud_warning": "Your bank flagged the payment; it was refunded and what it"
+            " bought was cancelled.",
+            "refund.purchase_voided": "The payment was refunded and what it bought was cancelled.",
         },
         FA: {
             "your_doctor": "پزشک شما",
@@ -232,6 +235,9 @@ PHRASES: Mapping[Locale, Mapping[str, str]] = MappingProxyType(
             "refund.amount_mismatch": "مبلغ دریافت‌شده با قیمت درخواستی یکسان نبود.",
             "refund.unknown_checkout": "پرداخت شما برای رزروی رسید که پیدا نشد.",
             "refund.patient_cancelled": "شما مشاوره را پیش از پذیرش پزشک لغو کردید.",
+            "refund.fraud_warning": "بانک شما این پرداخت را مشکوک اعلام کرد؛ مبلغ بازگردانده و"
+            " خرید لغو شد.",
+            "refund.purchase_voided": "مبلغ پرداخت بازگردانده و خرید لغو شد.",
         },
     }
 )

@@ -263,7 +263,11 @@ def ledger_entry_message(posted: PostedEntry) -> pb.LedgerEntry:
 # Domain events -> the published protos of the same names.
 
 _PaymentFact = (
-    events.PaymentConfirmed | events.PaymentFailed | events.PaymentExpired | events.PaymentRefunded
+    events.PaymentConfirmed
+    | events.PaymentFailed
+    | events.PaymentExpired
+    | events.PaymentRefunded
+    | events.PurchaseVoided
 )
 
 
@@ -318,6 +322,14 @@ def _refunded(event: events.PaymentRefunded) -> events_pb2.PaymentRefunded:
     )
 
 
+def _voided(event: events.PurchaseVoided) -> events_pb2.PurchaseVoided:
+    return events_pb2.PurchaseVoided(
+        **_about(event),
+        reason=event.reason,
+        voided_at=timestamp(event.voided_at),
+    )
+
+
 def _released(event: events.PayoutReleased) -> events_pb2.PayoutReleased:
     return events_pb2.PayoutReleased(
         payout_id=event.payout_id,
@@ -340,6 +352,7 @@ _EVENTS: Mapping[type, Callable[[Any], Message | None]] = MappingProxyType(
         events.PaymentFailed: _failed,
         events.PaymentExpired: _expired,
         events.PaymentRefunded: _refunded,
+        events.PurchaseVoided: _voided,
         events.PayoutReleased: _released,
         events.RefundStarted: _unpublished,
         events.RefundFailed: _unpublished,

@@ -1,7 +1,7 @@
 """The facts payment's entities record, in the order they happened.
 
 An entity appends these to its `events` list as it changes; the handler writes them to
-the outbox in the same commit as the entity, turning the first five into the protos of
+the outbox in the same commit as the entity, turning the first six into the protos of
 nobat.payment.v1 of the same names. The others are payment's own business: a refund to
 send to the gateway, a capture that could not pay its intent, and so on.
 """
@@ -82,6 +82,18 @@ class PaymentRefunded:
 
 
 @dataclass(frozen=True)
+class PurchaseVoided:
+    """Payment gave the purchase's money back on its own initiative (a fraud warning), not
+    at the purchasing context's request: that context releases what it bought."""
+
+    payment_id: str
+    purchase: Purchase
+    patient_id: str
+    reason: str
+    voided_at: datetime
+
+
+@dataclass(frozen=True)
 class PayoutReleased:
     payout_id: str
     doctor_id: str
@@ -152,6 +164,7 @@ PaymentEvent: TypeAlias = (
     | PaymentFailed
     | PaymentExpired
     | PaymentRefunded
+    | PurchaseVoided
     | RefundStarted
     | RefundFailed
     | CaptureRejected

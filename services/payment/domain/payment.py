@@ -50,6 +50,7 @@ from services.payment.domain.events import (
     PaymentEvent,
     PaymentExpired,
     PaymentFailed,
+    PurchaseVoided,
 )
 from services.payment.domain.ids import derived_id
 from services.payment.domain.purchase import (
@@ -272,6 +273,13 @@ class Payment:
         """Records the news of the confirmation once more, for the orphan check to tell a
         purchasing context that has not answered it."""
         self.events.append(self.confirmed_event())
+
+    def void(self, reason: str, at: datetime) -> None:
+        """Records that payment itself took the purchase back (its refund requested in the
+        same change), so the purchasing context releases what was bought."""
+        if self.confirmed_attempt_id is None:
+            raise ValueError(f"payment {self.id} is not confirmed")
+        self.events.append(PurchaseVoided(self.id, self.purchase, self.patient_id, reason, at))
 
     def attempt(self, attempt_id: str) -> Attempt:
         for attempt in self.attempts:

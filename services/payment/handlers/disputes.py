@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 
+from purchasing.kinds import FRAUD_WARNING
 from services.payment import metrics
 from services.payment.domain.audit import GATEWAY
 from services.payment.domain.disputes import (
@@ -27,11 +28,8 @@ from services.payment.domain.errors import (
 from services.payment.handlers.context import Context
 from services.payment.handlers.payments import load
 from services.payment.handlers.recording import post
-from services.payment.handlers.refunds import RefundPayment, refund_locked
+from services.payment.handlers.refunds import RefundPayment, void_locked
 from services.payment.handlers.unit_of_work import PaymentUnit
-
-# The reason on a refund made because of an early fraud warning.
-FRAUD_WARNING = "fraud_warning"
 
 
 async def follow_dispute(ctx: Context, uow: PaymentUnit, gateway_ref: str) -> None:
@@ -54,7 +52,8 @@ async def follow_dispute(ctx: Context, uow: PaymentUnit, gateway_ref: str) -> No
 
 async def heed_fraud_warning(ctx: Context, uow: PaymentUnit, gateway_ref: str) -> None:
     """Records the warning and, when the setting says so and the warning is actionable,
-    refunds what is left of the payment (one refund per payment, however often warned)."""
+    refunds what is left of the payment and voids its purchase (one refund per payment,
+    however often warned)."""
     truth = await ctx.gateway.read_fraud_warning(gateway_ref)
     if not truth.payment_id:
         return
@@ -66,7 +65,7 @@ async def heed_fraud_warning(ctx: Context, uow: PaymentUnit, gateway_ref: str) -
         )
         # Nothing left to give back, or nothing ever taken: the warning is recorded only.
         with contextlib.suppress(NothingLeftToRefund, PaymentNotCaptured, TopUpNotRefundable):
-            refund, made = await refund_locked(ctx, uow, payment, asked)
+            refund, made = await void_locked(ctx, uow, payment, asked)
             refund_id = refund.id
             if made:
                 metrics.REFUNDS.labels(FRAUD_WARNING).inc()

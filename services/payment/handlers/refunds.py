@@ -74,6 +74,21 @@ async def refund_locked(
     return refund, len(payment.refunds) > known
 
 
+async def void_locked(
+    ctx: Context, uow: PaymentUnit, payment: Payment, cmd: RefundPayment
+) -> tuple[Refund, bool]:
+    """Refunds what is left of `payment` on payment's own initiative (an early fraud
+    warning; an admin's refund-and-cancel would come this way too), and tells the
+    purchasing context in the same commit, by PurchaseVoided, to release what was bought
+    without asking for a refund. Only a new refund voids: the same key again changes
+    nothing, and the purchasing context is idempotent on the payment anyway."""
+    refund, made = await refund_locked(ctx, uow, payment, cmd)
+    if made:
+        payment.void(cmd.reason, ctx.clock())
+        uow.publish(payment, correlation_id=payment.purchase.ref)
+    return refund, made
+
+
 def ensure_purchaser(payment: Payment, purchaser: str | None) -> None:
     if purchaser is not None and payment.purchase.kind != purchaser:
         raise NotThePurchasersPayment(payment.id, payment.purchase.kind, purchaser)

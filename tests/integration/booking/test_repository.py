@@ -550,3 +550,23 @@ async def test_saving_writes_only_what_changed_so_another_writers_column_survive
 
     (again,) = await reload(transaction, doctor)
     assert (again.display_name, again.specialty) == ("Dr. Renamed", "cardiology")
+
+
+async def test_a_voided_purchase_is_stored_as_the_database_allows_after_its_migrations(
+    transaction: Transaction,
+):
+    doctor = a_doctor()
+    reserved_slot, reserved = booked(doctor, "reserved", starts_in=3 * DAY)
+    reserved.voided("fraud_warning", slot=reserved_slot, now=NOW)
+    open_slot = slot_of(doctor, "open", starts_in=4 * DAY)
+    unanswered = a_checkout(open_slot, checkout_id="checkout-unanswered")
+    unanswered.purchase_voided(
+        "payment-unanswered", "fraud_warning", slot=open_slot, reservation=None, now=NOW
+    )
+    await store(transaction, doctor, reserved_slot, open_slot, reserved, unanswered)
+
+    loaded, checkout = await reload(transaction, reserved, unanswered)
+
+    assert loaded.cancellation is not None
+    assert loaded.cancellation.cancelled_by is CancelledBy.PAYMENT
+    assert checkout.refund_reason is RefundReason.PURCHASE_VOIDED

@@ -110,3 +110,45 @@ async def test_a_fraud_warning_is_stored_once_with_its_refund(payment, engine):
         statuses = list((await conn.execute(text("SELECT status FROM refunds"))).scalars())
     assert [(bool(refund), kind) for refund, kind in rows] == [(True, "made_with_stolen_card")]
     assert statuses == ["succeeded"]
+
+
+# Booking's reservations as the check reads them, here in payment's own database.
+RESERVATIONS = (
+    "CREATE TABLE reservations (id text PRIMARY KEY, payment_id text NOT NULL,"
+    " slot_id text NOT NULL, doctor_id text, price_minor bigint NOT NULL,"
+    " currency text NOT NULL, status text NOT NULL)"
+)
+
+
+async def test_the_check_reports_a_reservation_left_live_after_its_payment_was_voided(
+    payment, engine, database
+):
+    made = await paid(payment)
+    async with engine.begin() as conn:
+        await conn.execute(text(RESERVATIONS))
+        await conn.execute(
+            text(
+                "INSERT INTO reservations VALUES"
+                " ('reservation-1', :payment, 'slot-1', :doctor, 10000, 'USD', 'confirmed')"
+            ),
+            {"payment": made.id, "doctor": made.lines[0].payee_id},
+        )
+    databases = {"payment": database, "booking": database}
+
+    def voided_rules(found) -> list[tuple[str, str]]:
+        return [
+            (v.invariant, v.subject) for v in found if "voided" in v.detail or "fraud" in v.detail
+        ]
+
+    assert voided_rules(await invariants.check(databases)) == []
+    payment.gateway.fraud_warnings["issfr_1"] = FraudWarningTruth(
+        "issfr_1", made.id, "made_with_stolen_card", True
+    )
+    await webhook(payment, "evt_1", fraud_warning_ref="issfr_1")
+
+    assert voided_rules(await invariants.check(databases)) == [
+        ("no record without payment", f"booking record of payment {made.id}")
+    ]
+    async with engine.begin() as conn:
+        await conn.execute(text("UPDATE reservations SET status = 'cancelled'"))
+    assert voided_rules(await invariants.check(databases)) == []

@@ -10,6 +10,7 @@ from datetime import timedelta
 import pytest
 
 from services.payment.domain.disputes import DisputeStatus, FraudWarningTruth
+from services.payment.domain.events import PurchaseVoided
 from services.payment.domain.ledger import (
     DISPUTE_LOSSES,
     DISPUTED,
@@ -156,6 +157,11 @@ async def test_an_early_fraud_warning_is_recorded_and_refunded_by_the_setting(
     expected = PaymentStatus.REFUNDED if refunded else PaymentStatus.SUCCEEDED
     assert stored_status(uow, payment) is expected
     assert len(gateway.asked("create_refund")) == int(refunded)
+    # Voided once, however often warned, so booking or consultation releases the record.
+    voided = uow.of(PurchaseVoided)
+    assert [(v.payment_id, v.purchase, v.reason) for v in voided] == [
+        (payment.id, payment.purchase, "fraud_warning")
+    ] * int(refunded)
 
 
 def stored_status(uow: FakeUnitOfWork, payment: Payment) -> PaymentStatus:
