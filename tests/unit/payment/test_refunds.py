@@ -288,27 +288,22 @@ def test_a_gateway_refund_goes_in_the_gateways_steps_and_a_wallet_refund_as_aske
         (RefundDestination.WALLET, to_wallet),
     ):
         payment = a_paid_payment(kwd)
-        started = request_refund(
-            payment,
-            key="refund:half",
-            amount=Money(asked, "KWD"),
-            reason="patient_cancelled",
-            destination=destination,
-            at=LATER,
-            gateway_step_minor=10,
-        )
+
+        def ask(payment: Payment = payment, destination: RefundDestination = destination) -> Refund:
+            return request_refund(
+                payment,
+                key="refund:half",
+                amount=Money(asked, "KWD"),
+                reason="patient_cancelled",
+                destination=destination,
+                at=LATER,
+                gateway_step_minor=10,
+            )
+
+        started = ask()
         assert started.amount == Money(expected, "KWD"), destination
         # The same request again is the same refund (the key remembers what was asked).
-        again = request_refund(
-            payment,
-            key="refund:half",
-            amount=Money(asked, "KWD"),
-            reason="patient_cancelled",
-            destination=destination,
-            at=LATER,
-            gateway_step_minor=10,
-        )
-        assert again is started
+        assert ask() is started
 
 
 def test_a_refund_never_rounds_past_what_is_left() -> None:
