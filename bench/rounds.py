@@ -46,6 +46,8 @@ class Round:
     # first press): a tail that clusters in time is something periodic (a job, a checkpoint),
     # one spread over the round is queueing.
     slowest: list[dict[str, float]] = field(default_factory=list)
+    # Unix seconds of the round's first press, to set `slowest` against the servers' logs.
+    first_press: float = 0.0
 
     def as_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -117,6 +119,7 @@ async def measure(
         unconsumed=unconsumed,
         profile=summaries,
         slowest=_slowest(done, first),
+        first_press=first,
     )
     if not quiet:
         say(
