@@ -62,6 +62,13 @@ class Env:
     def float(self, name: builtins.str, default: object = _MISSING) -> builtins.float:
         return self._get(name, default, float)
 
+    def interval(self, name: builtins.str, default: builtins.float) -> builtins.float:
+        """How often, or how long, in seconds: more than 0 (0 would spin or cut at once)."""
+        value = self.float(name, default)
+        if value <= 0:
+            raise InvalidSetting(name, f"{value:g}", "must be more than 0 seconds")
+        return value
+
     def seconds(self, name: builtins.str, default: timedelta) -> timedelta:
         """A duration, set in seconds (fractions allowed)."""
         return timedelta(seconds=self.float(name, default.total_seconds()))

@@ -43,15 +43,8 @@ class Retention:
             messages=timedelta(seconds=STREAM_MAX_AGE + duplicate_window),
             expired=_at_least_a_day(env, "NOBAT_EXPIRED_KEEP_SECONDS", defaults.expired),
             batch=env.limit("NOBAT_PURGE_BATCH", defaults.batch),
-            every=_above_zero(env, "NOBAT_PURGE_INTERVAL_SECONDS", defaults.every),
+            every=env.interval("NOBAT_PURGE_INTERVAL_SECONDS", defaults.every),
         )
-
-
-def _above_zero(env: Env, name: str, default: float) -> float:
-    value = env.float(name, default)
-    if value <= 0:
-        raise InvalidSetting(name, f"{value:g}", "a number of seconds above 0")
-    return value
 
 
 def _at_least_a_day(env: Env, name: str, default: timedelta) -> timedelta:

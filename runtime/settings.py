@@ -100,19 +100,18 @@ def streams_and_connections(env: Env) -> tuple[StreamLimits, Connections]:
     per_user = env.int("NOBAT_MAX_STREAMS_PER_USER", default.per_user)
     if per_user < 1:
         raise InvalidSetting("NOBAT_MAX_STREAMS_PER_USER", str(per_user), "at least 1")
-    max_age = _positive(env, "NOBAT_MAX_STREAM_AGE_SECONDS", default.max_age)
+    max_age = env.interval("NOBAT_MAX_STREAM_AGE_SECONDS", default.max_age)
     connections = Connections(
-        keepalive_time=_positive(env, "NOBAT_GRPC_KEEPALIVE_SECONDS", kept.keepalive_time),
-        keepalive_timeout=_positive(
-            env, "NOBAT_GRPC_KEEPALIVE_TIMEOUT_SECONDS", kept.keepalive_timeout
+        keepalive_time=env.interval("NOBAT_GRPC_KEEPALIVE_SECONDS", kept.keepalive_time),
+        keepalive_timeout=env.interval(
+            "NOBAT_GRPC_KEEPALIVE_TIMEOUT_SECONDS", kept.keepalive_timeout
         ),
-        min_client_ping_interval=_positive(
-            env, "NOBAT_GRPC_MIN_CLIENT_PING_SECONDS", kept.min_client_ping_interval
+        min_client_ping_interval=env.interval(
+            "NOBAT_GRPC_MIN_CLIENT_PING_SECONDS", kept.min_client_ping_interval
         ),
-        max_age=_positive(env, "NOBAT_GRPC_MAX_CONNECTION_AGE_SECONDS", kept.max_age),
+        max_age=env.interval("NOBAT_GRPC_MAX_CONNECTION_AGE_SECONDS", kept.max_age),
         # By default enough for the longest stream to end at its own age.
-        max_age_grace=_positive(
-            env,
+        max_age_grace=env.interval(
             "NOBAT_GRPC_MAX_CONNECTION_AGE_GRACE_SECONDS",
             max(kept.max_age_grace, max_age + 60),
         ),
@@ -126,15 +125,8 @@ def streams_and_connections(env: Env) -> tuple[StreamLimits, Connections]:
     streams = StreamLimits(
         per_user=per_user,
         max_age=max_age,
-        safety_poll=_positive(env, "NOBAT_STREAM_SAFETY_POLL_SECONDS", default.safety_poll),
+        safety_poll=env.interval("NOBAT_STREAM_SAFETY_POLL_SECONDS", default.safety_poll),
         # A refused caller's stream that lost its client is closed by then.
         retry_after=connections.keepalive_time + connections.keepalive_timeout,
     )
     return streams, connections
-
-
-def _positive(env: Env, name: str, default: float) -> float:
-    value = env.float(name, default)
-    if value <= 0:
-        raise InvalidSetting(name, f"{value:g}", "must be more than 0 seconds")
-    return value
