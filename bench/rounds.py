@@ -129,6 +129,10 @@ async def measure(
     return found
 
 
+# How many of a round's slowest flows its JSON names.
+SLOWEST = 10
+
+
 def _at(instant: float | None) -> float:
     if instant is None:
         raise RuntimeError("a flow's instant was not found in the databases")
@@ -141,7 +145,7 @@ def _legs(flows: list[Flow]) -> dict[str, float]:
     return {name: _spread(values, (50,))["p50"] for name, values in legs.items()}
 
 
-def _slowest(flows: list[Flow], first: float, count: int = 10) -> list[dict[str, float]]:
+def _slowest(flows: list[Flow], first: float) -> list[dict[str, float]]:
     ordered = sorted(flows, key=lambda f: _at(f.recorded) - _at(f.received), reverse=True)
     return [
         {
@@ -149,7 +153,7 @@ def _slowest(flows: list[Flow], first: float, count: int = 10) -> list[dict[str,
             "webhook_to_record": round(1000 * (_at(f.recorded) - _at(f.received)), 1),
             **{name: round(1000 * leg, 1) for name, leg in _leg_times(f).items()},
         }
-        for f in ordered[:count]
+        for f in ordered[:SLOWEST]
     ]
 
 

@@ -230,6 +230,19 @@ class Checkout:
         self.updated_at = now
         self.events.append(PurchaseFulfilled(self.payment_id, self.purchase, now))
 
+    def settle_voided(self, payment_id: str, now: datetime) -> bool:
+        """Payment gave `payment_id`'s money back on its own (PurchaseVoided) before the
+        checkout was answered: it is settled as refunded, asking nothing, so a
+        PaymentConfirmed arriving after this makes nothing (take_payment). False when it
+        was answered already: what a confirmed one bought is the context's to release."""
+        if self.status in (CheckoutStatus.CONFIRMED, CheckoutStatus.REFUNDED):
+            return False
+        self.payment_id = payment_id
+        self.payment_failure = None
+        self.status = CheckoutStatus.REFUNDED
+        self.updated_at = now
+        return True
+
     def refused(self, reason: str, now: datetime) -> None:
         """The context cannot deliver it: the payment goes back in full, for `reason`."""
         assert self.payment_id is not None

@@ -94,7 +94,7 @@ def show_tally(tally: PaymentTally) -> None:
     amounts: dict[tuple[str, str], float] = {}
     for row in tally.payments:
         counts[row.status, row.method] = counts.get((row.status, row.method), 0) + row.count
-        major = row.amount_minor / CURRENCIES[row.currency].minor_per_major
+        major = _major(row.amount_minor, row.currency)
         amounts[row.status, row.currency] = amounts.get((row.status, row.currency), 0) + major
     for labels, count in counts.items():
         PAYMENTS.labels(*labels).set(count)
@@ -108,5 +108,9 @@ def count_moves(moves: list[PaymentMove]) -> None:
     """Counts the payments a committed transaction moved, each into its new status."""
     for move in moves:
         PAYMENTS_ENTERED.labels(move.status, move.method).inc()
-        major = move.amount_minor / CURRENCIES[move.currency].minor_per_major
+        major = _major(move.amount_minor, move.currency)
         PAYMENTS_ENTERED_AMOUNT.labels(move.status, move.currency).inc(major)
+
+
+def _major(amount_minor: int, currency: str) -> float:
+    return amount_minor / CURRENCIES[currency].minor_per_major

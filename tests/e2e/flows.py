@@ -32,6 +32,7 @@ from nobat.payment.v1 import payment_service_pb2_grpc
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from cli import invariants
 from stack.local import LOCAL_APP, LocalStack
 from tests.component.payment.harness import SandboxControl
 from tests.instants import stack_instant
@@ -353,8 +354,12 @@ class Nobat:
 
     async def pay(self, checkout: bpb.Checkout, outcome: str = "pay") -> None:
         """What the patient does on the gateway's page for this checkout's payment."""
-        session_id = checkout.checkout_url.rstrip("/").rsplit("/", 1)[-1]
-        await getattr(self.sandbox, outcome)(session_id)
+        await getattr(self.sandbox, outcome)(session_of(checkout))
+
+
+def session_of(checkout) -> str:
+    """The gateway session a checkout's page is (the last part of its URL)."""
+    return checkout.checkout_url.rstrip("/").rsplit("/", 1)[-1]
 
 
 def _checkouts_of(patient: Caller, context: str):
@@ -390,3 +395,17 @@ FAILED = checkout_pb2.CHECKOUT_STATUS_PAYMENT_FAILED
 EXPIRED = checkout_pb2.CHECKOUT_STATUS_EXPIRED
 AWAITING = checkout_pb2.CHECKOUT_STATUS_AWAITING_PAYMENT
 PAYMENT_SUCCEEDED = ppb.PAYMENT_STATUS_SUCCEEDED
+
+
+async def settled(stack) -> None:
+    """Every invariant holds once the outboxes drain and the consumers catch up."""
+    found: list[invariants.Violation] = []
+
+    async def clean() -> bool:
+        found[:] = await invariants.check(stack.database_urls, stack.nats_url)
+        return not found
+
+    try:
+        await eventually(clean, 30, "every invariant to hold")
+    except AssertionError as timeout:
+        raise AssertionError(f"{timeout}: {[str(v) for v in found]}") from None

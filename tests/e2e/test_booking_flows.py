@@ -32,6 +32,7 @@ from tests.e2e.flows import (
     key,
     refusal,
     running_stack,
+    session_of,
 )
 from tests.instants import NEW_YEARS_EVE
 from tests.processes import eventually
@@ -106,7 +107,7 @@ async def test_a_patient_back_from_cancel_takes_another_way_to_pay_and_books_onc
     await nobat.pay(checkout, "cancel")
     retried = await nobat.retry(patient, checkout.id, GATEWAY)
     assert retried.checkout_url and retried.checkout_url != checkout.checkout_url
-    first_page = checkout.checkout_url.rstrip("/").rsplit("/", 1)[-1]
+    first_page = session_of(checkout)
     assert (await nobat.sandbox.session(first_page))["session"]["status"] == "expired"
     await nobat.pay(retried)
     await nobat.checkout_until(patient, checkout.id, CONFIRMED)
@@ -490,7 +491,7 @@ async def test_a_return_url_off_the_allowed_hosts_is_refused_and_holds_nothing(n
         idempotency_key=key(), slot_id=wanted.id, method=GATEWAY, return_url=f"{LOCAL_APP}/back"
     )
     opened = (await patient.booking.StartCheckout(start)).checkout
-    session = await nobat.sandbox.session(opened.checkout_url.rstrip("/").rsplit("/", 1)[-1])
+    session = await nobat.sandbox.session(session_of(opened))
     assert session["session"]["success_url"].startswith(f"{LOCAL_APP}/back?session_id=")
 
 

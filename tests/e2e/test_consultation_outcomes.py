@@ -24,8 +24,7 @@ from nobat.consultation.v1 import consultation_service_pb2 as cpb
 from nobat.payment.v1 import events_pb2 as payment_events_pb2
 from nobat.payment.v1 import payment_service_pb2 as ppb
 
-from cli import invariants
-from tests.e2e.flows import GATEWAY, Nobat, key, refusal, running_stack
+from tests.e2e.flows import GATEWAY, Nobat, key, refusal, running_stack, settled
 from tests.e2e.test_booking_flows import FOREIGN_RETURN_URLS
 from tests.e2e.test_consultation_flows import doctor_on_shift, paid_session, prices
 from tests.instants import THURSDAY_NIGHT
@@ -176,20 +175,6 @@ async def refunded_in_full_once(nobat: Nobat, payment_id: str, reason: str) -> N
         (PRICE, reason, ppb.REFUND_STATUS_SUCCEEDED)
     ]
     assert await refund_requests(nobat, payment_id) == 1
-
-
-async def settled(stack) -> None:
-    """Every invariant holds once the outboxes drain and the consumers catch up."""
-    found: list[invariants.Violation] = []
-
-    async def clean() -> bool:
-        found[:] = await invariants.check(stack.database_urls, stack.nats_url)
-        return not found
-
-    try:
-        await eventually(clean, 30, "every invariant to hold")
-    except AssertionError as timeout:
-        raise AssertionError(f"{timeout}: {[str(v) for v in found]}") from None
 
 
 async def test_a_session_without_symptoms_by_its_expiry_is_refunded_in_full(nobat, stack):

@@ -9,8 +9,7 @@ from nobat.booking.v1 import booking_service_pb2 as bpb
 from nobat.consultation.v1 import consultation_service_pb2 as cpb
 from nobat.payment.v1 import payment_service_pb2 as ppb
 
-from cli import invariants
-from tests.e2e.flows import CONFIRMED, QUICK_JOBS, running_stack
+from tests.e2e.flows import CONFIRMED, QUICK_JOBS, running_stack, session_of, settled
 from tests.e2e.test_consultation_flows import paid_session, prices
 from tests.instants import NEW_YEARS_EVE
 from tests.processes import eventually
@@ -36,10 +35,6 @@ async def paid_booking(nobat) -> tuple[str, bpb.Checkout]:
     doctor = await nobat.new_doctor()
     patient = nobat.patient()
     return doctor, await nobat.paid_checkout(patient, doctor)
-
-
-def session_of(checkout: bpb.Checkout) -> str:
-    return checkout.checkout_url.rstrip("/").rsplit("/", 1)[-1]
 
 
 async def dispute_of(nobat, payment_id: str, *statuses: int) -> ppb.Dispute:
@@ -85,16 +80,6 @@ async def entries(nobat, payment_id: str) -> int:
     return len(reply.entries)
 
 
-async def clean(stack) -> None:
-    found: list = []
-
-    async def nothing_found() -> bool:
-        found[:] = await invariants.check(stack.database_urls, stack.nats_url)
-        return found == []
-
-    await eventually(nothing_found, 30, "nobat check clean")
-
-
 async def test_a_won_dispute_holds_the_payout_past_its_date_then_gives_the_money_back(nobat, stack):
     doctor, checkout = await paid_booking(nobat)
     opened = await nobat.sandbox.dispute(session_of(checkout), reason="fraudulent")
@@ -113,7 +98,7 @@ async def test_a_won_dispute_holds_the_payout_past_its_date_then_gives_the_money
     assert (await dispute_of(nobat, checkout.payment_id, WON)).closed_at.seconds
     await payout_until(nobat, doctor, RELEASED)
     assert await on_account(nobat, checkout.payment_id, DISPUTED) == 0
-    await clean(stack)
+    await settled(stack)
 
 
 async def test_a_lost_dispute_reverses_the_payout_and_books_the_loss_once(nobat, stack):
@@ -132,7 +117,7 @@ async def test_a_lost_dispute_reverses_the_payout_and_books_the_loss_once(nobat,
     written = await entries(nobat, checkout.payment_id)
     # And the gateway's dashboard sends every event of the session again.
     await nobat.sandbox.resend(session)
-    await clean(stack)
+    await settled(stack)
 
     assert payout.net.amount_minor == 0
     assert await entries(nobat, checkout.payment_id) == written
@@ -164,7 +149,7 @@ async def test_an_early_fraud_warning_is_recorded_and_refunds_the_payment(nobat,
         ppb.ListPaymentEventsRequest(payment_id=checkout.payment_id)
     )
     assert [e.reason for e in events.events if e.action == "refund"] == ["fraud_warning"]
-    await clean(stack)
+    await settled(stack)
 
 
 async def test_a_booking_refunded_for_a_fraud_warning_is_cancelled_and_its_slot_sold_again(
@@ -197,7 +182,7 @@ async def test_a_booking_refunded_for_a_fraud_warning_is_cancelled_and_its_slot_
     again = await nobat.book(other, reservation.slot_id)
     await nobat.pay(again)
     assert (await nobat.checkout_until(other, again.id, CONFIRMED)).reservation_id
-    await clean(stack)
+    await settled(stack)
 
 
 async def test_a_consultation_refunded_for_a_fraud_warning_takes_no_symptoms(nobat, stack):
@@ -213,4 +198,4 @@ async def test_a_consultation_refunded_for_a_fraud_warning_takes_no_symptoms(nob
         return reply.clinical_session.status == cpb.CLINICAL_SESSION_STATUS_EXPIRED
 
     await eventually(ended, 30, "the session of the warned payment ended")
-    await clean(stack)
+    await settled(stack)

@@ -10,7 +10,6 @@ import pytest
 from nobat.booking.v1 import booking_service_pb2 as bpb
 from nobat.payment.v1 import payment_service_pb2 as ppb
 
-from cli import invariants
 from tests.e2e.flows import (
     AWAITING,
     CONFIRMED,
@@ -21,6 +20,8 @@ from tests.e2e.flows import (
     Caller,
     refusal,
     running_stack,
+    session_of,
+    settled,
 )
 from tests.instants import NEW_YEARS_EVE
 from tests.processes import eventually
@@ -32,10 +33,6 @@ pytestmark = pytest.mark.e2e
 def stack():
     with running_stack(NEW_YEARS_EVE, NOBAT_BOOKING_HOLD_SECONDS="6", **QUICK_JOBS) as stack:
         yield stack
-
-
-def session_of(checkout: bpb.Checkout) -> str:
-    return checkout.checkout_url.rstrip("/").rsplit("/", 1)[-1]
 
 
 async def reservations_of(patient: Caller) -> list[bpb.Reservation]:
@@ -55,16 +52,6 @@ async def payment_of(nobat, checkout: bpb.Checkout) -> ppb.Payment:
     service = Caller(nobat, "service", "booking")
     request = ppb.GetPaymentRequest(payment_id=checkout.payment_id)
     return (await service.payment.GetPayment(request)).payment
-
-
-async def invariants_hold(stack) -> None:
-    found: list = []
-
-    async def clean() -> bool:
-        found[:] = await invariants.check(stack.database_urls, stack.nats_url)
-        return found == []
-
-    await eventually(clean, 30, f"nobat check clean, found {found}")
 
 
 async def test_a_bank_debit_keeps_the_slot_waiting_then_books_it_once_when_the_bank_pays(
@@ -90,7 +77,7 @@ async def test_a_bank_debit_keeps_the_slot_waiting_then_books_it_once_when_the_b
 
     [reservation] = await reservations_of(patient)
     assert reservation.id == confirmed.reservation_id
-    await invariants_hold(stack)
+    await settled(stack)
     assert len(await reservations_of(patient)) == 1
 
 
@@ -108,7 +95,7 @@ async def test_a_bank_debit_the_bank_refuses_books_nothing_and_the_patient_pays_
     await nobat.pay(retried)
     await nobat.checkout_until(patient, checkout.id, CONFIRMED)
     assert len(await reservations_of(patient)) == 1
-    await invariants_hold(stack)
+    await settled(stack)
 
 
 async def test_a_bank_debit_paid_after_the_hold_lapsed_and_the_slot_was_taken_is_refunded(
@@ -134,7 +121,7 @@ async def test_a_bank_debit_paid_after_the_hold_lapsed_and_the_slot_was_taken_is
         return (await payment_of(nobat, debit)).status == ppb.PAYMENT_STATUS_REFUNDED
 
     await eventually(refunded_in_full, 30, "the late debit refunded in full")
-    await invariants_hold(stack)
+    await settled(stack)
 
 
 async def test_a_3d_secure_challenge_passed_on_the_hosted_page_books_the_slot(nobat, stack):
@@ -153,7 +140,7 @@ async def test_a_3d_secure_challenge_passed_on_the_hosted_page_books_the_slot(no
 
     await nobat.checkout_until(patient, checkout.id, CONFIRMED)
     assert len(await reservations_of(patient)) == 1
-    await invariants_hold(stack)
+    await settled(stack)
 
 
 async def test_a_failed_3d_secure_challenge_may_be_retried_and_pays_once(nobat, stack):
@@ -173,6 +160,6 @@ async def test_a_failed_3d_secure_challenge_may_be_retried_and_pays_once(nobat, 
     await nobat.checkout_until(patient, checkout.id, CONFIRMED)
 
     assert len(await reservations_of(patient)) == 1
-    await invariants_hold(stack)
+    await settled(stack)
     # Nothing was taken on the first page: the challenge failed before any charge.
     assert (await nobat.sandbox.session(session_of(checkout)))["charges"] == 0

@@ -34,6 +34,7 @@ from tests.e2e.flows import (
     QUICK_JOBS,
     Caller,
     running_stack,
+    session_of,
 )
 from tests.instants import NEW_YEARS_EVE
 from tests.processes import eventually
@@ -239,7 +240,7 @@ async def _flows(nobat, stack, watcher: Watcher) -> None:
 
     # Declined, retried, paid: attempts of both kinds, webhooks, a notification.
     retried, checkout = await nobat.declined_then_paid(patient, first.id)
-    session_id = retried.checkout_url.rstrip("/").rsplit("/", 1)[-1]
+    session_id = session_of(retried)
     await nobat.sandbox.resend(session_id)  # the gateway delivers its webhooks again
 
     # Webhooks a forger sends: a wrong secret, and a real signature replayed too late.

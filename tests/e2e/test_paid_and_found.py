@@ -20,7 +20,7 @@ from nobat.notification.v1 import notification_service_pb2_grpc
 from nobat.payment.v1 import payment_service_pb2 as ppb
 
 from tests.component.payment.harness import PaymentApi
-from tests.e2e.flows import Nobat, key, refusal, running_stack
+from tests.e2e.flows import Nobat, key, refusal, running_stack, settled
 from tests.e2e.test_consultation_flows import coughing, doctor_on_shift, paid_session
 from tests.e2e.test_consultation_outcomes import (
     HELD,
@@ -31,7 +31,6 @@ from tests.e2e.test_consultation_outcomes import (
     payouts_of,
     payouts_until,
     refunded_in_full_once,
-    settled,
     until,
 )
 from tests.instants import THURSDAY_NIGHT

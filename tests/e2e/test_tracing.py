@@ -16,7 +16,7 @@ import grpc
 import pytest
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
 
-from tests.e2e.flows import running_stack
+from tests.e2e.flows import running_stack, session_of
 from tests.instants import NEW_YEARS_EVE
 from tests.processes import eventually
 
@@ -197,7 +197,7 @@ async def test_a_paid_booking_is_one_trace_from_the_webhook_to_the_reservation(n
     assert any("INSERT INTO outbox" in sql for sql in statements("payment", paid))
     assert any("INSERT INTO reservations" in sql for sql in statements("booking", consumed))
     # What the logs keep out, spans keep out too: the gateway's session id is `{id}`.
-    session_id = checkout.checkout_url.rstrip("/").rsplit("/", 1)[-1]
+    session_id = session_of(checkout)
     assert session_id and session_id not in repr(collector.spans())
 
 

@@ -39,7 +39,17 @@ from nobat.payment.v1 import payment_service_pb2 as ppb
 from cli import invariants
 from stack.local import LocalStack
 from tests.component.payment.harness import signed_event
-from tests.e2e.flows import CONFIRMED, EXPIRED, FAILED, GATEWAY, REFUNDED, WALLET, Nobat, key
+from tests.e2e.flows import (
+    CONFIRMED,
+    EXPIRED,
+    FAILED,
+    GATEWAY,
+    REFUNDED,
+    WALLET,
+    Nobat,
+    key,
+    session_of,
+)
 from tests.e2e.test_consultation_flows import prices, put_on_shift
 from tests.faults.schedule import Fault, schedule
 from tests.instants import NEW_YORK_FALL_BACK, stack_instant
@@ -140,7 +150,7 @@ class Chaos:
         if outcome == "abandon":
             return False
         page = self.nobat.sandbox
-        session = checkout.checkout_url.rstrip("/").rsplit("/", 1)[-1]
+        session = session_of(checkout)
         failed = outcome == "decline"
         if outcome == "debit":
             await page.pay_later(session)

@@ -125,15 +125,9 @@ class Checkout(purchasing.Checkout):
         if self.status is purchasing.CheckoutStatus.CONFIRMED:
             if reservation is not None and reservation.payment_id == payment_id:
                 reservation.voided(reason, slot=slot, now=now)
-            return
-        if self.status is purchasing.CheckoutStatus.REFUNDED:
-            return
-        self.payment_id = payment_id
-        self.payment_failure = None
-        self.refund_reason = RefundReason.PURCHASE_VOIDED
-        self.status = purchasing.CheckoutStatus.REFUNDED
-        self.updated_at = now
-        slot.release_hold(self.id)
+        elif self.settle_voided(payment_id, now):
+            self.refund_reason = RefundReason.PURCHASE_VOIDED
+            slot.release_hold(self.id)
 
     def attempt_failed(
         self,

@@ -79,13 +79,8 @@ class Checkout(purchasing.Checkout):
         refunded here, so a PaymentConfirmed arriving after this opens nothing."""
         if self.status is purchasing.CheckoutStatus.CONFIRMED:
             return payment_id == self.payment_id
-        if self.status is purchasing.CheckoutStatus.REFUNDED:
-            return False
-        self.payment_id = payment_id
-        self.payment_failure = None
-        self.refund_reason = RefundReason.PURCHASE_VOIDED
-        self.status = purchasing.CheckoutStatus.REFUNDED
-        self.updated_at = now
+        if self.settle_voided(payment_id, now):
+            self.refund_reason = RefundReason.PURCHASE_VOIDED
         return False
 
     def _refund_reason(

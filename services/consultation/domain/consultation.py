@@ -234,9 +234,7 @@ class Consultation:
         self.refund_reason = RefundReason.PURCHASE_VOIDED
         return True
 
-    def _refund(
-        self, now: datetime, reason: RefundReason = RefundReason.NO_DOCTOR_ACCEPTED
-    ) -> None:
+    def _refund(self, now: datetime, reason: RefundReason) -> None:
         if self.doctor_id is not None:
             # Nobody took it: the platform holds its money until the refund gives it back.
             self.pay(None, now)

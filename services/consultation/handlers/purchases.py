@@ -185,23 +185,33 @@ async def purchase_voided(ctx: Context, uow: ConsultationUnit, news: PurchaseVoi
             return  # never stored: nothing was bought, and the refund is payment's
         answered = checkout.purchase_voided(news.payment_id, ctx.clock())
         await uow.checkouts.save(checkout)
-        session = None
         if answered and checkout.clinical_session_id is not None:
-            session = await uow.clinical_sessions.get(checkout.clinical_session_id, for_update=True)
-        if session is not None and session.voided():
-            await uow.clinical_sessions.save(session)
-        if session is not None and session.consultation_id is not None:
-            consultation = await uow.consultations.get(session.consultation_id, for_update=True)
-            if consultation is not None and consultation.voided():
-                await uow.consultations.save(consultation)
-            elif consultation is not None:
-                log.warning(
-                    "payment %s was voided (%s) after consultation %s was held; it stays",
-                    news.payment_id,
-                    news.reason,
-                    consultation.id,
-                )
+            await _end_what_was_bought(uow, checkout.clinical_session_id, news)
         await uow.commit()
+
+
+async def _end_what_was_bought(
+    uow: ConsultationUnit, session_id: str, news: PurchaseVoided
+) -> None:
+    session = await uow.clinical_sessions.get(session_id, for_update=True)
+    if session is None:
+        return
+    if session.voided():
+        await uow.clinical_sessions.save(session)
+    if session.consultation_id is None:
+        return
+    consultation = await uow.consultations.get(session.consultation_id, for_update=True)
+    if consultation is None:
+        return
+    if consultation.voided():
+        await uow.consultations.save(consultation)
+    else:
+        log.warning(
+            "payment %s was voided (%s) after consultation %s was held; it stays",
+            news.payment_id,
+            news.reason,
+            consultation.id,
+        )
 
 
 async def payment_failed(ctx: Context, uow: ConsultationUnit, news: PaymentFailed) -> None:

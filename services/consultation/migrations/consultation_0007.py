@@ -5,8 +5,7 @@ Revision ID: consultation_0007
 Revises: consultation_0006
 """
 
-from alembic import op
-
+from runtime.schema import indexes_added
 from services.consultation.adapters.tables import checkouts, clinical_sessions
 
 revision = "consultation_0007"
@@ -14,22 +13,12 @@ down_revision = "consultation_0006"
 branch_labels = None
 depends_on = None
 
-_INDEXES = {
-    checkouts: "checkouts_by_patient",
-    clinical_sessions: "clinical_sessions_by_patient",
-}
+
+def _index(table, name: str):
+    return next(index for index in table.indexes if index.name == name)
 
 
-def upgrade() -> None:
-    # consultation_0001 creates today's tables, these indexes among them, on a new
-    # database; only one made before this revision lacks them.
-    bind = op.get_bind()
-    for table, name in _INDEXES.items():
-        for index in table.indexes:
-            if index.name == name:
-                index.create(bind, checkfirst=True)
-
-
-def downgrade() -> None:
-    for name in _INDEXES.values():
-        op.execute(f"DROP INDEX IF EXISTS {name}")
+upgrade, downgrade = indexes_added(
+    _index(checkouts, "checkouts_by_patient"),
+    _index(clinical_sessions, "clinical_sessions_by_patient"),
+)

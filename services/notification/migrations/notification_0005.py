@@ -8,6 +8,7 @@ Revises: notification_0004
 from alembic import op
 
 from runtime.columns import sql_list
+from runtime.schema import values_added
 from services.notification.domain.facts import Kind
 
 revision = "notification_0005"
@@ -16,23 +17,10 @@ branch_labels = None
 depends_on = None
 
 _NEW = (Kind.SYMPTOMS_DUE, Kind.WALLET_TOPPED_UP)
-
-
-def _kinds_allowed(kinds) -> None:
-    # The column's CHECK (runtime.columns.one_of) under PostgreSQL's own name for it,
-    # replaced whole: notification_0001 makes today's on a new database, which this
-    # writes again unchanged.
-    op.execute("ALTER TABLE notifications DROP CONSTRAINT IF EXISTS notifications_kind_check")
-    op.execute(
-        "ALTER TABLE notifications ADD CONSTRAINT notifications_kind_check"
-        f" CHECK (kind IN ({sql_list(k.value for k in kinds)}))"
-    )
-
-
-def upgrade() -> None:
-    _kinds_allowed(Kind)
+upgrade, _disallow = values_added("notifications", "kind", Kind, *_NEW)
 
 
 def downgrade() -> None:
+    # The notifications of the kinds going away go first, or the narrower check fails.
     op.execute(f"DELETE FROM notifications WHERE kind IN ({sql_list(k.value for k in _NEW)})")
-    _kinds_allowed(k for k in Kind if k not in _NEW)
+    _disallow()

@@ -28,8 +28,10 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 
-from runtime.columns import instant
+from runtime.columns import instant, one_of, sql_list
 from runtime.purge import Purge
+from services.payment.domain.disputes import DisputeStatus
+from services.payment.domain.payment import WAITING_STATUSES
 
 metadata = MetaData()
 
@@ -306,7 +308,7 @@ disputes = Table(
     Column("amount_minor", BigInteger, CheckConstraint("amount_minor > 0"), nullable=False),
     _currency(),
     Column("reason", Text, nullable=False),
-    Column("status", Text, CheckConstraint("status IN ('open', 'won', 'lost')"), nullable=False),
+    Column("status", Text, one_of("status", DisputeStatus), nullable=False),
     # Whether the gateway took the amount (a chargeback; not yet for an inquiry).
     Column("withdrawn", Boolean, nullable=False),
     instant("opened_at", nullable=False),
@@ -354,7 +356,7 @@ WEBHOOK_EVENTS_INDEX = Index("webhook_events_by_receipt", webhook_events.c.recei
 # The payments still waiting on someone (domain WAITING_STATUSES), written out once: the
 # count's query names the same text, so PostgreSQL can read this index alone, whatever
 # the history, and never the whole table.
-WAITING = text("status IN ('requires_payment', 'processing', 'refund_pending')")
+WAITING = text(f"status IN ({sql_list(sorted(s.value for s in WAITING_STATUSES))})")
 PAYMENTS_WAITING_INDEX = Index(
     "payments_waiting",
     payments.c.status,

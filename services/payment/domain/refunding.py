@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from fractions import Fraction
 from typing import TYPE_CHECKING
 
 from runtime.errors import AmountNotPositive, CurrencyMismatch
@@ -41,7 +42,7 @@ from services.payment.domain.refund import (
     check_reason,
     refunds_of,
 )
-from services.payment.domain.rounding import allocate
+from services.payment.domain.rounding import allocate, round_half_up
 
 if TYPE_CHECKING:
     from services.payment.domain.payment import Payment
@@ -158,13 +159,11 @@ def _amount_to_refund(payment: Payment, capture: Attempt, amount: Money | None) 
 def _in_steps(amount: Money, step: int, left: Money) -> Money:
     """`amount` to the nearest whole step, a half step up (the patient's way: 6.175 KWD
     goes back as 6.180), but never more than is `left` to refund (then a step down)."""
-    remainder = amount.amount_minor % step
-    if not remainder:
+    if not amount.amount_minor % step:
         return amount
-    down = amount.amount_minor - remainder
-    nearest = down + step if 2 * remainder >= step else down
+    nearest = round_half_up(Fraction(amount.amount_minor, step)) * step
     if nearest > left.amount_minor:
-        nearest = down
+        nearest = amount.amount_minor // step * step
     return Money(nearest, amount.currency)
 
 
