@@ -59,7 +59,12 @@ async def heed_fraud_warning(ctx: Context, uow: PaymentUnit, gateway_ref: str) -
         return
     payment = await load(uow, truth.payment_id, None, lock=True)
     refund_id = ""
-    if ctx.settings.refund_on_fraud_warning and truth.actionable:
+    # A charge already disputed is the bank's to settle: Stripe refuses to refund it
+    # (charge_disputed), and a lost dispute gives the money back. A refund asked now would
+    # fail, and the purchase voided with it would leave the patient, should the clinic win,
+    # having paid for nothing.
+    disputed = await uow.disputes.hold(payment.id)
+    if ctx.settings.refund_on_fraud_warning and truth.actionable and not disputed:
         asked = RefundPayment(
             payment.id, fraud_refund_key(payment.id), None, FRAUD_WARNING, actor=GATEWAY
         )

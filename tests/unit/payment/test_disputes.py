@@ -164,6 +164,25 @@ async def test_an_early_fraud_warning_is_recorded_and_refunded_by_the_setting(
     ] * int(refunded)
 
 
+async def test_a_fraud_warning_on_a_disputed_payment_is_recorded_and_neither_refunds_nor_voids(
+    ctx, uow, gateway
+):
+    payment = await paid(ctx, uow, gateway)
+    gateway.dispute("dp_1", payment, DisputeStatus.OPEN)
+    assert await webhook(ctx, uow, "evt_1", dispute_ref="dp_1")
+    gateway.fraud_warnings["issfr_1"] = FraudWarningTruth(
+        "issfr_1", payment.id, "made_with_stolen_card", True
+    )
+
+    assert await webhook(ctx, uow, "evt_2", fraud_warning_ref="issfr_1")
+
+    (recorded,) = uow.fraud_warnings.all()
+    assert recorded.refund_id == ""
+    assert stored_status(uow, payment) is PaymentStatus.SUCCEEDED
+    assert gateway.asked("create_refund") == []
+    assert uow.of(PurchaseVoided) == []
+
+
 def stored_status(uow: FakeUnitOfWork, payment: Payment) -> PaymentStatus:
     (found,) = [p for p in uow.payments.all() if p.id == payment.id]
     return found.status
