@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -69,6 +69,10 @@ def _counter_for(children: dict, subject: str):
     return children.get(subject) or children[None]
 
 
+# What became of a delivery (the events_consumed counter's outcome label).
+_OUTCOMES = ("handled", "duplicate", "passed_over", "retried", "dead_lettered")
+
+
 class PermanentFailure(Exception):
     """A handler's verdict that this event can never be handled; it is dead-lettered."""
 
@@ -104,6 +108,9 @@ class EventConsumer:
         self._redelivered = _by_subject(metrics.redeliveries, name, types)
         self._dead_lettered = _by_subject(metrics.dead_letters, name, types)
         self._pending = metrics.consumer_pending.labels(name)
+        self._consumed = {
+            outcome: metrics.events_consumed.labels(name, outcome) for outcome in _OUTCOMES
+        }
         self._unit_of_work = unit_of_work
         self._ack_wait = ack_wait
         self._max_deliver = max_deliver
@@ -159,7 +166,7 @@ class EventConsumer:
                 log.warning("consumer %s cannot fetch: %s", self.name, exc)
                 await asyncio.sleep(min(0.1 * 2**failures, 5.0))
                 continue
-            await asyncio.gather(*(self._handle(msg) for msg in messages))
+            await self._handle_batch(messages)
 
     async def stop(self) -> None:
         """Stop fetching; the pull subscription is removed so draining NATS does not stall."""
@@ -167,6 +174,41 @@ class EventConsumer:
         if self._sub is not None:
             with contextlib.suppress(Exception):
                 await self._sub.unsubscribe()
+
+    async def _handle_batch(self, messages: list[Msg]) -> None:
+        """Handles a fetched batch, each message on its own, while one timer tells
+        JetStream which of them are still being worked on, so a long handler is not
+        redelivered meanwhile. One timer a batch, not one a message: nearly every handler
+        ends long before the first beat, and per message the timer (a task before it) was
+        a measurable part of a consumer's CPU."""
+        working = {id(msg): msg for msg in messages}
+        loop = asyncio.get_running_loop()
+        every = self._ack_wait / 3
+        beats: set[asyncio.Task] = set()
+
+        def beat() -> None:
+            nonlocal timer
+            for msg in working.values():
+                task = loop.create_task(_still_working(msg))
+                beats.add(task)
+                task.add_done_callback(beats.discard)
+            timer = loop.call_later(every, beat)
+
+        async def handle(msg: Msg) -> None:
+            try:
+                await self._handle(msg)
+            finally:
+                del working[id(msg)]
+
+        timer = loop.call_later(every, beat)
+        try:
+            if len(messages) == 1:
+                # The usual batch off peak: no task to gather it into.
+                await handle(messages[0])
+            else:
+                await asyncio.gather(*(handle(msg) for msg in messages))
+        finally:
+            timer.cancel()
 
     async def _handle(self, msg: Msg) -> None:
         delivered = msg.metadata.num_delivered
@@ -186,15 +228,18 @@ class EventConsumer:
             await self._dead_letter(msg, event_id, f"undecodable {msg.subject}: {exc}")
             return
         if not handler.concerns(event):
-            metrics.events_consumed.labels(self.name, "passed_over").inc()
-            with contextlib.suppress(Exception):
+            self._consumed["passed_over"].inc()
+            try:
                 await msg.ack()
+            except Exception as exc:
+                # Redelivered, it is passed over again.
+                log.debug("ack of %s failed: %s", event_id, exc)
             return
 
         token = logs.correlation_id.set(headers.get(CORRELATION_ID, ""))
         span = tracing.consuming(msg.subject, self.name, headers) if tracing.enabled else _UNTRACED
         try:
-            with span, self._in_progress(msg):
+            with span:
                 outcome = await retrying(lambda: self._apply(event_id, event, handler.handle))
         except PermanentFailure as exc:
             await self._dead_letter(msg, event_id, f"{type(exc).__name__}: {exc}")
@@ -212,7 +257,7 @@ class EventConsumer:
                 delay,
                 exc_info=True,
             )
-            metrics.events_consumed.labels(self.name, "retried").inc()
+            self._consumed["retried"].inc()
             with contextlib.suppress(Exception):
                 await msg.nak(delay=delay)
             return
@@ -220,7 +265,7 @@ class EventConsumer:
             logs.correlation_id.reset(token)
 
         faults.crash_point(faults.CONSUMER_AFTER_COMMIT)
-        metrics.events_consumed.labels(self.name, outcome).inc()
+        self._consumed[outcome].inc()
         try:
             await msg.ack()
         except Exception as exc:
@@ -263,32 +308,9 @@ class EventConsumer:
                 await msg.nak(delay=self._max_nak_delay)
             return
         _counter_for(self._dead_lettered, msg.subject).inc()
-        metrics.events_consumed.labels(self.name, "dead_lettered").inc()
+        self._consumed["dead_lettered"].inc()
         with contextlib.suppress(Exception):
             await msg.term()
-
-    @contextlib.contextmanager
-    def _in_progress(self, msg: Msg) -> Iterator[None]:
-        """Tell JetStream a long handler is alive, so it is not redelivered meanwhile. A
-        timer, not a task: nearly every handler ends long before the first beat, and a
-        task made and cancelled per event was a measurable part of a consumer's CPU."""
-        loop = asyncio.get_running_loop()
-        every = self._ack_wait / 3
-        beats: set[asyncio.Task] = set()
-        timer: asyncio.TimerHandle
-
-        def beat() -> None:
-            nonlocal timer
-            task = loop.create_task(_still_working(msg))
-            beats.add(task)
-            task.add_done_callback(beats.discard)
-            timer = loop.call_later(every, beat)
-
-        timer = loop.call_later(every, beat)
-        try:
-            yield
-        finally:
-            timer.cancel()
 
 
 async def _still_working(msg: Msg) -> None:

@@ -104,15 +104,17 @@ def compose(
     doctor: DoctorListing | None,
     default_zone: ZoneInfo,
     now: datetime,
+    derived: str | None = None,
 ) -> Notification:
     """The recipient's notification of `fact`, rendered in their locale, with a pending
-    delivery for each channel they can be reached on."""
+    delivery for each channel they can be reached on. `derived`: its id, when the caller
+    has derived it already (notify, to find the notifications made before)."""
     details: dict[str, Value] = dict(fact.details)
     if fact.doctor_id:
         details.setdefault("doctor", doctor.display_name if doctor else Phrase("your_doctor"))
     zone = (doctor.zone if doctor else None) or default_zone
     title, body = render(fact.kind, recipient.audience, locale, details, zone)
-    nid = notification_id(fact.key, recipient)
+    nid = derived or notification_id(fact.key, recipient)
     return Notification(
         id=nid,
         user_id=recipient.user_id,

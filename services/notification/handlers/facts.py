@@ -64,6 +64,7 @@ async def notify(ctx: Context, uow: NotificationUnit, cmd: Notify) -> list[Notif
                     doctor=known.doctor,
                     default_zone=ctx.settings.default_zone,
                     now=now,
+                    derived=made,
                 )
             )
         created = await uow.notifications.add(drafts)
