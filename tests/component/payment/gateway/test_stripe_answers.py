@@ -17,30 +17,20 @@ from runtime.money import Money
 from services.payment.adapters.stripe_gateway import StripeGateway
 from services.payment.domain.settlement import GatewayPaid
 from services.payment.handlers.gateway import GatewayRefused, GatewayUnavailable, RefundRequest
-from stack.ports import free_port
-from tests.component.payment.gateway.conftest import API_KEY, WEBHOOK_SECRET
+from tests.component.payment.gateway.conftest import API_KEY, WEBHOOK_SECRET, LocalServer
 
 SESSION = "cs_test_answers"
 
 
-class StandIn:
+class StandIn(LocalServer):
     """Answers `(method, path)` with the status and JSON body set for it; 404 otherwise."""
 
     def __init__(self) -> None:
-        self.port = free_port()
+        super().__init__()
         self.answers: dict[tuple[str, str], tuple[int, Any]] = {}
-        self._runner: web.AppRunner | None = None
 
-    async def start(self) -> None:
-        app = web.Application()
-        app.router.add_route("*", "/{path:.*}", self._answer)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        await web.TCPSite(self._runner, "127.0.0.1", self.port).start()
-
-    async def stop(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
+    def routes(self, router: web.UrlDispatcher) -> None:
+        router.add_route("*", "/{path:.*}", self._answer)
 
     async def _answer(self, request: web.Request) -> web.Response:
         missing = {"error": {"type": "invalid_request_error", "code": "resource_missing"}}
