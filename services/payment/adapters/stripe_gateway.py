@@ -12,11 +12,12 @@ import json
 from collections.abc import Awaitable
 from datetime import timedelta
 from typing import Any, TypeVar
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import quote_plus, urlsplit, urlunsplit
 
 import aiohttp
 import stripe
 
+from runtime.errors import InvalidArgument
 from runtime.money import Money
 from services.payment.domain.acceptance import GatewayAcceptance
 from services.payment.domain.disputes import (
@@ -132,6 +133,16 @@ _TRY_LATER = (
 )
 
 T = TypeVar("T")
+# What Stripe answers with: a JSON object, read as it came.
+Answer = dict[str, Any]
+
+
+class MalformedAnswer(GatewayRefused):
+    """Stripe answered, but not with what its API documents (a field missing, null or of
+    another type): nothing can be read from it."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__("malformed_answer", message)
 
 
 class StripeGateway:
@@ -163,15 +174,30 @@ class StripeGateway:
     async def close(self) -> None:
         await self._http.close_async()
 
+    async def _call(self, method: str, path: str, **params: Any) -> Answer:
+        """Stripe's answer as plain JSON. The SDK still authenticates, retries with the
+        idempotency key (`idempotency_key=` among `params`, else one of its own for a
+        POST) and raises its errors for a 4xx or 5xx; only its typed objects are skipped:
+        building them for a session with its expanded intent cost payment more CPU than
+        the rest of a webhook's reading."""
+        answer = await _ask(self._client.raw_request_async(method, path, **params))
+        if not isinstance(answer.data, dict):
+            kind = type(answer.data).__name__
+            raise MalformedAnswer(f"{method.upper()} {path} answered a {kind}, not an object")
+        return answer.data
+
     async def create_checkout(self, request: CheckoutRequest) -> Checkout:
         nobat_ids = {
             "payment_id": request.payment_id,
             "attempt_id": request.attempt_id,
             "patient_id": request.patient_id,
         }
-        params: Any = {
-            "mode": "payment",
-            "line_items": [
+        session = await self._call(
+            "post",
+            "/v1/checkout/sessions",
+            idempotency_key=request.attempt_id,
+            mode="payment",
+            line_items=[
                 {
                     "price_data": {
                         "currency": request.amount.currency.lower(),
@@ -181,37 +207,32 @@ class StripeGateway:
                     "quantity": 1,
                 }
             ],
-            "success_url": _with_session_id(request.return_url),
-            "cancel_url": request.return_url,
-            "client_reference_id": request.attempt_id,
-            "metadata": nobat_ids,
-            "payment_intent_data": {"metadata": nobat_ids},
-            "expires_at": int((request.expires_at + SESSION_GRACE).timestamp()),
-        }
-        session = await _ask(
-            self._client.v1.checkout.sessions.create_async(
-                params, {"idempotency_key": request.attempt_id}
-            )
+            success_url=_with_session_id(request.return_url),
+            cancel_url=request.return_url,
+            client_reference_id=request.attempt_id,
+            metadata=nobat_ids,
+            payment_intent_data={"metadata": nobat_ids},
+            expires_at=int((request.expires_at + SESSION_GRACE).timestamp()),
         )
-        if session.url is None:
+        ref = _field(session, "id", str)
+        url = _optional(session, "url", str)
+        if url is None:
             # Only an embedded session has no page of its own; these are hosted ones.
-            raise GatewayRefused("checkout_url_missing", f"session {session.id} has no page")
-        return Checkout(gateway_ref=session.id, checkout_url=session.url)
+            raise GatewayRefused("checkout_url_missing", f"session {ref} has no page")
+        return Checkout(gateway_ref=ref, checkout_url=url)
 
     async def read_checkout(self, checkout_ref: str) -> GatewayTruth:
-        session = await _ask(
-            self._client.v1.checkout.sessions.retrieve_async(
-                checkout_ref, {"expand": ["payment_intent"]}
-            )
+        session = await self._call(
+            "get", f"/v1/checkout/sessions/{_quoted(checkout_ref)}", expand=["payment_intent"]
         )
         return _checkout_truth(session)
 
     async def expire_checkout(self, checkout_ref: str) -> GatewayTruth:
         try:
-            session = await _ask(
-                self._client.v1.checkout.sessions.expire_async(
-                    checkout_ref, {"expand": ["payment_intent"]}
-                )
+            session = await self._call(
+                "post",
+                f"/v1/checkout/sessions/{_quoted(checkout_ref)}/expire",
+                expand=["payment_intent"],
             )
         except GatewayRefused:
             # Stripe expires only an open session: one paid or closed meanwhile is
@@ -223,54 +244,65 @@ class StripeGateway:
         return _checkout_truth(session)
 
     async def create_refund(self, request: RefundRequest) -> GatewayRefundTruth:
-        session = await _ask(self._client.v1.checkout.sessions.retrieve_async(request.checkout_ref))
-        intent = session.payment_intent
+        try:
+            return await self._refund(request)
+        except MalformedAnswer as exc:
+            # A refusal would record the refund as failed and let another be made, while
+            # Stripe may have made this one: an answer that cannot be read is "ask again
+            # later", with the same key.
+            raise GatewayUnavailable(str(exc)) from exc
+
+    async def _refund(self, request: RefundRequest) -> GatewayRefundTruth:
+        ref = request.checkout_ref
+        session = await self._call("get", f"/v1/checkout/sessions/{_quoted(ref)}")
+        intent = session.get("payment_intent")
         if not isinstance(intent, str):
-            raise GatewayRefused("nothing_to_refund", f"{session.id} has no payment to refund")
-        if session.currency is None or session.currency.upper() != request.amount.currency:
+            raise GatewayRefused("nothing_to_refund", f"{ref} has no payment to refund")
+        currency = _optional(session, "currency", str)
+        if currency is None or currency.upper() != request.amount.currency:
             raise GatewayRefused(
                 "currency_mismatch",
-                f"{session.id} was paid in {session.currency}, not in {request.amount.currency}",
+                f"{ref} was paid in {currency}, not in {request.amount.currency}",
             )
-        params: Any = {
-            "payment_intent": intent,
-            "amount": request.amount.amount_minor,
-            # Stripe takes only its own reasons; nobat's travels in the metadata.
-            "reason": "requested_by_customer",
-            "metadata": {
-                "refund_id": request.refund_id,
-                "payment_id": request.payment_id,
-                "reason": request.reason,
-            },
-        }
         # Stripe forgets an idempotency key after 24 h, so a refund asked again later
         # (its first answer lost, the payment service down meanwhile) would be made twice:
         # then one already made under this refund's id is found first. Within the day the
         # key alone is enough, and the list (a call, pages of it) is not asked for.
+        refund = None
         if request.asked_since >= KEYS_REMEMBERED:
-            made = await self._refund_made(intent, request.refund_id)
-            if made is not None:
-                return _refund_truth(made)
-        refund = await _ask(
-            self._client.v1.refunds.create_async(params, {"idempotency_key": request.refund_id})
-        )
+            refund = await self._refund_made(intent, request.refund_id)
+        if refund is None:
+            refund = await self._call(
+                "post",
+                "/v1/refunds",
+                idempotency_key=request.refund_id,
+                payment_intent=intent,
+                amount=request.amount.amount_minor,
+                # Stripe takes only its own reasons; nobat's travels in the metadata.
+                reason="requested_by_customer",
+                metadata={
+                    "refund_id": request.refund_id,
+                    "payment_id": request.payment_id,
+                    "reason": request.reason,
+                },
+            )
         return _refund_truth(refund)
 
-    async def _refund_made(self, intent: str, refund_id: str) -> stripe.Refund | None:
+    async def _refund_made(self, intent: str, refund_id: str) -> Answer | None:
         """The intent's refund made for `refund_id` (our metadata on it), if there is one."""
-        params: Any = {"payment_intent": intent, "limit": 100}
+        after: dict[str, str] = {}
         while True:
-            page = await _ask(self._client.v1.refunds.list_async(params))
-            for refund in page.data:
-                metadata = refund.metadata.to_dict() if refund.metadata else {}
-                if _text(metadata, "refund_id") == refund_id:
+            page = await self._call("get", "/v1/refunds", payment_intent=intent, limit=100, **after)
+            refunds = _field(page, "data", list)
+            for refund in refunds:
+                if _text(_metadata(refund), "refund_id") == refund_id:
                     return refund
-            if not page.has_more or not page.data:
+            if not _field(page, "has_more", bool) or not refunds:
                 return None
-            params = {**params, "starting_after": page.data[-1].id}
+            after = {"starting_after": _field(refunds[-1], "id", str)}
 
     async def read_refund(self, refund_id: str, gateway_ref: str) -> GatewayRefundTruth:
-        refund = await _ask(self._client.v1.refunds.retrieve_async(gateway_ref))
+        refund = await self._call("get", f"/v1/refunds/{_quoted(gateway_ref)}")
         truth = _refund_truth(refund)
         if truth.refund_id != refund_id:
             raise GatewayRefused(
@@ -279,32 +311,33 @@ class StripeGateway:
         return truth
 
     async def read_dispute(self, gateway_ref: str) -> DisputeTruth:
-        dispute = await _ask(
-            self._client.v1.disputes.retrieve_async(gateway_ref, {"expand": ["payment_intent"]})
+        dispute = await self._call(
+            "get", f"/v1/disputes/{_quoted(gateway_ref)}", expand=["payment_intent"]
         )
-        status = _DISPUTE_STATUSES.get(dispute.status)
+        stripe_status = _field(dispute, "status", str)
+        status = _DISPUTE_STATUSES.get(stripe_status)
         if status is None:
-            raise GatewayRefused("dispute_status", f"{gateway_ref} is {dispute.status!r}")
+            raise GatewayRefused("dispute_status", f"{gateway_ref} is {stripe_status!r}")
         return DisputeTruth(
-            gateway_ref=dispute.id,
-            payment_id=_payment_of(dispute.payment_intent),
-            amount=Money(dispute.amount, dispute.currency.upper()),
-            reason=dispute.reason,
+            gateway_ref=_field(dispute, "id", str),
+            payment_id=_payment_of(dispute),
+            amount=_money(dispute, "amount"),
+            reason=_field(dispute, "reason", str),
             status=status,
-            withdrawn=not dispute.status.startswith("warning_"),
+            withdrawn=not stripe_status.startswith("warning_"),
         )
 
     async def read_fraud_warning(self, gateway_ref: str) -> FraudWarningTruth:
-        warning = await _ask(
-            self._client.v1.radar.early_fraud_warnings.retrieve_async(
-                gateway_ref, {"expand": ["payment_intent"]}
-            )
+        warning = await self._call(
+            "get",
+            f"/v1/radar/early_fraud_warnings/{_quoted(gateway_ref)}",
+            expand=["payment_intent"],
         )
         return FraudWarningTruth(
-            gateway_ref=warning.id,
-            payment_id=_payment_of(warning.payment_intent),
-            fraud_type=warning.fraud_type,
-            actionable=warning.actionable,
+            gateway_ref=_field(warning, "id", str),
+            payment_id=_payment_of(warning),
+            fraud_type=_field(warning, "fraud_type", str),
+            actionable=_field(warning, "actionable", bool),
         )
 
     def parse_webhook(self, payload: bytes, signature: str | None) -> WebhookHint:
@@ -312,8 +345,8 @@ class StripeGateway:
             stripe.WebhookSignature.verify_header(
                 payload, signature, self._webhook_secret, tolerance=WEBHOOK_TOLERANCE_SECONDS
             )
-            # Read as plain JSON: the SDK's typed event objects are not needed for a hint,
-            # and building them cost more than the rest of the webhook's reading.
+            # Read as plain JSON, as every answer is: the SDK's typed event objects are
+            # not needed for a hint.
             event = json.loads(payload)
         # A body that is not UTF-8 or not JSON is a ValueError.
         except ValueError as exc:
@@ -328,8 +361,7 @@ class StripeGateway:
         found = data.get("object") if isinstance(data, dict) else None
         if not isinstance(found, dict) or not _text(event, "id") or not _text(event, "type"):
             raise InvalidWebhook("the body is not a Stripe event")
-        metadata = found.get("metadata")
-        metadata = metadata if isinstance(metadata, dict) else {}
+        metadata = _metadata(found)
         kind = found.get("object")
         return WebhookHint(
             event_id=_text(event, "id"),
@@ -342,59 +374,62 @@ class StripeGateway:
         )
 
 
-def _checkout_truth(session: stripe.checkout.Session) -> GatewayTruth:
-    ref = session.id
-    intent = session.payment_intent
-    if not isinstance(intent, stripe.PaymentIntent):
-        # Stripe creates the intent only when the patient first submits the page.
-        intent = None
-    if session.status == "complete" and session.payment_status == "paid":
+def _checkout_truth(session: Answer) -> GatewayTruth:
+    ref = _field(session, "id", str)
+    status = _field(session, "status", str)
+    # Stripe creates the intent only when the patient first submits the page; until then
+    # it is null, and expanded it is an object.
+    intent = _expanded(session, "payment_intent")
+    if status == "complete" and _field(session, "payment_status", str) == "paid":
         if intent is None:
             raise GatewayRefused("payment_intent_missing", f"paid session {ref} has no intent")
         # What was taken, which is not always what was asked.
-        return GatewayPaid(ref, Money(intent.amount_received, intent.currency.upper()))
+        return GatewayPaid(ref, _money(intent, "amount_received"))
     failure = _failure(ref, intent)
-    if session.status == "complete":
+    if status == "complete":
         # Complete but unpaid: a delayed method (a bank debit). Until the bank settles it
         # the intent is `processing`; a debit the bank refused leaves the intent asking
         # for a payment method, and this session can take no other: the attempt failed.
         return GatewayProcessing(ref) if failure is None else failure
-    if session.status == "expired":
-        abandoned = intent is not None and intent.cancellation_reason == "abandoned"
+    if status == "expired":
+        abandoned = (
+            intent is not None and _optional(intent, "cancellation_reason", str) == "abandoned"
+        )
         return GatewayCanceled(ref) if abandoned else GatewayExpired(ref)
     # Open with a failure (a decline, a failed 3-D Secure challenge): the session stays
     # payable, as on Stripe, and a later capture on it still confirms the payment.
     return GatewayOpen(ref) if failure is None else failure
 
 
-def _failure(ref: str, intent: stripe.PaymentIntent | None) -> GatewayDeclined | None:
+def _failure(ref: str, intent: Answer | None) -> GatewayDeclined | None:
     """The intent's last try failed, by the gateway's code: a card's decline code, or the
     error's own (`payment_intent_authentication_failure` for a failed 3-D Secure)."""
-    if intent is None or intent.status != "requires_payment_method":
+    if intent is None or _field(intent, "status", str) != "requires_payment_method":
         return None
-    if not intent.last_payment_error:
+    error = _optional(intent, "last_payment_error", dict)
+    if not error:
         return None
-    error = intent.last_payment_error.to_dict()
     code = _text(error, "decline_code") or _text(error, "code") or "declined"
     return GatewayDeclined(ref, code, _text(error, "message"))
 
 
-def _refund_truth(refund: stripe.Refund) -> GatewayRefundTruth:
-    refund_id = _text(refund.metadata.to_dict() if refund.metadata else {}, "refund_id")
-    if refund.status == "succeeded":
-        return GatewayRefunded(refund_id, refund.id)
-    if refund.status in ("failed", "canceled"):
-        reason = refund.failure_reason or refund.status
-        message = f"the gateway's refund {refund.id} {refund.status}: {reason}"
-        return GatewayRefundFailed(refund_id, reason, message, refund.id)
-    return GatewayRefundPending(refund_id, refund.id)
+def _refund_truth(refund: Answer) -> GatewayRefundTruth:
+    refund_id = _text(_metadata(refund), "refund_id")
+    gateway_ref = _field(refund, "id", str)
+    status = _field(refund, "status", str)
+    if status == "succeeded":
+        return GatewayRefunded(refund_id, gateway_ref)
+    if status in ("failed", "canceled"):
+        reason = _optional(refund, "failure_reason", str) or status
+        message = f"the gateway's refund {gateway_ref} {status}: {reason}"
+        return GatewayRefundFailed(refund_id, reason, message, gateway_ref)
+    return GatewayRefundPending(refund_id, gateway_ref)
 
 
-def _payment_of(intent: stripe.PaymentIntent | str | None) -> str:
-    """nobat's payment id, from the metadata payment put on the (expanded) intent."""
-    if not isinstance(intent, stripe.PaymentIntent) or not intent.metadata:
-        return ""
-    return _text(intent.metadata.to_dict(), "payment_id")
+def _payment_of(found: Answer) -> str:
+    """nobat's payment id, from the metadata payment put on the (expanded) intent that a
+    dispute or a fraud warning names; "" for an intent that is not nobat's."""
+    return _text(_metadata(found.get("payment_intent")), "payment_id")
 
 
 def _with_session_id(return_url: str) -> str:
@@ -405,9 +440,54 @@ def _with_session_id(return_url: str) -> str:
     return urlunsplit(parts._replace(query=query))
 
 
+def _quoted(object_id: str) -> str:
+    """An id as one segment of a path, as the SDK writes it: an id with a slash or a
+    question mark in it names nothing else."""
+    return quote_plus(object_id)
+
+
 def _text(mapping: dict[str, Any], key: str) -> str:
     value = mapping.get(key)
     return value if isinstance(value, str) else ""
+
+
+def _metadata(found: object) -> dict[str, Any]:
+    """An object's metadata; none (or no object) reads as empty, as it does on an object
+    that nobat did not make."""
+    metadata = found.get("metadata") if isinstance(found, dict) else None
+    return metadata if isinstance(metadata, dict) else {}
+
+
+def _field(found: object, key: str, kind: type[T]) -> T:
+    """A field Stripe documents as always there, of its documented type; anything else is
+    refused by name here rather than failing as a KeyError further on. A JSON boolean is
+    not a number."""
+    if not isinstance(found, dict):
+        raise MalformedAnswer(f"{found!r} is not an object")
+    value = found.get(key)
+    if isinstance(value, kind) and (kind is bool or not isinstance(value, bool)):
+        return value
+    name = f"{found.get('object', 'object')} {found.get('id', '')}".rstrip()
+    raise MalformedAnswer(f"{name} has {key}={value!r}, not a {kind.__name__}")
+
+
+def _optional(found: Answer, key: str, kind: type[T]) -> T | None:
+    """A field Stripe may leave null."""
+    return None if found.get(key) is None else _field(found, key, kind)
+
+
+def _expanded(found: Answer, key: str) -> Answer | None:
+    """An expandable field's object; None while it is null or given as an id only."""
+    return None if isinstance(found.get(key), str) else _optional(found, key, dict)
+
+
+def _money(found: Answer, amount_key: str) -> Money:
+    amount = _field(found, amount_key, int)
+    currency = _field(found, "currency", str).upper()
+    try:
+        return Money(amount, currency)
+    except (InvalidArgument, OverflowError) as exc:
+        raise MalformedAnswer(f"{amount} {currency} is not an amount nobat can hold") from exc
 
 
 async def _ask(call: Awaitable[T]) -> T:

@@ -41,24 +41,19 @@ class Delivery:
         return self.event["data"]["object"]["metadata"].get("payment_id", "")
 
 
-class WebhookReceiver:
-    """Records every webhook delivery; answers 500 to those about a payment in `failing`,
-    200 to the rest."""
+class LocalServer:
+    """An HTTP server of the test's own on a free local port, answering with `routes`."""
 
     def __init__(self) -> None:
         self.port = free_port()
-        self.deliveries: list[Delivery] = []
-        self.failing: set[str] = set()
-        self._arrived = asyncio.Condition()
         self._runner: web.AppRunner | None = None
 
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/webhooks"
+    def routes(self, router: web.UrlDispatcher) -> None:
+        raise NotImplementedError
 
     async def start(self) -> None:
         app = web.Application()
-        app.router.add_post("/webhooks", self._receive)
+        self.routes(app.router)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         await web.TCPSite(self._runner, "127.0.0.1", self.port).start()
@@ -66,6 +61,24 @@ class WebhookReceiver:
     async def stop(self) -> None:
         if self._runner is not None:
             await self._runner.cleanup()
+
+
+class WebhookReceiver(LocalServer):
+    """Records every webhook delivery; answers 500 to those about a payment in `failing`,
+    200 to the rest."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.deliveries: list[Delivery] = []
+        self.failing: set[str] = set()
+        self._arrived = asyncio.Condition()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/webhooks"
+
+    def routes(self, router: web.UrlDispatcher) -> None:
+        router.add_post("/webhooks", self._receive)
 
     def about(self, payment_id: str) -> list[Delivery]:
         return [d for d in self.deliveries if d.payment_id == payment_id]
