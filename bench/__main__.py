@@ -56,7 +56,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--profile",
         action=argparse.BooleanOptionalAction,
         default=os.environ.get("BENCH_PROFILE", "1") not in ("0", "no", "false"),
-        help="a py-spy round on payment, booking and notification (BENCH_PROFILE=0 to skip)",
+        help="a py-spy round on payment, booking, notification and the sandbox"
+        " (BENCH_PROFILE=0 to skip)",
     )
     args = parser.parse_args(argv)
     if args.flows < 10 or args.concurrency < 1 or not 0 < args.load <= 1 or args.history < 0:
@@ -84,6 +85,10 @@ async def empty_session(up: Running, args: argparse.Namespace, profiles: Path) -
         say(f"  {base.rate:.1f} flows/s")
         if args.profile:
             pids = {name: up.pid(name) for name in ("payment", "booking", "notification")}
+            # The gateway's own work is counted in the flow's CPU too.
+            sandbox = up.stack.sandbox.pid if up.stack.sandbox is not None else None
+            if sandbox is not None:
+                pids["sandbox"] = sandbox
             with Profiler(pids, profiles) as profiler:
                 if profiler.available:
                     rounds.append(

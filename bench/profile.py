@@ -225,7 +225,7 @@ def _package(frame: str) -> str:
 def _is_ours(frame: str) -> bool:
     """nobat's code, less the frames every sample passes through, which say nothing."""
     function, _, path = frame.partition(" (")
-    return path.startswith(("runtime/", "services/")) and function not in _OUTERMOST
+    return path.startswith(("runtime/", "services/", "sandbox/")) and function not in _OUTERMOST
 
 
 _OUTERMOST = {"<module>", "main", "run_until_stopped"}
