@@ -8,11 +8,23 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-_ID_ALPHABET = string.ascii_letters + string.digits
+_ID_ALPHABET = (string.ascii_letters + string.digits).encode()
+_ID_LENGTH = 24
+# An id is drawn from one read of random bytes, not a read a character: each byte below
+# _USABLE (248, a multiple of 62) maps to a character, every one equally likely, and the
+# bytes above are left out, so no character is likelier than another.
+_USABLE = 256 - 256 % len(_ID_ALPHABET)
+_TO_CHARACTER = bytes(_ID_ALPHABET[byte % len(_ID_ALPHABET)] for byte in range(_USABLE)) + bytes(
+    256 - _USABLE
+)
+_UNUSABLE = bytes(range(_USABLE, 256))
 
 
 def new_id(prefix: str) -> str:
-    return f"{prefix}_{''.join(secrets.choice(_ID_ALPHABET) for _ in range(24))}"
+    characters = b""
+    while len(characters) < _ID_LENGTH:
+        characters += secrets.token_bytes(32).translate(_TO_CHARACTER, _UNUSABLE)
+    return f"{prefix}_{characters[:_ID_LENGTH].decode()}"
 
 
 class Clock:

@@ -22,6 +22,7 @@ from hashlib import sha256
 from typing import Any
 
 import aiohttp
+from yarl import URL
 
 from sandbox.objects import Clock, new_id
 from sandbox.switches import Switches
@@ -31,6 +32,11 @@ API_VERSION = "2026-10-28.endive"
 _FIRST_RETRY_SECONDS = 0.2
 _LONGEST_RETRY_SECONDS = 10.0
 _ATTEMPT_TIMEOUT = aiohttp.ClientTimeout(total=10)
+# What every delivery carries; only the signature differs from one to the next.
+_HEADERS = {
+    "Content-Type": "application/json; charset=utf-8",
+    "User-Agent": "Stripe/1.0 (+https://stripe.com/docs/webhooks)",
+}
 
 log = logging.getLogger("sandbox.webhooks")
 
@@ -67,6 +73,8 @@ class Webhooks:
         types it is sent, or "*" for all. Events of other types happen all the same
         (they settle what `reverse` holds) but are neither sent nor kept for resending."""
         self.url = url
+        # Parsed once, not at each delivery.
+        self._target = URL(url)
         self.secret = secret
         self.switches = switches
         self.retry_for = retry_for
@@ -80,7 +88,10 @@ class Webhooks:
         self._http: aiohttp.ClientSession | None = None
 
     async def start(self) -> None:
-        self._http = aiohttp.ClientSession(timeout=_ATTEMPT_TIMEOUT)
+        # Stripe's deliveries carry no cookies, whatever the endpoint sets: none are kept.
+        self._http = aiohttp.ClientSession(
+            timeout=_ATTEMPT_TIMEOUT, headers=_HEADERS, cookie_jar=aiohttp.DummyCookieJar()
+        )
 
     async def close(self) -> None:
         for task in self._tasks:
@@ -191,13 +202,9 @@ class Webhooks:
         timestamp = int(time.time())
         signed = f"{timestamp}.".encode() + outgoing.body
         signature = hmac.new(outgoing.secret.encode(), signed, sha256).hexdigest()
-        headers = {
-            "Content-Type": "application/json; charset=utf-8",
-            "Stripe-Signature": f"t={timestamp},v1={signature}",
-            "User-Agent": "Stripe/1.0 (+https://stripe.com/docs/webhooks)",
-        }
+        headers = {"Stripe-Signature": f"t={timestamp},v1={signature}"}
         try:
-            async with self._http.post(self.url, data=outgoing.body, headers=headers) as answer:
+            async with self._http.post(self._target, data=outgoing.body, headers=headers) as answer:
                 log.info("%s: %s answered %d", outgoing.event, self.url, answer.status)
                 return 200 <= answer.status < 300
         except (aiohttp.ClientError, TimeoutError) as exc:
