@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import time
 from collections.abc import Sequence
 
 from aiohttp import web
@@ -28,6 +29,23 @@ class _AccessLog(AbstractAccessLogger):
             response.status,
             response.body_length,
         )
+
+
+class _Formatter(logging.Formatter):
+    """logging's own format, its time stamp's date and time rendered once a second rather
+    than once a record: a request or a webhook logs a line or two."""
+
+    def __init__(self, fmt: str) -> None:
+        super().__init__(fmt)
+        self._second = -1
+        self._stamp = ""
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
+        second = int(record.created)
+        if second != self._second:
+            self._second = second
+            self._stamp = time.strftime("%Y-%m-%d %H:%M:%S", self.converter(second))
+        return f"{self._stamp},{int(record.msecs):03d}"
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -61,7 +79,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         "--switches", type=json.loads, default={}, help="JSON, e.g. '{\"duplicate\": 2}'"
     )
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    handler = logging.StreamHandler()
+    handler.setFormatter(_Formatter("%(asctime)s %(name)s %(message)s"))
+    logging.basicConfig(level=logging.INFO, handlers=[handler])
     # What the format above does not print, each record need not look up (the logging
     # documentation's "Optimization"): the caller's frame, thread and process.
     logging._srcfile = None

@@ -179,7 +179,11 @@ class Webhooks:
         if delay:
             await asyncio.sleep(delay)
         for outgoing in batch:
-            await asyncio.gather(*(self._deliver(outgoing) for _ in range(copies)))
+            if copies == 1:
+                # The usual case, without the task and future a gather of one would make.
+                await self._deliver(outgoing)
+            else:
+                await asyncio.gather(*(self._deliver(outgoing) for _ in range(copies)))
 
     async def _deliver(self, outgoing: Outgoing) -> None:
         self.stats["in_flight"] += 1
