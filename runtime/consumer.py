@@ -185,6 +185,7 @@ class EventConsumer:
         loop = asyncio.get_running_loop()
         every = self._ack_wait / 3
         beats: set[asyncio.Task] = set()
+        timer: asyncio.TimerHandle
 
         def beat() -> None:
             nonlocal timer
