@@ -135,6 +135,16 @@ def from_json(table: Table) -> Callable[[Mapping[str, Any]], dict[str, Any]]:
 
 
 _ABSENT = object()
+# Each table's key column's name: a unit builds its repositories, and so these, for every
+# transaction, and reading the primary key's columns was a fortieth of booking's CPU.
+_KEY_NAMES: dict[Table, str] = {}
+
+
+def _key_name(table: Table) -> str:
+    name = _KEY_NAMES.get(table)
+    if name is None:
+        name = _KEY_NAMES[table] = key_column(table).name
+    return name
 
 
 class Snapshots:
@@ -143,25 +153,35 @@ class Snapshots:
     def __init__(self, session: AsyncSession, table: Table) -> None:
         self.session = session
         self.table = table
-        self._key = key_column(table).name
+        self._key = _key_name(table)
         self._rows: dict[Any, dict[str, Any]] = {}
 
     def seen(self, row: Mapping[str, Any] | RowMapping) -> None:
         self._rows[row[self._key]] = dict(row)
 
+    def changes(self, row: Mapping[str, Any]) -> dict[str, Any] | None:
+        """The columns of `row` that differ from the row as seen (empty: none do); None
+        if it was never seen. For a caller that writes them in a statement of its own,
+        then says so (`written`)."""
+        before = self._rows.get(row[self._key])
+        if before is None:
+            return None
+        return {name: value for name, value in row.items() if before.get(name, _ABSENT) != value}
+
+    def written(self, key: Any, changed: Mapping[str, Any]) -> None:
+        self._rows[key].update(changed)
+
     async def write(self, row: dict[str, Any]) -> None:
         """Writes `row` (the aggregate's columns as they are now): only the columns that
         changed since the row was seen, nothing if none did, the whole row if unseen."""
         key = row[self._key]
-        before = self._rows.get(key)
-        if before is None:
+        changed = self.changes(row)
+        if changed is None:
             await sql.execute(self.session, upsert(self.table, row), row)
             self._rows[key] = dict(row)
-            return
-        changed = {name: value for name, value in row.items() if before.get(name, _ABSENT) != value}
-        if changed:
+        elif changed:
             await sql.execute(self.session, update_by_key(self.table), {**changed, ROW_KEY: key})
-            before.update(changed)
+            self.written(key, changed)
 
 
 class Rows(Generic[T]):

@@ -224,17 +224,27 @@ def _labelled(table: Table) -> list:
     return [column.label(f"{table.name}_{column.name}") for column in table.columns]
 
 
-def _part(row, table: Table) -> dict:
-    """One table's columns of a row that joined several (`_labelled`), by their own names."""
-    return {column.name: row[f"{table.name}_{column.name}"] for column in table.columns}
+def _parts(row, tables: Sequence[tuple[str, ...]]) -> list[dict]:
+    """A row that joined several tables' columns (`_labelled`, in the order of `tables`,
+    each given by its column names), as one dict per table, by the columns' own names.
+    By position: a lookup by label per column was about 4% of booking's CPU."""
+    values = tuple(row)
+    parts = []
+    start = 0
+    for names in tables:
+        parts.append(dict(zip(names, values[start : start + len(names)], strict=True)))
+        start += len(names)
+    return parts
 
 
+_IN_HAND = (slots, checkouts, doctors)
+_IN_HAND_NAMES = tuple(tuple(column.name for column in table.columns) for table in _IN_HAND)
 # A paid (failed, lapsed) checkout's whole working set in one round trip. The rows are
 # locked in the order FOR UPDATE OF names them, the slot first, then the checkout, as
 # every handler takes them; the doctor is only read (outer joined: a checkout's doctor id
 # has no foreign key, and a missing doctor is the handler's error to name).
 _CHECKOUT_IN_HAND = (
-    select(*_labelled(slots), *_labelled(checkouts), *_labelled(doctors))
+    select(*(column for table in _IN_HAND for column in _labelled(table)))
     .select_from(
         checkouts.join(slots, slots.c.id == checkouts.c.slot_id).outerjoin(
             doctors, doctors.c.id == checkouts.c.doctor_id
@@ -283,9 +293,9 @@ class Slots(Rows[Slot]):
         row = await sql.fetch_one(self.session, _CHECKOUT_IN_HAND, {ROW_KEY: checkout_id})
         if row is None:
             return None
-        slot = self._seen(_part(row, slots))
-        checkout = self.checkouts._seen(_part(row, checkouts))
-        doctor_row = _part(row, doctors)
+        slot_row, checkout_row, doctor_row = _parts(row, _IN_HAND_NAMES)
+        slot = self._seen(slot_row)
+        checkout = self.checkouts._seen(checkout_row)
         doctor = None if doctor_row["id"] is None else self.doctors._seen(doctor_row)
         return slot, checkout, doctor
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import DateTime, and_, bindparam, func, insert, or_, select, text, update
+from sqlalchemy import DateTime, and_, bindparam, func, insert, or_, select, text, true, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -95,13 +95,24 @@ class Payments:
         self._payments = Snapshots(session, payments)
         self._attempts = Snapshots(session, payment_attempts)
         self._refunds = Snapshots(session, refunds)
+        # The payments whose row lock this transaction holds (no savepoint ever lets one
+        # go before the transaction ends), so a load under the lock takes it only once.
+        self._held: set[str] = set()
+
+    def holding(self, payment_id: str) -> None:
+        """The transaction took the payment's row lock in a statement of another's making
+        (`WebhookEvents.remember`): loading it for update need not lock it again."""
+        self._held.add(payment_id)
 
     async def get(self, payment_id: str, *, for_update: bool = False) -> Payment | None:
         # The lock first, then the read: a read in the locking statement would see the
-        # attempts and refunds as they were before the lock was waited for.
+        # attempts and refunds as they were before the lock was waited for (its snapshot
+        # is taken before the wait; only the locked row itself is read again after it).
         key = {ROW_KEY: payment_id}
-        if for_update and await sql.fetch_one(self.session, _LOCK, key) is None:
-            return None
+        if for_update and payment_id not in self._held:
+            if await sql.fetch_one(self.session, _LOCK, key) is None:
+                return None
+            self._held.add(payment_id)
         row = await sql.fetch_one(self.session, _WHOLE, key)
         if row is None:
             return None
@@ -171,27 +182,42 @@ class Payments:
         in the one insert the history always took; a person's action that moved nothing
         is recorded once, at `at`."""
         row = _payment_row(payment)
-        await self._payments.write({**row, "next_check_at": next_check_at})
+        written = {**row, "next_check_at": next_check_at}
+        action = self._action
+        moved = self._loaded.get(payment.id) is not payment.status
+        recorded = moved or (action.recorded_unmoved and payment.id not in self._recorded)
+        changed = self._payments.changes(written)
+        if recorded and changed:
+            # The row's update and its record in the trail, in one statement.
+            trail = self._trail(payment, moved, at, _TRAIL_PREFIX)
+            params = {**changed, ROW_KEY: payment.id, **trail}
+            await sql.execute(self.session, _updated_and_recorded(frozenset(changed)), params)
+            self._payments.written(payment.id, changed)
+        else:
+            await self._payments.write(written)
+            if recorded:
+                await sql.execute(self.session, _RECORD_STATUS, self._trail(payment, moved, at))
         for attempt in payment.attempts:
             await self._attempts.write(_attempt_row(payment.id, attempt))
         for refund in payment.refunds:
             await self._refunds.write(_refund_row(payment, refund))
-        action = self._action
-        moved = self._loaded.get(payment.id) is not payment.status
-        if moved or (action.recorded_unmoved and payment.id not in self._recorded):
-            trail = {
-                "payment_id": payment.id,
-                "status": payment.status.value,
-                "at": payment.updated_at if moved else at,
-                **_action_row(action),
-            }
-            await sql.execute(self.session, _RECORD_STATUS, trail)
+        if recorded:
             if moved:
                 self.moves.append(
                     PaymentMove(row["status"], row["method"], row["currency"], row["amount_minor"])
                 )
             self._loaded[payment.id] = payment.status
             self._recorded.add(payment.id)
+
+    def _trail(self, payment: Payment, moved: bool, at: datetime, prefix: str = "") -> dict:
+        """The payment's row of payment_statuses, its names with `prefix`."""
+        trail = {
+            "payment_id": payment.id,
+            "status": payment.status.value,
+            "at": payment.updated_at if moved else at,
+            **_action_row(self._action),
+        }
+        return {prefix + name: value for name, value in trail.items()}
 
     async def events(self, payment_id: str, after: int | None, limit: int) -> list[PaymentEvent]:
         """A payment's trail in the order written."""
@@ -218,7 +244,11 @@ class Payments:
         """When ConfirmPayment last read the gateway about the payment (None: never, or no
         such payment). Takes the payment's row lock, held until the transaction ends."""
         query = select(payments.c.gateway_checked_at).where(payments.c.id == payment_id)
-        return (await self.session.execute(query.with_for_update())).scalar_one_or_none()
+        row = (await self.session.execute(query.with_for_update())).first()
+        if row is None:
+            return None
+        self._held.add(payment_id)
+        return row.gateway_checked_at
 
     async def mark_gateway_checked(self, payment_id: str, at: datetime) -> None:
         await self.session.execute(
@@ -309,6 +339,31 @@ _LOCK = select(payments.c.id).where(payments.c.id == bindparam(ROW_KEY)).with_fo
 _attempt_from_json = from_json(payment_attempts)
 _refund_from_json = from_json(refunds)
 _RECORD_STATUS = insert(payment_statuses)
+# The trail's parameters beside a payment's own columns (both have a status).
+_TRAIL_PREFIX = "trail_"
+_TRAIL_COLUMNS = [c.name for c in payment_statuses.columns if c.name != "id"]
+_UPDATED_AND_RECORDED: dict[frozenset[str], Any] = {}
+
+
+def _updated_and_recorded(changed: frozenset[str]) -> Any:
+    """UPDATE these columns of the payment :row_key and INSERT its trail row, in one
+    statement (a data-modifying WITH; the foreign key is checked at its end, as ever).
+    Built once per set of columns."""
+    statement = _UPDATED_AND_RECORDED.get(changed)
+    if statement is None:
+        updated = (
+            update(payments)
+            .where(payments.c.id == bindparam(ROW_KEY))
+            .values({name: bindparam(name) for name in sorted(changed)})
+            .cte("updated")
+        )
+        trail = {name: bindparam(_TRAIL_PREFIX + name) for name in _TRAIL_COLUMNS}
+        statement = _UPDATED_AND_RECORDED[changed] = (
+            insert(payment_statuses).values(trail).add_cte(updated)
+        )
+    return statement
+
+
 # A move no handler named (none should be left): the trail still says it was payment's own.
 _UNNAMED = Action("update", PAYMENT)
 
@@ -804,14 +859,51 @@ class LinePayees:
 
 
 class WebhookEvents:
-    def __init__(self, session: AsyncSession) -> None:
+    def __init__(self, session: AsyncSession, payments: Payments) -> None:
         self.session = session
+        # The unit's payments, told of a lock taken here.
+        self.payments = payments
 
-    async def remember(self, hint: WebhookHint) -> bool:
-        """Stores the event id under its unique key; False when it was seen before."""
+    async def remember(self, hint: WebhookHint, *, lock_payment: bool = False) -> bool:
+        """Stores the event id under its unique key; False when it was seen before.
+        `lock_payment`: a first delivery also takes the row lock of the payment it names,
+        in the same statement, for the settle that follows (which loads the payment in a
+        statement of its own, after the lock, so it sees all that was committed before)."""
         row = {"event_id": hint.event_id, "event_type": hint.event_type}
         row["payment_id"] = hint.payment_id
-        return await sql.fetch_one(self.session, claim(webhook_events), row) is not None
+        if not lock_payment:
+            return await sql.fetch_one(self.session, claim(webhook_events), row) is not None
+        found = await sql.fetch_one(self.session, _REMEMBER_LOCKING, row)
+        if found is None:
+            return False
+        if found["locked"] is not None:
+            self.payments.holding(found["locked"])
+        return True
+
+
+# A webhook's first delivery remembered, then the lock of the payment it names taken, in
+# one round trip: the lock reads what the insert returned, so it is always taken second,
+# as the two statements took them, and never for a delivery seen before.
+_CLAIMED = (
+    pg_insert(webhook_events)
+    .values(
+        event_id=bindparam("event_id"),
+        event_type=bindparam("event_type"),
+        payment_id=bindparam("payment_id"),
+    )
+    .on_conflict_do_nothing()
+    .returning(webhook_events.c.payment_id)
+    .cte("claimed")
+)
+_LOCKED = (
+    select(payments.c.id)
+    .where(payments.c.id == select(_CLAIMED.c.payment_id).scalar_subquery())
+    .with_for_update()
+    .cte("locked")
+)
+_REMEMBER_LOCKING = select(_LOCKED.c.id.label("locked")).select_from(
+    _CLAIMED.outerjoin(_LOCKED, true())
+)
 
 
 def _disputed(payment_id) -> Any:

@@ -31,7 +31,7 @@ class PaymentUnitOfWork(UnitOfWork):
         self.wallets = Wallets(session)
         self.payouts = Payouts(session)
         self.payees = LinePayees(session)
-        self.webhooks = WebhookEvents(session)
+        self.webhooks = WebhookEvents(session, self.payments)
         self.disputes = Disputes(session)
         self.fraud_warnings = FraudWarnings(session)
 

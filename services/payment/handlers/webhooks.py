@@ -31,10 +31,14 @@ async def act_on_webhook(ctx: Context, uow: PaymentUnit, cmd: ActOnWebhook) -> b
     the same commit; after that does nothing (False): a webhook delivered fifty times is
     acted on once. If the commit fails, the event is not remembered either, so the
     gateway's next delivery of it is acted on."""
+    hint = cmd.hint
+    # The settle of a session the event names locks its payment first thing, before the
+    # gateway is read: the claim takes that lock in its own round trip. Other events ask
+    # the gateway before they lock, or find their payment through it.
+    locks_first = bool(hint.checkout_ref) and not (hint.dispute_ref or hint.fraud_warning_ref)
     async with uow:
-        if not await uow.webhooks.remember(cmd.hint):
+        if not await uow.webhooks.remember(hint, lock_payment=locks_first):
             return False
-        hint = cmd.hint
         # Metadata naming a payment nobat never made: remembered, nothing to settle.
         with contextlib.suppress(PaymentNotFound):
             if hint.dispute_ref:

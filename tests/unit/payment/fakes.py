@@ -213,7 +213,7 @@ class InMemoryPayouts(InMemoryRows[Payout]):
 class InMemoryWebhookEvents(InMemoryRows[WebhookHint]):
     key = "event_id"
 
-    async def remember(self, hint: WebhookHint) -> bool:
+    async def remember(self, hint: WebhookHint, *, lock_payment: bool = False) -> bool:
         if hint.event_id in self._rows:
             return False
         await self.save(hint)
