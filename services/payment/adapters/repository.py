@@ -357,7 +357,7 @@ def _updated_and_recorded(changed: frozenset[str]) -> Any:
             .values({name: bindparam(name) for name in sorted(changed)})
             .cte("updated")
         )
-        trail = {name: bindparam(_TRAIL_PREFIX + name) for name in _TRAIL_COLUMNS}
+        trail: dict[str, Any] = {name: bindparam(_TRAIL_PREFIX + name) for name in _TRAIL_COLUMNS}
         statement = _UPDATED_AND_RECORDED[changed] = (
             insert(payment_statuses).values(trail).add_cte(updated)
         )
