@@ -24,6 +24,7 @@ from services.payment.domain.events import (
     PaymentFailed,
     PaymentRefunded,
     PayoutReleased,
+    PurchaseVoided,
 )
 from services.payment.domain.ledger import Memo
 from services.payment.domain.payment import Payment, PaymentStatus
@@ -392,6 +393,22 @@ async def test_a_rejection_after_a_full_refund_finds_nothing_left_and_is_done(ct
 
     assert len(gateway.asked("create_refund")) == 1
     assert len(uow.of(PaymentRefunded)) == 1
+
+
+@pytest.mark.parametrize("asked_by", ["admin", "cancellation", "rejection"])
+async def test_a_refund_someone_asked_for_voids_no_purchase(ctx, uow, gateway, asked_by):
+    """Only payment's own refunds (an early fraud warning's) void the purchase: an admin's
+    refund leaves the record as it is, and booking's or consultation's own refunds follow
+    what they already did to it."""
+    payment = await paid_appointment(ctx, uow, gateway)
+    if asked_by == "rejection":
+        await purchase_rejected(ctx, uow, PurchaseRejected(payment.id, "slot_taken", "booking"))
+    else:
+        refund = RefundPayment(payment.id, "admin-1", None, "goodwill")
+        await refund_payment(ctx, uow, refund if asked_by == "admin" else cancellation(payment))
+
+    assert stored(uow, payment.id).status is PaymentStatus.REFUNDED
+    assert uow.of(PurchaseVoided) == []
 
 
 async def test_a_purchase_is_marked_fulfilled_once_and_only_by_its_purchaser(ctx, uow, gateway):
