@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
+
 from purchasing.checkout import CheckoutStatus
 from purchasing.events import PurchaseFulfilled, PurchaseRejected, RefundRequested
 from purchasing.news import PurchaseVoided
@@ -21,19 +23,22 @@ from tests.unit.booking.fakes import booking_unit, context
 from tests.unit.booking.test_handlers import confirmed, start, started
 
 LATER = NOW + timedelta(minutes=3)
+# The slot (two days on) has begun and ended: the patient may have come, yet did not pay.
+ITS_TIME_PASSED = NOW + timedelta(days=3)
 
 
-def voided(checkout) -> PurchaseVoided:
-    return PurchaseVoided(checkout.id, checkout.payment_id, "fraud_warning", LATER)
+def voided(checkout, at=LATER) -> PurchaseVoided:
+    return PurchaseVoided(checkout.id, checkout.payment_id, "fraud_warning", at)
 
 
-async def test_a_voided_purchase_cancels_its_reservation_once_and_asks_no_refund():
+@pytest.mark.parametrize("when", [LATER, ITS_TIME_PASSED])
+async def test_a_voided_purchase_cancels_its_reservation_once_and_asks_no_refund(when):
     uow = booking_unit(a_doctor(), a_slot())
     checkout = await started(uow)
-    ctx = context(uow, now=LATER)
-    await checkouts.payment_confirmed(ctx, uow, confirmed(checkout, at=NOW))
-    await checkouts.purchase_voided(ctx, uow, voided(checkout))
-    await checkouts.purchase_voided(ctx, uow, voided(checkout))
+    await checkouts.payment_confirmed(context(uow, now=LATER), uow, confirmed(checkout, at=NOW))
+    ctx = context(uow, now=when)
+    await checkouts.purchase_voided(ctx, uow, voided(checkout, when))
+    await checkouts.purchase_voided(ctx, uow, voided(checkout, when))
     # A confirmation told again after it (the orphan check, a redelivery) books nothing.
     await checkouts.payment_confirmed(ctx, uow, confirmed(checkout, at=NOW))
 
