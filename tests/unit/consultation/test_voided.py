@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
+
 from purchasing.checkout import CheckoutStatus
 from purchasing.events import PurchaseFulfilled, PurchaseRejected, RefundRequested
 from purchasing.news import PurchaseVoided
@@ -50,8 +52,13 @@ async def test_a_session_awaiting_symptoms_ends_once_and_asks_no_refund():
     assert uow.of(RefundRequested) == [] and uow.of(PurchaseRejected) == []
 
 
-async def test_an_untaken_consultation_ends_refunded_as_voided():
+@pytest.mark.parametrize("accepted", [False, True], ids=["untaken", "under way"])
+async def test_a_consultation_not_yet_held_ends_refunded_as_voided(accepted):
     uow, checkout = await paid_session(symptoms=True)
+    if accepted:
+        [taken] = uow.consultations.all()
+        command = clinical.AcceptConsultation(taken.id, doctor_caller())
+        await clinical.accept_consultation(context(uow), uow, command)
     await purchases.purchase_voided(context(uow, at=LATER), uow, voided(checkout))
 
     [consultation] = uow.consultations.all()
