@@ -357,6 +357,12 @@ class Nobat:
         await getattr(self.sandbox, outcome)(session_of(checkout))
 
 
+async def payment_of(nobat: Nobat, payment_id: str) -> ppb.Payment:
+    """The payment as an admin reads it."""
+    request = ppb.GetPaymentRequest(payment_id=payment_id)
+    return (await nobat.admin().payment.GetPayment(request)).payment
+
+
 def session_of(checkout) -> str:
     """The gateway session a checkout's page is (the last part of its URL)."""
     return checkout.checkout_url.rstrip("/").rsplit("/", 1)[-1]

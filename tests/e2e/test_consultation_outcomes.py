@@ -24,7 +24,7 @@ from nobat.consultation.v1 import consultation_service_pb2 as cpb
 from nobat.payment.v1 import events_pb2 as payment_events_pb2
 from nobat.payment.v1 import payment_service_pb2 as ppb
 
-from tests.e2e.flows import GATEWAY, Nobat, key, refusal, running_stack, settled
+from tests.e2e.flows import GATEWAY, Nobat, key, payment_of, refusal, running_stack, settled
 from tests.e2e.test_booking_flows import FOREIGN_RETURN_URLS
 from tests.e2e.test_consultation_flows import doctor_on_shift, paid_session, prices
 from tests.instants import THURSDAY_NIGHT
@@ -129,11 +129,6 @@ async def consultations_from(nobat: Nobat, session_id: str) -> int:
 async def consultation_of(caller, consultation_id: str) -> cpb.Consultation:
     request = cpb.GetConsultationRequest(consultation_id=consultation_id)
     return (await caller.consultation.GetConsultation(request)).consultation
-
-
-async def payment_of(nobat: Nobat, payment_id: str) -> ppb.Payment:
-    request = ppb.GetPaymentRequest(payment_id=payment_id)
-    return (await nobat.admin().payment.GetPayment(request)).payment
 
 
 async def submit(patient, session_id: str) -> cpb.Consultation:

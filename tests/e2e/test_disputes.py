@@ -9,7 +9,14 @@ from nobat.booking.v1 import booking_service_pb2 as bpb
 from nobat.consultation.v1 import consultation_service_pb2 as cpb
 from nobat.payment.v1 import payment_service_pb2 as ppb
 
-from tests.e2e.flows import CONFIRMED, QUICK_JOBS, running_stack, session_of, settled
+from tests.e2e.flows import (
+    CONFIRMED,
+    QUICK_JOBS,
+    payment_of,
+    running_stack,
+    session_of,
+    settled,
+)
 from tests.e2e.test_consultation_flows import paid_session, prices
 from tests.instants import NEW_YEARS_EVE
 from tests.processes import eventually
@@ -133,9 +140,7 @@ async def test_an_early_fraud_warning_is_recorded_and_refunds_the_payment(nobat,
     service = nobat.admin()
 
     async def refunded() -> bool:
-        payment = (
-            await service.payment.GetPayment(ppb.GetPaymentRequest(payment_id=checkout.payment_id))
-        ).payment
+        payment = await payment_of(nobat, checkout.payment_id)
         return payment.status == ppb.PAYMENT_STATUS_REFUNDED
 
     await eventually(refunded, 30, "the warned payment refunded")
@@ -172,9 +177,7 @@ async def test_a_booking_refunded_for_a_fraud_warning_is_cancelled_and_its_slot_
     assert reservation.cancellation.cancelled_by == bpb.CANCELLED_BY_PAYMENT
     assert reservation.cancellation.reason == "fraud_warning"
     # Booking asked for no refund of its own: payment's one refund is all there is.
-    payment = (
-        await admin.payment.GetPayment(ppb.GetPaymentRequest(payment_id=checkout.payment_id))
-    ).payment
+    payment = await payment_of(nobat, checkout.payment_id)
     assert [r.reason for r in payment.refunds] == ["fraud_warning"]
     # The slot is for sale again, and another patient books and pays for it.
     assert reservation.slot_id in [slot.id for slot in await nobat.free_slots(doctor)]

@@ -18,11 +18,13 @@ from tests.e2e.flows import (
     QUICK_JOBS,
     REFUNDED,
     Caller,
+    payment_of,
     refusal,
     running_stack,
     session_of,
     settled,
 )
+from tests.e2e.test_booking_flows import reservations_of
 from tests.instants import NEW_YEARS_EVE
 from tests.processes import eventually
 
@@ -35,23 +37,12 @@ def stack():
         yield stack
 
 
-async def reservations_of(patient: Caller) -> list[bpb.Reservation]:
-    reply = await patient.booking.ListReservations(bpb.ListReservationsRequest())
-    return list(reply.reservations)
-
-
 async def booked(nobat) -> tuple[Caller, bpb.Checkout]:
     """A new patient, and their checkout of a new doctor's first free slot."""
     doctor = await nobat.new_doctor()
     [slot, *_] = await nobat.free_slots(doctor)
     patient = nobat.patient()
     return patient, await nobat.book(patient, slot.id)
-
-
-async def payment_of(nobat, checkout: bpb.Checkout) -> ppb.Payment:
-    service = Caller(nobat, "service", "booking")
-    request = ppb.GetPaymentRequest(payment_id=checkout.payment_id)
-    return (await service.payment.GetPayment(request)).payment
 
 
 async def test_a_bank_debit_keeps_the_slot_waiting_then_books_it_once_when_the_bank_pays(
@@ -66,7 +57,8 @@ async def test_a_bank_debit_keeps_the_slot_waiting_then_books_it_once_when_the_b
         waiting = await nobat.checkout_until(patient, checkout.id, AWAITING)
         code, _, _ = await refusal(nobat.retry(patient, checkout.id))
         assert code == grpc.StatusCode.FAILED_PRECONDITION
-        assert (await payment_of(nobat, checkout)).status == ppb.PAYMENT_STATUS_PROCESSING
+        payment = await payment_of(nobat, checkout.payment_id)
+        assert payment.status == ppb.PAYMENT_STATUS_PROCESSING
         assert waiting.status == AWAITING and await reservations_of(patient) == []
 
         await nobat.sandbox.settle(session_of(checkout), "succeeded")
@@ -118,7 +110,7 @@ async def test_a_bank_debit_paid_after_the_hold_lapsed_and_the_slot_was_taken_is
     assert await reservations_of(slow) == []
 
     async def refunded_in_full() -> bool:
-        return (await payment_of(nobat, debit)).status == ppb.PAYMENT_STATUS_REFUNDED
+        return (await payment_of(nobat, debit.payment_id)).status == ppb.PAYMENT_STATUS_REFUNDED
 
     await eventually(refunded_in_full, 30, "the late debit refunded in full")
     await settled(stack)
