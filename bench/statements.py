@@ -158,12 +158,13 @@ def plans_logged(log: Path) -> dict[tuple[str, str], list[tuple[float, str]]]:
     """(database, statement) → (milliseconds, plan) of each execution auto_explain logged
     for the services' connections in the run."""
     found: dict[tuple[str, str], list[tuple[float, str]]] = {}
-    block: list[str] | None = None
+    # The plan being read: its database, its milliseconds and its lines so far.
+    block: tuple[str, float, list[str]] | None = None
 
     def close() -> None:
-        if not block:
+        if block is None:
             return
-        database, took, lines = block[0], float(block[1]), block[2:]
+        database, took, lines = block
         # The query's text comes first (one or more lines), then the plan, whose every
         # node has its actual time.
         start = next((i for i, text in enumerate(lines) if "(actual " in text), len(lines))
@@ -172,13 +173,13 @@ def plans_logged(log: Path) -> dict[tuple[str, str], list[tuple[float, str]]]:
 
     for window, line in _windows(log):
         if block is not None and line.startswith("\t"):
-            block.append(line[1:])
+            block[2].append(line[1:])
             continue
         close()
         block = None
         matched = _PLAN.match(line)
         if matched is not None and window == "run" and matched.group(2) == "nobat":
-            block = [matched.group(1), matched.group(3)]
+            block = (matched.group(1), float(matched.group(3)), [])
     close()
     return found
 
@@ -201,9 +202,8 @@ def _report(found: dict[str, list], flows: int, took: float, concurrency: int) -
     print(f"{flows} paid bookings, {concurrency} presses in flight, {took:.1f} s")
     print(f"{'database':<22}{'statements':>11}{'idle/s':>8}{'per flow':>10}")
     for database in sorted(run):
-        background = idle[database] / IDLE_SECONDS * took
-        per_flow = (run[database] - background) / flows
         rate = idle[database] / IDLE_SECONDS
+        per_flow = (run[database] - rate * took) / flows
         print(f"{database:<22}{run[database]:>11}{rate:>8.1f}{per_flow:>10.2f}")
     for database in sorted(run):
         print(f"\n{database}, per flow:")
