@@ -327,6 +327,21 @@ async def test_a_refund_through_the_gateway_gives_the_money_back_and_reverses_th
     assert [t.memo for t in uow.ledger.all()] == [Memo.PAYMENT_CONFIRMED, Memo.REFUND]
 
 
+async def test_a_part_refund_through_the_gateway_is_asked_in_the_gateways_steps(ctx, uow, gateway):
+    # Stripe takes KWD only in tens of fils: half of 12.350 KWD goes back as 6.180.
+    gateway.accepts = dataclasses.replace(gateway.accepts, step_minor={"KWD": 10})
+    kwd = Money(12_350, "KWD")
+    made = await create_payment(
+        ctx, uow, dataclasses.replace(APPOINTMENT, amount=kwd, lines=(doctor_line(kwd),))
+    )
+    gateway.pay(made.attempts[0].gateway_ref, kwd)
+    payment = await settle_payment(ctx, uow, SettlePayment(made.id))
+
+    _, refund = await refund_payment(ctx, uow, cancellation(payment, Money(6_175, "KWD")))
+
+    assert refund.amount == Money(6_180, "KWD")
+
+
 async def test_the_same_refund_asked_twice_is_sent_and_told_once(ctx, uow, gateway):
     payment = await paid_appointment(ctx, uow, gateway)
     command = cancellation(payment, usd(4_000))
