@@ -83,18 +83,31 @@ async def test_an_open_dispute_holds_the_payout_and_a_lost_one_reverses_it(
         ]
 
 
-async def test_the_check_reports_a_dispute_whose_money_is_not_in_the_disputed_account(
-    payment, engine, database
+@pytest.mark.parametrize(
+    ("tampering", "broken"),
+    [
+        (
+            "UPDATE disputes SET status = 'won', closed_at = opened_at",
+            ("disputed money sits in the disputed account", "won: 10000 disputed, 0 expected"),
+        ),
+        (
+            # Paid out to the doctor while the case is open.
+            "UPDATE payouts SET status = 'released', released_at = d.opened_at FROM disputes d",
+            ("a disputed payment's payouts are held", "open: 1 payouts released after it opened"),
+        ),
+    ],
+    ids=["money-not-where-the-case-says", "payout-released-while-open"],
+)
+async def test_the_check_reports_a_dispute_whose_money_is_not_where_the_case_says(
+    payment, engine, database, tampering, broken
 ):
     made = await paid(payment)
     payment.gateway.dispute("dp_1", made, DisputeStatus.OPEN)
     await webhook(payment, "evt_1", dispute_ref="dp_1")
     async with engine.begin() as conn:
-        await conn.execute(text("UPDATE disputes SET status = 'won', closed_at = opened_at"))
+        await conn.execute(text(tampering))
 
-    assert await rules_broken(database) == [
-        ("disputed money sits in the disputed account", "won: 10000 disputed, 0 expected")
-    ]
+    assert await rules_broken(database) == [broken]
 
 
 async def test_a_fraud_warning_is_stored_once_with_its_refund(payment, engine):
