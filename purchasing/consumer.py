@@ -10,12 +10,15 @@ from datetime import UTC
 from google.protobuf.message import Message
 from nobat.payment.v1 import events_pb2
 
-from purchasing.messages import confirmed_payment_from, payment_failure_from
-from purchasing.news import PaymentConfirmed, PaymentExpired, PaymentFailed, PurchaseVoided
+from purchasing.messages import (
+    confirmed_payment_from,
+    payment_failure_from,
+    purchase_voided_from,
+)
+from purchasing.news import PaymentConfirmed, PaymentExpired, PaymentFailed
 from runtime.consumer import Concerning
 from runtime.handling import Handlers
 from runtime.unit import Unit
-from runtime.wire import field_required, timestamp_or_none
 
 
 def payment_event_handlers(kind: str, handle: Handlers) -> Mapping[type[Message], Concerning]:
@@ -45,13 +48,7 @@ def payment_event_handlers(kind: str, handle: Handlers) -> Mapping[type[Message]
         await handle(news, uow)
 
     async def voided(event: events_pb2.PurchaseVoided, uow: Unit) -> None:
-        if not event.payment_id:
-            raise field_required("payment_id")
-        voided_at = timestamp_or_none(event.voided_at, "voided_at")
-        if voided_at is None:
-            raise field_required("voided_at")
-        news = PurchaseVoided(event.purchase.ref, event.payment_id, event.reason, voided_at)
-        await handle(news, uow)
+        await handle(purchase_voided_from(event), uow)
 
     return {
         events_pb2.PaymentConfirmed: Concerning(ours, confirmed),

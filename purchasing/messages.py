@@ -4,10 +4,12 @@ a checkout's payment, and the outcomes (nobat.payment.v1) a context publishes ba
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from datetime import datetime
 from types import MappingProxyType
 from typing import Any, Literal, overload
 
 from google.protobuf.message import Message
+from google.protobuf.timestamp_pb2 import Timestamp
 from nobat.common.v1 import checkout_pb2
 from nobat.payment.v1 import events_pb2, payment_service_pb2
 
@@ -25,6 +27,7 @@ from purchasing.events import (
     PurchaseRejected,
     RefundRequested,
 )
+from purchasing.news import PurchaseVoided
 from runtime.wire import (
     enum_pair,
     field_required,
@@ -98,12 +101,35 @@ def confirmed_payment_from(message: events_pb2.PaymentConfirmed) -> ConfirmedPay
     """What a purchasing context decides a PaymentConfirmed on (the checkout is
     purchase.ref): the payment, the amount and when. Payment always sends all three, so
     one missing is refused rather than guessed."""
+    return ConfirmedPayment(
+        _payment_id(message),
+        money_from(message.amount, "amount"),
+        _instant(message.confirmed_at, "confirmed_at"),
+    )
+
+
+def purchase_voided_from(message: events_pb2.PurchaseVoided) -> PurchaseVoided:
+    """The news that payment gave the checkout's (purchase.ref) money back on its own;
+    like a confirmation, it always names the payment and when."""
+    return PurchaseVoided(
+        message.purchase.ref,
+        _payment_id(message),
+        message.reason,
+        _instant(message.voided_at, "voided_at"),
+    )
+
+
+def _payment_id(message: events_pb2.PaymentConfirmed | events_pb2.PurchaseVoided) -> str:
     if not message.payment_id:
         raise field_required("payment_id")
-    confirmed_at = timestamp_or_none(message.confirmed_at, "confirmed_at")
-    if confirmed_at is None:
-        raise field_required("confirmed_at")
-    return ConfirmedPayment(message.payment_id, money_from(message.amount, "amount"), confirmed_at)
+    return message.payment_id
+
+
+def _instant(message: Timestamp, field: str) -> datetime:
+    instant = timestamp_or_none(message, field)
+    if instant is None:
+        raise field_required(field)
+    return instant
 
 
 def payment_failure_from(message: events_pb2.PaymentFailed) -> PaymentFailure:

@@ -13,6 +13,7 @@ A row it never read is upserted whole, as before, so saving twice writes the sam
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable, Mapping
 from datetime import date, datetime
 from typing import Any, ClassVar, Generic, TypeVar
@@ -56,6 +57,9 @@ def _once(key: tuple, build: Callable[[], S]) -> S:
     return statement
 
 
+# Cached: a unit builds its repositories, and so their snapshots, for every transaction,
+# and reading the primary key's columns each time was a fortieth of booking's CPU.
+@functools.cache
 def key_column(table: Table) -> Column:
     (column,) = table.primary_key.columns
     return column
@@ -135,16 +139,6 @@ def from_json(table: Table) -> Callable[[Mapping[str, Any]], dict[str, Any]]:
 
 
 _ABSENT = object()
-# Each table's key column's name: a unit builds its repositories, and so these, for every
-# transaction, and reading the primary key's columns was a fortieth of booking's CPU.
-_KEY_NAMES: dict[Table, str] = {}
-
-
-def _key_name(table: Table) -> str:
-    name = _KEY_NAMES.get(table)
-    if name is None:
-        name = _KEY_NAMES[table] = key_column(table).name
-    return name
 
 
 class Snapshots:
@@ -153,7 +147,7 @@ class Snapshots:
     def __init__(self, session: AsyncSession, table: Table) -> None:
         self.session = session
         self.table = table
-        self._key = _key_name(table)
+        self._key = key_column(table).name
         self._rows: dict[Any, dict[str, Any]] = {}
 
     def seen(self, row: Mapping[str, Any] | RowMapping) -> None:

@@ -80,9 +80,7 @@ class Control:
         fraudulent), `inquiry` (true: a warning that takes no money yet)."""
         body = await _json_object(request)
         reason = _text(body, "reason", "fraudulent")
-        inquiry = body.get("inquiry", False)
-        if not isinstance(inquiry, bool):
-            raise StripeError(400, "inquiry must be true or false", param="inquiry")
+        inquiry = _flag(body, "inquiry", False)
         dispute = self.disputes.open(request.match_info["id"], reason, inquiry)
         return web.json_response(dispute.to_json())
 
@@ -107,9 +105,7 @@ class Control:
         outcome = body.get("outcome", "succeeded")
         if outcome not in ("succeeded", "failed"):
             raise StripeError(400, 'outcome must be "succeeded" or "failed"', param="outcome")
-        code = body.get("failure_code", "insufficient_funds")
-        if not isinstance(code, str) or not code:
-            raise StripeError(400, "failure_code must be a string", param="failure_code")
+        code = _text(body, "failure_code", "insufficient_funds")
         session = self.payments.settle(request.match_info["id"], outcome == "succeeded", code)
         return web.json_response(self._view(session))
 
@@ -119,9 +115,7 @@ class Control:
 
     async def authenticate(self, request: web.Request) -> web.StreamResponse:
         """The patient's answer to the 3-D Secure challenge: `{"passed": true | false}`."""
-        passed = (await _json_object(request)).get("passed", True)
-        if not isinstance(passed, bool):
-            raise StripeError(400, "passed must be true or false", param="passed")
+        passed = _flag(await _json_object(request), "passed", True)
         session = self.payments.authenticate(request.match_info["id"], passed)
         return web.json_response(self._view(session, after_pay(session) if passed else None))
 
@@ -177,4 +171,11 @@ def _text(body: dict[str, Any], name: str, default: str) -> str:
     value = body.get(name, default)
     if not isinstance(value, str) or not value:
         raise StripeError(400, f"{name} must be a string", param=name)
+    return value
+
+
+def _flag(body: dict[str, Any], name: str, default: bool) -> bool:
+    value = body.get(name, default)
+    if not isinstance(value, bool):
+        raise StripeError(400, f"{name} must be true or false", param=name)
     return value
