@@ -8,6 +8,7 @@ a wallet is loaded under the locks of its balance rows.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -342,26 +343,21 @@ _RECORD_STATUS = insert(payment_statuses)
 # The trail's parameters beside a payment's own columns (both have a status).
 _TRAIL_PREFIX = "trail_"
 _TRAIL_COLUMNS = [c.name for c in payment_statuses.columns if c.name != "id"]
-_UPDATED_AND_RECORDED: dict[frozenset[str], Any] = {}
 
 
+@functools.cache
 def _updated_and_recorded(changed: frozenset[str]) -> Any:
     """UPDATE these columns of the payment :row_key and INSERT its trail row, in one
     statement (a data-modifying WITH; the foreign key is checked at its end, as ever).
     Built once per set of columns."""
-    statement = _UPDATED_AND_RECORDED.get(changed)
-    if statement is None:
-        updated = (
-            update(payments)
-            .where(payments.c.id == bindparam(ROW_KEY))
-            .values({name: bindparam(name) for name in sorted(changed)})
-            .cte("updated")
-        )
-        trail: dict[str, Any] = {name: bindparam(_TRAIL_PREFIX + name) for name in _TRAIL_COLUMNS}
-        statement = _UPDATED_AND_RECORDED[changed] = (
-            insert(payment_statuses).values(trail).add_cte(updated)
-        )
-    return statement
+    updated = (
+        update(payments)
+        .where(payments.c.id == bindparam(ROW_KEY))
+        .values({name: bindparam(name) for name in sorted(changed)})
+        .cte("updated")
+    )
+    trail: dict[str, Any] = {name: bindparam(_TRAIL_PREFIX + name) for name in _TRAIL_COLUMNS}
+    return insert(payment_statuses).values(trail).add_cte(updated)
 
 
 # A move no handler named (none should be left): the trail still says it was payment's own.
