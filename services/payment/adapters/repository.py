@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any, NamedTuple
 
@@ -980,5 +980,5 @@ class FraudWarnings:
 
     async def remember(self, warning: FraudWarning) -> bool:
         """Stores the warning once; False when it was stored before."""
-        row = {name: getattr(warning, name) for name in fraud_warnings.c.keys()}  # noqa: SIM118 - column names
-        return await sql.fetch_one(self.session, claim(fraud_warnings), row) is not None
+        # Its fields are the table's columns.
+        return await sql.fetch_one(self.session, claim(fraud_warnings), asdict(warning)) is not None
