@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from runtime import errors, sql
 from runtime.money import Money
-from runtime.rows import ROW_KEY, Snapshots, children_json, claim, from_json, upsert
+from runtime.rows import ROW_KEY, Rows, Snapshots, children_json, claim, from_json, upsert
 from services.payment.adapters.tables import (
     WAITING,
     disputes,
@@ -911,40 +911,6 @@ def _disputed(payment_id) -> Any:
     )
 
 
-class Disputes:
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
-
-    async def get(self, dispute_id: str) -> Dispute | None:
-        """Read under the payment's row lock, which every change to its disputes takes."""
-        query = select(disputes).where(disputes.c.id == dispute_id)
-        row = (await self.session.execute(query)).mappings().first()
-        return _dispute(row) if row else None
-
-    async def save(self, dispute: Dispute) -> None:
-        row = _dispute_row(dispute)
-        await sql.execute(self.session, upsert(disputes, row), row)
-
-    async def hold(self, payment_id: str) -> bool:
-        """Whether an open dispute holds the payment's payouts."""
-        query = select(_disputed(payment_id))
-        return bool((await self.session.execute(query)).scalar())
-
-    async def page(
-        self, status: DisputeStatus | None, payment_id: str | None, after: int | None, limit: int
-    ) -> list[tuple[int, Dispute]]:
-        """Newest first; `after` is the sequence number of the last one seen."""
-        query = select(disputes)
-        if status is not None:
-            query = query.where(disputes.c.status == status.value)
-        if payment_id is not None:
-            query = query.where(disputes.c.payment_id == payment_id)
-        if after is not None:
-            query = query.where(disputes.c.seq < after)
-        rows = await self.session.execute(query.order_by(disputes.c.seq.desc()).limit(limit))
-        return [(row["seq"], _dispute(row)) for row in rows.mappings()]
-
-
 def _dispute_row(dispute: Dispute) -> dict:
     return {
         "id": dispute.id,
@@ -972,6 +938,34 @@ def _dispute(row) -> Dispute:
         opened_at=row["opened_at"],
         closed_at=row["closed_at"],
     )
+
+
+class Disputes(Rows[Dispute]):
+    """Read and saved under the payment's row lock, which every change to its disputes
+    takes."""
+
+    table = disputes
+    _load = staticmethod(_dispute)
+    _dump = staticmethod(_dispute_row)
+
+    async def hold(self, payment_id: str) -> bool:
+        """Whether an open dispute holds the payment's payouts."""
+        query = select(_disputed(payment_id))
+        return bool((await self.session.execute(query)).scalar())
+
+    async def page(
+        self, status: DisputeStatus | None, payment_id: str | None, after: int | None, limit: int
+    ) -> list[tuple[int, Dispute]]:
+        """Newest first; `after` is the sequence number of the last one seen."""
+        query = select(disputes)
+        if status is not None:
+            query = query.where(disputes.c.status == status.value)
+        if payment_id is not None:
+            query = query.where(disputes.c.payment_id == payment_id)
+        if after is not None:
+            query = query.where(disputes.c.seq < after)
+        rows = await self.session.execute(query.order_by(disputes.c.seq.desc()).limit(limit))
+        return [(row["seq"], _dispute(row)) for row in rows.mappings()]
 
 
 class FraudWarnings:
