@@ -8,8 +8,9 @@ a wallet is loaded under the locks of its balance rows.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any, NamedTuple
 
@@ -19,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from runtime import errors, sql
 from runtime.money import Money
-from runtime.rows import ROW_KEY, Snapshots, children_json, claim, from_json, upsert
+from runtime.rows import ROW_KEY, Rows, Snapshots, children_json, claim, from_json, upsert
 from services.payment.adapters.tables import (
     WAITING,
     disputes,
@@ -342,26 +343,21 @@ _RECORD_STATUS = insert(payment_statuses)
 # The trail's parameters beside a payment's own columns (both have a status).
 _TRAIL_PREFIX = "trail_"
 _TRAIL_COLUMNS = [c.name for c in payment_statuses.columns if c.name != "id"]
-_UPDATED_AND_RECORDED: dict[frozenset[str], Any] = {}
 
 
+@functools.cache
 def _updated_and_recorded(changed: frozenset[str]) -> Any:
     """UPDATE these columns of the payment :row_key and INSERT its trail row, in one
     statement (a data-modifying WITH; the foreign key is checked at its end, as ever).
     Built once per set of columns."""
-    statement = _UPDATED_AND_RECORDED.get(changed)
-    if statement is None:
-        updated = (
-            update(payments)
-            .where(payments.c.id == bindparam(ROW_KEY))
-            .values({name: bindparam(name) for name in sorted(changed)})
-            .cte("updated")
-        )
-        trail: dict[str, Any] = {name: bindparam(_TRAIL_PREFIX + name) for name in _TRAIL_COLUMNS}
-        statement = _UPDATED_AND_RECORDED[changed] = (
-            insert(payment_statuses).values(trail).add_cte(updated)
-        )
-    return statement
+    updated = (
+        update(payments)
+        .where(payments.c.id == bindparam(ROW_KEY))
+        .values({name: bindparam(name) for name in sorted(changed)})
+        .cte("updated")
+    )
+    trail: dict[str, Any] = {name: bindparam(_TRAIL_PREFIX + name) for name in _TRAIL_COLUMNS}
+    return insert(payment_statuses).values(trail).add_cte(updated)
 
 
 # A move no handler named (none should be left): the trail still says it was payment's own.
@@ -915,40 +911,6 @@ def _disputed(payment_id) -> Any:
     )
 
 
-class Disputes:
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
-
-    async def get(self, dispute_id: str) -> Dispute | None:
-        """Read under the payment's row lock, which every change to its disputes takes."""
-        query = select(disputes).where(disputes.c.id == dispute_id)
-        row = (await self.session.execute(query)).mappings().first()
-        return _dispute(row) if row else None
-
-    async def save(self, dispute: Dispute) -> None:
-        row = _dispute_row(dispute)
-        await sql.execute(self.session, upsert(disputes, row), row)
-
-    async def hold(self, payment_id: str) -> bool:
-        """Whether an open dispute holds the payment's payouts."""
-        query = select(_disputed(payment_id))
-        return bool((await self.session.execute(query)).scalar())
-
-    async def page(
-        self, status: DisputeStatus | None, payment_id: str | None, after: int | None, limit: int
-    ) -> list[tuple[int, Dispute]]:
-        """Newest first; `after` is the sequence number of the last one seen."""
-        query = select(disputes)
-        if status is not None:
-            query = query.where(disputes.c.status == status.value)
-        if payment_id is not None:
-            query = query.where(disputes.c.payment_id == payment_id)
-        if after is not None:
-            query = query.where(disputes.c.seq < after)
-        rows = await self.session.execute(query.order_by(disputes.c.seq.desc()).limit(limit))
-        return [(row["seq"], _dispute(row)) for row in rows.mappings()]
-
-
 def _dispute_row(dispute: Dispute) -> dict:
     return {
         "id": dispute.id,
@@ -978,11 +940,39 @@ def _dispute(row) -> Dispute:
     )
 
 
+class Disputes(Rows[Dispute]):
+    """Read and saved under the payment's row lock, which every change to its disputes
+    takes."""
+
+    table = disputes
+    _load = staticmethod(_dispute)
+    _dump = staticmethod(_dispute_row)
+
+    async def hold(self, payment_id: str) -> bool:
+        """Whether an open dispute holds the payment's payouts."""
+        query = select(_disputed(payment_id))
+        return bool((await self.session.execute(query)).scalar())
+
+    async def page(
+        self, status: DisputeStatus | None, payment_id: str | None, after: int | None, limit: int
+    ) -> list[tuple[int, Dispute]]:
+        """Newest first; `after` is the sequence number of the last one seen."""
+        query = select(disputes)
+        if status is not None:
+            query = query.where(disputes.c.status == status.value)
+        if payment_id is not None:
+            query = query.where(disputes.c.payment_id == payment_id)
+        if after is not None:
+            query = query.where(disputes.c.seq < after)
+        rows = await self.session.execute(query.order_by(disputes.c.seq.desc()).limit(limit))
+        return [(row["seq"], _dispute(row)) for row in rows.mappings()]
+
+
 class FraudWarnings:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
     async def remember(self, warning: FraudWarning) -> bool:
         """Stores the warning once; False when it was stored before."""
-        row = {name: getattr(warning, name) for name in fraud_warnings.c.keys()}  # noqa: SIM118 - column names
-        return await sql.fetch_one(self.session, claim(fraud_warnings), row) is not None
+        # Its fields are the table's columns.
+        return await sql.fetch_one(self.session, claim(fraud_warnings), asdict(warning)) is not None

@@ -9,7 +9,6 @@ units, as nobat's minor units for them do, so nothing is ever scaled.
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable
 from datetime import timedelta
 from typing import Any, TypeVar
 from urllib.parse import quote_plus, urlsplit, urlunsplit
@@ -180,7 +179,14 @@ class StripeGateway:
         POST) and raises its errors for a 4xx or 5xx; only its typed objects are skipped:
         building them for a session with its expanded intent cost payment more CPU than
         the rest of a webhook's reading."""
-        answer = await _ask(self._client.raw_request_async(method, path, **params))
+        # The SDK's errors in the port's words.
+        try:
+            answer = await self._client.raw_request_async(method, path, **params)
+        except _TRY_LATER as exc:
+            raise GatewayUnavailable(str(exc)) from exc
+        except stripe.StripeError as exc:
+            code = exc.code or getattr(exc.error, "type", None) or "refused"
+            raise GatewayRefused(code, exc.user_message or str(exc)) from exc
         if not isinstance(answer.data, dict):
             kind = type(answer.data).__name__
             raise MalformedAnswer(f"{method.upper()} {path} answered a {kind}, not an object")
@@ -488,14 +494,3 @@ def _money(found: Answer, amount_key: str) -> Money:
         return Money(amount, currency)
     except (InvalidArgument, OverflowError) as exc:
         raise MalformedAnswer(f"{amount} {currency} is not an amount nobat can hold") from exc
-
-
-async def _ask(call: Awaitable[T]) -> T:
-    """The SDK's errors in the port's words."""
-    try:
-        return await call
-    except _TRY_LATER as exc:
-        raise GatewayUnavailable(str(exc)) from exc
-    except stripe.StripeError as exc:
-        code = exc.code or getattr(exc.error, "type", None) or "refused"
-        raise GatewayRefused(code, exc.user_message or str(exc)) from exc
