@@ -15,6 +15,7 @@ from sqlalchemy import exc, insert
 from sqlalchemy.event import listen
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.ext.asyncio import create_async_engine as _create_async_engine
+from sqlalchemy.orm import ORMExecuteState, Session
 
 from runtime import logs, sql, tracing
 from runtime.events import Stream, envelope
@@ -72,6 +73,21 @@ def connect_args(ssl: ssl.SSLContext | None) -> dict:
 
 def sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False)
+
+
+# The writes a unit leaves waiting (runtime.sql.write) go before anything else it asks
+# of PostgreSQL through SQLAlchemy, and before its commit; a rollback drops them.
+def _send_waiting_first(state: ORMExecuteState) -> None:
+    sql.send_waiting(state.session)
+
+
+def _drop_waiting(session: Session) -> None:
+    session.info.pop(sql.PENDING, None)
+
+
+listen(Session, "do_orm_execute", _send_waiting_first)
+listen(Session, "before_commit", sql.send_waiting)
+listen(Session, "after_rollback", _drop_waiting)
 
 
 _OUTBOX_ROW = insert(outbox)
@@ -177,11 +193,14 @@ class UnitOfWork:
 
     async def _write_outbox(self) -> None:
         if self._events:
-            await sql.execute_many(self.session, _OUTBOX_ROW, self._events)
+            await sql.write_many(self.session, _OUTBOX_ROW, self._events)
             self._events = []
 
     async def _commit(self) -> None:
         await self._write_outbox()
+        # Sent from here rather than by the session's commit event: this way needs no
+        # trip into SQLAlchemy's greenlet.
+        await sql.flush(self.session)
         await self.session.commit()
 
     async def commit(self) -> None:

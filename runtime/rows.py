@@ -171,10 +171,10 @@ class Snapshots:
         key = row[self._key]
         changed = self.changes(row)
         if changed is None:
-            await sql.execute(self.session, upsert(self.table, row), row)
+            await sql.write(self.session, upsert(self.table, row), row)
             self._rows[key] = dict(row)
         elif changed:
-            await sql.execute(self.session, update_by_key(self.table), {**changed, ROW_KEY: key})
+            await sql.write(self.session, update_by_key(self.table), {**changed, ROW_KEY: key})
             self.written(key, changed)
 
 

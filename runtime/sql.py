@@ -11,13 +11,20 @@ connection invalidates the pooled one, so the retry and error mapping above trea
 both paths alike. Everything else (the pool, transactions, migrations, the rarely run
 queries) stays SQLAlchemy's. With tracing on, each statement here has its span as
 SQLAlchemy's have theirs (runtime.tracing).
+
+A write whose result nobody reads (`write`) waits on the unit's session for the next
+statement, and goes with the others waiting as one statement of parts (runtime.batch)
+before it, or before the commit: a booking's five writes are one round trip. Every way
+into the transaction sends them first: this module's statements, SQLAlchemy's (a
+session event) and the commit, so a read always sees what the unit wrote.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any, cast
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from typing import Any, TypeVar, cast
 
+import asyncpg
 from asyncpg import Record
 from sqlalchemy import exc
 from sqlalchemy.dialects.postgresql.asyncpg import AsyncAdapt_asyncpg_connection
@@ -25,14 +32,22 @@ from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.util import await_
 
-from runtime import tracing
+from runtime import batch, tracing
+
+T = TypeVar("T")
 
 # Where a statement runs: a unit of work's session, or a connection in a transaction.
 Transaction = AsyncSession | AsyncConnection
 
 _DIALECT = asyncpg_dialect()
 _compiled: dict[tuple[int, tuple[str, ...]], Compiled] = {}
+# Where a session keeps its writes still to send: (part, positional arguments) in order.
+PENDING = "nobat.sql.pending"
+_Pending = list[tuple[batch.Part, list[Any]]]
+# Statements of parts, by their parts; a handful of shapes per service.
+_joined: dict[tuple[int, ...], str] = {}
 
 
 class Compiled:
@@ -54,6 +69,17 @@ class Compiled:
             if process is not None and not callable(process):
                 raise TypeError(f"{name}: a tuple-valued parameter is not supported here")
             self._order.append((name, process, fixed.get(name)))
+        self._part: batch.Part | bool | None = False  # not read yet
+
+    @property
+    def part(self) -> batch.Part | None:
+        """The statement as a part of a statement of several; None if it cannot be one."""
+        if self._part is False:
+            try:
+                self._part = batch.Part.of(self.sql, len(self._order))
+            except batch.Unsupported:
+                self._part = None
+        return self._part  # type: ignore[return-value]
 
     def arguments(self, params: Mapping[str, Any]) -> list[Any]:
         values = []
@@ -107,6 +133,95 @@ async def execute_alone(
     return _count(status)
 
 
+async def write(session: Transaction, statement: ClauseElement, params: Mapping[str, Any]) -> None:
+    """A write whose count nobody reads, sent with the unit's other writes before its next
+    statement or its commit. Its error, if any, is raised there."""
+    sql = compiled(statement, params)
+    part = sql.part
+    pending = _pending(session) if part is not None else None
+    if pending is None:
+        await execute(session, statement, params)
+        return
+    assert part is not None
+    if any(part.clashes(other) for other, _ in pending):
+        await flush(session)
+        pending = _pending(session)
+        assert pending is not None
+    pending.append((part, sql.arguments(params)))
+
+
+async def write_many(
+    session: Transaction, statement: ClauseElement, rows: Sequence[Mapping[str, Any]]
+) -> None:
+    """`write` of the same statement for each of `rows`."""
+    for row in rows:
+        await write(session, statement, row)
+
+
+async def flush(session: Transaction) -> None:
+    """Sends the writes waiting on the session, if any."""
+    if isinstance(session, AsyncSession) and session.sync_session.info.get(PENDING):
+        await _run(session, None, None)
+
+
+def _pending(session: Transaction) -> _Pending | None:
+    """The session's writes still to send; None where a write cannot wait: a connection
+    (its statements run at once), or a session whose transaction has not begun (its first
+    statement begins it)."""
+    if _in_transaction(session) is None:
+        return None
+    info = cast(AsyncSession, session).sync_session.info
+    pending = info.get(PENDING)
+    if pending is None:
+        pending = info[PENDING] = []
+    return pending
+
+
+def _waiting(info: dict) -> tuple[str, list[Any]] | None:
+    """Takes a session's waiting writes: the statement of them all and its arguments."""
+    pending: _Pending | None = info.pop(PENDING, None)
+    if not pending:
+        return None
+    key = tuple(id(part) for part, _ in pending)
+    text = _joined.get(key)
+    if text is None:
+        text = batch.joined([part for part, _ in pending])
+        if len(_joined) < 1000:  # shapes are few; a runaway one is not kept
+            _joined[key] = text
+    return text, [value for _, values in pending for value in values]
+
+
+def send_waiting(sync_session: Any) -> None:
+    """Sends a session's waiting writes from inside SQLAlchemy (its greenlet): before a
+    statement of its own, and before the commit (runtime.db's session events)."""
+    if not sync_session.info.get(PENDING):
+        return
+    connection = sync_session.connection()
+    adapted = _adapter(connection.connection.dbapi_connection)
+    waiting = _waiting(sync_session.info)
+    assert waiting is not None
+    text, arguments = waiting
+
+    async def send() -> None:
+        async with adapted._execute_mutex:
+            await _traced(text, _driver(adapted).execute(text, *arguments))
+
+    try:
+        await_(send())
+    except Exception as error:
+        raised, lost = _dbapi_error(connection.dialect, adapted, text, error)
+        if lost:
+            connection.invalidate()
+        raise raised from error
+
+
+async def _traced(text: str, call: Awaitable[T]) -> T:
+    if tracing.enabled:
+        with tracing.statement(text):
+            return await call
+    return await call
+
+
 async def fetch_alone(
     engine: AsyncEngine, statement: ClauseElement, params: Mapping[str, Any]
 ) -> list[Record]:
@@ -120,12 +235,9 @@ async def _alone(engine: AsyncEngine, sql: Compiled, call):
     async with engine.connect() as connection:
         adapted = _adapter((await connection.get_raw_connection()).dbapi_connection)
         try:
-            if tracing.enabled:
-                with tracing.statement(sql.sql):
-                    return await call(adapted._connection)
-            return await call(adapted._connection)
+            return await _traced(sql.sql, call(adapted._connection))
         except Exception as error:
-            raise await _translated(connection, adapted, sql, error) from error
+            raise await _translated(connection, adapted, sql.sql, error) from error
 
 
 def _count(status: str) -> int:
@@ -143,7 +255,7 @@ async def execute_many(
     await _run(session, sql, lambda raw: raw.executemany(sql.sql, [sql.arguments(r) for r in rows]))
 
 
-async def _run(session: Transaction, sql: Compiled, call):
+async def _run(session: Transaction, sql: Compiled | None, call):
     adapted = _in_transaction(session)
     if adapted is None:
         connection = await _connection(session)
@@ -152,15 +264,21 @@ async def _run(session: Transaction, sql: Compiled, call):
     # a statement run around it must begin it the same way, or it would run outside.
     async with adapted._execute_mutex:
         try:
+            text = "BEGIN"
             if adapted._transaction is None:
                 await adapted._start_transaction()
-            if tracing.enabled:
-                with tracing.statement(sql.sql):
-                    return await call(adapted._connection)
-            return await call(adapted._connection)
+            if isinstance(session, AsyncSession) and session.sync_session.info.get(PENDING):
+                waiting = _waiting(session.sync_session.info)
+                assert waiting is not None
+                text, arguments = waiting
+                await _traced(text, _driver(adapted).execute(text, *arguments))
+            if sql is None:
+                return None
+            text = sql.sql
+            return await _traced(text, call(adapted._connection))
         except Exception as error:
             connection = await _connection(session)
-            raise await _translated(connection, adapted, sql, error) from error
+            raise await _translated(connection, adapted, text, error) from error
 
 
 async def _connection(session: Transaction) -> AsyncConnection:
@@ -174,6 +292,10 @@ def _adapter(dbapi_connection: object) -> AsyncAdapt_asyncpg_connection:
     # around asyncpg's, whose connection, lock and transaction this module works with
     # (the DBAPIConnection protocol it is typed as has none of them).
     return cast(AsyncAdapt_asyncpg_connection, dbapi_connection)
+
+
+def _driver(adapted: AsyncAdapt_asyncpg_connection) -> asyncpg.Connection:
+    return cast(asyncpg.Connection, adapted._connection)
 
 
 def _in_transaction(session: Transaction) -> AsyncAdapt_asyncpg_connection | None:
@@ -195,10 +317,21 @@ def _in_transaction(session: Transaction) -> AsyncAdapt_asyncpg_connection | Non
 async def _translated(
     connection: AsyncConnection,
     adapted: AsyncAdapt_asyncpg_connection,
-    sql: Compiled,
+    statement: str,
     error: Exception,
 ) -> Exception:
     """The error as SQLAlchemy would have raised it for the same statement."""
+    raised, lost = _dbapi_error(connection.dialect, adapted, statement, error)
+    if lost:
+        await connection.invalidate()
+    return raised
+
+
+def _dbapi_error(
+    dialect: Any, adapted: AsyncAdapt_asyncpg_connection, statement: str, error: Exception
+) -> tuple[Exception, bool]:
+    """The error as SQLAlchemy raises it, and whether the connection was lost with it (the
+    caller then invalidates it)."""
     lost = adapted._connection.is_closed()
     try:
         adapted._handle_exception(error)  # raises asyncpg's error in DBAPI form
@@ -206,13 +339,13 @@ async def _translated(
         error = dbapi_error
     if lost:
         adapted._transaction = None
-        await connection.invalidate()
-    return exc.DBAPIError.instance(
-        sql.sql,
+    raised = exc.DBAPIError.instance(
+        statement,
         None,
         error,
-        connection.dialect.loaded_dbapi.Error,
+        dialect.loaded_dbapi.Error,
         hide_parameters=True,
         connection_invalidated=lost,
-        dialect=connection.dialect,
+        dialect=dialect,
     )
+    return raised, lost

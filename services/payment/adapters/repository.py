@@ -192,12 +192,12 @@ class Payments:
             # The row's update and its record in the trail, in one statement.
             trail = self._trail(payment, moved, at, _TRAIL_PREFIX)
             params = {**changed, ROW_KEY: payment.id, **trail}
-            await sql.execute(self.session, _updated_and_recorded(frozenset(changed)), params)
+            await sql.write(self.session, _updated_and_recorded(frozenset(changed)), params)
             self._payments.written(payment.id, changed)
         else:
             await self._payments.write(written)
             if recorded:
-                await sql.execute(self.session, _RECORD_STATUS, self._trail(payment, moved, at))
+                await sql.write(self.session, _RECORD_STATUS, self._trail(payment, moved, at))
         for attempt in payment.attempts:
             await self._attempts.write(_attempt_row(payment.id, attempt))
         for refund in payment.refunds:
@@ -558,7 +558,7 @@ class Ledger:
     async def post(self, transaction: LedgerTransaction) -> None:
         """Writes a balanced transaction; the same fact posted twice is refused by its id."""
         entries = transaction.entries
-        await sql.execute(
+        await sql.write(
             self.session,
             _LEDGER_POST,
             {
@@ -740,7 +740,7 @@ class Payouts:
 
     async def save(self, payout: Payout) -> None:
         row = _payout_row(payout)
-        await sql.execute(self.session, upsert(payouts, row), row)
+        await sql.write(self.session, upsert(payouts, row), row)
 
     async def due(self, now: datetime, limit: int) -> list[str]:
         """Held payouts past their release date, but for those an open dispute holds."""
@@ -851,7 +851,7 @@ class LinePayees:
             "assignment": payee.assignment,
             "assigned_at": payee.assigned_at,
         }
-        await sql.execute(self.session, upsert(line_payees, row), row)
+        await sql.write(self.session, upsert(line_payees, row), row)
 
 
 class WebhookEvents:
