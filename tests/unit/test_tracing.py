@@ -74,10 +74,10 @@ def outbox(monkeypatch) -> list[dict]:
     """The rows units of work write to the outbox, kept here instead of in PostgreSQL."""
     written: list[dict] = []
 
-    async def execute_many(session, statement, rows):
+    async def write_many(session, statement, rows):
         written.extend(rows)
 
-    monkeypatch.setattr(db.sql, "execute_many", execute_many)
+    monkeypatch.setattr(db.sql, "write_many", write_many)
     return written
 
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from sqlalchemy import bindparam, insert, select, text
+from sqlalchemy import bindparam, func, insert, select, text
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
-from runtime import sql
+from runtime import rows, sql
 from runtime.db import UnitOfWork, create_engine, sessionmaker
 from runtime.retry import retrying
 from tests.integration.runtime import probe
@@ -161,3 +161,106 @@ async def test_a_unit_whose_connection_is_lost_mid_way_is_run_again(database, in
     finally:
         await engine.dispose()
         await bystander.dispose()
+
+
+# Writes whose count nobody reads wait, and go together (runtime.sql.write).
+
+_NOTE = insert(probe.notes)
+_EFFECT_VALUE = rows.update_by_key(probe.effects)
+_EFFECT_ROW = rows.upsert(probe.effects, ["id", "value"])
+
+
+async def _note_count(engine) -> int:
+    async with engine.connect() as conn:
+        return await conn.scalar(select(func.count()).select_from(probe.notes))
+
+
+async def _begun(uow: UnitOfWork):
+    """Begins the unit's transaction (a write waits only in one begun) and returns its
+    driver connection."""
+    await sql.fetch(uow.session, _EFFECT_BY_ID, {"id": 0})
+    raw = await (await uow.session.connection()).get_raw_connection()
+    return raw.driver_connection
+
+
+async def test_a_unit_s_writes_reach_postgresql_as_one_statement_before_its_commit(engine):
+    uow = UnitOfWork(sessionmaker(engine))
+    sent: list[str] = []
+    async with uow:
+        driver = await _begun(uow)
+        driver.add_query_logger(lambda logged: sent.append(logged.query))
+        await sql.write(uow.session, _EFFECT, {"id": 1, "value": "a"})
+        await sql.write(uow.session, _NOTE, {"id": 1, "topic": "t", "text": "x"})
+        await sql.write(uow.session, _EFFECT, {"id": 2, "value": "b"})
+        assert sent == [], "a write waits for the unit's next statement"
+        await uow.commit()
+    # (asyncpg's query log leaves out its transaction's COMMIT.)
+    assert len(sent) == 1 and sent[0].startswith("WITH _part0 AS (INSERT INTO effects"), sent
+    assert await effect_counts(engine) == {"a": 1, "b": 1}
+    assert await _note_count(engine) == 1
+
+
+async def test_what_a_unit_wrote_is_seen_by_its_next_read_whichever_way_it_reads(engine):
+    uow = UnitOfWork(sessionmaker(engine))
+    async with uow:
+        await _begun(uow)
+        await sql.write(uow.session, _EFFECT, {"id": 1, "value": "a"})
+        seen = await sql.fetch_one(uow.session, _EFFECT_BY_ID, {"id": 1})
+        assert seen is not None and seen["value"] == "a"
+        await sql.write(uow.session, _EFFECT_VALUE, {"value": "b", rows.ROW_KEY: 1})
+        by_sqlalchemy = await uow.session.scalar(select(probe.effects.c.value))
+        assert by_sqlalchemy == "b"
+
+
+async def test_two_writes_of_one_row_end_as_the_second_says(engine):
+    """Two writes of one table's row never share a statement (whose parts see the same
+    rows): the first is sent before the second waits."""
+    uow = UnitOfWork(sessionmaker(engine))
+    async with uow:
+        await _begun(uow)
+        await sql.write(uow.session, _EFFECT_ROW, {"id": 1, "value": "first"})
+        await sql.write(uow.session, _EFFECT_VALUE, {"value": "second", rows.ROW_KEY: 1})
+        await sql.write(uow.session, _EFFECT_VALUE, {"value": "third", rows.ROW_KEY: 1})
+        await uow.commit()
+    assert await effect_counts(engine) == {"third": 1}
+
+
+async def test_a_waiting_write_s_error_fails_the_commit_and_nothing_of_the_unit_stays(engine):
+    async with engine.begin() as conn:
+        await conn.execute(insert(probe.effects).values(id=1, value="there"))
+    uow = UnitOfWork(sessionmaker(engine))
+    async with uow:
+        await _begun(uow)
+        await sql.write(uow.session, _NOTE, {"id": 1, "topic": "t", "text": "x"})
+        await sql.write(uow.session, _EFFECT, {"id": 1, "value": "again"})
+        with pytest.raises(IntegrityError):
+            await uow.commit()
+    assert await effect_counts(engine) == {"there": 1}
+    assert await _note_count(engine) == 0
+
+
+async def test_a_unit_that_does_not_commit_sends_nothing_it_left_waiting(database):
+    engine = create_engine(database, pool_size=1)
+    try:
+        sessions = sessionmaker(engine)
+        uow = UnitOfWork(sessions)
+        async with uow:
+            await _begun(uow)
+            await sql.write(uow.session, _EFFECT, {"id": 1, "value": "dropped"})
+        # The next unit has the same pooled connection.
+        uow = UnitOfWork(sessions)
+        async with uow:
+            await _begun(uow)
+            await sql.write(uow.session, _EFFECT, {"id": 2, "value": "kept"})
+            await uow.commit()
+        assert await effect_counts(engine) == {"kept": 1}
+    finally:
+        await engine.dispose()
+
+
+async def test_a_session_committed_by_sqlalchemy_sends_its_waiting_writes_first(engine):
+    async with sessionmaker(engine)() as session:
+        await sql.fetch(session, _EFFECT_BY_ID, {"id": 0})
+        await sql.write(session, _EFFECT, {"id": 1, "value": "sent"})
+        await session.commit()
+    assert await effect_counts(engine) == {"sent": 1}
