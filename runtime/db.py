@@ -198,10 +198,7 @@ class UnitOfWork:
 
     async def _commit(self) -> None:
         await self._write_outbox()
-        # Sent from here rather than by the session's commit event: this way needs no
-        # trip into SQLAlchemy's greenlet.
-        await sql.flush(self.session)
-        await self.session.commit()
+        await sql.commit(self.session)
 
     async def commit(self) -> None:
         if self._depth > 1:
