@@ -23,11 +23,14 @@ SESSION = "cs_test_answers"
 
 
 class StandIn(LocalServer):
-    """Answers `(method, path)` with the status and JSON body set for it; 404 otherwise."""
+    """Answers `(method, path)` with the status and JSON body set for it; 404 otherwise.
+    Every answer has a Request-Id, as Stripe's do; the headers of every request are kept
+    in `asked`."""
 
     def __init__(self) -> None:
         super().__init__()
         self.answers: dict[tuple[str, str], tuple[int, Any]] = {}
+        self.asked: list[dict[str, str]] = []
 
     def routes(self, router: web.UrlDispatcher) -> None:
         router.add_route("*", "/{path:.*}", self._answer)
@@ -35,7 +38,9 @@ class StandIn(LocalServer):
     async def _answer(self, request: web.Request) -> web.Response:
         missing = {"error": {"type": "invalid_request_error", "code": "resource_missing"}}
         status, body = self.answers.get((request.method, request.path), (404, missing))
-        return web.json_response(body, status=status)
+        self.asked.append(dict(request.headers))
+        headers = {"Request-Id": f"req_test_{len(self.asked)}"}
+        return web.json_response(body, status=status, headers=headers)
 
 
 @pytest.fixture
@@ -102,6 +107,20 @@ async def test_a_paid_session_answered_as_stripe_does_is_read(gateway, stand_in)
     stand_in.answers["GET", f"/v1/checkout/sessions/{SESSION}"] = (200, paid_session())
 
     assert await gateway.read_checkout(SESSION) == GatewayPaid(SESSION, Money(5000, "USD"))
+
+
+async def test_stripe_is_told_nothing_of_earlier_requests_and_still_authenticated(
+    gateway, stand_in
+):
+    """The SDK's telemetry is off: no request carries the one before's timing, a header
+    Stripe's SDK adds once an answer had a Request-Id."""
+    stand_in.answers["GET", f"/v1/checkout/sessions/{SESSION}"] = (200, paid_session())
+
+    for _ in range(3):
+        await gateway.read_checkout(SESSION)
+
+    assert [headers.get("X-Stripe-Client-Telemetry") for headers in stand_in.asked] == [None] * 3
+    assert {headers["Authorization"] for headers in stand_in.asked} == {f"Bearer {API_KEY}"}
 
 
 @pytest.mark.parametrize(

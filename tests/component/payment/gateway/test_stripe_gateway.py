@@ -580,9 +580,30 @@ async def test_a_webhook_signed_with_our_secret_just_now_is_valid(gateway):
     )
 
 
+async def test_a_webhook_is_valid_when_any_of_its_signatures_is_ours(gateway):
+    """While an endpoint's secret is rolled Stripe signs with the old and the new: every v1
+    signature in the header is tried."""
+    now = int(time.time())
+    body, ours = signed(FORGED_EVENT, WEBHOOK_SECRET, now)
+    _, rolled = signed(FORGED_EVENT, "whsec_rolled", now)
+
+    hint = gateway.parse_webhook(body, rolled + "," + ours.split(",")[1])
+
+    assert hint.event_id == "evt_forged"
+
+
 @pytest.mark.parametrize(
     "forgery",
-    ["wrong_secret", "stale", "unsigned", "empty", "garbled", "not_json", "not_an_object"],
+    [
+        "wrong_secret",
+        "stale",
+        "unsigned",
+        "empty",
+        "garbled",
+        "another_scheme",
+        "not_json",
+        "not_an_object",
+    ],
 )
 async def test_forged_stale_and_unsigned_webhooks_are_invalid(gateway, forgery: str):
     now = int(time.time())
@@ -592,6 +613,11 @@ async def test_forged_stale_and_unsigned_webhooks_are_invalid(gateway, forgery: 
         "unsigned": lambda: (json.dumps(FORGED_EVENT).encode(), None),
         "empty": lambda: (json.dumps(FORGED_EVENT).encode(), ""),
         "garbled": lambda: (json.dumps(FORGED_EVENT).encode(), "t=soon,v1=nothing"),
+        # Our signature, under a scheme Stripe does not sign webhooks with.
+        "another_scheme": lambda: (
+            json.dumps(FORGED_EVENT).encode(),
+            signed(FORGED_EVENT, WEBHOOK_SECRET, now)[1].replace("v1=", "v0="),
+        ),
         "not_json": lambda: signed(b"<event/>", WEBHOOK_SECRET, now),
         "not_an_object": lambda: signed(b"[1, 2]", WEBHOOK_SECRET, now),
     }[forgery]()
