@@ -28,13 +28,13 @@ from sqlalchemy import (
     tuple_,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
-from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.schema import SchemaItem
 
 from purchasing.checkout import OPEN, Checkout, CheckoutStatus, PaymentFailure, PaymentMethod
 from purchasing.quota import OpenCheckouts
 from runtime.columns import all_or_none, instant, one_of
 from runtime.purge import Purge
+from runtime.sql import Session
 
 
 def payment_progress() -> tuple[SchemaItem, ...]:
@@ -128,7 +128,7 @@ class OpenByPatient:
 
         return upgrade, downgrade
 
-    async def count(self, session: AsyncSession, patient_id: str, now: datetime) -> OpenCheckouts:
+    async def count(self, session: Session, patient_id: str, now: datetime) -> OpenCheckouts:
         """The patient's checkouts still waiting for payment at `now`, counted under the
         patient's own lock, which the transaction keeps: two new checkouts of one patient
         are counted one after the other, the second seeing the first once it commits (read

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import ssl
 import uuid
@@ -13,9 +14,8 @@ from typing import Any, ClassVar, Self, TypeVar
 from google.protobuf.message import Message
 from sqlalchemy import exc, insert
 from sqlalchemy.event import listen
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.ext.asyncio import create_async_engine as _create_async_engine
-from sqlalchemy.orm import ORMExecuteState, Session
 
 from runtime import logs, sql, tracing
 from runtime.events import Stream, envelope
@@ -71,23 +71,12 @@ def connect_args(ssl: ssl.SSLContext | None) -> dict:
     return args
 
 
-def sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    return async_sessionmaker(engine, expire_on_commit=False)
+# What opens a unit's session (runtime.sql.Session) with PostgreSQL.
+Sessions = Callable[[], sql.Session]
 
 
-# The writes a unit leaves waiting (runtime.sql.write) go before anything else it asks
-# of PostgreSQL through SQLAlchemy, and before its commit; a rollback drops them.
-def _send_waiting_first(state: ORMExecuteState) -> None:
-    sql.send_waiting(state.session)
-
-
-def _drop_waiting(session: Session) -> None:
-    session.info.pop(sql.PENDING, None)
-
-
-listen(Session, "do_orm_execute", _send_waiting_first)
-listen(Session, "before_commit", sql.send_waiting)
-listen(Session, "after_rollback", _drop_waiting)
+def sessionmaker(engine: AsyncEngine) -> Sessions:
+    return functools.partial(sql.Session, engine)
 
 
 _OUTBOX_ROW = insert(outbox)
@@ -119,16 +108,14 @@ class UnitOfWork:
     # runtime's tables', and a service's own after them.
     purges: ClassVar[tuple[Purge, ...]] = RUNTIME
 
-    def __init__(
-        self, sessions: async_sessionmaker[AsyncSession], publisher: Stream | None = None
-    ) -> None:
+    def __init__(self, sessions: Sessions, publisher: Stream | None = None) -> None:
         self._sessions = sessions
         # The stream this service states its facts on; None for one that states none.
         self._publisher = publisher
         self._depth = 0
         self._committed = False
         self._events: list[dict] = []
-        self.session: AsyncSession
+        self.session: sql.Session
 
     async def __aenter__(self) -> Self:
         if self._depth == 0:
@@ -148,18 +135,15 @@ class UnitOfWork:
         self._depth -= 1
         if self._depth > 0:
             return
-        try:
-            if not self._committed:
-                await self.session.rollback()
-        finally:
-            await self.session.close()
+        # What was not committed is rolled back as the connection goes back to the pool.
+        await self.session.close()
 
     async def purge_past_use(self, retention: Retention, now: datetime) -> dict[str, int]:
         """Deletes, batch by batch, each in a transaction of its own, what `purges` find
         past their use at `now`; the rows deleted by table."""
         return await purge(self, self.purges, retention, now)
 
-    def repositories(self, session: AsyncSession) -> None:
+    def repositories(self, session: sql.Session) -> None:
         """Puts the service's repositories, on this transaction's session, on the unit."""
 
     def emit(self, message: Message, *, correlation_id: str | None = None) -> uuid.UUID:
@@ -198,7 +182,7 @@ class UnitOfWork:
 
     async def _commit(self) -> None:
         await self._write_outbox()
-        await sql.commit(self.session)
+        await self.session.commit()
 
     async def commit(self) -> None:
         if self._depth > 1:

@@ -35,10 +35,10 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import Insert, aggregate_order_by
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.engine import RowMapping
-from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.dml import ReturningInsert
 
 from runtime import sql
+from runtime.sql import Session
 
 T = TypeVar("T")
 
@@ -144,7 +144,7 @@ _ABSENT = object()
 class Snapshots:
     """The rows of one table a transaction has read or written, as they then were."""
 
-    def __init__(self, session: AsyncSession, table: Table) -> None:
+    def __init__(self, session: Session, table: Table) -> None:
         self.session = session
         self.table = table
         self._key = key_column(table).name
@@ -183,7 +183,7 @@ class Rows(Generic[T]):
 
     table: ClassVar[Table]
 
-    def __init__(self, session: AsyncSession) -> None:
+    def __init__(self, session: Session) -> None:
         self.session = session
         self._snapshots = Snapshots(session, self.table)
 

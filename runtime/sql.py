@@ -8,15 +8,19 @@ Here a statement is compiled once per set of parameter names, with the same bind
 processors SQLAlchemy would apply, and asyncpg prepares and caches it per connection.
 Errors come back as SQLAlchemy's (IntegrityError, OperationalError...), and a lost
 connection invalidates the pooled one, so the retry and error mapping above treat
-both paths alike. Everything else (the pool, transactions, migrations, the rarely run
-queries) stays SQLAlchemy's. With tracing on, each statement here has its span as
-SQLAlchemy's have theirs (runtime.tracing).
+both paths alike. Everything else (the pool, migrations, the rarely run queries)
+stays SQLAlchemy's. With tracing on, each statement here has its span as SQLAlchemy's
+have theirs (runtime.tracing).
 
-A write whose result nobody reads (`write`) waits on the unit's session for the next
+A unit of work talks to PostgreSQL through a `Session` of this module: a pooled
+connection and the transaction on it, begun and committed on the driver itself (an ORM
+session around them cost a fifth of a unit's CPU and did nothing the units use).
+
+A write whose result nobody reads (`write`) waits on the session for the next
 statement, and goes with the others waiting as one statement of parts (runtime.batch)
 before it, or before the commit: a booking's five writes are one round trip. Every way
-into the transaction sends them first: this module's statements, SQLAlchemy's (a
-session event) and the commit, so a read always sees what the unit wrote.
+into the transaction sends them first (this module's statements, the session's
+SQLAlchemy ones and its commit), so a read always sees what the unit wrote.
 """
 
 from __future__ import annotations
@@ -29,22 +33,19 @@ from asyncpg import Record
 from sqlalchemy import exc
 from sqlalchemy.dialects.postgresql.asyncpg import AsyncAdapt_asyncpg_connection
 from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
-from sqlalchemy.sql import ClauseElement
+from sqlalchemy.engine import Result
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.sql import ClauseElement, Executable
 from sqlalchemy.sql.compiler import SQLCompiler
-from sqlalchemy.util import await_
 
 from runtime import batch, tracing
 
 T = TypeVar("T")
 
-# Where a statement runs: a unit of work's session, or a connection in a transaction.
-Transaction = AsyncSession | AsyncConnection
 
 _DIALECT = asyncpg_dialect()
 _compiled: dict[tuple[int, tuple[str, ...]], Compiled] = {}
-# Where a session keeps its writes still to send: (part, positional arguments) in order.
-PENDING = "nobat.sql.pending"
+# Writes still to send: (part, positional arguments), in order.
 _Pending = list[tuple[batch.Part, list[Any]]]
 # Statements of parts, by their parts; a handful of shapes per service.
 _joined: dict[tuple[int, ...], str] = {}
@@ -101,6 +102,75 @@ def compiled(statement: ClauseElement, names: Iterable[str]) -> Compiled:
     return found
 
 
+class Session:
+    """A unit of work's connection to PostgreSQL and its transaction: a connection from
+    the engine's pool at its first statement, a transaction begun on the driver then,
+    and the writes still to send. For the queries this module does not run, `execute`
+    and `scalar` are SQLAlchemy's, on the same connection and transaction."""
+
+    __slots__ = ("_engine", "connection", "driver", "pending")
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+        self.connection: AsyncConnection | None = None
+        self.driver: AsyncAdapt_asyncpg_connection | None = None
+        self.pending: _Pending = []
+
+    async def connected(self) -> AsyncConnection:
+        if self.connection is None:
+            self.connection = await self._engine.connect()
+            # Checked out by now: reading it does no I/O, so needs no greenlet.
+            self.driver = _adapter(self.connection.sync_connection.connection.dbapi_connection)  # type: ignore[union-attr]
+        return self.connection
+
+    async def execute(
+        self, statement: Executable, parameters: Any = None
+    ) -> Result[*tuple[Any, ...]]:
+        await flush(self)
+        return await (await self.connected()).execute(statement, parameters)
+
+    async def scalar(self, statement: Executable, parameters: Any = None) -> Any:
+        await flush(self)
+        return await (await self.connected()).scalar(statement, parameters)
+
+    async def commit(self) -> None:
+        """Sends the waiting writes, then COMMIT."""
+        adapted = self.driver
+        if adapted is None:
+            return  # never connected: nothing was read or written
+        await _run(self, None, None)
+        async with adapted._execute_mutex:
+            transaction = adapted._transaction
+            if transaction is None:
+                return
+            try:
+                await _traced("COMMIT", adapted._call_and_discard(transaction.commit))
+            except Exception as error:
+                raise await _translated(await self.connected(), adapted, "COMMIT", error) from error
+
+    async def close(self) -> None:
+        """Rolls back what was not committed and gives the connection back to the pool;
+        one whose rollback fails is not given back but thrown away."""
+        self.pending = []
+        connection, adapted = self.connection, self.driver
+        if connection is None or adapted is None:
+            return
+        self.connection = self.driver = None
+        try:
+            if adapted._transaction is not None:
+                async with adapted._execute_mutex:
+                    await adapted._call_and_discard(adapted._transaction.rollback)
+        except Exception:
+            await connection.invalidate()
+        finally:
+            await connection.close()
+
+
+# Where a statement runs: a unit's session, or a connection (already in a transaction,
+# or in PostgreSQL's implicit one).
+Transaction = Session | AsyncConnection
+
+
 async def fetch(
     session: Transaction, statement: ClauseElement, params: Mapping[str, Any]
 ) -> list[Record]:
@@ -135,19 +205,22 @@ async def execute_alone(
 
 async def write(session: Transaction, statement: ClauseElement, params: Mapping[str, Any]) -> None:
     """A write whose count nobody reads, sent with the unit's other writes before its next
-    statement or its commit. Its error, if any, is raised there."""
+    statement or its commit. Its error, if any, is raised there. On a connection, or
+    before the session's transaction has begun (its first statement begins it), it runs
+    at once."""
     sql = compiled(statement, params)
     part = sql.part
-    pending = _pending(session) if part is not None else None
-    if pending is None:
+    if (
+        part is None
+        or type(session) is not Session
+        or session.driver is None
+        or session.driver._transaction is None
+    ):
         await execute(session, statement, params)
         return
-    assert part is not None
-    if any(part.clashes(other) for other, _ in pending):
+    if any(part.clashes(other) for other, _ in session.pending):
         await flush(session)
-        pending = _pending(session)
-        assert pending is not None
-    pending.append((part, sql.arguments(params)))
+    session.pending.append((part, sql.arguments(params)))
 
 
 async def write_many(
@@ -158,50 +231,15 @@ async def write_many(
         await write(session, statement, row)
 
 
-async def commit(session: AsyncSession) -> None:
-    """Sends the session's waiting writes, then COMMIT, on its driver connection: no trip
-    through SQLAlchemy's greenlet and session machinery, a tenth of a unit's CPU. The
-    session, closed after, then has nothing left to roll back. A session whose
-    transaction has not begun commits SQLAlchemy's way (there is nothing to send)."""
-    adapted = _in_transaction(session)
-    if adapted is None:
-        await session.commit()
-        return
-    await _run(session, None, None)
-    async with adapted._execute_mutex:
-        transaction = adapted._transaction
-        if transaction is None:
-            return
-        try:
-            await _traced("COMMIT", adapted._call_and_discard(transaction.commit))
-        except Exception as error:
-            raise await _translated(await _connection(session), adapted, "COMMIT", error) from error
-
-
 async def flush(session: Transaction) -> None:
     """Sends the writes waiting on the session, if any."""
-    if isinstance(session, AsyncSession) and session.sync_session.info.get(PENDING):
+    if type(session) is Session and session.pending:
         await _run(session, None, None)
 
 
-def _pending(session: Transaction) -> _Pending | None:
-    """The session's writes still to send; None where a write cannot wait: a connection
-    (its statements run at once), or a session whose transaction has not begun (its first
-    statement begins it)."""
-    if _in_transaction(session) is None:
-        return None
-    info = cast(AsyncSession, session).sync_session.info
-    pending = info.get(PENDING)
-    if pending is None:
-        pending = info[PENDING] = []
-    return pending
-
-
-def _waiting(info: dict) -> tuple[str, list[Any]] | None:
-    """Takes a session's waiting writes: the statement of them all and its arguments."""
-    pending: _Pending | None = info.pop(PENDING, None)
-    if not pending:
-        return None
+def _waiting(session: Session) -> tuple[str, list[Any]]:
+    """Takes the session's waiting writes: the statement of them all and its arguments."""
+    pending, session.pending = session.pending, []
     key = tuple(id(part) for part, _ in pending)
     text = _joined.get(key)
     if text is None:
@@ -209,30 +247,6 @@ def _waiting(info: dict) -> tuple[str, list[Any]] | None:
         if len(_joined) < 1000:  # shapes are few; a runaway one is not kept
             _joined[key] = text
     return text, [value for _, values in pending for value in values]
-
-
-def send_waiting(sync_session: Any) -> None:
-    """Sends a session's waiting writes from inside SQLAlchemy (its greenlet): before a
-    statement of its own, and before the commit (runtime.db's session events)."""
-    if not sync_session.info.get(PENDING):
-        return
-    connection = sync_session.connection()
-    adapted = _adapter(connection.connection.dbapi_connection)
-    waiting = _waiting(sync_session.info)
-    assert waiting is not None
-    text, arguments = waiting
-
-    async def send() -> None:
-        async with adapted._execute_mutex:
-            await _traced(text, _driver(adapted).execute(text, *arguments))
-
-    try:
-        await_(send())
-    except Exception as error:
-        raised, lost = _dbapi_error(connection.dialect, adapted, text, error)
-        if lost:
-            connection.invalidate()
-        raise raised from error
 
 
 async def _traced(text: str, call: Awaitable[T]) -> T:
@@ -276,36 +290,34 @@ async def execute_many(
 
 
 async def _run(session: Transaction, sql: Compiled | None, call):
-    adapted = _in_transaction(session)
-    if adapted is None:
-        connection = await _connection(session)
-        # Checked out by now: reading it does no I/O, so needs no greenlet.
-        adapted = _adapter(connection.sync_connection.connection.dbapi_connection)  # type: ignore[union-attr]
-    # SQLAlchemy's asyncpg adapter begins the transaction lazily, at its first statement;
-    # a statement run around it must begin it the same way, or it would run outside.
+    if type(session) is Session:
+        adapted = session.driver
+        if adapted is None:
+            await session.connected()
+            adapted = session.driver
+            assert adapted is not None
+    else:
+        raw = cast(AsyncConnection, session).sync_connection.connection  # type: ignore[union-attr]
+        adapted = _adapter(raw.dbapi_connection)
+    # The driver's transaction is begun at the first statement, as SQLAlchemy's asyncpg
+    # adapter does it, so that its statements and this module's share it.
     async with adapted._execute_mutex:
         try:
             text = "BEGIN"
             if adapted._transaction is None:
                 await adapted._start_transaction()
-            if isinstance(session, AsyncSession) and session.sync_session.info.get(PENDING):
-                waiting = _waiting(session.sync_session.info)
-                assert waiting is not None
-                text, arguments = waiting
+            if type(session) is Session and session.pending:
+                text, arguments = _waiting(session)
                 await _traced(text, _driver(adapted).execute(text, *arguments))
             if sql is None:
                 return None
             text = sql.sql
             return await _traced(text, call(adapted._connection))
         except Exception as error:
-            connection = await _connection(session)
-            raise await _translated(connection, adapted, text, error) from error
-
-
-async def _connection(session: Transaction) -> AsyncConnection:
-    # Asked of AsyncSession, whose class is plain: AsyncConnection's is an ABC, whose
-    # isinstance goes through ABCMeta in Python, a few per cent of a consumer's CPU.
-    return await session.connection() if isinstance(session, AsyncSession) else session
+            connection = await session.connected() if type(session) is Session else session
+            raise await _translated(
+                cast(AsyncConnection, connection), adapted, text, error
+            ) from error
 
 
 def _adapter(dbapi_connection: object) -> AsyncAdapt_asyncpg_connection:
@@ -319,22 +331,6 @@ def _driver(adapted: AsyncAdapt_asyncpg_connection) -> asyncpg.Connection:
     return cast(asyncpg.Connection, adapted._connection)
 
 
-def _in_transaction(session: Transaction) -> AsyncAdapt_asyncpg_connection | None:
-    """The driver connection a session's transaction already holds, found without a trip
-    through SQLAlchemy's greenlet (a tenth of a consumer's CPU when asked per statement);
-    None before the transaction's first statement, which takes the slow way once."""
-    if not isinstance(session, AsyncSession):  # a connection (see _connection)
-        return None
-    transaction = session.sync_session._transaction
-    if transaction is None or not transaction._connections:
-        return None
-    # A unit's session has one engine; its entry is (Connection, Transaction, ...).
-    connection = next(iter(transaction._connections.values()))[0]
-    if connection.closed or connection.invalidated:
-        return None
-    return _adapter(connection.connection.dbapi_connection)
-
-
 async def _translated(
     connection: AsyncConnection,
     adapted: AsyncAdapt_asyncpg_connection,
@@ -342,17 +338,6 @@ async def _translated(
     error: Exception,
 ) -> Exception:
     """The error as SQLAlchemy would have raised it for the same statement."""
-    raised, lost = _dbapi_error(connection.dialect, adapted, statement, error)
-    if lost:
-        await connection.invalidate()
-    return raised
-
-
-def _dbapi_error(
-    dialect: Any, adapted: AsyncAdapt_asyncpg_connection, statement: str, error: Exception
-) -> tuple[Exception, bool]:
-    """The error as SQLAlchemy raises it, and whether the connection was lost with it (the
-    caller then invalidates it)."""
     lost = adapted._connection.is_closed()
     try:
         adapted._handle_exception(error)  # raises asyncpg's error in DBAPI form
@@ -360,13 +345,13 @@ def _dbapi_error(
         error = dbapi_error
     if lost:
         adapted._transaction = None
-    raised = exc.DBAPIError.instance(
+        await connection.invalidate()
+    return exc.DBAPIError.instance(
         statement,
         None,
         error,
-        dialect.loaded_dbapi.Error,
+        connection.dialect.loaded_dbapi.Error,
         hide_parameters=True,
         connection_invalidated=lost,
-        dialect=dialect,
+        dialect=connection.dialect,
     )
-    return raised, lost

@@ -9,10 +9,11 @@ from datetime import datetime
 
 from sqlalchemy import text
 from sqlalchemy.dialects import postgresql
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from clients.payment import OpenedAttempt, PaymentOrder
 from purchasing.tables import OpenByPatient
+from runtime.sql import Session
 from tests.processes import eventually
 
 # Advisory locks waited for in this test's own database (the server is shared).
@@ -41,9 +42,7 @@ class PaymentHeldOpen:
             return (await conn.execute(_WAITING)).scalar_one() > 0
 
 
-async def plan(
-    session: AsyncSession, open_by_patient: OpenByPatient, now: datetime, like: str
-) -> str:
+async def plan(session: Session, open_by_patient: OpenByPatient, now: datetime, like: str) -> str:
     """How PostgreSQL counts patient-1's open checkouts among thousands of other patients'
     (copies of the checkout `like`), with fresh statistics."""
     table = open_by_patient.table.name

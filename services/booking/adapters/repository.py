@@ -14,13 +14,13 @@ from datetime import date, datetime, time, timedelta
 from sqlalchemy import ColumnElement, Select, Table, and_, bindparam, cast, func, or_, select
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from purchasing.quota import OpenCheckouts
 from purchasing.tables import CheckoutPages, payment_progress_of, payment_progress_row
 from runtime import sql
 from runtime.money import Money
 from runtime.rows import ROW_KEY, Rows, by_key, upsert
+from runtime.sql import Session
 from services.booking.adapters.tables import (
     OPEN_BY_PATIENT,
     OPEN_CHECKOUT_STATUSES,
@@ -117,7 +117,7 @@ class Doctors(Rows[Doctor]):
 
 
 class Availabilities:
-    def __init__(self, session: AsyncSession) -> None:
+    def __init__(self, session: Session) -> None:
         self.session = session
 
     async def get(self, doctor_id: str) -> StoredAvailability | None:

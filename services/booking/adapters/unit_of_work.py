@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from runtime.db import UnitOfWork
 from runtime.purge import RUNTIME
+from runtime.sql import Session
 from services.booking.adapters.messages import event_message
 from services.booking.adapters.repository import (
     Availabilities,
@@ -21,7 +20,7 @@ class BookingUnitOfWork(UnitOfWork):
     purges = (*RUNTIME, EXPIRED_CHECKOUTS)
     event_message = event_message
 
-    def repositories(self, session: AsyncSession) -> None:
+    def repositories(self, session: Session) -> None:
         self.doctors = Doctors(session)
         self.availabilities = Availabilities(session)
         self.slots = Slots(session)

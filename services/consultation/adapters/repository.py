@@ -25,7 +25,6 @@ from sqlalchemy import (
     select,
 )
 from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from purchasing.quota import OpenCheckouts
 from purchasing.tables import (
@@ -36,6 +35,7 @@ from purchasing.tables import (
 )
 from runtime.money import Money
 from runtime.rows import Rows
+from runtime.sql import Session
 from services.consultation.adapters.tables import (
     AWAITING_SYMPTOMS,
     ONGOING_CONSULTATION,
@@ -262,7 +262,7 @@ class Doctors(Rows[Doctor]):
 class PlatformPrices:
     """The platform's default price per consultation type, replaced as a whole."""
 
-    def __init__(self, session: AsyncSession) -> None:
+    def __init__(self, session: Session) -> None:
         self.session = session
 
     async def get_all(self) -> PriceList:
@@ -581,7 +581,7 @@ def _message(row) -> ChatMessage:
 
 
 class ChatMessages:
-    def __init__(self, session: AsyncSession) -> None:
+    def __init__(self, session: Session) -> None:
         self.session = session
 
     async def add(self, message: ChatMessage) -> None:
@@ -640,7 +640,7 @@ def _entry(row) -> AuditEntry:
 
 
 class AuditEntries:
-    def __init__(self, session: AsyncSession) -> None:
+    def __init__(self, session: Session) -> None:
         self.session = session
 
     async def add(self, entry: AuditEntry) -> None:

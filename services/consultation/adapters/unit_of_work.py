@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from runtime.db import UnitOfWork
 from runtime.purge import RUNTIME
+from runtime.sql import Session
 from services.consultation.adapters.messages import event_message
 from services.consultation.adapters.repository import (
     AuditEntries,
@@ -25,7 +24,7 @@ class ConsultationUnitOfWork(UnitOfWork):
     purges = (*RUNTIME, EXPIRED_CHECKOUTS, UNBOUGHT_INTAKES)
     event_message = event_message
 
-    def repositories(self, session: AsyncSession) -> None:
+    def repositories(self, session: Session) -> None:
         self.doctors = Doctors(session)
         self.prices = PlatformPrices(session)
         self.intakes = Intakes(session)

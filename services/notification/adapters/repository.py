@@ -19,10 +19,10 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from runtime import sql
 from runtime.columns import sql_list
+from runtime.sql import Session
 from services.notification.adapters.tables import (
     OPEN_STATUSES,
     contacts,
@@ -51,7 +51,7 @@ def _contact(row, signing_secret: str = "") -> Contact:
 
 
 class Contacts:
-    def __init__(self, session: AsyncSession) -> None:
+    def __init__(self, session: Session) -> None:
         self.session = session
 
     async def get(self, user_id: str) -> Contact | None:
@@ -99,7 +99,7 @@ class Contacts:
 
 
 class Doctors:
-    def __init__(self, session: AsyncSession) -> None:
+    def __init__(self, session: Session) -> None:
         self.session = session
 
     async def get(self, doctor_id: str) -> DoctorListing | None:
@@ -282,7 +282,7 @@ def _notification(row) -> Notification:
 
 
 class Notifications:
-    def __init__(self, session: AsyncSession) -> None:
+    def __init__(self, session: Session) -> None:
         self.session = session
 
     async def addressees(
@@ -401,7 +401,7 @@ class Notifications:
 
 
 class Deliveries:
-    def __init__(self, session: AsyncSession) -> None:
+    def __init__(self, session: Session) -> None:
         self.session = session
 
     async def due(self, now: datetime, limit: int) -> list[Delivery]:

@@ -3,9 +3,8 @@ Notification states no facts of its own, so it names no event_message."""
 
 from __future__ import annotations
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from runtime.db import UnitOfWork
+from runtime.sql import Session
 from services.notification.adapters.repository import (
     Contacts,
     Deliveries,
@@ -16,7 +15,7 @@ from services.notification.handlers.unit_of_work import AfterCommit
 
 
 class NotificationUnitOfWork(AfterCommit, UnitOfWork):
-    def repositories(self, session: AsyncSession) -> None:
+    def repositories(self, session: Session) -> None:
         self.contacts = Contacts(session)
         self.doctors = Doctors(session)
         self.notifications = Notifications(session)

@@ -16,11 +16,11 @@ from typing import Any, NamedTuple
 
 from sqlalchemy import DateTime, and_, bindparam, func, insert, or_, select, text, true, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from runtime import errors, sql
 from runtime.money import Money
 from runtime.rows import ROW_KEY, Rows, Snapshots, children_json, claim, from_json, upsert
+from runtime.sql import Session
 from services.payment.adapters.tables import (
     WAITING,
     disputes,
@@ -83,7 +83,7 @@ class PaymentMove(NamedTuple):
 
 
 class Payments:
-    def __init__(self, session: AsyncSession) -> None:
+    def __init__(self, session: Session) -> None:
         self.session = session
         # The status each payment had when loaded, to record only real moves.
         self._loaded: dict[str, PaymentStatus] = {}
@@ -552,7 +552,7 @@ def _payment(row, attempt_rows: Iterable, refund_rows: Iterable) -> Payment:
 
 
 class Ledger:
-    def __init__(self, session: AsyncSession) -> None:
+    def __init__(self, session: Session) -> None:
         self.session = session
 
     async def post(self, transaction: LedgerTransaction) -> None:
@@ -618,7 +618,7 @@ class Ledger:
 
 
 class Wallets:
-    def __init__(self, session: AsyncSession) -> None:
+    def __init__(self, session: Session) -> None:
         self.session = session
 
     async def lock(self, patient_id: str, currencies: Sequence[str], at: datetime) -> Wallet:
@@ -718,7 +718,7 @@ def _wallet(patient_id: str, rows: Iterable) -> Wallet:
 
 
 class Payouts:
-    def __init__(self, session: AsyncSession) -> None:
+    def __init__(self, session: Session) -> None:
         self.session = session
 
     async def of_payment(self, payment_id: str, *, for_update: bool = False) -> list[Payout]:
@@ -828,7 +828,7 @@ def _payout(row) -> Payout:
 class LinePayees:
     """Who holds each line of a payment now, where that changed since it was made."""
 
-    def __init__(self, session: AsyncSession) -> None:
+    def __init__(self, session: Session) -> None:
         self.session = session
 
     async def of_line(self, payment: Payment, line: int) -> LinePayee:
@@ -855,7 +855,7 @@ class LinePayees:
 
 
 class WebhookEvents:
-    def __init__(self, session: AsyncSession, payments: Payments) -> None:
+    def __init__(self, session: Session, payments: Payments) -> None:
         self.session = session
         # The unit's payments, told of a lock taken here.
         self.payments = payments
@@ -969,7 +969,7 @@ class Disputes(Rows[Dispute]):
 
 
 class FraudWarnings:
-    def __init__(self, session: AsyncSession) -> None:
+    def __init__(self, session: Session) -> None:
         self.session = session
 
     async def remember(self, warning: FraudWarning) -> bool:

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from runtime.db import UnitOfWork
 from runtime.purge import RUNTIME
+from runtime.sql import Session
 from services.payment.adapters.messages import event_message
 from services.payment.adapters.repository import (
     Disputes,
@@ -25,7 +24,7 @@ class PaymentUnitOfWork(UnitOfWork):
     purges = (*RUNTIME, WEBHOOK_EVENTS)
     event_message = event_message
 
-    def repositories(self, session: AsyncSession) -> None:
+    def repositories(self, session: Session) -> None:
         self.payments = Payments(session)
         self.ledger = Ledger(session)
         self.wallets = Wallets(session)
