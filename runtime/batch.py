@@ -18,7 +18,7 @@ its body, with its positional parameters ($1...) numbered again from an offset.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 # A piece of SQL text, or the index (from 0) of a positional parameter.
@@ -111,9 +111,9 @@ def _skip_space(sql: str, position: int) -> int:
     return position
 
 
-def _closing(sql: str, position: int) -> int:
-    """The index of the parenthesis that closes the one opened just before `position`."""
-    depth = 1
+def _outside_quotes(sql: str, position: int) -> Iterator[tuple[int, str]]:
+    """Each character of `sql` from `position` on that is outside quotes, with its index;
+    a doubled quote inside a quoted string ends and reopens it, which reads the same."""
     quote = None
     for index in range(position, len(sql)):
         char = sql[index]
@@ -122,7 +122,15 @@ def _closing(sql: str, position: int) -> int:
                 quote = None
         elif char in "'\"":
             quote = char
-        elif char == "(":
+        else:
+            yield index, char
+
+
+def _closing(sql: str, position: int) -> int:
+    """The index of the parenthesis that closes the one opened just before `position`."""
+    depth = 1
+    for index, char in _outside_quotes(sql, position):
+        if char == "(":
             depth += 1
         elif char == ")":
             depth -= 1
@@ -132,30 +140,19 @@ def _closing(sql: str, position: int) -> int:
 
 
 def _pieces(sql: str, parameters: int) -> tuple[Piece, ...]:
-    """The text with each $n outside quotes as its index; a doubled quote inside a quoted
-    string ends and reopens it, which reads the same."""
+    """The text with each $n outside quotes as its index."""
     pieces: list[Piece] = []
     start = 0
-    quote = None
-    index = 0
-    while index < len(sql):
-        char = sql[index]
-        if quote:
-            if char == quote:
-                quote = None
-        elif char in "'\"":
-            quote = char
-        elif char == "$":
-            digits = _DIGITS.match(sql, index + 1)
-            if digits is None:
-                raise Unsupported("dollar quoting")
-            number = int(digits.group())
-            if not 1 <= number <= parameters:
-                raise Unsupported(f"${number} of {parameters} parameters")
-            pieces.extend((sql[start:index], number - 1))
-            index += 1 + len(digits.group())
-            start = index
+    for index, char in _outside_quotes(sql, 0):
+        if char != "$" or index < start:
             continue
-        index += 1
+        digits = _DIGITS.match(sql, index + 1)
+        if digits is None:
+            raise Unsupported("dollar quoting")
+        number = int(digits.group())
+        if not 1 <= number <= parameters:
+            raise Unsupported(f"${number} of {parameters} parameters")
+        pieces.extend((sql[start:index], number - 1))
+        start = index + 1 + len(digits.group())
     pieces.append(sql[start:])
     return tuple(piece for piece in pieces if piece != "")
