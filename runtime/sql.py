@@ -14,7 +14,8 @@ have theirs (runtime.tracing).
 
 A unit of work talks to PostgreSQL through a `Session` of this module: a pooled
 connection and the transaction on it, begun and committed on the driver itself (an ORM
-session around them cost a fifth of a unit's CPU and did nothing the units use).
+session around them was a sixth of a unit's instructions, counted, and did nothing the
+units use).
 
 A write whose result nobody reads (`write`) waits on the session for the next
 statement, and goes with the others waiting as one statement of parts (runtime.batch)
