@@ -153,29 +153,19 @@ class Snapshots:
     def seen(self, row: Mapping[str, Any] | RowMapping) -> None:
         self._rows[row[self._key]] = dict(row)
 
-    def changes(self, row: Mapping[str, Any]) -> dict[str, Any] | None:
-        """The columns of `row` that differ from the row as seen (empty: none do); None
-        if it was never seen. For a caller that writes them in a statement of its own,
-        then says so (`written`)."""
-        before = self._rows.get(row[self._key])
-        if before is None:
-            return None
-        return {name: value for name, value in row.items() if before.get(name, _ABSENT) != value}
-
-    def written(self, key: Any, changed: Mapping[str, Any]) -> None:
-        self._rows[key].update(changed)
-
     async def write(self, row: dict[str, Any]) -> None:
         """Writes `row` (the aggregate's columns as they are now): only the columns that
         changed since the row was seen, nothing if none did, the whole row if unseen."""
         key = row[self._key]
-        changed = self.changes(row)
-        if changed is None:
+        before = self._rows.get(key)
+        if before is None:
             await sql.write(self.session, upsert(self.table, row), row)
             self._rows[key] = dict(row)
-        elif changed:
+            return
+        changed = {name: value for name, value in row.items() if before.get(name, _ABSENT) != value}
+        if changed:
             await sql.write(self.session, update_by_key(self.table), {**changed, ROW_KEY: key})
-            self.written(key, changed)
+            before.update(changed)
 
 
 class Rows(Generic[T]):

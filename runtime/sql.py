@@ -120,8 +120,7 @@ class Session:
     async def connected(self) -> AsyncConnection:
         if self.connection is None:
             self.connection = await self._engine.connect()
-            # Checked out by now: reading it does no I/O, so needs no greenlet.
-            self.driver = _adapter(self.connection.sync_connection.connection.dbapi_connection)  # type: ignore[union-attr]
+            self.driver = _adapted(self.connection)
         return self.connection
 
     async def execute(
@@ -136,18 +135,15 @@ class Session:
 
     async def commit(self) -> None:
         """Sends the waiting writes, then COMMIT."""
+        if self.driver is None and not self.pending:
+            return  # nothing was read or written
+        await _run(self, "COMMIT", self._commit_begun)
+
+    def _commit_begun(self, driver: asyncpg.Connection) -> Awaitable[None]:
+        # Run by `_run`, which has begun the transaction and holds the driver's lock.
         adapted = self.driver
-        if adapted is None:
-            return  # never connected: nothing was read or written
-        await _run(self, None, None)
-        async with adapted._execute_mutex:
-            transaction = adapted._transaction
-            if transaction is None:
-                return
-            try:
-                await _traced("COMMIT", adapted._call_and_discard(transaction.commit))
-            except Exception as error:
-                raise await _translated(await self.connected(), adapted, "COMMIT", error) from error
+        assert adapted is not None and adapted._transaction is not None
+        return adapted._call_and_discard(adapted._transaction.commit)
 
     async def close(self) -> None:
         """Rolls back what was not committed and gives the connection back to the pool;
@@ -177,7 +173,7 @@ async def fetch(
 ) -> list[Record]:
     """Runs the statement in the session's transaction; its rows (none for a write)."""
     sql = compiled(statement, params)
-    return await _run(session, sql, lambda raw: raw.fetch(sql.sql, *sql.arguments(params)))
+    return await _run(session, sql.sql, lambda raw: raw.fetch(sql.sql, *sql.arguments(params)))
 
 
 async def fetch_one(
@@ -190,7 +186,7 @@ async def fetch_one(
 async def execute(session: Transaction, statement: ClauseElement, params: Mapping[str, Any]) -> int:
     """Runs a write in the session's transaction; how many rows it touched."""
     sql = compiled(statement, params)
-    status = await _run(session, sql, lambda raw: raw.execute(sql.sql, *sql.arguments(params)))
+    status = await _run(session, sql.sql, lambda raw: raw.execute(sql.sql, *sql.arguments(params)))
     return _count(status)
 
 
@@ -206,17 +202,11 @@ async def execute_alone(
 
 async def write(session: Transaction, statement: ClauseElement, params: Mapping[str, Any]) -> None:
     """A write whose count nobody reads, sent with the unit's other writes before its next
-    statement or its commit. Its error, if any, is raised there. On a connection, or
-    before the session's transaction has begun (its first statement begins it), it runs
+    statement or its commit. Its error, if any, is raised there. On a connection it runs
     at once."""
     sql = compiled(statement, params)
     part = sql.part
-    if (
-        part is None
-        or type(session) is not Session
-        or session.driver is None
-        or session.driver._transaction is None
-    ):
+    if part is None or type(session) is not Session:
         await execute(session, statement, params)
         return
     if any(part.clashes(other) for other, _ in session.pending):
@@ -268,7 +258,7 @@ async def fetch_alone(
 
 async def _alone(engine: AsyncEngine, sql: Compiled, call):
     async with engine.connect() as connection:
-        adapted = _adapter((await connection.get_raw_connection()).dbapi_connection)
+        adapted = _adapted(connection)
         try:
             return await _traced(sql.sql, call(adapted._connection))
         except Exception as error:
@@ -287,10 +277,13 @@ async def execute_many(
     if not rows:
         return
     sql = compiled(statement, rows[0])
-    await _run(session, sql, lambda raw: raw.executemany(sql.sql, [sql.arguments(r) for r in rows]))
+    arguments = [sql.arguments(row) for row in rows]
+    await _run(session, sql.sql, lambda raw: raw.executemany(sql.sql, arguments))
 
 
-async def _run(session: Transaction, sql: Compiled | None, call):
+async def _run(session: Transaction, statement: str | None, call):
+    """Runs `call` on the driver as `statement`, in the transaction (begun here if need
+    be), after the session's waiting writes; with no statement, sends those alone."""
     if type(session) is Session:
         adapted = session.driver
         if adapted is None:
@@ -298,8 +291,7 @@ async def _run(session: Transaction, sql: Compiled | None, call):
             adapted = session.driver
             assert adapted is not None
     else:
-        raw = cast(AsyncConnection, session).sync_connection.connection  # type: ignore[union-attr]
-        adapted = _adapter(raw.dbapi_connection)
+        adapted = _adapted(cast(AsyncConnection, session))
     # The driver's transaction is begun at the first statement, as SQLAlchemy's asyncpg
     # adapter does it, so that its statements and this module's share it.
     async with adapted._execute_mutex:
@@ -310,9 +302,9 @@ async def _run(session: Transaction, sql: Compiled | None, call):
             if type(session) is Session and session.pending:
                 text, arguments = _waiting(session)
                 await _traced(text, _driver(adapted).execute(text, *arguments))
-            if sql is None:
+            if statement is None:
                 return None
-            text = sql.sql
+            text = statement
             return await _traced(text, call(adapted._connection))
         except Exception as error:
             connection = await session.connected() if type(session) is Session else session
@@ -321,11 +313,14 @@ async def _run(session: Transaction, sql: Compiled | None, call):
             ) from error
 
 
-def _adapter(dbapi_connection: object) -> AsyncAdapt_asyncpg_connection:
-    # Every engine is postgresql+asyncpg, so a DBAPI connection is SQLAlchemy's adapter
-    # around asyncpg's, whose connection, lock and transaction this module works with
-    # (the DBAPIConnection protocol it is typed as has none of them).
-    return cast(AsyncAdapt_asyncpg_connection, dbapi_connection)
+def _adapted(connection: AsyncConnection) -> AsyncAdapt_asyncpg_connection:
+    """The driver connection under a checked-out connection, read without a trip through
+    SQLAlchemy's greenlet (`get_raw_connection` takes one; once checked out, reading it
+    does no I/O). Every engine is postgresql+asyncpg, so it is SQLAlchemy's adapter around
+    asyncpg's, whose connection, lock and transaction this module works with (the
+    DBAPIConnection protocol it is typed as has none of them)."""
+    raw = connection.sync_connection.connection  # type: ignore[union-attr]
+    return cast(AsyncAdapt_asyncpg_connection, raw.dbapi_connection)
 
 
 def _driver(adapted: AsyncAdapt_asyncpg_connection) -> asyncpg.Connection:

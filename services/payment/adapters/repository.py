@@ -8,7 +8,6 @@ a wallet is loaded under the locks of its balance rows.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime
@@ -187,17 +186,11 @@ class Payments:
         action = self._action
         moved = self._loaded.get(payment.id) is not payment.status
         recorded = moved or (action.recorded_unmoved and payment.id not in self._recorded)
-        changed = self._payments.changes(written)
-        if recorded and changed:
-            # The row's update and its record in the trail, in one statement.
-            trail = self._trail(payment, moved, at, _TRAIL_PREFIX)
-            params = {**changed, ROW_KEY: payment.id, **trail}
-            await sql.write(self.session, _updated_and_recorded(frozenset(changed)), params)
-            self._payments.written(payment.id, changed)
-        else:
-            await self._payments.write(written)
-            if recorded:
-                await sql.write(self.session, _RECORD_STATUS, self._trail(payment, moved, at))
+        # The row's update and its trail row go to PostgreSQL in one statement of parts
+        # (runtime.sql.write), with the unit's other writes.
+        await self._payments.write(written)
+        if recorded:
+            await sql.write(self.session, _RECORD_STATUS, self._trail(payment, moved, at))
         for attempt in payment.attempts:
             await self._attempts.write(_attempt_row(payment.id, attempt))
         for refund in payment.refunds:
@@ -210,15 +203,14 @@ class Payments:
             self._loaded[payment.id] = payment.status
             self._recorded.add(payment.id)
 
-    def _trail(self, payment: Payment, moved: bool, at: datetime, prefix: str = "") -> dict:
-        """The payment's row of payment_statuses, its names with `prefix`."""
-        trail = {
+    def _trail(self, payment: Payment, moved: bool, at: datetime) -> dict:
+        """The payment's row of payment_statuses."""
+        return {
             "payment_id": payment.id,
             "status": payment.status.value,
             "at": payment.updated_at if moved else at,
             **_action_row(self._action),
         }
-        return {prefix + name: value for name, value in trail.items()}
 
     async def events(self, payment_id: str, after: int | None, limit: int) -> list[PaymentEvent]:
         """A payment's trail in the order written."""
@@ -340,25 +332,6 @@ _LOCK = select(payments.c.id).where(payments.c.id == bindparam(ROW_KEY)).with_fo
 _attempt_from_json = from_json(payment_attempts)
 _refund_from_json = from_json(refunds)
 _RECORD_STATUS = insert(payment_statuses)
-# The trail's parameters beside a payment's own columns (both have a status).
-_TRAIL_PREFIX = "trail_"
-_TRAIL_COLUMNS = [c.name for c in payment_statuses.columns if c.name != "id"]
-
-
-@functools.cache
-def _updated_and_recorded(changed: frozenset[str]) -> Any:
-    """UPDATE these columns of the payment :row_key and INSERT its trail row, in one
-    statement (a data-modifying WITH; the foreign key is checked at its end, as ever).
-    Built once per set of columns."""
-    updated = (
-        update(payments)
-        .where(payments.c.id == bindparam(ROW_KEY))
-        .values({name: bindparam(name) for name in sorted(changed)})
-        .cte("updated")
-    )
-    trail: dict[str, Any] = {name: bindparam(_TRAIL_PREFIX + name) for name in _TRAIL_COLUMNS}
-    return insert(payment_statuses).values(trail).add_cte(updated)
-
 
 # A move no handler named (none should be left): the trail still says it was payment's own.
 _UNNAMED = Action("update", PAYMENT)

@@ -176,8 +176,7 @@ async def _note_count(engine) -> int:
 
 
 async def _begun(uow: UnitOfWork):
-    """Begins the unit's transaction (a write waits only in one begun) and returns its
-    driver connection."""
+    """Begins the unit's transaction with a read; returns its driver connection."""
     await sql.fetch(uow.session, _EFFECT_BY_ID, {"id": 0})
     assert uow.session.driver is not None
     return uow.session.driver._connection
