@@ -27,6 +27,7 @@ from bench.drive import Driver
 from bench.profile import CpuMeter, Profiler
 from bench.rounds import Round, measure
 from bench.servers import Cluster, Running, cluster, running
+from bench.speed import HostSpeed
 from stack.local import ROOT
 
 # (flag, type, default, meaning); each also reads BENCH_<FLAG> from the environment.
@@ -72,8 +73,10 @@ class Session:
     baseline: Result | None = None
 
 
-async def empty_session(up: Running, args: argparse.Namespace, profiles: Path) -> Session:
-    meter = CpuMeter(up)
+async def empty_session(
+    up: Running, args: argparse.Namespace, host: HostSpeed, profiles: Path
+) -> Session:
+    meter = CpuMeter(up, host)
     async with Driver(up, args.concurrency) as driver:
         await _warm_up(driver, meter, args)
         peak = await measure(driver, meter, "empty, peak", args.flows)
@@ -81,7 +84,7 @@ async def empty_session(up: Running, args: argparse.Namespace, profiles: Path) -
         # As many further deliveries per flow as nobat was seen to make (notification's).
         side = max(0, round(peak.per_flow["jetstream_deliveries"]) - PER_FLOW["deliveries"])
         say(f"baseline: {args.flows} flows, {args.concurrency} in flight…")
-        base = await Baseline(up, args.concurrency, side).run(args.flows, meter.read)
+        base = await Baseline(up, args.concurrency, side).run(args.flows, meter)
         say(f"  {base.rate:.1f} flows/s")
         if args.profile:
             pids = {name: up.pid(name) for name in ("payment", "booking", "notification")}
@@ -104,8 +107,10 @@ async def empty_session(up: Running, args: argparse.Namespace, profiles: Path) -
         return Session(rounds, base)
 
 
-async def history_session(up: Running, args: argparse.Namespace, pace: float) -> Session:
-    meter = CpuMeter(up)
+async def history_session(
+    up: Running, args: argparse.Namespace, host: HostSpeed, pace: float
+) -> Session:
+    meter = CpuMeter(up, host)
     async with Driver(up, args.concurrency) as driver:
         await _warm_up(driver, meter, args)
         peak = await measure(driver, meter, "history, peak", args.flows)
@@ -131,17 +136,19 @@ def main(argv: list[str] | None = None) -> None:
     history_seconds: float | None = None
     built = False
     try:
-        with cluster(args.data_dir) as pg:
+        with HostSpeed(args.data_dir / "host-speed.log") as host, cluster(args.data_dir) as pg:
             asyncio.run(pg.drop_service_databases())
             say("starting NATS, the sandbox and the four services on empty databases…")
             with running(pg, args.data_dir / "stack") as up:
-                runs["empty"] = asyncio.run(empty_session(up, args, args.data_dir / "profile"))
+                runs["empty"] = asyncio.run(
+                    empty_session(up, args, host, args.data_dir / "profile")
+                )
             if args.history:
                 built, history_seconds = _history(pg, args.history)
                 pace = args.load * runs["empty"].rounds[0].rate
                 say("starting them again on the history…")
                 with running(pg, args.data_dir / "stack") as up:
-                    runs["history"] = asyncio.run(history_session(up, args, pace))
+                    runs["history"] = asyncio.run(history_session(up, args, host, pace))
     except KeyboardInterrupt:
         raise SystemExit("interrupted; every server was stopped") from None
     result = report.assemble(args, machine, started, runs, built, history_seconds)

@@ -7,18 +7,20 @@ nobat's path, read from the code, per flow (one checkout from Pay to its reserva
   payment  1. remember the webhook and settle the     commit (webhook_events, payment,
               payment, in one transaction              attempt, ledger, payout, outbox
                                                        PaymentConfirmed)
-           2. relay: publish PaymentConfirmed          publish, commit (outbox published)
+           2. relay: publish PaymentConfirmed          publish; the outbox mark committed
+                                                       with the others of its quarter second
   booking  3. consume PaymentConfirmed                 fetch, commit (inbox, slot, checkout,
                                                        reservation, 2 outbox rows), ack
-           4. relay: publish PurchaseFulfilled and     2 publishes, commit (outbox published)
+           4. relay: publish PurchaseFulfilled and     2 publishes; the marks as in step 2
               ReservationConfirmed
   payment  5. consume PurchaseFulfilled                fetch, commit (inbox, payment), ack
 
-Five commits, three publishes, two fetched and acked deliveries. (Until nobat settled a
-webhook in the transaction that remembers it, step 1 was two commits, and so was the
-baseline's.) The relays may publish several flows' rows in one commit under load; here
-every flow makes all five, and each commit writes the fewest rows that stand for its
-step. The same two databases' worth of
+Three commits, three publishes, two fetched and acked deliveries, and the relays' marks,
+one commit a database every `MARK_AFTER` seconds at most, as nobat's relays make them.
+(Until nobat settled a webhook in the transaction that remembers it, step 1 was two
+commits, and so was the baseline's; until its relays gathered their marks, each flow's
+steps 2 and 4 committed one each, and so did the baseline's.) Each commit writes the
+fewest rows that stand for its step. The same two databases' worth of
 tables live in databases of their own on the same server, with a stream of their own on
 the same NATS. A flow is recorded at step 3's commit, as a reservation is.
 
@@ -35,7 +37,7 @@ import contextlib
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import asyncpg
 import nats
@@ -44,12 +46,14 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.client import JetStreamContext
 
 from bench.drive import close
-from bench.profile import spent
+from bench.profile import CpuMeter, spent
 from bench.servers import Running
 from runtime.events import Stream
 from runtime.messaging import ensure_stream
+from runtime.relay import MARK_AFTER
 
-PER_FLOW = {"commits": 5, "publishes": 3, "deliveries": 2}
+# Commits besides the relays' marks.
+PER_FLOW = {"commits": 3, "publishes": 3, "deliveries": 2}
 # A stream of its own, with subjects shaped like nobat's (nobat.<context>.v1.<Event>).
 STREAM = Stream("BENCH_BASELINE", "bench")
 CONFIRMED = "nobat.bench.v1.Confirmed"
@@ -101,6 +105,8 @@ class Result:
     rate: float
     write_transactions_per_flow: float
     cpu_seconds: dict[str, float]
+    # As a round's (bench/rounds.py), over the baseline's flows.
+    host_probe_us: dict[str, float] = field(default_factory=dict)
 
 
 class Baseline:
@@ -111,8 +117,10 @@ class Baseline:
         self._ends = 0
         self._done = asyncio.Event()
         self._flows = 0
+        # Outbox rows published and not marked yet, by the pool of their database.
+        self._unmarked: dict[asyncpg.Pool, list[int]] = {}
 
-    async def run(self, flows: int, cpu: Callable[[], dict[str, float]]) -> Result:
+    async def run(self, flows: int, meter: CpuMeter) -> Result:
         await self._create_databases()
         self._flows = flows
         pools = {
@@ -137,9 +145,10 @@ class Baseline:
             ],
         ]
         loops = [asyncio.create_task(consumer.run()) for consumer in consumers]
+        loops.append(asyncio.create_task(self._marking()))
         try:
             xid_before = await _xid(self.book)
-            cpu_before = cpu()
+            cpu_before = meter.read()
             started = time.time()
             gate = asyncio.Semaphore(self.concurrency)
 
@@ -149,7 +158,9 @@ class Baseline:
 
             await asyncio.gather(*(flow(i) for i in ids))
             await asyncio.wait_for(self._done.wait(), timeout=max(60.0, flows / 5))
-            cpu_after = cpu()
+            # As nobat's are, within the quarter second after its last flow.
+            await self._mark()
+            cpu_after = meter.read()
             transactions = await _xid(self.book) - xid_before - 1
             last = await self.book.fetchval(
                 "SELECT extract(epoch FROM max(pg_xact_commit_timestamp(xmin)))::float8"
@@ -158,10 +169,15 @@ class Baseline:
         finally:
             for consumer in consumers:
                 await consumer.stop()
+            loops[-1].cancel()
             await asyncio.gather(*loops, return_exceptions=True)
             await nc.close()
             for pool in pools.values():
                 await close(pool)
+            # Left behind, their tables were vacuumed during nobat's next round.
+            await self.up.cluster.execute(
+                *(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)' for db in DATABASES.values())
+            )
         seconds = last - started
         return Result(
             flows=flows,
@@ -175,6 +191,7 @@ class Baseline:
             rate=flows / seconds,
             write_transactions_per_flow=transactions / flows,
             cpu_seconds=spent(cpu_before, cpu_after),
+            host_probe_us=meter.host_speed(started, last),
         )
 
     async def _create_databases(self) -> None:
@@ -248,10 +265,20 @@ class Baseline:
                 for row in rows
             )
         )
-        await pool.execute(
-            "UPDATE outbox SET published_at = now() WHERE id = ANY($1::bigint[])",
-            [row["id"] for row in rows],
-        )
+        self._unmarked.setdefault(pool, []).extend(row["id"] for row in rows)
+
+    async def _marking(self) -> None:
+        while True:
+            await asyncio.sleep(MARK_AFTER)
+            await self._mark()
+
+    async def _mark(self) -> None:
+        for pool, ids in list(self._unmarked.items()):
+            if ids:
+                self._unmarked[pool] = []
+                await pool.execute(
+                    "UPDATE outbox SET published_at = now() WHERE id = ANY($1::bigint[])", ids
+                )
 
 
 async def _outbox(conn: asyncpg.Connection, events: list[tuple[str, str]]) -> list:

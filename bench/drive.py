@@ -26,12 +26,16 @@ import grpc
 import nats
 from google.protobuf import duration_pb2
 from google.type import date_pb2, dayofweek_pb2, timeofday_pb2
+from nats.js.errors import NotFoundError
 from nobat.booking.v1 import booking_service_pb2 as bpb
 from nobat.booking.v1 import booking_service_pb2_grpc
 from nobat.common.v1 import checkout_pb2, money_pb2
+from nobat.payment.v1 import events_pb2 as payment_events_pb2
 
 from bench.servers import Running
 from runtime.events import BOOKING, CONSULTATION, PAYMENT
+
+CONFIRMED = PAYMENT.subject_for(payment_events_pb2.PaymentConfirmed)
 
 # A doctor's slots the bench takes: one ListSlots page of the ~190 free ones it opens.
 SLOTS_PER_DOCTOR = 100
@@ -229,14 +233,20 @@ class Driver:
             payments,
         ):
             by_payment[row["payment_id"]].settled = row["at"]
-        for row in await pool.fetch(
-            "SELECT headers->>'Nobat-Correlation-Id' AS checkout_id,"
-            " extract(epoch FROM pg_xact_commit_timestamp(xmin))::float8 AS at FROM outbox"
-            " WHERE event_type = 'nobat.payment.v1.PaymentConfirmed'"
-            " AND headers->>'Nobat-Correlation-Id' = ANY($1::text[])",
-            checkouts,
-        ):
-            by_checkout[row["checkout_id"]].published = row["at"]
+        # When JetStream stored each PaymentConfirmed (the outbox row's mark comes later,
+        # with others'), on the same machine's clock.
+        js, seq = self._nats.jetstream(), 0
+        waiting = set(checkouts)
+        while waiting:
+            try:
+                msg = await js.get_msg(PAYMENT.name, seq + 1, subject=CONFIRMED, next=True)
+            except NotFoundError:
+                break
+            seq = msg.seq or seq + 1
+            checkout_id = (msg.headers or {}).get("Nobat-Correlation-Id")
+            if checkout_id in waiting and msg.time is not None:
+                by_checkout[checkout_id].published = msg.time.timestamp()
+                waiting.discard(checkout_id)
 
     async def write_transactions(self) -> int:
         """The server's transaction id counter: write transactions begun so far, in every

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench.servers import Running
+from bench.speed import HostSpeed
 from stack.local import ROOT
 
 _TICKS = os.sysconf("SC_CLK_TCK")
@@ -35,7 +36,8 @@ class CpuMeter:
     every backend and helper process it has now and those that have ended; the bench
     counts itself."""
 
-    def __init__(self, up: Running) -> None:
+    def __init__(self, up: Running, host: HostSpeed | None = None) -> None:
+        self.host = host
         stack = up.stack
         self.pids: dict[str, int | None] = {name: up.pid(name) for name in stack.services}
         assert stack.sandbox is not None and stack.nats is not None
@@ -48,6 +50,10 @@ class CpuMeter:
         times = os.times()
         seconds["bench"] = times.user + times.system
         return seconds
+
+    def host_speed(self, start: float, end: float) -> dict[str, float]:
+        """The host probe's CPU microseconds between two instants (bench/speed.py)."""
+        return self.host.during(start, end) if self.host is not None else {}
 
     def _ended(self) -> float:
         """The CPU of the backends that have ended: the postmaster reaps them, and the

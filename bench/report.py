@@ -90,6 +90,9 @@ def assemble(
             " clock",
             "pay_to_record": "the bench's press of Pay on the sandbox to the same commit:"
             " an upper bound, with the sandbox's own work and webhook delivery in it",
+            "host_probe_us": "a probe process's CPU microseconds for a fixed piece of Python"
+            " work, sampled every 100 ms from a round's first press to its last record: the"
+            " shared host's speed meanwhile, lower is faster (bench/speed.py)",
             "baseline": "per flow the commits, publishes, fetches and acks of nobat's path,"
             " from one process with asyncpg and nats-py, nothing in between (bench/baseline.py)",
         },
@@ -123,8 +126,10 @@ def render(result: dict[str, Any]) -> str:
         f" load average {m['load_average'][0]:.2f} at start, {m['load_average_at_end'][0]:.2f}"
         " at end",
         "",
-        f"{'':30}{'flows/s':>9}   webhook→record ms p50 / p95 / p99   pay→record p50",
-        f"{'baseline (PostgreSQL + JetStream)':30}{result['baseline']['rate']:>9.1f}",
+        f"{'':30}{'flows/s':>9}   webhook→record ms p50 / p95 / p99   pay→record p50"
+        "   host µs p50 / p90",
+        f"{'baseline (PostgreSQL + JetStream)':30}{result['baseline']['rate']:>9.1f}"
+        f"{'':50}{_host(result['baseline'].get('host_probe_us', {}))}",
     ]
     for r in result["rounds"]:
         label = r["label"] + (f" at {r['offered']:.1f}/s" if r["offered"] else "")
@@ -132,7 +137,7 @@ def render(result: dict[str, Any]) -> str:
         lost = r["unrecorded"] or r["unfulfilled"] or r["unconsumed"]
         lines.append(
             f"{label:30}{r['rate']:>9.1f}   {w['p50']:>8.1f} / {w['p95']:>7.1f} / {w['p99']:>7.1f}"
-            f"   {r['pay_to_record']['p50']:>10.1f}"
+            f"   {r['pay_to_record']['p50']:>10.1f}{_host(r.get('host_probe_us', {}))}"
             + (
                 f"   gave up on {r['unrecorded']} reservations, {r['unfulfilled']} fulfilments,"
                 f" {r['unconsumed']} events"
@@ -156,6 +161,11 @@ def render(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _host(probe: dict[str, float]) -> str:
+    """The host probe's CPU time for its fixed work during a round (bench/speed.py)."""
+    return f"   {probe['p50']:>10.0f} / {probe['p90']:>4.0f}" if probe else ""
+
+
 def _costs(result: dict[str, Any]) -> list[str]:
     rounds = {r["label"]: r for r in result["rounds"]}
     peak, paced = rounds["empty, peak"], rounds["empty, paced"]
@@ -165,7 +175,7 @@ def _costs(result: dict[str, Any]) -> list[str]:
         "per flow at peak               nobat   baseline",
         f"  write transactions       {peak['per_flow']['write_transactions']:>9.2f}"
         f"  {base['write_transactions_per_flow']:>9.2f}"
-        f"  (plan: {base['plan']['commits']} commits)",
+        f"  (plan: {base['plan']['commits']} commits and the relays' marks)",
         f"  JetStream messages       {peak['per_flow']['jetstream_messages']:>9.2f}"
         f"  {base['plan']['publishes']:>9}",
         f"  JetStream deliveries     {peak['per_flow']['jetstream_deliveries']:>9.2f}"

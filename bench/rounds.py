@@ -48,6 +48,9 @@ class Round:
     slowest: list[dict[str, float]] = field(default_factory=list)
     # Unix seconds of the round's first press, to set `slowest` against the servers' logs.
     first_press: float = 0.0
+    # The host probe's CPU microseconds from the first press to the last record: how fast
+    # the machine ran meanwhile (bench/speed.py).
+    host_probe_us: dict[str, float] = field(default_factory=dict)
 
     def as_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -79,9 +82,10 @@ async def measure(
     cpu = meter.read()
     if profiler is not None:
         profiler.start()
-    started = time.monotonic()
+    started, pressing = time.monotonic(), time.time()
     await driver.press(opened, rate)
     unrecorded = await driver.wait_recorded(opened, timeout)
+    host = meter.host_speed(pressing, time.time())
     summaries = profiler.stop(time.monotonic() - started) if profiler is not None else {}
     unfulfilled = await driver.wait_fulfilled(opened, 30 if unrecorded else timeout)
     unconsumed = await driver.drain(30 if unrecorded else timeout)
@@ -120,6 +124,7 @@ async def measure(
         profile=summaries,
         slowest=_slowest(done, first),
         first_press=first,
+        host_probe_us=host,
     )
     if not quiet:
         say(

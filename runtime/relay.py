@@ -33,6 +33,9 @@ from runtime.schema import outbox
 
 log = logging.getLogger(__name__)
 
+# How long the marks of what JetStream acknowledged gather before one statement writes them.
+MARK_AFTER = 0.25
+
 
 # Built once: the relay runs them for every batch.
 _UNPUBLISHED = (
@@ -76,7 +79,7 @@ class OutboxRelay:
         poll_interval: float = 1.0,
         grace: float = 2.0,
         publish_timeout: float = 5.0,
-        mark_after: float = 0.25,
+        mark_after: float = MARK_AFTER,
     ) -> None:
         self._engine = engine
         self._js = js
