@@ -5,7 +5,9 @@ defaults) for two reasons. It turns on `track_commit_timestamp`, so a reservatio
 record time is the commit of the transaction that wrote it, read back afterwards with
 `pg_xact_commit_timestamp(xmin)`, not a clock read by the handler before committing.
 And its data folder (`.data/bench/pg` unless told otherwise) outlives the run, so the
-historical databases are built once and copied in by the runs that follow.
+historical databases are built once and copied in by the runs that follow. Its buffer
+cache is production's (deploy/postgres/cluster.yaml), not PostgreSQL's default of 128MB:
+with a million rows behind them, what the flows' inserts cost depends on it.
 
 LocalStack uses that server through NOBAT_POSTGRES_URL and brings up NATS, the sandbox
 gateway and the four services as it does for `make run`, each time on freshly created
@@ -26,12 +28,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import asyncpg
+import yaml
 
 from bench import say
 from stack._process import StackError
 from stack.databases import Databases
 from stack.local import ROOT, SERVICES, LocalStack, service_environment
 from stack.postgres import EmbeddedPostgres
+
+# Production's PostgreSQL, whose cache sizes the bench's server takes.
+PRODUCTION_CLUSTER = ROOT / "deploy" / "postgres" / "cluster.yaml"
 
 # Long job intervals keep the periodic sweeps (expiry, reconciliation, payouts, orphans)
 # out of the measurements; long holds keep pre-created checkouts payable.
@@ -111,7 +117,7 @@ def cluster(data_dir: Path) -> Iterator[Cluster]:
     postgres = EmbeddedPostgres(data_dir / "pg")
     sigterm = signal.signal(signal.SIGTERM, _interrupt)
     try:
-        _start_with_commit_timestamps(postgres)
+        _start_with_settings(postgres)
         yield Cluster(postgres)
     finally:
         with _ignoring_interrupts():
@@ -142,21 +148,40 @@ def running(on: Cluster, data_dir: Path) -> Iterator[Running]:
                 os.environ["NOBAT_POSTGRES_URL"] = previous
 
 
-def _start_with_commit_timestamps(postgres: EmbeddedPostgres) -> None:
-    """The setting takes a restart; ALTER SYSTEM keeps it in the data folder."""
-    postgres.start()
+def server_settings() -> dict[str, str]:
+    """What the bench's server runs with: commit timestamps, and the cache sizes of
+    production's cluster, read from its manifest so that the two do not drift."""
+    manifest = yaml.safe_load(PRODUCTION_CLUSTER.read_text())
+    parameters = manifest["spec"]["postgresql"]["parameters"]
+    return {"track_commit_timestamp": "on"} | {
+        name: parameters[name] for name in ("shared_buffers", "effective_cache_size")
+    }
 
-    async def enabled() -> bool:
+
+def _start_with_settings(postgres: EmbeddedPostgres) -> None:
+    """These settings take a restart; ALTER SYSTEM keeps them in the data folder."""
+    postgres.start()
+    wanted = server_settings()
+
+    async def changed() -> bool:
         conn = await asyncpg.connect(postgres.dsn())
         try:
-            if await conn.fetchval("SHOW track_commit_timestamp") == "on":
-                return True
-            await conn.execute("ALTER SYSTEM SET track_commit_timestamp = on")
-            return False
+            found = {
+                row["name"]: row["setting"]
+                for row in await conn.fetch(
+                    "SELECT name, current_setting(name) AS setting FROM pg_settings"
+                    " WHERE name = ANY($1::text[])",
+                    list(wanted),
+                )
+            }
+            stale = {name: value for name, value in wanted.items() if found.get(name) != value}
+            for name, value in stale.items():
+                await conn.execute(f"ALTER SYSTEM SET {name} = '{value}'")
+            return bool(stale)
         finally:
             await conn.close()
 
-    if not asyncio.run(enabled()):
+    if asyncio.run(changed()):
         postgres.stop()
         postgres.start()
 
