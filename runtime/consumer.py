@@ -212,8 +212,10 @@ class EventConsumer:
             timer.cancel()
 
     async def _handle(self, msg: Msg) -> None:
-        delivered = msg.metadata.num_delivered
-        self._pending.set(msg.metadata.num_pending)
+        # Parsed from the reply subject on every reading.
+        metadata = msg.metadata
+        delivered = metadata.num_delivered
+        self._pending.set(metadata.num_pending)
         if delivered > 1:
             _counter_for(self._redelivered, msg.subject).inc()
         headers = msg.headers or {}

@@ -2,8 +2,10 @@
 
 The runtime marks the moments where a crash is most dangerous (between a commit and a
 publish, between a publish and its bookkeeping, between a commit and an ack). A test
-sets NOBAT_CRASH_AT to one of those names and the process kills itself with SIGKILL
-there, exactly as a node losing power would. Unset, a crash point costs one dict lookup.
+sets NOBAT_CRASH_AT to one of those names in the environment a process starts with, and
+the process kills itself with SIGKILL there, exactly as a node losing power would. The
+setting is read once: a flow passes a crash point about ten times, and reading the
+environment each time (an encode, a lookup and a decode) showed in a consumer's profile.
 """
 
 from __future__ import annotations
@@ -17,6 +19,9 @@ CONSUMER_BEFORE_COMMIT = "consumer.before_commit"
 CONSUMER_AFTER_COMMIT = "consumer.after_commit"
 
 
+_CRASH_AT = os.environ.get("NOBAT_CRASH_AT")
+
+
 def crash_point(name: str) -> None:
-    if os.environ.get("NOBAT_CRASH_AT") == name:
+    if name == _CRASH_AT:
         os.kill(os.getpid(), signal.SIGKILL)
