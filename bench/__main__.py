@@ -81,10 +81,13 @@ async def empty_session(
         await _warm_up(driver, meter, args)
         peak = await measure(driver, meter, "empty, peak", args.flows)
         rounds = [peak]
-        # As many further deliveries per flow as nobat was seen to make (notification's).
+        # As many further deliveries per flow as nobat was seen to make (notification's and
+        # consultation's), and of them as many commits as nobat made: the rest are passed
+        # over, acked without a transaction.
         side = max(0, round(peak.per_flow["jetstream_deliveries"]) - PER_FLOW["deliveries"])
+        side_commits = max(0, round(peak.per_flow["write_transactions"]) - PER_FLOW["commits"])
         say(f"baseline: {args.flows} flows, {args.concurrency} in flight…")
-        base = await Baseline(up, args.concurrency, side).run(args.flows, meter)
+        base = await Baseline(up, args.concurrency, side, side_commits).run(args.flows, meter)
         say(f"  {base.rate:.1f} flows/s")
         if args.profile:
             pids = {name: up.pid(name) for name in ("payment", "booking", "notification")}
