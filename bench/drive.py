@@ -62,6 +62,8 @@ class Driver:
         self.concurrency = concurrency
         self._slots: list[str] = []
         self._patients = 0
+        # The PAYMENT stream's sequence up to which read_back has read PaymentConfirmed.
+        self._confirmed_read = 0
 
     async def __aenter__(self) -> Driver:
         self._channel = grpc.aio.insecure_channel(self.up.stack.services["booking"].address)
@@ -234,15 +236,18 @@ class Driver:
         ):
             by_payment[row["payment_id"]].settled = row["at"]
         # When JetStream stored each PaymentConfirmed (the outbox row's mark comes later,
-        # with others'), on the same machine's clock.
-        js, seq = self._nats.jetstream(), 0
+        # with others'), on the same machine's clock; read on from where the round before
+        # stopped, not again from the stream's start.
+        js = self._nats.jetstream()
         waiting = set(checkouts)
         while waiting:
             try:
-                msg = await js.get_msg(PAYMENT.name, seq + 1, subject=CONFIRMED, next=True)
+                msg = await js.get_msg(
+                    PAYMENT.name, self._confirmed_read + 1, subject=CONFIRMED, next=True
+                )
             except NotFoundError:
                 break
-            seq = msg.seq or seq + 1
+            self._confirmed_read = msg.seq or self._confirmed_read + 1
             checkout_id = (msg.headers or {}).get("Nobat-Correlation-Id")
             if checkout_id in waiting and msg.time is not None:
                 by_checkout[checkout_id].published = msg.time.timestamp()

@@ -164,8 +164,14 @@ class OutboxRelay:
     async def _mark(self) -> None:
         self._to_mark.clear()
         event_ids, self._acknowledged = self._acknowledged, []
-        if event_ids:
+        if not event_ids:
+            return
+        try:
             await sql.execute_alone(self._engine, _HANDED_OVER_PUBLISHED, {"event_ids": event_ids})
+        except asyncio.CancelledError:
+            # Stopped mid-statement: the marks go back for the one made on the way out.
+            self._acknowledged[:0] = event_ids
+            raise
 
     async def _oldest_unpublished(self) -> float:
         """Seconds since the oldest row still unpublished was written, 0 for none."""

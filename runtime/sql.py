@@ -204,22 +204,25 @@ async def write(session: Transaction, statement: ClauseElement, params: Mapping[
     """A write whose count nobody reads, sent with the unit's other writes before its next
     statement or its commit. Its error, if any, is raised there. On a connection it runs
     at once."""
-    sql = compiled(statement, params)
-    part = sql.part
-    if part is None or type(session) is not Session:
-        await execute(session, statement, params)
-        return
-    if any(part.clashes(other) for other, _ in session.pending):
-        await flush(session)
-    session.pending.append((part, sql.arguments(params)))
+    await write_many(session, statement, (params,))
 
 
 async def write_many(
     session: Transaction, statement: ClauseElement, rows: Sequence[Mapping[str, Any]]
 ) -> None:
-    """`write` of the same statement for each of `rows`."""
+    """`write` of the same statement for each of `rows` (which share their names),
+    compiled once; where it cannot wait, the rows go as one `execute_many`."""
+    if not rows:
+        return
+    sql = compiled(statement, rows[0])
+    part = sql.part
+    if part is None or type(session) is not Session:
+        await _execute_many(session, sql, rows)
+        return
     for row in rows:
-        await write(session, statement, row)
+        if any(part.clashes(other) for other, _ in session.pending):
+            await flush(session)
+        session.pending.append((part, sql.arguments(row)))
 
 
 async def flush(session: Transaction) -> None:
@@ -274,9 +277,13 @@ async def execute_many(
     session: Transaction, statement: ClauseElement, rows: Sequence[Mapping[str, Any]]
 ) -> None:
     """The same write for each of `rows` (which share their names), in one round trip."""
-    if not rows:
-        return
-    sql = compiled(statement, rows[0])
+    if rows:
+        await _execute_many(session, compiled(statement, rows[0]), rows)
+
+
+async def _execute_many(
+    session: Transaction, sql: Compiled, rows: Sequence[Mapping[str, Any]]
+) -> None:
     arguments = [sql.arguments(row) for row in rows]
     await _run(session, sql.sql, lambda raw: raw.executemany(sql.sql, arguments))
 

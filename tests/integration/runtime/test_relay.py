@@ -1,5 +1,5 @@
-"""The relay marks what JetStream acknowledged: every event, and the events of many commits
-in one statement rather than one statement per commit."""
+"""The relay marks what JetStream acknowledged, and only that: every event, and the events
+of many commits in one statement rather than one statement per commit."""
 
 from __future__ import annotations
 
@@ -43,6 +43,26 @@ async def test_a_running_relay_marks_every_event_it_published(engine, js):
 
     await eventually(all_marked, what="every published row marked")
     await _stop(running)
+
+
+async def test_what_jetstream_did_not_acknowledge_is_not_marked(engine, js, caplog):
+    # No stream: every publish is refused, and the rows must stay for the poll. What marks
+    # is the relay's stop, after the refusal: no timer races the test's end.
+    relay = OutboxRelay(engine, js, grace=3600, mark_after=3600, publish_timeout=1.0)
+    running = asyncio.create_task(relay.run())
+    uow = UnitOfWork(sessionmaker(engine), PROBE_STREAM)
+    uow.hand_over = relay.hand_over
+    async with uow:
+        for i in range(COMMITS):
+            uow.emit(wrappers_pb2.StringValue(value=f"event-{i}"))
+        await uow.commit()
+
+    async def refused() -> bool:
+        return "not published yet" in caplog.text
+
+    await eventually(refused, what="the relay's publishes refused")
+    await _stop(running)
+    assert await _marks(engine) == (COMMITS, 0)
 
 
 async def _commit_one_by_one(
