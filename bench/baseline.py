@@ -24,13 +24,14 @@ fewest rows that stand for its step. The same two databases' worth of
 tables live in databases of their own on the same server, with a stream of their own on
 the same NATS. A flow is recorded at step 3's commit, as a reservation is.
 
-Other contexts may consume these events too (notification and consultation do): for each
-further delivery per flow that nobat was seen to make, a side consumer fetches the
+Other contexts may consume these events too (notification reads the reservation's): for
+each further delivery per flow that nobat was seen to make, a side consumer fetches the
 reservation's event and acks, and as many of them as nobat was seen to make further
 commits first commit an inbox row in a third database, so that the two do the same count
-of deliveries and of commits. (nobat's consultation and notification pass over a booking's
-PaymentConfirmed without a transaction; until the baseline did the same, each of its side
-deliveries committed, two commits a flow more than nobat's path.)
+of deliveries and of commits. (Until payment named the purchase's kind in its subjects,
+consultation and notification were each delivered a booking's PaymentConfirmed, to pass
+over without a transaction, and the baseline had two side consumers more that only
+acked.)
 """
 
 from __future__ import annotations

@@ -35,7 +35,8 @@ from nobat.payment.v1 import events_pb2 as payment_events_pb2
 from bench.servers import Running
 from runtime.events import BOOKING, CONSULTATION, PAYMENT
 
-CONFIRMED = PAYMENT.subject_for(payment_events_pb2.PaymentConfirmed)
+# Every flow the bench drives is a booking's.
+CONFIRMED = PAYMENT.subject_for(payment_events_pb2.PaymentConfirmed, "booking")
 
 # A doctor's slots the bench takes: one ListSlots page of the ~190 free ones it opens.
 SLOTS_PER_DOCTOR = 100

@@ -78,8 +78,9 @@ def _headers(event: str, event_type: str) -> str:
     )
 
 
-def _outbox(event: str, message: type[Message], publisher: Stream) -> str:
-    event_type, subject = message.DESCRIPTOR.full_name, publisher.subject_for(message)
+def _outbox(event: str, message: type[Message], publisher: Stream, kind: str = "") -> str:
+    """`kind`: the purchase's, on a stream whose subjects name it (runtime.events)."""
+    event_type, subject = message.DESCRIPTOR.full_name, publisher.subject_for(message, kind)
     return f"""
     INSERT INTO outbox (event_id, event_type, subject, payload, headers, created_at, published_at)
     SELECT {event}, '{event_type}', '{subject}', {PAYLOAD.format(PAYMENT_ID)},
@@ -140,7 +141,7 @@ PAYMENT_SQL = [
     SELECT 'evt_hist_' || i, 'checkout.session.completed', {PAYMENT_ID},
            {CONFIRMED} - interval '50 ms'
     {SERIES}""",
-    _outbox(CONFIRMED_EVENT, payment_events.PaymentConfirmed, PAYMENT),
+    _outbox(CONFIRMED_EVENT, payment_events.PaymentConfirmed, PAYMENT, "booking"),
     f"""
     INSERT INTO inbox (consumer, event_id, received_at)
     SELECT 'payment', {FULFILLED_EVENT}::text, {CONFIRMED} + interval '1 second'

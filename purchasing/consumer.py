@@ -1,6 +1,7 @@
 """Payment's events, as booking and consultation both consume them: each is read into the
 news about one checkout (purchase.ref) and given to the context's handler for it. Another
-kind of purchase is another context's business and is passed over."""
+kind of purchase is another context's business: payment names the kind in the subject, so
+NATS does not deliver it, and one published before subjects named kinds is passed over."""
 
 from __future__ import annotations
 
@@ -26,9 +27,6 @@ def payment_event_handlers(kind: str, handle: Handlers) -> Mapping[type[Message]
     the news (PaymentConfirmed, PaymentFailed, PaymentExpired, PurchaseVoided) that
     `handle` gives to the context's handler of it."""
 
-    def ours(event) -> bool:
-        return event.purchase.kind == kind
-
     async def confirmed(event: events_pb2.PaymentConfirmed, uow: Unit) -> None:
         payment = confirmed_payment_from(event)
         await handle(PaymentConfirmed(event.purchase.ref, payment), uow)
@@ -51,8 +49,8 @@ def payment_event_handlers(kind: str, handle: Handlers) -> Mapping[type[Message]
         await handle(purchase_voided_from(event), uow)
 
     return {
-        events_pb2.PaymentConfirmed: Concerning(ours, confirmed),
-        events_pb2.PaymentFailed: Concerning(ours, failed),
-        events_pb2.PaymentExpired: Concerning(ours, expired),
-        events_pb2.PurchaseVoided: Concerning(ours, voided),
+        events_pb2.PaymentConfirmed: Concerning.purchases_of(kind, confirmed),
+        events_pb2.PaymentFailed: Concerning.purchases_of(kind, failed),
+        events_pb2.PaymentExpired: Concerning.purchases_of(kind, expired),
+        events_pb2.PurchaseVoided: Concerning.purchases_of(kind, voided),
     }

@@ -23,7 +23,7 @@ from sqlalchemy import insert
 
 from runtime import faults, logs, metrics, sql, tracing
 from runtime.db import UnitOfWork
-from runtime.events import CORRELATION_ID, EVENT_ID, Stream
+from runtime.events import CORRELATION_ID, EVENT_ID, Stream, purchase_kind
 from runtime.retry import retrying
 from runtime.rows import claim
 from runtime.schema import dead_letters, inbox
@@ -38,10 +38,19 @@ EventHandler = Callable[[E, UnitOfWork], Awaitable[None]]
 class Concerning:
     """A handler of only the events of its type that `concerns` picks out (payment's
     events about another context's purchases, say). The others are acked as they come,
-    without a transaction: nothing could come of them, so a redelivery is as harmless."""
+    without a transaction: nothing could come of them, so a redelivery is as harmless.
+
+    `kind`: the purchases it concerns, on a stream that names their kind in its subjects
+    (runtime.events): NATS then delivers none of another kind, so the consumer is spared
+    them, and `concerns` passes over only those published before subjects named kinds."""
 
     concerns: Callable[[Message], bool]
     handle: EventHandler
+    kind: str = ""
+
+    @classmethod
+    def purchases_of(cls, kind: str, handle: EventHandler) -> Concerning:
+        return cls(lambda event: purchase_kind(event) == kind, handle, kind)
 
 
 # What a consumer is given: each event type it takes, and who handles it.
@@ -95,6 +104,7 @@ class EventConsumer:
         self.name = name
         self._js = js
         self._stream = stream
+        # By each type's subject; one naming a purchase's kind is found by its bare part.
         self._handlers = {
             stream.subject_for(t): (
                 t,
@@ -102,6 +112,11 @@ class EventConsumer:
             )
             for t, h in handlers.items()
         }
+        self._filters = sorted(
+            subject
+            for t, (_, h) in zip(handlers, self._handlers.values(), strict=True)
+            for subject in stream.subjects_to_read(t, h.kind)
+        )
         # Bound once, here: a delivery only increments (the relay and consumers are the hot
         # path). A subject no handler knows is counted as UNKNOWN_EVENT.
         types = {subject: t.DESCRIPTOR.name for subject, (t, _) in self._handlers.items()}
@@ -128,7 +143,7 @@ class EventConsumer:
             ConsumerConfig(
                 name=self.name,
                 durable_name=self.name,
-                filter_subjects=sorted(self._handlers),
+                filter_subjects=self._filters,
                 ack_policy=AckPolicy.EXPLICIT,
                 deliver_policy=DeliverPolicy.ALL,
                 ack_wait=self._ack_wait,
@@ -216,11 +231,12 @@ class EventConsumer:
         metadata = msg.metadata
         delivered = metadata.num_delivered
         self._pending.set(metadata.num_pending)
+        subject = self._bare(msg.subject)
+        registered = self._handlers.get(subject)
         if delivered > 1:
-            _counter_for(self._redelivered, msg.subject).inc()
+            _counter_for(self._redelivered, subject).inc()
         headers = msg.headers or {}
         event_id = headers.get(EVENT_ID)
-        registered = self._handlers.get(msg.subject)
         if event_id is None or registered is None:
             await self._dead_letter(msg, event_id, f"no handler or no event id for {msg.subject}")
             return
@@ -288,6 +304,10 @@ class EventConsumer:
             await uow.commit()
         return "handled"
 
+    def _bare(self, subject: str) -> str:
+        """The subject of the event's type, less a purchase's kind."""
+        return subject if subject in self._handlers else subject.rpartition(".")[0]
+
     async def _dead_letter(self, msg: Msg, event_id: str | None, error: str) -> None:
         log.error("dead-lettering %s %s: %s", msg.subject, event_id, error)
         try:
@@ -310,7 +330,7 @@ class EventConsumer:
             with contextlib.suppress(Exception):
                 await msg.nak(delay=self._max_nak_delay)
             return
-        _counter_for(self._dead_lettered, msg.subject).inc()
+        _counter_for(self._dead_lettered, self._bare(msg.subject)).inc()
         self._consumed["dead_lettered"].inc()
         with contextlib.suppress(Exception):
             await msg.term()

@@ -179,12 +179,9 @@ async def test_a_paid_booking_is_one_trace_from_the_webhook_to_the_reservation(n
         ]
 
     [paid] = _commits_of(trace, "payment", "PaymentConfirmed")
-    [published] = [s for s in trace if s.name == "publish nobat.payment.v1.PaymentConfirmed"]
-    [consumed] = [
-        s
-        for s in trace
-        if s.service == "booking" and s.name == "process nobat.payment.v1.PaymentConfirmed"
-    ]
+    confirmed = "nobat.payment.v1.PaymentConfirmed.booking"
+    [published] = [s for s in trace if s.name == f"publish {confirmed}"]
+    [consumed] = [s for s in trace if s.service == "booking" and s.name == f"process {confirmed}"]
     [reserved] = _commits_of(trace, "booking", "ReservationConfirmed")
     # The hop: payment's commit → the relay's publish → booking's handling → its commit.
     assert by_id[published.parent_id] is paid

@@ -1,5 +1,5 @@
 """The events booking consumes: payment's news about its checkouts (purchase kind
-"booking"; other kinds are passed over), each given to the handler EVENTS names for it."""
+"booking"; NATS delivers no other kind), each given to the handler EVENTS names for it."""
 
 from __future__ import annotations
 

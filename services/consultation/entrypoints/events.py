@@ -1,5 +1,5 @@
 """The events consultation consumes: payment's news about its checkouts (purchase kind
-"consultation"; others are passed over), and booking's doctors' directory."""
+"consultation"; NATS delivers no other kind), and booking's doctors' directory."""
 
 from __future__ import annotations
 

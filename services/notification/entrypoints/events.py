@@ -5,13 +5,14 @@ never will be: it is dead-lettered rather than retried."""
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from google.protobuf.message import Message
 from nobat.booking.v1 import events_pb2 as booking
 from nobat.consultation.v1 import events_pb2 as consultation
 from nobat.payment.v1 import events_pb2 as payment
 
+from purchasing.kinds import WALLET_TOP_UP
 from runtime.consumer import Concerning, EventHandler, EventHandlers, PermanentFailure
 from runtime.errors import InvalidArgument
 from runtime.events import BOOKING, CONSULTATION, PAYMENT, Stream
@@ -57,11 +58,11 @@ def _read(read: Callable[[E], T], event: E) -> T:
         raise PermanentFailure(f"{type(event).__name__} cannot be read: {exc}") from None
 
 
-# Events of which only some are news to anyone: the rest are passed over before any
-# transaction (every booking's and consultation's confirmation, for a top-up's few). Each
-# picks among events of its own key's type.
-CONCERNING: Mapping[type[Message], Callable[[Any], bool]] = {
-    payment.PaymentConfirmed: facts.is_top_up,
+# Events of which only those about one kind of purchase are news to anyone: NATS delivers
+# only those (every booking's and consultation's confirmation is left out, for a top-up's
+# few).
+CONCERNING: Mapping[type[Message], str] = {
+    payment.PaymentConfirmed: WALLET_TOP_UP.name,
 }
 
 
@@ -86,7 +87,7 @@ def event_handlers(ctx: Context, stream: Stream) -> EventHandlers:
 
         handled[booking.DoctorUpdated] = doctor_updated
     consumed: dict[type[Message], EventHandler | Concerning] = dict(handled)
-    for message_type, concerns in CONCERNING.items():
+    for message_type, kind in CONCERNING.items():
         if message_type in handled:
-            consumed[message_type] = Concerning(concerns, handled[message_type])
+            consumed[message_type] = Concerning.purchases_of(kind, handled[message_type])
     return consumed

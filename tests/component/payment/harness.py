@@ -191,7 +191,7 @@ async def publish_as(js, publisher: Stream, message: Message, event_id: str = ""
     event id."""
     event_id = event_id or str(uuid.uuid4())
     await js.publish(
-        publisher.subject_for(message),
+        publisher.subject_of(message),
         message.SerializeToString(),
         headers={EVENT_ID: event_id, EVENT_TYPE: message.DESCRIPTOR.full_name},
     )
