@@ -57,6 +57,9 @@ class Concerning:
 EventHandlers = Mapping[type[Message], EventHandler | Concerning]
 
 
+# `claim(inbox)` for runtime.sql.begin_with: the consumer's name and the event's id.
+_CLAIM = f"INSERT INTO {inbox.name} (consumer, event_id) VALUES ({{}}, {{}}) ON CONFLICT DO NOTHING"
+
 # Reusable, so an untraced delivery makes nothing to stand in for its span.
 _UNTRACED = contextlib.nullcontext()
 
@@ -294,15 +297,21 @@ class EventConsumer:
     async def _apply(self, event_id: str, event: Message, handler: EventHandler) -> str:
         uow = self._unit_of_work()
         async with uow:
-            first_time = await sql.fetch_one(
-                uow.session, claim(inbox), {"consumer": self.name, "event_id": event_id}
-            )
-            if first_time is None:
+            if not await self._claim(uow, event_id):
                 return "duplicate"
             await handler(event, uow)
             faults.crash_point(faults.CONSUMER_BEFORE_COMMIT)
             await uow.commit()
         return "handled"
+
+    async def _claim(self, uow: UnitOfWork, event_id: str) -> bool:
+        """Inserts the event's inbox row as the unit's first statement, sent with its
+        BEGIN: False if the row was there already (the event had its effect)."""
+        status = await sql.begin_with(uow.session, _CLAIM, self.name, event_id)
+        if status is not None:
+            return status == "INSERT 0 1"
+        row = {"consumer": self.name, "event_id": event_id}
+        return await sql.fetch_one(uow.session, claim(inbox), row) is not None
 
     def _bare(self, subject: str) -> str:
         """The subject of the event's type, less a purchase's kind."""

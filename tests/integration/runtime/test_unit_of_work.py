@@ -255,3 +255,71 @@ async def test_a_unit_that_does_not_commit_sends_nothing_it_left_waiting(databas
         assert await effect_counts(engine) == {"kept": 1}
     finally:
         await engine.dispose()
+
+
+_BEGIN_EFFECT = "INSERT INTO effects (value) VALUES ({})"
+
+
+async def test_a_statement_begun_with_its_transaction_is_part_of_the_unit(engine):
+    """runtime.sql.begin_with sends BEGIN and the unit's first statement together: what
+    it wrote is rolled back with the unit, committed with it, and seen by it; a value is
+    stored as given, quotes and all."""
+    sessions = sessionmaker(engine)
+    uow = UnitOfWork(sessions)
+    async with uow:
+        assert await sql.begin_with(uow.session, _BEGIN_EFFECT, "rolled back") == "INSERT 0 1"
+        # Begun already: the caller runs its statement as any other.
+        assert await sql.begin_with(uow.session, _BEGIN_EFFECT, "twice") is None
+        with pytest.raises(IntegrityError):
+            await sql.execute(uow.session, _EFFECT, {"id": None, "value": "no id"})
+    assert await effect_counts(engine) == {}
+
+    uow = UnitOfWork(sessions)
+    async with uow:
+        assert await sql.begin_with(uow.session, _BEGIN_EFFECT, "O'Brien's; DROP TABLE x")
+        seen = await sql.fetch(uow.session, select(probe.effects.c.value), {})
+        assert [row["value"] for row in seen] == ["O'Brien's; DROP TABLE x"]
+        await uow.commit()
+    assert await effect_counts(engine) == {"O'Brien's; DROP TABLE x": 1}
+
+
+async def test_a_value_it_does_not_quote_leaves_the_statement_to_the_caller(engine):
+    uow = UnitOfWork(sessionmaker(engine))
+    async with uow:
+        assert await sql.begin_with(uow.session, _BEGIN_EFFECT, "back\\slash") is None
+        await uow.commit()
+    assert await effect_counts(engine) == {}
+
+
+async def test_a_claim_begun_with_its_transaction_waits_for_the_unit_that_holds_it(engine):
+    """Two units claiming one inbox row at once, as two deliveries of one event do: the
+    second waits for the first and, once it commits, finds the row taken."""
+    sessions = sessionmaker(engine)
+    claim = "INSERT INTO inbox (consumer, event_id) VALUES ({}, {}) ON CONFLICT DO NOTHING"
+    first, second = UnitOfWork(sessions), UnitOfWork(sessions)
+    async with first, second:
+        assert await sql.begin_with(first.session, claim, "c", "event-1") == "INSERT 0 1"
+        waiting = asyncio.ensure_future(sql.begin_with(second.session, claim, "c", "event-1"))
+        await asyncio.sleep(0.3)
+        assert not waiting.done()
+        await first.commit()
+        assert await waiting == "INSERT 0 0"
+
+
+async def test_a_statement_begun_with_its_transaction_fails_as_any_other(database):
+    """Its error is SQLAlchemy's, and the transaction it began is rolled back with the unit,
+    leaving the connection (the pool's one) fit for the next."""
+    engine = create_engine(database, pool_size=1)
+    try:
+        sessions = sessionmaker(engine)
+        uow = UnitOfWork(sessions)
+        async with uow:
+            with pytest.raises(IntegrityError):
+                await sql.begin_with(uow.session, "INSERT INTO effects (id) VALUES (NULL)")
+        uow = UnitOfWork(sessions)
+        async with uow:
+            assert await sql.begin_with(uow.session, _BEGIN_EFFECT, "after") == "INSERT 0 1"
+            await uow.commit()
+        assert await effect_counts(engine) == {"after": 1}
+    finally:
+        await engine.dispose()
