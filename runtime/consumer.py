@@ -57,9 +57,6 @@ class Concerning:
 EventHandlers = Mapping[type[Message], EventHandler | Concerning]
 
 
-# `claim(inbox)` for runtime.sql.begin_with: the consumer's name and the event's id.
-_CLAIM = f"INSERT INTO {inbox.name} (consumer, event_id) VALUES ({{}}, {{}}) ON CONFLICT DO NOTHING"
-
 # Reusable, so an untraced delivery makes nothing to stand in for its span.
 _UNTRACED = contextlib.nullcontext()
 
@@ -307,10 +304,10 @@ class EventConsumer:
     async def _claim(self, uow: UnitOfWork, event_id: str) -> bool:
         """Inserts the event's inbox row as the unit's first statement, sent with its
         BEGIN: False if the row was there already (the event had its effect)."""
-        status = await sql.begin_with(uow.session, _CLAIM, self.name, event_id)
-        if status is not None:
-            return status == "INSERT 0 1"
         row = {"consumer": self.name, "event_id": event_id}
+        claimed = await sql.begin_with(uow.session, claim(inbox), row)
+        if claimed is not None:
+            return claimed == 1
         return await sql.fetch_one(uow.session, claim(inbox), row) is not None
 
     def _bare(self, subject: str) -> str:

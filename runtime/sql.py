@@ -30,6 +30,7 @@ SQLAlchemy ones and its commit), so a read always sees what the unit wrote.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any, TypeVar, cast
 
@@ -183,17 +184,21 @@ class _Begun:
         await self._driver.execute("ROLLBACK")
 
 
-async def begin_with(session: Session, template: str, *values: str) -> str | None:
-    """Begins the session's transaction and runs a statement in it, in one round trip:
+async def begin_with(
+    session: Session, statement: ClauseElement, params: Mapping[str, Any]
+) -> int | None:
+    """Begins the session's transaction and runs `statement` in it, in one round trip:
     PostgreSQL's simple protocol takes both in one message. That protocol has no
-    parameters, so the statement is `template` with each `{}` its value from `values`
-    as a quoted literal.
+    parameters, so each of the statement's is written in as a quoted literal (a statement
+    built of SQLAlchemy's constructs, in whose SQL a `$` is only ever a parameter).
 
-    What PostgreSQL answered for the statement ("INSERT 0 1"). None, and nothing run,
-    where the caller must run its statement as any other: the session's transaction has
-    begun already, or is not the default kind asyncpg's BEGIN makes (another isolation
-    level, read-only), or a value is not plain text to quote (a backslash or a NUL)."""
-    literals = [_literal(value) for value in values]
+    How many rows the statement wrote, or returned if a query (its rows are not read).
+    None, and nothing run, where the caller must run the statement as any other: the session's
+    transaction has begun already, or is not the default kind asyncpg's BEGIN makes
+    (another isolation level, read-only), or a value is not plain text to quote (not a
+    string, or with a backslash or a NUL)."""
+    sql = compiled(statement, params)
+    literals = [_literal(value) for value in sql.arguments(params)]
     adapted = session.driver
     if session.pending or None in literals:
         return None
@@ -206,25 +211,30 @@ async def begin_with(session: Session, template: str, *values: str) -> str | Non
     if adapted.readonly or adapted.deferrable:
         return None
     driver = _driver(adapted)
-    text = "BEGIN;" + template.format(*literals)
-    # Traced as the statement with placeholders, as every other: never its values.
-    described = template.format(*(f"${n}" for n in range(1, len(values) + 1)))
+    quoted = cast(list[str], literals)
+    text = "BEGIN;" + _PARAMETER.sub(lambda found: quoted[int(found[1]) - 1], sql.sql)
     async with adapted._execute_mutex:
         # Before the round trip: if BEGIN ran and the statement failed, the transaction
         # is there to be rolled back (a ROLLBACK outside one only draws a warning).
         adapted._transaction = _Begun(driver)  # type: ignore[assignment]
         try:
-            return await _traced(described, driver.execute(text))
+            # Traced as the statement with its placeholders, as every other: no values.
+            status = await _traced(sql.sql, driver.execute(text))
         except Exception as error:
             connection = await session.connected()
-            raise await _translated(connection, adapted, described, error) from error
+            raise await _translated(connection, adapted, sql.sql, error) from error
+    return _count(status)
 
 
-def _literal(value: str) -> str | None:
-    """`value` as a string literal, its quotes doubled (PostgreSQL's standard strings,
-    in which a backslash is a backslash); None for text with a backslash or a NUL, not to
-    lean on that setting."""
-    if "\\" in value or "\0" in value:
+# asyncpg's positional parameters in a compiled statement: $1, $2...
+_PARAMETER = re.compile(r"\$(\d+)")
+
+
+def _literal(value: Any) -> str | None:
+    """A string as a literal, its quotes doubled (PostgreSQL's standard strings, in which
+    a backslash is a backslash); None for anything else, and for text with a backslash or
+    a NUL, not to lean on that setting."""
+    if type(value) is not str or "\\" in value or "\0" in value:
         return None
     return "'" + value.replace("'", "''") + "'"
 

@@ -840,6 +840,16 @@ class WebhookEvents:
         statement of its own, after the lock, so it sees all that was committed before)."""
         row = {"event_id": hint.event_id, "event_type": hint.event_type}
         row["payment_id"] = hint.payment_id
+        # The webhook's unit begins here: with its BEGIN in one round trip where it can.
+        claimed = await sql.begin_with(
+            self.session, _REMEMBER_LOCKING if lock_payment else claim(webhook_events), row
+        )
+        if claimed is not None:
+            if claimed and lock_payment:
+                # Its lock is taken if the payment exists; one that does not is not found
+                # by the load that follows, with or without it.
+                self.payments.holding(hint.payment_id)
+            return claimed == 1
         if not lock_payment:
             return await sql.fetch_one(self.session, claim(webhook_events), row) is not None
         found = await sql.fetch_one(self.session, _REMEMBER_LOCKING, row)

@@ -11,6 +11,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from runtime import rows, sql
 from runtime.db import UnitOfWork, create_engine, sessionmaker
 from runtime.retry import retrying
+from runtime.schema import inbox
 from tests.integration.runtime import probe
 from tests.integration.runtime.conftest import effect_counts
 
@@ -257,9 +258,6 @@ async def test_a_unit_that_does_not_commit_sends_nothing_it_left_waiting(databas
         await engine.dispose()
 
 
-_BEGIN_EFFECT = "INSERT INTO effects (value) VALUES ({})"
-
-
 async def test_a_statement_begun_with_its_transaction_is_part_of_the_unit(engine):
     """runtime.sql.begin_with sends BEGIN and the unit's first statement together: what
     it wrote is rolled back with the unit, committed with it, and seen by it; a value is
@@ -267,26 +265,29 @@ async def test_a_statement_begun_with_its_transaction_is_part_of_the_unit(engine
     sessions = sessionmaker(engine)
     uow = UnitOfWork(sessions)
     async with uow:
-        assert await sql.begin_with(uow.session, _BEGIN_EFFECT, "rolled back") == "INSERT 0 1"
+        begun = await sql.begin_with(uow.session, _EFFECT, {"value": "rolled back"})
+        assert begun == 1
         # Begun already: the caller runs its statement as any other.
-        assert await sql.begin_with(uow.session, _BEGIN_EFFECT, "twice") is None
+        assert await sql.begin_with(uow.session, _EFFECT, {"value": "twice"}) is None
         with pytest.raises(IntegrityError):
             await sql.execute(uow.session, _EFFECT, {"id": None, "value": "no id"})
     assert await effect_counts(engine) == {}
 
+    quoted = "O'Brien's; DROP TABLE x; $1"
     uow = UnitOfWork(sessions)
     async with uow:
-        assert await sql.begin_with(uow.session, _BEGIN_EFFECT, "O'Brien's; DROP TABLE x")
+        assert await sql.begin_with(uow.session, _EFFECT, {"value": quoted})
         seen = await sql.fetch(uow.session, select(probe.effects.c.value), {})
-        assert [row["value"] for row in seen] == ["O'Brien's; DROP TABLE x"]
+        assert [row["value"] for row in seen] == [quoted]
         await uow.commit()
-    assert await effect_counts(engine) == {"O'Brien's; DROP TABLE x": 1}
+    assert await effect_counts(engine) == {quoted: 1}
 
 
 async def test_a_value_it_does_not_quote_leaves_the_statement_to_the_caller(engine):
     uow = UnitOfWork(sessionmaker(engine))
     async with uow:
-        assert await sql.begin_with(uow.session, _BEGIN_EFFECT, "back\\slash") is None
+        assert await sql.begin_with(uow.session, _EFFECT, {"value": "back\\slash"}) is None
+        assert await sql.begin_with(uow.session, _EFFECT, {"id": 7, "value": "a"}) is None
         await uow.commit()
     assert await effect_counts(engine) == {}
 
@@ -295,15 +296,16 @@ async def test_a_claim_begun_with_its_transaction_waits_for_the_unit_that_holds_
     """Two units claiming one inbox row at once, as two deliveries of one event do: the
     second waits for the first and, once it commits, finds the row taken."""
     sessions = sessionmaker(engine)
-    claim = "INSERT INTO inbox (consumer, event_id) VALUES ({}, {}) ON CONFLICT DO NOTHING"
+    claim = rows.claim(inbox)
+    row = {"consumer": "c", "event_id": "event-1"}
     first, second = UnitOfWork(sessions), UnitOfWork(sessions)
     async with first, second:
-        assert await sql.begin_with(first.session, claim, "c", "event-1") == "INSERT 0 1"
-        waiting = asyncio.ensure_future(sql.begin_with(second.session, claim, "c", "event-1"))
+        assert await sql.begin_with(first.session, claim, row) == 1
+        waiting = asyncio.ensure_future(sql.begin_with(second.session, claim, row))
         await asyncio.sleep(0.3)
         assert not waiting.done()
         await first.commit()
-        assert await waiting == "INSERT 0 0"
+        assert await waiting == 0
 
 
 async def test_a_statement_begun_with_its_transaction_fails_as_any_other(database):
@@ -312,13 +314,20 @@ async def test_a_statement_begun_with_its_transaction_fails_as_any_other(databas
     engine = create_engine(database, pool_size=1)
     try:
         sessions = sessionmaker(engine)
+        row = {"consumer": "c", "event_id": "event-1"}
+        for fails in (False, True):
+            uow = UnitOfWork(sessions)
+            async with uow:
+                if fails:
+                    with pytest.raises(IntegrityError):
+                        await sql.begin_with(uow.session, insert(inbox), row)
+                else:
+                    await sql.begin_with(uow.session, insert(inbox), row)
+                    await uow.commit()
         uow = UnitOfWork(sessions)
         async with uow:
-            with pytest.raises(IntegrityError):
-                await sql.begin_with(uow.session, "INSERT INTO effects (id) VALUES (NULL)")
-        uow = UnitOfWork(sessions)
-        async with uow:
-            assert await sql.begin_with(uow.session, _BEGIN_EFFECT, "after") == "INSERT 0 1"
+            begun = await sql.begin_with(uow.session, _EFFECT, {"value": "after"})
+            assert begun == 1
             await uow.commit()
         assert await effect_counts(engine) == {"after": 1}
     finally:
