@@ -114,8 +114,8 @@ class EventConsumer:
         }
         self._filters = sorted(
             subject
-            for t, (_, h) in zip(handlers, self._handlers.values(), strict=True)
-            for subject in stream.subjects_to_read(t, h.kind)
+            for t, h in handlers.items()
+            for subject in stream.subjects_to_read(t, h.kind if isinstance(h, Concerning) else "")
         )
         # Bound once, here: a delivery only increments (the relay and consumers are the hot
         # path). A subject no handler knows is counted as UNKNOWN_EVENT.

@@ -17,9 +17,10 @@ connection and the transaction on it, begun and committed on the driver itself (
 session around them was a sixth of a unit's instructions, counted, and did nothing the
 units use).
 
-A consumer's first statement, the claim of its event in the inbox, goes with BEGIN in one
-round trip (`begin_with`): with asyncpg's own transaction they were two, and a round trip
-is about a tenth of a millisecond of CPU between the two processes at each end.
+A unit's first statement, where its values are text (a consumer's claim of its event in the
+inbox, a webhook's of its event), goes with BEGIN in one round trip (`begin_with`): with
+asyncpg's own transaction they were two, and a round trip costs about a tenth of a
+millisecond of CPU between the processes at its two ends.
 
 A write whose result nobody reads (`write`) waits on the session for the next
 statement, and goes with the others waiting as one statement of parts (runtime.batch)
@@ -193,10 +194,10 @@ async def begin_with(
     built of SQLAlchemy's constructs, in whose SQL a `$` is only ever a parameter).
 
     How many rows the statement wrote, or returned if a query (its rows are not read).
-    None, and nothing run, where the caller must run the statement as any other: the session's
-    transaction has begun already, or is not the default kind asyncpg's BEGIN makes
-    (another isolation level, read-only), or a value is not plain text to quote (not a
-    string, or with a backslash or a NUL)."""
+    None, and nothing run, where the caller must run the statement as any other: the
+    session's transaction has begun already, or is not the default kind asyncpg's BEGIN
+    makes (another isolation level, read-only), or a value is not plain text to quote
+    (not a string, or with a backslash or a NUL)."""
     sql = compiled(statement, params)
     literals = [_literal(value) for value in sql.arguments(params)]
     adapted = session.driver
