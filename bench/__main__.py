@@ -81,8 +81,8 @@ async def empty_session(
         await _warm_up(driver, meter, args)
         peak = await measure(driver, meter, "empty, peak", args.flows)
         rounds = [peak]
-        # As many further deliveries per flow as nobat was seen to make (notification's and
-        # consultation's), and of them as many commits as nobat made: the rest are passed
+        # As many further deliveries per flow as nobat was seen to make (notification's of
+        # the reservation), and of them as many commits as nobat made: the rest are passed
         # over, acked without a transaction.
         side = max(0, round(peak.per_flow["jetstream_deliveries"]) - PER_FLOW["deliveries"])
         side_commits = max(0, round(peak.per_flow["write_transactions"]) - PER_FLOW["commits"])
