@@ -34,8 +34,18 @@ for job in $(kubectl get job -n "$namespace" -l "$(component migration)" -o name
   echo "$job complete"
 done
 
+roll() {
+  for deployment in $(kubectl get deployment -n "$namespace" -l "$1" -o name); do
+    kubectl rollout status -n "$namespace" "$deployment" --timeout=10m
+  done
+}
+
 echo "== Servers"
+# Everything but payment first: its readers ask NATS for the subjects its news comes on
+# (protos/CHANGELOG.md), and a reader still asking for older ones would skip, for good,
+# what a newer payment had published on newer ones.
+readers="app.kubernetes.io/name!=payment"
+kubectl apply -f "$rendered" -l "$readers"
+roll "$(component server),$readers"
 kubectl apply -f "$rendered"
-for deployment in $(kubectl get deployment -n "$namespace" -l "$(component server)" -o name); do
-  kubectl rollout status -n "$namespace" "$deployment" --timeout=10m
-done
+roll "$(component server)"
