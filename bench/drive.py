@@ -34,9 +34,10 @@ from nobat.payment.v1 import events_pb2 as payment_events_pb2
 
 from bench.servers import Running
 from runtime.events import BOOKING, CONSULTATION, PAYMENT
+from services.booking.domain.checkout import Checkout
 
 # Every flow the bench drives is a booking's.
-CONFIRMED = PAYMENT.subject_for(payment_events_pb2.PaymentConfirmed, "booking")
+CONFIRMED = PAYMENT.subject_for(payment_events_pb2.PaymentConfirmed, Checkout.PURCHASE_KIND)
 
 # A doctor's slots the bench takes: one ListSlots page of the ~190 free ones it opens.
 SLOTS_PER_DOCTOR = 100

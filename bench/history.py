@@ -29,6 +29,7 @@ from nobat.payment.v1 import events_pb2 as payment_events
 from bench import say
 from bench.servers import Cluster
 from runtime.events import BOOKING, PAYMENT, Stream
+from services.booking.domain.checkout import Checkout
 from stack.local import ROOT
 
 TEMPLATES = {"payment": "bench_history_payment", "booking": "bench_history_booking"}
@@ -141,7 +142,7 @@ PAYMENT_SQL = [
     SELECT 'evt_hist_' || i, 'checkout.session.completed', {PAYMENT_ID},
            {CONFIRMED} - interval '50 ms'
     {SERIES}""",
-    _outbox(CONFIRMED_EVENT, payment_events.PaymentConfirmed, PAYMENT, "booking"),
+    _outbox(CONFIRMED_EVENT, payment_events.PaymentConfirmed, PAYMENT, Checkout.PURCHASE_KIND),
     f"""
     INSERT INTO inbox (consumer, event_id, received_at)
     SELECT 'payment', {FULFILLED_EVENT}::text, {CONFIRMED} + interval '1 second'

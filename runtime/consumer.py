@@ -302,13 +302,10 @@ class EventConsumer:
         return "handled"
 
     async def _claim(self, uow: UnitOfWork, event_id: str) -> bool:
-        """Inserts the event's inbox row as the unit's first statement, sent with its
-        BEGIN: False if the row was there already (the event had its effect)."""
+        """Inserts the event's inbox row as the unit's first statement (sent with its BEGIN,
+        runtime.sql.execute): False if the row was there already (the event had its effect)."""
         row = {"consumer": self.name, "event_id": event_id}
-        claimed = await sql.begin_with(uow.session, claim(inbox), row)
-        if claimed is not None:
-            return claimed == 1
-        return await sql.fetch_one(uow.session, claim(inbox), row) is not None
+        return await sql.execute(uow.session, claim(inbox), row) == 1
 
     def _bare(self, subject: str) -> str:
         """The subject of the event's type, less a purchase's kind."""

@@ -18,7 +18,7 @@ session around them was a sixth of a unit's instructions, counted, and did nothi
 units use).
 
 A unit's first statement, where its values are text (a consumer's claim of its event in the
-inbox, a webhook's of its event), goes with BEGIN in one round trip (`begin_with`): with
+inbox, a webhook's of its event), goes with BEGIN in one round trip (`execute`): with
 asyncpg's own transaction they were two, and a round trip costs about a tenth of a
 millisecond of CPU between the processes at its two ends.
 
@@ -129,6 +129,13 @@ class Session:
             self.driver = _adapted(self.connection)
         return self.connection
 
+    async def adapted(self) -> AsyncAdapt_asyncpg_connection:
+        """The driver under the session's connection, connecting at the first statement."""
+        if self.driver is None:
+            await self.connected()
+        assert self.driver is not None
+        return self.driver
+
     async def execute(
         self, statement: Executable, parameters: Any = None
     ) -> Result[*tuple[Any, ...]]:
@@ -170,7 +177,7 @@ class Session:
 
 
 class _Begun:
-    """A transaction `begin_with` began: committed and rolled back as asyncpg's own are,
+    """A transaction `_begun_with` began: committed and rolled back as asyncpg's own are,
     by a statement on the connection."""
 
     __slots__ = ("_driver",)
@@ -185,46 +192,31 @@ class _Begun:
         await self._driver.execute("ROLLBACK")
 
 
-async def begin_with(
-    session: Session, statement: ClauseElement, params: Mapping[str, Any]
-) -> int | None:
-    """Begins the session's transaction and runs `statement` in it, in one round trip:
+async def _begun_with(session: Session, sql: Compiled, params: Mapping[str, Any]) -> int | None:
+    """Begins the session's transaction and runs the statement in it, in one round trip:
     PostgreSQL's simple protocol takes both in one message. That protocol has no
     parameters, so each of the statement's is written in as a quoted literal (a statement
     built of SQLAlchemy's constructs, in whose SQL a `$` is only ever a parameter).
 
-    How many rows the statement wrote, or returned if a query (its rows are not read).
-    None, and nothing run, where the caller must run the statement as any other: the
+    How many rows it touched; None, and nothing run, where it must run as any other: the
     session's transaction has begun already, or is not the default kind asyncpg's BEGIN
     makes (another isolation level, read-only), or a value is not plain text to quote
     (not a string, or with a backslash or a NUL)."""
-    sql = compiled(statement, params)
     literals = [_literal(value) for value in sql.arguments(params)]
-    adapted = session.driver
     if session.pending or None in literals:
         return None
-    if adapted is None:
-        await session.connected()
-        adapted = session.driver
-        assert adapted is not None
+    adapted = await session.adapted()
     if adapted._transaction is not None or adapted.isolation_level is not None:
         return None
     if adapted.readonly or adapted.deferrable:
         return None
-    driver = _driver(adapted)
     quoted = cast(list[str], literals)
     text = "BEGIN;" + _PARAMETER.sub(lambda found: quoted[int(found[1]) - 1], sql.sql)
-    async with adapted._execute_mutex:
-        # Before the round trip: if BEGIN ran and the statement failed, the transaction
-        # is there to be rolled back (a ROLLBACK outside one only draws a warning).
-        adapted._transaction = _Begun(driver)  # type: ignore[assignment]
-        try:
-            # Traced as the statement with its placeholders, as every other: no values.
-            status = await _traced(sql.sql, driver.execute(text))
-        except Exception as error:
-            connection = await session.connected()
-            raise await _translated(connection, adapted, sql.sql, error) from error
-    return _count(status)
+    # Before the round trip, so that `_run` begins nothing more, and so that if BEGIN ran
+    # and the statement failed the transaction is there to be rolled back (a ROLLBACK
+    # outside one only draws a warning). Traced as the statement with its placeholders.
+    adapted._transaction = _Begun(_driver(adapted))  # type: ignore[assignment]
+    return _count(await _run(session, sql.sql, lambda raw: raw.execute(text)))
 
 
 # asyncpg's positional parameters in a compiled statement: $1, $2...
@@ -261,8 +253,14 @@ async def fetch_one(
 
 
 async def execute(session: Transaction, statement: ClauseElement, params: Mapping[str, Any]) -> int:
-    """Runs a write in the session's transaction; how many rows it touched."""
+    """Runs a write (or a query whose rows nobody reads) in the session's transaction; how
+    many rows it touched. As a unit's first statement, with text for every value, it goes
+    with the transaction's BEGIN in one round trip."""
     sql = compiled(statement, params)
+    if type(session) is Session:
+        begun = await _begun_with(session, sql, params)
+        if begun is not None:
+            return begun
     status = await _run(session, sql.sql, lambda raw: raw.execute(sql.sql, *sql.arguments(params)))
     return _count(status)
 
@@ -369,11 +367,7 @@ async def _run(session: Transaction, statement: str | None, call):
     """Runs `call` on the driver as `statement`, in the transaction (begun here if need
     be), after the session's waiting writes; with no statement, sends those alone."""
     if type(session) is Session:
-        adapted = session.driver
-        if adapted is None:
-            await session.connected()
-            adapted = session.driver
-            assert adapted is not None
+        adapted = await session.adapted()
     else:
         adapted = _adapted(cast(AsyncConnection, session))
     # The driver's transaction is begun at the first statement, as SQLAlchemy's asyncpg

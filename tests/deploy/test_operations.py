@@ -32,6 +32,24 @@ def test_rollout_script_selects_what_the_overlay_renders(overlay: str) -> None:
     assert named(rendered(f"overlays/{overlay}"), "Cluster", "nobat-postgres")
 
 
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_payment_rolls_out_after_every_other_server(overlay: str) -> None:
+    """Payment's readers must ask NATS for the subjects its news comes on before it
+    publishes there (protos/CHANGELOG.md): the script's first apply leaves out payment's
+    Deployment, by a label only it carries, and keeps every other server."""
+    script = (DEPLOY / "rollout.sh").read_text()
+    servers = script.split('echo "== Servers"', 1)[1]
+    (label, value) = re.findall(r'readers="([\w./-]+)!=(\w+)"', servers)[0]
+    first = servers.index('kubectl apply -f "$rendered" -l "$readers"')
+    assert first < servers.index('kubectl apply -f "$rendered"\n')
+    deployments = of_kind(rendered(f"overlays/{overlay}"), "Deployment")
+    left_out = [
+        d["metadata"]["name"] for d in deployments if d["metadata"]["labels"].get(label) == value
+    ]
+    assert left_out == ["nobat-payment-server"]
+    assert len(deployments) > 1
+
+
 def test_the_metrics_the_readme_says_to_watch_exist() -> None:
     readme = (DEPLOY / "README.md").read_text()
     section = readme.split("## What to watch", 1)[1].split("\n## ", 1)[0]

@@ -840,24 +840,14 @@ class WebhookEvents:
         statement of its own, after the lock, so it sees all that was committed before)."""
         row = {"event_id": hint.event_id, "event_type": hint.event_type}
         row["payment_id"] = hint.payment_id
-        # The webhook's unit begins here: with its BEGIN in one round trip where it can.
-        claimed = await sql.begin_with(
-            self.session, _REMEMBER_LOCKING if lock_payment else claim(webhook_events), row
-        )
-        if claimed is not None:
-            if claimed and lock_payment:
-                # Its lock is taken if the payment exists; one that does not is not found
-                # by the load that follows, with or without it.
-                self.payments.holding(hint.payment_id)
-            return claimed == 1
-        if not lock_payment:
-            return await sql.fetch_one(self.session, claim(webhook_events), row) is not None
-        found = await sql.fetch_one(self.session, _REMEMBER_LOCKING, row)
-        if found is None:
-            return False
-        if found["locked"] is not None:
-            self.payments.holding(found["locked"])
-        return True
+        # The webhook's unit begins here, the statement with its BEGIN (runtime.sql.execute).
+        statement = _REMEMBER_LOCKING if lock_payment else claim(webhook_events)
+        claimed = await sql.execute(self.session, statement, row) == 1
+        if claimed and lock_payment:
+            # Its lock is taken if the payment exists; one that does not is not found by
+            # the load that follows, with or without it.
+            self.payments.holding(hint.payment_id)
+        return claimed
 
 
 # A webhook's first delivery remembered, then the lock of the payment it names taken, in

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 
 import pytest
 from sqlalchemy import bindparam, func, insert, select, text
 from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from runtime import rows, sql
 from runtime.db import UnitOfWork, create_engine, sessionmaker
@@ -258,38 +261,64 @@ async def test_a_unit_that_does_not_commit_sends_nothing_it_left_waiting(databas
         await engine.dispose()
 
 
-async def test_a_statement_begun_with_its_transaction_is_part_of_the_unit(engine):
-    """runtime.sql.begin_with sends BEGIN and the unit's first statement together: what
+@contextlib.asynccontextmanager
+async def _one_connection(database: str) -> AsyncIterator[tuple[AsyncEngine, list[str]]]:
+    """An engine of one pooled connection, and each message its driver sends PostgreSQL
+    (asyncpg's query log, read after a turn of the loop)."""
+    engine = create_engine(database, pool_size=1)
+    sent: list[str] = []
+    async with engine.connect() as connection:
+        driver = sql._driver(sql._adapted(connection))
+        driver.add_query_logger(lambda record: sent.append(record.query))
+    try:
+        yield engine, sent
+    finally:
+        await engine.dispose()
+
+
+async def _sent_since(sent: list[str], start: int) -> list[str]:
+    await asyncio.sleep(0)
+    return sent[start:]
+
+
+async def test_a_unit_s_first_statement_goes_with_its_begin_and_is_part_of_the_unit(database):
+    """runtime.sql.execute sends BEGIN and a unit's first statement in one message: what
     it wrote is rolled back with the unit, committed with it, and seen by it; a value is
-    stored as given, quotes and all."""
-    sessions = sessionmaker(engine)
-    uow = UnitOfWork(sessions)
-    async with uow:
-        begun = await sql.begin_with(uow.session, _EFFECT, {"value": "rolled back"})
-        assert begun == 1
-        # Begun already: the caller runs its statement as any other.
-        assert await sql.begin_with(uow.session, _EFFECT, {"value": "twice"}) is None
-        with pytest.raises(IntegrityError):
-            await sql.execute(uow.session, _EFFECT, {"id": None, "value": "no id"})
-    assert await effect_counts(engine) == {}
+    stored as given, quotes and all. A later statement goes as any other."""
+    async with _one_connection(database) as (engine, sent):
+        sessions = sessionmaker(engine)
+        uow = UnitOfWork(sessions)
+        async with uow:
+            assert await sql.execute(uow.session, _EFFECT, {"value": "rolled back"}) == 1
+            assert await sql.execute(uow.session, _EFFECT, {"value": "twice"}) == 1
+            with pytest.raises(IntegrityError):
+                await sql.execute(uow.session, _EFFECT, {"id": None, "value": "no id"})
+        first, second, *_ = await _sent_since(sent, 0)
+        assert first.startswith("BEGIN;INSERT INTO effects") and "'rolled back'" in first
+        assert second.startswith("INSERT INTO effects") and "$1" in second
+        assert await effect_counts(engine) == {}
 
-    quoted = "O'Brien's; DROP TABLE x; $1"
-    uow = UnitOfWork(sessions)
-    async with uow:
-        assert await sql.begin_with(uow.session, _EFFECT, {"value": quoted})
-        seen = await sql.fetch(uow.session, select(probe.effects.c.value), {})
-        assert [row["value"] for row in seen] == [quoted]
-        await uow.commit()
-    assert await effect_counts(engine) == {quoted: 1}
+        quoted = "O'Brien's; DROP TABLE x; $1"
+        uow = UnitOfWork(sessions)
+        async with uow:
+            assert await sql.execute(uow.session, _EFFECT, {"value": quoted}) == 1
+            seen = await sql.fetch(uow.session, select(probe.effects.c.value), {})
+            assert [row["value"] for row in seen] == [quoted]
+            await uow.commit()
+        assert await effect_counts(engine) == {quoted: 1}
 
 
-async def test_a_value_it_does_not_quote_leaves_the_statement_to_the_caller(engine):
-    uow = UnitOfWork(sessionmaker(engine))
-    async with uow:
-        assert await sql.begin_with(uow.session, _EFFECT, {"value": "back\\slash"}) is None
-        assert await sql.begin_with(uow.session, _EFFECT, {"id": 7, "value": "a"}) is None
-        await uow.commit()
-    assert await effect_counts(engine) == {}
+async def test_a_value_it_does_not_quote_goes_after_a_begin_of_its_own(database):
+    async with _one_connection(database) as (engine, sent):
+        for value in ({"value": "back\\slash"}, {"id": 7, "value": "a"}):
+            start = len(sent)
+            uow = UnitOfWork(sessionmaker(engine))
+            async with uow:
+                assert await sql.execute(uow.session, _EFFECT, value) == 1
+                await uow.commit()
+            begin, statement, _ = await _sent_since(sent, start)
+            assert (begin, statement.split(" (")[0]) == ("BEGIN;", "INSERT INTO effects")
+        assert await effect_counts(engine) == {"back\\slash": 1, "a": 1}
 
 
 async def test_a_claim_begun_with_its_transaction_waits_for_the_unit_that_holds_it(engine):
@@ -300,8 +329,8 @@ async def test_a_claim_begun_with_its_transaction_waits_for_the_unit_that_holds_
     row = {"consumer": "c", "event_id": "event-1"}
     first, second = UnitOfWork(sessions), UnitOfWork(sessions)
     async with first, second:
-        assert await sql.begin_with(first.session, claim, row) == 1
-        waiting = asyncio.ensure_future(sql.begin_with(second.session, claim, row))
+        assert await sql.execute(first.session, claim, row) == 1
+        waiting = asyncio.ensure_future(sql.execute(second.session, claim, row))
         await asyncio.sleep(0.3)
         assert not waiting.done()
         await first.commit()
@@ -311,8 +340,7 @@ async def test_a_claim_begun_with_its_transaction_waits_for_the_unit_that_holds_
 async def test_a_statement_begun_with_its_transaction_fails_as_any_other(database):
     """Its error is SQLAlchemy's, and the transaction it began is rolled back with the unit,
     leaving the connection (the pool's one) fit for the next."""
-    engine = create_engine(database, pool_size=1)
-    try:
+    async with _one_connection(database) as (engine, sent):
         sessions = sessionmaker(engine)
         row = {"consumer": "c", "event_id": "event-1"}
         for fails in (False, True):
@@ -320,15 +348,13 @@ async def test_a_statement_begun_with_its_transaction_fails_as_any_other(databas
             async with uow:
                 if fails:
                     with pytest.raises(IntegrityError):
-                        await sql.begin_with(uow.session, insert(inbox), row)
+                        await sql.execute(uow.session, insert(inbox), row)
                 else:
-                    await sql.begin_with(uow.session, insert(inbox), row)
+                    await sql.execute(uow.session, insert(inbox), row)
                     await uow.commit()
+        assert (await _sent_since(sent, 0))[2].startswith("BEGIN;INSERT INTO inbox")
         uow = UnitOfWork(sessions)
         async with uow:
-            begun = await sql.begin_with(uow.session, _EFFECT, {"value": "after"})
-            assert begun == 1
+            assert await sql.execute(uow.session, _EFFECT, {"value": "after"}) == 1
             await uow.commit()
         assert await effect_counts(engine) == {"after": 1}
-    finally:
-        await engine.dispose()
